@@ -3,3 +3,8 @@
 The public API, and nothing else: each name is defined in the module that owns its concept.
 """
 __version__ = "0.1.0"
+
+# --- fi: types, arrays, arithmetic, casts ---
+# --- fi: bit operations, ranges, logging, data-type override ---
+# --- networks ---
+# --- quantization workflow ---
