@@ -7,4 +7,7 @@ __version__ = "0.1.0"
 # --- fi: types, arrays, arithmetic, casts ---
 # --- fi: bit operations, ranges, logging, data-type override ---
 # --- networks ---
+from . import nn
+from .nn.layers import *  # noqa: F401,F403  (the layer classes, listed in nn.layers.__all__)
+from .nn.network import Network, NetworkError
 # --- quantization workflow ---

@@ -1,0 +1,146 @@
+"""Float32 building blocks shared by the layers: padding resolution, output sizes, convolution and
+pooling. One place for the arithmetic, so every layer (and the preparation passes) computes the same
+thing the same way.
+
+Convolution is im2col + one batched float32 matmul (BLAS), which is what ONNX Runtime's CPU provider
+does too; grouped and depthwise convolution are the same matmul batched over groups. Pooling works on
+`sliding_window_view` windows. No Python loop runs over pixels or channels.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+SAME_MODES = ("same", "same_lower")
+
+
+def normalize_padding(padding, what: str = "padding"):
+    """Padding as ``"same"``, ``"same_lower"`` or a 4-tuple (top, left, bottom, right).
+
+    Accepts an int (all sides), a pair (vertical, horizontal) or a 4-tuple
+    (h_begin, w_begin, h_end, w_end). ``"same"`` puts the odd extra row/column at the end (bottom,
+    right), as MATLAB's ``'same'`` and ONNX's ``SAME_UPPER``; ``"same_lower"`` puts it at the start.
+    """
+    if isinstance(padding, str):
+        mode = padding.lower()
+        if mode not in SAME_MODES:
+            raise ValueError(f"{what} must be 'same', 'same_lower' or explicit sizes, got {padding!r}")
+        return mode
+    values = (padding,) * 4 if np.isscalar(padding) else tuple(padding)
+    if len(values) == 2:
+        values = (values[0], values[1], values[0], values[1])
+    if len(values) != 4 or any(int(v) != v or v < 0 for v in values):
+        raise ValueError(f"{what} must be a non-negative int, a pair or a 4-tuple "
+                         f"(h_begin, w_begin, h_end, w_end), got {padding!r}")
+    return tuple(int(v) for v in values)
+
+
+def resolve_padding(padding, in_hw, kernel, stride, dilation) -> tuple[int, int, int, int]:
+    """Explicit (top, left, bottom, right) padding for an input of spatial size `in_hw`."""
+    if not isinstance(padding, str):
+        return padding
+    begin, end = [], []
+    for size, k, s, d in zip(in_hw, kernel, stride, dilation):
+        out = -(-size // s)
+        total = max((out - 1) * s + (k - 1) * d + 1 - size, 0)
+        small, large = total // 2, total - total // 2
+        begin.append(small if padding == "same" else large)
+        end.append(large if padding == "same" else small)
+    return begin[0], begin[1], end[0], end[1]
+
+
+def output_size(size, kernel, stride, pad_begin, pad_end, dilation=1, ceil_mode=False):
+    """Output length of a sliding window along one axis; None stays None (size known at run time).
+
+    With ``ceil_mode`` a last, partial window is kept only if it starts inside the input or its
+    leading padding (the rule of ONNX Runtime and PyTorch)."""
+    if size is None:
+        return None
+    span = size + pad_begin + pad_end - (kernel - 1) * dilation - 1
+    if span < 0:
+        raise ValueError(f"window of extent {(kernel - 1) * dilation + 1} does not fit an input of "
+                         f"size {size} with padding ({pad_begin}, {pad_end})")
+    out = (math.ceil if ceil_mode else math.floor)(span / stride) + 1
+    if ceil_mode and (out - 1) * stride >= size + pad_begin:
+        out -= 1
+    return out
+
+
+def spatial_output_shape(shape, kernel, stride, padding, dilation=(1, 1), ceil_mode=False):
+    """(OH, OW) of a windowed operation on an NCHW shape; `padding` may be a same mode."""
+    in_hw = shape[2:4]
+    if isinstance(padding, str):
+        return tuple(None if n is None else -(-n // s) for n, s in zip(in_hw, stride))
+    pads = padding
+    return tuple(output_size(in_hw[a], kernel[a], stride[a], pads[a], pads[a + 2], dilation[a],
+                             ceil_mode) for a in range(2))
+
+
+def pad_spatial(x: np.ndarray, pads, value: float = 0.0) -> np.ndarray:
+    top, left, bottom, right = pads
+    if not any(pads):
+        return x
+    return np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)), constant_values=value)
+
+
+def conv2d(x: np.ndarray, weights: np.ndarray, bias: np.ndarray | None, stride, padding,
+           dilation, groups: int) -> np.ndarray:
+    """2-D convolution (cross-correlation) of NCHW `x` with OIHW `weights` (I = C / groups)."""
+    n, c, h, w = x.shape
+    out_ch, c_group, kh, kw = weights.shape
+    pads = resolve_padding(padding, (h, w), (kh, kw), stride, dilation)
+    xp = pad_spatial(x, pads)
+    (sh, sw), (dh, dw) = stride, dilation
+    if (kh, kw, sh, sw) == (1, 1, 1, 1):
+        oh, ow = xp.shape[2:]
+        cols = xp.reshape(n, groups, c_group, oh * ow)
+    else:
+        windows = sliding_window_view(xp, ((kh - 1) * dh + 1, (kw - 1) * dw + 1), axis=(2, 3))
+        windows = windows[:, :, ::sh, ::sw, ::dh, ::dw]
+        oh, ow = windows.shape[2:4]
+        windows = windows.reshape(n, groups, c_group, oh, ow, kh, kw).transpose(0, 1, 2, 5, 6, 3, 4)
+        cols = windows.reshape(n, groups, c_group * kh * kw, oh * ow)
+    kernel = weights.reshape(groups, out_ch // groups, c_group * kh * kw)
+    out = np.matmul(kernel, cols).reshape(n, out_ch, oh, ow)
+    if bias is not None:
+        out += bias.reshape(1, out_ch, 1, 1)
+    return out
+
+
+def pool2d(x: np.ndarray, mode: str, kernel, stride, padding, ceil_mode: bool = False,
+           count_include_pad: bool = False) -> np.ndarray:
+    """Max or average pooling of NCHW `x`.
+
+    Max pooling never selects padding. Average pooling divides by the number of input elements in
+    the window, or, with `count_include_pad`, also counts the explicit padding (as zeros) but never
+    the part of a ``ceil_mode`` window that hangs beyond the padded input.
+    """
+    n, c, h, w = x.shape
+    pads = resolve_padding(padding, (h, w), kernel, stride, (1, 1))
+    oh, ow = spatial_output_shape(x.shape, kernel, stride, pads, ceil_mode=ceil_mode)
+    (kh, kw), (sh, sw) = kernel, stride
+    top, left, bottom, right = pads
+    over_h = max(0, (oh - 1) * sh + kh - (h + top + bottom))
+    over_w = max(0, (ow - 1) * sw + kw - (w + left + right))
+    full = (top, left, bottom + over_h, right + over_w)
+    fill = -np.inf if mode == "max" else 0.0
+    windows = sliding_window_view(pad_spatial(x, full, fill), (kh, kw), axis=(2, 3))
+    windows = windows[:, :, ::sh, ::sw][:, :, :oh, :ow]
+    if mode == "max":
+        return windows.max(axis=(4, 5))
+    total = windows.sum(axis=(4, 5), dtype=np.float32)
+    counted = np.zeros((h + top + bottom + over_h, w + left + right + over_w), np.float32)
+    if count_include_pad:
+        counted[:h + top + bottom, :w + left + right] = 1.0
+    else:
+        counted[top:top + h, left:left + w] = 1.0
+    counts = sliding_window_view(counted, (kh, kw))[::sh, ::sw][:oh, :ow].sum(axis=(2, 3))
+    return total / counts
+
+
+def softmax(x: np.ndarray, axis: int) -> np.ndarray:
+    """Numerically stable softmax (the maximum is subtracted before exponentiation)."""
+    shifted = np.exp(x - x.max(axis=axis, keepdims=True))
+    return shifted / shifted.sum(axis=axis, keepdims=True)

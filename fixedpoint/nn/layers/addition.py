@@ -1,0 +1,17 @@
+"""Element-wise sum of all inputs (NumPy broadcasting)."""
+from __future__ import annotations
+
+from .base import register_layer
+from .combination import CombinationLayer
+
+
+@register_layer
+class AdditionLayer(CombinationLayer):
+    type_name = "Addition"
+
+    def forward(self, *inputs):
+        self.output_shape(*[x.shape for x in inputs])
+        total = inputs[0]
+        for x in inputs[1:]:
+            total = total + x
+        return total

@@ -1,0 +1,60 @@
+"""Batch normalization at inference: per channel (axis 1) affine map from trained statistics."""
+from __future__ import annotations
+
+import numpy as np
+
+from .base import Layer, as_float32, register_layer
+
+
+@register_layer
+class BatchNormalizationLayer(Layer):
+    """y = scale (x - mean) / sqrt(variance + epsilon) + offset, per channel (axis 1 of NC or NCHW)."""
+
+    type_name = "BatchNormalization"
+    has_learnables = True
+    learnable_args = {"Scale": "scale", "Offset": "offset", "TrainedMean": "mean",
+                      "TrainedVariance": "variance"}
+
+    def __init__(self, name, scale, offset, mean, variance, epsilon=1e-5):
+        super().__init__(name)
+        arrays = {key: as_float32(value, f"batch normalization {name!r} {key}").reshape(-1)
+                  for key, value in zip(self.learnable_args, (scale, offset, mean, variance))}
+        sizes = {value.size for value in arrays.values()}
+        if len(sizes) != 1:
+            raise ValueError(f"batch normalization {name!r}: Scale, Offset, TrainedMean and "
+                             f"TrainedVariance must have the same length, got "
+                             f"{[v.size for v in arrays.values()]}")
+        if not epsilon > 0 or np.any(arrays["TrainedVariance"] < 0):
+            raise ValueError(f"batch normalization {name!r}: needs epsilon > 0 and variances >= 0")
+        self.learnables = arrays
+        self.epsilon = float(epsilon)
+
+    @property
+    def num_channels(self) -> int:
+        return self.learnables["Scale"].size
+
+    def affine(self) -> tuple[np.ndarray, np.ndarray]:
+        """(gain, shift) with y = gain * x + shift per channel, in float64 (used by folding)."""
+        p = {key: value.astype(np.float64) for key, value in self.learnables.items()}
+        gain = p["Scale"] / np.sqrt(p["TrainedVariance"] + self.epsilon)
+        return gain, p["Offset"] - gain * p["TrainedMean"]
+
+    def _check(self, shape):
+        if len(shape) < 2 or shape[1] != self.num_channels:
+            raise ValueError(f"batch normalization {self.name!r} expects {self.num_channels} "
+                             f"channels on axis 1, got input of shape {tuple(shape)}")
+
+    def forward(self, x):
+        self._check(x.shape)
+        view = (1, -1) + (1,) * (x.ndim - 2)
+        p = self.learnables
+        inv_std = (1.0 / np.sqrt(p["TrainedVariance"] + np.float32(self.epsilon))).reshape(view)
+        return (x - p["TrainedMean"].reshape(view)) * (inv_std * p["Scale"].reshape(view)) \
+            + p["Offset"].reshape(view)
+
+    def output_shape(self, shape):
+        self._check(shape)
+        return tuple(shape)
+
+    def config(self):
+        return {"epsilon": self.epsilon}

@@ -1,0 +1,15 @@
+"""Logistic sigmoid: 1 / (1 + exp(-x))."""
+from __future__ import annotations
+
+import numpy as np
+
+from .base import Layer, register_layer
+
+
+@register_layer
+class SigmoidLayer(Layer):
+    type_name = "Sigmoid"
+
+    def forward(self, x):
+        with np.errstate(over="ignore"):  # exp(-x) -> inf gives the correct limit 0
+            return np.float32(1) / (np.float32(1) + np.exp(-x))

@@ -1,0 +1,393 @@
+"""`Network`: a directed acyclic graph of named layers, the counterpart of MATLAB's dlnetwork.
+
+The graph is validated once at construction and a topological order is computed once; `run` walks
+that order, handing each layer the outputs of its sources and freeing every intermediate as soon as
+no later layer (and no caller) needs it. The same walk serves float prediction and, through
+`compute=`, any other execution of the layers (e.g. quantized emulation).
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from ..progress import ProgressBar
+from .layers.base import Layer
+
+
+class NetworkError(ValueError):
+    """An invalid graph or an invalid request to a network (names the layers concerned)."""
+
+
+def _split_destination(destination: str) -> tuple[str, str | None]:
+    name, _, port = destination.partition("/")
+    return name, (port or None)
+
+
+class Network:
+    """A network of named layers joined by `connections`, pairs ``(source, destination)``.
+
+    A destination names a layer and, for multi-input layers, its port (``"add1/in2"``); single-input
+    layers have one port ``in`` that may be omitted. Every input port must be connected exactly once,
+    names must be unique and the graph acyclic. `input_names` (default: the input layers, in the
+    order given) fixes the order of `predict`'s arguments; `output_names` (default: the layers whose
+    output nobody consumes) fixes what `predict` returns.
+
+    `origin` maps each layer name to the names of the original layers it stands for: itself in a
+    plain network; after `prepare_network`, e.g. a convolution with a folded batch normalization
+    maps to both. Editing methods return new networks that share the (unchanged) layer objects.
+    """
+
+    def __init__(self, layers: Iterable[Layer], connections: Iterable[Sequence[str]], *,
+                 input_names: Sequence[str] | None = None,
+                 output_names: Sequence[str] | None = None):
+        layers = list(layers)
+        for layer in layers:
+            if not isinstance(layer, Layer):
+                raise NetworkError(f"layers must be Layer objects, got {type(layer).__name__}")
+        names = [layer.name for layer in layers]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise NetworkError(f"duplicate layer names: {duplicates}")
+        self._layers = {layer.name: layer for layer in layers}
+        self._sources = self._connect(connections)
+        self._order = self._topological_order(names)
+        self._input_names = self._check_inputs(input_names)
+        self._output_names = self._check_outputs(output_names)
+        self._position = {name: k for k, name in enumerate(self._order)}
+        self._consumers = {name: [] for name in self._order}
+        for name in self._order:
+            for source in self._sources[name]:
+                if name not in self._consumers[source]:
+                    self._consumers[source].append(name)
+        self.origin = {name: [name] for name in self._order}
+
+    # --- construction ----------------------------------------------------------------------------
+    def _connect(self, connections) -> dict[str, list[str]]:
+        sources = {name: [None] * len(layer.input_ports) for name, layer in self._layers.items()}
+        known = list(self._layers)
+        for connection in connections:
+            try:
+                source, destination = connection
+            except (TypeError, ValueError):
+                raise NetworkError(f"a connection must be a (source, destination) pair, got "
+                                   f"{connection!r}") from None
+            source = str(source).removesuffix("/out")
+            if source not in self._layers:
+                raise NetworkError(f"connection {source!r} -> {destination!r}: unknown source layer "
+                                   f"{source!r}; layers are {known}")
+            name, port = _split_destination(str(destination))
+            if name not in self._layers:
+                raise NetworkError(f"connection {source!r} -> {destination!r}: unknown destination "
+                                   f"layer {name!r}; layers are {known}")
+            ports = self._layers[name].input_ports
+            if not ports:
+                raise NetworkError(f"connection {source!r} -> {destination!r}: {name!r} is an input "
+                                   f"layer and takes no inputs")
+            if port is None and len(ports) == 1:
+                port = ports[0]
+            if port not in ports:
+                raise NetworkError(f"connection {source!r} -> {destination!r}: layer {name!r} has "
+                                   f"input ports {ports}" + ("" if port else "; name one"))
+            index = ports.index(port)
+            if sources[name][index] is not None:
+                raise NetworkError(f"input port {name}/{port} is connected twice (from "
+                                   f"{sources[name][index]!r} and {source!r})")
+            sources[name][index] = source
+        dangling = [f"{name}/{port}" for name, layer in self._layers.items()
+                    for port, source in zip(layer.input_ports, sources[name]) if source is None]
+        if dangling:
+            raise NetworkError(f"unconnected input ports: {dangling}")
+        return sources
+
+    def _topological_order(self, names: list[str]) -> list[str]:
+        """Kahn's algorithm, keeping the given order among layers that are ready together."""
+        pending = {name: len(set(self._sources[name])) for name in names}
+        consumers = {name: [] for name in names}
+        for name in names:
+            for source in set(self._sources[name]):
+                consumers[source].append(name)
+        ready = [name for name in names if pending[name] == 0]
+        order = []
+        rank = {name: k for k, name in enumerate(names)}
+        while ready:
+            name = ready.pop(0)
+            order.append(name)
+            for consumer in consumers[name]:
+                pending[consumer] -= 1
+                if pending[consumer] == 0:
+                    ready.append(consumer)
+            ready.sort(key=rank.get)
+        if len(order) < len(names):
+            raise NetworkError(f"the graph has a cycle through layers "
+                               f"{self._find_cycle(set(names) - set(order))}")
+        return order
+
+    def _find_cycle(self, remaining: set[str]) -> list[str]:
+        """One cycle among layers Kahn's algorithm could not order (each has a source in the set)."""
+        start = next(iter(sorted(remaining)))
+        path, seen = [start], {start: 0}
+        while True:
+            source = next(s for s in self._sources[path[-1]] if s in remaining)
+            if source in seen:
+                return path[seen[source]:][::-1]
+            seen[source] = len(path)
+            path.append(source)
+
+    def _check_inputs(self, input_names) -> list[str]:
+        input_layers = [name for name in self._order if not self._layers[name].input_ports]
+        if not input_layers:
+            raise NetworkError("the network has no input layer")
+        if input_names is None:
+            return input_layers
+        input_names = list(input_names)
+        if sorted(input_names) != sorted(input_layers):
+            raise NetworkError(f"input_names {input_names} must list each input layer once: "
+                               f"{input_layers}")
+        return input_names
+
+    def _check_outputs(self, output_names) -> list[str]:
+        if output_names is None:
+            used = {source for sources in self._sources.values() for source in sources}
+            return [name for name in self._order if name not in used]
+        output_names = list(output_names)
+        self._check_names(output_names, "output_names")
+        return output_names
+
+    def _check_names(self, names, what: str) -> None:
+        unknown = [name for name in names if name not in self._layers]
+        if unknown:
+            raise NetworkError(f"{what}: unknown layer names {unknown}; layers are {self._order}")
+
+    # --- inspection ------------------------------------------------------------------------------
+    @property
+    def layers(self) -> list[Layer]:
+        """The layers in topological (execution) order."""
+        return [self._layers[name] for name in self._order]
+
+    @property
+    def layer_names(self) -> list[str]:
+        return list(self._order)
+
+    @property
+    def input_names(self) -> list[str]:
+        return list(self._input_names)
+
+    @property
+    def output_names(self) -> list[str]:
+        return list(self._output_names)
+
+    def layer(self, name: str) -> Layer:
+        self._check_names([name], "layer")
+        return self._layers[name]
+
+    def layer_inputs(self, name: str) -> list[str]:
+        """Names of the layers feeding `name`, in port order."""
+        self._check_names([name], "layer_inputs")
+        return list(self._sources[name])
+
+    def layer_consumers(self, name: str) -> list[str]:
+        """Names of the layers reading the output of `name`, in execution order."""
+        self._check_names([name], "layer_consumers")
+        return list(self._consumers[name])
+
+    def connection_list(self) -> list[tuple[str, str]]:
+        """The connections as (source, destination) pairs; ports named only where needed."""
+        pairs = []
+        for name in self._order:
+            ports = self._layers[name].input_ports
+            for port, source in zip(ports, self._sources[name]):
+                pairs.append((source, name if port == "in" else f"{name}/{port}"))
+        return pairs
+
+    @property
+    def connections(self) -> pd.DataFrame:
+        return pd.DataFrame(self.connection_list(), columns=["Source", "Destination"])
+
+    @property
+    def learnables(self) -> pd.DataFrame:
+        rows = [(layer.name, key, value) for layer in self.layers
+                for key, value in layer.learnables.items()]
+        return pd.DataFrame(rows, columns=["Layer", "Parameter", "Value"])
+
+    def shapes(self, batch_size: int | None = 1) -> dict[str, tuple]:
+        """Output shape of every layer for a batch of this size (None: unknown sizes stay None)."""
+        shapes = {}
+        for layer in self.layers:
+            if layer.name in self._input_names:
+                shapes[layer.name] = layer.output_shape((batch_size,) + layer.input_shape[1:])
+            else:
+                shapes[layer.name] = layer.output_shape(*[shapes[s] for s in self._sources[layer.name]])
+        return shapes
+
+    def summary(self, print_table: bool = True) -> pd.DataFrame:
+        """A table of the layers: name, type, output shape (batch of 1), number of learnables."""
+        shapes = self.shapes(1)
+        table = pd.DataFrame(
+            [(layer.name, layer.type_name,
+              "×".join("?" if d is None else str(d) for d in shapes[layer.name]),
+              int(sum(v.size for v in layer.learnables.values()))) for layer in self.layers],
+            columns=["Name", "Type", "Output shape", "Learnables"])
+        if print_table:
+            print(table.to_string(index=False))
+            print(f"{len(table)} layers, {table['Learnables'].sum()} learnables; "
+                  f"inputs {self._input_names}, outputs {self._output_names}")
+        return table
+
+    def __repr__(self) -> str:
+        return (f"Network({len(self._order)} layers, inputs={self._input_names}, "
+                f"outputs={self._output_names})")
+
+    # --- execution -------------------------------------------------------------------------------
+    def run(self, inputs: dict[str, np.ndarray], *, outputs: Sequence[str] | None = None,
+            compute: Callable | None = None,
+            observe: Callable[[Layer, np.ndarray], None] | None = None) -> dict[str, np.ndarray]:
+        """Execute the graph and return ``{name: output}`` for the requested `outputs`.
+
+        `inputs` maps input layer names to data. `compute(layer, *inputs)` replaces
+        `layer.forward` (the default); `observe(layer, output)` sees every computed output, which
+        makes every layer run. Otherwise only the layers the requested outputs depend on run.
+        """
+        requested = self._output_names if outputs is None else list(outputs)
+        self._check_names(requested, "outputs")
+        missing = [name for name in self._input_names if name not in inputs]
+        if missing:
+            raise NetworkError(f"no data for input layers {missing}")
+        needed = set(self._order) if observe else self._ancestors(requested)
+        last_use = {}
+        for name in self._order:
+            if name in needed:
+                for source in self._sources[name]:
+                    last_use[source] = self._position[name]
+        keep = set(requested)
+        values: dict[str, np.ndarray] = {}
+        step = compute or (lambda layer, *args: layer.forward(*args))
+        for position, name in enumerate(self._order):
+            if name not in needed:
+                continue
+            layer = self._layers[name]
+            args = [inputs[name]] if name in self._input_names else [
+                values[s] for s in self._sources[name]]
+            values[name] = step(layer, *args)
+            if observe:
+                observe(layer, values[name])
+            for source in set(self._sources[name]):
+                if last_use[source] == position and source not in keep:
+                    del values[source]
+        return {name: values[name] for name in requested}
+
+    def _ancestors(self, names) -> set[str]:
+        found, stack = set(), list(names)
+        while stack:
+            name = stack.pop()
+            if name not in found:
+                found.add(name)
+                stack.extend(self._sources[name])
+        return found
+
+    def _input_dict(self, data: Sequence) -> dict:
+        if len(data) != len(self._input_names):
+            raise NetworkError(f"the network has {len(self._input_names)} inputs "
+                               f"{self._input_names}, got {len(data)} arrays")
+        return dict(zip(self._input_names, data))
+
+    def predict(self, *x: np.ndarray, outputs: str | Sequence[str] | None = None):
+        """Float32 inference. One array per input layer (in `input_names` order).
+
+        Returns one array when one output is asked (a single name, or a network with one output),
+        otherwise a list in the order asked."""
+        names = [outputs] if isinstance(outputs, str) else outputs
+        result = self.run(self._input_dict(x), outputs=names)
+        values = list(result.values())
+        single = isinstance(outputs, str) or (outputs is None and len(values) == 1)
+        return values[0] if single else values
+
+    def minibatch_predict(self, data, batch_size: int = 128, progress: bool = True,
+                          outputs: str | Sequence[str] | None = None):
+        """`predict` over `data` (an array with observations first, or a sequence of such arrays,
+        one per input) in batches of `batch_size`; results are concatenated along the batch axis."""
+        arrays = [data] if isinstance(data, np.ndarray) else list(data)
+        self._input_dict(arrays)
+        if int(batch_size) != batch_size or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+        count = len(arrays[0])
+        if any(len(a) != count for a in arrays):
+            raise ValueError(f"all inputs need the same number of observations, got "
+                             f"{[len(a) for a in arrays]}")
+        parts = []
+        with ProgressBar(count, "predict", enabled=progress) as bar:
+            for start in range(0, count, batch_size):
+                batch = [a[start:start + batch_size] for a in arrays]
+                result = self.predict(*batch, outputs=outputs)
+                parts.append(result if isinstance(result, list) else [result])
+                bar.update(len(batch[0]))
+        merged = [np.concatenate(column, axis=0) for column in zip(*parts)]
+        single = isinstance(outputs, str) or (outputs is None and len(self._output_names) == 1)
+        return merged[0] if single else merged
+
+    # --- editing (each returns a new Network) ----------------------------------------------------
+    def _rebuild(self, layers, sources, input_names, output_names, origin) -> "Network":
+        connections = [(source, f"{layer.name}/{port}") for layer in layers
+                       for port, source in zip(layer.input_ports, sources[layer.name])]
+        network = Network(layers, connections, input_names=input_names, output_names=output_names)
+        network.origin = {name: origin[name] for name in network._order}
+        return network
+
+    def copy(self) -> "Network":
+        """An independent copy: layers and arrays are copied."""
+        return self._rebuild([layer.copy() for layer in self.layers], self._sources,
+                             self._input_names, self._output_names, self.origin)
+
+    def replace_layer(self, name: str, new_layer: Layer) -> "Network":
+        """Put `new_layer` in place of layer `name`, with the same connections."""
+        old = self.layer(name)
+        if len(new_layer.input_ports) != len(old.input_ports):
+            raise NetworkError(f"replace_layer: {new_layer.name!r} has {len(new_layer.input_ports)}"
+                               f" inputs but {name!r} has {len(old.input_ports)}")
+        if new_layer.name != name and new_layer.name in self._layers:
+            raise NetworkError(f"replace_layer: a layer named {new_layer.name!r} already exists")
+        rename = {name: new_layer.name}
+        layers = [new_layer if layer.name == name else layer for layer in self.layers]
+        sources = {rename.get(n, n): [rename.get(s, s) for s in srcs]
+                   for n, srcs in self._sources.items()}
+        origin = {rename.get(n, n): list(o) for n, o in self.origin.items()}
+        return self._rebuild(layers, sources, [rename.get(n, n) for n in self._input_names],
+                             [rename.get(n, n) for n in self._output_names], origin)
+
+    def remove_layer(self, name: str) -> "Network":
+        """Remove a single-input layer, connecting its input to all its consumers."""
+        layer = self.layer(name)
+        if len(layer.input_ports) != 1:
+            raise NetworkError(f"remove_layer: only single-input layers can be removed; {name!r} "
+                               f"has {len(layer.input_ports)} inputs")
+        source = self._sources[name][0]
+        layers = [other for other in self.layers if other.name != name]
+        sources = {n: [source if s == name else s for s in srcs]
+                   for n, srcs in self._sources.items() if n != name}
+        outputs = []
+        for output in self._output_names:
+            output = source if output == name else output
+            if output not in outputs:
+                outputs.append(output)
+        return self._rebuild(layers, sources, self._input_names, outputs, self.origin)
+
+    def insert_layer_after(self, name: str, new_layer: Layer) -> "Network":
+        """Insert a single-input layer reading `name`; every former consumer of `name` (and the
+        network output, if `name` was one) now reads `new_layer` instead."""
+        self.layer(name)
+        if len(new_layer.input_ports) != 1:
+            raise NetworkError(f"insert_layer_after: {new_layer.name!r} must have one input")
+        if new_layer.name in self._layers:
+            raise NetworkError(f"insert_layer_after: a layer named {new_layer.name!r} already exists")
+        layers = []
+        for layer in self.layers:
+            layers.append(layer)
+            if layer.name == name:
+                layers.append(new_layer)
+        sources = {n: [new_layer.name if s == name else s for s in srcs]
+                   for n, srcs in self._sources.items()}
+        sources[new_layer.name] = [name]
+        outputs = [new_layer.name if n == name else n for n in self._output_names]
+        return self._rebuild(layers, sources, self._input_names, outputs,
+                             {**self.origin, new_layer.name: []})
