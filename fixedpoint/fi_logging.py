@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextvars
 import warnings
 from dataclasses import dataclass
-from fractions import Fraction
 from typing import Optional
 
 import numpy as np
@@ -79,11 +78,6 @@ class _Log:
     maxlog: Optional[float] = None
 
 
-def _real_value(nt, stored) -> float:
-    """Real-world value of one stored integer, computed exactly before the final rounding to float."""
-    return float(Fraction(int(stored)) * Fraction(nt.slope) + Fraction(nt.bias))
-
-
 def _extremes(result):
     """Minimum and maximum real-world value held by a fi (None, None when it is empty)."""
     q = np.asarray(result._q)
@@ -92,7 +86,9 @@ def _extremes(result):
     lo, hi = q.min(), q.max()
     if getattr(result._nt, "data_type", "Fixed") != "Fixed":  # doubles hold real values already
         return float(lo), float(hi)
-    return _real_value(result._nt, lo), _real_value(result._nt, hi)
+    from .ranges import real_value  # ranges builds fi, which itself imports this module
+
+    return real_value(result._nt, lo), real_value(result._nt, hi)
 
 
 def record(result, n_overflow: int, n_underflow: int, operation: Optional[str] = None) -> None:
@@ -158,7 +154,7 @@ def logreport(*arrays, **named_arrays) -> str:
 
     Positional arrays are labelled by position (`arg0`, ...); keyword arrays by their keyword.
     """
-    from .ranges import real_bounds
+    from .ranges import real_bounds  # ranges builds fi, which itself imports this module
 
     rows = [(f"arg{i}", a) for i, a in enumerate(arrays)] + list(named_arrays.items())
     header = ("", "minlog", "maxlog", "lowerbound", "upperbound", "noverflows", "nunderflows")
