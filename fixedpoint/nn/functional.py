@@ -128,9 +128,9 @@ def pool2d(x: np.ndarray, mode: str, kernel, stride, padding, ceil_mode: bool = 
     fill = -np.inf if mode == "max" else 0.0
     windows = sliding_window_view(pad_spatial(x, full, fill), (kh, kw), axis=(2, 3))
     windows = windows[:, :, ::sh, ::sw][:, :, :oh, :ow]
+    total = _reduce_windows(windows, np.maximum if mode == "max" else np.add)
     if mode == "max":
-        return windows.max(axis=(4, 5))
-    total = windows.sum(axis=(4, 5), dtype=np.float32)
+        return total
     counted = np.zeros((h + top + bottom + over_h, w + left + right + over_w), np.float32)
     if count_include_pad:
         counted[:h + top + bottom, :w + left + right] = 1.0
@@ -138,6 +138,16 @@ def pool2d(x: np.ndarray, mode: str, kernel, stride, padding, ceil_mode: bool = 
         counted[top:top + h, left:left + w] = 1.0
     counts = sliding_window_view(counted, (kh, kw))[::sh, ::sw][:oh, :ow].sum(axis=(2, 3))
     return total / counts
+
+
+def _reduce_windows(windows: np.ndarray, combine: np.ufunc) -> np.ndarray:
+    """Combine the (kh, kw) window axes element-wise, one kernel offset at a time: kh*kw whole-array
+    operations, far faster than a reduction over the small, strided trailing axes."""
+    kh, kw = windows.shape[-2:]
+    result = np.array(windows[..., 0, 0])
+    for offset in range(1, kh * kw):
+        combine(result, windows[..., offset // kw, offset % kw], out=result)
+    return result
 
 
 def softmax(x: np.ndarray, axis: int) -> np.ndarray:

@@ -11,5 +11,5 @@ class SigmoidLayer(Layer):
     type_name = "Sigmoid"
 
     def forward(self, x):
-        with np.errstate(over="ignore"):  # exp(-x) -> inf gives the correct limit 0
+        with np.errstate(over="ignore", under="ignore"):  # exp(-x) -> inf or 0: right limits
             return np.float32(1) / (np.float32(1) + np.exp(-x))
