@@ -1,0 +1,7 @@
+"""The quantization workflow: dlquantizer -> calibrate -> quantize -> validate, and the
+`QuantizedNetwork` that computes exactly as the int8 target does."""
+from .details import QuantizationDetails, quantization_details
+from .dlquantizer import dlquantizer
+from .qnetwork import QuantizedNetwork
+from .targets import TARGETS, TargetProfile
+from .validate import ValidationResult

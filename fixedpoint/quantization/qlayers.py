@@ -1,0 +1,273 @@
+"""The integer semantics of each quantized layer type (docs/quantized-semantics.md), in a registry
+keyed by the float layer's `type_name`.
+
+A `QuantizedLayer` holds its integer data as plain, documented attributes (int8 weights with their
+fraction lengths, int32 bias, shifts, input and output fraction lengths) that an independent
+implementation can read, plus the prepared kernel objects (requantizers) built once at quantize or
+load time. Each `QuantizedKind` knows how to build that data from a float layer and how to run it
+with the compiled kernels; nothing here loops over tensor elements in Python.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from .. import kernels
+from .exponent import choose_fraction_length, log2_bins
+
+INT8_MIN, INT8_MAX = -128, 127
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    """How a layer's learnables are quantized: the target's rounding, the exponent scheme for the
+    weights (and its histogram threshold), and per-tensor or per-output-channel weights."""
+
+    rounding: str
+    scheme: str = "MinMax"
+    threshold: float = 1e-4
+    per_channel: bool = False
+
+    def fraction_length(self, values: np.ndarray) -> int:
+        counts, zeros = log2_bins(values)
+        return choose_fraction_length(self.scheme, float(values.min()), float(values.max()),
+                                      counts, zeros, self.threshold)
+
+
+def quantize_scaled(values: np.ndarray, fraction_lengths, rounding: str, dtype) -> np.ndarray:
+    """`sat(round(values · 2^f))` with f broadcast against `values`; exact, because scaling a
+    float32 by a power of two in float64 is exact and the kernel rounds the float64 exactly."""
+    scaled = np.ldexp(np.asarray(values, np.float64), np.asarray(fraction_lengths, np.int64))
+    return kernels.quantize(scaled, fraction_length=0, rounding=rounding, overflow="Saturate",
+                            dtype=dtype)
+
+
+def requantize(acc: np.ndarray, shift, rounding: str) -> np.ndarray:
+    """One rounding shift (positive = right) and saturation to int8."""
+    return kernels.requantize_shift(acc, shift, rounding=rounding, overflow="Saturate",
+                                    dtype=np.int8)
+
+
+class QuantizedLayer:
+    """One layer of a quantized network: the float layer (hyper-parameters), the integer data and
+    the fraction lengths of its int8 inputs and output."""
+
+    def __init__(self, layer, rounding: str, input_fraction_lengths, output_fraction_length: int,
+                 **data):
+        self.layer = layer
+        self.name = layer.name
+        self.type_name = layer.type_name
+        self.rounding = rounding
+        self.input_fraction_lengths = [int(f) for f in input_fraction_lengths]
+        self.output_fraction_length = int(output_fraction_length)
+        self.data = data
+        for key, value in data.items():
+            setattr(self, key, value)
+        self.kind = QUANTIZED_KINDS[self.type_name]
+        self.kind.prepare(self)
+
+    def __call__(self, *inputs: np.ndarray) -> np.ndarray:
+        return self.kind.run(self, *inputs)
+
+    def __repr__(self) -> str:
+        return (f"QuantizedLayer({self.name!r}, {self.type_name}, inputs f={self.input_fraction_lengths}"
+                f", output f={self.output_fraction_length})")
+
+
+class QuantizedKind:
+    """Semantics of one layer type. `own_exponent`: the output fraction length comes from the
+    layer's calibrated output range; otherwise the layer is range-preserving (output f = input f)."""
+
+    own_exponent = False
+
+    def build(self, layer, input_fraction_lengths, output_fraction_length,
+              options: BuildOptions) -> dict:
+        return {}
+
+    def prepare(self, ql: QuantizedLayer) -> None:
+        """Build the kernel-side objects (requantizers) from the plain data."""
+
+    def run(self, ql: QuantizedLayer, *inputs: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+
+class LearnableKind(QuantizedKind):
+    """Convolution and fully connected: int8 weights, int32 bias at the accumulator's exponent,
+    int32 accumulation and one fused rounding shift per output channel."""
+
+    own_exponent = True
+
+    def build(self, layer, input_fraction_lengths, output_fraction_length, options):
+        weights = layer.learnables["Weights"]
+        channels = weights.shape[0]
+        if options.per_channel:
+            f_w = np.array([options.fraction_length(weights[c]) for c in range(channels)])
+        else:
+            f_w = np.full(channels, options.fraction_length(weights))
+        per_weight = f_w.reshape((-1,) + (1,) * (weights.ndim - 1))
+        f_b = input_fraction_lengths[0] + f_w
+        bias = layer.learnables.get("Bias")
+        bias = np.zeros(channels, np.float32) if bias is None else bias
+        return {
+            "weights": quantize_scaled(weights, per_weight, options.rounding, np.int8),
+            "weight_fraction_lengths": f_w.astype(np.int64),
+            "bias": quantize_scaled(bias.reshape(-1), f_b, options.rounding, np.int32),
+            "bias_fraction_lengths": f_b.astype(np.int64),
+            "shifts": (f_b - output_fraction_length).astype(np.int64),
+        }
+
+    def prepare(self, ql):
+        shifts = ql.shifts
+        shift = int(shifts[0]) if np.all(shifts == shifts[0]) else shifts.astype(np.int32)
+        ql.requantizer = kernels.Requantizer.pow2_shift(shift, rounding=ql.rounding,
+                                                        overflow="Saturate", dtype=np.int8)
+
+
+class ConvolutionKind(LearnableKind):
+    def run(self, ql, x):
+        layer = ql.layer
+        return kernels.conv2d(x, ql.weights, bias=ql.bias, stride=layer.stride,
+                              padding=layer.padding, dilation=layer.dilation, groups=layer.groups,
+                              requantizer=ql.requantizer)
+
+
+class FullyConnectedKind(LearnableKind):
+    def prepare(self, ql):
+        super().prepare(ql)
+        ql.packed_weights = kernels.pack_weights(np.ascontiguousarray(ql.weights.T))
+
+    def run(self, ql, x):
+        return kernels.gemm(x.reshape(x.shape[0], -1), ql.packed_weights, bias=ql.bias,
+                            requantizer=ql.requantizer)
+
+
+class ReLUKind(QuantizedKind):
+    def run(self, ql, x):
+        return np.maximum(x, np.int8(0))
+
+
+class ClippedReLUKind(QuantizedKind):
+    def build(self, layer, input_fraction_lengths, output_fraction_length, options):
+        ceiling = math.floor(math.ldexp(layer.ceiling, input_fraction_lengths[0]))
+        return {"clip_max": int(min(max(ceiling, INT8_MIN), INT8_MAX))}
+
+    def run(self, ql, x):
+        return np.clip(x, np.int8(0), np.int8(ql.clip_max))
+
+
+class LeakyReLUKind(QuantizedKind):
+    def build(self, layer, input_fraction_lengths, output_fraction_length, options):
+        scale = float(layer.scale)
+        if scale < 0:
+            raise ValueError(f"leaky ReLU {layer.name!r}: a negative scale ({scale}) has no "
+                             f"range-preserving int8 form; skip the layer (skip_layers)")
+        if scale == 0:
+            return {"scale_stored": 0, "scale_fraction_length": 0}
+        f = 14 - (math.frexp(scale)[1] - 1)
+        stored = int(quantize_scaled(np.array([scale]), f, "Round", np.int16)[0])
+        return {"scale_stored": stored, "scale_fraction_length": f}
+
+    def run(self, ql, x):
+        negative = requantize(x.astype(np.int32) * np.int32(ql.scale_stored),
+                              ql.scale_fraction_length, ql.rounding)
+        return np.where(x >= 0, x, negative)
+
+
+class ExactOnIntegersKind(QuantizedKind):
+    """Layers whose float computation is exact on integer values (max pooling, shapes): run the
+    float layer itself and keep int8."""
+
+    def run(self, ql, x):
+        return ql.layer.forward(x.astype(np.float32)).astype(np.int8)
+
+
+class DataMovementKind(QuantizedKind):
+    """Flatten, reshape, dropout (inference), identity: the int8 tensor is passed or reshaped."""
+
+    def run(self, ql, x):
+        return ql.layer.forward(x)
+
+
+class AveragePoolingKind(QuantizedKind):
+    """Integer window sum, then one rounding division by the element count."""
+
+    def run(self, ql, x):
+        layer = ql.layer
+        return kernels.avg_pool2d(x, layer.pool_size, layer.stride, layer.padding,
+                                  ceil_mode=layer.ceil_mode,
+                                  count_include_pad=layer.count_include_pad, rounding=ql.rounding)
+
+
+class GlobalAveragePoolingKind(QuantizedKind):
+    def run(self, ql, x):
+        return kernels.global_avg_pool(x, rounding=ql.rounding)
+
+
+class AdditionKind(QuantizedKind):
+    """Exact alignment to the finest input exponent, one int64 sum, one rounding shift."""
+
+    own_exponent = True
+
+    def build(self, layer, input_fraction_lengths, output_fraction_length, options):
+        finest = max(input_fraction_lengths)
+        return {"alignment_shifts": [finest - f for f in input_fraction_lengths],
+                "shift": finest - output_fraction_length}
+
+    def run(self, ql, *inputs):
+        total = sum(np.left_shift(q.astype(np.int64), s) for q, s in zip(inputs, ql.alignment_shifts))
+        return requantize(total, ql.shift, ql.rounding)
+
+
+class ConcatenationKind(QuantizedKind):
+    """Every input requantized to the output exponent, then concatenated."""
+
+    own_exponent = True
+
+    def build(self, layer, input_fraction_lengths, output_fraction_length, options):
+        return {"input_shifts": [f - output_fraction_length for f in input_fraction_lengths]}
+
+    def run(self, ql, *inputs):
+        parts = [q if s == 0 else requantize(q.astype(np.int32), s, ql.rounding)
+                 for q, s in zip(inputs, ql.input_shifts)]
+        return np.concatenate(parts, axis=ql.layer.axis)
+
+
+class MultiplicationKind(QuantizedKind):
+    """Exact int64 product at the summed fraction length, one rounding shift."""
+
+    own_exponent = True
+    MAX_INPUTS = 7  # 7 int8 factors stay below 2^49
+
+    def build(self, layer, input_fraction_lengths, output_fraction_length, options):
+        if len(input_fraction_lengths) > self.MAX_INPUTS:
+            raise ValueError(f"multiplication {layer.name!r}: at most {self.MAX_INPUTS} inputs run "
+                             f"quantized, got {len(input_fraction_lengths)}; skip the layer")
+        return {"shift": sum(input_fraction_lengths) - output_fraction_length}
+
+    def run(self, ql, *inputs):
+        product = inputs[0].astype(np.int64)
+        for q in inputs[1:]:
+            product = product * q
+        return requantize(product, ql.shift, ql.rounding)
+
+
+QUANTIZED_KINDS: dict[str, QuantizedKind] = {
+    "Convolution2D": ConvolutionKind(),
+    "FullyConnected": FullyConnectedKind(),
+    "ReLU": ReLUKind(),
+    "ClippedReLU": ClippedReLUKind(),
+    "LeakyReLU": LeakyReLUKind(),
+    "MaxPooling2D": ExactOnIntegersKind(),
+    "GlobalMaxPooling2D": ExactOnIntegersKind(),
+    "AveragePooling2D": AveragePoolingKind(),
+    "GlobalAveragePooling2D": GlobalAveragePoolingKind(),
+    "Addition": AdditionKind(),
+    "Concatenation": ConcatenationKind(),
+    "Multiplication": MultiplicationKind(),
+    "Flatten": DataMovementKind(),
+    "Reshape": DataMovementKind(),
+    "Dropout": DataMovementKind(),
+    "Identity": DataMovementKind(),
+}

@@ -1,0 +1,158 @@
+"""`QuantizedNetwork`: the prepared float graph executed with int8 activations.
+
+Each layer either runs its integer semantics (`qlayers.py`, via the compiled kernels) or, when the
+target does not quantize it or it was skipped, its float `forward`. Tensors cross between the two in
+the consumer: a float layer dequantizes (exact), a quantized layer quantizes a float input at the
+producer's calibrated exponent (docs/quantized-semantics.md, "Float layers and the boundaries").
+"""
+from __future__ import annotations
+
+from typing import NamedTuple, Sequence
+
+import numpy as np
+import pandas as pd
+
+from .. import kernels
+from ..progress import ProgressBar
+from .qlayers import QuantizedLayer
+from .targets import TargetProfile
+
+
+class QTensor(NamedTuple):
+    """An int8 activation in flight: stored integers and their fraction length."""
+
+    q: np.ndarray
+    f: int
+
+
+def dequantize(q: np.ndarray, f: int) -> np.ndarray:
+    """float32(q · 2^-f): exact for int8 stored integers."""
+    return np.ldexp(q.astype(np.float32), np.int32(-f)).astype(np.float32, copy=False)
+
+
+def as_fi(tensor: QTensor):
+    """An int8 activation as an `fi` of numerictype (1, 8, f)."""
+    from ..fi import fi
+    from ..types import numerictype
+    return fi._from_stored(tensor.q.astype(np.int64), numerictype(1, 8, tensor.f))
+
+
+class QuantizedNetwork:
+    """A network that computes as the int8 target does; it behaves like a `Network` for inference
+    (`predict`, `minibatch_predict`, `summary`, `layers`, `connections`, `learnables`).
+
+    `network` is the prepared float network (batch norm folded), `qlayers` the quantized layers by
+    name, `activation_fraction_lengths` the calibrated output fraction length of every layer (used
+    where a float value enters a quantized layer), `target` the execution environment's profile.
+    """
+
+    def __init__(self, network, qlayers: dict[str, QuantizedLayer],
+                 activation_fraction_lengths: dict[str, int], target: TargetProfile,
+                 options: dict | None = None):
+        self.network = network
+        self.qlayers = dict(qlayers)
+        self.activation_fraction_lengths = {k: int(v) for k, v in activation_fraction_lengths.items()}
+        self.target = target
+        self.options = dict(options or {})
+
+    # --- Network-like inspection -----------------------------------------------------------------
+    @property
+    def layers(self):
+        return self.network.layers
+
+    @property
+    def input_names(self) -> list[str]:
+        return self.network.input_names
+
+    @property
+    def output_names(self) -> list[str]:
+        return self.network.output_names
+
+    @property
+    def connections(self) -> pd.DataFrame:
+        return self.network.connections
+
+    def layer(self, name: str):
+        return self.network.layer(name)
+
+    @property
+    def quantized_layer_names(self) -> list[str]:
+        return [name for name in self.network.layer_names if name in self.qlayers]
+
+    @property
+    def learnables(self) -> pd.DataFrame:
+        """Learnables as float32 values; those of quantized layers are already on their grid."""
+        rows = []
+        for layer in self.network.layers:
+            ql = self.qlayers.get(layer.name)
+            for key, value in layer.learnables.items():
+                if ql is not None and key == "Weights":
+                    shape = (-1,) + (1,) * (ql.weights.ndim - 1)
+                    value = np.ldexp(ql.weights.astype(np.float32),
+                                     -ql.weight_fraction_lengths.reshape(shape).astype(np.int32))
+                elif ql is not None and key == "Bias":
+                    value = np.ldexp(ql.bias.astype(np.float64),
+                                     -ql.bias_fraction_lengths.astype(np.int32)).astype(np.float32)
+                rows.append((layer.name, key, value))
+        return pd.DataFrame(rows, columns=["Layer", "Parameter", "Value"])
+
+    def summary(self, print_table: bool = True) -> pd.DataFrame:
+        """The float network's summary plus whether each layer runs quantized and its output type."""
+        table = self.network.summary(print_table=False)
+        table["Quantized"] = ["yes" if name in self.qlayers else "no" for name in table["Name"]]
+        table["Output type"] = [f"s8,{self.qlayers[n].output_fraction_length}" if n in self.qlayers
+                                else "single" for n in table["Name"]]
+        if print_table:
+            print(table.to_string(index=False))
+            print(f"Quantized network for {self.target.name} (target library "
+                  f"{self.target.target_library!r}): {len(self.qlayers)} of {len(table)} layers "
+                  f"quantized")
+        return table
+
+    def __repr__(self) -> str:
+        return (f"QuantizedNetwork({len(self.network.layer_names)} layers, {len(self.qlayers)} "
+                f"quantized, environment={self.target.name!r})")
+
+    # --- execution -------------------------------------------------------------------------------
+    def _quantize_input(self, value: np.ndarray, fraction_length: int) -> np.ndarray:
+        return kernels.quantize(value, fraction_length=fraction_length,
+                                rounding=self.target.rounding, overflow="Saturate", dtype=np.int8)
+
+    def _step(self, layer, *args):
+        ql = self.qlayers.get(layer.name)
+        if ql is None:
+            return layer.forward(*[dequantize(*a) if isinstance(a, QTensor) else a for a in args])
+        stored = [a.q if isinstance(a, QTensor) else self._quantize_input(a, f)
+                  for a, f in zip(args, ql.input_fraction_lengths)]
+        return QTensor(ql(*stored), ql.output_fraction_length)
+
+    def run(self, inputs: dict[str, np.ndarray], outputs: Sequence[str] | None = None) -> dict:
+        """{name: QTensor or float32 array} for the requested layers (default: the outputs)."""
+        return self.network.run(inputs, outputs=outputs, compute=self._step)
+
+    def predict(self, *x: np.ndarray, outputs: str | Sequence[str] | None = None):
+        """Quantized inference. Without `outputs`: the network outputs as float32 (dequantized).
+        With `outputs` (names): each quantized layer's int8 output as an `fi`, float layers' float32
+        outputs; one value for a single name, else a list."""
+        names = [outputs] if isinstance(outputs, str) else outputs
+        result = self.network.run(self.network._input_dict(x), outputs=names, compute=self._step)
+        convert = (lambda v: dequantize(*v) if isinstance(v, QTensor) else v) if outputs is None \
+            else (lambda v: as_fi(v) if isinstance(v, QTensor) else v)
+        values = [convert(v) for v in result.values()]
+        single = isinstance(outputs, str) or (outputs is None and len(values) == 1)
+        return values[0] if single else values
+
+    def minibatch_predict(self, data, batch_size: int = 128, progress: bool = True) -> np.ndarray:
+        """`predict` over the observations of `data` in batches; outputs concatenated."""
+        if int(batch_size) != batch_size or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+        data = np.asarray(data)
+        parts = []
+        with ProgressBar(len(data), "predict", enabled=progress) as bar:
+            for start in range(0, len(data), batch_size):
+                batch = data[start:start + batch_size]
+                result = self.predict(batch)
+                parts.append(result if isinstance(result, list) else [result])
+                bar.update(len(batch))
+        merged = [np.concatenate(column, axis=0) for column in zip(*parts)]
+        return merged[0] if len(merged) == 1 else merged
