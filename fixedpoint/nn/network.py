@@ -125,13 +125,17 @@ class Network:
         return order
 
     def _find_cycle(self, remaining: set[str]) -> list[str]:
-        """One cycle among layers Kahn's algorithm could not order (each has a source in the set)."""
+        """One cycle among layers Kahn's algorithm could not order (each has a source in the set),
+        in data-flow order, starting from the layer listed first."""
         start = next(iter(sorted(remaining)))
         path, seen = [start], {start: 0}
         while True:
             source = next(s for s in self._sources[path[-1]] if s in remaining)
             if source in seen:
-                return path[seen[source]:][::-1]
+                cycle = path[seen[source]:][::-1]
+                rank = list(self._layers)
+                first = min(range(len(cycle)), key=lambda k: rank.index(cycle[k]))
+                return cycle[first:] + cycle[:first]
             seen[source] = len(path)
             path.append(source)
 

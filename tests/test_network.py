@@ -1,0 +1,271 @@
+"""Network graph rules, execution order, intermediate outputs, batching and editing."""
+import gc
+import weakref
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import fixedpoint as fp
+from fixedpoint import NetworkError
+
+RNG = np.random.default_rng(7)
+
+
+def randn(*shape):
+    return RNG.normal(size=shape).astype(np.float32)
+
+
+def residual_net():
+    """input -> conv -> relu -> (conv2 + relu) -> add -> gap -> flatten -> fc -> softmax."""
+    layers = [
+        fp.SoftmaxLayer("prob"),      # deliberately out of order: the network sorts topologically
+        fp.ImageInputLayer("data", (3, 8, 8)),
+        fp.Convolution2DLayer("conv1", randn(4, 3, 3, 3), randn(4), padding="same"),
+        fp.ReLULayer("relu1"),
+        fp.Convolution2DLayer("conv2", randn(4, 4, 1, 1), randn(4)),
+        fp.AdditionLayer("add"),
+        fp.GlobalAveragePooling2DLayer("gap"),
+        fp.FlattenLayer("flat"),
+        fp.FullyConnectedLayer("fc", randn(5, 4), randn(5)),
+    ]
+    connections = [("data", "conv1"), ("conv1", "relu1"), ("relu1", "conv2"),
+                   ("conv2", "add/in1"), ("relu1", "add/in2"), ("add", "gap"), ("gap", "flat"),
+                   ("flat", "fc/in"), ("fc", "prob")]
+    return fp.Network(layers, connections)
+
+
+def reference_forward(net, x):
+    """Explicit, hand-written walk of the residual network (float64)."""
+    c1 = net.layer("conv1").forward(x).astype(np.float64)
+    r1 = np.maximum(c1, 0)
+    c2 = net.layer("conv2").forward(r1.astype(np.float32)).astype(np.float64)
+    pooled = (c2 + r1).mean(axis=(2, 3))
+    logits = pooled @ net.layer("fc").weights.T.astype(np.float64) + net.layer("fc").bias
+    e = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True), r1
+
+
+def test_structure_and_tables():
+    net = residual_net()
+    assert [layer.name for layer in net.layers] == [
+        "data", "conv1", "relu1", "conv2", "add", "gap", "flat", "fc", "prob"]
+    assert net.input_names == ["data"] and net.output_names == ["prob"]
+    assert list(net.connections.columns) == ["Source", "Destination"]
+    assert ("relu1", "add/in2") in set(map(tuple, net.connections.values))
+    assert ("flat", "fc") in set(map(tuple, net.connections.values))
+    table = net.learnables
+    assert list(table.columns) == ["Layer", "Parameter", "Value"]
+    assert list(zip(table.Layer, table.Parameter)) == [
+        ("conv1", "Weights"), ("conv1", "Bias"), ("conv2", "Weights"), ("conv2", "Bias"),
+        ("fc", "Weights"), ("fc", "Bias")]
+    assert table.Value[0] is net.layer("conv1").weights
+    assert net.layer_inputs("add") == ["conv2", "relu1"]
+    assert net.layer_consumers("relu1") == ["conv2", "add"]
+    assert net.origin["conv1"] == ["conv1"]
+
+
+def test_summary_table(capsys):
+    table = residual_net().summary()
+    printed = capsys.readouterr().out
+    assert isinstance(table, pd.DataFrame)
+    assert list(table.columns) == ["Name", "Type", "Output shape", "Learnables"]
+    row = table.set_index("Name").loc["conv1"]
+    assert (row.Type, row["Output shape"], row.Learnables) == ("Convolution2D", "1×4×8×8", 112)
+    assert table.set_index("Name").loc["fc", "Output shape"] == "1×5"
+    assert "conv1" in printed and "157 learnables" in printed
+
+
+def test_predict_matches_hand_written_reference_and_intermediates():
+    net = residual_net()
+    x = randn(3, 3, 8, 8)
+    probs, relu = reference_forward(net, x)
+    y = net.predict(x)
+    assert y.shape == (3, 5) and y.dtype == np.float32
+    np.testing.assert_allclose(y, probs, rtol=1e-5)
+    got_relu, got_prob = net.predict(x, outputs=["relu1", "prob"])
+    np.testing.assert_allclose(got_relu, relu, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(got_prob, y)
+    assert isinstance(net.predict(x, outputs="relu1"), np.ndarray)
+    assert isinstance(net.predict(x, outputs=["prob"]), list)
+
+
+def test_unknown_output_names_listed():
+    with pytest.raises(NetworkError, match=r"unknown layer names \['relu9'\]; layers are .*relu1"):
+        residual_net().predict(randn(1, 3, 8, 8), outputs=["relu9"])
+
+
+def test_wrong_input_count_and_shape():
+    net = residual_net()
+    with pytest.raises(NetworkError, match="1 inputs"):
+        net.predict(randn(1, 3, 8, 8), randn(1, 3, 8, 8))
+    with pytest.raises(ValueError, match=r"'data'.*\(1, 3, 7, 8\)"):
+        net.predict(randn(1, 3, 7, 8))
+
+
+def test_intermediates_are_freed_as_soon_as_possible():
+    net = residual_net()
+    refs = {}
+
+    def compute(layer, *inputs):
+        gc.collect()
+        # "data" is the caller's own array and "conv1" is requested: both stay alive
+        alive = sorted(name for name, ref in refs.items()
+                       if ref() is not None and name not in ("data", "conv1"))
+        expected = {"data": [], "conv1": [], "relu1": [], "conv2": ["relu1"],
+                    "add": ["conv2", "relu1"], "gap": ["add"], "flat": ["gap"],
+                    "fc": ["flat", "gap"],          # flat is a view of gap's array
+                    "prob": ["fc"]}[layer.name]
+        assert alive == expected, (layer.name, alive)
+        assert refs.get("conv1", lambda: 1)() is not None
+        out = layer.forward(*inputs)
+        refs[layer.name] = weakref.ref(out)
+        return out
+
+    net.run({"data": randn(1, 3, 8, 8)}, outputs=["conv1", "prob"], compute=compute)
+
+
+def test_run_only_computes_what_is_needed_unless_observed():
+    net = residual_net()
+    ran, seen = [], []
+    net.run({"data": randn(1, 3, 8, 8)}, outputs=["relu1"],
+            compute=lambda layer, *a: ran.append(layer.name) or layer.forward(*a))
+    assert ran == ["data", "conv1", "relu1"]
+    net.run({"data": randn(1, 3, 8, 8)}, outputs=["relu1"],
+            observe=lambda layer, out: seen.append((layer.name, out.shape)))
+    assert [name for name, _ in seen] == [layer.name for layer in net.layers]
+    assert dict(seen)["gap"] == (1, 4, 1, 1)
+
+
+def test_minibatch_predict_equals_full_batch():
+    net = residual_net()
+    x = randn(23, 3, 8, 8)
+    full = net.predict(x)
+    batched = net.minibatch_predict(x, batch_size=5, progress=False)
+    np.testing.assert_allclose(batched, full, rtol=1e-6, atol=1e-7)
+    two = net.minibatch_predict(x, batch_size=7, progress=False, outputs=["gap", "prob"])
+    assert two[0].shape == (23, 4, 1, 1) and two[1].shape == (23, 5)
+    with pytest.raises(ValueError, match="batch_size"):
+        net.minibatch_predict(x, batch_size=0)
+
+
+def test_progress_bar_writes_only_to_terminals():
+    import io
+
+    from fixedpoint.progress import ProgressBar
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    stream = Terminal()
+    with ProgressBar(10, "predict", stream=stream) as bar:
+        bar.update(4)
+        bar.update(6)
+    assert "10/10" in stream.getvalue() and stream.getvalue().endswith("\n")
+    quiet = Terminal()
+    with ProgressBar(10, stream=quiet, enabled=False) as bar:
+        bar.update(10)
+    plain = io.StringIO()
+    with ProgressBar(10, stream=plain) as bar:
+        bar.update(10)
+    assert quiet.getvalue() == "" and plain.getvalue() == ""
+
+
+def test_multiple_inputs_and_outputs():
+    layers = [fp.FeatureInputLayer("a", 3), fp.FeatureInputLayer("b", 3),
+              fp.MultiplicationLayer("mul"), fp.TanhLayer("t"), fp.ConcatenationLayer("cat")]
+    connections = [("a", "mul/in1"), ("b", "mul/in2"), ("mul", "t"), ("t", "cat/in1"),
+                   ("a", "cat/in2")]
+    net = fp.Network(layers, connections, input_names=["b", "a"], output_names=["cat", "mul"])
+    a, b = randn(4, 3), randn(4, 3)
+    cat, mul = net.predict(b, a)
+    np.testing.assert_allclose(mul, a * b, rtol=1e-6)
+    np.testing.assert_allclose(cat, np.concatenate([np.tanh(a * b), a], axis=1), rtol=1e-6)
+    batched = net.minibatch_predict((b, a), batch_size=3, progress=False)
+    np.testing.assert_array_equal(batched[0], cat)
+
+
+# --- graph errors ------------------------------------------------------------------------------
+def chain(*extra_connections, layers=None):
+    layers = layers or [fp.FeatureInputLayer("in", 2), fp.ReLULayer("r1"), fp.ReLULayer("r2"),
+                        fp.AdditionLayer("add")]
+    return fp.Network(layers, [("in", "r1"), ("r1", "add/in1"), *extra_connections])
+
+
+@pytest.mark.parametrize("connections, message", [
+    ([("r2", "add/in2")], r"unconnected input ports: \['r2/in'\]"),
+    ([("in", "r2"), ("r2", "add/in2"), ("r1", "add/in2")],
+     r"input port add/in2 is connected twice \(from 'r2' and 'r1'\)"),
+    ([("in", "r2"), ("r2", "add/in3")], r"layer 'add' has input ports \['in1', 'in2'\]"),
+    ([("in", "r2"), ("r2", "add")], r"'add' has input ports \['in1', 'in2'\]; name one"),
+    ([("in", "r2"), ("r2", "nope/in2")], "unknown destination layer 'nope'"),
+    ([("ghost", "r2"), ("r2", "add/in2")], "unknown source layer 'ghost'"),
+    ([("in", "r2"), ("r2", "add/in2"), ("r1", "in")], "'in' is an input layer"),
+    ([("r2", "r2/in"), ("r2", "add/in2")], r"cycle through layers \['r2'\]"),
+    ([("in", "r2"), ("r2", "add/in2"), ("add",)], "must be a \\(source, destination\\) pair"),
+])
+def test_graph_errors(connections, message):
+    with pytest.raises(NetworkError, match=message):
+        chain(*connections)
+
+
+def test_cycle_is_named():
+    layers = [fp.FeatureInputLayer("in", 2), fp.AdditionLayer("add"), fp.ReLULayer("r1"),
+              fp.TanhLayer("t"), fp.SigmoidLayer("s")]
+    connections = [("in", "add/in1"), ("t", "add/in2"), ("add", "r1"), ("r1", "t"), ("t", "s")]
+    with pytest.raises(NetworkError, match=r"cycle through layers \['add', 'r1', 't'\]"):
+        fp.Network(layers, connections)
+
+
+def test_duplicates_missing_inputs_and_bad_names():
+    with pytest.raises(NetworkError, match=r"duplicate layer names: \['r'\]"):
+        fp.Network([fp.FeatureInputLayer("in", 2), fp.ReLULayer("r"), fp.TanhLayer("r")],
+                   [("in", "r")])
+    with pytest.raises(NetworkError, match="no input layer"):
+        fp.Network([], [])
+    with pytest.raises(NetworkError, match="input_names"):
+        fp.Network([fp.FeatureInputLayer("in", 2), fp.ReLULayer("r")], [("in", "r")],
+                   input_names=["r"])
+    with pytest.raises(NetworkError, match="output_names: unknown layer names"):
+        fp.Network([fp.FeatureInputLayer("in", 2), fp.ReLULayer("r")], [("in", "r")],
+                   output_names=["x"])
+    with pytest.raises(NetworkError, match="Layer objects"):
+        fp.Network(["relu"], [])
+
+
+# --- editing ---------------------------------------------------------------------------------------
+def test_replace_remove_insert():
+    net = residual_net()
+    x = randn(2, 3, 8, 8)
+    y = net.predict(x)
+    tanh = net.replace_layer("relu1", fp.TanhLayer("act"))
+    assert tanh.layer_consumers("act") == ["conv2", "add"] and "relu1" not in tanh.layer_names
+    assert tanh.origin["act"] == ["relu1"]
+    probs = net.predict(x, outputs="relu1")
+    assert not np.allclose(tanh.predict(x, outputs="act"), probs)
+    inserted = net.insert_layer_after("relu1", fp.IdentityLayer("id"))
+    assert inserted.layer_inputs("conv2") == ["id"] and inserted.layer_inputs("add") == ["conv2", "id"]
+    np.testing.assert_array_equal(inserted.predict(x), y)
+    removed = inserted.remove_layer("id").remove_layer("flat")
+    assert removed.layer_inputs("fc") == ["gap"]
+    np.testing.assert_array_equal(removed.predict(x), y)
+    tail = net.remove_layer("prob")
+    assert tail.output_names == ["fc"]
+    assert [layer.name for layer in net.layers][-1] == "prob"       # the original is untouched
+    with pytest.raises(NetworkError, match="only single-input layers"):
+        net.remove_layer("add")
+    with pytest.raises(NetworkError, match="has 1 inputs but 'add' has 2"):
+        net.replace_layer("add", fp.ReLULayer("r"))
+    with pytest.raises(NetworkError, match="'conv2' already exists"):
+        net.insert_layer_after("relu1", fp.ReLULayer("conv2"))
+
+
+def test_copy_is_independent():
+    net = residual_net()
+    twin = net.copy()
+    x = randn(2, 3, 8, 8)
+    np.testing.assert_array_equal(twin.predict(x), net.predict(x))
+    twin.layer("conv1").weights[...] = 0
+    assert np.any(net.layer("conv1").weights != 0)
+    assert twin.connection_list() == net.connection_list()
