@@ -10,4 +10,6 @@ __version__ = "0.1.0"
 from . import nn
 from .nn.layers import *  # noqa: F401,F403  (the layer classes, listed in nn.layers.__all__)
 from .nn.network import Network, NetworkError
+from .nn.prepare import prepare_network
+from .nn.io import load_network, save_network
 # --- quantization workflow ---
