@@ -2,6 +2,6 @@
 `QuantizedNetwork` that computes exactly as the int8 target does."""
 from .details import QuantizationDetails, quantization_details
 from .dlquantizer import dlquantizer
-from .qnetwork import QuantizedNetwork
+from .qnetwork import QuantizedNetwork, load_quantized_network
 from .targets import TARGETS, TargetProfile
 from .validate import ValidationResult

@@ -13,9 +13,14 @@ import numpy as np
 import pandas as pd
 
 from .. import kernels
+from ..nn.io import (NetworkFileError, network_from_bundle, network_to_bundle, read_npz_bundle,
+                     write_npz_bundle)
 from ..progress import ProgressBar
 from .qlayers import QuantizedLayer
-from .targets import TargetProfile
+from .targets import TargetProfile, get_target
+
+FORMAT = "fixedpoint.quantized_network"
+VERSION = 1
 
 
 class QTensor(NamedTuple):
@@ -156,3 +161,47 @@ class QuantizedNetwork:
                 bar.update(len(batch))
         merged = [np.concatenate(column, axis=0) for column in zip(*parts)]
         return merged[0] if len(merged) == 1 else merged
+
+    # --- files -----------------------------------------------------------------------------------
+    def save(self, path) -> None:
+        """Write one `.npz` bundle: the prepared float network, every quantized layer's integer data
+        (arrays under ``qlayer/<name>/<key>``, scalars in the JSON), the fraction lengths, the
+        target's name and the quantization options. No pickle."""
+        network_meta, arrays = network_to_bundle(self.network, prefix="network/")
+        layers = {}
+        for name, ql in self.qlayers.items():
+            scalars = {}
+            for key, value in ql.data.items():
+                if isinstance(value, np.ndarray):
+                    arrays[f"qlayer/{name}/{key}"] = value
+                else:
+                    scalars[key] = np.asarray(value).tolist()
+            layers[name] = {"rounding": ql.rounding, "scalars": scalars,
+                            "input_fraction_lengths": ql.input_fraction_lengths,
+                            "output_fraction_length": ql.output_fraction_length}
+        meta = {"format": FORMAT, "version": VERSION, "target": self.target.name,
+                "options": self.options, "network": network_meta, "qlayers": layers,
+                "activation_fraction_lengths": self.activation_fraction_lengths}
+        write_npz_bundle(path, meta, arrays)
+
+
+def load_quantized_network(path) -> QuantizedNetwork:
+    """Read a network written by `QuantizedNetwork.save`; it computes identical bits."""
+    meta, arrays = read_npz_bundle(path)
+    if meta.get("format") != FORMAT or not isinstance(meta.get("version"), int) \
+            or meta["version"] > VERSION:
+        raise NetworkFileError(f"{path}: not a quantized network bundle (format "
+                               f"{meta.get('format')!r}, version {meta.get('version')!r})")
+    network_arrays = {k: v for k, v in arrays.items() if k.startswith("network/")}
+    network = network_from_bundle(meta["network"], network_arrays, prefix="network/",
+                                  source=str(path))
+    qlayers = {}
+    for name, entry in meta["qlayers"].items():
+        data = dict(entry["scalars"])
+        prefix = f"qlayer/{name}/"
+        data.update({k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)})
+        qlayers[name] = QuantizedLayer(network.layer(name), entry["rounding"],
+                                       entry["input_fraction_lengths"],
+                                       entry["output_fraction_length"], **data)
+    return QuantizedNetwork(network, qlayers, meta["activation_fraction_lengths"],
+                            get_target(meta["target"]), meta["options"])
