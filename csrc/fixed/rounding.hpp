@@ -60,6 +60,24 @@ inline I round_shift_right(I x, int s) {
     return q;
 }
 
+// x / d rounded by method R, for d > 0, with the ties of round_shift_right (integer division by a
+// count that need not be a power of two, e.g. an average pool).
+template <Rounding R, class I>
+inline I round_divide(I x, I d) {
+    I q = x / d, r = x % d;  // truncated
+    if (r < 0) { q -= 1; r += d; }  // floor: x = q*d + r, r in [0, d)
+    const I rest = d - r;            // r > d/2  <=>  r > rest
+    switch (R) {
+        case Rounding::Floor: return q;
+        case Rounding::Ceiling: return q + I(r != 0);
+        case Rounding::Zero: return q + I(r != 0 && x < 0);
+        case Rounding::Nearest: return q + I(r >= rest);
+        case Rounding::Round: return q + I(r > rest || (r == rest && x >= 0));
+        case Rounding::Convergent: return q + I(r > rest || (r == rest && (q & 1)));
+    }
+    return q;
+}
+
 // x * 2^-s rounded by R: s > 0 shifts right with rounding, s < 0 shifts left (the caller guarantees
 // that the left shift does not overflow I).
 template <Rounding R, class I>

@@ -2,3 +2,7 @@
 
 numpy arrays in and out; shapes and dtypes are checked here, the arithmetic runs in C++.
 """
+from .requantize import (Requantizer, fp32_scale, multiply_by_quantized_multiplier, quantize_multiplier,
+                         requantize_fp32, requantize_shift, rounding_divide_by_pot,
+                         saturating_rounding_doubling_high_mul)
+from .elementwise import add_shifted, avg_pool2d, global_avg_pool, max_pool2d, quantize

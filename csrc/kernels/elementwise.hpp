@@ -1,0 +1,188 @@
+// Integer elementwise kernels a quantized network needs between its GEMMs and convolutions:
+// float -> int quantization, the saturating add of two tensors with different exponents, and max /
+// average pooling on NCHW integers. Every rounding and overflow step is a fixed/rounding.hpp primitive.
+#pragma once
+
+#include <algorithm>
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <stdexcept>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "fixed/rounding.hpp"
+
+namespace fxp {
+
+template <class Out>
+inline Out to_word(i128 v, Overflow o) {
+    bool overflowed = false;
+    return Out(overflow_to_word(v, int(sizeof(Out) * 8), std::is_signed<Out>::value, o, overflowed));
+}
+
+// ---- quantize: float -> integer ----------------------------------------------------------------
+
+// q = round(x * 2^f) + zp, or with a scale q = round(x / scale) + zp where the quotient is computed in
+// the input's precision (float32 / float32 like ONNX QuantizeLinear, or double); the rounding of that
+// quotient, the zero point and the overflow action are exact.
+struct QuantizeParams {
+    bool by_scale;
+    double scale;
+    int fraction_length;
+    int64_t zero_point;
+    Rounding rounding;
+    Overflow overflow;
+};
+
+template <class F, class Out>
+void quantize(const F* x, std::ptrdiff_t n, const QuantizeParams& p, Out* out) {
+    with_rounding(p.rounding, [&](auto rc) {
+        constexpr Rounding R = decltype(rc)::value;
+        const F s = F(p.scale);
+        const int f = p.by_scale ? 0 : p.fraction_length;
+        const i128 sat_hi = i128(1) << 100;  // far outside any output word, inside i128
+#pragma omp parallel for schedule(static) if (n > (1 << 16))
+        for (std::ptrdiff_t i = 0; i < n; ++i) {
+            const F v = p.by_scale ? F(x[i] / s) : x[i];
+            const ScaledDouble r = round_scaled_double<R>(double(v), f);
+            // A huge value carries only its sign (low bits zero): saturate it far out, or wrap it to 0.
+            const i128 q = r.huge ? (p.overflow == Overflow::Saturate ? r.value * sat_hi : i128(0)) : r.value;
+            out[i] = to_word<Out>(q + p.zero_point, p.overflow);
+        }
+    });
+}
+
+// ---- add_shifted: a * 2^-fa + b * 2^-fb -> out * 2^-fo --------------------------------------------
+
+// Both operands are aligned exactly to the finer exponent in 128 bits, summed, then rounded once to the
+// output fraction length and fitted into the output word.
+struct AddShiftedParams {
+    int fa, fb, fo;
+    Rounding rounding;
+    Overflow overflow;
+
+    void check() const {
+        const int f = std::max(fa, fb);
+        if (f - std::min(fa, fb) > 64)
+            throw std::invalid_argument("fraction lengths of a and b differ by more than 64: " + std::to_string(fa) +
+                                        " and " + std::to_string(fb));
+        if (fo - f > 30 || f - fo > 200)
+            throw std::invalid_argument("out_fraction_length " + std::to_string(fo) +
+                                        " must lie in [max(fa, fb) - 200, max(fa, fb) + 30]");
+    }
+};
+
+template <class A, class B, class Out>
+void add_shifted(const A* a, const B* b, std::ptrdiff_t n, const AddShiftedParams& p, Out* out) {
+    const int f = std::max(p.fa, p.fb);
+    const int sa = f - p.fa, sb = f - p.fb, s = f - p.fo;
+    with_rounding(p.rounding, [&](auto rc) {
+        constexpr Rounding R = decltype(rc)::value;
+#pragma omp parallel for schedule(static) if (n > (1 << 16))
+        for (std::ptrdiff_t i = 0; i < n; ++i) {
+            const i128 sum = (i128(a[i]) << sa) + (i128(b[i]) << sb);  // |sum| < 2^98
+            out[i] = to_word<Out>(round_shift<R>(sum, s), p.overflow);
+        }
+    });
+}
+
+// ---- pooling on NCHW ---------------------------------------------------------------------------
+
+// Window geometry of a 2-D pool. For every output row (column) the taps that fall inside the input
+// form a contiguous range [first, last) of kernel indices; padding taps are simply skipped.
+struct PoolGeometry {
+    int64_t n, c, h, w;
+    std::array<int64_t, 2> kernel, stride, dilation;
+    std::array<int64_t, 4> pads;  // top, left, bottom, right
+    int64_t out_h, out_w;
+    std::vector<int64_t> row_first, row_last, col_first, col_last;
+
+    static PoolGeometry make(int64_t n, int64_t c, int64_t h, int64_t w, std::array<int64_t, 2> kernel,
+                             std::array<int64_t, 2> stride, std::array<int64_t, 4> pads,
+                             std::array<int64_t, 2> dilation) {
+        PoolGeometry g{n, c, h, w, kernel, stride, dilation, pads, 0, 0, {}, {}, {}, {}};
+        for (int a = 0; a < 2; ++a) {
+            const char* axis = a == 0 ? "height" : "width";
+            if (kernel[a] < 1 || stride[a] < 1 || dilation[a] < 1)
+                throw std::invalid_argument(std::string("kernel, stride and dilation must be >= 1 (") + axis + ")");
+            if (pads[a] < 0 || pads[a + 2] < 0) throw std::invalid_argument(std::string("padding must be >= 0 (") + axis + ")");
+            const int64_t extent = (a == 0 ? h : w), span = dilation[a] * (kernel[a] - 1) + 1;
+            const int64_t padded = extent + pads[a] + pads[a + 2];
+            if (padded < span)
+                throw std::invalid_argument(std::string("pooling window (") + std::to_string(span) +
+                                            ") larger than the padded input (" + std::to_string(padded) + ") along " + axis);
+            const int64_t out = (padded - span) / stride[a] + 1;
+            auto& first = a == 0 ? g.row_first : g.col_first;
+            auto& last = a == 0 ? g.row_last : g.col_last;
+            first.resize(out);
+            last.resize(out);
+            for (int64_t o = 0; o < out; ++o) {
+                const int64_t start = o * stride[a] - pads[a];
+                int64_t i0 = 0, i1 = kernel[a];
+                while (i0 < i1 && start + i0 * dilation[a] < 0) ++i0;
+                while (i1 > i0 && start + (i1 - 1) * dilation[a] >= extent) --i1;
+                if (i0 == i1)
+                    throw std::invalid_argument(std::string("pooling window ") + std::to_string(o) + " along " + axis +
+                                                " lies entirely in the padding");
+                first[o] = i0;
+                last[o] = i1;
+            }
+            (a == 0 ? g.out_h : g.out_w) = out;
+        }
+        return g;
+    }
+
+    // Calls fn(plane_in, plane_out, oh, ow, r0, r1, c0, c1) for every output element (in parallel over
+    // planes); rows r in [r0, r1) and columns in [c0, c1) index the kernel taps inside the input.
+    template <class T, class U, class Fn>
+    void for_each_window(const T* x, U* y, Fn&& fn) const {
+        const int64_t planes = n * c;
+#pragma omp parallel for schedule(static) if (planes * out_h * out_w > (1 << 14))
+        for (int64_t p = 0; p < planes; ++p) {
+            const T* in = x + p * h * w;
+            U* o = y + p * out_h * out_w;
+            for (int64_t oh = 0; oh < out_h; ++oh)
+                for (int64_t ow = 0; ow < out_w; ++ow)
+                    o[oh * out_w + ow] = fn(in, oh * stride[0] - pads[0], ow * stride[1] - pads[1], row_first[oh],
+                                            row_last[oh], col_first[ow], col_last[ow]);
+        }
+    }
+};
+
+// Max over the taps inside the input: padding never wins.
+template <class T>
+void max_pool2d(const T* x, const PoolGeometry& g, T* y) {
+    const int64_t w = g.w, dh = g.dilation[0], dw = g.dilation[1];
+    g.for_each_window(x, y, [=](const T* in, int64_t top, int64_t left, int64_t r0, int64_t r1, int64_t c0, int64_t c1) {
+        T m = std::numeric_limits<T>::min();
+        for (int64_t r = r0; r < r1; ++r) {
+            const T* row = in + (top + r * dh) * w + left;
+            for (int64_t k = c0; k < c1; ++k) m = std::max(m, row[k * dw]);
+        }
+        return m;
+    });
+}
+
+// Exact int64 sum of the window divided by its count (the full kernel area with count_include_pad,
+// else the taps inside the input), rounded by method r.
+template <class T>
+void avg_pool2d(const T* x, const PoolGeometry& g, bool count_include_pad, Rounding rounding, T* y) {
+    const int64_t w = g.w, area = g.kernel[0] * g.kernel[1];
+    with_rounding(rounding, [&](auto rc) {
+        constexpr Rounding R = decltype(rc)::value;
+        g.for_each_window(x, y, [=](const T* in, int64_t top, int64_t left, int64_t r0, int64_t r1, int64_t c0, int64_t c1) {
+            int64_t sum = 0;
+            for (int64_t r = r0; r < r1; ++r) {
+                const T* row = in + (top + r) * w + left;
+                for (int64_t k = c0; k < c1; ++k) sum += row[k];
+            }
+            const int64_t count = count_include_pad ? area : (r1 - r0) * (c1 - c0);
+            return T(round_divide<R>(sum, count));  // a mean of T values is a T value
+        });
+    });
+}
+
+}  // namespace fxp

@@ -1,0 +1,135 @@
+"""Integer elementwise kernels of a quantized network: quantize, add with alignment, pooling.
+
+Each one is exact: the only rounding is the stated one, done once (csrc/kernels/elementwise.hpp,
+rules from csrc/fixed/rounding.hpp). numpy in and out, NCHW for pooling, the GIL released.
+"""
+import numpy as np
+
+from .. import _requant
+from .requantize import output_dtype, overflow_code, rounding_code
+
+POOL_DTYPES = (np.int8, np.uint8, np.int16, np.int32)
+
+
+def quantize(x, *, fraction_length=None, scale=None, zero_point=0, rounding="Nearest", overflow="Saturate",
+             dtype=np.int8):
+    """Float -> integer: round(x * 2^fraction_length) + zero_point, or round(x / scale) + zero_point.
+
+    With `fraction_length` the product is exact (power of two), so the only rounding is `rounding`.
+    With `scale` the quotient is formed in the input's precision (float32 / float32 as ONNX
+    QuantizeLinear does, float64 otherwise) and then rounded exactly. `overflow` (Saturate/Wrap) fits
+    the result into `dtype`.
+    """
+    if (fraction_length is None) == (scale is None):
+        raise ValueError("give exactly one of fraction_length or scale")
+    a = np.asarray(x)
+    if a.dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
+        if a.dtype.kind not in "iub":
+            raise ValueError(f"x must be a float32/float64 array, got dtype {a.dtype}")
+        a = a.astype(np.float64)
+    if not np.all(np.isfinite(a)):
+        raise ValueError("x contains NaN or infinity, which has no integer value")
+    dt = output_dtype(dtype)
+    if scale is not None:
+        s = float(scale)
+        if not (np.isfinite(s) and s > 0):
+            raise ValueError(f"scale must be finite and > 0, got {scale!r}")
+        by_scale, f = True, 0
+    else:
+        if not isinstance(fraction_length, (int, np.integer)) or not -1000 <= fraction_length <= 1000:
+            raise ValueError(f"fraction_length must be an integer in [-1000, 1000], got {fraction_length!r}")
+        by_scale, s, f = False, 1.0, int(fraction_length)
+    info = np.iinfo(dt)
+    zp = int(zero_point)
+    if not info.min <= zp <= info.max:
+        raise ValueError(f"zero_point {zero_point!r} outside the range of {dt}")
+    out = _requant.quantize(np.ascontiguousarray(a).reshape(-1), by_scale, s, f, zp, rounding_code(rounding),
+                            overflow_code(overflow), dt.name)
+    return out.reshape(a.shape)
+
+
+def _integer_tensor(x, arg):
+    a = np.asarray(x)
+    if a.dtype not in [np.dtype(t) for t in POOL_DTYPES]:
+        raise ValueError(f"{arg} must have dtype int8, uint8, int16 or int32, got {a.dtype}")
+    return a
+
+
+def add_shifted(a, fa, b, fb, *, out_fraction_length, rounding="Nearest", overflow="Saturate", dtype=np.int8):
+    """Saturating add of two integer tensors with different exponents: a*2^-fa + b*2^-fb -> dtype.
+
+    The operands are aligned exactly in a wide integer, summed, then shifted once to
+    out_fraction_length with `rounding` and fitted into dtype with `overflow`.
+    """
+    a = _integer_tensor(a, "a")
+    b = _integer_tensor(b, "b")
+    for name, v in (("fa", fa), ("fb", fb), ("out_fraction_length", out_fraction_length)):
+        if not isinstance(v, (int, np.integer)):
+            raise ValueError(f"{name} must be an integer, got {v!r}")
+    try:
+        a, b = np.broadcast_arrays(a, b)
+    except ValueError:
+        raise ValueError(f"a of shape {a.shape} and b of shape {b.shape} do not broadcast") from None
+    dt = output_dtype(dtype)
+    out = _requant.add_shifted(np.ascontiguousarray(a).reshape(-1), int(fa), np.ascontiguousarray(b).reshape(-1),
+                               int(fb), int(out_fraction_length), rounding_code(rounding), overflow_code(overflow),
+                               dt.name)
+    return out.reshape(a.shape)
+
+
+def _pair(v, arg):
+    t = (v, v) if isinstance(v, (int, np.integer)) else tuple(v)
+    if len(t) != 2 or not all(isinstance(i, (int, np.integer)) and i >= 1 for i in t):
+        raise ValueError(f"{arg} must be a positive integer or a pair of them, got {v!r}")
+    return [int(i) for i in t]
+
+
+def _pads(padding):
+    """int, (pad_h, pad_w) or (top, left, bottom, right) -> [top, left, bottom, right]."""
+    if isinstance(padding, (int, np.integer)):
+        p = [padding] * 4
+    else:
+        p = list(padding)
+        if len(p) == 2:
+            p = p * 2
+    if len(p) != 4 or not all(isinstance(i, (int, np.integer)) and i >= 0 for i in p):
+        raise ValueError(f"padding must be a non-negative int, (pad_h, pad_w) or (top, left, bottom, right); "
+                         f"got {padding!r}")
+    return [int(i) for i in p]
+
+
+def _nchw(x):
+    a = _integer_tensor(x, "x")
+    if a.ndim != 4:
+        raise ValueError(f"x must be an NCHW tensor (4-D), got shape {a.shape}")
+    return np.ascontiguousarray(a)
+
+
+def max_pool2d(x, kernel, stride=None, padding=0, dilation=1):
+    """Max pooling on NCHW integers; padded positions are skipped, so padding never wins.
+
+    stride defaults to kernel. Output size floor((H + pads - dilation*(k-1) - 1) / stride) + 1.
+    """
+    k = _pair(kernel, "kernel")
+    s = k if stride is None else _pair(stride, "stride")
+    return _requant.max_pool2d(_nchw(x), k, s, _pads(padding), _pair(dilation, "dilation"))
+
+
+def avg_pool2d(x, kernel, stride=None, padding=0, *, count_include_pad=False, rounding="Round"):
+    """Average pooling on NCHW integers: the exact int64 window sum divided by its count, rounded once.
+
+    The divisor is the kernel area when count_include_pad, else the number of taps inside the input
+    (ONNX's default). rounding defaults to "Round" (half away from zero), TFLite's integer AveragePool.
+    """
+    k = _pair(kernel, "kernel")
+    s = k if stride is None else _pair(stride, "stride")
+    return _requant.avg_pool2d(_nchw(x), k, s, _pads(padding), bool(count_include_pad), rounding_code(rounding))
+
+
+def global_avg_pool(x, *, rounding="Round"):
+    """Mean over H x W of each (n, c) plane, rounded once; shape (N, C, 1, 1)."""
+    a = _nchw(x)
+    return avg_pool2d(a, (a.shape[2], a.shape[3]), 1, 0, rounding=rounding)
+
+
+__all__ = ["quantize", "add_shifted", "max_pool2d", "avg_pool2d", "global_avg_pool"]
