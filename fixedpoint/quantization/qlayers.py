@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import kernels
+from ..nn.functional import resolve_padding
 from .exponent import choose_fraction_length, log2_bins
 
 INT8_MIN, INT8_MAX = -128, 127
@@ -193,10 +194,16 @@ class DataMovementKind(QuantizedKind):
 class AveragePoolingKind(QuantizedKind):
     """Integer window sum, then one rounding division by the element count."""
 
+    def build(self, layer, input_fraction_lengths, output_fraction_length, options):
+        if layer.ceil_mode:
+            raise ValueError(f"average pooling {layer.name!r}: ceil_mode windows have no integer "
+                             f"kernel; keep the layer in float with skip_layers=[{layer.name!r}]")
+        return {}
+
     def run(self, ql, x):
         layer = ql.layer
-        return kernels.avg_pool2d(x, layer.pool_size, layer.stride, layer.padding,
-                                  ceil_mode=layer.ceil_mode,
+        pads = resolve_padding(layer.padding, x.shape[2:], layer.pool_size, layer.stride, (1, 1))
+        return kernels.avg_pool2d(x, layer.pool_size, layer.stride, pads,
                                   count_include_pad=layer.count_include_pad, rounding=ql.rounding)
 
 
