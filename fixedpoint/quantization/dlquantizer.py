@@ -43,6 +43,7 @@ class dlquantizer:
                 f"the MATLAB environment")
         self.prepared_network = prepare_network(net)
         self.calibrator: Calibrator | None = None
+        self.quantized_network: QuantizedNetwork | None = None  # the latest result of quantize
 
     def __repr__(self) -> str:
         state = "calibrated" if self.calibrator else "not calibrated"
@@ -123,9 +124,11 @@ class dlquantizer:
             data = kind.build(layer, f_in, f_out, options)
             qlayers[name] = QuantizedLayer(layer, target.rounding, f_in, f_out, **data)
 
-        return QuantizedNetwork(net, qlayers, activation_f, target, {
+        self.quantized_network = QuantizedNetwork(net, qlayers, activation_f, target, {
             "exponent_scheme": exponent_scheme, "per_channel": bool(per_channel),
             "histogram_threshold": float(histogram_threshold), "skip_layers": sorted(skip)})
+        self.quantized_network.calibration_statistics = self.calibrator.statistics
+        return self.quantized_network
 
     # --- B.6 -------------------------------------------------------------------------------------
     def validate(self, data, metric="top1", *, batch_size: int = 32, exponent_scheme: str = "MinMax",

@@ -59,6 +59,8 @@ class QuantizedNetwork:
         self.activation_fraction_lengths = {k: int(v) for k, v in activation_fraction_lengths.items()}
         self.target = target
         self.options = dict(options or {})
+        # {(layer, kind): TensorStatistics} of the calibration it came from (not saved to files)
+        self.calibration_statistics = None
 
     # --- Network-like inspection -----------------------------------------------------------------
     @property
