@@ -13,3 +13,5 @@ from .nn.network import Network, NetworkError
 from .nn.prepare import prepare_network
 from .nn.io import load_network, save_network
 # --- quantization workflow ---
+from .quantization import (QuantizationDetails, QuantizedNetwork, ValidationResult, dlquantizer,
+                           load_quantized_network, quantization_details)
