@@ -1,0 +1,145 @@
+"""Speed of quantized inference: `QuantizedNetwork.predict` against the float `Network.predict` of the
+same network (target: at most 3x slower) and against the fi-only reference path (target: at least
+20x faster), on the bundled digits CNN and on SqueezeNet (the onnx package's light model with seeded
+random weights, calibrated on random data).
+
+    python -m pytest bench/bench_quant_predict.py --benchmark-only     # pytest-benchmark cases
+    python bench/bench_quant_predict.py                                 # ratio table (markdown)
+"""
+from __future__ import annotations
+
+import os
+import statistics
+import time
+
+import numpy as np
+import pytest
+
+import fixedpoint as fp
+
+CNN_BATCH = 64
+SQUEEZENET_BATCH = 4
+
+
+def light_squeezenet(seed: int = 0):
+    """SqueezeNet from onnx's backend test data, its constant weights replaced by seeded He-init
+    values (biases small), imported as a float Network."""
+    import onnx
+    from onnx import numpy_helper
+
+    path = os.path.join(os.path.dirname(onnx.__file__), "backend", "test", "data", "light",
+                        "light_squeezenet.onnx")
+    model = onnx.load(path)
+    rng = np.random.default_rng(seed)
+    shapes = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+    graph = model.graph
+    nodes = []
+    for node in graph.node:
+        if node.op_type == "ConstantOfShape" and node.input[0] in shapes:
+            shape = tuple(int(d) for d in shapes[node.input[0]])
+            fan_in = int(np.prod(shape[1:])) if len(shape) > 1 else 0
+            value = (rng.normal(0, np.sqrt(2 / fan_in), shape) if fan_in
+                     else rng.normal(0, 0.05, shape)).astype(np.float32)
+            graph.initializer.append(numpy_helper.from_array(value, node.output[0]))
+        else:
+            nodes.append(node)
+    del graph.node[:]
+    graph.node.extend(nodes)
+    kept = [t for t in graph.initializer if t.name not in shapes]
+    del graph.initializer[:]
+    graph.initializer.extend(kept)
+    names = {t.name for t in kept}
+    inputs = [i for i in graph.input if i.name not in names and i.name not in shapes]
+    del graph.input[:]
+    graph.input.extend(inputs)
+    return fp.import_onnx(model)
+
+
+def quantized(net, x_cal, environment="MATLAB"):
+    q = fp.dlquantizer(net, environment)
+    q.calibrate(x_cal, batch_size=8, progress=False)
+    return q.prepared_network, q.quantize()
+
+
+def reference_predict():
+    """The fi-only execution path, when present."""
+    try:
+        from fixedpoint.quantization.reference import predict_reference
+    except ImportError:
+        return None
+    return predict_reference
+
+
+def cases():
+    (x_cal, _), (x_val, _) = fp.examples.digits_data()
+    float_cnn, q_cnn = quantized(fp.examples.digits_cnn(), x_cal[:256])
+    yield "digits CNN", float_cnn, q_cnn, np.ascontiguousarray(x_val[:CNN_BATCH])
+    rng = np.random.default_rng(1)
+    x = rng.uniform(0, 1, (SQUEEZENET_BATCH + 4, 3, 224, 224)).astype(np.float32)
+    float_sq, q_sq = quantized(light_squeezenet(), x[:4])
+    yield "SqueezeNet", float_sq, q_sq, x[4:]
+
+
+# ---- pytest-benchmark ----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module", params=["digits CNN", "SqueezeNet"])
+def case(request):
+    for name, float_net, qnet, x in cases():
+        if name == request.param:
+            return float_net, qnet, x
+
+
+def test_float_predict(benchmark, case):
+    float_net, _, x = case
+    benchmark(float_net.predict, x)
+
+
+def test_quantized_predict(benchmark, case):
+    _, qnet, x = case
+    benchmark(qnet.predict, x)
+
+
+def test_reference_predict(benchmark, case):
+    predict_reference = reference_predict()
+    if predict_reference is None:
+        pytest.skip("fixedpoint.quantization.reference is not available")
+    _, qnet, x = case
+    benchmark.pedantic(predict_reference, args=(qnet, x[:1]), rounds=1, iterations=1)
+
+
+# ---- ratio table -----------------------------------------------------------------------------------
+
+
+def median_seconds(fn, repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def main():
+    predict_reference = reference_predict()
+    rows = []
+    for name, float_net, qnet, x in cases():
+        t_float = median_seconds(lambda: float_net.predict(x), 5)
+        t_quant = median_seconds(lambda: qnet.predict(x), 5)
+        per_image = t_quant / len(x)
+        if predict_reference is not None:
+            t_ref = median_seconds(lambda: predict_reference(qnet, x[:1]), 1)
+            speedup = f"{t_ref / per_image:.0f}x"
+        else:
+            speedup = "n/a"
+        rows.append((name, len(x), f"{t_float * 1e3:.1f}", f"{t_quant * 1e3:.1f}",
+                     f"{t_quant / t_float:.2f}", speedup))
+    print("| network | batch | float predict (ms) | int8 predict (ms) | int8 / float | "
+          "fi reference / int8 (per image) |")
+    print("|---|---|---|---|---|---|")
+    for row in rows:
+        print("| " + " | ".join(str(c) for c in row) + " |")
+
+
+if __name__ == "__main__":
+    main()
