@@ -370,3 +370,54 @@ def test_unknown_spatial_sizes_propagate_as_none():
     conv = fp.Convolution2DLayer("c", randn(4, 3, 3, 3), stride=2, padding="same")
     assert conv.output_shape((None, 3, None, 10)) == (None, 4, None, 5)
     assert fp.FlattenLayer("f").output_shape((None, 4, None, 5)) == (None, None)
+
+
+# --- ONNX Runtime as a reference for the ONNX-facing semantics ----------------------------------
+def run_onnx_node(op_type, x, initializers=(), **attributes):
+    onnx = pytest.importorskip("onnx")
+    ort = pytest.importorskip("onnxruntime")
+    from onnx import TensorProto, helper, numpy_helper
+    inputs = ["x"] + [f"w{k}" for k in range(len(initializers))]
+    graph = helper.make_graph(
+        [helper.make_node(op_type, inputs, ["y"], **attributes)], "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, x.shape)],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        [numpy_helper.from_array(w, f"w{k}") for k, w in enumerate(initializers)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    assert onnx  # imported for the helpers above
+    return session.run(None, {"x": x})[0]
+
+
+@pytest.mark.parametrize("case", POOL_CASES + [((2, 2), (2, 2), (0, 0, 0, 0), True),
+                                               ((3, 3), (3, 3), (1, 1, 1, 1), True)])
+def test_pooling_matches_onnx_runtime(case):
+    k, s, pads, ceil_mode = case
+    x = randn(1, 2, 10, 9)
+    onnx_pads = [pads[0], pads[1], pads[2], pads[3]]
+    for include in (0, 1):
+        want = run_onnx_node("AveragePool", x, kernel_shape=list(k), strides=list(s),
+                             pads=onnx_pads, ceil_mode=int(ceil_mode), count_include_pad=include)
+        got = fp.AveragePooling2DLayer("a", k, s, pads, ceil_mode, bool(include)).forward(x)
+        assert got.shape == want.shape and rel_err(got, want) < 1e-6
+    want = run_onnx_node("MaxPool", x, kernel_shape=list(k), strides=list(s), pads=onnx_pads,
+                         ceil_mode=int(ceil_mode))
+    np.testing.assert_array_equal(fp.MaxPooling2DLayer("m", k, s, pads, ceil_mode).forward(x), want)
+
+
+@pytest.mark.parametrize("auto_pad", ["SAME_UPPER", "SAME_LOWER"])
+def test_same_padding_matches_onnx_runtime(auto_pad):
+    x, w = randn(1, 2, 10, 9), randn(3, 2, 4, 3)
+    want = run_onnx_node("Conv", x, [w], auto_pad=auto_pad, strides=[2, 1])
+    padding = {"SAME_UPPER": "same", "SAME_LOWER": "same_lower"}[auto_pad]
+    got = fp.Convolution2DLayer("c", w, stride=(2, 1), padding=padding).forward(x)
+    assert got.shape == want.shape and rel_err(got, want) < 1e-5
+
+
+@pytest.mark.parametrize("size", [3, 5])
+def test_cross_channel_normalization_matches_onnx_runtime(size):
+    x = randn(2, 7, 3, 4)
+    want = run_onnx_node("LRN", x, size=size, alpha=0.02, beta=0.75, bias=1.5)
+    got = fp.CrossChannelNormalizationLayer("lrn", size, 0.02, 0.75, 1.5).forward(x)
+    assert rel_err(got, want) < 1e-5

@@ -4,7 +4,7 @@ thing the same way.
 
 Convolution is im2col + one batched float32 matmul (BLAS), which is what ONNX Runtime's CPU provider
 does too; grouped and depthwise convolution are the same matmul batched over groups. Pooling works on
-`sliding_window_view` windows. No Python loop runs over pixels or channels.
+separable strided slices (see `_combine_windows`). No Python loop runs over pixels or channels.
 """
 from __future__ import annotations
 
@@ -125,28 +125,35 @@ def pool2d(x: np.ndarray, mode: str, kernel, stride, padding, ceil_mode: bool = 
     over_h = max(0, (oh - 1) * sh + kh - (h + top + bottom))
     over_w = max(0, (ow - 1) * sw + kw - (w + left + right))
     full = (top, left, bottom + over_h, right + over_w)
-    fill = -np.inf if mode == "max" else 0.0
-    windows = sliding_window_view(pad_spatial(x, full, fill), (kh, kw), axis=(2, 3))
-    windows = windows[:, :, ::sh, ::sw][:, :, :oh, :ow]
-    total = _reduce_windows(windows, np.maximum if mode == "max" else np.add)
+    combine = np.maximum if mode == "max" else np.add
+    padded = pad_spatial(x, full, -np.inf if mode == "max" else 0.0)
+    total = _combine_windows(_combine_windows(padded, 3, kw, sw, ow, combine), 2, kh, sh, oh, combine)
     if mode == "max":
         return total
-    counted = np.zeros((h + top + bottom + over_h, w + left + right + over_w), np.float32)
+    counted = np.zeros(padded.shape[2:], np.float32)
     if count_include_pad:
         counted[:h + top + bottom, :w + left + right] = 1.0
     else:
         counted[top:top + h, left:left + w] = 1.0
-    counts = sliding_window_view(counted, (kh, kw))[::sh, ::sw][:oh, :ow].sum(axis=(2, 3))
+    counts = _combine_windows(_combine_windows(counted, 1, kw, sw, ow, np.add), 0, kh, sh, oh, np.add)
     return total / counts
 
 
-def _reduce_windows(windows: np.ndarray, combine: np.ufunc) -> np.ndarray:
-    """Combine the (kh, kw) window axes element-wise, one kernel offset at a time: kh*kw whole-array
-    operations, far faster than a reduction over the small, strided trailing axes."""
-    kh, kw = windows.shape[-2:]
-    result = np.array(windows[..., 0, 0])
-    for offset in range(1, kh * kw):
-        combine(result, windows[..., offset // kw, offset % kw], out=result)
+def _combine_windows(x: np.ndarray, axis: int, size: int, step: int, count: int,
+                     combine: np.ufunc) -> np.ndarray:
+    """Combine `count` windows of `size` elements, `step` apart, along one axis.
+
+    Pooling is separable (rows, then columns), and each pass combines one window offset at a time:
+    `size` whole-array operations on strided slices, far faster than a NumPy reduction over small
+    strided window axes."""
+    def shifted(offset):
+        index = [slice(None)] * x.ndim
+        index[axis] = slice(offset, offset + step * (count - 1) + 1, step)
+        return x[tuple(index)]
+
+    result = np.array(shifted(0))
+    for offset in range(1, size):
+        combine(result, shifted(offset), out=result)
     return result
 
 
