@@ -200,3 +200,18 @@ def test_save_and_load_give_identical_bits(calibrated, data, tmp_path):
     np.save(tmp_path / "plain.npy", np.zeros(3))
     with pytest.raises(ValueError, match="plain.npy"):
         load_quantized_network(tmp_path / "plain.npy")
+
+
+@pytest.mark.parametrize("layer, message", [
+    (make_layer("AveragePooling2D", "odd", pool_size=2, stride=2, ceil_mode=True), "ceil_mode.*skip_layers=\\['odd'\\]"),
+    (make_layer("LeakyReLU", "odd", scale=-0.5), "negative scale"),
+])
+def test_layers_without_an_integer_form_name_themselves_and_the_way_out(layer, message):
+    net = Network([make_layer("ImageInput", "input", input_size=(1, 5, 5)),
+                   make_layer("Convolution2D", "conv", weights=np.ones((2, 1, 1, 1)), bias=np.zeros(2)), layer],
+                  [("input", "conv"), ("conv", "odd")])
+    q = dlquantizer(net, "MATLAB")
+    q.calibrate(np.random.default_rng(0).normal(size=(4, 1, 5, 5)).astype(np.float32), progress=False)
+    with pytest.raises(ValueError, match=message):
+        q.quantize()
+    assert q.quantize(skip_layers=["odd"]).quantized_layer_names == ["conv"]
