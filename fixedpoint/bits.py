@@ -177,19 +177,20 @@ def bitsrl(a, k) -> fi:
     return _unary(_require_fi(a, "bitsrl: a"), lambda word, p: word.shift_right(p, k))
 
 
-def _sign_fill(word: Word, p, k: int):
-    """Arithmetic right shift of patterns: signed words copy the MSB in, unsigned ones zeros."""
-    shifted = word.shift_right(p, k)
-    if not word.signed:
-        return shifted
-    fill = word.mask ^ word.shift_right(word.mask, k)  # the k top bits
-    return np.where((p & word.sign_bit) != word.const(0), shifted | fill, shifted)
+def _arithmetic_shift(a: fi, k: int) -> fi:
+    """Right shift by k ≥ 0 rounding toward -inf: signed words copy the MSB in, unsigned ones zeros.
+    A shift by w − 1 already leaves only sign bits, so larger counts are clamped there."""
+    word = _word(a)
+    if word.signed:
+        q = np.asarray(np.asarray(a._q) >> min(k, word.width - 1))
+    else:
+        q = word.stored(word.shift_right(word.pattern(a._q), k), np.shape(a._q))
+    return fi._from_stored(q, a._nt, a._fm)
 
 
 def bitsra(a, k) -> fi:
     """Arithmetic right shift by k ≥ 0, ignoring the fimath: bitsra(fi(-8,1,4,0),1) is -4."""
-    k = _count(k, "bitsra: k", 0)
-    return _unary(_require_fi(a, "bitsra: a"), lambda word, p: _sign_fill(word, p, k))
+    return _arithmetic_shift(_require_fi(a, "bitsra: a"), _count(k, "bitsra: k", 0))
 
 
 def _rotate(word: Word, p, k: int):
@@ -220,11 +221,10 @@ def bitshift(a, k) -> fi:
     """a·2^k cast back into a's type: left for k > 0 with a's OverflowAction, right for k < 0
     always with Floor rounding (an arithmetic shift)."""
     a, k = _require_fi(a, "bitshift: a"), _count(k, "bitshift: k")
-    word = _word(a)
-    p = word.pattern(a._q)
     if k <= 0:
-        return fi._from_stored(word.stored(_sign_fill(word, p, -k), np.shape(a._q)), a._nt, a._fm)
-    shifted = word.stored(word.shift_left(p, k), np.shape(a._q))
+        return _arithmetic_shift(a, -k)
+    word = _word(a)
+    shifted = word.stored(word.shift_left(word.pattern(a._q), k), np.shape(a._q))
     qmin, qmax = word.limits
     q = np.asarray(a._q)
     above, below = q > (qmax >> k), q < -((-qmin) >> k)  # values whose exact a·2^k leaves the type
