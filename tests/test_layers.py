@@ -421,3 +421,15 @@ def test_cross_channel_normalization_matches_onnx_runtime(size):
     want = run_onnx_node("LRN", x, size=size, alpha=0.02, beta=0.75, bias=1.5)
     got = fp.CrossChannelNormalizationLayer("lrn", size, 0.02, 0.75, 1.5).forward(x)
     assert rel_err(got, want) < 1e-5
+
+
+@pytest.mark.parametrize("type_name", sorted(t for t, c in LAYER_REGISTRY.items()
+                                             if c.overwrites_input))
+def test_forward_into_equals_forward(type_name):
+    make, shapes = EXAMPLES[type_name]
+    layer = make()
+    x = randn(*shapes[0]) * 5
+    buffer = x.copy()
+    result = layer.forward_into(buffer)
+    assert result is buffer
+    np.testing.assert_array_equal(result, layer.forward(x))

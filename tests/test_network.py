@@ -269,3 +269,43 @@ def test_copy_is_independent():
     twin.layer("conv1").weights[...] = 0
     assert np.any(net.layer("conv1").weights != 0)
     assert twin.connection_list() == net.connection_list()
+
+
+def test_in_place_activations_never_clobber_live_values():
+    """ReLUs may overwrite their input only when nothing else reads it: here the convolution
+    output is also read by a tanh, requested by the caller, or passed through identity/flatten
+    views, and the caller's own input array must stay untouched."""
+    rng = np.random.default_rng(9)
+    layers = [fp.ImageInputLayer("data", (2, 4, 4)),
+              fp.Convolution2DLayer("conv", rng.normal(size=(3, 2, 1, 1))),
+              fp.ReLULayer("relu"), fp.TanhLayer("tanh"), fp.AdditionLayer("add"),
+              fp.IdentityLayer("id"), fp.ClippedReLULayer("clip", 0.5), fp.FlattenLayer("flat"),
+              fp.LeakyReLULayer("leaky", 0.5), fp.ReLULayer("relu_in")]
+    connections = [("data", "conv"), ("conv", "relu"), ("conv", "tanh"), ("relu", "add/in1"),
+                   ("tanh", "add/in2"), ("add", "id"), ("id", "clip"), ("add", "flat"),
+                   ("flat", "leaky"), ("data", "relu_in")]
+    net = fp.Network(layers, connections)
+    x = rng.normal(size=(2, 2, 4, 4)).astype(np.float32)
+    original = x.copy()
+    conv = np.einsum("oc,nchw->nohw", net.layer("conv").weights[:, :, 0, 0].astype(np.float64), x)
+    add = np.maximum(conv, 0) + np.tanh(conv)
+    want = {"conv": conv, "add": add, "clip": np.clip(add, 0, 0.5),
+            "leaky": np.where(add >= 0, add, 0.5 * add).reshape(2, -1), "relu_in": np.maximum(x, 0)}
+    for outputs in (["clip", "leaky", "relu_in"], ["conv", "add", "clip", "leaky", "relu_in"]):
+        got = net.predict(x, outputs=outputs)
+        for name, value in zip(outputs, got):
+            np.testing.assert_allclose(value, want[name], rtol=1e-5, atol=1e-6, err_msg=name)
+    np.testing.assert_array_equal(x, original)
+
+
+def test_in_place_activation_used_when_safe(monkeypatch):
+    net = residual_net()
+    x = randn(2, 3, 8, 8)
+    want = net.predict(x, outputs=["conv1", "prob"])[1]     # conv1 asked for: no overwrite
+    calls = []
+    relu = net.layer("relu1")
+    monkeypatch.setattr(relu, "forward_into", lambda v: calls.append(v.shape) or np.maximum(v, 0, out=v))
+    np.testing.assert_array_equal(net.predict(x), want)
+    assert calls == [(2, 4, 8, 8)]
+    net.predict(x, outputs=["conv1", "prob"])
+    assert len(calls) == 1

@@ -87,26 +87,29 @@ def pad_spatial(x: np.ndarray, pads, value: float = 0.0) -> np.ndarray:
 
 def conv2d(x: np.ndarray, weights: np.ndarray, bias: np.ndarray | None, stride, padding,
            dilation, groups: int) -> np.ndarray:
-    """2-D convolution (cross-correlation) of NCHW `x` with OIHW `weights` (I = C / groups)."""
+    """2-D convolution (cross-correlation) of NCHW `x` with OIHW `weights` (I = C / groups).
+
+    The patches of the whole batch form one matrix per group, (C/groups·kh·kw) × (N·OH·OW), so each
+    group is a single large matmul whatever the batch size (a matmul per observation is slow for
+    small images)."""
     n, c, h, w = x.shape
     out_ch, c_group, kh, kw = weights.shape
     pads = resolve_padding(padding, (h, w), (kh, kw), stride, dilation)
     xp = pad_spatial(x, pads)
     (sh, sw), (dh, dw) = stride, dilation
     if (kh, kw, sh, sw) == (1, 1, 1, 1):
-        oh, ow = xp.shape[2:]
-        cols = xp.reshape(n, groups, c_group, oh * ow)
+        windows = xp[:, :, :, :, None, None]            # no gather needed
     else:
         windows = sliding_window_view(xp, ((kh - 1) * dh + 1, (kw - 1) * dw + 1), axis=(2, 3))
         windows = windows[:, :, ::sh, ::sw, ::dh, ::dw]
-        oh, ow = windows.shape[2:4]
-        windows = windows.reshape(n, groups, c_group, oh, ow, kh, kw).transpose(0, 1, 2, 5, 6, 3, 4)
-        cols = windows.reshape(n, groups, c_group * kh * kw, oh * ow)
+    oh, ow = windows.shape[2:4]
+    cols = windows.reshape(n, groups, c_group, oh, ow, kh, kw).transpose(1, 2, 5, 6, 0, 3, 4)
+    cols = cols.reshape(groups, c_group * kh * kw, n * oh * ow)
     kernel = weights.reshape(groups, out_ch // groups, c_group * kh * kw)
-    out = np.matmul(kernel, cols).reshape(n, out_ch, oh, ow)
-    if bias is not None:
-        out += bias.reshape(1, out_ch, 1, 1)
-    return out
+    out = np.matmul(kernel, cols).reshape(out_ch, n, oh, ow).transpose(1, 0, 2, 3)
+    if bias is None:
+        return np.ascontiguousarray(out)
+    return np.add(out, bias.reshape(1, out_ch, 1, 1), out=np.empty(out.shape, np.float32))
 
 
 def pool2d(x: np.ndarray, mode: str, kernel, stride, padding, ceil_mode: bool = False,

@@ -273,13 +273,29 @@ class Network:
             layer = self._layers[name]
             args = [inputs[name]] if name in self._input_names else [
                 values[s] for s in self._sources[name]]
-            values[name] = step(layer, *args)
+            if compute is None and self._may_overwrite(layer, args, values, keep, last_use, position):
+                values[name] = layer.forward_into(args[0])
+            else:
+                values[name] = step(layer, *args)
             if observe:
                 observe(layer, values[name])
             for source in set(self._sources[name]):
                 if last_use[source] == position and source not in keep:
                     del values[source]
         return {name: values[name] for name in requested}
+
+    def _may_overwrite(self, layer, args, values, keep, last_use, position) -> bool:
+        """Whether `layer` may write its output into its single input: the input is read by
+        nobody after it, is not asked for, owns its memory (not a view), is not shared with another
+        live value and is not the caller's data (the output of an input layer)."""
+        if not layer.overwrites_input:
+            return False
+        source = self._sources[layer.name][0]
+        x = args[0]
+        return (last_use[source] == position and source not in keep
+                and source not in self._input_names and isinstance(x, np.ndarray)
+                and x.base is None and x.flags.writeable
+                and sum(value is x for value in values.values()) == 1)
 
     def _ancestors(self, names) -> set[str]:
         found, stack = set(), list(names)

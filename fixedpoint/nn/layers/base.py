@@ -54,14 +54,16 @@ class Layer:
     """Base class of all layers.
 
     Class attributes: `type_name` (registry key), `num_inputs` (0 for input layers, 1, or -1 for a
-    variadic layer whose instances set their own count), `has_learnables`, and `learnable_args`, the
-    map from learnable name to constructor argument that lets `from_config` rebuild the layer.
+    variadic layer whose instances set their own count), `has_learnables`, `learnable_args`, the
+    map from learnable name to constructor argument that lets `from_config` rebuild the layer, and
+    `overwrites_input` for element-wise layers that implement `forward_into`.
     """
 
     type_name: str = ""
     num_inputs: int = 1
     has_learnables: bool = False
     learnable_args: dict[str, str] = {}
+    overwrites_input: bool = False  # True: `forward_into` may reuse the input's memory
 
     def __init__(self, name: str):
         if not isinstance(name, str) or not name or "/" in name:
@@ -71,6 +73,11 @@ class Layer:
 
     # --- semantics -----------------------------------------------------------------------------
     def forward(self, *inputs: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def forward_into(self, x: np.ndarray) -> np.ndarray:
+        """`forward` writing its result into `x` (the network calls it only when nothing else reads
+        `x`; saves an allocation and a pass over memory for element-wise layers)."""
         raise NotImplementedError
 
     def output_shape(self, *input_shapes: tuple) -> tuple:

@@ -9,6 +9,7 @@ from .base import Layer, register_layer
 @register_layer
 class ClippedReLULayer(Layer):
     type_name = "ClippedReLU"
+    overwrites_input = True
 
     def __init__(self, name, ceiling=6.0):
         super().__init__(name)
@@ -18,6 +19,9 @@ class ClippedReLULayer(Layer):
 
     def forward(self, x):
         return np.clip(x, np.float32(0), np.float32(self.ceiling))
+
+    def forward_into(self, x):
+        return np.clip(x, np.float32(0), np.float32(self.ceiling), out=x)
 
     def config(self):
         return {"ceiling": self.ceiling}

@@ -9,6 +9,7 @@ from .base import Layer, register_layer
 @register_layer
 class LeakyReLULayer(Layer):
     type_name = "LeakyReLU"
+    overwrites_input = True
 
     def __init__(self, name, scale=0.01):
         super().__init__(name)
@@ -16,6 +17,9 @@ class LeakyReLULayer(Layer):
 
     def forward(self, x):
         return np.where(x >= 0, x, x * np.float32(self.scale))
+
+    def forward_into(self, x):
+        return np.multiply(x, np.float32(self.scale), out=x, where=x < 0)
 
     def config(self):
         return {"scale": self.scale}
