@@ -280,18 +280,20 @@ def test_in_place_activations_never_clobber_live_values():
               fp.Convolution2DLayer("conv", rng.normal(size=(3, 2, 1, 1))),
               fp.ReLULayer("relu"), fp.TanhLayer("tanh"), fp.AdditionLayer("add"),
               fp.IdentityLayer("id"), fp.ClippedReLULayer("clip", 0.5), fp.FlattenLayer("flat"),
-              fp.LeakyReLULayer("leaky", 0.5), fp.ReLULayer("relu_in")]
+              fp.LeakyReLULayer("leaky", 0.5), fp.ReLULayer("relu_in"), fp.DropoutLayer("drop"),
+              fp.ReLULayer("relu_drop")]
     connections = [("data", "conv"), ("conv", "relu"), ("conv", "tanh"), ("relu", "add/in1"),
                    ("tanh", "add/in2"), ("add", "id"), ("id", "clip"), ("add", "flat"),
-                   ("flat", "leaky"), ("data", "relu_in")]
+                   ("flat", "leaky"), ("data", "relu_in"), ("data", "drop"), ("drop", "relu_drop")]
     net = fp.Network(layers, connections)
     x = rng.normal(size=(2, 2, 4, 4)).astype(np.float32)
     original = x.copy()
     conv = np.einsum("oc,nchw->nohw", net.layer("conv").weights[:, :, 0, 0].astype(np.float64), x)
     add = np.maximum(conv, 0) + np.tanh(conv)
     want = {"conv": conv, "add": add, "clip": np.clip(add, 0, 0.5),
-            "leaky": np.where(add >= 0, add, 0.5 * add).reshape(2, -1), "relu_in": np.maximum(x, 0)}
-    for outputs in (["clip", "leaky", "relu_in"], ["conv", "add", "clip", "leaky", "relu_in"]):
+            "leaky": np.where(add >= 0, add, 0.5 * add).reshape(2, -1), "relu_in": np.maximum(x, 0), "relu_drop": np.maximum(x, 0)}
+    for outputs in (["clip", "leaky", "relu_in", "relu_drop"], ["relu_drop"],
+                    ["conv", "add", "clip", "leaky", "relu_in"]):
         got = net.predict(x, outputs=outputs)
         for name, value in zip(outputs, got):
             np.testing.assert_allclose(value, want[name], rtol=1e-5, atol=1e-6, err_msg=name)

@@ -16,6 +16,10 @@ from ..progress import ProgressBar
 from .layers.base import Layer
 
 
+def _forward(layer: Layer, *inputs: np.ndarray) -> np.ndarray:
+    return layer.forward(*inputs)
+
+
 class NetworkError(ValueError):
     """An invalid graph or an invalid request to a network (names the layers concerned)."""
 
@@ -55,13 +59,13 @@ class Network:
         self._order = self._topological_order(names)
         self._input_names = self._check_inputs(input_names)
         self._output_names = self._check_outputs(output_names)
-        self._position = {name: k for k, name in enumerate(self._order)}
         self._consumers = {name: [] for name in self._order}
         for name in self._order:
             for source in self._sources[name]:
                 if name not in self._consumers[source]:
                     self._consumers[source].append(name)
         self.origin = {name: [name] for name in self._order}
+        self._plans: dict[tuple, list] = {}
 
     # --- construction ----------------------------------------------------------------------------
     def _connect(self, connections) -> dict[str, list[str]]:
@@ -253,48 +257,54 @@ class Network:
         `layer.forward` (the default); `observe(layer, output)` sees every computed output, which
         makes every layer run. Otherwise only the layers the requested outputs depend on run.
         """
-        requested = self._output_names if outputs is None else list(outputs)
-        self._check_names(requested, "outputs")
+        requested = tuple(self._output_names if outputs is None else outputs)
         missing = [name for name in self._input_names if name not in inputs]
         if missing:
             raise NetworkError(f"no data for input layers {missing}")
-        needed = set(self._order) if observe else self._ancestors(requested)
-        last_use = {}
-        for name in self._order:
-            if name in needed:
-                for source in self._sources[name]:
-                    last_use[source] = self._position[name]
-        keep = set(requested)
         values: dict[str, np.ndarray] = {}
-        step = compute or (lambda layer, *args: layer.forward(*args))
-        for position, name in enumerate(self._order):
-            if name not in needed:
-                continue
-            layer = self._layers[name]
-            args = [inputs[name]] if name in self._input_names else [
-                values[s] for s in self._sources[name]]
-            if compute is None and self._may_overwrite(layer, args, values, keep, last_use, position):
-                values[name] = layer.forward_into(args[0])
+        for layer, sources, released, may_overwrite in self._plan(requested, observe is not None):
+            if not sources:
+                values[layer.name] = (compute or _forward)(layer, inputs[layer.name])
+            elif compute is None and may_overwrite and self._owns(values, sources[0], inputs):
+                values[layer.name] = layer.forward_into(values[sources[0]])
             else:
-                values[name] = step(layer, *args)
+                values[layer.name] = (compute or _forward)(layer, *[values[s] for s in sources])
             if observe:
-                observe(layer, values[name])
-            for source in set(self._sources[name]):
-                if last_use[source] == position and source not in keep:
-                    del values[source]
+                observe(layer, values[layer.name])
+            for source in released:
+                del values[source]
         return {name: values[name] for name in requested}
 
-    def _may_overwrite(self, layer, args, values, keep, last_use, position) -> bool:
-        """Whether `layer` may write its output into its single input: the input is read by
-        nobody after it, is not asked for, owns its memory (not a view), is not shared with another
-        live value and is not the caller's data (the output of an input layer)."""
-        if not layer.overwrites_input:
-            return False
-        source = self._sources[layer.name][0]
-        x = args[0]
-        return (last_use[source] == position and source not in keep
-                and source not in self._input_names and isinstance(x, np.ndarray)
-                and x.base is None and x.flags.writeable
+    def _plan(self, requested: tuple, run_all: bool) -> list[tuple]:
+        """The execution plan for these outputs, computed once per request and cached: for each
+        layer to run, its sources, the values released after it, and whether it may overwrite
+        its input (an element-wise layer that is the last reader of a non-input, unrequested
+        value)."""
+        key = (requested, run_all)
+        if key not in self._plans:
+            self._check_names(requested, "outputs")
+            needed = set(self._order) if run_all else self._ancestors(requested)
+            steps = [name for name in self._order if name in needed]
+            last_use = {source: name for name in steps for source in self._sources[name]}
+            plan = []
+            for name in steps:
+                layer, sources = self._layers[name], tuple(self._sources[name])
+                released = [s for s in dict.fromkeys(sources)
+                            if last_use[s] == name and s not in requested]
+                may_overwrite = (layer.overwrites_input and len(sources) == 1
+                                 and sources[0] in released
+                                 and sources[0] not in self._input_names)
+                plan.append((layer, sources, released, may_overwrite))
+            self._plans[key] = plan
+        return self._plans[key]
+
+    @staticmethod
+    def _owns(values: dict, name: str, inputs: dict) -> bool:
+        """Whether value `name` owns its memory exclusively: not a view, not the caller's data and
+        not the very same array as another live value (identity-like layers pass arrays through)."""
+        x = values[name]
+        return (isinstance(x, np.ndarray) and x.base is None and x.flags.writeable
+                and all(x is not data for data in inputs.values())
                 and sum(value is x for value in values.values()) == 1)
 
     def _ancestors(self, names) -> set[str]:
