@@ -433,3 +433,15 @@ def test_forward_into_equals_forward(type_name):
     result = layer.forward_into(buffer)
     assert result is buffer
     np.testing.assert_array_equal(result, layer.forward(x))
+
+
+def test_windows_larger_than_the_input_are_rejected():
+    with pytest.raises(ValueError, match=r"convolution 'c' on input \(1, 1, 2, 5\): window of "
+                                         r"extent 3 does not fit an input of size 2"):
+        fp.Convolution2DLayer("c", randn(1, 1, 3, 3)).forward(randn(1, 1, 2, 5))
+    with pytest.raises(ValueError, match="extent 5 does not fit"):
+        fp.Convolution2DLayer("c", randn(1, 1, 3, 3), dilation=2).output_shape((1, 1, 4, 9))
+    with pytest.raises(ValueError, match=r"MaxPooling2D 'p' on input \(1, 1, 4, 1\)"):
+        fp.MaxPooling2DLayer("p", 2).forward(randn(1, 1, 4, 1))
+    with pytest.raises(ValueError, match=r"'c' expects \(N, 1, H, W\)"):
+        fp.Convolution2DLayer("c", randn(1, 1, 3, 3)).forward(randn(1, 1, 9))

@@ -2,9 +2,10 @@
 pooling. One place for the arithmetic, so every layer (and the preparation passes) computes the same
 thing the same way.
 
-Convolution is im2col (a strided window view, one gather copy) + one batched float32 matmul (BLAS), which is what ONNX Runtime's CPU provider
-does too; grouped and depthwise convolution are the same matmul batched over groups. Pooling works on
-separable strided slices (see `_combine_windows`). No Python loop runs over pixels or channels.
+Convolution is im2col (a strided window view, one gather copy) + one batched float32 matmul (BLAS),
+as ONNX Runtime's CPU provider does; grouped and depthwise convolution are the same matmul batched
+over groups. Pooling works on separable strided slices (see `_combine_windows`). No Python loop runs
+over pixels or channels.
 """
 from __future__ import annotations
 
@@ -94,7 +95,8 @@ def patches(x: np.ndarray, kernel, stride, dilation) -> np.ndarray:
     """Read-only view (N, C, OH, OW, kh, kw) of the convolution windows of NCHW `x` (no copy)."""
     (kh, kw), (sh, sw), (dh, dw) = kernel, stride, dilation
     n, c, h, w = x.shape
-    oh, ow = (h - (kh - 1) * dh - 1) // sh + 1, (w - (kw - 1) * dw - 1) // sw + 1
+    oh, ow = (output_size(size, k, s, 0, 0, d) for size, k, s, d in
+              zip((h, w), kernel, stride, dilation))
     sn, sc, sy, sx = x.strides
     return as_strided(x, (n, c, oh, ow, kh, kw), (sn, sc, sy * sh, sx * sw, sy * dh, sx * dw),
                       writeable=False)

@@ -73,14 +73,17 @@ class Convolution2DLayer(Layer):
                              f"input, got {tuple(shape)}")
 
     def forward(self, x):
-        self._check(x.shape)
+        self.output_shape(x.shape)
         return F.conv2d(x, self.weights, self.bias, self.stride, self.padding, self.dilation,
                         self.groups)
 
     def output_shape(self, shape):
         self._check(shape)
-        oh, ow = F.spatial_output_shape(shape, self.filter_size, self.stride, self.padding,
-                                        self.dilation)
+        try:
+            oh, ow = F.spatial_output_shape(shape, self.filter_size, self.stride, self.padding,
+                                            self.dilation)
+        except ValueError as error:
+            raise ValueError(f"convolution {self.name!r} on input {tuple(shape)}: {error}") from None
         return (shape[0], self.num_filters, oh, ow)
 
     def config(self):

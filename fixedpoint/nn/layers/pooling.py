@@ -30,12 +30,16 @@ class Pooling2DLayer(Layer):
 
     def output_shape(self, shape):
         self._check(shape)
-        oh, ow = F.spatial_output_shape(shape, self.pool_size, self.stride, self.padding,
-                                        ceil_mode=self.ceil_mode)
+        try:
+            oh, ow = F.spatial_output_shape(shape, self.pool_size, self.stride, self.padding,
+                                            ceil_mode=self.ceil_mode)
+        except ValueError as error:
+            raise ValueError(f"{self.type_name} {self.name!r} on input {tuple(shape)}: "
+                             f"{error}") from None
         return (shape[0], shape[1], oh, ow)
 
     def pool(self, x, **options):
-        self._check(x.shape)
+        self.output_shape(x.shape)
         return F.pool2d(x, self.mode, self.pool_size, self.stride, self.padding, self.ceil_mode,
                         **options)
 
