@@ -269,6 +269,8 @@ def test_copy_is_independent():
     twin.layer("conv1").weights[...] = 0
     assert np.any(net.layer("conv1").weights != 0)
     assert twin.connection_list() == net.connection_list()
+    from_table = fp.Network(net.layers, net.connections)
+    assert from_table.connection_list() == net.connection_list()
 
 
 def test_in_place_activations_never_clobber_live_values():

@@ -7,6 +7,8 @@ no later layer (and no caller) needs it. The same walk serves float prediction a
 """
 from __future__ import annotations
 
+import heapq
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
@@ -30,7 +32,8 @@ def _split_destination(destination: str) -> tuple[str, str | None]:
 
 
 class Network:
-    """A network of named layers joined by `connections`, pairs ``(source, destination)``.
+    """A network of named layers joined by `connections`, pairs ``(source, destination)`` (or a
+    table with columns Source and Destination, like `Network.connections`).
 
     A destination names a layer and, for multi-input layers, its port (``"add1/in2"``); single-input
     layers have one port ``in`` that may be omitted. Every input port must be connected exactly once,
@@ -51,7 +54,7 @@ class Network:
             if not isinstance(layer, Layer):
                 raise NetworkError(f"layers must be Layer objects, got {type(layer).__name__}")
         names = [layer.name for layer in layers]
-        duplicates = sorted({n for n in names if names.count(n) > 1})
+        duplicates = sorted(n for n, count in Counter(names).items() if count > 1)
         if duplicates:
             raise NetworkError(f"duplicate layer names: {duplicates}")
         self._layers = {layer.name: layer for layer in layers}
@@ -71,6 +74,8 @@ class Network:
     def _connect(self, connections) -> dict[str, list[str]]:
         sources = {name: [None] * len(layer.input_ports) for name, layer in self._layers.items()}
         known = list(self._layers)
+        if isinstance(connections, pd.DataFrame):      # e.g. another network's `connections`
+            connections = connections[["Source", "Destination"]].itertuples(index=False)
         for connection in connections:
             try:
                 source, destination = connection
@@ -107,22 +112,21 @@ class Network:
 
     def _topological_order(self, names: list[str]) -> list[str]:
         """Kahn's algorithm, keeping the given order among layers that are ready together."""
+        rank = {name: k for k, name in enumerate(names)}
         pending = {name: len(set(self._sources[name])) for name in names}
         consumers = {name: [] for name in names}
         for name in names:
             for source in set(self._sources[name]):
                 consumers[source].append(name)
-        ready = [name for name in names if pending[name] == 0]
+        ready = [rank[name] for name in names if pending[name] == 0]
         order = []
-        rank = {name: k for k, name in enumerate(names)}
         while ready:
-            name = ready.pop(0)
+            name = names[heapq.heappop(ready)]
             order.append(name)
             for consumer in consumers[name]:
                 pending[consumer] -= 1
                 if pending[consumer] == 0:
-                    ready.append(consumer)
-            ready.sort(key=rank.get)
+                    heapq.heappush(ready, rank[consumer])
         if len(order) < len(names):
             raise NetworkError(f"the graph has a cycle through layers "
                                f"{self._find_cycle(set(names) - set(order))}")
