@@ -313,3 +313,87 @@ def test_in_place_activation_used_when_safe(monkeypatch):
     assert calls == [(2, 4, 8, 8)]
     net.predict(x, outputs=["conv1", "prob"])
     assert len(calls) == 1
+
+
+def test_mobilenet_style_network_matches_torch():
+    """A MobileNetV2-style graph (stride-2 stem, BN, ReLU6, depthwise-separable inverted residual
+    blocks with additions, global pooling, classifier) in torch eval mode and as our layers."""
+    torch = pytest.importorskip("torch")
+    nn = torch.nn
+    torch.manual_seed(0)
+
+    def bn(channels):
+        layer = nn.BatchNorm2d(channels)
+        with torch.no_grad():
+            layer.running_mean.uniform_(-1, 1)
+            layer.running_var.uniform_(0.5, 2)
+            layer.weight.uniform_(0.5, 1.5)
+            layer.bias.uniform_(-0.5, 0.5)
+        return layer
+
+    def block(cin, cout, stride, expand):
+        hidden = cin * expand
+        return nn.ModuleList([nn.Conv2d(cin, hidden, 1, bias=False), bn(hidden), nn.ReLU6(),
+                              nn.Conv2d(hidden, hidden, 3, stride, 1, groups=hidden, bias=False),
+                              bn(hidden), nn.ReLU6(), nn.Conv2d(hidden, cout, 1, bias=False),
+                              bn(cout)])
+
+    stem = nn.ModuleList([nn.Conv2d(3, 8, 3, 2, 1, bias=False), bn(8), nn.ReLU6()])
+    specs = [(8, 8, 1, 3), (8, 16, 2, 4), (16, 16, 1, 4)]      # cin, cout, stride, expansion
+    residual = [cin == cout and stride == 1 for cin, cout, stride, _ in specs]
+    blocks = [block(*spec) for spec in specs]
+    head = nn.Linear(16, 10)
+    nn.ModuleList([stem, *blocks, head]).eval()
+
+    def torch_forward(x):
+        for m in stem:
+            x = m(x)
+        for b, skip in zip(blocks, residual):
+            y = x
+            for m in b:
+                y = m(y)
+            x = x + y if skip else y
+        return head(x.mean(dim=(2, 3)))
+
+    layers, connections = [fp.ImageInputLayer("data", (3, 32, 32))], []
+
+    def add(layer, *sources):
+        layers.append(layer)
+        connections.extend([(sources[0], layer.name)] if len(sources) == 1 else
+                           [(s, f"{layer.name}/in{k + 1}") for k, s in enumerate(sources)])
+        return layer.name
+
+    def convert(module, name, source):
+        w = lambda t: t.detach().numpy()  # noqa: E731
+        if isinstance(module, nn.Conv2d):
+            return add(fp.Convolution2DLayer(name, w(module.weight), None, module.stride,
+                                             module.padding, module.dilation, module.groups), source)
+        if isinstance(module, nn.BatchNorm2d):
+            return add(fp.BatchNormalizationLayer(name, w(module.weight), w(module.bias),
+                                                  w(module.running_mean), w(module.running_var),
+                                                  module.eps), source)
+        return add(fp.ClippedReLULayer(name, 6.0), source)
+
+    current = "data"
+    for k, m in enumerate(stem):
+        current = convert(m, f"stem_{k}", current)
+    for b, (modules_b, skip) in enumerate(zip(blocks, residual)):
+        start = current
+        for k, m in enumerate(modules_b):
+            current = convert(m, f"block{b}_{k}", current)
+        if skip:
+            current = add(fp.AdditionLayer(f"add{b}"), start, current)
+    current = add(fp.GlobalAveragePooling2DLayer("gap"), current)
+    current = add(fp.FlattenLayer("flat"), current)
+    add(fp.FullyConnectedLayer("fc", head.weight.detach().numpy(), head.bias.detach().numpy()),
+        current)
+    net = fp.Network(layers, connections)
+
+    x = np.random.default_rng(0).normal(size=(2, 3, 32, 32)).astype(np.float32)
+    with torch.no_grad():
+        want = torch_forward(torch.tensor(x)).numpy().astype(np.float64)
+    got = net.predict(x)
+    assert np.abs(got - want).max() / np.abs(want).max() < 1e-4
+    prepared = fp.prepare_network(net, cross_layer_equalization=True)
+    assert not any(layer.type_name == "BatchNormalization" for layer in prepared.layers)
+    assert np.abs(prepared.predict(x) - want).max() / np.abs(want).max() < 1e-4
