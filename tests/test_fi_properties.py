@@ -1,0 +1,365 @@
+"""Property tests of fi against the exact Fraction oracle (tests/fi_oracle.py).
+
+Random types (word lengths 1..128, fraction lengths -20..150, both signednesses), every rounding
+method and overflow action, every product/sum mode with and without CastBeforeSum, random shapes
+with numpy broadcasting. Every comparison is on exact stored integers and types.
+"""
+import math
+from fractions import Fraction
+
+import numpy as np
+import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import array_shapes, mutually_broadcastable_shapes
+
+import fixedpoint as fp
+import fi_oracle as oracle
+from fi_oracle import M, T, stored_of, type_of
+
+SETTINGS = settings(max_examples=200, deadline=None)
+FEW = settings(max_examples=80, deadline=None)
+
+roundings = st.sampled_from(oracle.ROUNDING_METHODS)
+actions = st.sampled_from(oracle.OVERFLOW_ACTIONS)
+modes = st.sampled_from(oracle.MODES)
+
+
+@st.composite
+def types(draw, max_w=128, min_f=-20, max_f=150):
+    return T(draw(st.booleans()), draw(st.integers(1, max_w)), draw(st.integers(min_f, max_f)))
+
+
+@st.composite
+def stored_arrays(draw, t: T, shape):
+    """An object array of stored integers of t, biased towards the range limits."""
+    n = int(np.prod(shape, dtype=np.int64))
+    edge = st.sampled_from([t.lo, t.hi, 0, t.lo + 1 if t.lo < t.hi else t.lo,
+                            t.hi - 1 if t.hi > t.lo else t.hi])
+    q = draw(st.lists(st.one_of(st.integers(t.lo, t.hi), edge), min_size=n, max_size=n))
+    out = np.empty(n, dtype=object)
+    out[:] = q
+    return out.reshape(shape)
+
+
+@st.composite
+def fimaths(draw):
+    return M(rounding=draw(roundings), overflow=draw(actions),
+             product_mode=draw(modes), product_word_length=draw(st.integers(2, 72)),
+             product_fraction_length=draw(st.integers(-10, 80)),
+             sum_mode=draw(modes), sum_word_length=draw(st.integers(2, 72)),
+             sum_fraction_length=draw(st.integers(-10, 80)),
+             cast_before_sum=draw(st.booleans()))
+
+
+def numerictype_of(t: T):
+    return fp.numerictype(t.signed, t.w, t.f)
+
+
+def fimath_of(m: M):
+    return fp.fimath(rounding_method=m.rounding, overflow_action=m.overflow,
+                     product_mode=m.product_mode, product_word_length=m.product_word_length,
+                     product_fraction_length=m.product_fraction_length,
+                     sum_mode=m.sum_mode, sum_word_length=m.sum_word_length,
+                     sum_fraction_length=m.sum_fraction_length,
+                     cast_before_sum=m.cast_before_sum)
+
+
+def from_stored(q, t: T, m: M = None):
+    """A fi of type t holding the stored integers q (with local fimath m if given)."""
+    args = (numerictype_of(t),) if m is None else (numerictype_of(t), fimath_of(m))
+    return fp.fi(0, *args, int=q)
+
+
+def elementwise(fn, *arrays):
+    """Apply an oracle function element by element after numpy broadcasting."""
+    arrays = np.broadcast_arrays(*[np.asarray(a, dtype=object) for a in arrays])
+    return [fn(*items) for items in zip(*(a.ravel() for a in arrays))]
+
+
+def assert_type(a, t: T):
+    assert type_of(a) == t, f"type {type_of(a)} != oracle {t}"
+
+
+# --- the oracle against the spec's own tables (so a wrong oracle cannot hide a wrong library) ----
+
+def test_oracle_tie_table():
+    table = {2.5: (3, 2, 2, 3, 3, 2), -2.5: (-2, -2, -3, -2, -3, -2), 3.5: (4, 4, 3, 4, 4, 3),
+             -3.5: (-3, -4, -4, -3, -4, -3), -4.6: (-4, -5, -5, -5, -5, -4)}
+    for x, expected in table.items():
+        assert tuple(oracle.round_to_integer(Fraction(x), r)
+                     for r in oracle.ROUNDING_METHODS) == expected
+
+
+def test_oracle_documented_result_types():
+    s85 = T(1, 8, 5)
+    assert oracle.add(101, s85, 87, s85, M()) == (188, T(1, 9, 5))
+    assert oracle.sum_full_type(T(0, 4, 4), T(1, 4, 0)) == T(1, 10, 4)
+    assert oracle.sum_full_type(T(1, 16, 13), T(1, 12, 14)) == T(1, 18, 14)
+    assert oracle.multiply(101, s85, 87, s85, M(product_mode="KeepMSB", product_word_length=12,
+                                                 rounding="Floor")) == (549, T(1, 12, 6))
+    assert oracle.total([2048, 4096, 10240, 16384, 10240], T(1, 16, 11),
+                        M(sum_mode="KeepLSB")) == (43008, T(1, 32, 11))
+    assert oracle.sum_n_type(T(1, 32, 30), 16, M()) == T(1, 36, 30)
+    assert [oracle.best_fraction_length([x], 1, 16) for x in (math.pi, 0.1, 1, -1, 0)] == \
+        [13, 18, 14, 15, 15]
+    assert oracle.best_fraction_length([-2, 2], 1, 16) == 13
+
+
+# --- casting doubles ------------------------------------------------------------------------------
+
+@st.composite
+def doubles_for(draw, t: T):
+    """Finite doubles around t's range: plain floats, exact ties of t's LSB, and out-of-range."""
+    il = t.w - t.f
+    scale = 2.0 ** min(il + 1, 1000)
+    plain = st.floats(-scale, scale, allow_nan=False, allow_infinity=False)
+    k = draw(st.integers(-(1 << 50), 1 << 50))
+    tie = math.ldexp(2 * k + 1, -t.f - 1)         # an exact half LSB, when representable
+    wide = st.floats(allow_nan=False, allow_infinity=False, min_value=-1e300, max_value=1e300)
+    return draw(st.lists(st.one_of(plain, st.just(tie), wide), min_size=1, max_size=6))
+
+
+@SETTINGS
+@given(data=st.data(), t=types(), rounding=roundings, action=actions)
+def test_cast_of_doubles(data, t, rounding, action):
+    xs = data.draw(doubles_for(t))
+    a = fp.fi(np.array(xs), t.signed, t.w, t.f, rounding_method=rounding, overflow_action=action)
+    assert_type(a, t)
+    assert stored_of(a) == [oracle.quantize(x, t, rounding, action) for x in xs]
+
+
+@FEW
+@given(data=st.data(), t=types(), rounding=roundings, action=actions)
+def test_cast_with_fimath_object(data, t, rounding, action):
+    xs = data.draw(doubles_for(t))
+    a = fp.fi(np.array(xs), numerictype_of(t), fp.fimath(rounding_method=rounding,
+                                                         overflow_action=action))
+    assert stored_of(a) == [oracle.quantize(x, t, rounding, action) for x in xs]
+
+
+@SETTINGS
+@given(data=st.data(), source=types(), target=types(), rounding=roundings, action=actions)
+def test_cast_between_types(data, source, target, rounding, action):
+    q = data.draw(stored_arrays(source, (data.draw(st.integers(1, 5)),)))
+    a = from_stored(q, source)
+    b = fp.cast(a, numerictype_of(target), fp.fimath(rounding_method=rounding,
+                                                     overflow_action=action))
+    assert_type(b, target)
+    assert stored_of(b) == [oracle.requantize(x, source, target, rounding, action) for x in q]
+
+
+@SETTINGS
+@given(xs=st.lists(st.floats(-1e30, 1e30, allow_nan=False).filter(lambda x: x != 0) | st.just(0.0),
+                   min_size=1, max_size=6),
+       signed=st.booleans(), w=st.integers(2, 128))
+def test_best_precision(xs, signed, w):
+    if not signed:
+        xs = [abs(x) for x in xs]
+    a = fp.fi(np.array(xs), signed, w)
+    f = oracle.best_fraction_length(xs, signed, w)
+    t = T(signed, w, f)
+    assert_type(a, t)
+    assert stored_of(a) == [oracle.quantize(x, t) for x in xs]
+
+
+# --- + - * / on broadcast arrays in every mode ----------------------------------------------------
+
+operand_types = types(max_w=64, min_f=-20, max_f=80)
+
+
+@st.composite
+def operands(draw):
+    """Two fi operands of random types and broadcastable shapes, one fimath on one of them."""
+    ta, tb, m = draw(operand_types), draw(operand_types), draw(fimaths())
+    shapes = draw(mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=3, max_side=3))
+    qa = draw(stored_arrays(ta, shapes.input_shapes[0]))
+    qb = draw(stored_arrays(tb, shapes.input_shapes[1]))
+    local_on_a = draw(st.booleans())
+    a = from_stored(qa, ta, m if local_on_a else None)
+    b = from_stored(qb, tb, None if local_on_a else m)
+    return a, b, qa, qb, ta, tb, m, shapes.result_shape
+
+
+@SETTINGS
+@given(ops=operands())
+def test_add(ops):
+    a, b, qa, qb, ta, tb, m, shape = ops
+    c = a + b
+    expected = elementwise(lambda x, y: oracle.add(x, ta, y, tb, m), qa, qb)
+    assert_type(c, expected[0][1])
+    assert np.shape(c.stored_integer) == shape
+    assert stored_of(c) == [q for q, _ in expected]
+
+
+@SETTINGS
+@given(ops=operands())
+def test_subtract(ops):
+    a, b, qa, qb, ta, tb, m, shape = ops
+    c = a - b
+    expected = elementwise(lambda x, y: oracle.add(x, ta, y, tb, m, subtract=True), qa, qb)
+    assert_type(c, expected[0][1])
+    assert stored_of(c) == [q for q, _ in expected]
+
+
+@SETTINGS
+@given(ops=operands())
+def test_multiply(ops):
+    a, b, qa, qb, ta, tb, m, shape = ops
+    c = a * b
+    expected = elementwise(lambda x, y: oracle.multiply(x, ta, y, tb, m), qa, qb)
+    assert_type(c, expected[0][1])
+    assert np.shape(c.stored_integer) == shape
+    assert stored_of(c) == [q for q, _ in expected]
+
+
+@SETTINGS
+@given(ops=operands())
+def test_function_forms_use_their_fimath(ops):
+    """add/sub/mpy(F, a, b) compute with F whatever the operands carry (A.7)."""
+    a, b, qa, qb, ta, tb, m, shape = ops
+    f = fimath_of(m)
+    for fn, ref in ((fp.add, lambda x, y: oracle.add(x, ta, y, tb, m)),
+                    (fp.sub, lambda x, y: oracle.add(x, ta, y, tb, m, subtract=True)),
+                    (fp.mpy, lambda x, y: oracle.multiply(x, ta, y, tb, m))):
+        expected = elementwise(ref, qa, qb)
+        c = fn(f, from_stored(qa, ta), from_stored(qb, tb))
+        assert_type(c, expected[0][1])
+        assert stored_of(c) == [q for q, _ in expected]
+
+
+@SETTINGS
+@given(ops=operands())
+def test_divide(ops):
+    a, b, qa, qb, ta, tb, m, shape = ops
+    assume(all(y != 0 for y in np.ravel(qb)))
+    c = a / b
+    expected = elementwise(lambda x, y: oracle.divide(x, ta, y, tb, m), qa, qb)
+    assert_type(c, expected[0][1])
+    assert stored_of(c) == [q for q, _ in expected]
+
+
+@SETTINGS
+@given(data=st.data(), t=types(), action=actions)
+def test_negate_and_abs(data, t, action):
+    q = data.draw(stored_arrays(t, (data.draw(st.integers(1, 6)),)))
+    m = M(overflow=action)
+    a = from_stored(q, t, m)
+    neg, mag = -a, abs(a)
+    assert_type(neg, t)
+    assert_type(mag, t)
+    assert stored_of(neg) == [oracle.negate(x, t, m) for x in q]
+    assert stored_of(mag) == [oracle.absolute(x, t, m) for x in q]
+
+
+# --- sum and matrix product (accumulators) -------------------------------------------------------
+
+def accumulate_or_skip(fn):
+    """The oracle result, skipping the one ambiguous case: CastBeforeSum under Saturate where
+    saturating each partial sum and saturating once give different answers."""
+    final, stepwise = fn(False), fn(True)
+    assume(final == stepwise)
+    return final
+
+
+@SETTINGS
+@given(data=st.data(), t=types(max_w=64, max_f=80), m=fimaths())
+def test_sum_along_axis(data, t, m):
+    shape = data.draw(array_shapes(min_dims=1, max_dims=3, max_side=4))
+    axis = data.draw(st.integers(0, len(shape) - 1))
+    q = data.draw(stored_arrays(t, shape))
+    s = fp.sum(from_stored(q, t, m), axis)
+    lanes = np.moveaxis(q, axis, -1).reshape(-1, shape[axis])
+    expected = [accumulate_or_skip(lambda step, lane=lane: oracle.total(lane, t, m, step))
+                for lane in lanes]
+    assert_type(s, expected[0][1])
+    assert np.shape(s.stored_integer) == tuple(np.delete(shape, axis))
+    assert stored_of(s) == [x for x, _ in expected]
+
+
+@SETTINGS
+@given(data=st.data(), ta=types(max_w=40, max_f=60), tb=types(max_w=40, max_f=60), m=fimaths(),
+       rows=st.integers(1, 3), inner=st.integers(1, 6), cols=st.integers(1, 3))
+def test_matmul(data, ta, tb, m, rows, inner, cols):
+    qa = data.draw(stored_arrays(ta, (rows, inner)))
+    qb = data.draw(stored_arrays(tb, (inner, cols)))
+    c = from_stored(qa, ta, m) @ from_stored(qb, tb)
+    expected = [accumulate_or_skip(lambda step, i=i, j=j: oracle.dot(qa[i], ta, qb[:, j], tb, m,
+                                                                      step))
+                for i in range(rows) for j in range(cols)]
+    assert_type(c, expected[0][1])
+    assert np.shape(c.stored_integer) == (rows, cols)
+    assert stored_of(c) == [x for x, _ in expected]
+
+
+# --- comparisons ---------------------------------------------------------------------------------
+
+@SETTINGS
+@given(ops=operands())
+def test_comparisons_exact(ops):
+    a, b, qa, qb, ta, tb, m, shape = ops
+    for op, name in ((np.equal, "=="), (np.not_equal, "!="), (np.less, "<"),
+                     (np.less_equal, "<="), (np.greater, ">"), (np.greater_equal, ">=")):
+        got = {"==": a == b, "!=": a != b, "<": a < b, "<=": a <= b, ">": a > b,
+               ">=": a >= b}[name]
+        expected = elementwise(lambda x, y: bool(op(ta.value(x), tb.value(y))), qa, qb)
+        assert [bool(v) for v in np.ravel(got)] == expected, name
+
+
+@SETTINGS
+@given(data=st.data(), t=types())
+def test_comparison_with_double_is_exact(data, t):
+    q = data.draw(stored_arrays(t, (3,)))
+    x = data.draw(st.floats(allow_nan=False, allow_infinity=False))
+    a = from_stored(q, t)
+    assert [bool(v) for v in np.ravel(a < x)] == [t.value(v) < Fraction(x) for v in q]
+    assert [bool(v) for v in np.ravel(a == x)] == [t.value(v) == Fraction(x) for v in q]
+
+
+# --- bit patterns and stored-integer round trips --------------------------------------------------
+
+def tokens(text):
+    if isinstance(text, str):
+        return text.split()
+    return [str(s) for s in np.ravel(np.asarray(text))]
+
+
+@SETTINGS
+@given(data=st.data(), t=types())
+def test_bin_hex_out_and_back(data, t):
+    q = data.draw(stored_arrays(t, (data.draw(st.integers(1, 4)),)))
+    a = from_stored(q, t)
+    assert tokens(a.bin) == [oracle.bits(x, t.w) for x in q]
+    assert tokens(a.hex) == [oracle.hex_digits(x, t.w) for x in q]
+    for x in q:
+        assert stored_of(fp.fi(0, numerictype_of(t), bin=oracle.bits(x, t.w))) == [x]
+        assert stored_of(fp.fi(0, numerictype_of(t), hex=oracle.hex_digits(x, t.w))) == [x]
+
+
+@SETTINGS
+@given(data=st.data(), t=types(), signed=st.booleans(), f=st.integers(-20, 150))
+def test_reinterpretcast_keeps_the_bits(data, t, signed, f):
+    q = data.draw(stored_arrays(t, (data.draw(st.integers(1, 4)),)))
+    target = T(signed, t.w, f)
+    b = fp.reinterpretcast(from_stored(q, t), numerictype_of(target))
+    assert_type(b, target)
+    assert stored_of(b) == [oracle.from_pattern(x, target) for x in q]
+    assert tokens(b.bin) == [oracle.bits(x, t.w) for x in q]
+    back = fp.reinterpretcast(b, numerictype_of(t))
+    assert stored_of(back) == [int(x) for x in q]
+
+
+@SETTINGS
+@given(data=st.data(), t=types())
+def test_stored_integer_round_trip(data, t):
+    shape = data.draw(array_shapes(min_dims=0, max_dims=2, max_side=3))
+    q = data.draw(stored_arrays(t, shape))
+    a = from_stored(q, t)
+    si = a.stored_integer
+    assert np.shape(si) == shape
+    if t.w <= 64:
+        assert np.asarray(si).dtype.kind == ("i" if t.signed else "u")
+        assert np.asarray(si).dtype.itemsize * 8 == max(8, 1 << (t.w - 1).bit_length())
+    assert stored_of(from_stored(si, t)) == stored_of(a)
+    values = [float(v) for v in np.ravel(a.double())]
+    assert values == [float(t.value(x)) for x in np.ravel(q)]
