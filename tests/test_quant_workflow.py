@@ -4,6 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from fixedpoint.types import numerictype
+
 from fixedpoint.nn import Network
 from fixedpoint.nn.layers.base import make_layer
 from fixedpoint.quantization import dlquantizer, load_quantized_network, quantization_details
@@ -83,6 +85,11 @@ def test_quantized_network_matches_the_oracle_and_follows_the_profile(calibrated
     folded_bias = q.prepared_network.layer("conv").learnables["Bias"]
     f_bias = ql.input_fraction_lengths[0] + ql.weight_fraction_lengths
     assert np.array_equal(bias, [oracle_quantize([b], f, "Round", 32)[0] for b, f in zip(folded_bias, f_bias)])
+    types = details.numerictypes
+    assert types[("conv", "Weights")] == numerictype(1, 8, int(ql.weight_fraction_lengths[0]))
+    assert types[("conv", "Bias")] == numerictype(1, 32, int(f_bias[0]))
+    assert types[("pool", "Activations")] == numerictype(1, 8, qnet.qlayers["relu"].output_fraction_length)
+    assert ("pool", "Weights") not in types
 
 
 def test_gpu_bias_is_single_on_the_accumulator_grid(data):
