@@ -127,9 +127,13 @@ class LearnableKind(QuantizedKind):
 
 
 class ConvolutionKind(LearnableKind):
+    def prepare(self, ql):
+        super().prepare(ql)
+        ql.packed_weights = kernels.pack_weights(ql.weights, groups=ql.layer.groups)
+
     def run(self, ql, x):
         layer = ql.layer
-        return kernels.conv2d(x, ql.weights, bias=ql.bias, stride=layer.stride,
+        return kernels.conv2d(x, ql.packed_weights, bias=ql.bias, stride=layer.stride,
                               padding=layer.padding, dilation=layer.dilation, groups=layer.groups,
                               requantizer=ql.requantizer)
 
