@@ -252,6 +252,51 @@ def test_negate_and_abs(data, t, action):
     assert stored_of(mag) == [oracle.absolute(x, t, m) for x in q]
 
 
+# --- fi op double / fi op integer dtype (spec A.8.3) ----------------------------------------------
+
+@SETTINGS
+@given(data=st.data(), t=types(max_w=64, max_f=80))
+def test_mixed_with_double(data, t):
+    """+/-: the double takes the fi's numerictype; *: the fi's signedness and word length with its
+    own best-precision fraction length. (The fi has no local fimath, so Nearest/Saturate throughout.)"""
+    q = data.draw(stored_arrays(t, (data.draw(st.integers(1, 4)),)))
+    x = data.draw(st.floats(-2.0 ** (t.w - t.f + 1), 2.0 ** (t.w - t.f + 1), allow_nan=False))
+    a, m = from_stored(q, t), M()
+    xq = oracle.quantize(x, t)
+    for got in (a + x, x + a):
+        expected = [oracle.add(v, t, xq, t, m) for v in q]
+        assert_type(got, expected[0][1])
+        assert stored_of(got) == [e for e, _ in expected]
+    expected = [oracle.add(v, t, xq, t, m, subtract=True) for v in q]
+    assert stored_of(a - x) == [e for e, _ in expected]
+    tx = T(t.signed, t.w, oracle.best_fraction_length([x], t.signed, t.w))
+    xp = oracle.quantize(x, tx)
+    for got in (a * x, x * a):
+        expected = [oracle.multiply(v, t, xp, tx, m) for v in q]
+        assert_type(got, expected[0][1])
+        assert stored_of(got) == [e for e, _ in expected]
+
+
+INTEGER_DTYPES = [np.int8, np.uint8, np.int16, np.uint16, np.int32, np.uint32, np.int64]
+
+
+@SETTINGS
+@given(data=st.data(), t=types(max_w=64, max_f=80), dtype=st.sampled_from(INTEGER_DTYPES))
+def test_mixed_with_integer_dtype(data, t, dtype):
+    """A built-in integer acts as a fi of its own type: int8 -> s8,0, uint16 -> u16,0 (A.8.3)."""
+    info = np.iinfo(dtype)
+    ti = T(info.min < 0, info.bits, 0)
+    q = data.draw(stored_arrays(t, (3,)))
+    k = data.draw(st.integers(int(info.min), int(info.max)))
+    a, m = from_stored(q, t), M()
+    for got, ref in ((a + dtype(k), lambda v: oracle.add(v, t, k, ti, m)),
+                     (a - dtype(k), lambda v: oracle.add(v, t, k, ti, m, subtract=True)),
+                     (a * dtype(k), lambda v: oracle.multiply(v, t, k, ti, m))):
+        expected = [ref(v) for v in q]
+        assert_type(got, expected[0][1])
+        assert stored_of(got) == [e for e, _ in expected]
+
+
 # --- sum and matrix product (accumulators) -------------------------------------------------------
 
 def accumulate_or_skip(fn):
