@@ -222,3 +222,15 @@ def test_layers_without_an_integer_form_name_themselves_and_the_way_out(layer, m
     with pytest.raises(ValueError, match=message):
         q.quantize()
     assert q.quantize(skip_layers=["odd"]).quantized_layer_names == ["conv"]
+
+
+def test_histogram_scheme_trades_a_rare_outlier_for_resolution(data):
+    spiky = data.copy()
+    spiky[0, 0, 0, 0] = 100.0  # one value in 2304 -> above a 1e-4 threshold, below 1e-3
+    q = dlquantizer(small_net(), "MATLAB")
+    q.calibrate(spiky, progress=False)
+    f_minmax = q.quantize("MinMax").qlayers["conv"].input_fraction_lengths[0]
+    assert f_minmax == 6 - 6  # max 100 -> floor(log2 100) = 6
+    assert q.quantize("Histogram").qlayers["conv"].input_fraction_lengths[0] == f_minmax
+    f_loose = q.quantize("Histogram", histogram_threshold=1e-3).qlayers["conv"].input_fraction_lengths[0]
+    assert f_loose == 7  # the bulk lies in bins k <= 0, i.e. |x| <= 1: the s8,7 window (bin approximation)
