@@ -8,7 +8,13 @@ __version__ = "0.1.0"
 # --- fi: bit operations, ranges, logging, data-type override ---
 # --- networks ---
 from . import nn
-from .nn.layers import *  # noqa: F401,F403  (the layer classes, listed in nn.layers.__all__)
+from .nn.layers import (AdditionLayer, AveragePooling2DLayer, BatchNormalizationLayer,
+                        ClippedReLULayer, ConcatenationLayer, Convolution2DLayer,
+                        CrossChannelNormalizationLayer, DropoutLayer, FeatureInputLayer,
+                        FlattenLayer, FullyConnectedLayer, GlobalAveragePooling2DLayer,
+                        GlobalMaxPooling2DLayer, IdentityLayer, ImageInputLayer, LeakyReLULayer,
+                        MaxPooling2DLayer, MultiplicationLayer, ReLULayer, ReshapeLayer,
+                        SigmoidLayer, SoftmaxLayer, TanhLayer, TransposeLayer)
 from .nn.network import Network, NetworkError
 from .nn.prepare import prepare_network
 from .nn.io import load_network, save_network
