@@ -5,6 +5,12 @@ The public API, and nothing else: each name is defined in the module that owns i
 __version__ = "0.1.0"
 
 # --- fi: types, arrays, arithmetic, casts ---
+from .types import (ArithMode, OverflowAction, RoundingMethod, default_fimath, fimath, fimath_context,
+                    numerictype)
+from .fi import concatenate, fi
+from .cast import (cast, ceil, convergent, fix, floor, nearest, reinterpretcast, removefimath, round,
+                   setfimath)
+from .arith import accumneg, accumpos, add, cumsum, divide, mpy, prod, sub, sum
 # --- fi: bit operations, ranges, logging, data-type override ---
 # --- networks ---
 from . import nn

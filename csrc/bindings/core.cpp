@@ -1,4 +1,172 @@
-// Thin pybind11 binding for fixedpoint._core (placeholder until its kernels land).
+// pybind11 binding for fixedpoint._core: the fi primitives of fixed/fi_ops.hpp on whole numpy arrays.
+// Arguments are validated here (shapes, word lengths, codes) before any memory is touched; the loops
+// run with the GIL released. Stored integers travel as int64 arrays (uint64 words as their bit
+// pattern, flagged by `u64`); results are int64 arrays the caller views as uint64 when needed.
+#include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
-PYBIND11_MODULE(_core, m) { m.doc() = "fixedpoint._core"; }
+#include <string>
+
+#include "fixed/fi_ops.hpp"
+
+namespace py = pybind11;
+using namespace fxp;
+
+namespace {
+
+using I64 = py::array_t<int64_t, py::array::c_style | py::array::forcecast>;
+using F64 = py::array_t<double, py::array::c_style | py::array::forcecast>;
+
+Word make_word(int w, bool is_signed, int o) {
+    if (w < 1 || w > 64) throw std::invalid_argument("word length must be 1..64 in the compiled core, got " + std::to_string(w));
+    return Word(w, is_signed, overflow_from_int(o));
+}
+
+I64 like(const py::array& a) {
+    std::vector<py::ssize_t> shape(a.shape(), a.shape() + a.ndim());
+    return I64(shape);
+}
+
+void same_size(const py::array& a, const py::array& b) {
+    if (a.size() != b.size())
+        throw std::invalid_argument("operands must have the same number of elements (broadcast first), got " +
+                                    std::to_string(a.size()) + " and " + std::to_string(b.size()));
+}
+
+py::tuple result(I64 out, const Counts& c) { return py::make_tuple(out, c.overflow, c.underflow); }
+
+py::tuple cast_double_py(F64 x, int w, bool is_signed, int f, int r, int o) {
+    const Word word = make_word(w, is_signed, o);
+    const Rounding rm = rounding_from_int(r);
+    I64 out = like(x);
+    const double* px = x.data();
+    int64_t* po = out.mutable_data();
+    const std::size_t n = std::size_t(x.size());
+    Counts c;
+    {
+        py::gil_scoped_release release;
+        c = cast_double(px, po, n, f, rm, word);
+    }
+    return result(out, c);
+}
+
+py::tuple requantize_py(I64 q, bool u64, int s, int w, bool is_signed, int r, int o) {
+    const Word word = make_word(w, is_signed, o);
+    const Rounding rm = rounding_from_int(r);
+    I64 out = like(q);
+    const int64_t* pq = q.data();
+    int64_t* po = out.mutable_data();
+    Counts c;
+    {
+        py::gil_scoped_release release;
+        c = requantize_each(std::size_t(q.size()), s, rm, word, po, [&](std::size_t i) { return load(pq, i, u64); });
+    }
+    return result(out, c);
+}
+
+// (a << la) +- (b << lb), then shifted right by s into the word. The caller guarantees the exact
+// sum fits 127 bits.
+py::tuple add_py(I64 a, bool ua, int la, I64 b, bool ub, int lb, bool subtract, int s, int w, bool is_signed,
+                 int r, int o) {
+    same_size(a, b);
+    if (la < 0 || lb < 0 || la > 62 || lb > 62)
+        throw std::invalid_argument("alignment shifts must be 0..62, got " + std::to_string(la) + ", " + std::to_string(lb));
+    const Word word = make_word(w, is_signed, o);
+    const Rounding rm = rounding_from_int(r);
+    I64 out = like(a);
+    const int64_t *pa = a.data(), *pb = b.data();
+    int64_t* po = out.mutable_data();
+    Counts c;
+    {
+        py::gil_scoped_release release;
+        if (!ua && !ub && la == 0 && lb == 0 && s == 0) {
+            c = requantize_each(std::size_t(a.size()), 0, rm, word, po, [&](std::size_t i) {
+                return subtract ? i128(pa[i]) - i128(pb[i]) : i128(pa[i]) + i128(pb[i]);
+            });
+        } else {
+            c = requantize_each(std::size_t(a.size()), s, rm, word, po, [&](std::size_t i) {
+                const i128 x = load(pa, i, ua) << la, y = load(pb, i, ub) << lb;
+                return subtract ? x - y : x + y;
+            });
+        }
+    }
+    return result(out, c);
+}
+
+// a * b exactly, shifted right by s into the word. The caller guarantees |a*b| < 2^127.
+py::tuple mul_py(I64 a, bool ua, I64 b, bool ub, int s, int w, bool is_signed, int r, int o) {
+    same_size(a, b);
+    const Word word = make_word(w, is_signed, o);
+    const Rounding rm = rounding_from_int(r);
+    I64 out = like(a);
+    const int64_t *pa = a.data(), *pb = b.data();
+    int64_t* po = out.mutable_data();
+    Counts c;
+    {
+        py::gil_scoped_release release;
+        c = requantize_each(std::size_t(a.size()), s, rm, word, po,
+                            [&](std::size_t i) { return load(pa, i, ua) * load(pb, i, ub); });
+    }
+    return result(out, c);
+}
+
+template <class In, class Acc>
+void matmul_portable(const In* a, const In* b, Acc* c, std::size_t m, std::size_t n, std::size_t p) {
+    matmul_rows(a, b, c, m, n, p);
+}
+
+template <class In, class Acc>
+__attribute__((target("avx2"))) void matmul_avx2(const In* a, const In* b, Acc* c, std::size_t m, std::size_t n,
+                                                 std::size_t p) {
+    matmul_rows(a, b, c, m, n, p);
+}
+
+template <class In, class Acc>
+void matmul_dispatch(const In* a, const In* b, Acc* c, std::size_t m, std::size_t n, std::size_t p) {
+    static const bool avx2 = __builtin_cpu_supports("avx2");
+    if (avx2) matmul_avx2(a, b, c, m, n, p);
+    else matmul_portable(a, b, c, m, n, p);
+}
+
+// Exact integer matrix product of stored integers. narrow=true: operands fit int16 and every partial
+// sum fits int32 (the caller checked the word lengths); otherwise every partial sum fits int64.
+I64 matmul_py(I64 a, I64 b, bool narrow) {
+    if (a.ndim() != 2 || b.ndim() != 2 || a.shape(1) != b.shape(0))
+        throw std::invalid_argument("matmul needs (m,n) @ (n,p) arrays");
+    const std::size_t m = a.shape(0), n = a.shape(1), p = b.shape(1);
+    I64 out({py::ssize_t(m), py::ssize_t(p)});
+    const int64_t *pa = a.data(), *pb = b.data();
+    int64_t* po = out.mutable_data();
+    {
+        py::gil_scoped_release release;
+        if (narrow) {
+            std::vector<int16_t> a16(pa, pa + m * n), b16(pb, pb + n * p);
+            std::vector<int32_t> c32(m * p);
+            matmul_dispatch<int16_t, int32_t>(a16.data(), b16.data(), c32.data(), m, n, p);
+            for (std::size_t i = 0; i < m * p; ++i) po[i] = c32[i];
+        } else {
+            matmul_dispatch<int64_t, int64_t>(pa, pb, po, m, n, p);
+        }
+    }
+    return out;
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_core, m) {
+    m.doc() = "fixedpoint._core: fi primitives (casts, requantisation, add, multiply, matmul) on whole arrays";
+    m.def("cast_double", &cast_double_py, py::arg("x"), py::arg("w"), py::arg("signed"), py::arg("f"),
+          py::arg("rounding"), py::arg("overflow"),
+          "Quantise float64 values to stored integers of (w, signed, f): returns (q, n_overflow, n_underflow).");
+    m.def("requantize", &requantize_py, py::arg("q"), py::arg("u64"), py::arg("shift"), py::arg("w"),
+          py::arg("signed"), py::arg("rounding"), py::arg("overflow"),
+          "Stored integers times 2^-shift, rounded and overflowed into (w, signed): (q, n_overflow, n_underflow).");
+    m.def("add", &add_py, py::arg("a"), py::arg("ua"), py::arg("la"), py::arg("b"), py::arg("ub"), py::arg("lb"),
+          py::arg("subtract"), py::arg("shift"), py::arg("w"), py::arg("signed"), py::arg("rounding"),
+          py::arg("overflow"), "((a<<la) +- (b<<lb)) * 2^-shift into (w, signed): (q, n_overflow, n_underflow).");
+    m.def("mul", &mul_py, py::arg("a"), py::arg("ua"), py::arg("b"), py::arg("ub"), py::arg("shift"), py::arg("w"),
+          py::arg("signed"), py::arg("rounding"), py::arg("overflow"),
+          "a*b * 2^-shift into (w, signed): (q, n_overflow, n_underflow).");
+    m.def("matmul", &matmul_py, py::arg("a"), py::arg("b"), py::arg("narrow"),
+          "Exact integer matrix product of stored integers (int32 accumulation when narrow).");
+}

@@ -135,6 +135,24 @@ inline ScaledDouble round_scaled_double(double v, int f) {
     return {round_shift_right<R>(i128(mi), rs > 1000 ? 1000 : int(rs)), false};
 }
 
+// Integer rounding by R of a double y that is already the exact scaled value (|y| < 2^51, so
+// y + 0.5 and the floor/ceil below are exact). The fast path of casts whose scaled value is small.
+template <Rounding R>
+inline double round_exact_double(double y) {
+    switch (R) {
+        case Rounding::Floor: return std::floor(y);
+        case Rounding::Ceiling: return std::ceil(y);
+        case Rounding::Zero: return std::trunc(y);
+        case Rounding::Nearest: return std::floor(y + 0.5);
+        case Rounding::Round: return y >= 0 ? std::floor(y + 0.5) : -std::floor(0.5 - y);
+        case Rounding::Convergent: {
+            const double r = std::floor(y + 0.5);
+            return (r - y == 0.5 && std::fmod(r, 2.0) != 0.0) ? r - 1.0 : r;
+        }
+    }
+    return y;
+}
+
 // Calls fn(std::integral_constant<Rounding, R>{}) for the run-time method r, so inner loops are
 // compiled once per method with no branch on the method inside them.
 template <class Fn>

@@ -1,0 +1,134 @@
+// Whole-array fi primitives for words of at most 64 bits: casting doubles, requantising stored
+// integers, element-wise add/multiply and an integer matrix product. Every value is formed exactly
+// in __int128, then rounded and overflowed into the result word by the rules of rounding.hpp in the
+// same pass. Python decides the result types; these functions only move bits.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "fixed/rounding.hpp"
+
+namespace fxp {
+
+// A result word: w <= 64 bits, signedness, overflow action, and the counts a cast reports.
+struct Word {
+    int w;
+    bool is_signed;
+    Overflow o;
+    i128 lo, hi;
+    Word(int w_, bool s_, Overflow o_) : w(w_), is_signed(s_), o(o_), lo(word_min(w_, s_)), hi(word_max(w_, s_)) {}
+};
+
+struct Counts {
+    int64_t overflow = 0, underflow = 0;
+};
+
+// Overflow an exact value x into the word, counting.
+inline int64_t fit(i128 x, const Word& word, int64_t& n_overflow) {
+    if (x >= word.lo && x <= word.hi) return int64_t(x);
+    ++n_overflow;
+    if (word.o == Overflow::Saturate) return int64_t(x < word.lo ? word.lo : word.hi);
+    return int64_t(wrap_to_word(x, word.w, word.is_signed));
+}
+
+// x * 2^-s rounded by R and overflowed into the word; x is exact and |x| < 2^127 when s >= 0,
+// |x| < 2^64 when s < 0. Counts an underflow when a non-zero x rounds to zero.
+template <Rounding R>
+inline int64_t requantize_one(i128 x, int s, const Word& word, Counts& c) {
+    if (s >= 0) {
+        const i128 y = round_shift_right<R>(x, s);
+        c.underflow += (y == 0 && x != 0);
+        return fit(y, word, c.overflow);
+    }
+    const int k = -s;
+    if (x == 0) return 0;
+    if (k <= 63 && x >= i128(INT64_MIN) && x <= i128(INT64_MAX)) return fit(x << k, word, c.overflow);
+    // |x * 2^k| >= 2^64: outside every word of <= 64 bits.
+    ++c.overflow;
+    if (word.o == Overflow::Saturate) return int64_t(x < 0 ? word.lo : word.hi);
+    const u128 low = k >= 128 ? u128(0) : (u128(x) << k);
+    return int64_t(wrap_to_word(i128(low), word.w, word.is_signed));
+}
+
+// Stored integers arrive as int64 bit patterns; `u64` marks a uint64 source (unsigned 64-bit words).
+inline i128 load(const int64_t* p, std::size_t i, bool u64) {
+    return u64 ? i128(uint64_t(p[i])) : i128(p[i]);
+}
+
+// Quantise doubles into the word at fraction length f (binary-point scaling).
+inline Counts cast_double(const double* x, int64_t* out, std::size_t n, int f, Rounding r, const Word& word) {
+    Counts c;
+    with_rounding(r, [&](auto rc) {
+        constexpr Rounding R = decltype(rc)::value;
+        // v * 2^f is exact in double unless it leaves the normal range; then the rounding of a
+        // small |v * 2^f| is exact in double as well.
+        const bool fast = f > -900 && f < 900;
+        const double scale = fast ? std::ldexp(1.0, f) : 0.0;
+        for (std::size_t i = 0; i < n; ++i) {
+            const double v = x[i];
+            if (v == 0.0) { out[i] = 0; continue; }
+            const double y = v * scale;
+            if (fast && std::fabs(y) < 0x1p51 && std::fabs(y) >= 0x1p-1000) {
+                const double q = round_exact_double<R>(y);
+                c.underflow += (q == 0.0);
+                out[i] = fit(i128(int64_t(q)), word, c.overflow);
+                continue;
+            }
+            if (!std::isfinite(v)) {
+                if (std::isnan(v)) { out[i] = 0; continue; }
+                ++c.overflow;
+                out[i] = word.o == Overflow::Wrap ? 0 : int64_t(v < 0 ? word.lo : word.hi);
+                continue;
+            }
+            const ScaledDouble sd = round_scaled_double<R>(v, f);
+            if (sd.huge) {
+                ++c.overflow;
+                out[i] = word.o == Overflow::Wrap ? 0 : int64_t(sd.value < 0 ? word.lo : word.hi);
+                continue;
+            }
+            c.underflow += (sd.value == 0);
+            out[i] = fit(sd.value, word, c.overflow);
+        }
+        return 0;
+    });
+    return c;
+}
+
+// Any exact per-element value make(i) (an i128), shifted right by s with rounding r into the word.
+template <class Make>
+inline Counts requantize_each(std::size_t n, int s, Rounding r, const Word& word, int64_t* out, Make make) {
+    Counts c;
+    with_rounding(r, [&](auto rc) {
+        constexpr Rounding R = decltype(rc)::value;
+        for (std::size_t i = 0; i < n; ++i) out[i] = requantize_one<R>(make(i), s, word, c);
+        return 0;
+    });
+    return c;
+}
+
+// C[m,p] = A[m,n] @ B[n,p] exactly, for operands and an accumulator that fit Acc (int32 or int64):
+// i-k-j order with the row of B contiguous so the inner loop vectorises; four k per pass.
+template <class In, class Acc>
+[[gnu::always_inline]] inline void matmul_rows(const In* a, const In* b, Acc* c, std::size_t m, std::size_t n, std::size_t p) {
+    for (std::size_t i = 0; i < m; ++i) {
+        Acc* ci = c + i * p;
+        for (std::size_t j = 0; j < p; ++j) ci[j] = 0;
+        const In* ai = a + i * n;
+        std::size_t k = 0;
+        for (; k + 4 <= n; k += 4) {
+            const Acc a0 = ai[k], a1 = ai[k + 1], a2 = ai[k + 2], a3 = ai[k + 3];
+            const In *b0 = b + k * p, *b1 = b0 + p, *b2 = b1 + p, *b3 = b2 + p;
+            for (std::size_t j = 0; j < p; ++j)
+                ci[j] += a0 * Acc(b0[j]) + a1 * Acc(b1[j]) + a2 * Acc(b2[j]) + a3 * Acc(b3[j]);
+        }
+        for (; k < n; ++k) {
+            const Acc ak = ai[k];
+            const In* bk = b + k * p;
+            for (std::size_t j = 0; j < p; ++j) ci[j] += ak * Acc(bk[j]);
+        }
+    }
+}
+
+}  // namespace fxp

@@ -1,0 +1,497 @@
+"""fi arithmetic with MATLAB's result-type rules (spec A.8).
+
+Python decides the result numerictype and the fimath; the stored integers are computed exactly and
+rounded/overflowed into the result type in one pass: by the compiled core for words up to 64 bits
+whose exact intermediates fit 127 bits, by the exact object-array path otherwise.
+"""
+from __future__ import annotations
+
+import builtins
+import math
+
+import numpy as np
+
+from . import _core, fi_logging, wide
+from .cast import convert, real_fractions, requantize, storage_dtype
+from .fi import fi
+from .types import ArithMode, OverflowAction, default_fimath, fimath, numerictype
+
+__all__ = ["add", "sub", "mpy", "divide", "accumpos", "accumneg", "sum", "cumsum", "prod", "binary",
+           "matmul", "negate", "absolute", "compare", "divide_default"]
+
+_FAST = (np.dtype(np.int64), np.dtype(np.uint64))
+
+
+# ------------------------------------------------------------------------------ operands and fimath
+def _resolve_fimath(a, b):
+    """A.7: one local fimath wins and is inherited; two must agree; none → default, no local."""
+    fa = a._fm if isinstance(a, fi) else None
+    fb = b._fm if isinstance(b, fi) else None
+    if fa is not None and fb is not None and fa != fb:
+        raise ValueError(f"both operands have local fimath objects and they differ:\n  {fa!r}\n  {fb!r}")
+    local = fa if fa is not None else fb
+    return (local if local is not None else default_fimath()), local
+
+
+def _as_operand(x, partner: fi, op: str) -> fi:
+    """A.8.3: the non-fi operand becomes a fi (doubles take the partner's type for + -, the
+    partner's signedness and word length with best precision for * and /; numpy integers and
+    bools keep their own type)."""
+    if isinstance(x, fi):
+        return x
+    if isinstance(x, (bool, np.bool_, np.integer)) or (isinstance(x, np.ndarray) and x.dtype.kind in "biu"):
+        return fi(x)
+    try:
+        values = np.asarray(x, dtype=np.float64) if not isinstance(x, int) else x
+    except (TypeError, ValueError):
+        raise TypeError(f"unsupported operand for fi {op}: {type(x).__name__}") from None
+    nt = partner._nt
+    if op in ("plus", "minus") and nt.data_type == "Fixed":
+        return fi(values, nt)
+    return fi(values, nt.signed, nt.word_length)
+
+
+def _check_binary_point(*operands):
+    for x in operands:
+        if not x._nt.is_binary_point or x._nt.data_type not in ("Fixed", "boolean"):
+            raise ValueError(f"fi arithmetic on {x._nt!r} is not supported (binary-point fixed-point only)")
+
+
+def _il(nt: numerictype) -> int:
+    return nt.word_length - nt.fraction_length
+
+
+def _check_max(w: int, limit: int, what: str):
+    if w > limit:
+        raise ValueError(f"the full-precision {what} word length {w} exceeds max_{what}_word_length = {limit}")
+
+
+def _result(q, nt, fm_local, n_ov, n_un, operation):
+    result = fi._from_stored(q, nt, fm_local)
+    fi_logging.record(result, n_ov, n_un, operation)
+    return result
+
+
+# ------------------------------------------------------------------------------ result types
+def sum_type(ta: numerictype, tb: numerictype, F: fimath) -> numerictype:
+    """A.8.1: the type of a + b under F's SumMode."""
+    signed = ta.signed or tb.signed
+    f = max(ta.fraction_length, tb.fraction_length)
+    il_full = max(_il(ta), _il(tb)) + 1 + (ta.signed != tb.signed)
+    mode = F.sum_mode
+    if mode is ArithMode.FullPrecision:
+        w = il_full + f
+        _check_max(w, F.max_sum_word_length, "sum")
+        return numerictype(signed, w, f)
+    w = F.sum_word_length
+    if mode is ArithMode.KeepLSB:
+        return numerictype(signed, w, f)
+    if mode is ArithMode.KeepMSB:
+        return numerictype(signed, w, w - il_full)
+    return numerictype(signed, w, F.sum_fraction_length)
+
+
+def product_type(ta: numerictype, tb: numerictype, F: fimath) -> numerictype:
+    """A.8.2: the type of a .* b under F's ProductMode."""
+    signed = ta.signed or tb.signed
+    w_full, f_full = ta.word_length + tb.word_length, ta.fraction_length + tb.fraction_length
+    mode = F.product_mode
+    if mode is ArithMode.FullPrecision:
+        _check_max(w_full, F.max_product_word_length, "product")
+        return numerictype(signed, w_full, f_full)
+    w = F.product_word_length
+    if mode is ArithMode.KeepLSB:
+        return numerictype(signed, w, f_full)
+    if mode is ArithMode.KeepMSB:
+        return numerictype(signed, w, w - (w_full - f_full))
+    return numerictype(signed, w, F.product_fraction_length)
+
+
+def accumulation_type(t: numerictype, n: int, F: fimath) -> numerictype:
+    """A.8.1 sum(A) of n elements of type t: FullPrecision grows ceil(log2 n) bits."""
+    if F.sum_mode is ArithMode.FullPrecision:
+        w = t.word_length + (math.ceil(math.log2(n)) if n > 1 else 0)
+        _check_max(w, F.max_sum_word_length, "sum")
+        return numerictype(t.signed, w, t.fraction_length)
+    w = F.sum_word_length
+    if F.sum_mode is ArithMode.KeepLSB:
+        return numerictype(t.signed, w, t.fraction_length)
+    if F.sum_mode is ArithMode.KeepMSB:
+        il_full = t.word_length + (math.ceil(math.log2(n)) if n > 1 else 0) - t.fraction_length
+        return numerictype(t.signed, w, w - il_full)
+    return numerictype(t.signed, w, F.sum_fraction_length)
+
+
+# ------------------------------------------------------------------------------ exact kernels
+def _broadcast(qa, qb):
+    if np.shape(qa) == np.shape(qb):
+        return np.asarray(qa), np.asarray(qb)
+    try:
+        qa, qb = np.broadcast_arrays(qa, qb)
+    except ValueError:
+        raise ValueError(f"operands could not be broadcast together with shapes {np.shape(qa)} "
+                         f"and {np.shape(qb)}") from None
+    return np.ascontiguousarray(qa), np.ascontiguousarray(qb)
+
+
+def _add_into(a: fi, b: fi, T: numerictype, F: fimath, subtract: bool):
+    """Exact a ± b, rounded/overflowed into T: (q, n_overflow, n_underflow)."""
+    qa, qb = _broadcast(a._q, b._q)
+    fa, fb = a._nt.fraction_length, b._nt.fraction_length
+    f = max(fa, fb)
+    la, lb = f - fa, f - fb
+    r, o = F.rounding_method, F.overflow_action
+    if (T.word_length <= 64 and qa.dtype in _FAST and qb.dtype in _FAST and la <= 62 and lb <= 62
+            and a._nt.word_length + la <= 125 and b._nt.word_length + lb <= 125):
+        ua, ub = qa.dtype == np.uint64, qb.dtype == np.uint64
+        out, n_ov, n_un = _core.add(qa.view(np.int64) if ua else qa, ua, la, qb.view(np.int64) if ub else qb,
+                                    ub, lb, subtract, f - T.fraction_length, T.word_length, T.signed,
+                                    r.value, o.value)
+        return (out.view(np.uint64) if (T.word_length == 64 and not T.signed) else out), n_ov, n_un
+    x = wide.as_exact(qa) * (1 << la)
+    y = wide.as_exact(qb) * (1 << lb)
+    return requantize(x - y if subtract else x + y, f, T, r, o)
+
+
+def _mul_into(a: fi, b: fi, T: numerictype, F: fimath):
+    """Exact a .* b, rounded/overflowed into T."""
+    qa, qb = _broadcast(a._q, b._q)
+    f = a._nt.fraction_length + b._nt.fraction_length
+    r, o = F.rounding_method, F.overflow_action
+    if (T.word_length <= 64 and qa.dtype in _FAST and qb.dtype in _FAST
+            and a._nt.word_length + b._nt.word_length <= 127):
+        ua, ub = qa.dtype == np.uint64, qb.dtype == np.uint64
+        out, n_ov, n_un = _core.mul(qa.view(np.int64) if ua else qa, ua, qb.view(np.int64) if ub else qb, ub,
+                                    f - T.fraction_length, T.word_length, T.signed, r.value, o.value)
+        return (out.view(np.uint64) if (T.word_length == 64 and not T.signed) else out), n_ov, n_un
+    return requantize(wide.as_exact(qa) * wide.as_exact(qb), f, T, r, o)
+
+
+def _plus(a: fi, b: fi, F: fimath, subtract: bool):
+    """A.8.1 including CastBeforeSum: returns (q, T, n_overflow, n_underflow)."""
+    T = sum_type(a._nt, b._nt, F)
+    if F.sum_mode is not ArithMode.FullPrecision and F.cast_before_sum:
+        n_ov = n_un = 0
+        cast = []
+        for x in (a, b):
+            q, o1, u1 = convert(x, T, F.rounding_method, F.overflow_action)
+            cast.append(fi._from_stored(q, T))
+            n_ov, n_un = n_ov + o1, n_un + u1
+        q, o2, u2 = _add_into(cast[0], cast[1], T, F, subtract)
+        return q, T, n_ov + o2, n_un + u2
+    q, n_ov, n_un = _add_into(a, b, T, F, subtract)
+    return q, T, n_ov, n_un
+
+
+def _times(a: fi, b: fi, F: fimath):
+    T = product_type(a._nt, b._nt, F)
+    q, n_ov, n_un = _mul_into(a, b, T, F)
+    return q, T, n_ov, n_un
+
+
+# ------------------------------------------------------------------------------ public operations
+def binary(op: str, a, b, F: fimath | None = None):
+    """a + b, a - b or a .* b with the operands' fimath (A.7) or F (then no local fimath)."""
+    if not isinstance(a, fi):
+        a = _as_operand(a, b, op)
+    elif not isinstance(b, fi):
+        b = _as_operand(b, a, op)
+    if a._nt.data_type == "double" or b._nt.data_type == "double":
+        return _double_binary(op, a, b)
+    _check_binary_point(a, b)
+    if F is None:
+        F, local = _resolve_fimath(a, b)
+    else:
+        local = None
+    if op == "times":
+        q, T, n_ov, n_un = _times(a, b, F)
+    else:
+        q, T, n_ov, n_un = _plus(a, b, F, op == "minus")
+    return _result(q, T, local, n_ov, n_un, op)
+
+
+def _double_binary(op, a, b):
+    """Arithmetic on TrueDoubles-overridden fi is plain float64 arithmetic."""
+    x, y = a.double(), b.double()
+    value = {"plus": np.add, "minus": np.subtract, "times": np.multiply}[op](x, y)
+    local = a._fm if a._fm is not None else b._fm
+    return fi._from_stored(value, numerictype(True, 64, 0, data_type="double"), local)
+
+
+def add(F: fimath, a, b):
+    """a + b computed with F regardless of the operands' fimath; the result has no local fimath."""
+    return binary("plus", a, b, _check_fimath(F, "add"))
+
+
+def sub(F: fimath, a, b):
+    """a - b computed with F; the result has no local fimath."""
+    return binary("minus", a, b, _check_fimath(F, "sub"))
+
+
+def mpy(F: fimath, a, b):
+    """a .* b computed with F; the result has no local fimath."""
+    return binary("times", a, b, _check_fimath(F, "mpy"))
+
+
+def _check_fimath(F, name):
+    if not isinstance(F, fimath):
+        raise TypeError(f"{name}: first argument must be a fimath, got {type(F).__name__}")
+    return F
+
+
+def negate(a: fi, F: fimath | None = None):
+    """-a in a's type; overflow (most negative value, or any non-zero unsigned) per the fimath."""
+    _check_binary_point(a)
+    F = F or a.fimath
+    zero = fi._from_stored(np.zeros(np.shape(a._q), dtype=np.asarray(a._q).dtype), a._nt)
+    q, n_ov, n_un = _add_into(zero, a, a._nt, F, subtract=True)
+    return _result(q, a._nt, a._fm, n_ov, n_un, "uminus")
+
+
+def absolute(a: fi, F: fimath | None = None):
+    """abs(a) in a's type (A.8.5): abs of the most negative value saturates or wraps."""
+    _check_binary_point(a)
+    if not a._nt.signed:
+        return a.copy()
+    F = F or a.fimath
+    zero = fi._from_stored(np.zeros(np.shape(a._q), dtype=np.asarray(a._q).dtype), a._nt)
+    neg_q, _, _ = _add_into(zero, a, a._nt, F, subtract=True)
+    q = np.asarray(a._q)
+    n_ov = int(np.count_nonzero(q == -(1 << (a._nt.word_length - 1))))  # only the most negative value
+    return _result(np.asarray(np.where(q < 0, neg_q, q), dtype=q.dtype), a._nt, a._fm, n_ov, 0, "abs")
+
+
+def _reduce_prepare(a, axis):
+    if not isinstance(a, fi):
+        raise TypeError(f"expected a fi, got {type(a).__name__}")
+    _check_binary_point(a)
+    q = np.asarray(a._q)
+    if axis is None:
+        axis = 0 if q.ndim else None
+        if q.ndim == 0:
+            q = q.reshape(1)
+            axis = 0
+        elif q.ndim > 1:  # MATLAB sums along the first non-singleton dimension
+            axis = next((i for i, n in enumerate(q.shape) if n != 1), 0)
+    if not -q.ndim <= axis < q.ndim:
+        raise ValueError(f"axis {axis} is out of range for a fi with {q.ndim} dimension(s)")
+    return np.moveaxis(q, axis, 0), axis
+
+
+def _accumulate(a: fi, axis, keep_steps: bool):
+    """Sequential accumulation along an axis into the sum type (A.8.1 sum / cumsum)."""
+    q, axis = _reduce_prepare(a, axis)
+    F = a.fimath
+    n = q.shape[0]
+    T = accumulation_type(a._nt, builtins.max(n, 1), F)
+    if n == 0:
+        return fi._from_stored(np.zeros(q.shape[1:], dtype=object).astype(storage_dtype(T)), T, a._fm)
+    if F.sum_mode is ArithMode.FullPrecision:
+        if T.word_length <= 63 and q.dtype == np.int64:
+            out = (np.cumsum if keep_steps else np.sum)(q, axis=0)
+        else:
+            exact = wide.as_exact(q)
+            out = np.cumsum(exact, axis=0) if keep_steps else np.sum(exact, axis=0)
+            out = np.asarray(out, dtype=object).astype(storage_dtype(T))
+        if keep_steps:
+            out = np.moveaxis(out, 0, axis)
+        return _result(np.asarray(out), T, a._fm, 0, 0, "sum")
+    elems = [fi._from_stored(q[k], a._nt) for k in range(n)]
+    acc_q, n_ov, n_un = convert(elems[0], T, F.rounding_method, F.overflow_action)
+    acc = fi._from_stored(acc_q, T)
+    steps = [acc._q]
+    for x in elems[1:]:
+        q_k, T_k, o, u = _plus(acc, x, F.replace(sum_mode="SpecifyPrecision", sum_word_length=T.word_length,
+                                                  sum_fraction_length=T.fraction_length), False)
+        acc = fi._from_stored(q_k, T)
+        n_ov, n_un = n_ov + o, n_un + u
+        steps.append(acc._q)
+    out = np.moveaxis(np.stack(steps), 0, axis) if keep_steps else acc._q
+    return _result(np.asarray(out), T, a._fm, n_ov, n_un, "sum")
+
+
+def sum(a, axis=None):
+    """Sum along an axis (default: the first non-singleton one) with the sum mode of a's fimath."""
+    return _accumulate(a, axis, keep_steps=False)
+
+
+def cumsum(a, axis=None):
+    """Running sums along an axis, every one in the type of sum(a, axis)."""
+    return _accumulate(a, axis, keep_steps=True)
+
+
+def prod(a, axis=None):
+    """Product along an axis: products one after another with a's fimath product mode."""
+    q, axis = _reduce_prepare(a, axis)
+    if q.shape[0] == 0:
+        raise ValueError("prod of an empty fi has no fixed-point type")
+    acc = fi._from_stored(q[0], a._nt, a._fm)
+    for k in range(1, q.shape[0]):
+        acc = binary("times", acc, fi._from_stored(q[k], a._nt, a._fm))
+    return acc
+
+
+def matmul(a, b, F: fimath | None = None):
+    """Matrix product: each product per ProductMode, the n products accumulated per SumMode.
+
+    FullPrecision: accumulator w = w_product + ceil(log2 n), f = fa + fb.
+    """
+    if not isinstance(a, fi):
+        a = _as_operand(a, b, "times")
+    elif not isinstance(b, fi):
+        b = _as_operand(b, a, "times")
+    _check_binary_point(a, b)
+    if F is None:
+        F, local = _resolve_fimath(a, b)
+    else:
+        local = None
+    qa, qb = np.asarray(a._q), np.asarray(b._q)
+    if qa.ndim == 0 or qb.ndim == 0:
+        raise ValueError("matmul needs operands with at least one dimension; use * for scalars")
+    if qa.shape[-1] != qb.shape[0 if qb.ndim == 1 else -2]:
+        raise ValueError(f"matmul: inner dimensions differ: {qa.shape} @ {qb.shape}")
+    A = qa.reshape(1, -1) if qa.ndim == 1 else qa
+    B = qb.reshape(-1, 1) if qb.ndim == 1 else qb
+    n = A.shape[-1]
+    P = product_type(a._nt, b._nt, F)
+    T = accumulation_type(P, builtins.max(n, 1), F)
+    full = F.product_mode is ArithMode.FullPrecision and F.sum_mode is ArithMode.FullPrecision
+    if full and A.ndim == 2 and B.ndim == 2 and T.word_length <= 64 and A.dtype == np.int64 \
+            and B.dtype == np.int64 and not (T.word_length == 64 and not T.signed):
+        narrow = T.word_length <= 32 and all(x._nt.word_length <= (16 if x._nt.signed else 15) for x in (a, b))
+        q = _core.matmul(np.ascontiguousarray(A), np.ascontiguousarray(B), narrow)
+        n_ov = n_un = 0
+    else:
+        pa = fi._from_stored(A[..., :, :, None], a._nt)
+        pb = fi._from_stored(B[..., None, :, :], b._nt)
+        pq, _, n_ov, n_un = _times(pa, pb, F)
+        prods = fi._from_stored(pq, P, F)
+        summed = _accumulate(prods, pq.ndim - 2, keep_steps=False)
+        q = summed._q
+    if qa.ndim == 1:
+        q = q.reshape(q.shape[1:]) if qb.ndim > 1 else q.reshape(q.shape[:-2] + q.shape[-1:])
+    if qb.ndim == 1:
+        q = q.reshape(q.shape[:-1])
+    return _result(np.asarray(q), T, local, n_ov, n_un, "mtimes")
+
+
+def divide(T: numerictype, a, b):
+    """The quotient a ./ b computed directly into T, exact to all bits of T, with a's fimath.
+
+    A built-in operand becomes a fi of the fi operand's word length with best precision.
+    Two non-fi operands give a float quotient.
+    """
+    if not isinstance(T, numerictype):
+        raise TypeError(f"divide: T must be a numerictype, got {type(T).__name__}")
+    if not isinstance(a, fi) and not isinstance(b, fi):
+        return np.divide(np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64))
+    if not isinstance(a, fi):
+        a = _as_operand(a, b, "divide")
+    elif not isinstance(b, fi):
+        b = _as_operand(b, a, "divide")
+    F = a.fimath if a._fm is not None or b._fm is None else b.fimath
+    q, n_ov, n_un = _divide_into(a, b, T, F)
+    return _result(q, T, None, n_ov, n_un, "divide")
+
+
+def divide_default(a, b):
+    """a / b with the A.8.4 result type: signed if either is, w = max(wa, wb), f = fa - fb."""
+    if not isinstance(a, fi):
+        a = _as_operand(a, b, "divide")
+    elif not isinstance(b, fi):
+        b = _as_operand(b, a, "divide")
+    _check_binary_point(a, b)
+    F, local = _resolve_fimath(a, b)
+    T = numerictype(a._nt.signed or b._nt.signed, builtins.max(a._nt.word_length, b._nt.word_length),
+                    a._nt.fraction_length - b._nt.fraction_length)
+    q, n_ov, n_un = _divide_into(a, b, T, F)
+    return _result(q, T, local, n_ov, n_un, "divide")
+
+
+def _divide_into(a: fi, b: fi, T: numerictype, F: fimath):
+    """Exact quotient rounded into T: Q = round(Qa * 2^(fT - fa + fb) / Qb); x/0 → ±max, 0/0 → 0."""
+    _check_binary_point(a, b)
+    qa, qb = _broadcast(a._q, b._q)
+    k = T.fraction_length - a._nt.fraction_length + b._nt.fraction_length
+    num = wide.as_exact(qa) * (1 << builtins.max(k, 0))
+    den = wide.as_exact(qb) * (1 << builtins.max(-k, 0))
+    zero = den == 0
+    sign = np.where(den < 0, -1, 1).astype(object)
+    num, den = num * sign, np.where(zero, 1, den * sign).astype(object)
+    quot = wide.round_divide(num, den, F.rounding_method)
+    lo, hi = (-(1 << (T.word_length - 1)), (1 << (T.word_length - 1)) - 1) if T.signed \
+        else (0, (1 << T.word_length) - 1)
+    if zero.any():  # like MATLAB: x/0 is ±Inf, then the overflow action; 0/0 is NaN → 0
+        sat = F.overflow_action is OverflowAction.Saturate
+        inf = np.where(num > 0, hi if sat else 0, np.where(num < 0, lo if sat else 0, 0))
+        quot = np.where(zero, inf, quot).astype(object)
+    n_un = int(np.count_nonzero((quot == 0) & (num != 0) & ~zero))
+    q, n_ov = wide.overflow(np.asarray(quot, dtype=object), T.word_length, T.signed, F.overflow_action)
+    return wide.storage(q, T.word_length, T.signed), n_ov + int(np.count_nonzero(zero & (num != 0))), n_un
+
+
+def accumpos(a: fi, b, rounding_method="Floor", overflow_action="Wrap"):
+    """a + b in a's type (A.12): b is cast into a's type, then the sum overflows into it."""
+    return _accum(a, b, rounding_method, overflow_action, subtract=False)
+
+
+def accumneg(a: fi, b, rounding_method="Floor", overflow_action="Wrap"):
+    """a - b in a's type (A.12)."""
+    return _accum(a, b, rounding_method, overflow_action, subtract=True)
+
+
+def _accum(a, b, rounding_method, overflow_action, subtract):
+    if not isinstance(a, fi):
+        raise TypeError(f"accumpos/accumneg: a must be a fi, got {type(a).__name__}")
+    _check_binary_point(a)
+    F = fimath(rounding_method=rounding_method, overflow_action=overflow_action)
+    bb = b if isinstance(b, fi) else fi(b, a._nt)
+    qb, o1, u1 = convert(bb, a._nt, F.rounding_method, F.overflow_action)
+    q, o2, u2 = _add_into(a, fi._from_stored(qb, a._nt), a._nt, F, subtract)
+    return _result(q, a._nt, a._fm, o1 + o2, u1 + u2, "accumneg" if subtract else "accumpos")
+
+
+# ------------------------------------------------------------------------------ comparisons
+def _exact_form(x):
+    """(integer object array, fraction-length array) with value = m * 2^-f exactly."""
+    if isinstance(x, fi):
+        if x._nt.data_type == "Fixed" and x._nt.is_binary_point:
+            return wide.as_exact(x._q), x._nt.fraction_length, None
+        return None, None, real_fractions(x)
+    arr = np.asarray(x)
+    if arr.dtype.kind in "biu" or arr.dtype == object:
+        return np.asarray(arr.astype(object) if arr.dtype != object else arr, dtype=object), 0, None
+    v = arr.astype(np.float64)
+    m, e = wide.exact_doubles(np.where(np.isfinite(v), v, 0.0))
+    return m, -e, None
+
+
+def compare(a, b, ufunc):
+    """Exact comparison of real-world values (fi vs fi with any scaling, vs floats and ints)."""
+    ma, fa, ra = _exact_form(a)
+    mb, fb, rb = _exact_form(b)
+    if ra is not None or rb is not None:
+        ra = ra if ra is not None else _to_fractions(ma, fa)
+        rb = rb if rb is not None else _to_fractions(mb, fb)
+        result = np.asarray(ufunc(*np.broadcast_arrays(ra, rb)), dtype=bool)
+    else:
+        f = np.maximum(fa, fb)
+        left = ma * np.left_shift(1, np.asarray(f - fa, dtype=object))
+        right = mb * np.left_shift(1, np.asarray(f - fb, dtype=object))
+        result = np.asarray(ufunc(left, right), dtype=bool)
+    for side, raw in ((0, a), (1, b)):  # non-finite floats compare like IEEE values
+        if not isinstance(raw, fi) and np.asarray(raw).dtype.kind == "f":
+            v = np.asarray(raw, dtype=np.float64)
+            if not np.isfinite(v).all():
+                other = np.asarray(b if side == 0 else a, dtype=np.float64)
+                pair = (other, v) if side == 1 else (v, other)
+                result = np.where(np.isfinite(v), result, ufunc(*np.broadcast_arrays(*pair)))
+    return result
+
+
+def _to_fractions(m, f):
+    from fractions import Fraction
+    f = np.broadcast_to(np.asarray(f, dtype=object), np.shape(m))
+    return np.array([Fraction(int(x)) / (Fraction(2) ** int(k)) for x, k in zip(np.ravel(m), np.ravel(f))]
+                    + [None], dtype=object)[:-1].reshape(np.shape(m))
+
