@@ -6,3 +6,6 @@ from .requantize import (Requantizer, fp32_scale, multiply_by_quantized_multipli
                          requantize_fp32, requantize_shift, rounding_divide_by_pot,
                          saturating_rounding_doubling_high_mul)
 from .elementwise import add_shifted, avg_pool2d, global_avg_pool, max_pool2d, quantize
+from .gemm import AccumulatorOverflowError, PackedWeights, gemm, pack_weights
+from .conv import conv2d
+from .threads import get_kernel_path, get_num_threads, set_force_portable, set_kernel_path, set_num_threads

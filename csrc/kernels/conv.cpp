@@ -1,0 +1,286 @@
+// 2-D convolution: im2col into the packed GEMM layout for generic groups, a direct kernel for
+// depthwise. See conv.hpp for the design.
+#include "kernels/conv.hpp"
+
+#include <immintrin.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <cstring>
+#include <type_traits>
+
+#include "kernels/gemm_affine.hpp"
+#include "kernels/threads.hpp"
+
+namespace fxp::kern {
+
+PackedConvWeights pack_conv_weights(const int8_t* w, Index o, Index cg, Index kh, Index kw, Index groups) {
+    PackedConvWeights p;
+    p.out_channels = o;
+    p.in_per_group = cg;
+    p.kernel_h = kh;
+    p.kernel_w = kw;
+    p.groups = groups;
+    p.raw.assign(w, w + o * cg * kh * kw);
+    p.has_quads = cpu_has_avx2();
+    const Index og = o / groups, k = cg * kh * kw;
+    for (Index g = 0; g < groups; ++g) {
+        const int8_t* wg = w + g * og * k;
+        p.pairs.push_back(pack_rows(wg, og, k, k, 1, Layout::Pairs));
+        if (p.has_quads) p.quads.push_back(pack_rows(wg, og, k, k, 1, Layout::Quads));
+    }
+    return p;
+}
+
+namespace {
+
+// Writes n finished accumulators of channel oc (already corrected) to out, requantizing if asked.
+void emit(const ConvArgs& args, Index oc, const int32_t* acc, Index n, Index out_offset) {
+    if (args.rq) {
+        with_out_type(args.rq->out_type, [&](auto o) {
+            using Out = decltype(o);
+            args.rq->apply_channel(acc, n, oc, static_cast<Out*>(args.out) + out_offset);
+        });
+    } else {
+        std::memcpy(static_cast<int32_t*>(args.out) + out_offset, acc, size_t(n) * sizeof(int32_t));
+    }
+}
+
+// ---- generic groups: im2col + packed GEMM -----------------------------------------------------
+
+// The column grid of one image: column j reads the padded image at base(j); for stride 1 the grid is
+// out_h x padded width (contiguous), otherwise out_h x out_w.
+struct ColumnGrid {
+    Index grid_w, cols, padded_w;
+    Index stride_h, stride_w;
+    bool contiguous;
+    Index base(Index j) const { return contiguous ? j : (j / grid_w) * stride_h * padded_w + (j % grid_w) * stride_w; }
+};
+
+template <class T>
+PackedCols im2col(const T* xp, const ColumnGrid& grid, const std::vector<Index>& k_offsets, Layout layout) {
+    PackedCols p;
+    p.layout = layout;
+    p.is_unsigned = layout == Layout::Quads || std::is_unsigned<T>::value;
+    p.cols = grid.cols;
+    p.k = Index(k_offsets.size());
+    p.units = k_units(layout, p.k);
+    const Index kpad = padded_k(p.k), panels = (grid.cols + NR - 1) / NR;
+    p.data.resize(size_t(panels * NR * p.units));
+#pragma omp parallel num_threads(num_threads())
+    {
+        std::vector<T> tile(size_t(kpad * NR), T(0));  // tile[k][j]: K rows of the panel's 16 columns
+        Index base[NR];
+#pragma omp for schedule(static)
+        for (Index np = 0; np < panels; ++np) {
+            const Index j0 = np * NR;
+            for (int j = 0; j < NR; ++j) base[j] = j0 + j < grid.cols ? grid.base(j0 + j) : 0;
+            for (Index kk = 0; kk < p.k; ++kk) {
+                const T* src = xp + k_offsets[size_t(kk)];
+                T* t = tile.data() + kk * NR;
+                if (grid.contiguous)
+                    std::memcpy(t, src + j0, NR * sizeof(T));
+                else
+                    for (int j = 0; j < NR; ++j) t[j] = src[base[j]];
+            }
+            int32_t* d = p.data.data() + np * NR * p.units;
+            if (layout == Layout::Pairs) {
+                for (Index u = 0; u < p.units; ++u) {
+                    const T* r0 = tile.data() + 2 * u * NR;
+                    const T* r1 = r0 + NR;
+                    for (int j = 0; j < NR; ++j)
+                        d[u * NR + j] = int32_t(uint32_t(uint16_t(int16_t(r0[j]))) | (uint32_t(uint16_t(int16_t(r1[j]))) << 16));
+                }
+            } else {
+                for (Index u = 0; u < p.units; ++u) {
+                    const uint8_t* r = reinterpret_cast<const uint8_t*>(tile.data() + 4 * u * NR);
+                    for (int j = 0; j < NR; ++j)
+                        d[u * NR + j] = int32_t(uint32_t(r[j]) | (uint32_t(r[NR + j]) << 8) | (uint32_t(r[2 * NR + j]) << 16) |
+                                                (uint32_t(r[3 * NR + j]) << 24));
+                }
+            }
+        }
+    }
+    return p;
+}
+
+// Row i of group `group`: output channel oc, corrected by -zp * sum(w[oc]) + bias, scattered from the
+// column grid into the output plane.
+struct ConvEpilogue : Epilogue {
+    const ConvArgs& args;
+    const ConvGeometry& geo;
+    const ColumnGrid& grid;
+    const std::vector<int64_t>& row_sums;
+    Index oc0, image;
+    ConvEpilogue(const ConvArgs& a, const ConvGeometry& g, const ColumnGrid& gr, const std::vector<int64_t>& rs, Index o0, Index n)
+        : args(a), geo(g), grid(gr), row_sums(rs), oc0(o0), image(n) {}
+    void row(Index i, Index j0, Index n, int32_t* acc) const override {
+        const Index oc = oc0 + i, ow_count = geo.out_w();
+        const uint32_t term = uint32_t(args.bias ? args.bias[oc] : 0) - uint32_t(args.x_zero_point) * uint32_t(row_sums[size_t(i)]);
+        for (Index j = 0; j < n; ++j) acc[j] = int32_t(uint32_t(acc[j]) + term);
+        const Index plane = (image * geo.out_channels + oc) * geo.out_h() * ow_count;
+        for (Index j = j0; j < j0 + n;) {
+            const Index oh = j / grid.grid_w, ow = j % grid.grid_w;
+            if (ow >= ow_count) {  // padded-width columns of the contiguous grid
+                j += grid.grid_w - ow;
+                continue;
+            }
+            const Index len = std::min(ow_count - ow, j0 + n - j);
+            emit(args, oc, acc + (j - j0), len, plane + oh * ow_count + ow);
+            j += len;
+        }
+    }
+};
+
+template <class T>
+void conv_generic(const T* x, const ConvGeometry& g, const PackedConvWeights& w, const ConvArgs& args) {
+    const Index hp = g.height + g.pad_top + g.pad_bottom, wp = g.width + g.pad_left + g.pad_right;
+    const Index cg = g.channels / g.groups, og = g.out_channels / g.groups;
+    const Index plane = hp * wp;
+    ColumnGrid grid;
+    grid.padded_w = wp;
+    grid.stride_h = g.stride_h;
+    grid.stride_w = g.stride_w;
+    grid.contiguous = g.stride_h == 1 && g.stride_w == 1;
+    grid.grid_w = grid.contiguous ? wp : g.out_w();
+    grid.cols = g.out_h() * grid.grid_w;
+
+    std::vector<Index> k_offsets;
+    for (Index c = 0; c < cg; ++c)
+        for (Index ki = 0; ki < g.kernel_h; ++ki)
+            for (Index kj = 0; kj < g.kernel_w; ++kj)
+                k_offsets.push_back(c * plane + ki * g.dilation_h * wp + kj * g.dilation_w);
+
+    const Path path = resolve(args.path);
+    const int32_t zp = args.x_zero_point;
+    // vpmaddubsw with the image bytes as the unsigned operand: exact when they (and the padding
+    // value) are <= 127.
+    const Index image_size = g.channels * g.height * g.width;
+    const bool quads = path == Path::Auto && w.has_quads && zp >= 0 && zp <= 127 &&
+                       bytes_below_128(x, g.batch * image_size);
+    const Layout layout = quads ? Layout::Quads : Layout::Pairs;
+
+    // Zero-point-padded image, with slack so that contiguous panels may read past the last row.
+    std::vector<T> xp(size_t(g.channels * plane + g.dilation_w * g.kernel_w + 2 * NR + wp));
+    for (Index n = 0; n < g.batch; ++n) {
+        std::fill(xp.begin(), xp.end(), T(zp));
+        const T* xn = x + n * image_size;
+        for (Index c = 0; c < g.channels; ++c)
+            for (Index h = 0; h < g.height; ++h)
+                std::memcpy(xp.data() + c * plane + (h + g.pad_top) * wp + g.pad_left, xn + (c * g.height + h) * g.width,
+                            size_t(g.width) * sizeof(T));
+        for (Index grp = 0; grp < g.groups; ++grp) {
+            const PackedCols col = im2col(xp.data() + grp * cg * plane, grid, k_offsets, layout);
+            const PackedRows& pw = quads ? w.quads[size_t(grp)] : w.pairs[size_t(grp)];
+            multiply(pw, col, ConvEpilogue(args, g, grid, pw.row_sums, grp * og, n), path);
+        }
+    }
+}
+
+// ---- depthwise: direct kernel over int16 pairs of adjacent taps ---------------------------------
+
+struct DepthwisePlan {
+    Index hp, oh, ow, ow_round, pair_w, taps;  // taps: pairs per kernel row
+};
+
+// Sum of one output row (oh) of one channel over the kernel: acc[0..ow_round).
+void depthwise_row_portable(const int32_t* pairs, const DepthwisePlan& d, const ConvGeometry& g, const int32_t* wpairs,
+                            Index oh, int32_t* acc) {
+    for (Index ow = 0; ow < d.ow; ++ow) {
+        uint32_t s = 0;
+        for (Index ki = 0; ki < g.kernel_h; ++ki) {
+            const int32_t* row = pairs + (oh * g.stride_h + ki * g.dilation_h) * d.pair_w + ow * g.stride_w;
+            for (Index t = 0; t < d.taps; ++t) {
+                const uint32_t v = uint32_t(row[2 * t * g.dilation_w]), wv = uint32_t(wpairs[ki * d.taps + t]);
+                s += uint32_t(int16_t(v) * int16_t(wv) + int16_t(v >> 16) * int16_t(wv >> 16));
+            }
+        }
+        acc[ow] = int32_t(s);
+    }
+}
+
+__attribute__((target("avx2"))) void depthwise_row_avx2(const int32_t* pairs, const DepthwisePlan& d, const ConvGeometry& g,
+                                                         const int32_t* wpairs, Index oh, int32_t* acc) {
+    for (Index ow = 0; ow < d.ow_round; ow += 8) {
+        __m256i s = _mm256_setzero_si256();
+        for (Index ki = 0; ki < g.kernel_h; ++ki) {
+            const int32_t* row = pairs + (oh * g.stride_h + ki * g.dilation_h) * d.pair_w + ow;
+            for (Index t = 0; t < d.taps; ++t) {
+                const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + 2 * t * g.dilation_w));
+                s = _mm256_add_epi32(s, _mm256_madd_epi16(v, _mm256_set1_epi32(wpairs[ki * d.taps + t])));
+            }
+        }
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(acc + ow), s);
+    }
+}
+
+template <class T>
+void conv_depthwise(const T* x, const ConvGeometry& g, const PackedConvWeights& w, const ConvArgs& args) {
+    DepthwisePlan d;
+    d.hp = g.height + g.pad_top + g.pad_bottom;
+    d.oh = g.out_h();
+    d.ow = g.out_w();
+    d.ow_round = round_up(d.ow, 8);
+    d.taps = (g.kernel_w + 1) / 2;
+    // Pair index i holds (v[i], v[i + dilation]) of the padded row v = x - zp; the last read is at
+    // (ow_round - 1) * stride + 2 * (taps - 1) * dilation.
+    d.pair_w = (d.ow_round - 1) * g.stride_w + 2 * (d.taps - 1) * g.dilation_w + 1;
+    const Index v_w = d.pair_w + g.dilation_w;
+    const Index mult = g.out_channels / g.channels, kk = g.kernel_h * g.kernel_w;
+    const bool avx2 = resolve(args.path) != Path::Portable && g.stride_w == 1;
+    const auto row_kernel = avx2 ? depthwise_row_avx2 : depthwise_row_portable;
+    const Index planes = g.batch * g.channels;
+#pragma omp parallel num_threads(int(std::min<Index>(num_threads(), planes)))
+    {
+        std::vector<int32_t> pairs(size_t(d.hp * d.pair_w));
+        std::vector<int16_t> padded_row(static_cast<size_t>(v_w));
+        std::vector<int32_t> acc(size_t(d.ow_round));
+        std::vector<int32_t> wpairs(size_t(g.kernel_h * d.taps));
+#pragma omp for schedule(static)
+        for (Index pc = 0; pc < planes; ++pc) {
+            const Index n = pc / g.channels, c = pc % g.channels;
+            const T* xc = x + pc * g.height * g.width;
+            for (Index r = 0; r < d.hp; ++r) {
+                std::fill(padded_row.begin(), padded_row.end(), int16_t(0));
+                const Index h = r - g.pad_top;
+                if (h >= 0 && h < g.height) {
+                    const T* xr = xc + h * g.width;
+                    const Index n_in = std::min(g.width, v_w - g.pad_left);
+                    for (Index i = 0; i < n_in; ++i) padded_row[size_t(g.pad_left + i)] = int16_t(int32_t(xr[i]) - args.x_zero_point);
+                }
+                int32_t* pr = pairs.data() + r * d.pair_w;
+                for (Index i = 0; i < d.pair_w; ++i)
+                    pr[i] = int32_t(uint32_t(uint16_t(padded_row[size_t(i)])) | (uint32_t(uint16_t(padded_row[size_t(i + g.dilation_w)])) << 16));
+            }
+            for (Index oc = c * mult; oc < (c + 1) * mult; ++oc) {
+                const int8_t* wk = w.raw.data() + oc * kk;
+                for (Index ki = 0; ki < g.kernel_h; ++ki)
+                    for (Index t = 0; t < d.taps; ++t) {
+                        const Index kj = 2 * t;
+                        const int32_t w0 = wk[ki * g.kernel_w + kj], w1 = kj + 1 < g.kernel_w ? wk[ki * g.kernel_w + kj + 1] : 0;
+                        wpairs[size_t(ki * d.taps + t)] = int32_t(uint32_t(uint16_t(int16_t(w0))) | (uint32_t(uint16_t(int16_t(w1))) << 16));
+                    }
+                const uint32_t bias = uint32_t(args.bias ? args.bias[oc] : 0);
+                const Index out_plane = (n * g.out_channels + oc) * d.oh * d.ow;
+                for (Index oh = 0; oh < d.oh; ++oh) {
+                    row_kernel(pairs.data(), d, g, wpairs.data(), oh, acc.data());
+                    for (Index j = 0; j < d.ow; ++j) acc[size_t(j)] = int32_t(uint32_t(acc[size_t(j)]) + bias);
+                    emit(args, oc, acc.data(), d.ow, out_plane + oh * d.ow);
+                }
+            }
+        }
+    }
+}
+
+}  // namespace
+
+template <class T>
+void conv2d(const T* x, const ConvGeometry& g, const PackedConvWeights& w, const ConvArgs& args) {
+    if (g.depthwise()) conv_depthwise(x, g, w, args);
+    else conv_generic(x, g, w, args);
+}
+
+template void conv2d<int8_t>(const int8_t*, const ConvGeometry&, const PackedConvWeights&, const ConvArgs&);
+template void conv2d<uint8_t>(const uint8_t*, const ConvGeometry&, const PackedConvWeights&, const ConvArgs&);
+
+}  // namespace fxp::kern

@@ -1,0 +1,280 @@
+// Packing, micro-kernels (portable and AVX2) and the threaded tile driver of the exact GEMM.
+#include "kernels/gemm.hpp"
+
+#include <immintrin.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <stdexcept>
+#include <type_traits>
+
+#include "kernels/threads.hpp"
+
+namespace fxp::kern {
+
+bool cpu_has_avx2() {
+    static const bool has = __builtin_cpu_supports("avx2");
+    return has;
+}
+
+Path resolve(Path requested) {
+    if (requested == Path::Portable || !cpu_has_avx2()) return Path::Portable;
+    return requested;
+}
+
+namespace {
+
+// ---- packing ---------------------------------------------------------------------------------
+
+// The dword of K unit u read through get(k) (0 beyond K): two int16 or four bytes.
+template <class Get>
+inline int32_t pack_unit(Layout layout, Index u, Index k, Get&& get) {
+    if (layout == Layout::Pairs) {
+        const Index k0 = 2 * u;
+        const int32_t lo = k0 < k ? get(k0) : 0, hi = k0 + 1 < k ? get(k0 + 1) : 0;
+        return int32_t(uint32_t(uint16_t(int16_t(lo))) | (uint32_t(uint16_t(int16_t(hi))) << 16));
+    }
+    uint32_t w = 0;
+    for (int t = 0; t < 4; ++t) {
+        const Index kk = 4 * u + t;
+        w |= uint32_t(uint8_t(kk < k ? get(kk) : 0)) << (8 * t);
+    }
+    return int32_t(w);
+}
+
+}  // namespace
+
+template <class T>
+PackedRows pack_rows(const T* src, Index rows, Index k, Index row_stride, Index k_stride, Layout layout) {
+    PackedRows p;
+    p.layout = layout;
+    p.is_unsigned = std::is_unsigned<T>::value;
+    p.rows = rows;
+    p.k = k;
+    p.units = k_units(layout, k);
+    p.data.assign(size_t(round_up(rows, MR) * p.units), 0);
+    p.row_sums.assign(size_t(rows), 0);
+#pragma omp parallel for schedule(static) num_threads(num_threads())
+    for (Index r = 0; r < rows; ++r) {
+        const T* s = src + r * row_stride;
+        auto get = [&](Index kk) { return int32_t(s[kk * k_stride]); };
+        int32_t* d = p.data.data() + r * p.units;  // micro-panel rows are consecutive rows
+        for (Index u = 0; u < p.units; ++u) d[u] = pack_unit(layout, u, k, get);
+        int64_t sum = 0;
+        for (Index kk = 0; kk < k; ++kk) sum += get(kk);
+        p.row_sums[size_t(r)] = sum;
+    }
+    return p;
+}
+
+template <class T>
+PackedCols pack_cols(const T* src, Index cols, Index k, Index col_stride, Index k_stride, Layout layout) {
+    PackedCols p;
+    p.layout = layout;
+    p.is_unsigned = std::is_unsigned<T>::value;
+    p.cols = cols;
+    p.k = k;
+    p.units = k_units(layout, k);
+    p.data.assign(size_t(round_up(cols, NR) * p.units), 0);
+    p.col_sums.assign(size_t(cols), 0);
+#pragma omp parallel for schedule(static) num_threads(num_threads())
+    for (Index c = 0; c < cols; ++c) {
+        const T* s = src + c * col_stride;
+        auto get = [&](Index kk) { return int32_t(s[kk * k_stride]); };
+        int32_t* d = p.data.data() + (c / NR) * NR * p.units + c % NR;
+        for (Index u = 0; u < p.units; ++u) d[u * NR] = pack_unit(layout, u, k, get);
+        int64_t sum = 0;
+        for (Index kk = 0; kk < k; ++kk) sum += get(kk);
+        p.col_sums[size_t(c)] = sum;
+    }
+    return p;
+}
+
+template PackedRows pack_rows<int8_t>(const int8_t*, Index, Index, Index, Index, Layout);
+template PackedRows pack_rows<uint8_t>(const uint8_t*, Index, Index, Index, Index, Layout);
+template PackedCols pack_cols<int8_t>(const int8_t*, Index, Index, Index, Index, Layout);
+template PackedCols pack_cols<uint8_t>(const uint8_t*, Index, Index, Index, Index, Layout);
+
+namespace {
+
+// ---- micro-kernels: an MR x NR block of C (+)= A-panel(MR rows, `units` K units) * B-panel --------
+// a: row r at a + r * lda; b: unit u at b + u * NR; c: row r at c + r * ldc.
+using MicroKernel = void (*)(const int32_t* a, Index lda, const int32_t* b, Index units, int32_t* c, Index ldc,
+                             bool accumulate);
+
+template <bool AU, bool BU>
+void micro_portable_quads(const int32_t* a, Index lda, const int32_t* b, Index units, int32_t* c, Index ldc,
+                          bool accumulate) {
+    uint32_t acc[MR][NR] = {};
+    auto byte = [](uint32_t w, int t, bool uns) { return uns ? int32_t(uint8_t(w >> (8 * t))) : int32_t(int8_t(w >> (8 * t))); };
+    for (Index u = 0; u < units; ++u) {
+        for (int r = 0; r < MR; ++r) {
+            const uint32_t aw = uint32_t(a[r * lda + u]);
+            const int32_t a0 = byte(aw, 0, AU), a1 = byte(aw, 1, AU), a2 = byte(aw, 2, AU), a3 = byte(aw, 3, AU);
+            for (int j = 0; j < NR; ++j) {
+                const uint32_t bw = uint32_t(b[u * NR + j]);
+                acc[r][j] += uint32_t(a0 * byte(bw, 0, BU) + a1 * byte(bw, 1, BU) + a2 * byte(bw, 2, BU) + a3 * byte(bw, 3, BU));
+            }
+        }
+    }
+    for (int r = 0; r < MR; ++r)
+        for (int j = 0; j < NR; ++j) c[r * ldc + j] = int32_t((accumulate ? uint32_t(c[r * ldc + j]) : 0u) + acc[r][j]);
+}
+
+void micro_portable_pairs(const int32_t* a, Index lda, const int32_t* b, Index units, int32_t* c, Index ldc,
+                          bool accumulate) {
+    uint32_t acc[MR][NR] = {};
+    for (Index u = 0; u < units; ++u) {
+        for (int r = 0; r < MR; ++r) {
+            const uint32_t aw = uint32_t(a[r * lda + u]);
+            const int32_t a0 = int16_t(aw), a1 = int16_t(aw >> 16);
+            for (int j = 0; j < NR; ++j) {
+                const uint32_t bw = uint32_t(b[u * NR + j]);
+                // |each product| <= 255 * 255: the pair sum fits an int32.
+                acc[r][j] += uint32_t(a0 * int16_t(bw) + a1 * int16_t(bw >> 16));
+            }
+        }
+    }
+    for (int r = 0; r < MR; ++r)
+        for (int j = 0; j < NR; ++j) c[r * ldc + j] = int32_t((accumulate ? uint32_t(c[r * ldc + j]) : 0u) + acc[r][j]);
+}
+
+// The 6 x 16 AVX2 micro-kernels are one inline-assembly loop each: GCC spills intrinsic versions of
+// this register-bound loop (12 accumulators in ymm0-11, B in ymm12-13, the broadcast A dword in ymm14,
+// the product in ymm15). Row r of A is read at a0 + r * lda for r < 3 and a3 + (r - 3) * lda.
+#define FXP_A0 "(%[a0])"
+#define FXP_A1 "(%[a0],%[ld],1)"
+#define FXP_A2 "(%[a0],%[ld],2)"
+#define FXP_A3 "(%[a3])"
+#define FXP_A4 "(%[a3],%[ld],1)"
+#define FXP_A5 "(%[a3],%[ld],2)"
+// vpmaddwd: each int32 lane += a0*b0 + a1*b1, exact for int16 inputs from bytes.
+#define FXP_PAIRS_ROW(addr, x0, x1)                                                                \
+    "vpbroadcastd " addr ", %%ymm14\n\t"                                                           \
+    "vpmaddwd %%ymm12, %%ymm14, %%ymm15\n\tvpaddd %%ymm15, %%ymm" #x0 ", %%ymm" #x0 "\n\t"        \
+    "vpmaddwd %%ymm13, %%ymm14, %%ymm15\n\tvpaddd %%ymm15, %%ymm" #x1 ", %%ymm" #x1 "\n\t"
+// vpmaddubsw (AT&T order: signed, unsigned, dst) then vpmaddwd with ones: the quad's 4 products.
+#define FXP_QUADS_ROW(addr, x0, x1, s0, u0, s1, u1)                                                   \
+    "vpbroadcastd " addr ", %%ymm14\n\t"                                                              \
+    "vpmaddubsw " s0 ", " u0 ", %%ymm15\n\tvpmaddwd %[ones], %%ymm15, %%ymm15\n\t"                    \
+    "vpaddd %%ymm15, %%ymm" #x0 ", %%ymm" #x0 "\n\t"                                                  \
+    "vpmaddubsw " s1 ", " u1 ", %%ymm15\n\tvpmaddwd %[ones], %%ymm15, %%ymm15\n\t"                    \
+    "vpaddd %%ymm15, %%ymm" #x1 ", %%ymm" #x1 "\n\t"
+#define FXP_QROW_AU(addr, x0, x1) FXP_QUADS_ROW(addr, x0, x1, "%%ymm12", "%%ymm14", "%%ymm13", "%%ymm14")
+#define FXP_QROW_BU(addr, x0, x1) FXP_QUADS_ROW(addr, x0, x1, "%%ymm14", "%%ymm12", "%%ymm14", "%%ymm13")
+#define FXP_LOOP(ROW)                                                                                  \
+    "vpxor %%xmm0, %%xmm0, %%xmm0\n\tvpxor %%xmm1, %%xmm1, %%xmm1\n\tvpxor %%xmm2, %%xmm2, %%xmm2\n\t" \
+    "vpxor %%xmm3, %%xmm3, %%xmm3\n\tvpxor %%xmm4, %%xmm4, %%xmm4\n\tvpxor %%xmm5, %%xmm5, %%xmm5\n\t" \
+    "vpxor %%xmm6, %%xmm6, %%xmm6\n\tvpxor %%xmm7, %%xmm7, %%xmm7\n\tvpxor %%xmm8, %%xmm8, %%xmm8\n\t" \
+    "vpxor %%xmm9, %%xmm9, %%xmm9\n\tvpxor %%xmm10, %%xmm10, %%xmm10\n\tvpxor %%xmm11, %%xmm11, %%xmm11\n\t" \
+    "test %[n], %[n]\n\tjz 2f\n\t"                                                                     \
+    ".p2align 5\n"                                                                                     \
+    "1:\n\t"                                                                                           \
+    "vmovdqu (%[b]), %%ymm12\n\tvmovdqu 32(%[b]), %%ymm13\n\t"                                         \
+    ROW(FXP_A0, 0, 1) ROW(FXP_A1, 2, 3) ROW(FXP_A2, 4, 5) ROW(FXP_A3, 6, 7) ROW(FXP_A4, 8, 9) ROW(FXP_A5, 10, 11) \
+    "add $4, %[a0]\n\tadd $4, %[a3]\n\tadd $64, %[b]\n\tdec %[n]\n\tjnz 1b\n"                          \
+    "2:\n\t"                                                                                           \
+    "vmovdqu %%ymm0, (%[out])\n\tvmovdqu %%ymm1, 32(%[out])\n\tvmovdqu %%ymm2, 64(%[out])\n\t"        \
+    "vmovdqu %%ymm3, 96(%[out])\n\tvmovdqu %%ymm4, 128(%[out])\n\tvmovdqu %%ymm5, 160(%[out])\n\t"    \
+    "vmovdqu %%ymm6, 192(%[out])\n\tvmovdqu %%ymm7, 224(%[out])\n\tvmovdqu %%ymm8, 256(%[out])\n\t"   \
+    "vmovdqu %%ymm9, 288(%[out])\n\tvmovdqu %%ymm10, 320(%[out])\n\tvmovdqu %%ymm11, 352(%[out])\n\t" \
+    "vzeroupper\n\t"
+
+#define FXP_ASM_OPERANDS                                                                               \
+    : [a0] "+r"(a0), [a3] "+r"(a3), [b] "+r"(b), [n] "+r"(n)                                          \
+    : [ld] "r"(ld), [out] "r"(tile), [ones] "m"(ones)                                                  \
+    : "memory", "cc", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9",  \
+      "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15"
+
+// c (+)= the MR x NR tile.
+inline void store_tile(const int32_t* tile, int32_t* c, Index ldc, bool accumulate) {
+    for (int r = 0; r < MR; ++r)
+        for (int j = 0; j < NR; ++j)
+            c[r * ldc + j] = int32_t((accumulate ? uint32_t(c[r * ldc + j]) : 0u) + uint32_t(tile[r * NR + j]));
+}
+
+struct alignas(32) Ones16 { int16_t v[16]; };
+constexpr Ones16 ones = {{1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1}};
+
+template <int Kind>  // 0: pairs, 1: quads with unsigned A, 2: quads with unsigned B
+void micro_avx2(const int32_t* a, Index lda, const int32_t* b, Index units, int32_t* c, Index ldc, bool accumulate) {
+    alignas(32) int32_t tile[MR * NR];
+    const int32_t* a0 = a;
+    const int32_t* a3 = a + 3 * lda;
+    const Index ld = lda * Index(sizeof(int32_t));
+    Index n = units;
+    if (Kind == 0) __asm__ volatile(FXP_LOOP(FXP_PAIRS_ROW) FXP_ASM_OPERANDS);
+    else if (Kind == 1) __asm__ volatile(FXP_LOOP(FXP_QROW_AU) FXP_ASM_OPERANDS);
+    else __asm__ volatile(FXP_LOOP(FXP_QROW_BU) FXP_ASM_OPERANDS);
+    store_tile(tile, c, ldc, accumulate);
+}
+
+MicroKernel pick_kernel(const PackedRows& a, const PackedCols& b, Path path) {
+    const bool avx2 = resolve(path) != Path::Portable;
+    if (a.layout == Layout::Pairs) return avx2 ? micro_avx2<0> : micro_portable_pairs;
+    if (a.is_unsigned == b.is_unsigned)
+        throw std::invalid_argument("quad layout needs exactly one unsigned operand");
+    if (avx2) return a.is_unsigned ? micro_avx2<1> : micro_avx2<2>;
+    return a.is_unsigned ? micro_portable_quads<true, false> : micro_portable_quads<false, true>;
+}
+
+// Counts of row blocks and column chunks: blocks near the cache-friendly sizes, and (when that costs
+// little) a tile count divisible by the thread count so that the static schedule is balanced.
+void choose_tiles(Index m, Index n, int threads, Index& mc, Index& nc) {
+    constexpr Index MC_MAX = 120, NC_MAX = 256;
+    Index mt = (m + MC_MAX - 1) / MC_MAX, nt = (n + NC_MAX - 1) / NC_MAX;
+    const Index max_mt = (m + MR - 1) / MR, max_nt = (n + NR - 1) / NR;
+    for (int step = 0; step < threads && (mt * nt) % threads != 0; ++step) {
+        if (nt < max_nt && (nt >= mt || mt >= max_mt)) ++nt;
+        else if (mt < max_mt) ++mt;
+        else break;
+    }
+    mc = round_up((m + mt - 1) / mt, MR);
+    nc = round_up((n + nt - 1) / nt, NR);
+}
+
+}  // namespace
+
+void multiply(const PackedRows& a, const PackedCols& b, const Epilogue& ep, Path path, Index u0, Index u1) {
+    if (a.layout != b.layout || a.k != b.k || a.units != b.units)
+        throw std::invalid_argument("packed operands disagree on layout or K");
+    if (u1 < 0) u1 = a.units;
+    const Index m = a.rows, n = b.cols;
+    if (m == 0 || n == 0) return;
+    const MicroKernel kernel = pick_kernel(a, b, path);
+
+    const int threads = num_threads();
+    Index mc = 0, nc = 0;
+    choose_tiles(m, n, threads, mc, nc);
+    const Index mt = (m + mc - 1) / mc, nt = (n + nc - 1) / nc, tiles = mt * nt;
+    // K blocks of at most 512 K steps keep a B panel (NR x 512 x 2 bytes) in L1.
+    const Index kc_max = a.layout == Layout::Pairs ? 256 : 128;
+    const Index kb_count = std::max<Index>(1, (u1 - u0 + kc_max - 1) / kc_max);
+    const Index kc = (u1 - u0 + kb_count - 1) / kb_count;
+
+    const int team = int(std::min<Index>(threads, tiles));
+#pragma omp parallel num_threads(team)
+    {
+        std::vector<int32_t> scratch(size_t(mc * nc));
+#pragma omp for schedule(static)
+        for (Index t = 0; t < tiles; ++t) {
+            const Index i0 = (t / nt) * mc, j0 = (t % nt) * nc;
+            const Index rows = std::min(mc, m - i0), cols = std::min(nc, n - j0);
+            const Index mp0 = i0 / MR, mp1 = (i0 + rows + MR - 1) / MR;
+            const Index np0 = j0 / NR, np1 = (j0 + cols + NR - 1) / NR;
+            if (u1 == u0) std::fill(scratch.begin(), scratch.end(), 0);
+            for (Index ku = u0; ku < u1; ku += kc) {
+                const Index units = std::min(kc, u1 - ku);
+                for (Index np = np0; np < np1; ++np) {
+                    const int32_t* bp = b.panel(np) + ku * NR;
+                    for (Index mp = mp0; mp < mp1; ++mp)
+                        kernel(a.panel(mp) + ku, a.units, bp, units,
+                               scratch.data() + (mp - mp0) * MR * nc + (np - np0) * NR, nc, ku != u0);
+                }
+            }
+            for (Index r = 0; r < rows; ++r) ep.row(i0 + r, j0, cols, scratch.data() + r * nc);
+        }
+    }
+}
+
+}  // namespace fxp::kern

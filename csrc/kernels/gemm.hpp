@@ -1,0 +1,81 @@
+// Exact integer GEMM C[M,N] = A[M,K] * B[K,N] for int8/uint8 operands with int32 accumulators.
+//
+// Both operands are packed before the multiply, in one of two layouts of a "K unit":
+//   Pairs  two K steps as an int16 pair in a dword (sign- or zero-extended). The AVX2 micro-kernel
+//          multiplies them with vpmaddwd, which is exact for every int8/uint8 input.
+//   Quads  four K steps as four bytes in a dword, for vpmaddubsw (unsigned x signed bytes, int16
+//          saturating pair sums, then vpmaddwd with ones). Exact only when the unsigned operand is at
+//          most 127 (then a pair sum is at most 2*127*128 = 32512); the caller checks that.
+// K is padded with zeros to a multiple of 4 in both layouts, so K blocks fall on unit boundaries.
+//
+// The left operand ("rows") is stored as micro-panels of MR rows, each row its K units contiguous;
+// the right operand ("cols") as panels of NR columns, each K unit holding NR dwords. Rows beyond M and
+// columns beyond N are zero padding. The driver computes MC x NC output tiles (OpenMP, static
+// schedule) into a per-thread int32 scratch tile and hands each finished row to an Epilogue while the
+// tile is still in cache. Integer sums are associative modulo 2^32, so every path (portable, AVX2
+// pairs, AVX2 quads), every thread count and every blocking gives the same bits.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace fxp::kern {
+
+using Index = std::ptrdiff_t;
+
+constexpr int MR = 6;   // rows per micro-panel
+constexpr int NR = 16;  // columns per panel (two ymm of int32)
+
+enum class Layout : int { Pairs = 0, Quads = 1 };
+
+// Highest instruction set a call may use; Portable is plain C++ (bit-identical, for tests).
+enum class Path : int { Auto = 0, Avx2Exact = 1, Portable = 2 };
+
+bool cpu_has_avx2();
+// The path a request resolves to on this machine (Auto -> Avx2Exact without AVX2 -> Portable).
+Path resolve(Path requested);
+
+inline Index round_up(Index x, Index m) { return (x + m - 1) / m * m; }
+inline Index padded_k(Index k) { return round_up(k, 4); }
+inline Index k_units(Layout l, Index k) { return padded_k(k) / (l == Layout::Pairs ? 2 : 4); }
+
+// Left operand, packed. `is_unsigned` says how the bytes are read (zero- vs sign-extension).
+struct PackedRows {
+    Layout layout = Layout::Pairs;
+    bool is_unsigned = false;
+    Index rows = 0, k = 0, units = 0;
+    std::vector<int32_t> data;     // round_up(rows, MR) * units dwords
+    std::vector<int64_t> row_sums; // sum over K of each row (exact), for zero-point corrections
+    const int32_t* panel(Index mp) const { return data.data() + mp * MR * units; }
+};
+
+// Right operand, packed.
+struct PackedCols {
+    Layout layout = Layout::Pairs;
+    bool is_unsigned = false;
+    Index cols = 0, k = 0, units = 0;
+    std::vector<int32_t> data;     // round_up(cols, NR) * units dwords
+    std::vector<int64_t> col_sums;
+    const int32_t* panel(Index np) const { return data.data() + np * NR * units; }
+};
+
+// Packs src(r, k) = src[r * row_stride + k * k_stride] (T = int8_t or uint8_t).
+template <class T>
+PackedRows pack_rows(const T* src, Index rows, Index k, Index row_stride, Index k_stride, Layout layout);
+template <class T>
+PackedCols pack_cols(const T* src, Index cols, Index k, Index col_stride, Index k_stride, Layout layout);
+
+// Receives each finished output row: acc[0..n) are the raw sums A*B of row i, columns j0..j0+n.
+// It may overwrite acc (scratch). Called concurrently for different rows.
+struct Epilogue {
+    virtual void row(Index i, Index j0, Index n, int32_t* acc) const = 0;
+    virtual ~Epilogue() = default;
+};
+
+// Runs the multiply over K units [u0, u1) (the whole K by default) and calls ep for every output row.
+// Requires a.layout == b.layout, a.k == b.k, and for Quads exactly one unsigned operand whose bytes
+// are <= 127. `path` must be resolved; Quads needs Avx2Exact or Auto (any path computes Pairs).
+void multiply(const PackedRows& a, const PackedCols& b, const Epilogue& ep, Path path, Index u0 = 0, Index u1 = -1);
+
+}  // namespace fxp::kern

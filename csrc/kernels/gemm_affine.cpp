@@ -1,0 +1,176 @@
+// Affine int8/int16 GEMM: zero-point corrections, bias, overflow policy and fused requantization in
+// the epilogue of the packed driver (gemm.cpp).
+#include "kernels/gemm_affine.hpp"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cstring>
+#include <functional>
+#include <limits>
+#include <vector>
+
+#include "kernels/threads.hpp"
+
+namespace fxp::kern {
+
+PackedGemmB pack_gemm_b(const int8_t* b, Index k, Index n) {
+    PackedGemmB p;
+    p.k = k;
+    p.n = n;
+    p.pairs = pack_cols(b, n, k, 1, n, Layout::Pairs);
+    p.has_quads = cpu_has_avx2();
+    if (p.has_quads) p.quads = pack_cols(b, n, k, 1, n, Layout::Quads);
+    return p;
+}
+
+bool bytes_below_128(const void* p, Index count) {
+    const unsigned char* s = static_cast<const unsigned char*>(p);
+    uint64_t any = 0;
+    Index i = 0;
+    for (; i + 8 <= count; i += 8) {
+        uint64_t w;
+        std::memcpy(&w, s + i, 8);
+        any |= w;
+    }
+    for (; i < count; ++i) any |= s[i];
+    return (any & 0x8080808080808080ull) == 0;
+}
+
+namespace {
+
+// Zero-point terms of output (i, j): exact value = AB + bias_j - za_i*colterm_j - zb_j*rowsum_i,
+// with colterm_j = colsum_j - K*zb_j.
+struct Corrections {
+    const AffineArgs& args;
+    const std::vector<int64_t>& row_sums;
+    std::vector<int64_t> colterm;
+
+    Corrections(const AffineArgs& a, const std::vector<int64_t>& rs, const std::vector<int64_t>& cs, Index k)
+        : args(a), row_sums(rs), colterm(cs.size()) {
+        for (size_t j = 0; j < cs.size(); ++j) colterm[j] = cs[j] - k * int64_t(zb(Index(j)));
+    }
+    int32_t za(Index i) const { return args.za[args.za_count == 1 ? 0 : i]; }
+    int32_t zb(Index j) const { return args.zb[args.zb_count == 1 ? 0 : j]; }
+    // The correction of (i, j) added to the raw product AB, exact in int64.
+    int64_t term(Index i, Index j) const {
+        return (args.bias ? args.bias[j] : 0) - int64_t(za(i)) * colterm[size_t(j)] - int64_t(zb(j)) * row_sums[size_t(i)];
+    }
+};
+
+// Writes one finished int32 row (columns j0..j0+n of row i) to the output, requantizing if asked.
+template <class Acc>
+void emit_row(const AffineArgs& args, Index n_total, Index i, Index j0, Index n, Acc* acc) {
+    if (args.rq) {
+        with_out_type(args.rq->out_type, [&](auto o) {
+            using Out = decltype(o);
+            args.rq->apply_per_column(acc, n, j0, static_cast<Out*>(args.out) + i * n_total + j0);
+        });
+    } else {
+        std::memcpy(static_cast<Acc*>(args.out) + i * n_total + j0, acc, size_t(n) * sizeof(Acc));
+    }
+}
+
+// Default path: the corrections in wrapping int32 arithmetic (exact modulo 2^32).
+struct WrapEpilogue : Epilogue {
+    const Corrections& corr;
+    Index n_total;
+    WrapEpilogue(const Corrections& c, Index n) : corr(c), n_total(n) {}
+    void row(Index i, Index j0, Index n, int32_t* acc) const override {
+        for (Index j = 0; j < n; ++j) acc[j] = int32_t(uint32_t(acc[j]) + uint32_t(uint64_t(corr.term(i, j0 + j))));
+        emit_row(corr.args, n_total, i, j0, n, acc);
+    }
+};
+
+// Wide path: adds each K chunk's exact int32 sums into an int64 result.
+struct SumEpilogue : Epilogue {
+    int64_t* total;
+    Index n_total;
+    SumEpilogue(int64_t* t, Index n) : total(t), n_total(n) {}
+    void row(Index i, Index j0, Index n, int32_t* acc) const override {
+        int64_t* t = total + i * n_total + j0;
+        for (Index j = 0; j < n; ++j) t[j] += acc[j];
+    }
+};
+
+// Applies the policy to exact int64 results, row by row; records the first overflow under Raise.
+void finish_wide(const AffineArgs& args, Index m, Index n, std::vector<int64_t>& total,
+                 const std::function<int64_t(Index, Index)>& term) {
+    Index bad = -1;
+#pragma omp parallel num_threads(num_threads())
+    {
+        std::vector<int32_t> row(static_cast<size_t>(n));
+#pragma omp for schedule(static)
+        for (Index i = 0; i < m; ++i) {
+            for (Index j = 0; j < n; ++j) {
+                int64_t& v = total[size_t(i * n + j)];
+                v += term(i, j);
+                const bool over = v < INT32_MIN || v > INT32_MAX;
+                if (over && args.overflow == AccOverflow::Raise) {
+#pragma omp critical
+                    if (bad < 0 || i * n + j < bad) bad = i * n + j;
+                }
+                row[size_t(j)] = args.overflow == AccOverflow::Saturate ? int32_t(saturate<int64_t>(v, INT32_MIN, INT32_MAX))
+                                                                      : int32_t(uint32_t(uint64_t(v)));
+            }
+            emit_row(args, n, i, 0, n, row.data());
+        }
+    }
+    if (bad >= 0) throw AccumulatorOverflow{bad / n, bad % n, total[size_t(bad)]};
+}
+
+}  // namespace
+
+template <class T>
+void gemm_affine(const T* a, Index m, const PackedGemmB& b, const AffineArgs& args) {
+    const Index k = b.k, n = b.n;
+    const Path path = resolve(args.path);
+    // vpmaddubsw is exact when the unsigned (A) operand is <= 127.
+    const bool quads = path == Path::Auto && b.has_quads && bytes_below_128(a, m * k);
+    const Layout layout = quads ? Layout::Quads : Layout::Pairs;
+    PackedRows pa = quads ? pack_rows(reinterpret_cast<const uint8_t*>(a), m, k, k, 1, layout)
+                          : pack_rows(a, m, k, k, 1, layout);
+    const PackedCols& pb = quads ? b.quads : b.pairs;
+    const Corrections corr(args, pa.row_sums, pb.col_sums, k);
+
+    if (!args.wide || args.overflow == AccOverflow::Wrap) {
+        multiply(pa, pb, WrapEpilogue(corr, n), path);
+        return;
+    }
+    // Each chunk's raw sums stay below 2^15 * 255 * 128 < 2^31: exact in int32.
+    std::vector<int64_t> total(size_t(m * n), 0);
+    const Index chunk = (Index(1) << 15) / (pa.layout == Layout::Pairs ? 2 : 4);
+    for (Index u = 0; u < pa.units; u += chunk)
+        multiply(pa, pb, SumEpilogue(total.data(), n), path, u, std::min(pa.units, u + chunk));
+    finish_wide(args, m, n, total, [&](Index i, Index j) { return corr.term(i, j); });
+}
+
+template void gemm_affine<int8_t>(const int8_t*, Index, const PackedGemmB&, const AffineArgs&);
+template void gemm_affine<uint8_t>(const uint8_t*, Index, const PackedGemmB&, const AffineArgs&);
+
+void gemm_affine_i16(const int16_t* a, const int16_t* b, Index m, Index k, Index n, const AffineArgs& args) {
+    auto za = [&](Index i) { return int64_t(args.za[args.za_count == 1 ? 0 : i]); };
+    auto zb = [&](Index j) { return int64_t(args.zb[args.zb_count == 1 ? 0 : j]); };
+    // B transposed with its zero point removed, so each output is one contiguous dot product.
+    std::vector<int32_t> bt(size_t(n * k));
+    for (Index kk = 0; kk < k; ++kk)
+        for (Index j = 0; j < n; ++j) bt[size_t(j * k + kk)] = int32_t(b[kk * n + j]) - int32_t(zb(j));
+#pragma omp parallel num_threads(num_threads())
+    {
+        std::vector<int32_t> arow(static_cast<size_t>(k));
+        std::vector<int64_t> row(static_cast<size_t>(n));
+#pragma omp for schedule(static)
+        for (Index i = 0; i < m; ++i) {
+            for (Index kk = 0; kk < k; ++kk) arow[size_t(kk)] = int32_t(a[i * k + kk]) - int32_t(za(i));
+            for (Index j = 0; j < n; ++j) {
+                const int32_t* bj = bt.data() + j * k;
+                uint64_t s = 0;  // wraps modulo 2^64 (needs K > 2^31 to matter)
+                for (Index kk = 0; kk < k; ++kk) s += uint64_t(int64_t(arow[size_t(kk)]) * bj[kk]);
+                row[size_t(j)] = int64_t(s + uint64_t(int64_t(args.bias ? args.bias[j] : 0)));
+            }
+            emit_row(args, n, i, 0, n, row.data());
+        }
+    }
+}
+
+}  // namespace fxp::kern

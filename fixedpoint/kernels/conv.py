@@ -1,0 +1,88 @@
+"""Exact 2-D convolution in the ONNX layout: NCHW int8/uint8 input with a zero point, OIHW int8
+weights, int32 output (or a fused requantizer's dtype).
+
+Padding uses the zero point (so padded taps contribute exactly nothing), groups include depthwise
+(groups == C, weights (C*m, 1, kh, kw)), which runs its own direct kernel. See docs/kernels.md.
+"""
+import numpy as np
+
+from .. import _kernels
+from .gemm import PackedWeights, as_array, bias_array, describe, requantizer_params
+from .threads import path_code
+
+
+def _pair(value, name):
+    """An int or a pair of ints >= 1 as (h, w)."""
+    v = (value, value) if isinstance(value, (int, np.integer)) and not isinstance(value, bool) else tuple(value) \
+        if isinstance(value, (tuple, list)) else None
+    if v is None or len(v) != 2 or not all(isinstance(t, (int, np.integer)) and not isinstance(t, bool) for t in v):
+        raise ValueError(f"{name} must be an int or a pair of ints, got {value!r}")
+    if min(v) < 1:
+        raise ValueError(f"{name} must be >= 1, got {value!r}")
+    return int(v[0]), int(v[1])
+
+
+def resolve_padding(padding, size, kernel, stride, dilation):
+    """(top, left, bottom, right) from an int, (h, w), ONNX-order (h_begin, w_begin, h_end, w_end),
+    or "same"/"same_upper" (ONNX SAME_UPPER: the odd pixel at the end) / "same_lower" (at the start).
+    """
+    if isinstance(padding, str):
+        mode = padding.lower()
+        if mode not in ("same", "same_upper", "same_lower"):
+            raise ValueError(f"padding must be an int, a 2- or 4-tuple, 'same' or 'same_lower'; got {padding!r}")
+        pads = []
+        for n, k, s, d in zip(size, kernel, stride, dilation):
+            total = max((-(-n // s) - 1) * s + (k - 1) * d + 1 - n, 0)
+            small = total // 2
+            pads.append((total - small, small) if mode == "same_lower" else (small, total - small))
+        return pads[0][0], pads[1][0], pads[0][1], pads[1][1]
+    if isinstance(padding, (int, np.integer)) and not isinstance(padding, bool):
+        p = (int(padding),) * 4
+    elif isinstance(padding, (tuple, list)) and len(padding) in (2, 4) and all(
+            isinstance(t, (int, np.integer)) and not isinstance(t, bool) for t in padding):
+        p = tuple(int(t) for t in padding)
+        p = p * 2 if len(p) == 2 else p
+    else:
+        raise ValueError(f"padding must be an int, a 2- or 4-tuple of ints, 'same' or 'same_lower'; got {padding!r}")
+    if min(p) < 0:
+        raise ValueError(f"padding must be >= 0, got {padding!r}")
+    return p
+
+
+def conv2d(x, w, *, bias=None, stride=1, padding=0, dilation=1, groups=1, x_zero_point=0, requantizer=None):
+    """Exact out[n, o] = sum over c, kh, kw of (x_pad - x_zero_point) * w, + bias[o].
+
+    x: (N, C, H, W) int8/uint8; w: (O, C/groups, kh, kw) int8 or `pack_weights(w, groups=groups)`;
+    stride, dilation: int or (h, w); padding: see `resolve_padding`; bias: int32 per output channel.
+    Returns (N, O, H_out, W_out) int32, or the requantizer's dtype when `requantizer` is given.
+    """
+    x = as_array(x, "x", ("int8", "uint8"), 4)
+    if isinstance(w, PackedWeights):
+        if len(w.shape) != 4:
+            raise ValueError(f"w is packed GEMM weights {w.shape}; conv2d needs weights packed from OIHW")
+        if groups != 1 and groups != w.groups:
+            raise ValueError(f"groups={groups} disagrees with the packed weights (packed with groups={w.groups})")
+        packed = w
+    else:
+        w = as_array(w, "w", ("int8",), 4)
+        if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)) or groups < 1:
+            raise ValueError(f"groups must be a positive int, got {groups!r}")
+        if x.shape[1] % groups or w.shape[0] % groups:
+            raise ValueError(f"groups={groups} must divide the input channels ({x.shape[1]}) and output channels "
+                             f"({w.shape[0]})")
+        packed = PackedWeights(w, groups)
+    o, cg, kh, kw = packed.shape
+    if x.shape[1] != cg * packed.groups:
+        raise ValueError(f"x has {x.shape[1]} channels ({describe(x)}) but w expects {cg} per group x {packed.groups} "
+                         f"groups = {cg * packed.groups}")
+    stride, dilation = _pair(stride, "stride"), _pair(dilation, "dilation")
+    pads = resolve_padding(padding, x.shape[2:], (kh, kw), stride, dilation)
+    lo, hi = (0, 255) if x.dtype == np.uint8 else (-128, 127)
+    if isinstance(x_zero_point, bool) or not isinstance(x_zero_point, (int, np.integer)) or not lo <= x_zero_point <= hi:
+        raise ValueError(f"x_zero_point must be an int in [{lo}, {hi}] (the range of {x.dtype}), got {x_zero_point!r}")
+    for axis, (n, k, d, p0, p1) in enumerate(zip(x.shape[2:], (kh, kw), dilation, pads[:2], pads[2:])):
+        if n + p0 + p1 < (k - 1) * d + 1:
+            raise ValueError(f"the dilated kernel ({(k - 1) * d + 1}) is larger than the padded input ({n + p0 + p1}) "
+                             f"along {'HW'[axis]}")
+    return _kernels.conv2d(x, packed.handle, int(x_zero_point), stride, dilation, pads, bias_array(bias, o, "output channel"),
+                           requantizer_params(requantizer), path_code())

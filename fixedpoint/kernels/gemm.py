@@ -1,0 +1,178 @@
+"""Exact integer matrix multiply C = (A - za)(B - zb) + bias, and weights packed once for reuse.
+
+int8 x int8 and uint8 x int8 accumulate in int32 (exact, wrapping like int32 hardware unless told
+otherwise); int16 x int16 accumulates in int64. Zero points are corrections outside the inner loop,
+so the affine case costs the same as the symmetric one. A `Requantizer` fuses bias + requantization +
+clamp into the pass that writes each output tile. See docs/kernels.md.
+"""
+import numpy as np
+
+from .. import _kernels
+from .threads import path_code
+
+INT32_MAX = 2**31 - 1
+OVERFLOW_POLICIES = ("wrap", "saturate", "raise")  # C++ codes 0, 1, 2
+
+
+class AccumulatorOverflowError(ValueError, OverflowError):
+    """overflow="raise" and an exact output does not fit int32; the message names its position."""
+
+
+def describe(a):
+    return f"shape {tuple(a.shape)} dtype {a.dtype}"
+
+
+def as_array(value, name, dtypes, ndim):
+    """`value` as a C-contiguous ndarray (no copy when it already is one) of one of `dtypes`."""
+    if not isinstance(value, np.ndarray):
+        raise ValueError(f"{name} must be a numpy array of {'/'.join(dtypes)}, got {type(value).__name__}")
+    if value.dtype.name not in dtypes:
+        raise ValueError(f"{name} must have dtype {' or '.join(dtypes)}, got {describe(value)}")
+    if value.ndim != ndim:
+        raise ValueError(f"{name} must be {ndim}-D, got {describe(value)}")
+    return np.ascontiguousarray(value)
+
+
+def dtype_range(dtype):
+    info = np.iinfo(dtype)
+    return int(info.min), int(info.max)
+
+
+def zero_point_array(value, name, length, dtype, what):
+    """A zero point (scalar, or one per `what`) as a 1-D int32 array, within the operand's range."""
+    z = np.asarray(value)
+    if z.dtype == object or z.dtype.kind not in "iu":
+        raise ValueError(f"{name} must be an integer or an integer array, got {value!r}")
+    if z.ndim > 1 or (z.ndim == 1 and z.shape[0] not in (1, length)):
+        raise ValueError(f"{name} must be a scalar or have {length} entries (one per {what}), got shape {z.shape}")
+    lo, hi = dtype_range(dtype)
+    if z.size and (z.min() < lo or z.max() > hi):
+        raise ValueError(f"{name} must lie in [{lo}, {hi}] (the range of {np.dtype(dtype).name}), got {value!r}")
+    return np.ascontiguousarray(z.reshape(-1), dtype=np.int32)
+
+
+def bias_array(bias, length, what):
+    if bias is None:
+        return None
+    b = np.asarray(bias)
+    if b.dtype.kind not in "iu" or b.shape != (length,):
+        raise ValueError(f"bias must be an int32 array of shape ({length},) (one per {what}), got {describe(b)}")
+    lo, hi = dtype_range(np.int32)
+    if b.size and (b.min() < lo or b.max() > hi):
+        raise ValueError("bias values must fit int32")
+    return np.ascontiguousarray(b, dtype=np.int32)
+
+
+def requantizer_params(requantizer):
+    if requantizer is None:
+        return None
+    if not hasattr(requantizer, "to_params"):
+        raise ValueError(f"requantizer must be a fixedpoint.kernels.Requantizer, got {type(requantizer).__name__}")
+    return requantizer.to_params()
+
+
+def max_abs_offset(lo, hi, zero_points):
+    """max |v - z| over v in [lo, hi] and the zero points z."""
+    z = zero_points.astype(np.int64)
+    return int(max(np.abs(lo - z).max(), np.abs(hi - z).max()))
+
+
+class PackedWeights:
+    """Weights packed once into the kernels' layouts (int16 pairs, and byte quads with AVX2).
+
+    Pass it to `gemm` (from a 2-D (K, N) int8 matrix) or `conv2d` (from 4-D OIHW int8 weights) in
+    place of the array; a network layer packs its weights once and reuses them on every call.
+    """
+
+    def __init__(self, weights, groups=1):
+        w = as_array(weights, "weights", ("int8",), weights.ndim if isinstance(weights, np.ndarray) else 2)
+        if w.ndim == 2:
+            if groups != 1:
+                raise ValueError(f"groups applies to 4-D convolution weights, got groups={groups} for {describe(w)}")
+            self.handle = _kernels.pack_gemm_b(w)
+        elif w.ndim == 4:
+            if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)) or groups < 1 or w.shape[0] % groups:
+                raise ValueError(f"groups={groups!r} must be a positive int dividing the {w.shape[0]} output channels of w")
+            self.handle = _kernels.pack_conv_weights(w, int(groups))
+        else:
+            raise ValueError(f"weights must be 2-D (K, N) for gemm or 4-D OIHW for conv2d, got {describe(w)}")
+        self.shape = w.shape
+        self.dtype = w.dtype
+        self.groups = int(groups)
+        self.min = int(w.min()) if w.size else 0
+        self.max = int(w.max()) if w.size else 0
+
+    def __repr__(self):
+        return f"PackedWeights(shape={self.shape}, groups={self.groups})"
+
+
+def pack_weights(weights, *, groups=1):
+    """Pack int8 weights once: (K, N) for `gemm`, OIHW (with `groups`) for `conv2d`."""
+    return PackedWeights(weights, groups)
+
+
+def gemm(a, b, *, bias=None, a_zero_point=0, b_zero_point=0, overflow="wrap", requantizer=None, out=None):
+    """Exact C[M, N] = (A - a_zero_point)(B - b_zero_point) + bias.
+
+    a: (M, K) int8/uint8 with b: (K, N) int8 or `pack_weights(b)` -> int32; or a, b int16 -> int64.
+    a_zero_point: scalar or one per row; b_zero_point: scalar or one per column; bias: int32 per column.
+    overflow (int8 paths): "wrap" (int32 two's complement, default), "saturate" (to int32), "raise"
+    (AccumulatorOverflowError naming the first output that does not fit int32).
+    requantizer: a `Requantizer` applied per output column; the result then has its dtype.
+    out: optional array of the result's shape and dtype to write into.
+    """
+    if overflow not in OVERFLOW_POLICIES:
+        raise ValueError(f"overflow must be one of {', '.join(OVERFLOW_POLICIES)}; got {overflow!r}")
+    a = as_array(a, "a", ("int8", "uint8", "int16"), 2)
+    params = requantizer_params(requantizer)
+    if a.dtype == np.int16:
+        b = as_array(b, "b", ("int16",), 2)
+        if b.shape[0] != a.shape[1]:
+            raise ValueError(f"b must have K = {a.shape[1]} rows to match a ({describe(a)}), got {describe(b)}")
+        m, n = a.shape[0], b.shape[1]
+        result = _kernels.gemm_i16(a, b, bias_array(bias, n, "column"),
+                                   zero_point_array(a_zero_point, "a_zero_point", m, np.int16, "row"),
+                                   zero_point_array(b_zero_point, "b_zero_point", n, np.int16, "column"), params)
+        return _deliver(result, out)
+    packed = b if isinstance(b, PackedWeights) else None
+    if packed is None:
+        b = as_array(b, "b", ("int8",), 2)
+    elif len(packed.shape) != 2:
+        raise ValueError(f"b is packed convolution weights {packed.shape}; gemm needs weights packed from a (K, N) matrix")
+    k, n = packed.shape if packed else b.shape
+    if k != a.shape[1]:
+        raise ValueError(f"b must have K = {a.shape[1]} rows to match a ({describe(a)}), got K = {k} (b shape {(k, n)})")
+    m = a.shape[0]
+    za = zero_point_array(a_zero_point, "a_zero_point", m, a.dtype, "row")
+    zb = zero_point_array(b_zero_point, "b_zero_point", n, np.int8, "column")
+    bias32 = bias_array(bias, n, "column")
+    wide = False
+    if overflow != "wrap":
+        # Cheap bound first (dtype ranges); only if it may overflow, the actual data ranges.
+        a_lo, a_hi = dtype_range(a.dtype)
+        b_lo, b_hi = dtype_range(np.int8)
+        extra = int(np.abs(bias32.astype(np.int64)).max()) if bias32 is not None and n else 0
+        wide = k * max_abs_offset(a_lo, a_hi, za) * max_abs_offset(b_lo, b_hi, zb) + extra > INT32_MAX
+        if wide and a.size:
+            if packed:
+                b_lo, b_hi = packed.min, packed.max
+            else:
+                b_lo, b_hi = int(b.min()), int(b.max())
+            a_lo, a_hi = int(a.min()), int(a.max())
+            wide = k * max_abs_offset(a_lo, a_hi, za) * max_abs_offset(b_lo, b_hi, zb) + extra > INT32_MAX
+    handle = packed.handle if packed else _kernels.pack_gemm_b(b)
+    try:
+        result = _kernels.gemm(a, handle, bias32, za, zb, OVERFLOW_POLICIES.index(overflow), wide, params, path_code())
+    except OverflowError as e:
+        raise AccumulatorOverflowError(str(e)) from None
+    return _deliver(result, out)
+
+
+def _deliver(result, out):
+    if out is None:
+        return result
+    if not isinstance(out, np.ndarray) or out.shape != result.shape or out.dtype != result.dtype:
+        raise ValueError(f"out must be an array of shape {result.shape} dtype {result.dtype}, "
+                         f"got {describe(out) if isinstance(out, np.ndarray) else type(out).__name__}")
+    out[...] = result
+    return out

@@ -1,0 +1,51 @@
+"""Thread count and code-path selection of the compiled GEMM/convolution kernels.
+
+Results never depend on either setting (the kernels are exact integer arithmetic and every output
+is computed by the same instruction sequence whichever thread runs it); they only change speed, and
+the path setting lets tests run the AVX2 and portable code in one process and compare bits.
+"""
+import os
+
+from .. import _kernels
+
+KERNEL_PATHS = ("auto", "exact16", "portable")  # C++ Path codes 0, 1, 2
+_path_setting = "auto"
+
+
+def set_num_threads(n):
+    """Use `n` OpenMP threads in every kernel call (default: FIXEDPOINT_NUM_THREADS or all cores)."""
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"n must be a positive int, got {n!r}")
+    _kernels.set_num_threads(n)
+
+
+def get_num_threads():
+    return _kernels.get_num_threads()
+
+
+def set_kernel_path(path):
+    """Highest code path the kernels may use.
+
+    "auto": AVX2, with the vpmaddubsw sequence when the unsigned operand is <= 127 (exact then);
+    "exact16": AVX2 with the int16 vpmaddwd sequence only; "portable": plain C++ (no SIMD intrinsics).
+    """
+    global _path_setting
+    if path not in KERNEL_PATHS:
+        raise ValueError(f"path must be one of {', '.join(KERNEL_PATHS)}; got {path!r}")
+    _path_setting = path
+
+
+def set_force_portable(flag):
+    """Force the portable path (True) or return to automatic selection (False)."""
+    set_kernel_path("portable" if flag else "auto")
+
+
+def get_kernel_path():
+    """The path calls use now: FIXEDPOINT_FORCE_PORTABLE=1 wins, then the setting, then the CPU."""
+    if os.environ.get("FIXEDPOINT_FORCE_PORTABLE", "") not in ("", "0") or not _kernels.cpu_has_avx2():
+        return "portable"
+    return _path_setting
+
+
+def path_code():
+    return KERNEL_PATHS.index(get_kernel_path())
