@@ -234,7 +234,7 @@ def test_duplicates_missing_inputs_and_bad_names():
         fp.Network(["relu"], [])
 
 
-# --- editing ---------------------------------------------------------------------------------------
+# --- editing -----------------------------------------------------------------------------------
 def test_replace_remove_insert():
     net = residual_net()
     x = randn(2, 3, 8, 8)
@@ -245,7 +245,8 @@ def test_replace_remove_insert():
     probs = net.predict(x, outputs="relu1")
     assert not np.allclose(tanh.predict(x, outputs="act"), probs)
     inserted = net.insert_layer_after("relu1", fp.IdentityLayer("id"))
-    assert inserted.layer_inputs("conv2") == ["id"] and inserted.layer_inputs("add") == ["conv2", "id"]
+    assert inserted.layer_inputs("conv2") == ["id"]
+    assert inserted.layer_inputs("add") == ["conv2", "id"]
     np.testing.assert_array_equal(inserted.predict(x), y)
     removed = inserted.remove_layer("id").remove_layer("flat")
     assert removed.layer_inputs("fc") == ["gap"]
@@ -293,7 +294,8 @@ def test_in_place_activations_never_clobber_live_values():
     conv = np.einsum("oc,nchw->nohw", net.layer("conv").weights[:, :, 0, 0].astype(np.float64), x)
     add = np.maximum(conv, 0) + np.tanh(conv)
     want = {"conv": conv, "add": add, "clip": np.clip(add, 0, 0.5),
-            "leaky": np.where(add >= 0, add, 0.5 * add).reshape(2, -1), "relu_in": np.maximum(x, 0), "relu_drop": np.maximum(x, 0)}
+            "leaky": np.where(add >= 0, add, 0.5 * add).reshape(2, -1),
+            "relu_in": np.maximum(x, 0), "relu_drop": np.maximum(x, 0)}
     for outputs in (["clip", "leaky", "relu_in", "relu_drop"], ["relu_drop"],
                     ["conv", "add", "clip", "leaky", "relu_in"]):
         got = net.predict(x, outputs=outputs)
@@ -308,7 +310,8 @@ def test_in_place_activation_used_when_safe(monkeypatch):
     want = net.predict(x, outputs=["conv1", "prob"])[1]     # conv1 asked for: no overwrite
     calls = []
     relu = net.layer("relu1")
-    monkeypatch.setattr(relu, "forward_into", lambda v: calls.append(v.shape) or np.maximum(v, 0, out=v))
+    monkeypatch.setattr(relu, "forward_into",
+                        lambda v: calls.append(v.shape) or np.maximum(v, 0, out=v))
     np.testing.assert_array_equal(net.predict(x), want)
     assert calls == [(2, 4, 8, 8)]
     net.predict(x, outputs=["conv1", "prob"])
@@ -366,8 +369,9 @@ def test_mobilenet_style_network_matches_torch():
     def convert(module, name, source):
         w = lambda t: t.detach().numpy()  # noqa: E731
         if isinstance(module, nn.Conv2d):
-            return add(fp.Convolution2DLayer(name, w(module.weight), None, module.stride,
-                                             module.padding, module.dilation, module.groups), source)
+            conv = fp.Convolution2DLayer(name, w(module.weight), None, module.stride,
+                                         module.padding, module.dilation, module.groups)
+            return add(conv, source)
         if isinstance(module, nn.BatchNorm2d):
             return add(fp.BatchNormalizationLayer(name, w(module.weight), w(module.bias),
                                                   w(module.running_mean), w(module.running_var),

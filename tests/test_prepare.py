@@ -123,7 +123,8 @@ def test_batch_norm_that_cannot_be_folded_becomes_a_per_channel_scale():
 def test_output_layer_is_not_folded_into():
     rng = np.random.default_rng(4)
     net = fp.Network([fp.FeatureInputLayer("in", 3),
-                      fp.FullyConnectedLayer("fc", rng.normal(size=(2, 3))), random_bn(rng, "bn", 2)],
+                      fp.FullyConnectedLayer("fc", rng.normal(size=(2, 3))),
+                      random_bn(rng, "bn", 2)],
                      [("in", "fc"), ("fc", "bn")], output_names=["fc", "bn"])
     prepared = fp.prepare_network(net)
     assert prepared.output_names == ["fc", "bn"]
@@ -136,7 +137,8 @@ def test_cross_layer_equalization_balances_ranges():
     rng = np.random.default_rng(5)
     spread = np.array([8.0, 0.1, 1.0, 30.0]).reshape(4, 1, 1, 1)
     layers = [fp.ImageInputLayer("in", (2, 6, 6)),
-              fp.Convolution2DLayer("c1", rng.normal(size=(4, 2, 3, 3)) * spread, rng.normal(size=4)),
+              fp.Convolution2DLayer("c1", rng.normal(size=(4, 2, 3, 3)) * spread,
+                                    rng.normal(size=4)),
               fp.ReLULayer("r1"), fp.MaxPooling2DLayer("mp", 2, 2),
               fp.Convolution2DLayer("dw", rng.normal(size=(4, 1, 3, 3)), rng.normal(size=4),
                                     padding=1, groups=4),

@@ -27,7 +27,8 @@ def normalize_padding(padding, what: str = "padding"):
     if isinstance(padding, str):
         mode = padding.lower()
         if mode not in SAME_MODES:
-            raise ValueError(f"{what} must be 'same', 'same_lower' or explicit sizes, got {padding!r}")
+            raise ValueError(f"{what} must be 'same', 'same_lower' or explicit sizes, "
+                             f"got {padding!r}")
         return mode
     values = (padding,) * 4 if np.isscalar(padding) else tuple(padding)
     if len(values) == 2:
@@ -106,9 +107,8 @@ def conv2d(x: np.ndarray, weights: np.ndarray, bias: np.ndarray | None, stride, 
            dilation, groups: int) -> np.ndarray:
     """2-D convolution (cross-correlation) of NCHW `x` with OIHW `weights` (I = C / groups).
 
-    The patches of the whole batch form one matrix per group, (C/groups·kh·kw) × (N·OH·OW), so each
-    group is a single large matmul whatever the batch size (a matmul per observation is slow for
-    small images)."""
+    The patches of the whole batch form one matrix per group, (C/groups·kh·kw) × (N·OH·OW), so
+    each group is a single large matmul whatever the batch size."""
     n, c, h, w = x.shape
     out_ch, c_group, kh, kw = weights.shape
     pads = resolve_padding(padding, (h, w), (kh, kw), stride, dilation)
@@ -142,7 +142,8 @@ def pool2d(x: np.ndarray, mode: str, kernel, stride, padding, ceil_mode: bool = 
     full = (top, left, bottom + over_h, right + over_w)
     combine = np.maximum if mode == "max" else np.add
     padded = pad_spatial(x, full, -np.inf if mode == "max" else 0.0)
-    total = _combine_windows(_combine_windows(padded, 3, kw, sw, ow, combine), 2, kh, sh, oh, combine)
+    rows = _combine_windows(padded, 3, kw, sw, ow, combine)
+    total = _combine_windows(rows, 2, kh, sh, oh, combine)
     if mode == "max":
         return total
     counted = np.zeros(padded.shape[2:], np.float32)
@@ -150,7 +151,8 @@ def pool2d(x: np.ndarray, mode: str, kernel, stride, padding, ceil_mode: bool = 
         counted[:h + top + bottom, :w + left + right] = 1.0
     else:
         counted[top:top + h, left:left + w] = 1.0
-    counts = _combine_windows(_combine_windows(counted, 1, kw, sw, ow, np.add), 0, kh, sh, oh, np.add)
+    counts = _combine_windows(_combine_windows(counted, 1, kw, sw, ow, np.add),
+                              0, kh, sh, oh, np.add)
     return total / counts
 
 

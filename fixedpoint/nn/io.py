@@ -2,9 +2,10 @@
 
 A *bundle* is the general container: ``__meta__`` (a JSON string) plus named arrays, read back with
 ``allow_pickle=False`` so loading never executes code. A saved network is a bundle whose meta
-describes the graph (layers with type name and config, connections, inputs, outputs, origin) and whose
-arrays are named ``<layer>/<parameter>``. Other artefacts (e.g. quantized networks) reuse the same
-container: `network_to_bundle` / `network_from_bundle` embed a network under an array-name prefix.
+describes the graph (layers with type name and config, connections, inputs, outputs, origin) and
+whose arrays are named ``<layer>/<parameter>``. Other artefacts (e.g. quantized networks) reuse the
+same container: `network_to_bundle` / `network_from_bundle` embed a network under an array-name
+prefix.
 """
 from __future__ import annotations
 
@@ -40,7 +41,7 @@ def write_npz_bundle(path, meta: dict, arrays: dict[str, np.ndarray]) -> None:
 
 
 def read_npz_bundle(path) -> tuple[dict, dict[str, np.ndarray]]:
-    """(meta, arrays) of a bundle; never unpickles. Raises NetworkFileError for anything malformed."""
+    """(meta, arrays) of a bundle; never unpickles. Raises NetworkFileError if malformed."""
     if not os.path.exists(path):
         raise FileNotFoundError(f"no such file: {path}")
     try:

@@ -35,11 +35,11 @@ class Network:
     """A network of named layers joined by `connections`, pairs ``(source, destination)`` (or a
     table with columns Source and Destination, like `Network.connections`).
 
-    A destination names a layer and, for multi-input layers, its port (``"add1/in2"``); single-input
-    layers have one port ``in`` that may be omitted. Every input port must be connected exactly once,
-    names must be unique and the graph acyclic. `input_names` (default: the input layers, in the
-    order given) fixes the order of `predict`'s arguments; `output_names` (default: the layers whose
-    output nobody consumes) fixes what `predict` returns.
+    A destination names a layer and, for multi-input layers, its port (``"add1/in2"``);
+    single-input layers have one port ``in`` that may be omitted. Every input port must be connected
+    exactly once, names must be unique and the graph acyclic. `input_names` (default: the input
+    layers, in the order given) fixes the order of `predict`'s arguments; `output_names` (default:
+    the layers whose output nobody consumes) fixes what `predict` returns.
 
     `origin` maps each layer name to the names of the original layers it stands for: itself in a
     plain network; after `prepare_network`, e.g. a convolution with a folded batch normalization
@@ -84,16 +84,16 @@ class Network:
                                    f"{connection!r}") from None
             source = str(source).removesuffix("/out")
             if source not in self._layers:
-                raise NetworkError(f"connection {source!r} -> {destination!r}: unknown source layer "
-                                   f"{source!r}; layers are {known}")
+                raise NetworkError(f"connection {source!r} -> {destination!r}: unknown source "
+                                   f"layer {source!r}; layers are {known}")
             name, port = _split_destination(str(destination))
             if name not in self._layers:
                 raise NetworkError(f"connection {source!r} -> {destination!r}: unknown destination "
                                    f"layer {name!r}; layers are {known}")
             ports = self._layers[name].input_ports
             if not ports:
-                raise NetworkError(f"connection {source!r} -> {destination!r}: {name!r} is an input "
-                                   f"layer and takes no inputs")
+                raise NetworkError(f"connection {source!r} -> {destination!r}: {name!r} is an "
+                                   f"input layer and takes no inputs")
             if port is None and len(ports) == 1:
                 port = ports[0]
             if port not in ports:
@@ -230,7 +230,8 @@ class Network:
             if layer.name in self._input_names:
                 shapes[layer.name] = layer.output_shape((batch_size,) + layer.input_shape[1:])
             else:
-                shapes[layer.name] = layer.output_shape(*[shapes[s] for s in self._sources[layer.name]])
+                sources = self._sources[layer.name]
+                shapes[layer.name] = layer.output_shape(*[shapes[s] for s in sources])
         return shapes
 
     def summary(self, print_table: bool = True) -> pd.DataFrame:
@@ -413,7 +414,8 @@ class Network:
         if len(new_layer.input_ports) != 1:
             raise NetworkError(f"insert_layer_after: {new_layer.name!r} must have one input")
         if new_layer.name in self._layers:
-            raise NetworkError(f"insert_layer_after: a layer named {new_layer.name!r} already exists")
+            raise NetworkError(f"insert_layer_after: a layer named {new_layer.name!r} already "
+                               f"exists")
         layers = []
         for layer in self.layers:
             layers.append(layer)

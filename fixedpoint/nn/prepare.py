@@ -10,7 +10,8 @@
 4. Optionally, cross-layer equalization (Nagel et al. 2019): for two weight layers joined only by
    per-channel positively homogeneous layers (ReLU, leaky ReLU, max or average pooling), output
    channel c of the first is divided by s_c = sqrt(r1_c / r2_c) and the weights of the second that
-   read channel c are multiplied by s_c, where r1_c and r2_c are the channels' weight ranges (max |w|).
+   read channel c are multiplied by s_c, where r1_c and r2_c are the channels' weight ranges
+   (max |w|).
    Both ranges become sqrt(r1_c r2_c); sweeps repeat until the scales settle.
 
 All arithmetic is in float64, rounded once to float32. The result's `origin` maps every layer to the

@@ -8,7 +8,7 @@ from .base import Layer, as_float32, register_layer
 
 @register_layer
 class BatchNormalizationLayer(Layer):
-    """y = scale (x - mean) / sqrt(variance + epsilon) + offset, per channel (axis 1 of NC or NCHW)."""
+    """y = scale (x - mean) / sqrt(variance + epsilon) + offset, per channel (axis 1 of NC/NCHW)."""
 
     type_name = "BatchNormalization"
     has_learnables = True

@@ -14,8 +14,8 @@ class Convolution2DLayer(Layer):
 
     `padding` is explicit (int, pair or (h_begin, w_begin, h_end, w_end)) or ``"same"`` /
     ``"same_lower"`` (output size ceil(input / stride); the odd extra padding goes at the end for
-    ``"same"``, at the start for ``"same_lower"``). A depthwise convolution is ``groups`` equal to the
-    input channel count.
+    ``"same"``, at the start for ``"same_lower"``). A depthwise convolution is ``groups`` equal to
+    the input channel count.
     """
 
     type_name = "Convolution2D"
@@ -83,7 +83,8 @@ class Convolution2DLayer(Layer):
             oh, ow = F.spatial_output_shape(shape, self.filter_size, self.stride, self.padding,
                                             self.dilation)
         except ValueError as error:
-            raise ValueError(f"convolution {self.name!r} on input {tuple(shape)}: {error}") from None
+            raise ValueError(f"convolution {self.name!r} on input {tuple(shape)}: "
+                             f"{error}") from None
         return (shape[0], self.num_filters, oh, ow)
 
     def config(self):

@@ -1,4 +1,5 @@
-"""Local response normalization across channels (MATLAB crossChannelNormalizationLayer, ONNX LRN)."""
+"""Local response normalization across channels (MATLAB crossChannelNormalizationLayer, ONNX
+LRN)."""
 from __future__ import annotations
 
 import numpy as np
@@ -8,8 +9,8 @@ from .base import Layer, register_layer
 
 @register_layer
 class CrossChannelNormalizationLayer(Layer):
-    """y = x / (k + alpha / size * sum of x^2 over `window_channel_size` neighbouring channels)^beta;
-    the window spans floor((size-1)/2) channels before and ceil((size-1)/2) after."""
+    """y = x / (k + alpha / size * sum of x^2 over `window_channel_size` neighbouring
+    channels)^beta; the window spans floor((size-1)/2) channels before, ceil((size-1)/2) after."""
 
     type_name = "CrossChannelNormalization"
 

@@ -11,7 +11,8 @@ class DropoutLayer(Layer):
     def __init__(self, name, probability=0.5):
         super().__init__(name)
         if not 0 <= probability < 1:
-            raise ValueError(f"dropout {name!r}: probability must be in [0, 1), got {probability!r}")
+            raise ValueError(f"dropout {name!r}: probability must be in [0, 1), "
+                             f"got {probability!r}")
         self.probability = float(probability)
 
     def forward(self, x):

@@ -18,9 +18,10 @@ REQUIRED_STATISTICS = {
 class InputLayer(Layer):
     """A network input: checks the data it is given and normalises it.
 
-    zerocenter: x - mean;  zscore: (x - mean) / std;  rescale-symmetric: 2 (x - min) / (max - min) - 1;
-    rescale-zero-one: (x - min) / (max - min). The statistics are fixed arrays broadcastable to one
-    observation; they are stored with the layer but are not learnables.
+    zerocenter: x - mean;  zscore: (x - mean) / std;
+    rescale-symmetric: 2 (x - min) / (max - min) - 1;  rescale-zero-one: (x - min) / (max - min).
+    The statistics are fixed arrays broadcastable to one observation; they are stored with the
+    layer but are not learnables.
     """
 
     num_inputs = 0
@@ -32,14 +33,15 @@ class InputLayer(Layer):
         super().__init__(name)
         self.sample_shape = tuple(sample_shape)
         if normalization not in NORMALIZATIONS:
-            raise ValueError(f"input layer {name!r}: normalization must be one of {NORMALIZATIONS}, "
-                             f"got {normalization!r}")
+            raise ValueError(f"input layer {name!r}: normalization must be one of "
+                             f"{NORMALIZATIONS}, got {normalization!r}")
         self.normalization = normalization
         given = {"mean": mean, "std": std, "min": min, "max": max}
         self.statistics = {}
         for key in REQUIRED_STATISTICS[normalization]:
             if given[key] is None:
-                raise ValueError(f"input layer {name!r}: normalization {normalization!r} needs {key}")
+                raise ValueError(f"input layer {name!r}: normalization {normalization!r} "
+                                 f"needs {key}")
             value = as_float32(given[key], f"input layer {name!r} {key}")
             aligned = self.sample_shape[len(self.sample_shape) - value.ndim:]
             if value.ndim > len(self.sample_shape) or any(
