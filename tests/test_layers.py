@@ -5,6 +5,8 @@ import json
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import fixedpoint as fp
 from fixedpoint.nn import functional as F
@@ -445,3 +447,54 @@ def test_windows_larger_than_the_input_are_rejected():
         fp.MaxPooling2DLayer("p", 2).forward(randn(1, 1, 4, 1))
     with pytest.raises(ValueError, match=r"'c' expects \(N, 1, H, W\)"):
         fp.Convolution2DLayer("c", randn(1, 1, 3, 3)).forward(randn(1, 1, 9))
+
+
+# --- property tests over random window configurations -------------------------------------------
+
+
+@st.composite
+def conv_configs(draw):
+    groups = draw(st.sampled_from([1, 2, 3]))
+    c_group = draw(st.integers(1, 2))
+    out_group = draw(st.integers(1, 2))
+    kernel = (draw(st.integers(1, 4)), draw(st.integers(1, 4)))
+    stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    dilation = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+    padding = draw(st.one_of(st.sampled_from(["same", "same_lower"]),
+                             st.tuples(*[st.integers(0, 2)] * 4)))
+    extent = [(k - 1) * d + 1 for k, d in zip(kernel, dilation)]
+    size = (draw(st.integers(extent[0], 9)), draw(st.integers(extent[1], 9)))
+    return groups, c_group, out_group, kernel, stride, dilation, padding, size
+
+
+@settings(max_examples=40, deadline=None)
+@given(conv_configs(), st.integers(0, 2 ** 32 - 1))
+def test_convolution_property(config, seed):
+    groups, c_group, out_group, kernel, stride, dilation, padding, size = config
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(2, groups * c_group, *size)).astype(np.float32)
+    w = rng.normal(size=(groups * out_group, c_group, *kernel)).astype(np.float32)
+    b = rng.normal(size=groups * out_group).astype(np.float32)
+    layer = fp.Convolution2DLayer("c", w, b, stride, padding, dilation, groups)
+    y = layer.forward(x)
+    assert y.shape == layer.output_shape(x.shape)
+    pads = F.resolve_padding(layer.padding, size, kernel, stride, dilation)
+    if isinstance(padding, str):
+        assert y.shape[2:] == tuple(-(-n // s) for n, s in zip(size, stride))
+    assert rel_err(y, conv_reference(x, w, b, stride, pads, dilation, groups)) < 1e-5
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 4), st.integers(1, 4), st.integers(1, 3), st.integers(1, 3),
+       st.tuples(*[st.integers(0, 3)] * 4), st.booleans(), st.booleans(), st.integers(4, 9),
+       st.integers(4, 9), st.integers(0, 2 ** 32 - 1))
+def test_pooling_property(kh, kw, sh, sw, pads, ceil_mode, include_pad, h, w, seed):
+    pads = tuple(min(p, k - 1) for p, k in zip(pads, (kh, kw, kh, kw)))
+    x = np.random.default_rng(seed).normal(size=(1, 2, h, w)).astype(np.float32)
+    for layer, mode in ((fp.AveragePooling2DLayer("a", (kh, kw), (sh, sw), pads, ceil_mode,
+                                                  include_pad), "average"),
+                        (fp.MaxPooling2DLayer("m", (kh, kw), (sh, sw), pads, ceil_mode), "max")):
+        y = layer.forward(x)
+        assert y.shape == layer.output_shape(x.shape)
+        want = pool_reference(x, mode, (kh, kw), (sh, sw), pads, ceil_mode, include_pad)
+        assert rel_err(y, want) < 1e-6
