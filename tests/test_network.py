@@ -401,3 +401,14 @@ def test_mobilenet_style_network_matches_torch():
     prepared = fp.prepare_network(net, cross_layer_equalization=True)
     assert not any(layer.type_name == "BatchNormalization" for layer in prepared.layers)
     assert np.abs(prepared.predict(x) - want).max() / np.abs(want).max() < 1e-4
+
+
+def test_observer_sees_values_before_in_place_layers_reuse_them():
+    net = residual_net()
+    x = randn(2, 3, 8, 8)
+    seen = {}
+    net.run({"data": x}, outputs=[], observe=lambda layer, out: seen.setdefault(layer.name,
+                                                                               out.copy()))
+    conv1 = net.predict(x, outputs="conv1")
+    np.testing.assert_array_equal(seen["conv1"], conv1)
+    assert seen["conv1"].min() < 0          # the ReLU after it did not clip what was observed

@@ -261,6 +261,8 @@ class Network:
         `inputs` maps input layer names to data. `compute(layer, *inputs)` replaces
         `layer.forward` (the default); `observe(layer, output)` sees every computed output, which
         makes every layer run. Otherwise only the layers the requested outputs depend on run.
+        An observer must use (or copy) an output when called, not keep it: a later element-wise layer
+        may overwrite an unrequested output in place.
         """
         requested = tuple(self._output_names if outputs is None else outputs)
         missing = [name for name in self._input_names if name not in inputs]
