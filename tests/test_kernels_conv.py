@@ -1,0 +1,172 @@
+"""Exact 2-D convolution (NCHW x OIHW) against an independent numpy int64 reference that loops over
+kernel offsets, on every code path and thread count."""
+import itertools
+
+import numpy as np
+import pytest
+
+from fixedpoint.kernels import Requantizer, conv2d, get_num_threads, pack_weights, set_kernel_path, set_num_threads
+
+PATHS = ("auto", "exact16", "portable")
+
+
+def reference(x, w, *, pads, stride, dilation, groups, zp, bias=None):
+    """Explicit zero-point padding, then one strided slice per kernel offset (int64)."""
+    n, c, h, wd = x.shape
+    o, cg, kh, kw = w.shape
+    top, left, bottom, right = pads
+    xp = np.full((n, c, h + top + bottom, wd + left + right), zp, np.int64)
+    xp[:, :, top:top + h, left:left + wd] = x
+    xp -= zp
+    oh = (h + top + bottom - dilation[0] * (kh - 1) - 1) // stride[0] + 1
+    ow = (wd + left + right - dilation[1] * (kw - 1) - 1) // stride[1] + 1
+    out = np.zeros((n, o, oh, ow), np.int64)
+    og = o // groups
+    for g, i, j in itertools.product(range(groups), range(kh), range(kw)):
+        patch = xp[:, g * cg:(g + 1) * cg, i * dilation[0]:i * dilation[0] + stride[0] * (oh - 1) + 1:stride[0],
+                   j * dilation[1]:j * dilation[1] + stride[1] * (ow - 1) + 1:stride[1]]
+        out[:, g * og:(g + 1) * og] += np.einsum("nchw,oc->nohw", patch, w[g * og:(g + 1) * og, :, i, j].astype(np.int64))
+    if bias is not None:
+        out += bias.astype(np.int64)[None, :, None, None]
+    return out
+
+
+@pytest.fixture(autouse=True)
+def restore_settings():
+    threads = get_num_threads()
+    yield
+    set_kernel_path("auto")
+    set_num_threads(threads)
+
+
+def on_every_path(fn):
+    results = []
+    for path in PATHS:
+        set_kernel_path(path)
+        for threads in (1, 2):
+            set_num_threads(threads)
+            results.append(fn())
+    set_kernel_path("auto")
+    for r in results[1:]:
+        np.testing.assert_array_equal(r, results[0])
+    return results[0]
+
+
+PADDINGS = [(0, (0, 0, 0, 0)), (1, (1, 1, 1, 1)), ((2, 0), (2, 0, 2, 0)), ((0, 1, 2, 3), (0, 1, 2, 3))]
+GROUPINGS = [("dense", 4, 6, 1), ("grouped", 4, 6, 2), ("depthwise", 4, 4, 4), ("depthwise_x2", 3, 6, 3)]
+
+
+@pytest.mark.parametrize("padding, pads", PADDINGS)
+@pytest.mark.parametrize("stride", [1, 2, (2, 1)])
+@pytest.mark.parametrize("dilation", [1, (2, 1)])
+@pytest.mark.parametrize("name, c, o, groups", GROUPINGS)
+def test_geometry_combinations(padding, pads, stride, dilation, name, c, o, groups):
+    rng = np.random.default_rng(hash((str(padding), str(stride), str(dilation), name)) % 2**32)
+    x = rng.integers(0, 256, (2, c, 7, 9)).astype(np.uint8)
+    w = rng.integers(-128, 128, (o, c // groups, 3, 2)).astype(np.int8)
+    bias = rng.integers(-10**6, 10**6, o).astype(np.int32)
+    zp = int(rng.integers(0, 256))
+    st = (stride, stride) if isinstance(stride, int) else stride
+    dl = (dilation, dilation) if isinstance(dilation, int) else dilation
+    out = on_every_path(lambda: conv2d(x, w, bias=bias, stride=stride, padding=padding, dilation=dilation,
+                                       groups=groups, x_zero_point=zp))
+    assert out.dtype == np.int32
+    np.testing.assert_array_equal(out, reference(x, w, pads=pads, stride=st, dilation=dl, groups=groups, zp=zp, bias=bias))
+
+
+@pytest.mark.parametrize("mode", ["same", "same_lower"])
+@pytest.mark.parametrize("stride", [1, 2])
+@pytest.mark.parametrize("size", [(5, 6), (8, 7)])
+def test_same_padding_follows_onnx(mode, stride, size):
+    rng = np.random.default_rng(1)
+    x = rng.integers(-128, 128, (1, 3) + size).astype(np.int8)
+    w = rng.integers(-128, 128, (5, 3, 4, 3)).astype(np.int8)
+    out = conv2d(x, w, stride=stride, padding=mode, x_zero_point=-7)
+    assert out.shape[2:] == tuple(-(-s // stride) for s in size)  # ceil(H / stride)
+    pads = []
+    for s, k in zip(size, (4, 3)):
+        total = max((-(-s // stride) - 1) * stride + k - s, 0)
+        small = total // 2
+        pads.append((small, total - small) if mode == "same" else (total - small, small))
+    expected = reference(x, w, pads=(pads[0][0], pads[1][0], pads[0][1], pads[1][1]), stride=(stride, stride),
+                         dilation=(1, 1), groups=1, zp=-7)
+    np.testing.assert_array_equal(out, expected)
+
+
+@pytest.mark.parametrize("groups, o", [(1, 16), (16, 16), (16, 32)])
+@pytest.mark.parametrize("data", ["int8", "nonneg_int8", "uint8_small"])
+def test_realistic_3x3_on_all_paths(groups, o, data):
+    rng = np.random.default_rng(groups + o)
+    lo, hi, dt = {"int8": (-128, 128, np.int8), "nonneg_int8": (0, 128, np.int8), "uint8_small": (0, 128, np.uint8)}[data]
+    x = rng.integers(lo, hi, (2, 16, 13, 17)).astype(dt)
+    w = rng.integers(-128, 128, (o, 16 // groups, 3, 3)).astype(np.int8)
+    zp = 5
+    out = on_every_path(lambda: conv2d(x, w, padding=1, groups=groups, x_zero_point=zp))
+    np.testing.assert_array_equal(out, reference(x, w, pads=(1, 1, 1, 1), stride=(1, 1), dilation=(1, 1),
+                                                 groups=groups, zp=zp))
+
+
+@pytest.mark.parametrize("xv, wv", [(-128, -128), (127, 127), (-128, 127)])
+@pytest.mark.parametrize("groups", [1, 8])
+def test_extreme_values(xv, wv, groups):
+    x = np.full((1, 8, 6, 6), xv, np.int8)
+    w = np.full((8, 8 // groups, 3, 3), wv, np.int8)
+    out = on_every_path(lambda: conv2d(x, w, groups=groups))
+    np.testing.assert_array_equal(out, np.full((1, 8, 4, 4), xv * wv * 9 * (8 // groups), np.int32))
+
+
+@pytest.mark.parametrize("groups", [1, 4])
+def test_batch_of_n_equals_each_sample_alone(groups):
+    rng = np.random.default_rng(9)
+    x = rng.integers(-128, 128, (5, 4, 9, 8)).astype(np.int8)
+    w = pack_weights(rng.integers(-128, 128, (8, 4 // groups, 3, 3)).astype(np.int8), groups=groups)
+    batch = conv2d(x, w, padding=1, stride=(1, 2))
+    for i in range(5):
+        np.testing.assert_array_equal(batch[i:i + 1], conv2d(x[i:i + 1], w, padding=1, stride=(1, 2)))
+
+
+@pytest.mark.parametrize("groups, o", [(1, 6), (3, 6)])
+def test_fused_requantizer_equals_requantizing_the_int32_result(groups, o):
+    rng = np.random.default_rng(4)
+    x = rng.integers(0, 256, (2, 3, 10, 11)).astype(np.uint8)
+    w = rng.integers(-128, 128, (o, 3 // groups, 3, 3)).astype(np.int8)
+    bias = rng.integers(-3000, 3000, o).astype(np.int32)
+    rq = Requantizer.fp32(np.linspace(2e-4, 4e-3, o), zero_point=128, dtype=np.uint8, clamp=(128, 255))
+    fused = on_every_path(lambda: conv2d(x, w, bias=bias, padding=1, groups=groups, x_zero_point=128, requantizer=rq))
+    assert fused.dtype == np.uint8
+    np.testing.assert_array_equal(fused, rq(conv2d(x, w, bias=bias, padding=1, groups=groups, x_zero_point=128)))
+
+
+def test_non_contiguous_input():
+    rng = np.random.default_rng(6)
+    big = rng.integers(-128, 128, (2, 6, 12, 14)).astype(np.int8)
+    x = big[:, ::2, 1:, ::2]
+    w = rng.integers(-128, 128, (4, 3, 2, 2)).astype(np.int8)
+    np.testing.assert_array_equal(conv2d(x, w), reference(x, w, pads=(0, 0, 0, 0), stride=(1, 1), dilation=(1, 1),
+                                                          groups=1, zp=0))
+
+
+X = np.zeros((1, 4, 5, 5), np.int8)
+W = np.zeros((4, 4, 3, 3), np.int8)
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: conv2d(X.astype(np.int16), W), "x must have dtype"),
+    (lambda: conv2d(X[0], W), "x must be 4-D"),
+    (lambda: conv2d(X, W.astype(np.uint8)), "w must have dtype int8"),
+    (lambda: conv2d(X, W[:, :3]), "channels"),
+    (lambda: conv2d(X, W, groups=3), "groups=3 must divide"),
+    (lambda: conv2d(X, W[:, :1], groups=4, padding=-1), "padding must be >= 0"),
+    (lambda: conv2d(X, W, padding="valid_ish"), "padding must be"),
+    (lambda: conv2d(X, W, padding=(1, 2, 3)), "padding must be"),
+    (lambda: conv2d(X, W, stride=0), "stride must be >= 1"),
+    (lambda: conv2d(X, W, dilation=(1, 2, 3)), "dilation"),
+    (lambda: conv2d(X, W, dilation=3), "larger than the padded input"),
+    (lambda: conv2d(X, W, x_zero_point=128), "x_zero_point"),
+    (lambda: conv2d(X, W, bias=np.zeros(5, np.int32)), "bias"),
+    (lambda: conv2d(X, pack_weights(W), groups=2), "disagrees"),
+    (lambda: conv2d(X, pack_weights(np.zeros((3, 4), np.int8))), "packed GEMM weights"),
+])
+def test_bad_inputs_raise_value_error(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()

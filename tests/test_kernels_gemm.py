@@ -1,0 +1,201 @@
+"""Exact int8/int16 GEMM against an independent numpy int64 reference (wrapped to int32 like the
+hardware), on every code path and thread count."""
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from fixedpoint.kernels import (AccumulatorOverflowError, Requantizer, gemm, get_num_threads, pack_weights,
+                                set_kernel_path, set_num_threads)
+
+PATHS = ("auto", "exact16", "portable")
+
+
+def wrap32(v):
+    return ((np.asarray(v, dtype=np.int64) + 2**31) % 2**32 - 2**31).astype(np.int32)
+
+
+def reference(a, b, za=0, zb=0, bias=None):
+    """(A - za)(B - zb) + bias in int64, by explicit broadcasting (no BLAS)."""
+    za = np.asarray(za, np.int64).reshape(-1, 1) if np.ndim(za) else np.int64(za)
+    zb = np.asarray(zb, np.int64).reshape(1, -1) if np.ndim(zb) else np.int64(zb)
+    ac = a.astype(np.int64) - za
+    bc = b.astype(np.int64) - zb
+    out = (ac[:, :, None] * bc[None, :, :]).sum(axis=1)
+    return out + (0 if bias is None else bias.astype(np.int64))
+
+
+@pytest.fixture(autouse=True)
+def restore_settings():
+    threads = get_num_threads()
+    yield
+    set_kernel_path("auto")
+    set_num_threads(threads)
+
+
+def on_every_path(fn):
+    """fn() on each code path and 1/2 threads; asserts all results are identical, returns one."""
+    results = []
+    for path in PATHS:
+        set_kernel_path(path)
+        for threads in (1, 2):
+            set_num_threads(threads)
+            results.append(fn())
+    set_kernel_path("auto")
+    for r in results[1:]:
+        assert r.dtype == results[0].dtype
+        np.testing.assert_array_equal(r, results[0])
+    return results[0]
+
+
+@settings(max_examples=40, deadline=None)
+@given(m=st.integers(1, 70), k=st.integers(1, 70), n=st.integers(1, 70), seed=st.integers(0, 2**32 - 1),
+       a_kind=st.sampled_from(["int8", "uint8", "int8_nonneg", "uint8_small"]), affine=st.booleans())
+def test_random_shapes_match_reference(m, k, n, seed, a_kind, affine):
+    rng = np.random.default_rng(seed)
+    lo, hi = {"int8": (-128, 128), "uint8": (0, 256), "int8_nonneg": (0, 128), "uint8_small": (0, 128)}[a_kind]
+    a = rng.integers(lo, hi, (m, k)).astype(a_kind.split("_")[0])
+    b = rng.integers(-128, 128, (k, n)).astype(np.int8)
+    za = zb = 0
+    bias = None
+    if affine:
+        za = rng.integers(0 if a.dtype == np.uint8 else -128, 256 if a.dtype == np.uint8 else 128, m if seed % 2 else ())
+        zb = rng.integers(-128, 128, n if seed % 3 else ())
+        bias = rng.integers(-2**31, 2**31, n).astype(np.int32)
+    out = on_every_path(lambda: gemm(a, b, bias=bias, a_zero_point=za, b_zero_point=zb))
+    assert out.dtype == np.int32 and out.shape == (m, n)
+    np.testing.assert_array_equal(out, wrap32(reference(a, b, za, zb, bias)))
+
+
+@pytest.mark.parametrize("av,bv", [(-128, -128), (127, 127), (-128, 127), (127, -128), (0, -128)])
+def test_extreme_values(av, bv):
+    m, k, n = 13, 1000, 37
+    a = np.full((m, k), av, np.int8)
+    b = np.full((k, n), bv, np.int8)
+    out = on_every_path(lambda: gemm(a, b))
+    np.testing.assert_array_equal(out, np.full((m, n), av * bv * k, np.int32))
+
+
+def test_uint8_extremes_with_zero_points():
+    a = np.full((7, 300), 255, np.uint8)
+    a[::2] = 0
+    b = np.full((300, 19), -128, np.int8)
+    b[:, ::3] = 127
+    za = np.arange(7) * 30
+    out = on_every_path(lambda: gemm(a, b, a_zero_point=za, b_zero_point=-128))
+    np.testing.assert_array_equal(out, wrap32(reference(a, b, za, -128)))
+
+
+def test_blocked_sizes_cross_k_and_tile_boundaries():
+    rng = np.random.default_rng(7)
+    a = rng.integers(-128, 128, (301, 1100)).astype(np.int8)
+    b = rng.integers(-128, 128, (1100, 273)).astype(np.int8)
+    expected = wrap32(a.astype(np.int64) @ b.astype(np.int64))
+    np.testing.assert_array_equal(on_every_path(lambda: gemm(a, b)), expected)
+    a7 = np.abs(a.astype(np.int16)).clip(0, 127).astype(np.int8)
+    np.testing.assert_array_equal(on_every_path(lambda: gemm(a7, b)), wrap32(a7.astype(np.int64) @ b.astype(np.int64)))
+
+
+def test_packed_weights_equal_unpacked():
+    rng = np.random.default_rng(3)
+    a = rng.integers(0, 256, (20, 45)).astype(np.uint8)
+    b = rng.integers(-128, 128, (45, 33)).astype(np.int8)
+    packed = pack_weights(b)
+    for _ in range(2):
+        np.testing.assert_array_equal(gemm(a, packed, a_zero_point=128), gemm(a, b, a_zero_point=128))
+
+
+# K at and past the int32 boundary: all -128 x -128 gives K * 2^14, which reaches 2^31 at K = 2^17.
+@pytest.mark.parametrize("k", [2**17 - 1, 2**17, 2**17 + 5])
+def test_overflow_policies_at_the_int32_boundary(k):
+    a = np.full((2, k), -128, np.int8)
+    b = np.full((k, 3), -128, np.int8)
+    exact = k * 2**14
+    fits = exact <= 2**31 - 1
+    np.testing.assert_array_equal(gemm(a, b), np.full((2, 3), wrap32(exact)))
+    np.testing.assert_array_equal(gemm(a, b, overflow="saturate"), np.full((2, 3), min(exact, 2**31 - 1)))
+    if fits:
+        np.testing.assert_array_equal(gemm(a, b, overflow="raise"), np.full((2, 3), exact))
+    else:
+        with pytest.raises(AccumulatorOverflowError, match=r"\(0, 0\).*" + str(exact)):
+            gemm(a, b, overflow="raise")
+
+
+def test_overflow_saturates_each_output_and_counts_the_bias():
+    k = 2**17 + 1
+    a = np.full((1, k), -128, np.int8)
+    b = np.empty((k, 3), np.int8)
+    b[:, 0], b[:, 1], b[:, 2] = -128, 127, 1
+    bias = np.array([0, -2**30, -2**31], np.int32)
+    exact = np.array([k * 2**14, -128 * 127 * k - 2**30, -128 * k - 2**31])
+    for path in PATHS:
+        set_kernel_path(path)
+        np.testing.assert_array_equal(gemm(a, b, overflow="saturate", bias=bias)[0], np.clip(exact, -2**31, 2**31 - 1))
+        np.testing.assert_array_equal(gemm(a, b, bias=bias)[0], wrap32(exact))
+    with pytest.raises(AccumulatorOverflowError, match=r"\(0, 0\)"):
+        gemm(a, b, overflow="raise", bias=bias)
+    b[:, 0] = 0
+    with pytest.raises(AccumulatorOverflowError, match=r"\(0, 1\)"):
+        gemm(a, b, overflow="raise", bias=bias)
+
+
+def test_int16_accumulates_in_int64():
+    rng = np.random.default_rng(5)
+    a = rng.integers(-2**15, 2**15, (9, 40)).astype(np.int16)
+    b = rng.integers(-2**15, 2**15, (40, 11)).astype(np.int16)
+    a[0], b[:, 0] = -2**15, -2**15  # (-32768)^2 * 40 needs more than 32 bits
+    za, zb = rng.integers(-2**15, 2**15, 9), 77
+    bias = rng.integers(-2**31, 2**31, 11).astype(np.int32)
+    out = on_every_path(lambda: gemm(a, b, a_zero_point=za, b_zero_point=zb, bias=bias))
+    assert out.dtype == np.int64
+    np.testing.assert_array_equal(out, reference(a, b, za, zb, bias))
+    assert np.abs(out).max() > 2**31  # the int64 accumulator is needed
+
+
+@pytest.mark.parametrize("make", [
+    lambda n: Requantizer.fp32(np.linspace(1e-4, 3e-3, n), zero_point=3, dtype=np.int8),
+    lambda n: Requantizer.pow2_shift(np.arange(n) % 9, rounding="Convergent", dtype=np.int16),
+    lambda n: Requantizer.gemmlowp(0.0123, zero_point=-5, dtype=np.int8, clamp=(-5, 127)),
+    lambda n: Requantizer.ruy(np.linspace(0.001, 0.02, n), zero_point=128, dtype=np.uint8),
+])
+def test_fused_requantizer_equals_requantizing_the_int32_result(make):
+    rng = np.random.default_rng(11)
+    a = rng.integers(-128, 128, (33, 71)).astype(np.int8)
+    b = rng.integers(-128, 128, (71, 29)).astype(np.int8)
+    bias = rng.integers(-5000, 5000, 29).astype(np.int32)
+    rq = make(29)
+    fused = on_every_path(lambda: gemm(a, b, bias=bias, a_zero_point=3, requantizer=rq))
+    assert fused.dtype == rq.dtype
+    np.testing.assert_array_equal(fused, rq(gemm(a, b, bias=bias, a_zero_point=3), channel_axis=1))
+
+
+def test_non_contiguous_inputs_and_out():
+    rng = np.random.default_rng(2)
+    big = rng.integers(-128, 128, (40, 60)).astype(np.int8)
+    a = big[::2, 1:41:2]                       # strided view, (20, 20)
+    b = np.asfortranarray(big[:20, 30:45])     # Fortran order, (20, 15)
+    expected = wrap32(reference(a, b))
+    np.testing.assert_array_equal(gemm(a, b), expected)
+    out = np.empty((20, 15), np.int32)
+    assert gemm(a, b, out=out) is out
+    np.testing.assert_array_equal(out, expected)
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: gemm(np.zeros((2, 3), np.float32), np.zeros((3, 2), np.int8)), "a must have dtype"),
+    (lambda: gemm(np.zeros((2, 3, 1), np.int8), np.zeros((3, 2), np.int8)), "a must be 2-D"),
+    (lambda: gemm(np.zeros((2, 3), np.int8), np.zeros((4, 2), np.int8)), "K = 3"),
+    (lambda: gemm(np.zeros((2, 3), np.int8), np.zeros((3, 2), np.uint8)), "b must have dtype int8"),
+    (lambda: gemm(np.zeros((2, 3), np.int8), [[1, 2]]), "b must be a numpy array"),
+    (lambda: gemm(np.zeros((2, 3), np.int8), np.zeros((3, 2), np.int8), a_zero_point=200), "a_zero_point"),
+    (lambda: gemm(np.zeros((2, 3), np.int8), np.zeros((3, 2), np.int8), b_zero_point=[1, 2, 3]), "b_zero_point"),
+    (lambda: gemm(np.zeros((2, 3), np.int8), np.zeros((3, 2), np.int8), bias=np.zeros(3, np.int32)), "bias"),
+    (lambda: gemm(np.zeros((2, 3), np.int8), np.zeros((3, 2), np.int8), overflow="clip"), "overflow"),
+    (lambda: gemm(np.zeros((2, 3), np.int8), np.zeros((3, 2), np.int8), out=np.zeros((2, 2), np.int64)), "out"),
+    (lambda: gemm(np.zeros((2, 3), np.int8), np.zeros((3, 2), np.int8), requantizer=Requantizer.fp32([1.0] * 3)),
+     "3 per-channel"),
+    (lambda: gemm(np.zeros((2, 3), np.int16), np.zeros((3, 2), np.int8)), "b must have dtype int16"),
+    (lambda: pack_weights(np.zeros((3, 2, 1), np.int8)), "2-D"),
+])
+def test_bad_inputs_raise_value_error(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
