@@ -117,6 +117,11 @@ def test_outputs_return_int8_activations(calibrated, data):
     assert values["input"].dtype == np.float32 and values["prob"].dtype == np.float32
     scores = qnet.predict(data[:2])
     assert np.array_equal(scores, values["prob"])
+    pool, prob = qnet.predict(data[:2], outputs=["pool", "prob"])
+    assert pool.numerictype == numerictype(1, 8, values["pool"].f)
+    assert np.array_equal(pool.stored_integer, values["pool"].q)
+    assert np.array_equal(pool.double(), values["pool"].q * 2.0 ** -values["pool"].f)
+    assert np.array_equal(prob, values["prob"])
 
 
 def test_skip_layers_keep_float_with_boundaries(calibrated, data):
