@@ -390,3 +390,25 @@ def test_compiled_params_parser_rejects_bad_fields(edit, match):
     del p["shift"]
     with pytest.raises(ValueError, match="missing field 'shift'"):
         _requant.requantize(np.zeros(4, np.int32), p, 0)
+
+
+# ---- code paths: AVX2 and portable loops, 32-bit lanes and the general int64 path agree ---------------
+@pytest.mark.parametrize("rq", [
+    Requantizer.pow2_shift(np.array([0, 1, 5, 31, 33, -3], np.int32), rounding="Convergent"),
+    Requantizer.pow2_shift(np.array([2, 9, 17, 0, 1, 4], np.int32), rounding="Zero", overflow="Wrap", zero_point=-7),
+    Requantizer.gemmlowp(np.array([1e-3, 0.3, 0.7, 1.2, 5.0, 2.0**-30]), zero_point=4, clamp=(4, 127)),
+    Requantizer.gemmlowp(np.array([1e-3, 0.3, 0.7, 1.2, 5.0, 2.0**-30]), single_rounding=True, dtype=np.int16),
+    Requantizer.ruy(np.array([1e-3, 0.3, 0.7, 1.2, 5.0, 2.0**-30]), dtype=np.uint8, zero_point=128),
+    Requantizer.fp32(np.array([1e-3, 0.3, 0.7, 1.2, 5.0, 2.0**-30], np.float32), zero_point=-1),
+], ids=lambda rq: repr(rq))
+def test_simd_and_portable_paths_give_identical_bits(rq):
+    acc = random_acc(np.random.default_rng(7), (3, 6, 37))
+    results = []
+    for simd in (True, False):
+        p = rq.to_params()
+        p["simd"] = simd
+        results.append(_requant.requantize(acc, p, 1))
+        results.append(_requant.requantize(np.ascontiguousarray(np.moveaxis(acc, 1, -1)), p, 2).transpose(0, 2, 1))
+    for r in results[1:]:
+        np.testing.assert_array_equal(r, results[0])
+    np.testing.assert_array_equal(results[0], rq(acc))

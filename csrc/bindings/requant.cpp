@@ -70,14 +70,13 @@ py::array requantize(const py::array& acc, const py::dict& params, int channel_a
         const void* src = acc.data();
         {
             py::gil_scoped_release nogil;
+            // One thread: requantization runs at memory speed (GB/s); threads add only overhead.
             auto run = [&](auto* a) {
                 const py::ssize_t planes = outer * channels;
                 if (inner == 1) {  // channels are the last axis: one row per outer index
-#pragma omp parallel for schedule(static) if (outer * channels > (1 << 16))
                     for (py::ssize_t r = 0; r < outer; ++r)
                         rq.apply_per_column(a + r * channels, channels, 0, dst + r * channels);
                 } else {
-#pragma omp parallel for schedule(static) if (planes * inner > (1 << 16))
                     for (py::ssize_t p = 0; p < planes; ++p)
                         rq.apply_channel(a + p * inner, inner, p % channels, dst + p * inner);
                 }

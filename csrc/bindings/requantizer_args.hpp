@@ -113,6 +113,11 @@ inline Requantizer requantizer_from_params(const pybind11::dict& d) {
     if (q.clamp_lo > q.clamp_hi)
         throw std::invalid_argument("requantizer params: clamp_lo = " + std::to_string(q.clamp_lo) +
                                     " exceeds clamp_hi = " + std::to_string(q.clamp_hi));
+    if (d.contains("simd")) {  // optional: False forces the portable loops (tests compare both)
+        py::object v = d["simd"];
+        if (!py::isinstance<py::bool_>(v)) throw std::invalid_argument("requantizer params: 'simd' must be a bool");
+        q.simd = v.cast<bool>();
+    }
     return q;
 }
 

@@ -48,14 +48,38 @@ inline decltype(auto) with_out_type(OutType t, Fn&& fn) {
 }
 
 // gemmlowp SaturatingRoundingDoublingHighMul: round(a*b / 2^31) with ties toward +inf, saturated
-// (INT32_MIN * INT32_MIN is the only case that overflows).
+// (INT32_MIN * INT32_MIN is the only case that overflows). Truncating the int64 quotient to int32
+// (exact everywhere else) lets the compiler keep only the low halves, so the loops vectorise.
 inline int32_t saturating_rounding_doubling_high_mul(int32_t a, int32_t b) {
-    const int64_t r = round_shift_right<Rounding::Nearest>(int64_t(a) * int64_t(b), 31);
-    return int32_t(saturate<int64_t>(r, INT32_MIN, INT32_MAX));
+    const int32_t r = int32_t(round_shift_right<Rounding::Nearest>(int64_t(a) * int64_t(b), 31));
+    return (a == INT32_MIN && b == INT32_MIN) ? INT32_MAX : r;
 }
 
 // gemmlowp RoundingDivideByPOT: round(x / 2^e), ties away from zero.
 inline int32_t rounding_divide_by_pot(int32_t x, int e) { return round_shift_right<Rounding::Round>(x, e); }
+
+// Loops of the requantizer, compiled twice: portable and for AVX2 (chosen at run time). The body is
+// inlined into each, so the same source yields the same bits on either path. f is taken by value: a
+// local closure cannot alias the (char-typed) outputs, so its captures stay in registers.
+template <class F>
+inline void requant_loop_portable(std::ptrdiff_t n, F f) {
+    for (std::ptrdiff_t i = 0; i < n; ++i) f(i);
+}
+template <class F>
+__attribute__((target("avx2"))) inline void requant_loop_avx2(std::ptrdiff_t n, F f) {
+    for (std::ptrdiff_t i = 0; i < n; ++i) f(i);
+}
+inline bool requant_cpu_has_avx2() {
+    static const bool has = __builtin_cpu_supports("avx2");
+    return has;
+}
+
+// The parameters of one output channel, loaded once per channel so that loops over its
+// accumulators keep them in registers.
+struct ChannelParams {
+    int32_t shift = 0, multiplier = 0;
+    float scale = 0.0f;
+};
 
 struct Requantizer {
     RequantMode mode = RequantMode::Pow2Shift;
@@ -68,6 +92,7 @@ struct Requantizer {
     const float* scale = nullptr;           // MlasFp32
     int32_t zero_point = 0;
     int64_t clamp_lo = INT8_MIN, clamp_hi = INT8_MAX;  // activation clamp, inside the output range
+    bool simd = true;                       // use the AVX2 loops when the CPU has AVX2
 
     // Throws unless per-tensor parameters or one parameter set per channel of `channels`.
     void check_channels(std::ptrdiff_t channels) const {
@@ -77,12 +102,17 @@ struct Requantizer {
                                         std::to_string(channels) + " channels");
     }
 
+    ChannelParams params_at(std::ptrdiff_t channel) const {
+        const std::ptrdiff_t c = num_channels == 1 ? 0 : channel;
+        return {shift ? shift[c] : 0, multiplier ? multiplier[c] : 0, scale ? scale[c] : 0.0f};
+    }
+
     // n accumulators of one output channel (e.g. a convolution output plane).
     template <class Out, class Acc>
     void apply_channel(const Acc* acc, std::ptrdiff_t n, std::ptrdiff_t channel, Out* out) const {
-        const std::ptrdiff_t p = num_channels == 1 ? 0 : channel;
-        dispatch<Out, Acc>([&](auto op) {
-            for (std::ptrdiff_t i = 0; i < n; ++i) out[i] = op(acc[i], p);
+        const ChannelParams cp = params_at(channel);
+        dispatch<Out, Acc>(int32_fits(cp), [&](auto op, auto fin) {
+            loop(n, [=](std::ptrdiff_t i) { out[i] = fin(op(acc[i], cp)); });
         });
     }
 
@@ -90,55 +120,126 @@ struct Requantizer {
     template <class Out, class Acc>
     void apply_per_column(const Acc* acc, std::ptrdiff_t n, std::ptrdiff_t c0, Out* out) const {
         if (num_channels == 1) return apply_channel(acc, n, 0, out);
-        dispatch<Out, Acc>([&](auto op) {
-            for (std::ptrdiff_t j = 0; j < n; ++j) out[j] = op(acc[j], c0 + j);
+        bool fits = true;
+        for (std::ptrdiff_t j = 0; j < n; ++j) fits = fits && int32_fits(params_at(c0 + j));
+        dispatch<Out, Acc>(fits, [&](auto op, auto fin) {
+            loop(n, [=, this](std::ptrdiff_t j) { out[j] = fin(op(acc[j], params_at(c0 + j))); });
         });
     }
 
   private:
-    // Output word bounds and the final step shared by every mode: + zero point, overflow action
-    // into the output word, activation clamp.
+    template <class F>
+    void loop(std::ptrdiff_t n, const F& f) const {
+        if (simd && requant_cpu_has_avx2()) requant_loop_avx2(n, f);
+        else requant_loop_portable(n, f);
+    }
+
+    // Whether an int32 accumulator of this channel can be requantized in 32-bit lanes (8/16-bit
+    // outputs only): the pre-zero-point value then fits int32 and every step vectorises.
+    // The right shifts then lie in [1, 31] (resp. [31, 62]), which the loops tell the compiler
+    // (assume_in) so that the range branches of round_shift_right fold away.
+    bool int32_fits(const ChannelParams& cp) const {
+        switch (mode) {
+            case RequantMode::Pow2Shift: return cp.shift >= 1 && cp.shift <= 31;
+            case RequantMode::SingleRound: return cp.shift <= 0;
+            case RequantMode::MlasFp32: return true;
+            default: return cp.shift < 0;  // gemmlowp/ruy: no left shift, RDBPOT by 1..31
+        }
+    }
+    static int assume_in(int s, int lo, int hi) {
+        if (s < lo || s > hi) __builtin_unreachable();
+        return s;
+    }
+
+    // The last step shared by every mode: + zero point, overflow action into the output word,
+    // activation clamp. Two forms: int64 in general, int32 lanes for 8/16-bit outputs.
     template <class Out>
     struct Finish {
         int64_t zp, lo, hi;
         bool wrap;
         Out operator()(int64_t v) const {
             v += zp;
-            if (wrap) {
-                using U = std::make_unsigned_t<Out>;
-                v = int64_t(Out(U(uint64_t(v))));  // keep the low bits of the word (two's complement)
-            }
+            if (wrap) v = int64_t(Out(std::make_unsigned_t<Out>(uint64_t(v))));  // low bits of the word
             return Out(saturate<int64_t>(v, lo, hi));
         }
     };
+    template <class Out>
+    struct Finish32 {
+        int32_t zp, lo, hi, lo_v, hi_v;  // lo_v = lo - zp, hi_v = hi - zp: the clamp before + zp
+        bool wrap;
+        Out operator()(int32_t v) const {
+            if (wrap) return Out(saturate<int32_t>(int32_t(Out(std::make_unsigned_t<Out>(uint32_t(v) + uint32_t(zp)))), lo, hi));
+            return Out(saturate<int32_t>(v, lo_v, hi_v) + zp);
+        }
+    };
 
-    // Calls body(op) with op(acc, channel_index) -> Out for this mode, compiled once per mode (and
-    // per rounding method for Pow2Shift) so the loops in body carry no branch on the mode.
+    // Calls body(op, finish): op(acc, ChannelParams) is this mode's value before the zero point
+    // (int32 when `fits32` and the output is 8/16-bit, else int64), compiled once per mode (and per rounding method of
+    // Pow2Shift) so the loops in body carry no branch on the mode.
     template <class Out, class Acc, class Body>
-    void dispatch(Body&& body) const {
+    void dispatch(bool fits32, Body&& body) const {
         static_assert(std::is_same<Acc, int32_t>::value || std::is_same<Acc, int64_t>::value,
                       "accumulators are int32 or int64");
         constexpr bool wide = std::is_same<Acc, int64_t>::value;
-        const Finish<Out> fin{zero_point, std::max<int64_t>(clamp_lo, std::numeric_limits<Out>::min()),
-                              std::min<int64_t>(clamp_hi, std::numeric_limits<Out>::max()),
-                              overflow == Overflow::Wrap};
-        const int32_t* sh = shift;
-        const int32_t* mul = multiplier;
+        const int64_t lo = std::max<int64_t>(clamp_lo, std::numeric_limits<Out>::min());
+        const int64_t hi = std::min<int64_t>(clamp_hi, std::numeric_limits<Out>::max());
+        const bool wrap = overflow == Overflow::Wrap;
+        const Finish<Out> fin{zero_point, lo, hi, wrap};
+        // MLAS clamps in float before rounding: to [lo - zp, hi - zp], then rounds (RNE) and adds zp.
+        const float flo = float(lo - zero_point), fhi = float(hi - zero_point);
+        auto clamp_float = [=](float y) { return y < flo ? flo : (y > fhi ? fhi : y); };
+
+        if constexpr (!wide && sizeof(Out) < 4) {
+            if (fits32) {
+                const Finish32<Out> fin32{zero_point, int32_t(lo), int32_t(hi), int32_t(lo - zero_point),
+                                          int32_t(hi - zero_point), wrap};
+                switch (mode) {
+                    case RequantMode::Pow2Shift:
+                        with_rounding(rounding, [&](auto rc) {
+                            constexpr Rounding R = decltype(rc)::value;
+                            body([](int32_t a, const ChannelParams& cp) { return round_shift_right<R>(a, assume_in(cp.shift, 1, 31)); }, fin32);
+                        });
+                        return;
+                    case RequantMode::GemmlowpDouble:
+                    case RequantMode::RuyDoubleHalfUp: {
+                        auto pair = [&](auto rc) {
+                            constexpr Rounding R = decltype(rc)::value;
+                            body([](int32_t a, const ChannelParams& cp) {
+                                return round_shift_right<R>(saturating_rounding_doubling_high_mul(a, cp.multiplier),
+                                                            assume_in(-cp.shift, 1, 31));
+                            }, fin32);
+                        };
+                        if (mode == RequantMode::GemmlowpDouble) pair(std::integral_constant<Rounding, Rounding::Round>{});
+                        else pair(std::integral_constant<Rounding, Rounding::Nearest>{});
+                        return;
+                    }
+                    case RequantMode::SingleRound:
+                        // shift <= 0: the total shift is >= 31 and the result fits int32 (multiplier >= 0).
+                        body([](int32_t a, const ChannelParams& cp) {
+                            return int32_t(round_shift_right<Rounding::Nearest>(int64_t(a) * cp.multiplier, assume_in(31 - cp.shift, 31, 62)));
+                        }, fin32);
+                        return;
+                    case RequantMode::MlasFp32:
+                        body([=](int32_t a, const ChannelParams& cp) {
+                            return int32_t(std::nearbyint(clamp_float(float(a) * cp.scale)));
+                        }, fin32);
+                        return;
+                }
+            }
+        }
+
         switch (mode) {
             case RequantMode::Pow2Shift:
                 with_rounding(rounding, [&](auto rc) {
                     constexpr Rounding R = decltype(rc)::value;
                     // int32 acc: int64 holds any left shift by <= 32; int64 acc: __int128 by <= 64.
                     using W = std::conditional_t<wide, i128, int64_t>;
-                    const bool sat = overflow == Overflow::Saturate;
-                    body([=](Acc a, std::ptrdiff_t c) {
-                        const W v = round_shift<R>(W(a), sh[c]);
-                        // Bring to int64 without changing the result: saturate far outside any
-                        // output word, or keep the low bits for a wrap.
-                        const int64_t v64 = sat ? int64_t(saturate<W>(v, W(INT64_MIN / 2), W(INT64_MAX / 2)))
-                                                : int64_t(uint64_t(v));
-                        return fin(v64);
-                    });
+                    body([wrap](Acc a, const ChannelParams& cp) {
+                        const W v = round_shift<R>(W(a), cp.shift);
+                        // To int64 without changing the result: saturate far outside any output word,
+                        // or keep the low bits for a wrap.
+                        return wrap ? int64_t(uint64_t(v)) : int64_t(saturate<W>(v, W(INT64_MIN / 2), W(INT64_MAX / 2)));
+                    }, fin);
                 });
                 return;
             case RequantMode::GemmlowpDouble:
@@ -147,46 +248,39 @@ struct Requantizer {
                 if constexpr (wide) {
                     // TFLite's int64 MultiplyByQuantizedMultiplier (int16 activations): one rounding
                     // (half up) with the multiplier reduced to 16 bits; the result is an int32.
-                    body([=](Acc a, std::ptrdiff_t c) {
-                        const int32_t m = mul[c];
+                    body([](Acc a, const ChannelParams& cp) {
+                        const int32_t m = cp.multiplier;
                         const int64_t reduced = m < 0x7FFF0000 ? (int64_t(m) + (1 << 15)) >> 16 : 0x7FFF;
-                        const i128 r = round_shift<Rounding::Nearest>(i128(a) * reduced, 15 - sh[c]);
-                        return fin(int64_t(saturate<i128>(r, INT32_MIN, INT32_MAX)));
-                    });
+                        const i128 r = round_shift<Rounding::Nearest>(i128(a) * reduced, 15 - cp.shift);
+                        return int64_t(saturate<i128>(r, INT32_MIN, INT32_MAX));
+                    }, fin);
                 } else if (mode == RequantMode::SingleRound) {
-                    body([=](Acc a, std::ptrdiff_t c) {
-                        const int64_t r = round_shift_right<Rounding::Nearest>(int64_t(a) * mul[c], 31 - sh[c]);
-                        return fin(saturate<int64_t>(r, INT32_MIN, INT32_MAX));
-                    });
+                    body([](Acc a, const ChannelParams& cp) {
+                        const int64_t r = round_shift_right<Rounding::Nearest>(int64_t(a) * cp.multiplier, 31 - cp.shift);
+                        return saturate<int64_t>(r, INT32_MIN, INT32_MAX);
+                    }, fin);
                 } else {
                     // x * 2^left is an int32 product in TFLite; it wraps on two's-complement hardware.
-                    auto pair = [=](auto rc) {
+                    auto pair = [&](auto rc) {
                         constexpr Rounding R = decltype(rc)::value;
-                        return [=](Acc a, std::ptrdiff_t c) {
-                            const int s = sh[c];
+                        body([](Acc a, const ChannelParams& cp) {
+                            const int s = cp.shift;
                             const int32_t x = int32_t(uint32_t(a) << (s > 0 ? s : 0));
-                            const int32_t h = saturating_rounding_doubling_high_mul(x, mul[c]);
-                            return fin(round_shift_right<R>(h, s < 0 ? -s : 0));
-                        };
+                            return int64_t(round_shift_right<R>(saturating_rounding_doubling_high_mul(x, cp.multiplier),
+                                                                s < 0 ? -s : 0));
+                        }, fin);
                     };
-                    if (mode == RequantMode::GemmlowpDouble)
-                        body(pair(std::integral_constant<Rounding, Rounding::Round>{}));
-                    else
-                        body(pair(std::integral_constant<Rounding, Rounding::Nearest>{}));
+                    if (mode == RequantMode::GemmlowpDouble) pair(std::integral_constant<Rounding, Rounding::Round>{});
+                    else pair(std::integral_constant<Rounding, Rounding::Nearest>{});
                 }
                 return;
-            case RequantMode::MlasFp32: {
-                const float* sc = scale;
-                // Clamp in float before rounding, as MLAS does; the integer clamp in fin is then a
-                // no-op for 8/16-bit outputs and keeps int32 outputs in range.
-                const float flo = float(fin.lo - fin.zp), fhi = float(fin.hi - fin.zp);
-                body([=](Acc a, std::ptrdiff_t c) {
-                    float y = float(a) * sc[c];
-                    y = y < flo ? flo : (y > fhi ? fhi : y);
-                    return fin(int64_t(std::nearbyint(y)));  // RNE in the default rounding mode
-                });
+            case RequantMode::MlasFp32:
+                // The integer clamp in fin is then a no-op but for int32 outputs, where it keeps the
+                // float bound's rounding from leaving the range.
+                body([=](Acc a, const ChannelParams& cp) {
+                    return int64_t(std::nearbyint(clamp_float(float(a) * cp.scale)));  // RNE (default mode)
+                }, fin);
                 return;
-            }
         }
         throw std::invalid_argument("unknown requantizer mode " + std::to_string(int(mode)));
     }
