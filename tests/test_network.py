@@ -412,3 +412,24 @@ def test_observer_sees_values_before_in_place_layers_reuse_them():
     conv1 = net.predict(x, outputs="conv1")
     np.testing.assert_array_equal(seen["conv1"], conv1)
     assert seen["conv1"].min() < 0          # the ReLU after it did not clip what was observed
+
+
+def test_layer_names_may_contain_slashes(tmp_path):
+    """ONNX node names such as "/features/0/Conv" are kept: a whole-name match wins, otherwise the
+    text after the last "/" is the port."""
+    layers = [fp.FeatureInputLayer("/input", 3), fp.ReLULayer("/block/relu"),
+              fp.TanhLayer("/block/tanh"), fp.AdditionLayer("/block/add"),
+              fp.FullyConnectedLayer("/head/fc", np.eye(3) * 2)]
+    connections = [("/input", "/block/relu"), ("/input/out", "/block/tanh/in"),
+                   ("/block/relu", "/block/add/in1"), ("/block/tanh", "/block/add/in2"),
+                   ("/block/add", "/head/fc")]
+    net = fp.Network(layers, connections)
+    assert net.layer_inputs("/block/add") == ["/block/relu", "/block/tanh"]
+    assert ("/block/tanh", "/block/add/in2") in net.connection_list()
+    x = randn(2, 3)
+    np.testing.assert_allclose(net.predict(x), 2 * (np.maximum(x, 0) + np.tanh(x)), rtol=1e-6)
+    fp.save_network(net, tmp_path / "slash.npz")
+    np.testing.assert_array_equal(fp.load_network(tmp_path / "slash.npz").predict(x), net.predict(x))
+    with pytest.raises(NetworkError, match="has input ports \\['in1', 'in2'\\]"):
+        fp.Network(layers, connections[:3] + [("/block/tanh", "/block/add/in3"),
+                                               ("/block/add", "/head/fc")])

@@ -100,7 +100,7 @@ def network_from_bundle(meta: dict, arrays: dict[str, np.ndarray], prefix: str =
     by_layer: dict[str, dict] = {}
     for key, value in arrays.items():
         if key.startswith(prefix) and "/" in key[len(prefix):]:
-            layer, _, parameter = key[len(prefix):].partition("/")
+            layer, _, parameter = key[len(prefix):].rpartition("/")   # names may hold "/"
             by_layer.setdefault(layer, {})[parameter] = value
     layers = []
     for entry in meta["layers"]:

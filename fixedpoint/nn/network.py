@@ -26,11 +26,6 @@ class NetworkError(ValueError):
     """An invalid graph or an invalid request to a network (names the layers concerned)."""
 
 
-def _split_destination(destination: str) -> tuple[str, str | None]:
-    name, _, port = destination.partition("/")
-    return name, (port or None)
-
-
 class Network:
     """A network of named layers joined by `connections`, pairs ``(source, destination)`` (or a
     table with columns Source and Destination, like `Network.connections`).
@@ -82,11 +77,13 @@ class Network:
             except (TypeError, ValueError):
                 raise NetworkError(f"a connection must be a (source, destination) pair, got "
                                    f"{connection!r}") from None
-            source = str(source).removesuffix("/out")
+            source = self._layer_part(str(source), ("out",))
             if source not in self._layers:
                 raise NetworkError(f"connection {source!r} -> {destination!r}: unknown source "
                                    f"layer {source!r}; layers are {known}")
-            name, port = _split_destination(str(destination))
+            destination = str(destination)
+            name = self._layer_part(destination, None)
+            port = destination[len(name) + 1:] or None
             if name not in self._layers:
                 raise NetworkError(f"connection {source!r} -> {destination!r}: unknown destination "
                                    f"layer {name!r}; layers are {known}")
@@ -109,6 +106,18 @@ class Network:
         if dangling:
             raise NetworkError(f"unconnected input ports: {dangling}")
         return sources
+
+    def _layer_part(self, endpoint: str, ports) -> str:
+        """The layer named by a connection end ``"layer"`` or ``"layer/port"``. Layer names may
+        themselves contain ``/`` (as ONNX node names do): a whole-string match wins, otherwise the
+        text before the last ``/`` names the layer (and, when `ports` is given, what follows must
+        be one of them)."""
+        if endpoint in self._layers:
+            return endpoint
+        name, _, port = endpoint.rpartition("/")
+        if name in self._layers and (ports is None or port in ports):
+            return name
+        return endpoint if ports is not None else (name or endpoint)
 
     def _topological_order(self, names: list[str]) -> list[str]:
         """Kahn's algorithm, keeping the given order among layers that are ready together."""

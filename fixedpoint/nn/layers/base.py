@@ -66,8 +66,8 @@ class Layer:
     overwrites_input: bool = False  # True: `forward_into` may reuse the input's memory
 
     def __init__(self, name: str):
-        if not isinstance(name, str) or not name or "/" in name:
-            raise ValueError(f"layer name must be a non-empty string without '/', got {name!r}")
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"layer name must be a non-empty string, got {name!r}")
         self.name = name
         self.learnables: dict[str, np.ndarray] = {}
 
