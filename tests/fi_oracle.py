@@ -153,7 +153,7 @@ def best_fraction_length(values, signed: bool, w: int) -> int:
         x = Fraction(v)
         if x > 0:
             needs.append(floor_log2(x) + 1 + int(signed))
-        elif x < 0:
+        elif x < 0 and signed:          # an unsigned type ignores negatives (they saturate to 0)
             needs.append(ceil_log2(-x) + 1)
     return w - max(needs) if needs else w - int(signed)
 
@@ -226,22 +226,22 @@ def sum_n_type(t: T, n: int, m: M) -> T:
 
 # --- arithmetic ----------------------------------------------------------------------------------
 
-def _accumulate(terms, term_type: T, out: T, m: M, stepwise_saturation: bool) -> int:
-    """Sum exact terms (stored integers of term_type) into `out` under the fimath.
+def _accumulate(terms, term_type: T, out: T, m: M) -> int:
+    """Sum terms (stored integers of term_type) into `out`, the n-term sum type.
 
-    FullPrecision results are exact. Otherwise CastBeforeSum casts every term into `out` first and
-    adds there (overflow handled after each addition when `stepwise_saturation`, else once at the
-    end; both are the same under Wrap), and CastBeforeSum=false casts the ideal sum once.
+    FullPrecision is exact. Otherwise the spec defines only a + b (A.8.1), so an n-term sum is
+    read as the fold of that rule in the sum type: the first term is cast into `out`, and every
+    further term is added to the running sum as one a + b whose result type is `out` (CastBeforeSum
+    true: the term is cast first; false: the exact partial sum is cast), so rounding and overflow
+    happen at every step.
     """
-    if m.sum_mode == "FullPrecision" or not m.cast_before_sum:
-        ideal = sum((term_type.value(q) for q in terms), Fraction(0))
-        return quantize(ideal, out, m.rounding, m.overflow)
-    cast = [requantize(q, term_type, out, m.rounding, m.overflow) for q in terms]
-    if not stepwise_saturation:
-        return overflow(sum(cast), out, m.overflow)
-    acc = 0
-    for q in cast:
-        acc = overflow(acc + q, out, m.overflow)
+    if m.sum_mode == "FullPrecision":
+        return sum(terms, 0)                      # same fraction length, enough bits: exact
+    step = M(rounding=m.rounding, overflow=m.overflow, sum_mode="SpecifyPrecision",
+             sum_word_length=out.w, sum_fraction_length=out.f, cast_before_sum=m.cast_before_sum)
+    acc = requantize(terms[0], term_type, out, m.rounding, m.overflow)
+    for q in terms[1:]:
+        acc, _ = add(acc, out, q, term_type, step)
     return acc
 
 
@@ -262,18 +262,18 @@ def multiply(qa: int, ta: T, qb: int, tb: T, m: M):
     return quantize(ta.value(qa) * tb.value(qb), out, m.rounding, m.overflow), out
 
 
-def total(qs, t: T, m: M, stepwise_saturation: bool = False):
+def total(qs, t: T, m: M):
     """(stored, type) of sum() over the stored integers qs of type t."""
     out = sum_n_type(t, len(qs), m)
-    return _accumulate(list(qs), t, out, m, stepwise_saturation), out
+    return _accumulate(list(qs), t, out, m), out
 
 
-def dot(qa, ta: T, qb, tb: T, m: M, stepwise_saturation: bool = False):
+def dot(qa, ta: T, qb, tb: T, m: M):
     """(stored, type) of one element of A @ B: products per product mode, accumulated per sum mode."""
     pt = product_type(ta, tb, m)
     products = [multiply(x, ta, y, tb, m)[0] for x, y in zip(qa, qb)]
     out = sum_type_from_full(T(pt.signed, pt.w + accumulator_growth(len(products)), pt.f), m)
-    return _accumulate(products, pt, out, m, stepwise_saturation), out
+    return _accumulate(products, pt, out, m), out
 
 
 def divide(qa: int, ta: T, qb: int, tb: T, m: M):

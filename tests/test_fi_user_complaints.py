@@ -193,7 +193,9 @@ def test_accumulator_control_for_sum_and_matmul():
     coarse = fp.fimath(sum_mode="SpecifyPrecision", sum_word_length=12, sum_fraction_length=-2,
                        rounding_method="Floor", cast_before_sum=False)
     s = fp.sum(fp.fi([5, 6, 7], 1, 8, 0, coarse))
-    assert typ(s) == (True, 12, -2) and stored_of(s) == [4]                  # floor(18 / 4)
+    # one a + b per element in the sum type, each rounded (Floor) to a multiple of 4:
+    # 5 -> 4; 4 + 6 = 10 -> 8; 8 + 7 = 15 -> 12 (stored 3), not floor(18 / 4) = 4
+    assert typ(s) == (True, 12, -2) and stored_of(s) == [3]
 
 
 # --- "no two's-complement bin/hex input and output" ----------------------------------------------
