@@ -239,3 +239,20 @@ def test_histogram_scheme_trades_a_rare_outlier_for_resolution(data):
     assert q.quantize("Histogram").qlayers["conv"].input_fraction_lengths[0] == f_minmax
     f_loose = q.quantize("Histogram", histogram_threshold=1e-3).qlayers["conv"].input_fraction_lengths[0]
     assert f_loose == 7  # the bulk lies in bins k <= 0, i.e. |x| <= 1: the s8,7 window (bin approximation)
+
+
+def test_save_and_load_with_slashes_in_layer_names(tmp_path):
+    rng = np.random.default_rng(0)
+    layers = [make_layer("ImageInput", "in", input_size=(1, 4, 4)),
+              make_layer("Convolution2D", "a/b", weights=rng.normal(size=(2, 1, 3, 3)), bias=np.ones(2)),
+              make_layer("Convolution2D", "a", weights=rng.normal(size=(2, 2, 1, 1)), bias=np.zeros(2))]
+    q = dlquantizer(Network(layers, [("in", "a/b"), ("a/b", "a")]), "MATLAB")
+    x = rng.normal(size=(4, 1, 4, 4)).astype(np.float32)
+    q.calibrate(x, progress=False)
+    qnet = q.quantize(per_channel=True)
+    qnet.save(tmp_path / "s.npz")
+    loaded = load_quantized_network(tmp_path / "s.npz")
+    for name in ("a/b", "a"):
+        assert np.array_equal(loaded.qlayers[name].weights, qnet.qlayers[name].weights)
+        assert np.array_equal(loaded.qlayers[name].bias, qnet.qlayers[name].bias)
+    assert np.array_equal(loaded.predict(x), qnet.predict(x))

@@ -197,11 +197,14 @@ def load_quantized_network(path) -> QuantizedNetwork:
     network_arrays = {k: v for k, v in arrays.items() if k.startswith("network/")}
     network = network_from_bundle(meta["network"], network_arrays, prefix="network/",
                                   source=str(path))
+    layer_arrays: dict[str, dict] = {}
+    for key, value in arrays.items():
+        if key.startswith("qlayer/"):  # qlayer/<name>/<key>; names may contain '/', keys do not
+            name, _, data_key = key[len("qlayer/"):].rpartition("/")
+            layer_arrays.setdefault(name, {})[data_key] = value
     qlayers = {}
     for name, entry in meta["qlayers"].items():
-        data = dict(entry["scalars"])
-        prefix = f"qlayer/{name}/"
-        data.update({k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)})
+        data = dict(entry["scalars"], **layer_arrays.get(name, {}))
         qlayers[name] = QuantizedLayer(network.layer(name), entry["rounding"],
                                        entry["input_fraction_lengths"],
                                        entry["output_fraction_length"], **data)
