@@ -459,3 +459,39 @@ def test_bnd_05_eps():
 def test_bnd_06_upperbound():
     check(fp.upperbound(fp.fi(PI)), 1, 16, 13, 32767, 3.9998779296875)
     check(fp.lowerbound(fp.fi(PI)), 1, 16, 13, -32768, -4.0)
+
+
+# --- limits and error cases (spec A.14 and the issue's error list) -------------------------------
+
+@pytest.mark.parametrize("make, names", [
+    (lambda: fp.numerictype(1, 0, 0), r"word_length.*0|0.*word_length"),
+    (lambda: fp.numerictype(1, 65536, 0), r"65536"),
+    (lambda: fp.numerictype(1, 16.5, 0), r"word_length|16\.5"),
+    (lambda: fp.fi(1, 1, 0, 0), r"word_length.*0|0.*word_length"),
+    (lambda: fp.fimath(rounding_method="Stochastic"), r"Stochastic"),
+    (lambda: fp.fimath(overflow_action="Clip"), r"Clip"),
+    (lambda: fp.fimath(sum_mode="KeepAll"), r"KeepAll"),
+    (lambda: fp.reinterpretcast(fp.fi(1, 1, 16, 0), fp.numerictype(1, 8, 0)), r"16|8"),
+    (lambda: fp.bitsliceget(fp.fi(85, 0, 8, 0), 9, 1), r"9"),
+    (lambda: fp.bitsliceget(fp.fi(85, 0, 8, 0), 3, 4), r"3|4"),
+    (lambda: fp.bitsliceget(fp.fi(85, 0, 8, 0), 2, 0), r"0"),
+    (lambda: fp.fi([1, 2, 3], 1, 8, 0) + fp.fi([1, 2], 1, 8, 0), r"\(3,\)|\(2,\)|shape|broadcast"),
+    (lambda: fp.fi([[1, 2, 3]], 1, 8, 0) @ fp.fi([[1, 2]], 1, 8, 0), r"\(1, 3\)|inner|dimension"),
+    (lambda: fp.fi(0, fp.numerictype(1, 4, 0), int=8), r"8|\[-8, 7\]"),
+    (lambda: fp.fi(0, fp.numerictype(1, 4, 0), bin="10x1"), r"10x1"),
+])
+def test_bad_inputs_raise_errors_naming_the_value(make, names):
+    with pytest.raises((ValueError, TypeError), match=names):
+        make()
+
+
+def test_word_length_growth_past_the_maximum_is_an_error():
+    """A.8.2 [I]: a FullPrecision word length above MaxProductWordLength errors (not clamps)."""
+    fm = fp.fimath(max_product_word_length=20)
+    a = fp.fi(1, 1, 16, 0, fm)
+    with pytest.raises(ValueError, match=r"max_product_word_length|20|32"):
+        a * a
+    fs = fp.fimath(max_sum_word_length=16)
+    b = fp.fi(1, 1, 16, 0, fs)
+    with pytest.raises(ValueError, match=r"max_sum_word_length|16|17"):
+        b + b
