@@ -94,6 +94,30 @@ def test_rounding(row, value, method, stored):
     check(fp.fi(value, fp.numerictype(1, 8, 0), fm), 1, 8, 0, stored, float(stored))
 
 
+def test_a2_changing_the_fimath_never_requantises():
+    """A.2 rule 3: b = fi(1, T) saturates to 127; attaching Floor/Wrap afterwards keeps 127."""
+    b = fp.fi(1, fp.numerictype(1, 8, 7))
+    b.fimath = fp.fimath(rounding_method="Floor", overflow_action="Wrap")
+    check(b, 1, 8, 7, 127, 0.9921875)
+    assert b.fimath.overflow_action == fp.OverflowAction.Wrap
+
+
+def test_a7_which_fimath_an_operation_uses():
+    """A local fimath wins and is inherited; add/sub/mpy(F, ...) results carry no local fimath."""
+    wrap = fp.fimath(overflow_action="Wrap", sum_mode="SpecifyPrecision", sum_word_length=8,
+                     sum_fraction_length=0)
+    a, b = fp.fi(100, 1, 8, 0, wrap), fp.fi(100, 1, 8, 0)
+    for c in (a + b, b + a):
+        check(c, 1, 8, 0, 200 - 256, -56.0)
+        assert c.has_local_fimath and c.fimath == wrap
+    plain = b + b
+    check(plain, 1, 9, 0, 200, 200.0)
+    assert not plain.has_local_fimath
+    d = fp.add(wrap, b, b)
+    check(d, 1, 8, 0, -56, -56.0)
+    assert not d.has_local_fimath
+
+
 # --- overflow actions, NaN and Inf (spec A.2-5, A.6) ---------------------------------------------
 
 def test_ovf_01_floor_saturate():
