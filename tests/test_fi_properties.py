@@ -163,6 +163,59 @@ def test_best_precision(xs, signed, w):
     assert stored_of(a) == [oracle.quantize(x, t) for x in xs]
 
 
+@SETTINGS
+@given(data=st.data(), signed=st.booleans(), w=st.integers(1, 64), rounding=roundings,
+       action=actions, adjustment=st.integers(0, 255), exponent=st.integers(-20, 20),
+       bias=st.integers(-64, 64))
+def test_cast_into_slope_bias(data, signed, w, rounding, action, adjustment, exponent, bias):
+    """Q = overflow(round((V - B) / S)) exactly, with S = (1 + k/256) * 2^E and B = b/16 (A.4)."""
+    slope = math.ldexp(1 + adjustment / 256, exponent)
+    offset = bias / 16
+    span = slope * 2.0 ** w
+    xs = data.draw(st.lists(st.floats(offset - span, offset + span, allow_nan=False), min_size=1,
+                            max_size=5))
+    nt = fp.numerictype(signed, w, slope=slope, bias=offset)
+    a = fp.fi(np.array(xs), nt, fp.fimath(rounding_method=rounding, overflow_action=action))
+    assert stored_of(a) == [oracle.quantize_slope_bias(x, signed, w, slope, offset, rounding, action)
+                            for x in xs]
+
+
+@SETTINGS
+@given(data=st.data(), t=types(), method=roundings)
+def test_rounding_functions(data, t, method):
+    """floor/ceil/fix/round/nearest/convergent (A.5): f <= 0 keeps the type, else f = 0 and
+    w = max(w - f + 1, 2 if signed else 1); the value is the method's integer of the exact value."""
+    q = data.draw(stored_arrays(t, (data.draw(st.integers(1, 5)),)))
+    fn = {"Ceiling": fp.ceil, "Convergent": fp.convergent, "Floor": fp.floor,
+          "Nearest": fp.nearest, "Round": fp.round, "Zero": fp.fix}[method]
+    r = fn(from_stored(q, t))
+    if t.f <= 0:
+        assert_type(r, t)
+        assert stored_of(r) == [int(x) for x in q]
+    else:
+        out = T(t.signed, max(t.w - t.f + 1, 2 if t.signed else 1), 0)
+        assert_type(r, out)
+        assert stored_of(r) == [oracle.round_to_integer(t.value(x), method) for x in q]
+
+
+@SETTINGS
+@given(data=st.data(), ta=types(max_w=64, max_f=80), tb=types(max_w=64, max_f=80),
+       explicit=st.booleans(), rounding=roundings, action=actions)
+def test_accumpos_accumneg(data, ta, tb, explicit, rounding, action):
+    """a + b and a - b in a's type, b cast into it; Floor/Wrap unless given (A.12)."""
+    qa = data.draw(stored_arrays(ta, (3,)))
+    qb = data.draw(stored_arrays(tb, (3,)))
+    r, o = (rounding, action) if explicit else ("Floor", "Wrap")
+    a, b = from_stored(qa, ta, M(rounding="Ceiling", overflow="Saturate")), from_stored(qb, tb)
+    args = (r, o) if explicit else ()
+    cast_b = [oracle.requantize(y, tb, ta, r, o) for y in qb]
+    pos, neg = fp.accumpos(a, b, *args), fp.accumneg(a, b, *args)
+    assert_type(pos, ta)
+    assert_type(neg, ta)
+    assert stored_of(pos) == [oracle.overflow(x + y, ta, o) for x, y in zip(qa, cast_b)]
+    assert stored_of(neg) == [oracle.overflow(x - y, ta, o) for x, y in zip(qa, cast_b)]
+
+
 # --- + - * / on broadcast arrays in every mode ----------------------------------------------------
 
 # mostly words the compiled core handles, some on the exact wide path (results up to 257 bits)
