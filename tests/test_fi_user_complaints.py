@@ -126,6 +126,16 @@ def test_300_bit_type_is_exact():
     assert stored_of(third) == [int(Fraction(1 / 3) * 2 ** 298)]
 
 
+def test_python_ints_beyond_53_bits_stay_exact():
+    """A Python int is an exact value: it must not pass through a double on the way into a wide
+    type, whether the fraction length is given or chosen (best precision, A.3/A.4)."""
+    big = 2 ** 70 + 1
+    given = fp.fi(big, 1, 80, 0)
+    assert typ(given) == (True, 80, 0) and stored_of(given) == [big]
+    chosen = fp.fi([big, -3], 1, 80)                       # 2^70 < big: needs 72 bits -> f = 8
+    assert typ(chosen) == (True, 80, 8) and stored_of(chosen) == [big << 8, -3 << 8]
+
+
 def test_wide_sum_and_matmul_are_exact():
     q = np.array([2 ** 62, 2 ** 62, 2 ** 62 - 1, 2 ** 62 + 5], dtype=np.int64)
     a = fp.fi(0, 1, 64, 10, int=q)
