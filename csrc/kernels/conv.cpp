@@ -57,42 +57,44 @@ struct ColumnGrid {
     Index base(Index j) const { return contiguous ? j : (j / grid_w) * stride_h * padded_w + (j % grid_w) * stride_w; }
 };
 
+// The im2col matrix of one image and group as the right GEMM operand, packed panel by panel by the
+// driver: K rows (c, kh, kw) x columns of the grid.
 template <class T>
-PackedCols im2col(const T* xp, const ColumnGrid& grid, const std::vector<Index>& k_offsets, Layout layout) {
-    PackedCols p;
-    p.layout = layout;
-    p.is_unsigned = layout == Layout::Quads || std::is_unsigned<T>::value;
-    p.cols = grid.cols;
-    p.k = Index(k_offsets.size());
-    p.units = k_units(layout, p.k);
-    const Index kpad = padded_k(p.k), panels = (grid.cols + NR - 1) / NR;
-    p.data.resize(size_t(panels * NR * p.units));
-#pragma omp parallel num_threads(num_threads())
-    {
-        std::vector<T> tile(size_t(kpad * NR), T(0));  // tile[k][j]: K rows of the panel's 16 columns
+struct Im2Col : ColSource {
+    const T* xp;                            // the group's first channel in the padded image
+    const ColumnGrid& grid;
+    const std::vector<Index>& k_offsets;    // offset of (c, kh, kw) from a column's base
+    Im2Col(const T* x, const ColumnGrid& g, const std::vector<Index>& offsets, Layout l) : xp(x), grid(g), k_offsets(offsets) {
+        layout = l;
+        is_unsigned = l == Layout::Quads || std::is_unsigned<T>::value;
+        count = g.cols;
+        k = Index(offsets.size());
+        units = k_units(l, k);
+    }
+    const int32_t* cols(Index j0, Index n, std::vector<int32_t>& scratch) const override {
+        const Index panels = (n + NR - 1) / NR, kpad = padded_k(k);
+        scratch.resize(size_t(panels * NR * units));
+        std::vector<T> tile(size_t(kpad * NR), T(0));  // tile[k][j]: K rows of one panel's 16 columns
         Index base[NR];
-#pragma omp for schedule(static)
         for (Index np = 0; np < panels; ++np) {
-            const Index j0 = np * NR;
-            for (int j = 0; j < NR; ++j) base[j] = j0 + j < grid.cols ? grid.base(j0 + j) : 0;
-            for (Index kk = 0; kk < p.k; ++kk) {
+            const Index c0 = j0 + np * NR;
+            for (int j = 0; j < NR; ++j) base[j] = c0 + j < count ? grid.base(c0 + j) : 0;
+            for (Index kk = 0; kk < k; ++kk) {
                 const T* src = xp + k_offsets[size_t(kk)];
                 T* t = tile.data() + kk * NR;
-                if (grid.contiguous)
-                    std::memcpy(t, src + j0, NR * sizeof(T));
-                else
-                    for (int j = 0; j < NR; ++j) t[j] = src[base[j]];
+                if (grid.contiguous) std::memcpy(t, src + c0, NR * sizeof(T));
+                else for (int j = 0; j < NR; ++j) t[j] = src[base[j]];
             }
-            int32_t* d = p.data.data() + np * NR * p.units;
+            int32_t* d = scratch.data() + np * NR * units;
             if (layout == Layout::Pairs) {
-                for (Index u = 0; u < p.units; ++u) {
+                for (Index u = 0; u < units; ++u) {
                     const T* r0 = tile.data() + 2 * u * NR;
                     const T* r1 = r0 + NR;
                     for (int j = 0; j < NR; ++j)
                         d[u * NR + j] = int32_t(uint32_t(uint16_t(int16_t(r0[j]))) | (uint32_t(uint16_t(int16_t(r1[j]))) << 16));
                 }
             } else {
-                for (Index u = 0; u < p.units; ++u) {
+                for (Index u = 0; u < units; ++u) {
                     const uint8_t* r = reinterpret_cast<const uint8_t*>(tile.data() + 4 * u * NR);
                     for (int j = 0; j < NR; ++j)
                         d[u * NR + j] = int32_t(uint32_t(r[j]) | (uint32_t(r[NR + j]) << 8) | (uint32_t(r[2 * NR + j]) << 16) |
@@ -100,9 +102,9 @@ PackedCols im2col(const T* xp, const ColumnGrid& grid, const std::vector<Index>&
                 }
             }
         }
+        return scratch.data();
     }
-    return p;
-}
+};
 
 // Row i of group `group`: output channel oc, corrected by -zp * sum(w[oc]) + bias, scattered from the
 // column grid into the output plane.
@@ -170,7 +172,7 @@ void conv_generic(const T* x, const ConvGeometry& g, const PackedConvWeights& w,
                 std::memcpy(xp.data() + c * plane + (h + g.pad_top) * wp + g.pad_left, xn + (c * g.height + h) * g.width,
                             size_t(g.width) * sizeof(T));
         for (Index grp = 0; grp < g.groups; ++grp) {
-            const PackedCols col = im2col(xp.data() + grp * cg * plane, grid, k_offsets, layout);
+            const Im2Col<T> col(xp.data() + grp * cg * plane, grid, k_offsets, layout);
             const PackedRows& pw = quads ? w.quads[size_t(grp)] : w.pairs[size_t(grp)];
             multiply(pw, col, ConvEpilogue(args, g, grid, pw.row_sums, grp * og, n), path);
         }

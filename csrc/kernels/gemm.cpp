@@ -5,6 +5,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <cstring>
 #include <stdexcept>
 #include <type_traits>
 
@@ -22,47 +23,51 @@ Path resolve(Path requested) {
     return requested;
 }
 
-namespace {
-
-// ---- packing ---------------------------------------------------------------------------------
-
-// The dword of K unit u read through get(k) (0 beyond K): two int16 or four bytes.
-template <class Get>
-inline int32_t pack_unit(Layout layout, Index u, Index k, Get&& get) {
-    if (layout == Layout::Pairs) {
-        const Index k0 = 2 * u;
-        const int32_t lo = k0 < k ? get(k0) : 0, hi = k0 + 1 < k ? get(k0 + 1) : 0;
-        return int32_t(uint32_t(uint16_t(int16_t(lo))) | (uint32_t(uint16_t(int16_t(hi))) << 16));
+template <class T>
+void pack_line(const T* src, Index k, Index k_stride, Layout layout, int32_t* dst, Index units) {
+    if (k_stride == 1 && layout == Layout::Quads) {
+        std::memcpy(dst, src, size_t(k));
+        std::memset(reinterpret_cast<char*>(dst) + k, 0, size_t(units * 4 - k));
+    } else if (k_stride == 1) {
+        int16_t* d = reinterpret_cast<int16_t*>(dst);
+        std::copy(src, src + k, d);  // sign- or zero-extension to int16
+        std::fill(d + k, d + 2 * units, int16_t(0));
+    } else {
+        unsigned char* d = reinterpret_cast<unsigned char*>(dst);
+        const int width = layout == Layout::Pairs ? 2 : 1;
+        std::memset(d, 0, size_t(units * 4));
+        for (Index kk = 0; kk < k; ++kk) {
+            const int16_t v = int16_t(src[kk * k_stride]);
+            std::memcpy(d + kk * width, &v, size_t(width));  // little-endian: the low byte first
+        }
     }
-    uint32_t w = 0;
-    for (int t = 0; t < 4; ++t) {
-        const Index kk = 4 * u + t;
-        w |= uint32_t(uint8_t(kk < k ? get(kk) : 0)) << (8 * t);
-    }
-    return int32_t(w);
 }
 
-}  // namespace
+template <class T>
+int64_t line_sum(const T* src, Index k, Index k_stride) {
+    int64_t total = 0;
+    constexpr Index BLOCK = Index(1) << 20;  // int32 partial sums of at most 2^20 bytes cannot overflow
+    for (Index k0 = 0; k0 < k; k0 += BLOCK) {
+        int32_t part = 0;
+        for (Index kk = k0; kk < std::min(k, k0 + BLOCK); ++kk) part += src[kk * k_stride];
+        total += part;
+    }
+    return total;
+}
 
 template <class T>
 PackedRows pack_rows(const T* src, Index rows, Index k, Index row_stride, Index k_stride, Layout layout) {
     PackedRows p;
     p.layout = layout;
     p.is_unsigned = std::is_unsigned<T>::value;
-    p.rows = rows;
+    p.count = rows;
     p.k = k;
     p.units = k_units(layout, k);
     p.data.assign(size_t(round_up(rows, MR) * p.units), 0);
     p.row_sums.assign(size_t(rows), 0);
-#pragma omp parallel for schedule(static) num_threads(num_threads())
     for (Index r = 0; r < rows; ++r) {
-        const T* s = src + r * row_stride;
-        auto get = [&](Index kk) { return int32_t(s[kk * k_stride]); };
-        int32_t* d = p.data.data() + r * p.units;  // micro-panel rows are consecutive rows
-        for (Index u = 0; u < p.units; ++u) d[u] = pack_unit(layout, u, k, get);
-        int64_t sum = 0;
-        for (Index kk = 0; kk < k; ++kk) sum += get(kk);
-        p.row_sums[size_t(r)] = sum;
+        pack_line(src + r * row_stride, k, k_stride, layout, p.data.data() + r * p.units, p.units);
+        p.row_sums[size_t(r)] = line_sum(src + r * row_stride, k, k_stride);
     }
     return p;
 }
@@ -72,24 +77,25 @@ PackedCols pack_cols(const T* src, Index cols, Index k, Index col_stride, Index 
     PackedCols p;
     p.layout = layout;
     p.is_unsigned = std::is_unsigned<T>::value;
-    p.cols = cols;
+    p.count = cols;
     p.k = k;
     p.units = k_units(layout, k);
     p.data.assign(size_t(round_up(cols, NR) * p.units), 0);
     p.col_sums.assign(size_t(cols), 0);
-#pragma omp parallel for schedule(static) num_threads(num_threads())
+    std::vector<int32_t> line(size_t(p.units));
     for (Index c = 0; c < cols; ++c) {
-        const T* s = src + c * col_stride;
-        auto get = [&](Index kk) { return int32_t(s[kk * k_stride]); };
+        pack_line(src + c * col_stride, k, k_stride, layout, line.data(), p.units);
         int32_t* d = p.data.data() + (c / NR) * NR * p.units + c % NR;
-        for (Index u = 0; u < p.units; ++u) d[u * NR] = pack_unit(layout, u, k, get);
-        int64_t sum = 0;
-        for (Index kk = 0; kk < k; ++kk) sum += get(kk);
-        p.col_sums[size_t(c)] = sum;
+        for (Index u = 0; u < p.units; ++u) d[u * NR] = line[size_t(u)];
+        p.col_sums[size_t(c)] = line_sum(src + c * col_stride, k, k_stride);
     }
     return p;
 }
 
+template void pack_line<int8_t>(const int8_t*, Index, Index, Layout, int32_t*, Index);
+template void pack_line<uint8_t>(const uint8_t*, Index, Index, Layout, int32_t*, Index);
+template int64_t line_sum<int8_t>(const int8_t*, Index, Index);
+template int64_t line_sum<uint8_t>(const uint8_t*, Index, Index);
 template PackedRows pack_rows<int8_t>(const int8_t*, Index, Index, Index, Index, Layout);
 template PackedRows pack_rows<uint8_t>(const uint8_t*, Index, Index, Index, Index, Layout);
 template PackedCols pack_cols<int8_t>(const int8_t*, Index, Index, Index, Index, Layout);
@@ -209,7 +215,7 @@ void micro_avx2(const int32_t* a, Index lda, const int32_t* b, Index units, int3
     store_tile(tile, c, ldc, accumulate);
 }
 
-MicroKernel pick_kernel(const PackedRows& a, const PackedCols& b, Path path) {
+MicroKernel pick_kernel(const RowSource& a, const ColSource& b, Path path) {
     const bool avx2 = resolve(path) != Path::Portable;
     if (a.layout == Layout::Pairs) return avx2 ? micro_avx2<0> : micro_portable_pairs;
     if (a.is_unsigned == b.is_unsigned)
@@ -235,11 +241,11 @@ void choose_tiles(Index m, Index n, int threads, Index& mc, Index& nc) {
 
 }  // namespace
 
-void multiply(const PackedRows& a, const PackedCols& b, const Epilogue& ep, Path path, Index u0, Index u1) {
+void multiply(const RowSource& a, const ColSource& b, const Epilogue& ep, Path path, Index u0, Index u1) {
     if (a.layout != b.layout || a.k != b.k || a.units != b.units)
         throw std::invalid_argument("packed operands disagree on layout or K");
     if (u1 < 0) u1 = a.units;
-    const Index m = a.rows, n = b.cols;
+    const Index m = a.count, n = b.count;
     if (m == 0 || n == 0) return;
     const MicroKernel kernel = pick_kernel(a, b, path);
 
@@ -252,25 +258,26 @@ void multiply(const PackedRows& a, const PackedCols& b, const Epilogue& ep, Path
     const Index kb_count = std::max<Index>(1, (u1 - u0 + kc_max - 1) / kc_max);
     const Index kc = (u1 - u0 + kb_count - 1) / kb_count;
 
+    // Tiles are independent and each output is summed by the same instruction sequence whichever
+    // thread takes its tile, so a dynamic schedule (robust when cores are shared) stays deterministic.
     const int team = int(std::min<Index>(threads, tiles));
 #pragma omp parallel num_threads(team)
     {
-        std::vector<int32_t> scratch(size_t(mc * nc));
-#pragma omp for schedule(static)
+        std::vector<int32_t> scratch(size_t(mc * nc)), a_buf, b_buf;
+#pragma omp for schedule(dynamic)
         for (Index t = 0; t < tiles; ++t) {
             const Index i0 = (t / nt) * mc, j0 = (t % nt) * nc;
             const Index rows = std::min(mc, m - i0), cols = std::min(nc, n - j0);
-            const Index mp0 = i0 / MR, mp1 = (i0 + rows + MR - 1) / MR;
-            const Index np0 = j0 / NR, np1 = (j0 + cols + NR - 1) / NR;
+            const int32_t* ap = a.rows(i0, rows, a_buf);
+            const int32_t* bp = b.cols(j0, cols, b_buf);
+            const Index panels_m = (rows + MR - 1) / MR, panels_n = (cols + NR - 1) / NR;
             if (u1 == u0) std::fill(scratch.begin(), scratch.end(), 0);
             for (Index ku = u0; ku < u1; ku += kc) {
                 const Index units = std::min(kc, u1 - ku);
-                for (Index np = np0; np < np1; ++np) {
-                    const int32_t* bp = b.panel(np) + ku * NR;
-                    for (Index mp = mp0; mp < mp1; ++mp)
-                        kernel(a.panel(mp) + ku, a.units, bp, units,
-                               scratch.data() + (mp - mp0) * MR * nc + (np - np0) * NR, nc, ku != u0);
-                }
+                for (Index np = 0; np < panels_n; ++np)
+                    for (Index mp = 0; mp < panels_m; ++mp)
+                        kernel(ap + mp * MR * a.units + ku, a.units, bp + np * NR * b.units + ku * NR, units,
+                               scratch.data() + mp * MR * nc + np * NR, nc, ku != u0);
             }
             for (Index r = 0; r < rows; ++r) ep.row(i0 + r, j0, cols, scratch.data() + r * nc);
         }

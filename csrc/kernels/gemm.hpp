@@ -17,6 +17,7 @@
 #pragma once
 
 #include <cstddef>
+#include <algorithm>
 #include <cstdint>
 #include <vector>
 
@@ -40,27 +41,70 @@ inline Index round_up(Index x, Index m) { return (x + m - 1) / m * m; }
 inline Index padded_k(Index k) { return round_up(k, 4); }
 inline Index k_units(Layout l, Index k) { return padded_k(k) / (l == Layout::Pairs ? 2 : 4); }
 
-// Left operand, packed. `is_unsigned` says how the bytes are read (zero- vs sign-extension).
-struct PackedRows {
+// The left operand ("rows") of a multiply: hands out rows [i0, i0 + n) packed as micro-panels of MR
+// rows (rows beyond `count` zero), each row `units` dwords. Either already packed (PackedRows) or packed
+// by the driver tile by tile into the thread's scratch (cache-hot, no extra pass over memory).
+struct RowSource {
     Layout layout = Layout::Pairs;
-    bool is_unsigned = false;
-    Index rows = 0, k = 0, units = 0;
-    std::vector<int32_t> data;     // round_up(rows, MR) * units dwords
-    std::vector<int64_t> row_sums; // sum over K of each row (exact), for zero-point corrections
-    const int32_t* panel(Index mp) const { return data.data() + mp * MR * units; }
+    bool is_unsigned = false;  // how the bytes are read (zero- vs sign-extension)
+    Index count = 0, k = 0, units = 0;
+    virtual const int32_t* rows(Index i0, Index n, std::vector<int32_t>& scratch) const = 0;
+    virtual ~RowSource() = default;
 };
 
-// Right operand, packed.
-struct PackedCols {
+// The right operand ("cols"): columns [j0, j0 + n) (j0 a multiple of NR) as panels of NR columns, each
+// K unit holding NR dwords; columns beyond `count` zero.
+struct ColSource {
     Layout layout = Layout::Pairs;
     bool is_unsigned = false;
-    Index cols = 0, k = 0, units = 0;
-    std::vector<int32_t> data;     // round_up(cols, NR) * units dwords
+    Index count = 0, k = 0, units = 0;
+    virtual const int32_t* cols(Index j0, Index n, std::vector<int32_t>& scratch) const = 0;
+    virtual ~ColSource() = default;
+};
+
+// Packs one row (or column) src[kk * k_stride], kk < k, into `units` dwords of the layout, zero padded.
+template <class T>
+void pack_line(const T* src, Index k, Index k_stride, Layout layout, int32_t* dst, Index units);
+
+// Exact sum of src[kk * k_stride] over kk < k.
+template <class T>
+int64_t line_sum(const T* src, Index k, Index k_stride);
+
+struct PackedRows : RowSource {
+    std::vector<int32_t> data;      // round_up(count, MR) * units dwords
+    std::vector<int64_t> row_sums;  // sum over K of each row, for zero-point corrections
+    const int32_t* rows(Index i0, Index, std::vector<int32_t>&) const override { return data.data() + i0 * units; }
+};
+
+struct PackedCols : ColSource {
+    std::vector<int32_t> data;      // round_up(count, NR) * units dwords
     std::vector<int64_t> col_sums;
-    const int32_t* panel(Index np) const { return data.data() + np * NR * units; }
+    const int32_t* cols(Index j0, Index, std::vector<int32_t>&) const override { return data.data() + j0 * units; }
 };
 
-// Packs src(r, k) = src[r * row_stride + k * k_stride] (T = int8_t or uint8_t).
+// Rows of a row-major byte matrix, packed by the driver per tile.
+template <class T>
+struct RowMajorRows : RowSource {
+    const T* src = nullptr;
+    RowMajorRows(const T* a, Index m, Index k_, Layout l, bool read_unsigned) : src(a) {
+        layout = l;
+        is_unsigned = read_unsigned;
+        count = m;
+        k = k_;
+        units = k_units(l, k_);
+    }
+    const int32_t* rows(Index i0, Index n, std::vector<int32_t>& scratch) const override {
+        scratch.resize(size_t(round_up(n, MR) * units));
+        for (Index r = 0; r < round_up(n, MR); ++r) {
+            int32_t* d = scratch.data() + r * units;
+            if (i0 + r < count) pack_line(src + (i0 + r) * k, k, 1, layout, d, units);
+            else std::fill(d, d + units, 0);
+        }
+        return scratch.data();
+    }
+};
+
+// Packs src(r, k) = src[r * row_stride + k * k_stride] (T = int8_t or uint8_t), with exact line sums.
 template <class T>
 PackedRows pack_rows(const T* src, Index rows, Index k, Index row_stride, Index k_stride, Layout layout);
 template <class T>
@@ -75,7 +119,7 @@ struct Epilogue {
 
 // Runs the multiply over K units [u0, u1) (the whole K by default) and calls ep for every output row.
 // Requires a.layout == b.layout, a.k == b.k, and for Quads exactly one unsigned operand whose bytes
-// are <= 127. `path` must be resolved; Quads needs Avx2Exact or Auto (any path computes Pairs).
-void multiply(const PackedRows& a, const PackedCols& b, const Epilogue& ep, Path path, Index u0 = 0, Index u1 = -1);
+// are <= 127. Every path computes every layout (the portable one in plain C++).
+void multiply(const RowSource& a, const ColSource& b, const Epilogue& ep, Path path, Index u0 = 0, Index u1 = -1);
 
 }  // namespace fxp::kern

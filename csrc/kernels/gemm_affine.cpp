@@ -8,6 +8,7 @@
 #include <cstring>
 #include <functional>
 #include <limits>
+#include <type_traits>
 #include <vector>
 
 #include "kernels/threads.hpp"
@@ -127,11 +128,15 @@ void gemm_affine(const T* a, Index m, const PackedGemmB& b, const AffineArgs& ar
     const Path path = resolve(args.path);
     // vpmaddubsw is exact when the unsigned (A) operand is <= 127.
     const bool quads = path == Path::Auto && b.has_quads && bytes_below_128(a, m * k);
-    const Layout layout = quads ? Layout::Quads : Layout::Pairs;
-    PackedRows pa = quads ? pack_rows(reinterpret_cast<const uint8_t*>(a), m, k, k, 1, layout)
-                          : pack_rows(a, m, k, k, 1, layout);
+    const RowMajorRows<T> pa(a, m, k, quads ? Layout::Quads : Layout::Pairs, quads || std::is_unsigned<T>::value);
     const PackedCols& pb = quads ? b.quads : b.pairs;
-    const Corrections corr(args, pa.row_sums, pb.col_sums, k);
+    // Row sums are needed only for a non-zero B zero point.
+    std::vector<int64_t> row_sums(size_t(m), 0);
+    if (std::any_of(args.zb, args.zb + args.zb_count, [](int32_t z) { return z != 0; })) {
+#pragma omp parallel for schedule(static) num_threads(num_threads())
+        for (Index i = 0; i < m; ++i) row_sums[size_t(i)] = line_sum(a + i * k, k, 1);
+    }
+    const Corrections corr(args, row_sums, pb.col_sums, k);
 
     if (!args.wide || args.overflow == AccOverflow::Wrap) {
         multiply(pa, pb, WrapEpilogue(corr, n), path);
