@@ -40,9 +40,9 @@ def evaluate(net, calibration, validation, environments=DEMO_ENVIRONMENTS, schem
             result = q.validate(validation, "top1", exponent_scheme=scheme, per_channel=per_channel)
             accuracy = result.metric_results["top1"]
             memory = result.statistics["LearnableParameterMemory(bytes)"]
-            rows.append((environment, scheme, accuracy["Floating-Point"], accuracy["Quantized"],
+            rows.append((environment, scheme, float(accuracy["Floating-Point"]), float(accuracy["Quantized"]),
                          int(memory["Floating-Point"]), int(memory["Quantized"]),
-                         result.memory_reduction))
+                         float(result.memory_reduction)))
     return rows
 
 
