@@ -93,6 +93,16 @@ def test_most_negative_value_corners():
     assert stored_of(-wrap) == [-2 ** 63] and stored_of(abs(wrap)) == [-2 ** 63]
 
 
+def test_scalar_wider_than_64_bits_saturates_into_a_narrow_result():
+    big = fp.fi(0, fp.numerictype(0, 65, 0), int=2 ** 65 - 1)
+    zero = fp.fi(0, fp.numerictype(0, 1, 0), int=0)
+    narrow = fp.fimath(sum_mode="SpecifyPrecision", sum_word_length=2, sum_fraction_length=1,
+                       cast_before_sum=False)
+    assert stored_of(fp.add(narrow, big, zero)) == [3]                     # u2,1 saturates at 3
+    assert stored_of(fp.add(narrow.replace(overflow_action="Wrap"), big, zero)) == [2]
+    assert stored_of(fp.cast(big, fp.numerictype(1, 8, 0))) == [127]
+
+
 def test_wrap_of_a_sum_at_the_accumulator_edge():
     fm = fp.fimath(sum_mode="SpecifyPrecision", sum_word_length=16, sum_fraction_length=0,
                    overflow_action="Wrap")
