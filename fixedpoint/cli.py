@@ -134,7 +134,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     try:
         return demo() if args.command == "demo" else quantize_model(args)
-    except (ValueError, TypeError, FileNotFoundError) as error:
+    except (ValueError, TypeError, FileNotFoundError, ImportError) as error:
         print(f"fixedpoint {args.command}: error: {error}", file=sys.stderr)
         return 2
 
