@@ -235,3 +235,28 @@ def test_exponents_differ_where_the_semantics_needs_alignment():
     qnet = q.quantize()
     add, cat = qnet.qlayers["add"], qnet.qlayers["cat"]
     assert len(set(add.input_fraction_lengths)) == 2 and any(cat.input_shifts)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.data())
+def test_random_convolutions_match_the_oracle(data):
+    draw = data.draw
+    groups = draw(st.sampled_from([1, 2, 3]))
+    per_group_in, per_group_out = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    k = draw(st.integers(1, 3))
+    stride, dilation = draw(st.integers(1, 2)), draw(st.integers(1, 2))
+    padding = draw(st.one_of(st.just("same"), st.tuples(*[st.integers(0, 2)] * 4)))
+    size = draw(st.integers((k - 1) * dilation + 1, 7))
+    environment = draw(st.sampled_from(["MATLAB", "GPU", "FPGA"]))
+    seed = draw(st.integers(0, 2 ** 16))
+    rng = np.random.default_rng(seed)
+    scale = 2.0 ** draw(st.integers(-6, 6))
+    layers = [make_layer("ImageInput", "in", input_size=(groups * per_group_in, size, size)),
+              make_layer("Convolution2D", "conv", weights=rng.normal(0, scale, (groups * per_group_out, per_group_in, k, k)),
+                         bias=rng.normal(0, scale, groups * per_group_out), stride=stride, padding=padding,
+                         dilation=dilation, groups=groups)]
+    net = chain(layers)
+    q = dlquantizer(net, environment)
+    q.calibrate(rng.normal(0, 1, (6, groups * per_group_in, size, size)).astype(np.float32), progress=False)
+    qnet = q.quantize(draw(st.sampled_from(["MinMax", "Histogram"])), per_channel=draw(st.booleans()))
+    check_against_oracle(qnet, rng.normal(0, 2, (2, groups * per_group_in, size, size)).astype(np.float32))
