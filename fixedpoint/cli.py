@@ -74,10 +74,14 @@ def _load_arrays(path, need_labels: bool, what: str):
 
 
 def quantize_model(args, out=sys.stdout) -> int:
-    from .nn.onnx_import import import_onnx
     from .quantization import dlquantizer, quantization_details
 
-    net = import_onnx(args.model)
+    if str(args.model).endswith(".npz"):
+        from .nn.io import load_network
+        net = load_network(args.model)
+    else:
+        from .nn.onnx_import import import_onnx
+        net = import_onnx(args.model)
     calibration = _load_arrays(args.calibration, False, "--calibration")
     os.makedirs(args.out, exist_ok=True)
     q = dlquantizer(net, args.environment)
@@ -120,7 +124,7 @@ def main(argv=None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("demo", help="run the quantization workflow on the bundled digits models")
     quant = sub.add_parser("quantize", help="calibrate, quantize and validate an ONNX model")
-    quant.add_argument("model", help="the float model (.onnx)")
+    quant.add_argument("model", help="the float model: .onnx, or a network saved with fp.save_network (.npz)")
     quant.add_argument("--calibration", required=True, help=".npz with an array x (N, ...)")
     quant.add_argument("--validation", help=".npz with arrays x and integer labels y")
     quant.add_argument("--environment", default="MATLAB", choices=["MATLAB", "GPU", "FPGA"])

@@ -35,19 +35,16 @@ def tiny_onnx(path, seed=0):
     onnx.save(model, path)
 
 
-@needs_importer
-def test_quantize_command_writes_what_the_api_computes(tmp_path):
-    model = tmp_path / "tiny.onnx"
-    tiny_onnx(model)
+def run_quantize_command(tmp_path, model, load):
     rng = np.random.default_rng(1)
     x_cal = rng.uniform(0, 1, (40, 1, 6, 6)).astype(np.float32)
     x_val = rng.uniform(0, 1, (30, 1, 6, 6)).astype(np.float32)
-    net = fp.import_onnx(str(model))
+    net = load(str(model))
     y_val = np.argmax(net.predict(x_val), axis=1)
     np.savez(tmp_path / "cal.npz", x=x_cal)
     np.savez(tmp_path / "val.npz", x=x_val, y=y_val)
     out = tmp_path / "out"
-    code = cli.main([("quantize"), str(model), "--calibration", str(tmp_path / "cal.npz"), "--validation",
+    code = cli.main(["quantize", str(model), "--calibration", str(tmp_path / "cal.npz"), "--validation",
                      str(tmp_path / "val.npz"), "--environment", "FPGA", "--exponent-scheme", "Histogram",
                      "--quiet", "--out", str(out)])
     assert code == 0
@@ -56,6 +53,7 @@ def test_quantize_command_writes_what_the_api_computes(tmp_path):
     qnet = q.quantize("Histogram")
     written = pd.read_csv(out / "calibration.csv")
     assert list(written.columns) == list(table.columns)
+    assert list(written["Optimized Layer Name"]) == list(table["Optimized Layer Name"])
     assert np.array_equal(written["MinValue"].to_numpy(np.float32), table["MinValue"].to_numpy(np.float32))
     loaded = fp.load_quantized_network(out / "quantized_network.npz")
     assert np.array_equal(loaded.predict(x_val), qnet.predict(x_val))
@@ -68,14 +66,33 @@ def test_quantize_command_writes_what_the_api_computes(tmp_path):
     assert validation["memory_bytes"]["Quantized"] == expected.statistics.iloc[1, 0]
 
 
+def test_quantize_command_on_a_saved_network(tmp_path):
+    from test_quant_workflow import small_net
+    model = tmp_path / "net.npz"
+    fp.save_network(small_net(), model)
+    run_quantize_command(tmp_path, model, fp.load_network)
+
+
 @needs_importer
-def test_quantize_command_reports_errors(tmp_path, capsys):
+def test_quantize_command_on_onnx(tmp_path):
     model = tmp_path / "tiny.onnx"
     tiny_onnx(model)
+    run_quantize_command(tmp_path, model, fp.import_onnx)
+
+
+def test_quantize_command_reports_errors(tmp_path, capsys):
+    from test_quant_workflow import small_net
+    model = tmp_path / "net.npz"
+    fp.save_network(small_net(), model)
     np.savez(tmp_path / "cal.npz", images=np.zeros((2, 1, 6, 6), np.float32))
     code = cli.main(["quantize", str(model), "--calibration", str(tmp_path / "cal.npz"), "--out", str(tmp_path / "o")])
     assert code == 2
     assert "must hold an array 'x'" in capsys.readouterr().err
+    np.savez(tmp_path / "cal.npz", x=np.zeros((2, 6, 6), np.float32))
+    code = cli.main(["quantize", str(model), "--calibration", str(tmp_path / "cal.npz"), "--quiet",
+                     "--out", str(tmp_path / "o")])
+    assert code == 2
+    assert "input layer 'input' must have shape (N, 1, 6, 6)" in capsys.readouterr().err
 
 
 def check_evaluate(net, x_cal, x_val, y_val):
