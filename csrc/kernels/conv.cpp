@@ -201,18 +201,64 @@ void depthwise_row_portable(const int32_t* pairs, const DepthwisePlan& d, const 
     }
 }
 
+// V independent accumulators of 8 outputs each (V = 4 in the body of a row, 1 for its tail).
+template <int V>
+__attribute__((target("avx2"))) inline void depthwise_block_avx2(const DepthwisePlan& d, const ConvGeometry& g,
+                                                                  const int32_t* wpairs, const int32_t* row0, int32_t* acc) {
+    __m256i s[V];
+    for (int v = 0; v < V; ++v) s[v] = _mm256_setzero_si256();
+    for (Index ki = 0; ki < g.kernel_h; ++ki) {
+        const int32_t* row = row0 + ki * g.dilation_h * d.pair_w;
+        for (Index t = 0; t < d.taps; ++t) {
+            const __m256i wv = _mm256_set1_epi32(wpairs[ki * d.taps + t]);
+            const int32_t* p = row + 2 * t * g.dilation_w;
+            for (int v = 0; v < V; ++v)
+                s[v] = _mm256_add_epi32(s[v], _mm256_madd_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 8 * v)), wv));
+        }
+    }
+    for (int v = 0; v < V; ++v) _mm256_storeu_si256(reinterpret_cast<__m256i*>(acc + 8 * v), s[v]);
+}
+
 __attribute__((target("avx2"))) void depthwise_row_avx2(const int32_t* pairs, const DepthwisePlan& d, const ConvGeometry& g,
                                                          const int32_t* wpairs, Index oh, int32_t* acc) {
-    for (Index ow = 0; ow < d.ow_round; ow += 8) {
-        __m256i s = _mm256_setzero_si256();
-        for (Index ki = 0; ki < g.kernel_h; ++ki) {
-            const int32_t* row = pairs + (oh * g.stride_h + ki * g.dilation_h) * d.pair_w + ow;
-            for (Index t = 0; t < d.taps; ++t) {
-                const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + 2 * t * g.dilation_w));
-                s = _mm256_add_epi32(s, _mm256_madd_epi16(v, _mm256_set1_epi32(wpairs[ki * d.taps + t])));
-            }
+    const int32_t* row0 = pairs + oh * g.stride_h * d.pair_w;
+    Index ow = 0;
+    for (; ow + 32 <= d.ow_round; ow += 32) depthwise_block_avx2<4>(d, g, wpairs, row0 + ow, acc + ow);
+    for (; ow < d.ow_round; ow += 8) depthwise_block_avx2<1>(d, g, wpairs, row0 + ow, acc + ow);
+}
+
+// One padded input row r as int16 pairs: pr[i] = (v[i], v[i + dilation]) where v is x - zp with zero
+// padding (xr == nullptr for a padding row). v has room for every write and read (see conv_depthwise).
+template <class T>
+void build_pair_row(const T* xr, Index width, Index pad_left, int32_t zp, Index dil, int16_t* v, Index v_cap,
+                    int32_t* pr, Index pair_stride) {
+    std::fill(v, v + v_cap, int16_t(0));
+    if (xr)
+        for (Index i = 0; i < width; ++i) v[pad_left + i] = int16_t(int32_t(xr[i]) - zp);
+    for (Index i = 0; i < pair_stride; ++i)
+        pr[i] = int32_t(uint32_t(uint16_t(v[i])) | (uint32_t(uint16_t(v[i + dil])) << 16));
+}
+
+template <class T>
+__attribute__((target("avx2"))) void build_pair_row_avx2(const T* xr, Index width, Index pad_left, int32_t zp, Index dil,
+                                                           int16_t* v, Index v_cap, int32_t* pr, Index pair_stride) {
+    std::memset(v, 0, size_t(v_cap) * sizeof(int16_t));
+    if (xr) {
+        const __m256i z = _mm256_set1_epi16(int16_t(zp));
+        Index i = 0;
+        for (; i + 16 <= width; i += 16) {
+            const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(xr + i));
+            const __m256i w = std::is_unsigned<T>::value ? _mm256_cvtepu8_epi16(b) : _mm256_cvtepi8_epi16(b);
+            _mm256_storeu_si256(reinterpret_cast<__m256i*>(v + pad_left + i), _mm256_sub_epi16(w, z));
         }
-        _mm256_storeu_si256(reinterpret_cast<__m256i*>(acc + ow), s);
+        for (; i < width; ++i) v[pad_left + i] = int16_t(int32_t(xr[i]) - zp);
+    }
+    for (Index i = 0; i < pair_stride; i += 16) {  // pair_stride is a multiple of 16
+        const __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(v + i));
+        const __m256i b = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(v + i + dil));
+        const __m256i lo = _mm256_unpacklo_epi16(a, b), hi = _mm256_unpackhi_epi16(a, b);  // in-lane halves
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(pr + i), _mm256_permute2x128_si256(lo, hi, 0x20));
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(pr + i + 8), _mm256_permute2x128_si256(lo, hi, 0x31));
     }
 }
 
@@ -226,33 +272,27 @@ void conv_depthwise(const T* x, const ConvGeometry& g, const PackedConvWeights& 
     d.taps = (g.kernel_w + 1) / 2;
     // Pair index i holds (v[i], v[i + dilation]) of the padded row v = x - zp; the last read is at
     // (ow_round - 1) * stride + 2 * (taps - 1) * dilation.
-    d.pair_w = (d.ow_round - 1) * g.stride_w + 2 * (d.taps - 1) * g.dilation_w + 1;
-    const Index v_w = d.pair_w + g.dilation_w;
+    d.pair_w = round_up((d.ow_round - 1) * g.stride_w + 2 * (d.taps - 1) * g.dilation_w + 1, 16);
+    const Index v_cap = std::max(g.pad_left + g.width, d.pair_w + g.dilation_w) + 16;
     const Index mult = g.out_channels / g.channels, kk = g.kernel_h * g.kernel_w;
-    const bool avx2 = resolve(args.path) != Path::Portable && g.stride_w == 1;
-    const auto row_kernel = avx2 ? depthwise_row_avx2 : depthwise_row_portable;
+    const bool avx2 = resolve(args.path) != Path::Portable;
+    const auto row_kernel = avx2 && g.stride_w == 1 ? depthwise_row_avx2 : depthwise_row_portable;
+    const auto build_row = avx2 ? build_pair_row_avx2<T> : build_pair_row<T>;
     const Index planes = g.batch * g.channels;
 #pragma omp parallel num_threads(int(std::min<Index>(num_threads(), planes)))
     {
         std::vector<int32_t> pairs(size_t(d.hp * d.pair_w));
-        std::vector<int16_t> padded_row(static_cast<size_t>(v_w));
+        std::vector<int16_t> padded_row(static_cast<size_t>(v_cap));
         std::vector<int32_t> acc(size_t(d.ow_round));
         std::vector<int32_t> wpairs(size_t(g.kernel_h * d.taps));
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic)
         for (Index pc = 0; pc < planes; ++pc) {
             const Index n = pc / g.channels, c = pc % g.channels;
             const T* xc = x + pc * g.height * g.width;
             for (Index r = 0; r < d.hp; ++r) {
-                std::fill(padded_row.begin(), padded_row.end(), int16_t(0));
                 const Index h = r - g.pad_top;
-                if (h >= 0 && h < g.height) {
-                    const T* xr = xc + h * g.width;
-                    const Index n_in = std::min(g.width, v_w - g.pad_left);
-                    for (Index i = 0; i < n_in; ++i) padded_row[size_t(g.pad_left + i)] = int16_t(int32_t(xr[i]) - args.x_zero_point);
-                }
-                int32_t* pr = pairs.data() + r * d.pair_w;
-                for (Index i = 0; i < d.pair_w; ++i)
-                    pr[i] = int32_t(uint32_t(uint16_t(padded_row[size_t(i)])) | (uint32_t(uint16_t(padded_row[size_t(i + g.dilation_w)])) << 16));
+                build_row(h >= 0 && h < g.height ? xc + h * g.width : nullptr, g.width, g.pad_left, args.x_zero_point,
+                          g.dilation_w, padded_row.data(), v_cap, pairs.data() + r * d.pair_w, d.pair_w);
             }
             for (Index oc = c * mult; oc < (c + 1) * mult; ++oc) {
                 const int8_t* wk = w.raw.data() + oc * kk;

@@ -192,7 +192,7 @@ void micro_portable_pairs(const int32_t* a, Index lda, const int32_t* b, Index u
     : "memory", "cc", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9",  \
       "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15"
 
-// c (+)= the MR x NR tile.
+// c (+)= the MR x NR tile (inlined into the AVX2 kernels, where it vectorises).
 inline void store_tile(const int32_t* tile, int32_t* c, Index ldc, bool accumulate) {
     for (int r = 0; r < MR; ++r)
         for (int j = 0; j < NR; ++j)
@@ -203,7 +203,7 @@ struct alignas(32) Ones16 { int16_t v[16]; };
 constexpr Ones16 ones = {{1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1}};
 
 template <int Kind>  // 0: pairs, 1: quads with unsigned A, 2: quads with unsigned B
-void micro_avx2(const int32_t* a, Index lda, const int32_t* b, Index units, int32_t* c, Index ldc, bool accumulate) {
+__attribute__((target("avx2"))) void micro_avx2(const int32_t* a, Index lda, const int32_t* b, Index units, int32_t* c, Index ldc, bool accumulate) {
     alignas(32) int32_t tile[MR * NR];
     const int32_t* a0 = a;
     const int32_t* a3 = a + 3 * lda;

@@ -46,16 +46,40 @@ struct Corrections {
     const AffineArgs& args;
     const std::vector<int64_t>& row_sums;
     std::vector<int64_t> colterm;
+    // The same terms modulo 2^32, per column, for the vectorisable int32 (wrap) epilogue.
+    std::vector<uint32_t> bias32, colterm32, zb32;
+    bool any_za = false, any_zb = false;
 
     Corrections(const AffineArgs& a, const std::vector<int64_t>& rs, const std::vector<int64_t>& cs, Index k)
-        : args(a), row_sums(rs), colterm(cs.size()) {
-        for (size_t j = 0; j < cs.size(); ++j) colterm[j] = cs[j] - k * int64_t(zb(Index(j)));
+        : args(a), row_sums(rs), colterm(cs.size()), bias32(cs.size(), 0), colterm32(cs.size()), zb32(cs.size()) {
+        any_za = std::any_of(a.za, a.za + a.za_count, [](int32_t z) { return z != 0; });
+        any_zb = std::any_of(a.zb, a.zb + a.zb_count, [](int32_t z) { return z != 0; });
+        for (size_t j = 0; j < cs.size(); ++j) {
+            colterm[j] = cs[j] - k * int64_t(zb(Index(j)));
+            colterm32[j] = uint32_t(uint64_t(colterm[j]));
+            zb32[j] = uint32_t(zb(Index(j)));
+            if (a.bias) bias32[j] = uint32_t(a.bias[j]);
+        }
     }
     int32_t za(Index i) const { return args.za[args.za_count == 1 ? 0 : i]; }
     int32_t zb(Index j) const { return args.zb[args.zb_count == 1 ? 0 : j]; }
     // The correction of (i, j) added to the raw product AB, exact in int64.
     int64_t term(Index i, Index j) const {
         return (args.bias ? args.bias[j] : 0) - int64_t(za(i)) * colterm[size_t(j)] - int64_t(zb(j)) * row_sums[size_t(i)];
+    }
+    // acc[j] += term(i, j0 + j) modulo 2^32, skipping the terms that are zero.
+    void add_wrapped(Index i, Index j0, Index n, int32_t* acc) const {
+        uint32_t* u = reinterpret_cast<uint32_t*>(acc);
+        if (args.bias)
+            for (Index j = 0; j < n; ++j) u[j] += bias32[size_t(j0 + j)];
+        if (any_za) {
+            const uint32_t z = uint32_t(za(i));
+            for (Index j = 0; j < n; ++j) u[j] -= z * colterm32[size_t(j0 + j)];
+        }
+        if (any_zb) {
+            const uint32_t rs = uint32_t(uint64_t(row_sums[size_t(i)]));
+            for (Index j = 0; j < n; ++j) u[j] -= zb32[size_t(j0 + j)] * rs;
+        }
     }
 };
 
@@ -78,7 +102,7 @@ struct WrapEpilogue : Epilogue {
     Index n_total;
     WrapEpilogue(const Corrections& c, Index n) : corr(c), n_total(n) {}
     void row(Index i, Index j0, Index n, int32_t* acc) const override {
-        for (Index j = 0; j < n; ++j) acc[j] = int32_t(uint32_t(acc[j]) + uint32_t(uint64_t(corr.term(i, j0 + j))));
+        corr.add_wrapped(i, j0, n, acc);
         emit_row(corr.args, n_total, i, j0, n, acc);
     }
 };
