@@ -26,26 +26,32 @@ def as_array(value, name, dtypes, ndim):
     """`value` as a C-contiguous ndarray (no copy when it already is one) of one of `dtypes`."""
     if not isinstance(value, np.ndarray):
         raise ValueError(f"{name} must be a numpy array of {'/'.join(dtypes)}, got {type(value).__name__}")
-    if value.dtype.name not in dtypes:
+    if not any(value.dtype == d for d in dtypes):
         raise ValueError(f"{name} must have dtype {' or '.join(dtypes)}, got {describe(value)}")
     if value.ndim != ndim:
         raise ValueError(f"{name} must be {ndim}-D, got {describe(value)}")
-    return np.ascontiguousarray(value)
+    return value if value.flags.c_contiguous else np.ascontiguousarray(value)
+
+
+_RANGES = {np.dtype(t): (int(np.iinfo(t).min), int(np.iinfo(t).max)) for t in (np.int8, np.uint8, np.int16, np.int32)}
 
 
 def dtype_range(dtype):
-    info = np.iinfo(dtype)
-    return int(info.min), int(info.max)
+    return _RANGES[np.dtype(dtype)]
 
 
 def zero_point_array(value, name, length, dtype, what):
     """A zero point (scalar, or one per `what`) as a 1-D int32 array, within the operand's range."""
+    lo, hi = dtype_range(dtype)
+    if isinstance(value, int) and not isinstance(value, bool):  # the common case, without numpy calls
+        if not lo <= value <= hi:
+            raise ValueError(f"{name} must lie in [{lo}, {hi}] (the range of {np.dtype(dtype).name}), got {value!r}")
+        return np.array([value], np.int32)
     z = np.asarray(value)
     if z.dtype == object or z.dtype.kind not in "iu":
         raise ValueError(f"{name} must be an integer or an integer array, got {value!r}")
     if z.ndim > 1 or (z.ndim == 1 and z.shape[0] not in (1, length)):
         raise ValueError(f"{name} must be a scalar or have {length} entries (one per {what}), got shape {z.shape}")
-    lo, hi = dtype_range(dtype)
     if z.size and (z.min() < lo or z.max() > hi):
         raise ValueError(f"{name} must lie in [{lo}, {hi}] (the range of {np.dtype(dtype).name}), got {value!r}")
     return np.ascontiguousarray(z.reshape(-1), dtype=np.int32)
