@@ -5,6 +5,7 @@ method and overflow action, every product/sum mode with and without CastBeforeSu
 with numpy broadcasting. Every comparison is on exact stored integers and types.
 """
 import math
+import operator
 from fractions import Fraction
 
 import numpy as np
@@ -387,12 +388,9 @@ def test_matmul(data, ta, tb, m, rows, inner, cols):
 @given(ops=operands())
 def test_comparisons_exact(ops):
     a, b, qa, qb, ta, tb, m, shape = ops
-    for op, name in ((np.equal, "=="), (np.not_equal, "!="), (np.less, "<"),
-                     (np.less_equal, "<="), (np.greater, ">"), (np.greater_equal, ">=")):
-        got = {"==": a == b, "!=": a != b, "<": a < b, "<=": a <= b, ">": a > b,
-               ">=": a >= b}[name]
-        expected = elementwise(lambda x, y: bool(op(ta.value(x), tb.value(y))), qa, qb)
-        assert [bool(v) for v in np.ravel(got)] == expected, name
+    for op in (operator.eq, operator.ne, operator.lt, operator.le, operator.gt, operator.ge):
+        expected = elementwise(lambda x, y: op(ta.value(x), tb.value(y)), qa, qb)
+        assert [bool(v) for v in np.ravel(op(a, b))] == expected, op.__name__
 
 
 @SETTINGS
