@@ -226,8 +226,8 @@ def sum_n_type(t: T, n: int, m: M) -> T:
 
 # --- arithmetic ----------------------------------------------------------------------------------
 
-def _accumulate(terms, term_type: T, out: T, m: M) -> int:
-    """Sum terms (stored integers of term_type) into `out`, the n-term sum type.
+def _partial_sums(terms, term_type: T, out: T, m: M) -> list:
+    """Running sums of terms (stored integers of term_type) in `out`, the n-term sum type.
 
     FullPrecision is exact. Otherwise the spec defines only a + b (A.8.1), so an n-term sum is
     read as the fold of that rule in the sum type: the first term is cast into `out`, and every
@@ -235,14 +235,18 @@ def _accumulate(terms, term_type: T, out: T, m: M) -> int:
     true: the term is cast first; false: the exact partial sum is cast), so rounding and overflow
     happen at every step.
     """
-    if m.sum_mode == "FullPrecision":
-        return sum(terms, 0)                      # same fraction length, enough bits: exact
+    if m.sum_mode == "FullPrecision":              # same fraction length, enough bits: exact
+        running, out_q = 0, []
+        for q in terms:
+            running += q
+            out_q.append(running)
+        return out_q
     step = M(rounding=m.rounding, overflow=m.overflow, sum_mode="SpecifyPrecision",
              sum_word_length=out.w, sum_fraction_length=out.f, cast_before_sum=m.cast_before_sum)
-    acc = requantize(terms[0], term_type, out, m.rounding, m.overflow)
+    sums = [requantize(terms[0], term_type, out, m.rounding, m.overflow)]
     for q in terms[1:]:
-        acc, _ = add(acc, out, q, term_type, step)
-    return acc
+        sums.append(add(sums[-1], out, q, term_type, step)[0])
+    return sums
 
 
 def add(qa: int, ta: T, qb: int, tb: T, m: M, subtract: bool = False):
@@ -265,7 +269,13 @@ def multiply(qa: int, ta: T, qb: int, tb: T, m: M):
 def total(qs, t: T, m: M):
     """(stored, type) of sum() over the stored integers qs of type t."""
     out = sum_n_type(t, len(qs), m)
-    return _accumulate(list(qs), t, out, m), out
+    return _partial_sums(list(qs), t, out, m)[-1], out
+
+
+def running_totals(qs, t: T, m: M):
+    """(stored list, type) of cumsum() over qs: every running sum in the type of sum(qs)."""
+    out = sum_n_type(t, len(qs), m)
+    return _partial_sums(list(qs), t, out, m), out
 
 
 def dot(qa, ta: T, qb, tb: T, m: M):
@@ -273,7 +283,7 @@ def dot(qa, ta: T, qb, tb: T, m: M):
     pt = product_type(ta, tb, m)
     products = [multiply(x, ta, y, tb, m)[0] for x, y in zip(qa, qb)]
     out = sum_type_from_full(T(pt.signed, pt.w + accumulator_growth(len(products)), pt.f), m)
-    return _accumulate(products, pt, out, m), out
+    return _partial_sums(products, pt, out, m)[-1], out
 
 
 def divide(qa: int, ta: T, qb: int, tb: T, m: M):

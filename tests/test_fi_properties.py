@@ -368,6 +368,16 @@ def test_sum_along_axis(data, t, m):
     assert stored_of(s) == [x for x, _ in expected]
 
 
+@FEW
+@given(data=st.data(), t=types(max_w=64, max_f=80), m=fimaths(), n=st.integers(1, 6))
+def test_cumsum(data, t, m, n):
+    q = data.draw(stored_arrays(t, (n,)))
+    c = fp.cumsum(from_stored(q, t, m))
+    expected, out = oracle.running_totals(list(q), t, m)
+    assert_type(c, out)
+    assert stored_of(c) == expected
+
+
 @SETTINGS
 @given(data=st.data(), ta=types(max_w=40, max_f=60), tb=types(max_w=40, max_f=60), m=fimaths(),
        rows=st.integers(1, 3), inner=st.integers(1, 6), cols=st.integers(1, 3))
@@ -380,6 +390,23 @@ def test_matmul(data, ta, tb, m, rows, inner, cols):
     assert_type(c, expected[0][1])
     assert np.shape(c.stored_integer) == (rows, cols)
     assert stored_of(c) == [x for x, _ in expected]
+
+
+# --- item and slice assignment ------------------------------------------------------------------
+
+@SETTINGS
+@given(data=st.data(), t=types(), rounding=roundings, action=actions, local=st.booleans())
+def test_assignment_casts_with_the_target_fimath(data, t, rounding, action, local):
+    """a[i] = doubles quantises into a's type with a's fimath (the default one when a has none)."""
+    q = data.draw(stored_arrays(t, (4,)))
+    xs = data.draw(doubles_for(t).filter(lambda v: len(v) >= 2))[:2]
+    m = M(rounding=rounding, overflow=action)
+    a = from_stored(q, t, m if local else None)
+    with fp.fimath_context(fimath_of(m)):
+        a[1:3] = np.array(xs)
+    assert_type(a, t)
+    expected = [oracle.quantize(x, t, rounding, action) for x in xs]
+    assert stored_of(a) == [int(q[0])] + expected + [int(q[3])]
 
 
 # --- comparisons ---------------------------------------------------------------------------------
