@@ -146,7 +146,8 @@ def _add_into(a: fi, b: fi, T: numerictype, F: fimath, subtract: bool):
         ua, ub = qa.dtype == np.uint64, qb.dtype == np.uint64
         out, n_ov, n_un = _core.add(qa.view(np.int64) if ua else qa, ua, la, qb.view(np.int64) if ub else qb,
                                     ub, lb, subtract, f - T.fraction_length, T.word_length, T.signed,
-                                    r.value, o.value)
+                                    r.value, o.value,
+                                    builtins.max(a._nt.word_length + la, b._nt.word_length + lb) <= 62)
         return (out.view(np.uint64) if (T.word_length == 64 and not T.signed) else out), n_ov, n_un
     x = wide.as_exact(qa) * (1 << la)
     y = wide.as_exact(qb) * (1 << lb)
@@ -162,7 +163,8 @@ def _mul_into(a: fi, b: fi, T: numerictype, F: fimath):
             and a._nt.word_length + b._nt.word_length <= 127):
         ua, ub = qa.dtype == np.uint64, qb.dtype == np.uint64
         out, n_ov, n_un = _core.mul(qa.view(np.int64) if ua else qa, ua, qb.view(np.int64) if ub else qb, ub,
-                                    f - T.fraction_length, T.word_length, T.signed, r.value, o.value)
+                                    f - T.fraction_length, T.word_length, T.signed, r.value, o.value,
+                                    a._nt.word_length + b._nt.word_length <= 63)
         return (out.view(np.uint64) if (T.word_length == 64 and not T.signed) else out), n_ov, n_un
     return requantize(wide.as_exact(qa) * wide.as_exact(qb), f, T, r, o)
 

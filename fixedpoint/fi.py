@@ -46,7 +46,7 @@ def _classify(value):
             own = numerictype(arr.dtype.kind == "i", bits, 0)
             return "int", (arr if arr.dtype == np.uint64 else arr.astype(np.int64)), own
         if arr.dtype.kind == "f":
-            return "float", arr.astype(np.float64), None
+            return "float", np.asarray(arr, dtype=np.float64), None
         if arr.dtype == object:
             return _classify_python(arr)
         raise TypeError(f"fi: cannot build from an array of dtype {arr.dtype}")
@@ -132,7 +132,7 @@ class fi:
         elif kind == "int":
             q, n_ov, n_un = requantize(data, 0, nt, quantiser.rounding_method, quantiser.overflow_action)
         else:
-            if not np.isfinite(data).all() and nt.scaling == "Unspecified":
+            if nt.scaling == "Unspecified" and not np.isfinite(data).all():
                 raise ValueError("fi: NaN and Inf need a fully specified type (signedness, word length "
                                  "and fraction length)")
             q, n_ov, n_un = quantize_doubles(data, nt, quantiser.rounding_method, quantiser.overflow_action)

@@ -33,6 +33,12 @@ void same_size(const py::array& a, const py::array& b) {
                                     std::to_string(a.size()) + " and " + std::to_string(b.size()));
 }
 
+// The 64-bit loop applies when the caller guarantees the exact values fit int64, no operand is a
+// uint64 word, the shift is a right shift and the result word's bounds fit int64.
+bool use64(bool exact64, bool any_u64, int s, const Word& word) {
+    return exact64 && !any_u64 && s >= 0 && word.hi <= i128(INT64_MAX);
+}
+
 py::tuple result(I64 out, const Counts& c) { return py::make_tuple(out, c.overflow, c.underflow); }
 
 py::tuple cast_double_py(F64 x, int w, bool is_signed, int f, int r, int o) {
@@ -67,7 +73,7 @@ py::tuple requantize_py(I64 q, bool u64, int s, int w, bool is_signed, int r, in
 // (a << la) +- (b << lb), then shifted right by s into the word. The caller guarantees the exact
 // sum fits 127 bits.
 py::tuple add_py(I64 a, bool ua, int la, I64 b, bool ub, int lb, bool subtract, int s, int w, bool is_signed,
-                 int r, int o) {
+                 int r, int o, bool exact64) {
     same_size(a, b);
     if (la < 0 || lb < 0 || la > 62 || lb > 62)
         throw std::invalid_argument("alignment shifts must be 0..62, got " + std::to_string(la) + ", " + std::to_string(lb));
@@ -79,10 +85,13 @@ py::tuple add_py(I64 a, bool ua, int la, I64 b, bool ub, int lb, bool subtract, 
     Counts c;
     {
         py::gil_scoped_release release;
-        if (!ua && !ub && la == 0 && lb == 0 && s == 0) {
-            c = requantize_each(std::size_t(a.size()), 0, rm, word, po, [&](std::size_t i) {
-                return subtract ? i128(pa[i]) - i128(pb[i]) : i128(pa[i]) + i128(pb[i]);
-            });
+        if (use64(exact64, ua || ub, s, word)) {
+            if (subtract)
+                c = requantize_each64(std::size_t(a.size()), s, rm, word, po,
+                                      [&](std::size_t i) { return (pa[i] << la) - (pb[i] << lb); });
+            else
+                c = requantize_each64(std::size_t(a.size()), s, rm, word, po,
+                                      [&](std::size_t i) { return (pa[i] << la) + (pb[i] << lb); });
         } else {
             c = requantize_each(std::size_t(a.size()), s, rm, word, po, [&](std::size_t i) {
                 const i128 x = load(pa, i, ua) << la, y = load(pb, i, ub) << lb;
@@ -94,7 +103,7 @@ py::tuple add_py(I64 a, bool ua, int la, I64 b, bool ub, int lb, bool subtract, 
 }
 
 // a * b exactly, shifted right by s into the word. The caller guarantees |a*b| < 2^127.
-py::tuple mul_py(I64 a, bool ua, I64 b, bool ub, int s, int w, bool is_signed, int r, int o) {
+py::tuple mul_py(I64 a, bool ua, I64 b, bool ub, int s, int w, bool is_signed, int r, int o, bool exact64) {
     same_size(a, b);
     const Word word = make_word(w, is_signed, o);
     const Rounding rm = rounding_from_int(r);
@@ -104,8 +113,11 @@ py::tuple mul_py(I64 a, bool ua, I64 b, bool ub, int s, int w, bool is_signed, i
     Counts c;
     {
         py::gil_scoped_release release;
-        c = requantize_each(std::size_t(a.size()), s, rm, word, po,
-                            [&](std::size_t i) { return load(pa, i, ua) * load(pb, i, ub); });
+        if (use64(exact64, ua || ub, s, word))
+            c = requantize_each64(std::size_t(a.size()), s, rm, word, po, [&](std::size_t i) { return pa[i] * pb[i]; });
+        else
+            c = requantize_each(std::size_t(a.size()), s, rm, word, po,
+                                [&](std::size_t i) { return load(pa, i, ua) * load(pb, i, ub); });
     }
     return result(out, c);
 }
@@ -163,9 +175,9 @@ PYBIND11_MODULE(_core, m) {
           "Stored integers times 2^-shift, rounded and overflowed into (w, signed): (q, n_overflow, n_underflow).");
     m.def("add", &add_py, py::arg("a"), py::arg("ua"), py::arg("la"), py::arg("b"), py::arg("ub"), py::arg("lb"),
           py::arg("subtract"), py::arg("shift"), py::arg("w"), py::arg("signed"), py::arg("rounding"),
-          py::arg("overflow"), "((a<<la) +- (b<<lb)) * 2^-shift into (w, signed): (q, n_overflow, n_underflow).");
+          py::arg("overflow"), py::arg("exact64"), "((a<<la) +- (b<<lb)) * 2^-shift into (w, signed): (q, n_overflow, n_underflow).");
     m.def("mul", &mul_py, py::arg("a"), py::arg("ua"), py::arg("b"), py::arg("ub"), py::arg("shift"), py::arg("w"),
-          py::arg("signed"), py::arg("rounding"), py::arg("overflow"),
+          py::arg("signed"), py::arg("rounding"), py::arg("overflow"), py::arg("exact64"),
           "a*b * 2^-shift into (w, signed): (q, n_overflow, n_underflow).");
     m.def("matmul", &matmul_py, py::arg("a"), py::arg("b"), py::arg("narrow"),
           "Exact integer matrix product of stored integers (int32 accumulation when narrow).");

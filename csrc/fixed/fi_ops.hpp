@@ -33,23 +33,66 @@ inline int64_t fit(i128 x, const Word& word, int64_t& n_overflow) {
     return int64_t(wrap_to_word(x, word.w, word.is_signed));
 }
 
-// x * 2^-s rounded by R and overflowed into the word; x is exact and |x| < 2^127 when s >= 0,
-// |x| < 2^64 when s < 0. Counts an underflow when a non-zero x rounds to zero.
+// The same for results whose exact value fits int64 and whose word's bounds fit int64 (every word
+// but unsigned 64-bit): branch-free 64-bit clamp or wrap, so the loops vectorise.
+template <Overflow O>
+inline int64_t fit64(int64_t y, int64_t lo, int64_t hi, int w, bool is_signed, int64_t& n_overflow) {
+    n_overflow += (y < lo) | (y > hi);
+    if (O == Overflow::Saturate) return y < lo ? lo : (y > hi ? hi : y);
+    const int up = 64 - w;
+    return is_signed ? int64_t(uint64_t(y) << up) >> up : int64_t(uint64_t(y) << up >> up);
+}
+
+template <class Fn>
+inline decltype(auto) with_overflow(Overflow o, Fn&& fn) {
+    if (o == Overflow::Saturate) return fn(std::integral_constant<Overflow, Overflow::Saturate>{});
+    return fn(std::integral_constant<Overflow, Overflow::Wrap>{});
+}
+
+// x * 2^-s rounded by R and overflowed into the word; x is exact (|x| < 2^127). Counts an underflow
+// when a non-zero x rounds to zero.
 template <Rounding R>
-inline int64_t requantize_one(i128 x, int s, const Word& word, Counts& c) {
+inline int64_t requantize_one(i128 x, int s, const Word& word, int64_t& n_overflow, int64_t& n_underflow) {
     if (s >= 0) {
         const i128 y = round_shift_right<R>(x, s);
-        c.underflow += (y == 0 && x != 0);
-        return fit(y, word, c.overflow);
+        n_underflow += (y == 0 && x != 0);
+        return fit(y, word, n_overflow);
     }
     const int k = -s;
     if (x == 0) return 0;
-    if (k <= 63 && x >= i128(INT64_MIN) && x <= i128(INT64_MAX)) return fit(x << k, word, c.overflow);
+    if (k <= 63 && x >= i128(INT64_MIN) && x <= i128(INT64_MAX)) return fit(x << k, word, n_overflow);
     // |x * 2^k| >= 2^64: outside every word of <= 64 bits.
-    ++c.overflow;
+    ++n_overflow;
     if (word.o == Overflow::Saturate) return int64_t(x < 0 ? word.lo : word.hi);
     const u128 low = k >= 128 ? u128(0) : (u128(x) << k);
     return int64_t(wrap_to_word(i128(low), word.w, word.is_signed));
+}
+
+// Exact int64 values make(i), shifted right by s >= 0 with rounding r into a word with int64 bounds.
+template <class Make>
+inline Counts requantize_each64(std::size_t n, int s, Rounding r, const Word& word, int64_t* out, Make make) {
+    int64_t n_overflow = 0, n_underflow = 0;
+    const int64_t lo = int64_t(word.lo), hi = int64_t(word.hi);
+    const int w = word.w;
+    const bool sg = word.is_signed;
+    with_rounding(r, [&](auto rc) {
+        constexpr Rounding R = decltype(rc)::value;
+        return with_overflow(word.o, [&](auto oc) {
+            constexpr Overflow O = decltype(oc)::value;
+            if (s == 0) {
+                for (std::size_t i = 0; i < n; ++i) out[i] = fit64<O>(make(i), lo, hi, w, sg, n_overflow);
+            } else {
+                for (std::size_t i = 0; i < n; ++i) {
+                    const int64_t x = make(i);
+                    const int64_t y = round_shift_right<R>(x, s);
+                    n_underflow += (y == 0) & (x != 0);
+                    out[i] = fit64<O>(y, lo, hi, w, sg, n_overflow);
+                }
+            }
+            return 0;
+        });
+    });
+    return Counts{n_overflow, n_underflow};
 }
 
 // Stored integers arrive as int64 bit patterns; `u64` marks a uint64 source (unsigned 64-bit words).
@@ -57,55 +100,70 @@ inline i128 load(const int64_t* p, std::size_t i, bool u64) {
     return u64 ? i128(uint64_t(p[i])) : i128(p[i]);
 }
 
-// Quantise doubles into the word at fraction length f (binary-point scaling).
+// One double the fast loop could not take (non-finite, huge, tiny or near 2^51 after scaling).
+template <Rounding R>
+inline int64_t cast_double_slow(double v, int f, const Word& word, int64_t& n_overflow, int64_t& n_underflow) {
+    if (std::isnan(v)) return 0;
+    if (std::isinf(v)) {
+        ++n_overflow;
+        return word.o == Overflow::Wrap ? 0 : int64_t(v < 0 ? word.lo : word.hi);
+    }
+    const ScaledDouble sd = round_scaled_double<R>(v, f);
+    if (sd.huge) {
+        ++n_overflow;
+        return word.o == Overflow::Wrap ? 0 : int64_t(sd.value < 0 ? word.lo : word.hi);
+    }
+    n_underflow += (sd.value == 0);
+    return fit(sd.value, word, n_overflow);
+}
+
+// Quantise doubles into the word at fraction length f (binary-point scaling). The main loop is
+// branch-free: v * 2^f is exact in double while it stays in the normal range, and a scaled value
+// below 2^51 rounds exactly in double; the few other values are redone one by one.
 inline Counts cast_double(const double* x, int64_t* out, std::size_t n, int f, Rounding r, const Word& word) {
-    Counts c;
+    int64_t n_overflow = 0, n_underflow = 0;
+    const bool fast = f > -900 && f < 900 && word.hi <= i128(INT64_MAX);
+    const double scale = fast ? std::ldexp(1.0, f) : 0.0;
+    const int64_t lo = int64_t(word.lo), hi = fast ? int64_t(word.hi) : 0;
     with_rounding(r, [&](auto rc) {
         constexpr Rounding R = decltype(rc)::value;
-        // v * 2^f is exact in double unless it leaves the normal range; then the rounding of a
-        // small |v * 2^f| is exact in double as well.
-        const bool fast = f > -900 && f < 900;
-        const double scale = fast ? std::ldexp(1.0, f) : 0.0;
+        std::size_t n_slow = n;
+        if (fast) {
+            n_slow = 0;
+            with_overflow(word.o, [&](auto oc) {
+                constexpr Overflow O = decltype(oc)::value;
+                for (std::size_t i = 0; i < n; ++i) {
+                    const double v = x[i], y = v * scale, a = std::fabs(y);
+                    const bool ok = (a < 0x1p51) & ((a >= 0x1p-1000) | (v == 0.0));
+                    const int64_t q = round_small_double<R>(ok ? y : 0.0);
+                    n_underflow += (q == 0) & (v != 0.0) & ok;
+                    n_slow += !ok;
+                    out[i] = fit64<O>(q, lo, hi, word.w, word.is_signed, n_overflow);
+                }
+                return 0;
+            });
+        }
+        if (n_slow == 0) return 0;
         for (std::size_t i = 0; i < n; ++i) {
-            const double v = x[i];
-            if (v == 0.0) { out[i] = 0; continue; }
-            const double y = v * scale;
-            if (fast && std::fabs(y) < 0x1p51 && std::fabs(y) >= 0x1p-1000) {
-                const double q = round_exact_double<R>(y);
-                c.underflow += (q == 0.0);
-                out[i] = fit(i128(int64_t(q)), word, c.overflow);
-                continue;
-            }
-            if (!std::isfinite(v)) {
-                if (std::isnan(v)) { out[i] = 0; continue; }
-                ++c.overflow;
-                out[i] = word.o == Overflow::Wrap ? 0 : int64_t(v < 0 ? word.lo : word.hi);
-                continue;
-            }
-            const ScaledDouble sd = round_scaled_double<R>(v, f);
-            if (sd.huge) {
-                ++c.overflow;
-                out[i] = word.o == Overflow::Wrap ? 0 : int64_t(sd.value < 0 ? word.lo : word.hi);
-                continue;
-            }
-            c.underflow += (sd.value == 0);
-            out[i] = fit(sd.value, word, c.overflow);
+            const double v = x[i], a = std::fabs(v * scale);
+            if (fast && (a < 0x1p51) & ((a >= 0x1p-1000) | (v == 0.0))) continue;
+            out[i] = cast_double_slow<R>(v, f, word, n_overflow, n_underflow);
         }
         return 0;
     });
-    return c;
+    return Counts{n_overflow, n_underflow};
 }
 
 // Any exact per-element value make(i) (an i128), shifted right by s with rounding r into the word.
 template <class Make>
 inline Counts requantize_each(std::size_t n, int s, Rounding r, const Word& word, int64_t* out, Make make) {
-    Counts c;
+    int64_t n_overflow = 0, n_underflow = 0;
     with_rounding(r, [&](auto rc) {
         constexpr Rounding R = decltype(rc)::value;
-        for (std::size_t i = 0; i < n; ++i) out[i] = requantize_one<R>(make(i), s, word, c);
+        for (std::size_t i = 0; i < n; ++i) out[i] = requantize_one<R>(make(i), s, word, n_overflow, n_underflow);
         return 0;
     });
-    return c;
+    return Counts{n_overflow, n_underflow};
 }
 
 // C[m,p] = A[m,n] @ B[n,p] exactly, for operands and an accumulator that fit Acc (int32 or int64):

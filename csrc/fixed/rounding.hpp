@@ -135,22 +135,28 @@ inline ScaledDouble round_scaled_double(double v, int f) {
     return {round_shift_right<R>(i128(mi), rs > 1000 ? 1000 : int(rs)), false};
 }
 
-// Integer rounding by R of a double y that is already the exact scaled value (|y| < 2^51, so
-// y + 0.5 and the floor/ceil below are exact). The fast path of casts whose scaled value is small.
+// Integer rounding by R of a double y that is already the exact scaled value, for |y| < 2^51 (so
+// y + 0.5 is exact). Uses truncating conversion only (no libm call, which baseline x86-64 lacks as
+// an instruction): the fast path of casts whose scaled value is small.
+inline int64_t floor_small_double(double y) {
+    const int64_t t = static_cast<int64_t>(y);
+    return t - int64_t(double(t) > y);
+}
+
 template <Rounding R>
-inline double round_exact_double(double y) {
+inline int64_t round_small_double(double y) {
     switch (R) {
-        case Rounding::Floor: return std::floor(y);
-        case Rounding::Ceiling: return std::ceil(y);
-        case Rounding::Zero: return std::trunc(y);
-        case Rounding::Nearest: return std::floor(y + 0.5);
-        case Rounding::Round: return y >= 0 ? std::floor(y + 0.5) : -std::floor(0.5 - y);
+        case Rounding::Floor: return floor_small_double(y);
+        case Rounding::Ceiling: return -floor_small_double(-y);
+        case Rounding::Zero: return static_cast<int64_t>(y);
+        case Rounding::Nearest: return floor_small_double(y + 0.5);
+        case Rounding::Round: return y >= 0 ? floor_small_double(y + 0.5) : -floor_small_double(0.5 - y);
         case Rounding::Convergent: {
-            const double r = std::floor(y + 0.5);
-            return (r - y == 0.5 && std::fmod(r, 2.0) != 0.0) ? r - 1.0 : r;
+            const int64_t r = floor_small_double(y + 0.5);
+            return (double(r) - y == 0.5 && (r & 1)) ? r - 1 : r;
         }
     }
-    return y;
+    return 0;
 }
 
 // Calls fn(std::integral_constant<Rounding, R>{}) for the run-time method r, so inner loops are

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "fixed/rounding.hpp"
+#include "kernels/requantize.hpp"
 
 namespace fxp {
 
@@ -79,11 +80,33 @@ template <class A, class B, class Out>
 void add_shifted(const A* a, const B* b, std::ptrdiff_t n, const AddShiftedParams& p, Out* out) {
     const int f = std::max(p.fa, p.fb);
     const int sa = f - p.fa, sb = f - p.fb, s = f - p.fo;
+    const int32_t lo = int32_t(std::numeric_limits<Out>::min()), hi = int32_t(std::numeric_limits<Out>::max());
+    const bool wrap = p.overflow == Overflow::Wrap;
+    auto run = [&](auto body) {
+        if (requant_cpu_has_avx2()) requant_loop_avx2(n, body);
+        else requant_loop_portable(n, body);
+    };
+    // 32-bit lanes (vectorised) when the aligned sum fits int32 (operands of <= 16 bits shifted by <= 14)
+    // and the final shift is a right shift by 0..31; otherwise 128 bits (|sum| < 2^98).
+    constexpr bool narrow_inputs = sizeof(A) <= 2 && sizeof(B) <= 2;
+    if (narrow_inputs && sa <= 14 && sb <= 14 && s >= 0 && s <= 31) {
+        const FinishWord32<Out> fin{0, lo, hi, lo, hi, wrap};
+        with_rounding(p.rounding, [&](auto rc) {
+            constexpr Rounding R = decltype(rc)::value;
+            const int32_t ma = int32_t(1) << sa, mb = int32_t(1) << sb;
+            if (s == 0) {
+                run([=](std::ptrdiff_t i) { out[i] = fin(a[i] * ma + b[i] * mb); });
+            } else {
+                const int s1 = s > 31 ? 31 : s;  // s is in 1..31 already; this tells the compiler
+                run([=](std::ptrdiff_t i) { out[i] = fin(round_shift_right<R>(a[i] * ma + b[i] * mb, s1)); });
+            }
+        });
+        return;
+    }
     with_rounding(p.rounding, [&](auto rc) {
         constexpr Rounding R = decltype(rc)::value;
-#pragma omp parallel for schedule(static) if (n > (1 << 16))
         for (std::ptrdiff_t i = 0; i < n; ++i) {
-            const i128 sum = (i128(a[i]) << sa) + (i128(b[i]) << sb);  // |sum| < 2^98
+            const i128 sum = (i128(a[i]) << sa) + (i128(b[i]) << sb);
             out[i] = to_word<Out>(round_shift<R>(sum, s), p.overflow);
         }
     });

@@ -253,8 +253,9 @@ void multiply(const RowSource& a, const ColSource& b, const Epilogue& ep, Path p
     Index mc = 0, nc = 0;
     choose_tiles(m, n, threads, mc, nc);
     const Index mt = (m + mc - 1) / mc, nt = (n + nc - 1) / nc, tiles = mt * nt;
-    // K blocks of at most 512 K steps keep a B panel (NR x 512 x 2 bytes) in L1.
-    const Index kc_max = a.layout == Layout::Pairs ? 256 : 128;
+    // K blocks of at most 576 K steps (a 3x3x64 convolution in one block) keep a B panel
+    // (NR x 576 x 2 bytes) and the six A rows in L1.
+    const Index kc_max = a.layout == Layout::Pairs ? 288 : 144;
     const Index kb_count = std::max<Index>(1, (u1 - u0 + kc_max - 1) / kc_max);
     const Index kc = (u1 - u0 + kb_count - 1) / kb_count;
 

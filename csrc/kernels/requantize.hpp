@@ -74,6 +74,29 @@ inline bool requant_cpu_has_avx2() {
     return has;
 }
 
+// The last step of a requantization (and of any integer kernel writing an output word):
+// + zero point, overflow action into the word, clamp to [lo, hi]. Two forms: int64 in general, int32
+// lanes (vectorisable) when the value and the bounds minus the zero point fit int32.
+template <class Out>
+struct FinishWord {
+    int64_t zp, lo, hi;
+    bool wrap;
+    Out operator()(int64_t v) const {
+        v += zp;
+        if (wrap) v = int64_t(Out(std::make_unsigned_t<Out>(uint64_t(v))));  // low bits of the word
+        return Out(saturate<int64_t>(v, lo, hi));
+    }
+};
+template <class Out>
+struct FinishWord32 {
+    int32_t zp, lo, hi, lo_v, hi_v;  // lo_v = lo - zp, hi_v = hi - zp: the clamp before + zp
+    bool wrap;
+    Out operator()(int32_t v) const {
+        if (wrap) return Out(saturate<int32_t>(int32_t(Out(std::make_unsigned_t<Out>(uint32_t(v) + uint32_t(zp)))), lo, hi));
+        return Out(saturate<int32_t>(v, lo_v, hi_v) + zp);
+    }
+};
+
 // The parameters of one output channel, loaded once per channel so that loops over its
 // accumulators keep them in registers.
 struct ChannelParams {
@@ -151,28 +174,6 @@ struct Requantizer {
         return s;
     }
 
-    // The last step shared by every mode: + zero point, overflow action into the output word,
-    // activation clamp. Two forms: int64 in general, int32 lanes for 8/16-bit outputs.
-    template <class Out>
-    struct Finish {
-        int64_t zp, lo, hi;
-        bool wrap;
-        Out operator()(int64_t v) const {
-            v += zp;
-            if (wrap) v = int64_t(Out(std::make_unsigned_t<Out>(uint64_t(v))));  // low bits of the word
-            return Out(saturate<int64_t>(v, lo, hi));
-        }
-    };
-    template <class Out>
-    struct Finish32 {
-        int32_t zp, lo, hi, lo_v, hi_v;  // lo_v = lo - zp, hi_v = hi - zp: the clamp before + zp
-        bool wrap;
-        Out operator()(int32_t v) const {
-            if (wrap) return Out(saturate<int32_t>(int32_t(Out(std::make_unsigned_t<Out>(uint32_t(v) + uint32_t(zp)))), lo, hi));
-            return Out(saturate<int32_t>(v, lo_v, hi_v) + zp);
-        }
-    };
-
     // Calls body(op, finish): op(acc, ChannelParams) is this mode's value before the zero point
     // (int32 when `fits32` and the output is 8/16-bit, else int64), compiled once per mode (and per rounding method of
     // Pow2Shift) so the loops in body carry no branch on the mode.
@@ -184,14 +185,14 @@ struct Requantizer {
         const int64_t lo = std::max<int64_t>(clamp_lo, std::numeric_limits<Out>::min());
         const int64_t hi = std::min<int64_t>(clamp_hi, std::numeric_limits<Out>::max());
         const bool wrap = overflow == Overflow::Wrap;
-        const Finish<Out> fin{zero_point, lo, hi, wrap};
+        const FinishWord<Out> fin{zero_point, lo, hi, wrap};
         // MLAS clamps in float before rounding: to [lo - zp, hi - zp], then rounds (RNE) and adds zp.
         const float flo = float(lo - zero_point), fhi = float(hi - zero_point);
         auto clamp_float = [=](float y) { return y < flo ? flo : (y > fhi ? fhi : y); };
 
         if constexpr (!wide && sizeof(Out) < 4) {
             if (fits32) {
-                const Finish32<Out> fin32{zero_point, int32_t(lo), int32_t(hi), int32_t(lo - zero_point),
+                const FinishWord32<Out> fin32{zero_point, int32_t(lo), int32_t(hi), int32_t(lo - zero_point),
                                           int32_t(hi - zero_point), wrap};
                 switch (mode) {
                     case RequantMode::Pow2Shift:
