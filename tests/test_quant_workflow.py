@@ -256,3 +256,20 @@ def test_save_and_load_with_slashes_in_layer_names(tmp_path):
         assert np.array_equal(loaded.qlayers[name].weights, qnet.qlayers[name].weights)
         assert np.array_equal(loaded.qlayers[name].bias, qnet.qlayers[name].bias)
     assert np.array_equal(loaded.predict(x), qnet.predict(x))
+
+
+def test_learnables_are_on_the_quantized_grid_and_summary_marks_quantized_layers(calibrated, capsys):
+    q, _ = calibrated
+    qnet = q.quantize(per_channel=True)
+    table = qnet.learnables
+    weights = table[(table.Layer == "conv") & (table.Parameter == "Weights")].Value.iloc[0]
+    ql = qnet.qlayers["conv"]
+    f = ql.weight_fraction_lengths.reshape(-1, 1, 1, 1)
+    assert weights.dtype == np.float32 and np.array_equal(weights * 2.0 ** f, ql.weights)
+    bias = table[(table.Layer == "fc") & (table.Parameter == "Bias")].Value.iloc[0]
+    assert np.array_equal(bias * 2.0 ** qnet.qlayers["fc"].bias_fraction_lengths, qnet.qlayers["fc"].bias)
+    summary = qnet.summary()
+    assert "4 of 6 layers quantized" in capsys.readouterr().out
+    marks = dict(zip(summary.Name, summary.Quantized))
+    assert marks == {"input": "no", "conv": "yes", "relu": "yes", "pool": "yes", "fc": "yes", "prob": "no"}
+    assert dict(zip(summary.Name, summary["Output type"]))["fc"] == f"s8,{qnet.qlayers['fc'].output_fraction_length}"
