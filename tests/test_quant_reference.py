@@ -1,0 +1,146 @@
+"""The fi-only reference path (fixedpoint/quantization/reference.py) against the kernel path of
+`QuantizedNetwork`: equal bit for bit, layer by layer, for every target, exponent scheme and weight
+granularity, on random networks covering every quantized layer type and float boundaries."""
+import numpy as np
+import pytest
+
+import fixedpoint as fp
+from fixedpoint.nn import Network
+from fixedpoint.nn.layers.base import make_layer
+from fixedpoint.quantization import dlquantizer
+from fixedpoint.quantization.reference import LAYERS, predict_reference
+from fixedpoint.quantization.qlayers import QUANTIZED_KINDS
+
+
+def chain(layers, extra=()):
+    names = [layer.name for layer in layers]
+    return Network(layers, list(zip(names[:-1], names[1:])) + list(extra))
+
+
+def conv(name, rng, out, inp, k=3, scale=0.4, **kw):
+    return make_layer("Convolution2D", name, weights=rng.normal(0, scale, (out, inp, k, k)),
+                      bias=rng.normal(0, 0.2, out), **kw)
+
+
+def cnn(rng):
+    """Convolutions (plain, depthwise, grouped/dilated), activations, every pooling, FC, softmax."""
+    return chain([
+        make_layer("ImageInput", "in", input_size=(3, 10, 10)),
+        conv("c1", rng, 6, 3, padding="same"),
+        make_layer("LeakyReLU", "lrelu", scale=0.1),
+        conv("dw", rng, 6, 1, groups=6, stride=2, padding=1),
+        make_layer("ClippedReLU", "relu6", ceiling=6.0),
+        conv("grouped", rng, 4, 3, groups=2, dilation=2, padding=(2, 1, 1, 2), scale=2.0),
+        make_layer("ClippedReLU", "clip", ceiling=0.75),
+        make_layer("AveragePooling2D", "avg", pool_size=2, stride=1, padding=(1, 0, 0, 1)),
+        make_layer("AveragePooling2D", "avg_pad", pool_size=3, stride=1, padding=1,
+                   count_include_pad=True),
+        make_layer("MaxPooling2D", "max_ceil", pool_size=2, stride=2, ceil_mode=True),
+        make_layer("MaxPooling2D", "max", pool_size=2, stride=1, padding=(0, 0, 1, 1)),
+        make_layer("ReLU", "relu"),
+        make_layer("GlobalAveragePooling2D", "gap"),
+        make_layer("Flatten", "flat"),
+        make_layer("FullyConnected", "fc", weights=rng.normal(0, 0.5, (5, 4)),
+                   bias=rng.normal(0, 0.1, 5)),
+        make_layer("Softmax", "prob"),
+    ])
+
+
+def branches(rng, multiply=True):
+    """Add and concat of tensors with different exponents, multiplication, global max pooling."""
+    layers = [
+        make_layer("ImageInput", "in", input_size=(3, 6, 6)),
+        conv("a", rng, 4, 3, padding=1),
+        make_layer("Convolution2D", "b", weights=rng.normal(0, 3.0, (4, 3, 1, 1)), bias=np.zeros(4)),
+        conv("c", rng, 4, 3, k=1, scale=0.05),
+        make_layer("Addition", "add", num_inputs=3),
+        make_layer("Concatenation", "cat", num_inputs=3),
+        make_layer("Multiplication" if multiply else "Addition", "mul", num_inputs=2),
+        make_layer("GlobalMaxPooling2D", "gmax"),
+        make_layer("FullyConnected", "fc", weights=rng.normal(0, 0.5, (3, 12)), bias=np.zeros(3)),
+    ]
+    connections = [("in", "a"), ("in", "b"), ("in", "c"), ("a", "add/in1"), ("b", "add/in2"),
+                   ("c", "add/in3"), ("a", "cat/in1"), ("add", "cat/in2"), ("b", "cat/in3"),
+                   ("cat", "mul/in1"), ("cat", "mul/in2"), ("mul", "gmax"), ("gmax", "fc")]
+    return Network(layers, connections)
+
+
+def assert_same_layer_by_layer(qnet, x):
+    names = list(qnet.network.layer_names)
+    kernel = qnet.predict(x, outputs=names)
+    reference = predict_reference(qnet, x, outputs=names)
+    for name, k, r in zip(names, kernel, reference):
+        if name in qnet.qlayers:
+            assert isinstance(r, fp.fi), name
+            assert r.numerictype == k.numerictype, name
+            np.testing.assert_array_equal(np.asarray(r.stored_integer, np.int64),
+                                          np.asarray(k.stored_integer, np.int64), err_msg=name)
+        else:
+            assert not isinstance(r, fp.fi), name
+            np.testing.assert_array_equal(r, k, err_msg=name)
+    np.testing.assert_array_equal(predict_reference(qnet, x), qnet.predict(x))
+
+
+def quantized(net, environment, scheme, per_channel, rng, skip=()):
+    q = dlquantizer(net, environment)
+    shape = net.layer("in").sample_shape
+    q.calibrate(rng.normal(0, 1, (24,) + shape).astype(np.float32), batch_size=8, progress=False)
+    return q.quantize(scheme, per_channel=per_channel, skip_layers=skip)
+
+
+CONFIGS = [(env, scheme, per_channel) for env in ("MATLAB", "GPU", "FPGA")
+           for scheme in ("MinMax", "Histogram") for per_channel in (False, True)]
+
+
+@pytest.mark.parametrize("environment, scheme, per_channel", CONFIGS)
+@pytest.mark.parametrize("build, skip", [(cnn, ()), (cnn, ("grouped", "max_ceil")),
+                                         (branches, ()), (branches, ("b", "add"))])
+def test_reference_equals_kernel_path(build, skip, environment, scheme, per_channel):
+    rng = np.random.default_rng(11)
+    net = build(rng) if build is cnn or environment != "FPGA" else build(rng, multiply=False)
+    qnet = quantized(net, environment, scheme, per_channel, rng, skip)
+    # wider than the calibration data: saturation and large accumulators are exercised too
+    x = rng.normal(0, 3.0, (2,) + net.layer("in").sample_shape).astype(np.float32)
+    assert_same_layer_by_layer(qnet, x)
+
+
+def test_every_quantized_layer_type_has_a_reference():
+    assert set(LAYERS) == set(QUANTIZED_KINDS)
+
+
+def test_reference_does_not_use_the_kernels(monkeypatch):
+    rng = np.random.default_rng(3)
+    qnet = quantized(cnn(rng), "MATLAB", "MinMax", True, rng)
+    x = rng.normal(0, 1, (1, 3, 10, 10)).astype(np.float32)
+    expected = qnet.predict(x)
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("the reference path called a kernel-path function")
+
+    import fixedpoint.kernels as kernels
+    for name in ("conv2d", "gemm", "requantize_shift", "quantize", "avg_pool2d", "global_avg_pool"):
+        monkeypatch.setattr(kernels, name, forbidden)
+    for ql in qnet.qlayers.values():
+        monkeypatch.setattr(ql, "kind", None)
+    np.testing.assert_array_equal(predict_reference(qnet, x), expected)
+
+
+def test_single_output_name_and_multiple_outputs():
+    rng = np.random.default_rng(5)
+    qnet = quantized(branches(rng), "MATLAB", "MinMax", False, rng)
+    x = rng.normal(0, 1, (1, 3, 6, 6)).astype(np.float32)
+    one = predict_reference(qnet, x, outputs="cat")
+    assert isinstance(one, fp.fi) and one.numerictype == qnet.predict(x, outputs="cat").numerictype
+    assert isinstance(predict_reference(qnet, x, outputs="in"), np.ndarray)
+
+
+def test_bundled_digits_models():
+    examples = pytest.importorskip("fixedpoint.examples")
+    if not hasattr(examples, "digits_data"):
+        pytest.skip("fixedpoint.examples has no bundled digits models yet")
+    (x_cal, _), (x_val, _) = examples.digits_data()
+    for build in (examples.digits_cnn, examples.digits_mobilenet):
+        for environment in ("MATLAB", "FPGA"):
+            q = dlquantizer(build(), environment)
+            q.calibrate(x_cal[:64], progress=False)
+            assert_same_layer_by_layer(q.quantize("MinMax"), x_val[:2])
