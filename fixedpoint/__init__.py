@@ -20,6 +20,7 @@ from .fi_logging import (FiLoggingWarning, datatype_override, logging_mode, logr
                          noverflows, nunderflows, resetlog)
 # --- networks ---
 from . import nn
+from . import examples
 from .nn.layers import (AdditionLayer, AveragePooling2DLayer, BatchNormalizationLayer,
                         ClippedReLULayer, ConcatenationLayer, Convolution2DLayer,
                         CrossChannelNormalizationLayer, DropoutLayer, FeatureInputLayer,
