@@ -27,7 +27,7 @@ def cnn(rng):
     return chain([
         make_layer("ImageInput", "in", input_size=(3, 10, 10)),
         conv("c1", rng, 6, 3, padding="same"),
-        make_layer("LeakyReLU", "lrelu", scale=0.1),
+        make_layer("LeakyReLU", "lrelu", scale=0.3),
         conv("dw", rng, 6, 1, groups=6, stride=2, padding=1),
         make_layer("ClippedReLU", "relu6", ceiling=6.0),
         conv("grouped", rng, 4, 3, groups=2, dilation=2, padding=(2, 1, 1, 2), scale=2.0),

@@ -12,6 +12,7 @@ that the fast path can be checked against it bit for bit, layer by layer.
 """
 from __future__ import annotations
 
+import math
 from typing import Sequence
 
 import numpy as np
@@ -127,8 +128,13 @@ def _clipped_relu(ql, x: fi) -> fi:
 
 
 def _leaky_relu(ql, x: fi) -> fi:
-    alpha = _from_stored(np.int64(ql.scale_stored), numerictype(1, 16, ql.scale_fraction_length))
-    product = arith.mpy(_EXACT, x, alpha)                  # exact, fraction f_x + f_alpha
+    """The scale is a signed 16-bit constant with best precision for a positive value,
+    f = 14 - floor(log2 scale), rounded with Round; negative inputs are multiplied and cast back."""
+    scale = float(ql.layer.scale)
+    f_alpha = 14 - (math.frexp(scale)[1] - 1) if scale > 0 else 0
+    alpha = fi(scale, numerictype(1, 16, f_alpha), fimath(rounding_method="Round",
+                                                          overflow_action="Saturate"))
+    product = arith.mpy(_EXACT, x, removefimath(alpha))    # exact, fraction f_x + f_alpha
     negative = cast(product, x.numerictype, _output_fimath(ql.rounding))
     q = _stored(x)
     return _from_stored(np.where(q >= 0, q, _stored(negative)), x.numerictype)
