@@ -414,10 +414,11 @@ def _divide_into(a: fi, b: fi, T: numerictype, F: fimath):
     """Exact quotient rounded into T: Q = round(Qa * 2^(fT - fa + fb) / Qb); x/0 → ±max, 0/0 → 0."""
     _check_binary_point(a, b)
     qa, qb = _broadcast(a._q, b._q)
+    shape = qa.shape  # work on 1-d arrays: 0-d object arrays decay to Python scalars
     k = T.fraction_length - a._nt.fraction_length + b._nt.fraction_length
-    num = wide.as_exact(qa) * (1 << builtins.max(k, 0))
-    den = wide.as_exact(qb) * (1 << builtins.max(-k, 0))
-    zero = den == 0
+    num = wide.as_exact(qa.reshape(-1)) * (1 << builtins.max(k, 0))
+    den = wide.as_exact(qb.reshape(-1)) * (1 << builtins.max(-k, 0))
+    zero = np.asarray(den == 0, dtype=bool)
     sign = np.where(den < 0, -1, 1).astype(object)
     num, den = num * sign, np.where(zero, 1, den * sign).astype(object)
     quot = wide.round_divide(num, den, F.rounding_method)
@@ -429,7 +430,8 @@ def _divide_into(a: fi, b: fi, T: numerictype, F: fimath):
         quot = np.where(zero, inf, quot).astype(object)
     n_un = int(np.count_nonzero((quot == 0) & (num != 0) & ~zero))
     q, n_ov = wide.overflow(np.asarray(quot, dtype=object), T.word_length, T.signed, F.overflow_action)
-    return wide.storage(q, T.word_length, T.signed), n_ov + int(np.count_nonzero(zero & (num != 0))), n_un
+    q = wide.storage(q, T.word_length, T.signed).reshape(shape)
+    return q, n_ov + int(np.count_nonzero(zero & (num != 0))), n_un
 
 
 def accumpos(a: fi, b, rounding_method="Floor", overflow_action="Wrap"):
@@ -478,8 +480,9 @@ def compare(a, b, ufunc):
         result = np.asarray(ufunc(*np.broadcast_arrays(ra, rb)), dtype=bool)
     else:
         f = np.maximum(fa, fb)
-        left = ma * np.left_shift(1, np.asarray(f - fa, dtype=object))
-        right = mb * np.left_shift(1, np.asarray(f - fb, dtype=object))
+        # shift counts as Python ints (astype(object) converts int64 elements), so nothing wraps at 64 bits
+        left = ma * np.left_shift(1, np.asarray(f - fa).astype(object))
+        right = mb * np.left_shift(1, np.asarray(f - fb).astype(object))
         result = np.asarray(ufunc(left, right), dtype=bool)
     for side, raw in ((0, a), (1, b)):  # non-finite floats compare like IEEE values
         if not isinstance(raw, fi) and np.asarray(raw).dtype.kind == "f":

@@ -121,6 +121,13 @@ class fi:
             self._init_stored(T, F, nt_props, stored, pattern)
             return
         kind, data, own = _classify([] if value is None else value)
+        if kind == "float" and not np.isfinite(data).all():
+            given = self._full_type(T, nt_props)
+            if given is None or given.scaling == "Unspecified":  # spec A.2 rule 5
+                bad = data[~np.isfinite(data)].ravel()[0]
+                raise ValueError(f"fi: {bad} needs a fully specified type (signedness, word length and "
+                                 "fraction length or a numerictype): best precision cannot be computed "
+                                 "from NaN or Inf")
         nt = self._resolve_type(T, nt_props, kind, data, own)
         override = fi_logging.datatype_override()
         if override != "ForceOff" and nt.data_type == "Fixed":
@@ -132,9 +139,6 @@ class fi:
         elif kind == "int":
             q, n_ov, n_un = requantize(data, 0, nt, quantiser.rounding_method, quantiser.overflow_action)
         else:
-            if nt.scaling == "Unspecified" and not np.isfinite(data).all():
-                raise ValueError("fi: NaN and Inf need a fully specified type (signedness, word length "
-                                 "and fraction length)")
             q, n_ov, n_un = quantize_doubles(data, nt, quantiser.rounding_method, quantiser.overflow_action)
         self._q, self._nt, self._fm = q, nt, F
         fi_logging.record(self, n_ov, n_un, "assignment")

@@ -84,13 +84,14 @@ def round_divide(n: np.ndarray, d: np.ndarray, rounding: RoundingMethod) -> np.n
 
 def overflow(x: np.ndarray, w: int, signed: bool, action: OverflowAction):
     """Fit exact integers into a w-bit word: (fitted object array, number that overflowed)."""
+    x = np.asarray(x, dtype=object)  # 0-d object arithmetic decays to Python ints; keep arrays
     lo, hi = (-(1 << (w - 1)), (1 << (w - 1)) - 1) if signed else (0, (1 << w) - 1)
     low, high = x < lo, x > hi
     n = int(np.count_nonzero(low) + np.count_nonzero(high))
     if not n:
         return x, 0
     if action is OverflowAction.Saturate:
-        x = np.where(low, lo, np.where(high, hi, x))
+        x = np.where(low, np.asarray(lo, dtype=object), np.where(high, np.asarray(hi, dtype=object), x))
     else:
         x = ((x - lo) & ((1 << w) - 1)) + lo
     return np.asarray(x, dtype=object), n
