@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import statistics
+import sys
 import time
 
 import numpy as np
@@ -17,42 +18,11 @@ import pytest
 
 import fixedpoint as fp
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_float_predict import light_squeezenet  # noqa: E402  (the same seeded SqueezeNet)
+
 CNN_BATCH = 64
 SQUEEZENET_BATCH = 4
-
-
-def light_squeezenet(seed: int = 0):
-    """SqueezeNet from onnx's backend test data, its constant weights replaced by seeded He-init
-    values (biases small), imported as a float Network."""
-    import onnx
-    from onnx import numpy_helper
-
-    path = os.path.join(os.path.dirname(onnx.__file__), "backend", "test", "data", "light",
-                        "light_squeezenet.onnx")
-    model = onnx.load(path)
-    rng = np.random.default_rng(seed)
-    shapes = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
-    graph = model.graph
-    nodes = []
-    for node in graph.node:
-        if node.op_type == "ConstantOfShape" and node.input[0] in shapes:
-            shape = tuple(int(d) for d in shapes[node.input[0]])
-            fan_in = int(np.prod(shape[1:])) if len(shape) > 1 else 0
-            value = (rng.normal(0, np.sqrt(2 / fan_in), shape) if fan_in
-                     else rng.normal(0, 0.05, shape)).astype(np.float32)
-            graph.initializer.append(numpy_helper.from_array(value, node.output[0]))
-        else:
-            nodes.append(node)
-    del graph.node[:]
-    graph.node.extend(nodes)
-    kept = [t for t in graph.initializer if t.name not in shapes]
-    del graph.initializer[:]
-    graph.initializer.extend(kept)
-    names = {t.name for t in kept}
-    inputs = [i for i in graph.input if i.name not in names and i.name not in shapes]
-    del graph.input[:]
-    graph.input.extend(inputs)
-    return fp.import_onnx(model)
 
 
 def quantized(net, x_cal, environment="MATLAB"):
