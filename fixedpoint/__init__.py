@@ -34,3 +34,4 @@ from .nn.io import load_network, save_network
 # --- quantization workflow ---
 from .quantization import (QuantizationDetails, QuantizedNetwork, ValidationResult, dlquantizer,
                            load_quantized_network, quantization_details)
+from .analysis import quantization_error, quantization_report

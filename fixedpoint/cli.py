@@ -3,7 +3,7 @@
 `demo` runs the whole quantization workflow on the two bundled digits models (no arguments, no
 downloads) and prints, per model, float and int8 accuracy per environment and exponent scheme and
 the learnable memory before and after. `quantize` does the same for an ONNX model and writes the
-quantized network, the calibration table, the details and (when available) the HTML report.
+quantized network, the calibration table, the details and the HTML report.
 """
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ import numpy as np
 
 DEMO_ENVIRONMENTS = ("MATLAB", "FPGA")
 SCHEMES = ("MinMax", "Histogram")
+REPORT_ERROR_SAMPLES = 64
 
 
 def _format_table(header, rows) -> str:
@@ -97,24 +98,22 @@ def quantize_model(args, out=sys.stdout) -> int:
                    "quantized_layer_names": details.quantized_layer_names,
                    "numerictypes": {f"{layer}/{kind}": repr(t) for (layer, kind), t
                                     in details.numerictypes.items()}}, stream, indent=1)
-    validation = None
+    validation, x_val = None, None
     if args.validation:
-        validation = q.validate(_load_arrays(args.validation, True, "--validation"), "top1",
-                                batch_size=args.batch_size, exponent_scheme=args.exponent_scheme,
-                                **options)
+        x_val, y_val = _load_arrays(args.validation, True, "--validation")
+        validation = q.validate((x_val, y_val), "top1", batch_size=args.batch_size,
+                                exponent_scheme=args.exponent_scheme, **options)
         with open(os.path.join(args.out, "validation.json"), "w") as stream:
             json.dump({"num_samples": validation.num_samples,
                        "top1": validation.metric_results["top1"].to_dict(),
                        "memory_bytes": validation.statistics.iloc[:, 0].astype(int).to_dict(),
                        "memory_reduction_percent": validation.memory_reduction}, stream, indent=1)
         print(validation, file=out)
-    try:
-        from .analysis.report import quantization_report
-    except ImportError:
-        quantization_report = None
-    if quantization_report is not None:
-        quantization_report(q, os.path.join(args.out, "report.html"), validation=validation,
-                            data=calibration[:16])
+    from .analysis.report import quantization_report
+    # the per-layer error study runs on a few observations (validation data when given)
+    error_data = (x_val if x_val is not None else calibration)[:REPORT_ERROR_SAMPLES]
+    quantization_report(q, os.path.join(args.out, "report.html"), validation=validation,
+                        data=error_data)
     print(f"wrote {sorted(os.listdir(args.out))} to {args.out}", file=out)
     return 0
 
