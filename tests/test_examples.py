@@ -161,6 +161,27 @@ def test_validate_reports_the_same_accuracies(data):
     assert (int(memory["Floating-Point"]), int(memory["Quantized"])) == (6218 * 4, 6416)
 
 
+# Every per-tensor row of the table in docs/examples.md (update both together).
+INT8_CORRECT = {
+    ("digits_cnn", "MATLAB"): {"MinMax": 1232, "Histogram": 1233},
+    ("digits_cnn", "FPGA"): {"MinMax": 1232, "Histogram": 1233},
+    ("digits_cnn", "GPU"): {"MinMax": 1233, "Histogram": 1232},
+    ("digits_mobilenet", "MATLAB"): {"MinMax": 1218, "Histogram": 1218},
+    ("digits_mobilenet", "FPGA"): {"MinMax": 1218, "Histogram": 1218},
+    ("digits_mobilenet", "GPU"): {"MinMax": 1219, "Histogram": 1218},
+}
+
+
+@pytest.mark.parametrize("model, environment", sorted(INT8_CORRECT))
+def test_documented_int8_accuracies(data, model, environment):
+    (x_cal, _), (x_val, y_val) = data
+    q = fp.dlquantizer(getattr(fp.examples, model)(), execution_environment=environment)
+    q.calibrate(x_cal)
+    measured = {scheme: correct(q.quantize(exponent_scheme=scheme), x_val, y_val)
+                for scheme in ("MinMax", "Histogram")}
+    assert measured == INT8_CORRECT[model, environment]
+
+
 # --- ONNX Runtime agreement (when an exporter is present) ----------------------------------------
 @pytest.mark.parametrize("model", sorted(FLOAT_CORRECT))
 def test_float_predict_matches_onnx_runtime(data, model, tmp_path):
