@@ -144,3 +144,44 @@ def test_bundled_digits_models():
             q = dlquantizer(build(), environment)
             q.calibrate(x_cal[:64], progress=False)
             assert_same_layer_by_layer(q.quantize("MinMax"), x_val[:2])
+
+
+@pytest.mark.parametrize("scale", [0.0, 0.99999, 1.99999, 0.3])
+def test_leaky_relu_scales_at_the_edge_of_their_16_bit_type(scale):
+    rng = np.random.default_rng(8)
+    net = chain([make_layer("ImageInput", "in", input_size=(2, 4, 4)),
+                 conv("c", rng, 3, 2, padding=1),
+                 make_layer("LeakyReLU", "lrelu", scale=scale)])
+    qnet = quantized(net, "MATLAB", "MinMax", False, rng)
+    assert_same_layer_by_layer(qnet, rng.normal(0, 3.0, (2, 2, 4, 4)).astype(np.float32))
+
+
+@pytest.mark.parametrize("environment", ["MATLAB", "GPU"])
+def test_learnables_are_the_fi_casts_the_semantics_doc_states(environment):
+    """q_w = sat8(round_R(W·2^f_w[c])) and q_b = sat32(round_R(b·2^(f_x + f_w[c]))), per channel."""
+    rng = np.random.default_rng(9)
+    qnet = quantized(cnn(rng), environment, "MinMax", True, rng)
+    F = fp.fimath(rounding_method=qnet.target.rounding, overflow_action="Saturate")
+    for name, ql in qnet.qlayers.items():
+        if not hasattr(ql, "weights"):
+            continue
+        W, b = ql.layer.learnables["Weights"], ql.layer.learnables["Bias"]
+        for c, f_w in enumerate(ql.weight_fraction_lengths):
+            expected_w = fp.fi(W[c].astype(np.float64), fp.numerictype(1, 8, int(f_w)), F)
+            np.testing.assert_array_equal(ql.weights[c], expected_w.stored_integer, err_msg=name)
+            f_b = ql.input_fraction_lengths[0] + int(f_w)
+            expected_b = fp.fi(float(b[c]), fp.numerictype(1, 32, f_b), F)
+            assert int(ql.bias[c]) == int(expected_b.stored_integer), name
+
+
+def test_average_pooling_with_ceil_mode_stays_in_float_when_skipped():
+    rng = np.random.default_rng(10)
+    net = chain([make_layer("ImageInput", "in", input_size=(2, 5, 5)),
+                 conv("c", rng, 3, 2, padding=1),
+                 make_layer("AveragePooling2D", "avg", pool_size=2, stride=2, ceil_mode=True),
+                 make_layer("ReLU", "relu")])
+    with pytest.raises(ValueError, match="'avg': ceil_mode windows have no integer kernel"):
+        quantized(net, "MATLAB", "MinMax", False, rng)
+    qnet = quantized(net, "MATLAB", "MinMax", False, rng, skip=("avg",))
+    assert "avg" not in qnet.qlayers and "relu" not in qnet.qlayers   # float input: stays float
+    assert_same_layer_by_layer(qnet, rng.normal(0, 2.0, (2, 2, 5, 5)).astype(np.float32))
