@@ -13,9 +13,10 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.lib.stride_tricks import as_strided
 
 from .. import kernels
-from ..nn.functional import resolve_padding
+from ..nn.functional import output_size, resolve_padding
 from .exponent import choose_fraction_length, log2_bins
 
 INT8_MIN, INT8_MAX = -128, 127
@@ -127,15 +128,57 @@ class LearnableKind(QuantizedKind):
 
 
 class ConvolutionKind(LearnableKind):
+    """Small images (output at most `GEMM_MAX_PIXELS` pixels) through ungrouped convolutions with at
+    least `GEMM_MIN_CHANNELS` input channels run as one int8 GEMM over the whole batch, on patches
+    gathered from a channels-last copy: the same exact sums, measured 1.5-3x faster there than the
+    conv kernel, whose per-image setup dominates small images. Everything else (large images, a
+    first layer on 1-3 channels, grouped and depthwise) runs the conv kernel."""
+
+    GEMM_MIN_CHANNELS = 8
+    GEMM_MAX_PIXELS = 256
+
     def prepare(self, ql):
         super().prepare(ql)
-        ql.packed_weights = kernels.pack_weights(ql.weights, groups=ql.layer.groups)
+        layer = ql.layer
+        ql.packed_weights = kernels.pack_weights(ql.weights, groups=layer.groups)
+        ql.gemm_weights = None   # packed on first use, rows ordered (kh, kw, C) as the patches
+        ql.gemm_eligible = layer.groups == 1 and ql.weights.shape[1] >= self.GEMM_MIN_CHANNELS
 
     def run(self, ql, x):
         layer = ql.layer
+        if ql.gemm_eligible:
+            out_ch, c, kh, kw = ql.weights.shape
+            pads = resolve_padding(layer.padding, x.shape[2:], (kh, kw), layer.stride,
+                                   layer.dilation)
+            oh, ow = (output_size(x.shape[2 + a], (kh, kw)[a], layer.stride[a], pads[a],
+                                  pads[a + 2], layer.dilation[a]) for a in range(2))
+            if oh * ow <= self.GEMM_MAX_PIXELS:
+                if ql.gemm_weights is None:
+                    ql.gemm_weights = kernels.pack_weights(np.ascontiguousarray(
+                        ql.weights.transpose(2, 3, 1, 0).reshape(kh * kw * c, out_ch)))
+                cols = channels_last_patches(x, (kh, kw), layer.stride, pads, layer.dilation,
+                                             (oh, ow))
+                out = kernels.gemm(cols, ql.gemm_weights, bias=ql.bias, requantizer=ql.requantizer)
+                return np.ascontiguousarray(
+                    out.reshape(x.shape[0], oh, ow, out_ch).transpose(0, 3, 1, 2))
         return kernels.conv2d(x, ql.packed_weights, bias=ql.bias, stride=layer.stride,
                               padding=layer.padding, dilation=layer.dilation, groups=layer.groups,
                               requantizer=ql.requantizer)
+
+
+def channels_last_patches(x: np.ndarray, kernel, stride, pads, dilation, out_hw) -> np.ndarray:
+    """The convolution patches of NCHW `x` as an (N·OH·OW) × (kh·kw·C) matrix, taps ordered
+    (kh, kw, C), gathered from a zero-padded NHWC copy in which one kernel row of all channels is
+    a contiguous run. Zero padding is exact here (symmetric int8 has no zero point)."""
+    n, c, h, w = x.shape
+    (kh, kw), (sh, sw), (dh, dw), (oh, ow) = kernel, stride, dilation, out_hw
+    top, left, bottom, right = pads
+    padded = np.zeros((n, h + top + bottom, w + left + right, c), x.dtype)
+    padded[:, top:top + h, left:left + w, :] = x.transpose(0, 2, 3, 1)
+    sn, sy, sx, sc = padded.strides
+    view = as_strided(padded, (n, oh, ow, kh, kw, c),
+                      (sn, sy * sh, sx * sw, sy * dh, sx * dw, sc), writeable=False)
+    return view.reshape(n * oh * ow, kh * kw * c)
 
 
 class FullyConnectedKind(LearnableKind):
