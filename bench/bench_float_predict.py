@@ -6,6 +6,10 @@ package's light model with seeded random weights).
     python -m pytest bench/bench_float_predict.py --benchmark-only     # pytest-benchmark cases
     python bench/bench_float_predict.py                                 # ratio table (markdown)
 
+On a machine shared with other jobs, threads that wait for each other inflate times by up to 50x
+(OpenBLAS, OpenMP and ONNX Runtime alike); `FIXEDPOINT_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1` runs
+everything, ONNX Runtime included, on one thread each, which is the reproducible comparison.
+
 When `fp.examples` or `fp.import_onnx` / `fp.export_onnx` are not available, the bench builds
 networks of the same shape with the layer classes and translates them to ONNX itself (the few
 layer types these networks use), so the comparison still runs on identical weights.
@@ -247,9 +251,12 @@ def _onnx_from_network(net: fp.Network):
 
 
 def ort_session(model):
+    """An ONNX Runtime CPU session; FIXEDPOINT_NUM_THREADS, when set, also fixes its thread count
+    (set OPENBLAS_NUM_THREADS alike for numpy), so that both sides use the same cores."""
     import onnxruntime as ort
     options = ort.SessionOptions()
     options.log_severity_level = 3
+    options.intra_op_num_threads = int(os.environ.get("FIXEDPOINT_NUM_THREADS", "0"))
     return ort.InferenceSession(model.SerializeToString(), options,
                                 providers=["CPUExecutionProvider"])
 

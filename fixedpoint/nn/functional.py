@@ -9,12 +9,15 @@ over pixels or channels.
 """
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 SAME_MODES = ("same", "same_lower")
+# depthwise convolutions on images this small, in batches this large, run as window matrices
+DEPTHWISE_MATRIX_MAX_PIXELS, DEPTHWISE_MATRIX_MIN_BATCH = 100, 8
 
 
 def normalize_padding(padding, what: str = "padding"):
@@ -107,10 +110,11 @@ def conv2d(x: np.ndarray, weights: np.ndarray, bias: np.ndarray | None, stride, 
            dilation, groups: int) -> np.ndarray:
     """2-D convolution (cross-correlation) of NCHW `x` with OIHW `weights` (I = C / groups).
 
-    Three shapes of one idea (patches times weights, one BLAS call): a 1x1 stride-1 convolution
-    is a matmul per image on NCHW data as it is (no copy); other ungrouped convolutions gather
-    their patches from a channels-last copy (`_conv2d_channels_last`); grouped and depthwise
-    convolutions form one patch matrix per group and one batched matmul over the groups."""
+    Four shapes of one idea (patches times weights in BLAS): a 1x1 stride-1 convolution is a
+    matmul per image on NCHW data as it is (no copy); other ungrouped convolutions gather their
+    patches from a channels-last copy (`_conv2d_channels_last`); depthwise convolutions of batches
+    of small images multiply by window matrices (`_depthwise_as_matmul`); other grouped ones form
+    one patch matrix per group and one batched matmul over the groups."""
     n, c, h, w = x.shape
     out_ch, c_group, kh, kw = weights.shape
     pads = resolve_padding(padding, (h, w), (kh, kw), stride, dilation)
@@ -121,6 +125,9 @@ def conv2d(x: np.ndarray, weights: np.ndarray, bias: np.ndarray | None, stride, 
         return out.reshape(n, out_ch, h, w)
     if groups == 1:
         return _conv2d_channels_last(x, weights, bias, stride, pads, dilation)
+    if c_group == 1 and h * w <= DEPTHWISE_MATRIX_MAX_PIXELS and n >= DEPTHWISE_MATRIX_MIN_BATCH:
+        # (also grouped ones with one input channel per group: a channel multiplier)
+        return _depthwise_as_matmul(x, weights, bias, stride, pads, dilation)
     xp = pad_spatial(x, pads)
     windows = patches(xp, (kh, kw), stride, dilation)
     oh, ow = windows.shape[2:4]
@@ -131,6 +138,46 @@ def conv2d(x: np.ndarray, weights: np.ndarray, bias: np.ndarray | None, stride, 
     if bias is None:
         return np.ascontiguousarray(out)
     return np.add(out, bias.reshape(1, out_ch, 1, 1), out=np.empty(out.shape, np.float32))
+
+
+@functools.lru_cache(maxsize=128)
+def _window_taps(in_hw, kernel, stride, pads, dilation):
+    """For every tap of every window that falls inside the image (not on padding): the output
+    pixel, the input pixel and the tap, as flat indices; plus the output size."""
+    (h, w), (kh, kw), (sh, sw), (dh, dw) = in_hw, kernel, stride, dilation
+    oh = output_size(h, kh, sh, pads[0], pads[2], dh)
+    ow = output_size(w, kw, sw, pads[1], pads[3], dw)
+    oy, ox, ky, kx = np.meshgrid(np.arange(oh), np.arange(ow), np.arange(kh), np.arange(kw),
+                                 indexing="ij")
+    iy, ix = oy * sh - pads[0] + ky * dh, ox * sw - pads[1] + kx * dw
+    inside = (iy >= 0) & (iy < h) & (ix >= 0) & (ix < w)
+    return ((oy * ow + ox)[inside], (iy * w + ix)[inside], (ky * kw + kx)[inside], oh, ow)
+
+
+def _depthwise_as_matmul(x, weights, bias, stride, pads, dilation) -> np.ndarray:
+    """Depthwise convolution of a small image as one matmul per filter: the filter's windows over
+    an H×W image are an (H·W) × (OH·OW) matrix holding the kernel taps (zero elsewhere, padding
+    included), which multiplies the N × (H·W) plane of its input channel across the batch.
+
+    The matrix does H·W / (kh·kw) times the needed multiplications (by zeros, which add exact
+    zeros for finite inputs), but on small images BLAS is still several times faster than the
+    per-channel patch matmuls or kh·kw NumPy multiply-adds, which are bound by their overhead."""
+    n, c, h, w = x.shape
+    out_ch, _, kh, kw = weights.shape
+    rows, cols, taps, oh, ow = _window_taps((h, w), (kh, kw), tuple(stride), tuple(pads),
+                                            tuple(dilation))
+    windows = np.zeros((out_ch, h * w, oh * ow), np.float32)
+    windows[:, cols, rows] = weights.reshape(out_ch, kh * kw)[:, taps]
+    planes = np.ascontiguousarray(x.reshape(n, c, h * w).transpose(1, 0, 2))
+    if out_ch != c:   # channel multiplier: filter o reads input channel o // (out_ch / c)
+        planes = np.repeat(planes, out_ch // c, axis=0)
+    out = np.matmul(planes, windows).transpose(1, 0, 2)
+    result = np.empty((n, out_ch, oh * ow), np.float32)
+    if bias is None:
+        result[...] = out
+    else:
+        np.add(out, bias.reshape(out_ch, 1), out=result)
+    return result.reshape(n, out_ch, oh, ow)
 
 
 def _conv2d_channels_last(x, weights, bias, stride, pads, dilation) -> np.ndarray:
