@@ -75,8 +75,8 @@ def test_gemm_attributes_and_matmul_add_fuse_into_fully_connected():
              helper.make_node("MatMul", ["r", "w2"], ["m"], name="fc2"),
              helper.make_node("Add", ["m", "c2"], ["y"], name="bias2")]
     m = model(nodes, [("x", ["N", 5])], [("y", ["N", 3])],
-              [tensor("b1", weights(5, 7)), tensor("c1", weights(1, 7)), tensor("w2", weights(7, 3)),
-               tensor("c2", weights(3))])
+              [tensor("b1", weights(5, 7)), tensor("c1", weights(1, 7)),
+               tensor("w2", weights(7, 3)), tensor("c2", weights(3))])
     net = fp.import_onnx(m)
     assert [layer.type_name for layer in net.layers] == ["FeatureInput", "FullyConnected", "ReLU",
                                                           "FullyConnected"]
@@ -86,7 +86,8 @@ def test_gemm_attributes_and_matmul_add_fuse_into_fully_connected():
 
 
 @pytest.mark.parametrize("op, const, swapped", [
-    ("Mul", [[[2.0]], [[-3.0]], [[0.5]]], False), ("Mul", 1.5, True), ("Add", [1.0, 2.0, 3.0], None),
+    ("Mul", [[[2.0]], [[-3.0]], [[0.5]]], False), ("Mul", 1.5, True),
+    ("Add", [1.0, 2.0, 3.0], None),
     ("Sub", [[[1.0]], [[2.0]], [[4.0]]], False), ("Sub", [[[1.0]], [[2.0]], [[4.0]]], True),
     ("Div", [[[4.0]], [[2.0]], [[-8.0]]], False),
 ])
@@ -402,3 +403,13 @@ def test_missing_onnx_gives_install_hint(monkeypatch):
         fp.import_onnx(b"")
     with pytest.raises(ImportError, match="fixedpoint-exact"):
         fp.export_onnx(roundtrip_network("none"))
+
+
+@pytest.mark.parametrize("name", ["digits_cnn", "digits_mobilenet"])
+def test_bundled_models_round_trip_identically(name):
+    if not hasattr(fp, "examples"):
+        pytest.skip("the bundled example models are not part of this build")
+    net = getattr(fp.examples, name)()
+    back = fp.import_onnx(fp.export_onnx(net).SerializeToString())
+    _, (x_val, _) = fp.examples.digits_data()
+    np.testing.assert_array_equal(back.predict(x_val[:64]), net.predict(x_val[:64]))

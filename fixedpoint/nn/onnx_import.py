@@ -109,8 +109,9 @@ class _Importer:
         self.opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")),
                           None)
         if self.opset is None or self.opset < MIN_OPSET:
-            raise OnnxImportError(f"{what} uses opset {self.opset}; opset {MIN_OPSET} or newer is "
-                                  f"needed (convert it with onnx.version_converter.convert_version)")
+            raise OnnxImportError(f"{what} uses opset {self.opset}; opset {MIN_OPSET} or newer "
+                                  f"is needed (convert it with "
+                                  f"onnx.version_converter.convert_version)")
         self.opset_import = list(model.opset_import)
         self.constants: dict[str, np.ndarray] = {}
         for tensor in self.graph.initializer:
@@ -240,7 +241,12 @@ class _Importer:
                 self.fail(node, f"output {extra!r} is used, but only the first output of "
                                 f"{node.op_type} is supported")
         self.op_counts[node.op_type] += 1
-        handler(self, node, _attributes(node))
+        try:
+            handler(self, node, _attributes(node))
+        except OnnxImportError:
+            raise
+        except (ValueError, TypeError) as error:   # a layer rejecting the node's attributes
+            self.fail(node, str(error))
 
     def declared_batch(self):
         """The batch size the model's first input declares (None when symbolic)."""
@@ -307,7 +313,7 @@ class _Importer:
             self.constants[value.name] = np.asarray(result)
 
 
-# --- operator handlers: (importer, node, attributes) -> None ----------------------------------------
+# --- operator handlers: (importer, node, attributes) -> None ------------------------------------
 
 def _window(imp, node, attrs, kernel):
     """(stride, padding, dilation) of a Conv or pooling node in our layers' terms."""
@@ -616,6 +622,9 @@ def _transpose(imp, node, attrs):
 def _dropout(imp, node, attrs):
     ratio = imp.const(node, 1, required=False) if imp.opset >= 12 else None
     ratio = attrs.get("ratio", 0.5) if ratio is None else float(ratio)
+    training = imp.const(node, 2, required=False) if imp.opset >= 12 else None
+    if training is not None and bool(training) and ratio > 0:
+        imp.fail(node, "training_mode=True drops values at random; only inference is supported")
     layer = DropoutLayer(imp.layer_name(node), ratio)
     imp.add(layer, [imp.runtime_input(node)], node.output[0])
 
