@@ -13,7 +13,8 @@ import sys
 import timeit
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+HERE = Path(__file__).resolve().parent
+sys.path[:0] = [str(HERE), str(HERE.parent)]  # bench_fi, and the package from the source tree
 from bench_fi import CASES  # noqa: E402
 
 

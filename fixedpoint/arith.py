@@ -164,9 +164,18 @@ def _mul_into(a: fi, b: fi, T: numerictype, F: fimath):
         ua, ub = qa.dtype == np.uint64, qb.dtype == np.uint64
         out, n_ov, n_un = _core.mul(qa.view(np.int64) if ua else qa, ua, qb.view(np.int64) if ub else qb, ub,
                                     f - T.fraction_length, T.word_length, T.signed, r.value, o.value,
-                                    a._nt.word_length + b._nt.word_length <= 63)
+                                    _mul_exactness(a._nt, b._nt))
         return (out.view(np.uint64) if (T.word_length == 64 and not T.signed) else out), n_ov, n_un
     return requantize(wide.as_exact(qa) * wide.as_exact(qb), f, T, r, o)
+
+
+def _mul_exactness(ta: numerictype, tb: numerictype) -> int:
+    """For _core.mul: 2 when both words fit int32 (one widening multiply), 1 when the exact product
+    fits int64, 0 otherwise (128-bit path)."""
+    if ta.word_length + tb.word_length > 63:
+        return 0
+    fits32 = all(t.word_length <= (32 if t.signed else 31) for t in (ta, tb))
+    return 2 if fits32 else 1
 
 
 def _plus(a: fi, b: fi, F: fimath, subtract: bool):

@@ -58,6 +58,19 @@ def test_ties_are_defined_for_every_method(method, expected):
     assert stored_of(c) == expected
 
 
+@pytest.mark.parametrize("method", ["Ceiling", "Convergent", "Floor", "Nearest", "Round", "Zero"])
+def test_doubles_one_ulp_from_a_tie_are_not_ties(method):
+    """Neighbours of k + 1/2 (and of integers) round by their exact value: 0.49999999999999994 is
+    below the tie, so Nearest gives 0 although 0.49999999999999994 + 0.5 rounds to 1.0 in double."""
+    centres = [0.5, -0.5, 1.5, -1.5, 2.5, -2.5, 1.0, -1.0, 0.0, 1000.5, -1000.5]
+    x = np.array([np.nextafter(c, d) for c in centres for d in (-np.inf, np.inf)] + centres)
+    for f in (0, 3, -2):
+        scaled_x = np.ldexp(x, -f)                            # same LSB positions at fraction length f
+        a = fp.fi(scaled_x, 1, 24, f, rounding_method=method)
+        expected = [oracle.quantize(float(v), T(True, 24, f), method, "Saturate") for v in scaled_x]
+        assert stored_of(a) == expected, f
+
+
 def test_ties_in_arithmetic_follow_the_fimath():
     """KeepMSB drops low product bits with the rounding method: 3*1 = 3 at f=2 -> f=1 is a tie."""
     a, b = fp.fi(0.75, 1, 4, 2), fp.fi(1, 1, 4, 0)             # 3 and 1 -> product 3 at s8,2

@@ -39,6 +39,35 @@ bool use64(bool exact64, bool any_u64, int s, const Word& word) {
     return exact64 && !any_u64 && s >= 0 && word.hi <= i128(INT64_MAX);
 }
 
+// The whole-array loops, compiled twice: for baseline x86-64 and for AVX2 (chosen at run time).
+// `flatten` inlines every helper into each copy, so each copy vectorises for its own target.
+bool has_avx2() {
+    static const bool avx2 = __builtin_cpu_supports("avx2");
+    return avx2;
+}
+
+#define FXP_TWO_TARGETS(name, call, params, args)                                              \
+    __attribute__((flatten)) Counts name##_portable params { return call args; }               \
+    __attribute__((target("avx2"), flatten)) Counts name##_avx2 params { return call args; }   \
+    Counts name params { return has_avx2() ? name##_avx2 args : name##_portable args; }
+
+FXP_TWO_TARGETS(cast_loop, cast_double,
+                (const double* x, int64_t* out, std::size_t n, int f, Rounding r, const Word& word),
+                (x, out, n, f, r, word))
+FXP_TWO_TARGETS(add_loop, add64<false>,
+                (const int64_t* a, int la, const int64_t* b, int lb, std::size_t n, int s, Rounding r,
+                 const Word& word, int64_t* out),
+                (a, la, b, lb, n, s, r, word, out))
+FXP_TWO_TARGETS(sub_loop, add64<true>,
+                (const int64_t* a, int la, const int64_t* b, int lb, std::size_t n, int s, Rounding r,
+                 const Word& word, int64_t* out),
+                (a, la, b, lb, n, s, r, word, out))
+FXP_TWO_TARGETS(mul_loop, mul64,
+                (const int64_t* a, const int64_t* b, bool narrow, std::size_t n, int s, Rounding r,
+                 const Word& word, int64_t* out),
+                (a, b, narrow, n, s, r, word, out))
+#undef FXP_TWO_TARGETS
+
 py::tuple result(I64 out, const Counts& c) { return py::make_tuple(out, c.overflow, c.underflow); }
 
 py::tuple cast_double_py(F64 x, int w, bool is_signed, int f, int r, int o) {
@@ -51,7 +80,7 @@ py::tuple cast_double_py(F64 x, int w, bool is_signed, int f, int r, int o) {
     Counts c;
     {
         py::gil_scoped_release release;
-        c = cast_double(px, po, n, f, rm, word);
+        c = cast_loop(px, po, n, f, rm, word);
     }
     return result(out, c);
 }
@@ -86,12 +115,8 @@ py::tuple add_py(I64 a, bool ua, int la, I64 b, bool ub, int lb, bool subtract, 
     {
         py::gil_scoped_release release;
         if (use64(exact64, ua || ub, s, word)) {
-            if (subtract)
-                c = requantize_each64(std::size_t(a.size()), s, rm, word, po,
-                                      [&](std::size_t i) { return (pa[i] << la) - (pb[i] << lb); });
-            else
-                c = requantize_each64(std::size_t(a.size()), s, rm, word, po,
-                                      [&](std::size_t i) { return (pa[i] << la) + (pb[i] << lb); });
+            const std::size_t n = std::size_t(a.size());
+            c = subtract ? sub_loop(pa, la, pb, lb, n, s, rm, word, po) : add_loop(pa, la, pb, lb, n, s, rm, word, po);
         } else {
             c = requantize_each(std::size_t(a.size()), s, rm, word, po, [&](std::size_t i) {
                 const i128 x = load(pa, i, ua) << la, y = load(pb, i, ub) << lb;
@@ -102,8 +127,10 @@ py::tuple add_py(I64 a, bool ua, int la, I64 b, bool ub, int lb, bool subtract, 
     return result(out, c);
 }
 
-// a * b exactly, shifted right by s into the word. The caller guarantees |a*b| < 2^127.
-py::tuple mul_py(I64 a, bool ua, I64 b, bool ub, int s, int w, bool is_signed, int r, int o, bool exact64) {
+// a * b exactly, shifted right by s into the word. The caller guarantees |a*b| < 2^127, and with
+// exact (1: |a*b| < 2^63; 2: also both operands fit int32) the fast 64-bit loops.
+py::tuple mul_py(I64 a, bool ua, I64 b, bool ub, int s, int w, bool is_signed, int r, int o, int exact) {
+    if (exact < 0 || exact > 2) throw std::invalid_argument("exact must be 0, 1 or 2, got " + std::to_string(exact));
     same_size(a, b);
     const Word word = make_word(w, is_signed, o);
     const Rounding rm = rounding_from_int(r);
@@ -113,8 +140,8 @@ py::tuple mul_py(I64 a, bool ua, I64 b, bool ub, int s, int w, bool is_signed, i
     Counts c;
     {
         py::gil_scoped_release release;
-        if (use64(exact64, ua || ub, s, word))
-            c = requantize_each64(std::size_t(a.size()), s, rm, word, po, [&](std::size_t i) { return pa[i] * pb[i]; });
+        if (use64(exact != 0, ua || ub, s, word))
+            c = mul_loop(pa, pb, exact == 2, std::size_t(a.size()), s, rm, word, po);
         else
             c = requantize_each(std::size_t(a.size()), s, rm, word, po,
                                 [&](std::size_t i) { return load(pa, i, ua) * load(pb, i, ub); });
@@ -177,8 +204,9 @@ PYBIND11_MODULE(_core, m) {
           py::arg("subtract"), py::arg("shift"), py::arg("w"), py::arg("signed"), py::arg("rounding"),
           py::arg("overflow"), py::arg("exact64"), "((a<<la) +- (b<<lb)) * 2^-shift into (w, signed): (q, n_overflow, n_underflow).");
     m.def("mul", &mul_py, py::arg("a"), py::arg("ua"), py::arg("b"), py::arg("ub"), py::arg("shift"), py::arg("w"),
-          py::arg("signed"), py::arg("rounding"), py::arg("overflow"), py::arg("exact64"),
-          "a*b * 2^-shift into (w, signed): (q, n_overflow, n_underflow).");
+          py::arg("signed"), py::arg("rounding"), py::arg("overflow"), py::arg("exact"),
+          "a*b * 2^-shift into (w, signed): (q, n_overflow, n_underflow); exact: 0 any, 1 product fits "
+          "int64, 2 also operands fit int32.");
     m.def("matmul", &matmul_py, py::arg("a"), py::arg("b"), py::arg("narrow"),
           "Exact integer matrix product of stored integers (int32 accumulation when narrow).");
 }

@@ -95,6 +95,27 @@ inline Counts requantize_each64(std::size_t n, int s, Rounding r, const Word& wo
     return Counts{n_overflow, n_underflow};
 }
 
+// (a << la) +- (b << lb) for int64 stored integers whose exact sum fits int64, into the word.
+template <bool Subtract>
+inline Counts add64(const int64_t* a, int la, const int64_t* b, int lb, std::size_t n, int s, Rounding r,
+                    const Word& word, int64_t* out) {
+    return requantize_each64(n, s, r, word, out, [=](std::size_t i) {
+        const int64_t x = int64_t(uint64_t(a[i]) << la), y = int64_t(uint64_t(b[i]) << lb);
+        return Subtract ? x - y : x + y;
+    });
+}
+
+// a * b for int64 stored integers whose exact product fits int64, into the word. `narrow`: both
+// operands fit int32, so the product is one widening 32x32->64 multiply (vectorisable).
+inline Counts mul64(const int64_t* a, const int64_t* b, bool narrow, std::size_t n, int s, Rounding r,
+                    const Word& word, int64_t* out) {
+    if (narrow)
+        return requantize_each64(n, s, r, word, out, [=](std::size_t i) {
+            return int64_t(int32_t(a[i])) * int64_t(int32_t(b[i]));
+        });
+    return requantize_each64(n, s, r, word, out, [=](std::size_t i) { return a[i] * b[i]; });
+}
+
 // Stored integers arrive as int64 bit patterns; `u64` marks a uint64 source (unsigned 64-bit words).
 inline i128 load(const int64_t* p, std::size_t i, bool u64) {
     return u64 ? i128(uint64_t(p[i])) : i128(p[i]);
@@ -132,14 +153,27 @@ inline Counts cast_double(const double* x, int64_t* out, std::size_t n, int f, R
             n_slow = 0;
             with_overflow(word.o, [&](auto oc) {
                 constexpr Overflow O = decltype(oc)::value;
+                // Written without branches or floating-point selects so that it vectorises: values
+                // outside the fast range (`ok` = 0) get a meaningless result here, are not counted,
+                // and are redone below.
+                int64_t n_ov = 0, n_un = 0, n_bad = 0;
+                const int up = 64 - word.w;
+                const bool sg = word.is_signed;
                 for (std::size_t i = 0; i < n; ++i) {
                     const double v = x[i], y = v * scale, a = std::fabs(y);
-                    const bool ok = (a < 0x1p51) & ((a >= 0x1p-1000) | (v == 0.0));
-                    const int64_t q = round_small_double<R>(ok ? y : 0.0);
-                    n_underflow += (q == 0) & (v != 0.0) & ok;
-                    n_slow += !ok;
-                    out[i] = fit64<O>(q, lo, hi, word.w, word.is_signed, n_overflow);
+                    const int64_t ok = (a < 0x1p51) & ((a >= 0x1p-1000) | (v == 0.0));
+                    const int64_t q = round_small_double<R>(y);
+                    n_un += (q == 0) & (v != 0.0) & ok;
+                    n_bad += 1 - ok;
+                    n_ov += ((q < lo) | (q > hi)) & ok;
+                    int64_t fitted;
+                    if (O == Overflow::Saturate) fitted = q < lo ? lo : (q > hi ? hi : q);
+                    else fitted = sg ? int64_t(uint64_t(q) << up) >> up : int64_t(uint64_t(q) << up >> up);
+                    out[i] = fitted;
                 }
+                n_overflow += n_ov;
+                n_underflow += n_un;
+                n_slow = std::size_t(n_bad);
                 return 0;
             });
         }

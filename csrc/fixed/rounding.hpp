@@ -135,28 +135,38 @@ inline ScaledDouble round_scaled_double(double v, int f) {
     return {round_shift_right<R>(i128(mi), rs > 1000 ? 1000 : int(rs)), false};
 }
 
-// Integer rounding by R of a double y that is already the exact scaled value, for |y| < 2^51 (so
-// y + 0.5 is exact). Uses truncating conversion only (no libm call, which baseline x86-64 lacks as
-// an instruction): the fast path of casts whose scaled value is small.
-inline int64_t floor_small_double(double y) {
-    const int64_t t = static_cast<int64_t>(y);
-    return t - int64_t(double(t) > y);
+// Integer rounding by R of a double y that is already the exact scaled value, for |y| < 2^51.
+// Only additions, compares and bit moves (no libm call, no double->int64 conversion, no
+// floating-point select), so loops that call it vectorise on baseline x86-64 and with AVX2:
+//   * adding and subtracting 1.5*2^52 rounds y to the nearest integer n, ties to even (|y| < 2^51
+//     keeps both steps exact), and n is the low bits of n + 1.5*2^52;
+//   * d = y - n is exact (Sterbenz, or n = 0) and lies in [-1/2, 1/2], so every method is n plus a
+//     correction decided on exact values (y + 0.5 is not exact: y just below 1/2 would round up).
+// Arithmetic is unsigned so that a value outside the range (which the caller discards) is harmless.
+constexpr double kRoundMagic = 0x1.8p52;
+constexpr uint64_t kRoundMagicBits = 0x4338000000000000ULL;
+
+inline uint64_t small_integer_double_bits(double d) {
+    const double t = d + kRoundMagic;
+    uint64_t bits;
+    __builtin_memcpy(&bits, &t, sizeof bits);
+    return bits - kRoundMagicBits;
 }
 
 template <Rounding R>
 inline int64_t round_small_double(double y) {
+    const double n = (y + kRoundMagic) - kRoundMagic;
+    const double d = y - n;
+    const uint64_t q = small_integer_double_bits(n);
     switch (R) {
-        case Rounding::Floor: return floor_small_double(y);
-        case Rounding::Ceiling: return -floor_small_double(-y);
-        case Rounding::Zero: return static_cast<int64_t>(y);
-        case Rounding::Nearest: return floor_small_double(y + 0.5);
-        case Rounding::Round: return y >= 0 ? floor_small_double(y + 0.5) : -floor_small_double(0.5 - y);
-        case Rounding::Convergent: {
-            const int64_t r = floor_small_double(y + 0.5);
-            return (double(r) - y == 0.5 && (r & 1)) ? r - 1 : r;
-        }
+        case Rounding::Floor: return int64_t(q - uint64_t(d < 0.0));
+        case Rounding::Ceiling: return int64_t(q + uint64_t(d > 0.0));
+        case Rounding::Zero: return int64_t(q - uint64_t((d < 0.0) & (y > 0.0)) + uint64_t((d > 0.0) & (y < 0.0)));
+        case Rounding::Nearest: return int64_t(q + uint64_t(d == 0.5));
+        case Rounding::Round: return int64_t(q + uint64_t((d == 0.5) & (y > 0.0)) - uint64_t((d == -0.5) & (y < 0.0)));
+        case Rounding::Convergent: return int64_t(q);
     }
-    return 0;
+    return int64_t(q);
 }
 
 // Calls fn(std::integral_constant<Rounding, R>{}) for the run-time method r, so inner loops are
