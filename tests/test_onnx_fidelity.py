@@ -226,7 +226,7 @@ NODE_TEST_MODULES = [
     "averagepool", "batch_normalization", "conv", "gemm", "globalaveragepool", "globalmaxpool",
     "lrn", "matmul", "maxpool", "softmax", "flatten", "identity", "relu", "sigmoid", "tanh",
     "leakyrelu", "clip", "dropout", "add", "mul", "sub", "div", "sum", "concat", "reshape",
-    "transpose", "squeeze", "unsqueeze",
+    "transpose", "squeeze", "unsqueeze", "reducemean", "reducemax", "pad",
 ]
 # Element-wise operators: their rank-1 and rank-3 test data are lifted to rank 2 / 4 by a leading
 # unit (batch) axis, which does not change an element-wise result.

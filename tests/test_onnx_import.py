@@ -181,6 +181,61 @@ def _with_output(m, name):
     return extended
 
 
+def test_reduce_mean_and_max_over_space_become_global_pooling():
+    nodes = [helper.make_node("ReduceMean", ["x"], ["m"], name="mean", axes=[-1, -2]),
+             helper.make_node("ReduceMax", ["x"], ["k"], name="max", axes=[2, 3], keepdims=0),
+             helper.make_node("Flatten", ["m"], ["f"], name="flat"),
+             helper.make_node("Add", ["f", "k"], ["y"], name="add")]
+    m = model(nodes, [("x", ["N", 3, 5, 4])], [("y", 2)])
+    net = fp.import_onnx(m)
+    assert [net.layer(n).type_name for n in ("mean", "max", "max/flatten")] == [
+        "GlobalAveragePooling2D", "GlobalMaxPooling2D", "Flatten"]
+    x = weights(2, 3, 5, 4)
+    assert rel_err(net.predict(x), run_ort(m, x)[0]) < 1e-6
+    bad = model([helper.make_node("ReduceMean", ["x"], ["y"], name="chan_mean", axes=[1])],
+                [("x", ["N", 3, 5, 4])], [("y", 4)])
+    with pytest.raises(OnnxImportError, match="chan_mean.*axes"):
+        fp.import_onnx(bad)
+
+
+def test_zero_pad_in_front_of_convolutions_becomes_their_padding():
+    nodes = [helper.make_node("Pad", ["x", "pads"], ["p"], name="pad"),
+             helper.make_node("Conv", ["p", "w"], ["a"], name="conv_a", pads=[1, 1, 1, 1]),
+             helper.make_node("Conv", ["p", "w"], ["b"], name="conv_b", strides=[2, 2])]
+    m = model(nodes, [("x", ["N", 2, 6, 6])], [("a", 4), ("b", 4)],
+              [tensor("pads", [0, 0, 1, 2, 0, 0, 3, 0], np.int64),
+               tensor("w", weights(3, 2, 3, 3))])
+    net = fp.import_onnx(m)
+    assert "pad" not in net.layer_names
+    assert net.layer("conv_a").padding == (2, 3, 4, 1)
+    assert net.layer("conv_b").padding == (1, 2, 3, 0)
+    x = weights(2, 2, 6, 6)
+    for got, want in zip(net.predict(x), run_ort(m, x)):
+        assert rel_err(got, want) < 1e-5
+    bad = model([helper.make_node("Pad", ["x", "pads"], ["p"], name="pad_pool"),
+                 helper.make_node("MaxPool", ["p"], ["y"], kernel_shape=[2, 2])],
+                [("x", ["N", 2, 6, 6])], [("y", 4)],
+                [tensor("pads", [0, 0, 1, 1, 0, 0, 1, 1], np.int64)])
+    with pytest.raises(OnnxImportError, match="pad_pool.*convolutions"):
+        fp.import_onnx(bad)
+
+
+def test_opset_11_attribute_forms():
+    """Opset 11: Unsqueeze/Squeeze/ReduceMean take axes as attributes, Dropout its ratio."""
+    nodes = [helper.make_node("ReduceMean", ["x"], ["m"], name="gap", axes=[2, 3], keepdims=0),
+             helper.make_node("Unsqueeze", ["m"], ["u"], name="unsq", axes=[2]),
+             helper.make_node("Squeeze", ["u"], ["q"], name="sq", axes=[2]),
+             helper.make_node("Dropout", ["q"], ["d"], name="drop", ratio=0.25),
+             helper.make_node("Clip", ["d", "lo", "hi"], ["c"], name="relu6"),
+             helper.make_node("Softmax", ["c"], ["y"], name="prob", axis=1)]
+    m = model(nodes, [("x", ["N", 4, 3, 3])], [("y", 2)],
+              [tensor("lo", 0.0), tensor("hi", 6.0)], opset=11)
+    net = fp.import_onnx(m)
+    assert net.layer("drop").probability == 0.25
+    x = 4 * weights(2, 4, 3, 3)
+    assert rel_err(net.predict(x), run_ort(m, x)[0]) < 1e-6
+
+
 # --- constant folding ----------------------------------------------------------------------------
 
 def test_shape_arithmetic_is_folded_and_keeps_any_batch_size():

@@ -125,6 +125,7 @@ class _Importer:
         self.connections: list[tuple[str, str]] = []
         self.names: set[str] = set()
         self.bias_free_matmuls: set[str] = set()
+        self.pending_pads: dict[str, tuple] = {}   # Pad output -> (its input, extra padding)
         self.uses = Counter(name for node in self.graph.node for name in node.input if name)
         self.uses.update(output.name for output in self.graph.output)
         self.graph_outputs = {output.name for output in self.graph.output}
@@ -234,7 +235,8 @@ class _Importer:
         if handler is None:
             self.unsupported(node)
         for index, name in enumerate(node.input):
-            if name and name not in self.constants and name not in self.producer:
+            if name and not (name in self.constants or name in self.producer
+                             or name in self.pending_pads):
                 self.fail(node, f"input {index} ({name!r}) is produced by no earlier node")
         for extra in node.output[1:]:
             if extra and self.uses[extra]:
@@ -334,13 +336,18 @@ def _window(imp, node, attrs, kernel):
 
 
 def _conv(imp, node, attrs):
-    x = imp.runtime_input(node)
+    x, extra = imp.pending_pads.get(node.input[0], (None, None))
+    x = x or imp.runtime_input(node)
     weights, bias = imp.const(node, 1), imp.const(node, 2, required=False)
     if weights.ndim != 4:
         imp.fail(node, f"only 2-D convolutions are supported, got weights of shape "
                        f"{weights.shape}")
     stride, padding, dilation = _window(imp, node, attrs, attrs.get("kernel_shape",
                                                                     weights.shape[2:]))
+    if extra is not None:
+        if isinstance(padding, str):
+            imp.fail(node, "a Pad in front of a convolution with auto_pad is not supported")
+        padding = tuple(p + q for p, q in zip(padding, extra))
     layer = Convolution2DLayer(imp.layer_name(node), weights, bias, stride, padding, dilation,
                                attrs.get("group", 1))
     imp.add(layer, [x], node.output[0])
@@ -629,6 +636,44 @@ def _dropout(imp, node, attrs):
     imp.add(layer, [imp.runtime_input(node)], node.output[0])
 
 
+def _reduce(cls):
+    """ReduceMean / ReduceMax over H and W of NCHW data: global pooling (then a Flatten layer
+    named ``<node>/flatten`` when keepdims=0)."""
+    def handler(imp, node, attrs):
+        x = imp.runtime_input(node)
+        rank = len(imp.shape[x])
+        axes = imp.const(node, 1, required=False) if imp.opset >= 18 else attrs.get("axes")
+        axes = None if axes is None else sorted(int(a) % rank for a in np.reshape(axes, -1))
+        if rank != 4 or axes != [2, 3]:
+            imp.fail(node, f"only a reduction over axes (2, 3) of NCHW data is supported (global "
+                           f"pooling), got axes {axes} on rank {rank}")
+        name = imp.layer_name(node)
+        if attrs.get("keepdims", 1):
+            imp.add(cls(name), [x], node.output[0])
+        else:
+            imp.add(cls(name), [x], f"{node.output[0]}/pooled")
+            imp.add(FlattenLayer(imp.unique(f"{name}/flatten")), [f"{node.output[0]}/pooled"],
+                    node.output[0])
+    return handler
+
+
+def _pad(imp, node, attrs):
+    """Zero padding of H and W in front of convolutions only: it becomes their padding."""
+    x = imp.runtime_input(node)
+    pads = imp.const(node, 1) if imp.opset >= 11 else attrs.get("pads")
+    pads = [int(p) for p in np.reshape(pads, -1)]
+    value = imp.const(node, 2, required=False)
+    consumers = [n for n in imp.graph.node if node.output[0] in n.input]
+    if (_text(attrs.get("mode", "constant")) != "constant" or len(pads) != 8
+            or any(pads[k] for k in (0, 1, 4, 5)) or min(pads) < 0
+            or (value is not None and float(value) != 0)
+            or not consumers or any(n.op_type != "Conv" for n in consumers)
+            or node.output[0] in imp.graph_outputs or (len(node.input) > 3 and node.input[3])):
+        imp.fail(node, "only constant zero padding of H and W that feeds convolutions only is "
+                       "supported (it is folded into their padding)")
+    imp.pending_pads[node.output[0]] = (x, (pads[2], pads[3], pads[6], pads[7]))
+
+
 def _lrn(imp, node, attrs):
     layer = CrossChannelNormalizationLayer(imp.layer_name(node), attrs["size"],
                                            attrs.get("alpha", 1e-4), attrs.get("beta", 0.75),
@@ -647,6 +692,8 @@ HANDLERS = {
     "Sum": _sum, "Concat": _concat, "Flatten": _flatten, "Reshape": _reshape,
     "Squeeze": _squeeze_unsqueeze, "Unsqueeze": _squeeze_unsqueeze, "Transpose": _transpose,
     "Dropout": _dropout, "Identity": _simple(IdentityLayer), "LRN": _lrn,
+    "ReduceMean": _reduce(GlobalAveragePooling2DLayer),
+    "ReduceMax": _reduce(GlobalMaxPooling2DLayer), "Pad": _pad,
 }
 
 # Every standard operator whose inputs are all constants is evaluated at import time, except
