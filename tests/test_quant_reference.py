@@ -30,6 +30,8 @@ def cnn(rng):
         make_layer("LeakyReLU", "lrelu", scale=0.3),
         conv("dw", rng, 6, 1, groups=6, stride=2, padding=1),
         make_layer("ClippedReLU", "relu6", ceiling=6.0),
+        conv("expand", rng, 10, 6, k=1),
+        conv("mix", rng, 6, 10, padding=1, scale=0.2),     # >= 8 input channels, few pixels
         conv("grouped", rng, 4, 3, groups=2, dilation=2, padding=(2, 1, 1, 2), scale=2.0),
         make_layer("ClippedReLU", "clip", ceiling=0.75),
         make_layer("AveragePooling2D", "avg", pool_size=2, stride=1, padding=(1, 0, 0, 1)),
