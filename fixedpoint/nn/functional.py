@@ -18,6 +18,7 @@ from numpy.lib.stride_tricks import as_strided
 SAME_MODES = ("same", "same_lower")
 # depthwise convolutions on images this small, in batches this large, run as window matrices
 DEPTHWISE_MATRIX_MAX_PIXELS, DEPTHWISE_MATRIX_MIN_BATCH = 100, 8
+SINGLE_THREAD_GEMM_SIZE = 1 << 18   # m·n·k per BLAS call for batches of small images
 
 
 def normalize_padding(padding, what: str = "padding"):
@@ -123,11 +124,12 @@ def conv2d(x: np.ndarray, weights: np.ndarray, bias: np.ndarray | None, stride, 
         if bias is not None:
             out += bias.reshape(out_ch, 1)
         return out.reshape(n, out_ch, h, w)
+    if c_group == 1 and h * w <= DEPTHWISE_MATRIX_MAX_PIXELS and n >= DEPTHWISE_MATRIX_MIN_BATCH:
+        # one input channel per group: depthwise, with or without a channel multiplier (a first
+        # layer on a single channel is the multiplier case too)
+        return _depthwise_as_matmul(x, weights, bias, stride, pads, dilation)
     if groups == 1:
         return _conv2d_channels_last(x, weights, bias, stride, pads, dilation)
-    if c_group == 1 and h * w <= DEPTHWISE_MATRIX_MAX_PIXELS and n >= DEPTHWISE_MATRIX_MIN_BATCH:
-        # (also grouped ones with one input channel per group: a channel multiplier)
-        return _depthwise_as_matmul(x, weights, bias, stride, pads, dilation)
     xp = pad_spatial(x, pads)
     windows = patches(xp, (kh, kw), stride, dilation)
     oh, ow = windows.shape[2:4]
@@ -186,9 +188,10 @@ def _conv2d_channels_last(x, weights, bias, stride, pads, dilation) -> np.ndarra
     In NHWC the kw taps of one kernel row and all channels are one contiguous run of kw·C values,
     so the patch matrix (OH·OW) × (kh·kw·C) of each image is gathered in long contiguous runs
     (about 3x faster than the NCHW gather) and the matmul writes pixels × filters directly; one
-    transposing copy returns NCHW. The matmul is one BLAS call per image, not one for the batch:
-    a batch of small images then never crosses OpenBLAS's threading threshold, whose threads cost
-    up to 50x on a loaded machine for matrices this small, while large images still thread."""
+    transposing copy returns NCHW. The matmul is one BLAS call per group of whole images of about
+    `SINGLE_THREAD_GEMM_SIZE` multiply-adds (one image at least), not one for the batch: a batch of
+    small images then stays below OpenBLAS's threading threshold (m·n·k = 2^18), whose threads
+    cost up to 50x on a loaded machine for matrices this small, while large images still thread."""
     n, c, h, w = x.shape
     out_ch, _, kh, kw = weights.shape
     (sh, sw), (dh, dw) = stride, dilation
@@ -198,18 +201,24 @@ def _conv2d_channels_last(x, weights, bias, stride, pads, dilation) -> np.ndarra
     oh = output_size(h, kh, sh, top, bottom, dh)
     ow = output_size(w, kw, sw, left, right, dw)
     sn, sy, sx, sc = xp.strides
+    # windows over the fresh padded copy (np.ndarray on its buffer: as_strided costs 6x more)
     if dw == 1:   # a kernel row is one run of kw·C values
-        view = as_strided(xp, (n, oh, ow, kh, kw * c), (sn, sy * sh, sx * sw, sy * dh, sc),
-                          writeable=False)
+        view = np.ndarray((n, oh, ow, kh, kw * c), np.float32, xp, 0,
+                          (sn, sy * sh, sx * sw, sy * dh, sc))
     else:
-        view = as_strided(xp, (n, oh, ow, kh, kw, c), (sn, sy * sh, sx * sw, sy * dh, sx * dw, sc),
-                          writeable=False)
-    cols = view.reshape(n, oh * ow, kh * kw * c)
+        view = np.ndarray((n, oh, ow, kh, kw, c), np.float32, xp, 0,
+                          (sn, sy * sh, sx * sw, sy * dh, sx * dw, sc))
+    cols = view.reshape(n * oh * ow, kh * kw * c)
     kernel = weights.transpose(2, 3, 1, 0).reshape(kh * kw * c, out_ch)
-    out = np.matmul(cols, kernel)
-    if bias is not None:
-        out += bias
-    return np.ascontiguousarray(out.reshape(n, oh, ow, out_ch).transpose(0, 3, 1, 2))
+    out = np.empty((n * oh * ow, out_ch), np.float32)
+    rows = max(oh * ow, SINGLE_THREAD_GEMM_SIZE // (kh * kw * c * out_ch))  # whole images
+    rows -= rows % (oh * ow)
+    for start in range(0, len(cols), rows):
+        np.matmul(cols[start:start + rows], kernel, out=out[start:start + rows])
+    nchw = out.reshape(n, oh, ow, out_ch).transpose(0, 3, 1, 2)
+    if bias is None:
+        return np.ascontiguousarray(nchw)
+    return np.add(nchw, bias.reshape(out_ch, 1, 1), out=np.empty(nchw.shape, np.float32))
 
 
 def pool2d(x: np.ndarray, mode: str, kernel, stride, padding, ceil_mode: bool = False,

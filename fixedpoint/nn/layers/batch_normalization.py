@@ -12,6 +12,7 @@ class BatchNormalizationLayer(Layer):
 
     type_name = "BatchNormalization"
     has_learnables = True
+    overwrites_input = True
     learnable_args = {"Scale": "scale", "Offset": "offset", "TrainedMean": "mean",
                       "TrainedVariance": "variance"}
 
@@ -46,11 +47,24 @@ class BatchNormalizationLayer(Layer):
 
     def forward(self, x):
         self._check(x.shape)
-        view = (1, -1) + (1,) * (x.ndim - 2)
+        return self._normalize(np.subtract(x, self._channel_view("TrainedMean", x.ndim)))
+
+    def forward_into(self, x):
+        self._check(x.shape)
+        return self._normalize(np.subtract(x, self._channel_view("TrainedMean", x.ndim), out=x))
+
+    def _channel_view(self, key, ndim):
+        return self.learnables[key].reshape((1, -1) + (1,) * (ndim - 2))
+
+    def _normalize(self, centered):
+        """(x - mean) · (scale / sqrt(variance + epsilon)) + offset, in place on `centered`: the
+        same float32 operations in the same order as written, without temporaries."""
         p = self.learnables
-        inv_std = (1.0 / np.sqrt(p["TrainedVariance"] + np.float32(self.epsilon))).reshape(view)
-        return (x - p["TrainedMean"].reshape(view)) * (inv_std * p["Scale"].reshape(view)) \
-            + p["Offset"].reshape(view)
+        gain = np.float32(1.0) / np.sqrt(p["TrainedVariance"] + np.float32(self.epsilon))
+        gain *= p["Scale"]
+        view = (1, -1) + (1,) * (centered.ndim - 2)
+        np.multiply(centered, gain.reshape(view), out=centered)
+        return np.add(centered, self._channel_view("Offset", centered.ndim), out=centered)
 
     def output_shape(self, shape):
         self._check(shape)
