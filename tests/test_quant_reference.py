@@ -3,6 +3,7 @@
 granularity, on random networks covering every quantized layer type and float boundaries."""
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 
 import fixedpoint as fp
 from fixedpoint.nn import Network
@@ -187,3 +188,35 @@ def test_average_pooling_with_ceil_mode_stays_in_float_when_skipped():
     qnet = quantized(net, "MATLAB", "MinMax", False, rng, skip=("avg",))
     assert "avg" not in qnet.qlayers and "relu" not in qnet.qlayers   # float input: stays float
     assert_same_layer_by_layer(qnet, rng.normal(0, 2.0, (2, 2, 5, 5)).astype(np.float32))
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.data())
+def test_random_geometries(data):
+    """Convolution and pooling geometries drawn at random, every target and granularity."""
+    draw = data.draw
+    seed = draw(st.integers(0, 2 ** 16))
+    rng = np.random.default_rng(seed)
+    groups = draw(st.sampled_from([1, 2, 3]))
+    per_in, per_out = draw(st.integers(1, 4)), draw(st.integers(1, 3))
+    k, stride, dilation = draw(st.integers(1, 3)), draw(st.integers(1, 2)), draw(st.integers(1, 2))
+    pads = tuple(draw(st.integers(0, 2)) for _ in range(4))
+    size = draw(st.integers((k - 1) * dilation + 1, 8))
+    top, left, bottom, right = pads
+    extent = (k - 1) * dilation + 1
+    conv_out = min((size + top + bottom - extent) // stride, (size + left + right - extent) // stride) + 1
+    pool = draw(st.integers(1, min(3, conv_out)))
+    pool_pads = tuple(draw(st.integers(0, pool - 1)) for _ in range(4))
+    pooling = draw(st.sampled_from(["MaxPooling2D", "AveragePooling2D"]))
+    extra = {"count_include_pad": draw(st.booleans())} if pooling == "AveragePooling2D" \
+        else {"ceil_mode": draw(st.booleans())}
+    environment = draw(st.sampled_from(["MATLAB", "GPU", "FPGA"]))
+    net = chain([make_layer("ImageInput", "in", input_size=(groups * per_in, size, size)),
+                 conv("conv", rng, groups * per_out, per_in, k=k, scale=draw(st.sampled_from([0.05, 0.5, 4.0])),
+                      groups=groups, stride=stride, dilation=dilation, padding=pads),
+                 make_layer(pooling, "pool", pool_size=pool, stride=draw(st.integers(1, 2)),
+                            padding=pool_pads, **extra)])
+    qnet = quantized(net, environment, draw(st.sampled_from(["MinMax", "Histogram"])),
+                     draw(st.booleans()), rng)
+    assert_same_layer_by_layer(qnet, rng.normal(0, 3.0, (2,) + net.layer("in").sample_shape)
+                               .astype(np.float32))
