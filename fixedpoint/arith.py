@@ -12,7 +12,7 @@ import math
 import numpy as np
 
 from . import _core, fi_logging, wide
-from .cast import convert, real_fractions, requantize, storage_dtype
+from .cast import convert, real_fractions, requantize, scaled_doubles, storage_dtype
 from .fi import fi
 from .types import ArithMode, OverflowAction, default_fimath, fimath, numerictype
 
@@ -39,6 +39,8 @@ def _as_operand(x, partner: fi, op: str) -> fi:
     bools keep their own type)."""
     if isinstance(x, fi):
         return x
+    if isinstance(x, (str, bytes)) or (isinstance(x, np.ndarray) and x.dtype.kind in "SU"):
+        raise TypeError(f"unsupported operand for fi {op}: {type(x).__name__} {x!r}")
     if isinstance(x, (bool, np.bool_, np.integer)) or (isinstance(x, np.ndarray) and x.dtype.kind in "biu"):
         return fi(x)
     try:
@@ -46,7 +48,9 @@ def _as_operand(x, partner: fi, op: str) -> fi:
     except (TypeError, ValueError):
         raise TypeError(f"unsupported operand for fi {op}: {type(x).__name__}") from None
     nt = partner._nt
-    if op in ("plus", "minus") and nt.data_type == "Fixed":
+    if nt.data_type in ("double", "single"):  # TrueDoubles: the operand stays a double
+        return fi._from_stored(np.asarray(values, dtype=np.float64), _DOUBLE)
+    if op in ("plus", "minus") and nt.data_type in ("Fixed", "ScaledDouble"):
         return fi(values, nt)
     return fi(values, nt.signed, nt.word_length)
 
@@ -207,13 +211,15 @@ def binary(op: str, a, b, F: fimath | None = None):
         a = _as_operand(a, b, op)
     elif not isinstance(b, fi):
         b = _as_operand(b, a, op)
-    if a._nt.data_type == "double" or b._nt.data_type == "double":
-        return _double_binary(op, a, b)
-    _check_binary_point(a, b)
     if F is None:
         F, local = _resolve_fimath(a, b)
     else:
         local = None
+    if _overridden(a, b):
+        rule = product_type if op == "times" else sum_type
+        return _override_result(_FLOAT_OPS[op](a.double(), b.double()), (a, b),
+                                lambda ta, tb: rule(ta, tb, F), F, local, op)
+    _check_binary_point(a, b)
     if op == "times":
         q, T, n_ov, n_un = _times(a, b, F)
     else:
@@ -221,12 +227,33 @@ def binary(op: str, a, b, F: fimath | None = None):
     return _result(q, T, local, n_ov, n_un, op)
 
 
-def _double_binary(op, a, b):
-    """Arithmetic on TrueDoubles-overridden fi is plain float64 arithmetic."""
-    x, y = a.double(), b.double()
-    value = {"plus": np.add, "minus": np.subtract, "times": np.multiply}[op](x, y)
-    local = a._fm if a._fm is not None else b._fm
-    return fi._from_stored(value, numerictype(True, 64, 0, data_type="double"), local)
+# ------------------------------------------------------------------------------ data-type override
+# A fi built under TrueDoubles holds doubles and computes in float64 (result data type double); one
+# built under ScaledDoubles keeps its fixed-point metadata: the result type follows the same rules
+# as fixed point, the value is computed in float64 and rounded to the result's LSB but never
+# overflowed, and the would-be overflows are logged (docs/fi.md, spec A.13 / Q10).
+_FLOAT_OPS = {"plus": np.add, "minus": np.subtract, "times": np.multiply}
+_DOUBLE = numerictype(True, 64, 0, data_type="double")
+
+
+def _overridden(*operands) -> bool:
+    return any(x._nt.data_type in ("double", "single", "ScaledDouble") for x in operands)
+
+
+def _metadata(nt: numerictype) -> numerictype:
+    """The fixed-point type a scaled-double type describes."""
+    return nt if nt.data_type == "Fixed" else numerictype(nt.signed, nt.word_length, nt.fraction_length)
+
+
+def _override_result(values, operands, result_type, F: fimath, local, operation):
+    """A double result (any TrueDoubles operand) or a scaled-double one of result_type(*metadata)."""
+    values = np.asarray(values, dtype=np.float64)
+    if any(x._nt.data_type in ("double", "single") for x in operands):
+        return _result(values, _DOUBLE, local, 0, 0, operation)
+    T = _metadata(result_type(*(_metadata(x._nt) for x in operands)))
+    q, n_ov, n_un = scaled_doubles(values, T, F.rounding_method)
+    T = numerictype(T.signed, T.word_length, T.fraction_length, data_type="ScaledDouble")
+    return _result(q, T, local, n_ov, n_un, operation)
 
 
 def add(F: fimath, a, b):
@@ -252,8 +279,10 @@ def _check_fimath(F, name):
 
 def negate(a: fi, F: fimath | None = None):
     """-a in a's type; overflow (most negative value, or any non-zero unsigned) per the fimath."""
-    _check_binary_point(a)
     F = F or a.fimath
+    if _overridden(a):
+        return _override_result(-a.double(), (a,), lambda t: t, F, a._fm, "uminus")
+    _check_binary_point(a)
     zero = fi._from_stored(np.zeros(np.shape(a._q), dtype=np.asarray(a._q).dtype), a._nt)
     q, n_ov, n_un = _add_into(zero, a, a._nt, F, subtract=True)
     return _result(q, a._nt, a._fm, n_ov, n_un, "uminus")
@@ -261,6 +290,8 @@ def negate(a: fi, F: fimath | None = None):
 
 def absolute(a: fi, F: fimath | None = None):
     """abs(a) in a's type (A.8.5): abs of the most negative value saturates or wraps."""
+    if _overridden(a):
+        return _override_result(np.abs(a.double()), (a,), lambda t: t, F or a.fimath, a._fm, "abs")
     _check_binary_point(a)
     if not a._nt.signed:
         return a.copy()
@@ -275,7 +306,8 @@ def absolute(a: fi, F: fimath | None = None):
 def _reduce_prepare(a, axis):
     if not isinstance(a, fi):
         raise TypeError(f"expected a fi, got {type(a).__name__}")
-    _check_binary_point(a)
+    if not _overridden(a):
+        _check_binary_point(a)
     q = np.asarray(a._q)
     if axis is None:
         axis = 0 if q.ndim else None
@@ -294,6 +326,11 @@ def _accumulate(a: fi, axis, keep_steps: bool):
     q, axis = _reduce_prepare(a, axis)
     F = a.fimath
     n = q.shape[0]
+    if _overridden(a):
+        values = (np.cumsum if keep_steps else np.sum)(q, axis=0)
+        values = np.moveaxis(values, 0, axis) if keep_steps else values
+        return _override_result(values, (a,), lambda t: accumulation_type(t, builtins.max(n, 1), F), F,
+                                a._fm, "sum")
     T = accumulation_type(a._nt, builtins.max(n, 1), F)
     if n == 0:
         return fi._from_stored(np.zeros(q.shape[1:], dtype=object).astype(storage_dtype(T)), T, a._fm)
@@ -351,11 +388,16 @@ def matmul(a, b, F: fimath | None = None):
         a = _as_operand(a, b, "times")
     elif not isinstance(b, fi):
         b = _as_operand(b, a, "times")
-    _check_binary_point(a, b)
     if F is None:
         F, local = _resolve_fimath(a, b)
     else:
         local = None
+    if _overridden(a, b):
+        values = np.matmul(a.double(), b.double())
+        n = np.shape(a._q)[-1] if np.ndim(a._q) else 1
+        return _override_result(values, (a, b), lambda ta, tb: accumulation_type(
+            product_type(ta, tb, F), builtins.max(n, 1), F), F, local, "mtimes")
+    _check_binary_point(a, b)
     qa, qb = np.asarray(a._q), np.asarray(b._q)
     if qa.ndim == 0 or qb.ndim == 0:
         raise ValueError("matmul needs operands with at least one dimension; use * for scalars")
@@ -401,6 +443,10 @@ def divide(T: numerictype, a, b):
     elif not isinstance(b, fi):
         b = _as_operand(b, a, "divide")
     F = a.fimath if a._fm is not None or b._fm is None else b.fimath
+    if _overridden(a, b):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            values = np.divide(a.double(), b.double())
+        return _override_result(values, (a, b), lambda ta, tb: T, F, None, "divide")
     q, n_ov, n_un = _divide_into(a, b, T, F)
     return _result(q, T, None, n_ov, n_un, "divide")
 
@@ -411,12 +457,21 @@ def divide_default(a, b):
         a = _as_operand(a, b, "divide")
     elif not isinstance(b, fi):
         b = _as_operand(b, a, "divide")
-    _check_binary_point(a, b)
     F, local = _resolve_fimath(a, b)
-    T = numerictype(a._nt.signed or b._nt.signed, builtins.max(a._nt.word_length, b._nt.word_length),
-                    a._nt.fraction_length - b._nt.fraction_length)
+    if _overridden(a, b):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            values = np.divide(a.double(), b.double())
+        return _override_result(values, (a, b), _quotient_type, F, local, "divide")
+    _check_binary_point(a, b)
+    T = _quotient_type(a._nt, b._nt)
     q, n_ov, n_un = _divide_into(a, b, T, F)
     return _result(q, T, local, n_ov, n_un, "divide")
+
+
+def _quotient_type(ta: numerictype, tb: numerictype) -> numerictype:
+    """A.8.4: signed if either is, w = max(wa, wb), f = fa - fb."""
+    return numerictype(ta.signed or tb.signed, builtins.max(ta.word_length, tb.word_length),
+                       ta.fraction_length - tb.fraction_length)
 
 
 def _divide_into(a: fi, b: fi, T: numerictype, F: fimath):

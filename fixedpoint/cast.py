@@ -15,7 +15,8 @@ from . import _core, wide
 from .types import OverflowAction, RoundingMethod, default_fimath, fimath, numerictype
 
 __all__ = ["cast", "floor", "ceil", "fix", "round", "nearest", "convergent", "reinterpretcast",
-           "removefimath", "setfimath", "requantize", "quantize_doubles", "storage_dtype"]
+           "removefimath", "setfimath", "requantize", "quantize_doubles", "storage_dtype", "round_doubles",
+           "scaled_doubles"]
 
 
 def storage_dtype(nt: numerictype):
@@ -79,6 +80,44 @@ def quantize_doubles(v: np.ndarray, nt: numerictype, rounding: RoundingMethod, o
         q = np.where(finite, q, np.where(infinite & (overflow is OverflowAction.Saturate), q, 0))
         q = np.asarray(q, dtype=object)
     return wide.storage(q, w, s), n_ov, n_un
+
+
+def round_doubles(y: np.ndarray, rounding: RoundingMethod) -> np.ndarray:
+    """float64 values rounded to integers (as float64) by `rounding`, exactly.
+
+    n = rint(y) (ties to even) and d = y - n are exact (|d| <= 1/2), so each method is n plus a
+    correction decided on exact values; y + 0.5 would not be exact just below a tie. Values of 2^52
+    and above are integers already; NaN and ±Inf pass through.
+    """
+    y = np.asarray(y, dtype=np.float64)
+    n = np.rint(y)
+    with np.errstate(invalid="ignore"):
+        d = y - n
+        if rounding is RoundingMethod.Floor:
+            return n - (d < 0)
+        if rounding is RoundingMethod.Ceiling:
+            return n + (d > 0)
+        if rounding is RoundingMethod.Zero:
+            return n - ((d < 0) & (y > 0)) + ((d > 0) & (y < 0))
+        if rounding is RoundingMethod.Nearest:
+            return n + (d == 0.5)
+        if rounding is RoundingMethod.Round:
+            return n + ((d == 0.5) & (y > 0)) - ((d == -0.5) & (y < 0))
+    return n  # Convergent
+
+
+def scaled_doubles(values, nt: numerictype, rounding: RoundingMethod):
+    """The ScaledDoubles data-type override (A.13, our answer to Q10): float64 values rounded to the
+    LSB of nt's binary-point scaling but never overflowed, so a computation shows where it would
+    leave the type. Returns (values, n_overflow, n_underflow); the counts feed logging."""
+    v = np.asarray(values, dtype=np.float64)
+    f = nt.fraction_length
+    q = round_doubles(np.ldexp(v, f), rounding)
+    lo, hi = _limits(nt) if nt.word_length < 1000 else (-np.inf, np.inf)  # beyond: every double fits
+    with np.errstate(invalid="ignore"):
+        n_ov = int(np.count_nonzero((q < float(lo)) | (q > float(hi))))
+        n_un = int(np.count_nonzero((q == 0) & (v != 0)))
+    return np.ldexp(q, -f), n_ov, n_un
 
 
 def _limits(nt: numerictype):
@@ -186,6 +225,13 @@ def _round_with(method: RoundingMethod):
         fi = _fi()
         if not isinstance(a, fi):
             raise TypeError(f"{method.name.lower()}: expected a fi, got {type(a).__name__}")
+        if a._nt.data_type in ("double", "single", "ScaledDouble"):  # data-type override: doubles
+            values = round_doubles(a.double(), method)
+            nt = a._nt
+            if nt.data_type == "ScaledDouble":
+                T = _rounded_type(numerictype(nt.signed, nt.word_length, nt.fraction_length))
+                nt = numerictype(T.signed, T.word_length, T.fraction_length, data_type="ScaledDouble")
+            return fi._from_stored(values, nt, a._fm)
         if not a._nt.is_binary_point:
             raise ValueError(f"{method.name.lower()} needs a binary-point fi, got {a._nt!r}")
         T = _rounded_type(a._nt)

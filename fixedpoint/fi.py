@@ -12,7 +12,7 @@ import numpy as np
 
 from . import fi_logging
 from .cast import (best_precision_fraction_length, convert, quantize_doubles, real_fractions,
-                   requantize, storage_dtype)
+                   requantize, scaled_doubles, storage_dtype)
 from .types import OverflowAction, RoundingMethod, default_fimath, fimath, numerictype
 
 __all__ = ["fi", "concatenate"]
@@ -21,6 +21,8 @@ _NT_KEYS = ("signed", "word_length", "fraction_length", "slope", "bias", "slope_
             "fixed_exponent", "data_type")
 _CONSTRUCTION = fimath()  # Nearest / Saturate
 _EXACT_FLOAT_INT = 1 << 53
+# numerictype data types that hold doubles, and the data-type override mode that builds each
+_OVERRIDE_OF = {"double": "TrueDoubles", "single": "TrueDoubles", "ScaledDouble": "ScaledDoubles"}
 
 
 def _exact_ints(arr: np.ndarray) -> np.ndarray:
@@ -130,8 +132,11 @@ class fi:
                                  "from NaN or Inf")
         nt = self._resolve_type(T, nt_props, kind, data, own)
         override = fi_logging.datatype_override()
-        if override != "ForceOff" and nt.data_type == "Fixed":
+        if nt.data_type == "Fixed" and override != "ForceOff":
             self._init_override(override, kind, data, nt, F, quantiser)
+            return
+        if nt.data_type in _OVERRIDE_OF:  # a double or scaled-double type, given or inherited
+            self._init_override(_OVERRIDE_OF[nt.data_type], kind, data, nt, F, quantiser)
             return
         if kind == "fi":
             q, n_ov, n_un = convert(data, nt, quantiser.rounding_method, quantiser.overflow_action)
@@ -251,21 +256,13 @@ class fi:
         """Data-type override (A.13): TrueDoubles holds the double values, ScaledDoubles holds the
         values rounded to the type's LSB without overflow handling (overflows are counted)."""
         values = data.double() if kind == "fi" else np.asarray(data, dtype=np.float64)
-        if mode == "TrueDoubles":
-            self._q, self._nt, self._fm = values.astype(np.float64), numerictype(
-                nt.signed, nt.word_length, nt.fraction_length, data_type="double"), F
-            fi_logging.record(self, 0, 0, "assignment")
-            return
-        wide_nt = numerictype(nt.signed, max(nt.word_length, 2100), nt.fraction_length)
-        q, _, n_un = quantize_doubles(values, wide_nt, quantiser.rounding_method, OverflowAction.Wrap)
-        lo, hi = _limits(nt)
-        x = np.asarray(q, dtype=object)
-        n_ov = int(np.count_nonzero((x < lo) | (x > hi))) if x.size else 0
-        scaled = np.array([float(Fraction(int(v)) * nt.slope + nt.bias) for v in x.ravel()],
-                          dtype=np.float64).reshape(x.shape)
-        self._q = scaled
-        self._nt = numerictype(nt.signed, nt.word_length, nt.fraction_length, data_type="ScaledDouble")
+        data_type = "double" if mode == "TrueDoubles" else "ScaledDouble"
+        self._nt = numerictype(nt.signed, nt.word_length, nt.fraction_length, data_type=data_type)
         self._fm = F
+        if mode == "TrueDoubles":
+            self._q, n_ov, n_un = np.array(values, dtype=np.float64), 0, 0
+        else:
+            self._q, n_ov, n_un = scaled_doubles(values, self._nt, quantiser.rounding_method)
         fi_logging.record(self, n_ov, n_un, "assignment")
 
     @classmethod
@@ -321,7 +318,13 @@ class fi:
     def __setitem__(self, index, value):
         """Cast `value` into this array's type with its fimath, then store it (never retypes)."""
         F = self.fimath
-        if isinstance(value, fi):
+        if self._nt.data_type in _OVERRIDE_OF:  # doubles stay doubles (scaled: rounded to the LSB)
+            values = value.double() if isinstance(value, fi) else np.asarray(value, dtype=np.float64)
+            if self._nt.data_type == "ScaledDouble":
+                q, n_ov, n_un = scaled_doubles(values, self._nt, F.rounding_method)
+            else:
+                q, n_ov, n_un = values, 0, 0
+        elif isinstance(value, fi):
             q, n_ov, n_un = convert(value, self._nt, F.rounding_method, F.overflow_action)
         else:
             kind, data, _ = _classify(value)
