@@ -35,11 +35,21 @@ def run_ort(model, *xs):
 # --- light_* architecture models ---------------------------------------------------------------
 
 def randomized_light_model(name, seed=0):
-    """The light model with every constant-filled weight (a ConstantOfShape node) replaced by a
-    seeded random initializer, converted from its opset 9 to opset 13, with the input of its last
-    Softmax added as an output (a softmax of random logits saturates to one-hot and would hide
-    differences)."""
+    """The light model converted from its opset 9 to opset 13, with the input of its last Softmax
+    added as an output (a softmax of random logits saturates to one-hot and would hide
+    differences), and every constant-filled weight (a ConstantOfShape node) replaced by a seeded
+    random initializer. Conversion and shape inference run before the weights exist (fast)."""
     model = onnx.load(os.path.join(LIGHT_DIR, f"light_{name}.onnx"))
+    fills = {t.name for t in model.graph.initializer}
+    model.graph.ClearField("input")            # opset-9 style: initializers listed as inputs
+    model.graph.input.extend(i for i in onnx.load(os.path.join(
+        LIGHT_DIR, f"light_{name}.onnx")).graph.input if i.name not in fills)
+    model.ir_version = max(model.ir_version, 7)
+    model = version_converter.convert_version(model, 13)
+    softmax = [node for node in model.graph.node if node.op_type == "Softmax"]
+    if softmax:
+        info = {v.name: v for v in shape_inference.infer_shapes(model).graph.value_info}
+        model.graph.output.insert(0, info[softmax[-1].input[0]])
     rng = np.random.default_rng(seed)
     shapes = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
     nodes, new = [], []
@@ -56,18 +66,9 @@ def randomized_light_model(name, seed=0):
             nodes.append(node)
     used = {name for node in nodes for name in node.input}
     kept = [t for t in model.graph.initializer if t.name in used] + new
-    constant_names = {t.name for t in kept}
-    inputs = [i for i in model.graph.input if i.name in used and i.name not in constant_names]
-    del model.graph.node[:], model.graph.initializer[:], model.graph.input[:]
+    del model.graph.node[:], model.graph.initializer[:]
     model.graph.node.extend(nodes)
     model.graph.initializer.extend(kept)
-    model.graph.input.extend(inputs)
-    model.ir_version = max(model.ir_version, 7)
-    model = version_converter.convert_version(model, 13)
-    softmax = [node for node in model.graph.node if node.op_type == "Softmax"]
-    if softmax:
-        info = {v.name: v for v in shape_inference.infer_shapes(model).graph.value_info}
-        model.graph.output.insert(0, info[softmax[-1].input[0]])
     return model
 
 
