@@ -278,15 +278,19 @@ class Network:
         if missing:
             raise NetworkError(f"no data for input layers {missing}")
         values: dict[str, np.ndarray] = {}
+        step = compute or _forward
         for layer, sources, released, may_overwrite in self._plan(requested, observe is not None):
             if not sources:
-                values[layer.name] = (compute or _forward)(layer, inputs[layer.name])
-            elif compute is None and may_overwrite and self._owns(values, sources[0], inputs):
-                values[layer.name] = layer.forward_into(values[sources[0]])
+                out = step(layer, inputs[layer.name])
+            elif may_overwrite and compute is None and self._owns(values, sources[0], inputs):
+                out = layer.forward_into(values[sources[0]])
+            elif len(sources) == 1:
+                out = step(layer, values[sources[0]])
             else:
-                values[layer.name] = (compute or _forward)(layer, *[values[s] for s in sources])
+                out = step(layer, *[values[s] for s in sources])
+            values[layer.name] = out
             if observe:
-                observe(layer, values[layer.name])
+                observe(layer, out)
             for source in released:
                 del values[source]
         return {name: values[name] for name in requested}
@@ -319,9 +323,15 @@ class Network:
         """Whether value `name` owns its memory exclusively: not a view, not the caller's data and
         not the very same array as another live value (identity-like layers pass arrays through)."""
         x = values[name]
-        return (isinstance(x, np.ndarray) and x.base is None and x.flags.writeable
-                and all(x is not data for data in inputs.values())
-                and sum(value is x for value in values.values()) == 1)
+        if type(x) is not np.ndarray or x.base is not None or not x.flags.writeable:
+            return False
+        for data in inputs.values():
+            if x is data:
+                return False
+        shared = 0
+        for value in values.values():
+            shared += value is x
+        return shared == 1
 
     def _ancestors(self, names) -> set[str]:
         found, stack = set(), list(names)

@@ -73,9 +73,13 @@ class Convolution2DLayer(Layer):
                              f"input, got {tuple(shape)}")
 
     def forward(self, x):
-        self.output_shape(x.shape)
-        return F.conv2d(x, self.weights, self.bias, self.stride, self.padding, self.dilation,
-                        self.groups)
+        self._check(x.shape)
+        try:   # the window-size check happens in conv2d, once
+            return F.conv2d(x, self.weights, self.bias, self.stride, self.padding,
+                            self.dilation, self.groups)
+        except ValueError as error:
+            raise ValueError(f"convolution {self.name!r} on input {tuple(x.shape)}: "
+                             f"{error}") from None
 
     def output_shape(self, shape):
         self._check(shape)
