@@ -373,6 +373,22 @@ def test_export_then_import_gives_identical_outputs(tmp_path, normalization):
         assert rel_err(got, want) < 1e-5
 
 
+def test_feature_network_round_trip_and_scalar_statistics():
+    net = fp.Network([L.FeatureInputLayer("features", 6, "zscore", mean=weights(6), std=2.0),
+                      L.FullyConnectedLayer("fc1", weights(5, 6), weights(5)),
+                      L.BatchNormalizationLayer("bn", weights(5), weights(5), weights(5),
+                                                np.ones(5)),
+                      L.TanhLayer("tanh"), L.FullyConnectedLayer("fc2", weights(3, 5)),
+                      L.SoftmaxLayer("prob")],
+                     [("features", "fc1"), ("fc1", "bn"), ("bn", "tanh"), ("tanh", "fc2"),
+                      ("fc2", "prob")])
+    back = fp.import_onnx(fp.export_onnx(net))
+    assert back.layer_names == net.layer_names
+    assert back.layer("features").normalization == "zscore"
+    x = weights(7, 6)
+    np.testing.assert_array_equal(back.predict(x), net.predict(x))
+
+
 def test_export_rejects_what_onnx_cannot_express_here():
     net = fp.Network([L.FeatureInputLayer("in", 2, "rescale-symmetric", min=0.0, max=1.0),
                       L.ReLULayer("relu")], [("in", "relu")])
