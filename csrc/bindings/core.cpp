@@ -8,6 +8,7 @@
 #include <string>
 
 #include "fixed/fi_ops.hpp"
+#include "fixed/matmul16.hpp"
 
 namespace py = pybind11;
 using namespace fxp;
@@ -44,6 +45,11 @@ bool use64(bool exact64, bool any_u64, int s, const Word& word) {
 bool has_avx2() {
     static const bool avx2 = __builtin_cpu_supports("avx2");
     return avx2;
+}
+
+bool has_vnni() {  // AVX-512 VNNI usable on 256-bit vectors
+    static const bool vnni = __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512vl");
+    return vnni;
 }
 
 #define FXP_TWO_TARGETS(name, call, params, args)                                              \
@@ -178,7 +184,11 @@ I64 matmul_py(I64 a, I64 b, bool narrow) {
     int64_t* po = out.mutable_data();
     {
         py::gil_scoped_release release;
-        if (narrow) {
+        if (narrow && (has_vnni() || has_avx2())) {
+            const Matmul16Packed packed = matmul16_pack(pa, pb, m, n, p);
+            if (has_vnni()) matmul16_vnni(packed, po, m, p);
+            else matmul16_avx2(packed, po, m, p);
+        } else if (narrow) {
             std::vector<int16_t> a16(pa, pa + m * n), b16(pb, pb + n * p);
             std::vector<int32_t> c32(m * p);
             matmul_dispatch<int16_t, int32_t>(a16.data(), b16.data(), c32.data(), m, n, p);
