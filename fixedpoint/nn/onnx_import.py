@@ -317,22 +317,39 @@ class _Importer:
 
 # --- operator handlers: (importer, node, attributes) -> None ------------------------------------
 
-def _window(imp, node, attrs, kernel):
-    """(stride, padding, dilation) of a Conv or pooling node in our layers' terms."""
+def _window(imp, node, attrs, kernel, x):
+    """(stride, padding, dilation) of a Conv or pooling node on tensor `x` in our layers'
+    terms."""
     if len(kernel) != 2:
         imp.fail(node, f"only 2-D windows are supported, got kernel {list(kernel)}")
     auto_pad = _text(attrs.get("auto_pad", "NOTSET"))
-    if auto_pad == "SAME_UPPER":
-        padding = "same"
-    elif auto_pad == "SAME_LOWER":
-        padding = "same_lower"
+    stride = tuple(attrs.get("strides", (1, 1)))
+    dilation = tuple(attrs.get("dilations", (1, 1)))
+    if auto_pad in ("SAME_UPPER", "SAME_LOWER"):
+        padding = "same" if auto_pad == "SAME_UPPER" else "same_lower"
+        _check_same(imp, node, auto_pad, imp.shape[x][2:], kernel, stride, dilation)
     elif auto_pad == "VALID":
         padding = 0
     elif auto_pad == "NOTSET":
         padding = tuple(attrs.get("pads", (0, 0, 0, 0)))
     else:
         imp.fail(node, f"unknown auto_pad {auto_pad!r}")
-    return tuple(attrs.get("strides", (1, 1))), padding, tuple(attrs.get("dilations", (1, 1)))
+    return stride, padding, dilation
+
+
+def _check_same(imp, node, auto_pad, sizes, kernel, stride, dilation):
+    """ONNX's SAME padding can be negative when the window is smaller than the stride; ONNX
+    Runtime then crops the input's start (a shifted sampling grid), which our layers (padding
+    max(total, 0), as MATLAB and TensorFlow) do not. Rejected when the input size shows it."""
+    for size, k, s, d in zip(sizes, kernel, stride, dilation):
+        if size is None:
+            continue
+        total = (-(-size // s) - 1) * s + (k - 1) * d + 1 - size
+        head = int((total + (auto_pad == "SAME_LOWER")) / 2)     # C-style truncation
+        if head < 0:
+            imp.fail(node, f"{auto_pad} padding of a {size}-long axis with window {k} and "
+                           f"stride {s} is negative (the input's start would be cropped); "
+                           f"not supported")
 
 
 def _conv(imp, node, attrs):
@@ -342,8 +359,8 @@ def _conv(imp, node, attrs):
     if weights.ndim != 4:
         imp.fail(node, f"only 2-D convolutions are supported, got weights of shape "
                        f"{weights.shape}")
-    stride, padding, dilation = _window(imp, node, attrs, attrs.get("kernel_shape",
-                                                                    weights.shape[2:]))
+    stride, padding, dilation = _window(imp, node, attrs,
+                                       attrs.get("kernel_shape", weights.shape[2:]), x)
     if extra is not None:
         if isinstance(padding, str):
             imp.fail(node, "a Pad in front of a convolution with auto_pad is not supported")
@@ -434,7 +451,8 @@ def _softmax(imp, node, attrs):
 def _pool(cls):
     def handler(imp, node, attrs):
         kernel = attrs.get("kernel_shape")
-        stride, padding, dilation = _window(imp, node, attrs, kernel)
+        x = imp.runtime_input(node)
+        stride, padding, dilation = _window(imp, node, attrs, kernel, x)
         if tuple(dilation) != (1, 1):
             imp.fail(node, f"dilated pooling is not supported (dilations {list(dilation)})")
         options = {"count_include_pad": bool(attrs.get("count_include_pad", 0))} \
