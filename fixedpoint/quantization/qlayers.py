@@ -16,6 +16,7 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from .. import kernels
+from ..nn.functional import conv2d as conv2d_float
 from ..nn.functional import output_size, resolve_padding
 from .exponent import choose_fraction_length, log2_bins
 
@@ -128,42 +129,67 @@ class LearnableKind(QuantizedKind):
 
 
 class ConvolutionKind(LearnableKind):
-    """Small images (output at most `GEMM_MAX_PIXELS` pixels) through ungrouped convolutions with at
-    least `GEMM_MIN_CHANNELS` input channels run as one int8 GEMM over the whole batch, on patches
-    gathered from a channels-last copy: the same exact sums, measured 1.5-3x faster there than the
-    conv kernel, whose per-image setup dominates small images. Everything else (large images, a
-    first layer on 1-3 channels, grouped and depthwise) runs the conv kernel."""
+    """Three exact routes to the same int32 sums, chosen per call by measured speed:
+
+    * float32 BLAS (`exact_float_sums`) for small products, where the compiled kernels' fixed
+      cost per call dominates, and for depthwise or few-channel convolutions of small images;
+    * one int8 GEMM over channels-last patches of the whole batch for other ungrouped
+      convolutions of small images (the conv kernel's per-image setup dominates there);
+    * the conv kernel for everything else (large images)."""
 
     GEMM_MIN_CHANNELS = 8
-    GEMM_MAX_PIXELS = 256
+    SMALL_IMAGE_PIXELS = 256
 
     def prepare(self, ql):
         super().prepare(ql)
         layer = ql.layer
+        _, c_group, kh, kw = ql.weights.shape
         ql.packed_weights = kernels.pack_weights(ql.weights, groups=layer.groups)
         ql.gemm_weights = None   # packed on first use, rows ordered (kh, kw, C) as the patches
-        ql.gemm_eligible = layer.groups == 1 and ql.weights.shape[1] >= self.GEMM_MIN_CHANNELS
+        ql.gemm_eligible = layer.groups == 1 and c_group >= self.GEMM_MIN_CHANNELS
+        ql.float_eligible = c_group * kh * kw <= FLOAT_EXACT_MAX_TERMS
+        ql.float_weights = None  # made on first use
+        ql.bias_nchw = np.asarray(ql.bias, np.int32).reshape(1, -1, 1, 1)
 
     def run(self, ql, x):
         layer = ql.layer
-        if ql.gemm_eligible:
-            out_ch, c, kh, kw = ql.weights.shape
-            pads = resolve_padding(layer.padding, x.shape[2:], (kh, kw), layer.stride,
-                                   layer.dilation)
-            oh, ow = (output_size(x.shape[2 + a], (kh, kw)[a], layer.stride[a], pads[a],
-                                  pads[a + 2], layer.dilation[a]) for a in range(2))
-            if oh * ow <= self.GEMM_MAX_PIXELS:
-                if ql.gemm_weights is None:
-                    ql.gemm_weights = kernels.pack_weights(np.ascontiguousarray(
-                        ql.weights.transpose(2, 3, 1, 0).reshape(kh * kw * c, out_ch)))
-                cols = channels_last_patches(x, (kh, kw), layer.stride, pads, layer.dilation,
-                                             (oh, ow))
-                out = kernels.gemm(cols, ql.gemm_weights, bias=ql.bias, requantizer=ql.requantizer)
-                return np.ascontiguousarray(
-                    out.reshape(x.shape[0], oh, ow, out_ch).transpose(0, 3, 1, 2))
+        out_ch, c_group, kh, kw = ql.weights.shape
+        pads = resolve_padding(layer.padding, x.shape[2:], (kh, kw), layer.stride, layer.dilation)
+        oh, ow = (output_size(x.shape[2 + a], (kh, kw)[a], layer.stride[a], pads[a], pads[a + 2],
+                              layer.dilation[a]) for a in range(2))
+        small_image = oh * ow <= self.SMALL_IMAGE_PIXELS
+        products = x.shape[0] * oh * ow * out_ch * c_group * kh * kw
+        if ql.float_eligible and (products <= FLOAT_EXACT_MAX_PRODUCTS
+                                  or (small_image and not ql.gemm_eligible)):
+            if ql.float_weights is None:
+                ql.float_weights = ql.weights.astype(np.float32)
+            acc = exact_float_sums(lambda xf: conv2d_float(
+                xf, ql.float_weights, None, layer.stride, pads, layer.dilation, layer.groups), x)
+            np.add(acc, ql.bias_nchw, out=acc)   # int32, wrapping as the accumulator does
+            return ql.requantizer(acc, channel_axis=1)
+        if ql.gemm_eligible and small_image:
+            if ql.gemm_weights is None:
+                ql.gemm_weights = kernels.pack_weights(np.ascontiguousarray(
+                    ql.weights.transpose(2, 3, 1, 0).reshape(kh * kw * c_group, out_ch)))
+            cols = channels_last_patches(x, (kh, kw), layer.stride, pads, layer.dilation, (oh, ow))
+            out = kernels.gemm(cols, ql.gemm_weights, bias=ql.bias, requantizer=ql.requantizer)
+            return np.ascontiguousarray(
+                out.reshape(x.shape[0], oh, ow, out_ch).transpose(0, 3, 1, 2))
         return kernels.conv2d(x, ql.packed_weights, bias=ql.bias, stride=layer.stride,
-                              padding=layer.padding, dilation=layer.dilation, groups=layer.groups,
+                              padding=pads, dilation=layer.dilation, groups=layer.groups,
                               requantizer=ql.requantizer)
+
+
+FLOAT_EXACT_MAX_TERMS = 1024        # 1024 · 128 · 128 = 2^24 (see exact_float_sums)
+FLOAT_EXACT_MAX_PRODUCTS = 1 << 18  # below this many products the kernels' fixed cost dominates
+
+
+def exact_float_sums(float_op, x: np.ndarray) -> np.ndarray:
+    """The int32 sums of int8 products that `float_op` (a float convolution or matmul without
+    bias) forms on `x` in float32, exactly: with at most FLOAT_EXACT_MAX_TERMS products per
+    output, every partial sum, in whatever order BLAS adds, is an integer of magnitude at most
+    2^24, which float32 represents exactly, so no operation rounds."""
+    return float_op(x.astype(np.float32)).astype(np.int32)
 
 
 def channels_last_patches(x: np.ndarray, kernel, stride, pads, dilation, out_hw) -> np.ndarray:
@@ -182,13 +208,23 @@ def channels_last_patches(x: np.ndarray, kernel, stride, pads, dilation, out_hw)
 
 
 class FullyConnectedKind(LearnableKind):
+    """Small products in exact float32 BLAS (see `exact_float_sums`), others in the int8 GEMM."""
+
     def prepare(self, ql):
         super().prepare(ql)
         ql.packed_weights = kernels.pack_weights(np.ascontiguousarray(ql.weights.T))
+        ql.float_weights_t = (np.ascontiguousarray(ql.weights.T, np.float32)
+                              if ql.weights.shape[1] <= FLOAT_EXACT_MAX_TERMS else None)
+        ql.bias_row = np.asarray(ql.bias, np.int32)
 
     def run(self, ql, x):
-        return kernels.gemm(x.reshape(x.shape[0], -1), ql.packed_weights, bias=ql.bias,
-                            requantizer=ql.requantizer)
+        rows = x.reshape(x.shape[0], -1)
+        if ql.float_weights_t is not None and rows.shape[0] * ql.weights.size <= \
+                FLOAT_EXACT_MAX_PRODUCTS:
+            acc = exact_float_sums(lambda xf: xf @ ql.float_weights_t, rows)
+            np.add(acc, ql.bias_row, out=acc)   # int32, wrapping as the accumulator does
+            return ql.requantizer(acc, channel_axis=1)
+        return kernels.gemm(rows, ql.packed_weights, bias=ql.bias, requantizer=ql.requantizer)
 
 
 class ReLUKind(QuantizedKind):
@@ -270,6 +306,10 @@ class AdditionKind(QuantizedKind):
                 "shift": finest - output_fraction_length}
 
     def run(self, ql, *inputs):
+        if len(inputs) == 2 and inputs[0].shape == inputs[1].shape:   # the same, in one kernel
+            (fa, fb), f_out = ql.input_fraction_lengths, ql.output_fraction_length
+            return kernels.add_shifted(inputs[0], fa, inputs[1], fb, out_fraction_length=f_out,
+                                       rounding=ql.rounding, overflow="Saturate", dtype=np.int8)
         total = sum(np.left_shift(q.astype(np.int64), s) for q, s in zip(inputs, ql.alignment_shifts))
         return requantize(total, ql.shift, ql.rounding)
 
