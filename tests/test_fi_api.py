@@ -356,3 +356,22 @@ def test_error_messages_name_the_culprit():
         fp.fi([[1, 2]], 1, 8, 0) @ fp.fi([[1], [2], [3]], 1, 8, 0)
     with pytest.raises(TypeError, match="str"):
         fp.fi(1, 1, 8, 0) + "1"
+
+
+# --- matmul: the packed small-word kernel is exact at the extremes and at any shape -------------
+
+@pytest.mark.parametrize("m, n, p", [(1, 1, 1), (3, 5, 7), (9, 17, 33), (8, 16, 16), (13, 301, 2),
+                                     (2, 1024, 3)])
+@pytest.mark.parametrize("signed, w", [(1, 8), (0, 8), (1, 12), (0, 15), (1, 2)])
+def test_matmul_of_small_words_equals_an_int64_reference(m, n, p, signed, w):
+    rng = np.random.default_rng(m * 1000 + n * 10 + p + w)
+    lo, hi = (-(1 << (w - 1)), 1 << (w - 1)) if signed else (0, 1 << w)
+    qa, qb = rng.integers(lo, hi, (m, n)), rng.integers(lo, hi, (n, p))
+    qa[0, :] = lo if signed else hi - 1             # one row and one column at the extreme
+    qb[:, 0] = lo if signed else hi - 1
+    a, b = fp.fi(0, signed, w, 3, int=qa), fp.fi(0, signed, w, 1, int=qb)
+    c = a @ b
+    t = type_of(c)
+    assert (t.signed, t.f) == (bool(signed), 4)
+    assert t.w == 2 * w + (math.ceil(math.log2(n)) if n > 1 else 0)     # A.8 accumulator growth
+    assert np.array_equal(np.asarray(c.stored_integer, dtype=np.int64), qa @ qb)
