@@ -254,6 +254,10 @@ def test_reduce_mean_and_max_over_space_become_global_pooling():
         "GlobalAveragePooling2D", "GlobalMaxPooling2D", "Flatten"]
     x = weights(2, 3, 5, 4)
     assert rel_err(net.predict(x), run_ort(m, x)[0]) < 1e-6
+    opset18 = model([helper.make_node("ReduceMean", ["x", "axes"], ["y"], name="mean")],
+                    [("x", ["N", 3, 5, 4])], [("y", 4)], [tensor("axes", [2, 3], np.int64)],
+                    opset=18)
+    assert fp.import_onnx(opset18).layer("mean").type_name == "GlobalAveragePooling2D"
     bad = model([helper.make_node("ReduceMean", ["x"], ["y"], name="chan_mean", axes=[1])],
                 [("x", ["N", 3, 5, 4])], [("y", 4)])
     with pytest.raises(OnnxImportError, match="chan_mean.*axes"):
@@ -488,6 +492,13 @@ def test_model_failing_the_checker_is_rejected():
     m = small_model()
     m.graph.node[1].input[0] = "nowhere"
     with pytest.raises(OnnxImportError, match="checker"):
+        fp.import_onnx(m.SerializeToString())
+
+
+def test_truncated_weights_are_rejected_naming_the_tensor():
+    m = small_model()
+    m.graph.initializer[0].raw_data = m.graph.initializer[0].raw_data[:-8]
+    with pytest.raises(OnnxImportError, match="'w'|w\\)"):
         fp.import_onnx(m.SerializeToString())
 
 
