@@ -571,3 +571,18 @@ def test_same_padding_that_would_crop_the_input_is_rejected():
     m.graph.input[0].type.tensor_type.shape.dim[3].dim_value = 4
     x = weights(1, 2, 4, 4)
     np.testing.assert_allclose(fp.import_onnx(m).predict(x), run_ort(m, x)[0], rtol=1e-6)
+
+
+def test_custom_domain_nodes_are_never_evaluated():
+    """A node of another domain is refused even when its inputs are constants (folding runs
+    standard operators only)."""
+    nodes = [helper.make_node("MyScale", ["c"], ["s"], name="custom", domain="com.example"),
+             helper.make_node("Mul", ["x", "s"], ["y"], name="mul")]
+    graph = helper.make_graph(
+        nodes, "test", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 2])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 2])],
+        initializer=[tensor("c", [1.0, 2.0])])
+    m = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13),
+                                                helper.make_opsetid("com.example", 1)])
+    with pytest.raises(OnnxImportError, match="'MyScale'.*com.example.*'custom'"):
+        fp.import_onnx(m)
