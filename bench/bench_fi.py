@@ -5,7 +5,8 @@
 
 Cases: cast of 1M float64 to s16,12 (Nearest/Saturate), add and multiply of two 1M s16,12 arrays,
 and a 256×256 @ 256×256 s8,7 matrix product. Peers (APyTypes, fxpmath) are optional: a case whose
-library is missing is skipped. fxpmath runs on FXPMATH_N values and its time is scaled to N.
+library is missing is skipped. fxpmath's element-wise cases run on FXPMATH_N values and their time is
+scaled to N; its matrix product runs at full size.
 """
 from __future__ import annotations
 
@@ -140,6 +141,13 @@ def _fxp_binary(op):
     return make
 
 
+def _fxp_matmul():
+    x, y = _matrices()
+    from fxpmath import Fxp
+    a, b = (Fxp(m, signed=True, n_word=8, n_frac=7) for m in (x, y))
+    return lambda: a.dot(b)
+
+
 def _add(a, b):
     return a + b
 
@@ -169,6 +177,7 @@ CASES = [
     Case("matmul 256³ s8,7", "fixedpoint fi", _fp_matmul, ("fixedpoint.fi",)),
     Case("matmul 256³ s8,7", "numpy float32 BLAS", _np_float32_matmul),
     Case("matmul 256³ s8,7", "APyTypes", _apy_matmul, ("apytypes",)),
+    Case("matmul 256³ s8,7", "fxpmath dot", _fxp_matmul, ("fxpmath",)),
 ]
 
 
