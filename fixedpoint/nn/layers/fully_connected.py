@@ -1,6 +1,8 @@
 """Fully connected layer: y = x W^T + b, flattening any trailing dimensions of x (C, H, W order)."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .base import Layer, as_float32, register_layer
@@ -45,7 +47,7 @@ class FullyConnectedLayer(Layer):
         return self.weights.shape[1]
 
     def _check(self, shape):
-        features = None if None in shape[1:] else int(np.prod(shape[1:]))
+        features = None if None in shape[1:] else math.prod(shape[1:])
         if len(shape) < 2 or (features is not None and features != self.input_size):
             raise ValueError(f"fully connected {self.name!r} expects {self.input_size} features "
                              f"per observation, got input of shape {tuple(shape)}")

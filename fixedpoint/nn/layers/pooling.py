@@ -39,9 +39,13 @@ class Pooling2DLayer(Layer):
         return (shape[0], shape[1], oh, ow)
 
     def pool(self, x, **options):
-        self.output_shape(x.shape)
-        return F.pool2d(x, self.mode, self.pool_size, self.stride, self.padding, self.ceil_mode,
-                        **options)
+        self._check(x.shape)
+        try:   # the window-size check happens in pool2d, once
+            return F.pool2d(x, self.mode, self.pool_size, self.stride, self.padding,
+                            self.ceil_mode, **options)
+        except ValueError as error:
+            raise ValueError(f"{self.type_name} {self.name!r} on input {tuple(x.shape)}: "
+                             f"{error}") from None
 
     def config(self):
         return {"pool_size": list(self.pool_size), "stride": list(self.stride),
