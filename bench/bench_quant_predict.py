@@ -1,7 +1,9 @@
 """Speed of quantized inference: `QuantizedNetwork.predict` against the float `Network.predict` of the
 same network (target: at most 3x slower) and against the fi-only reference path (target: at least
-20x faster), on the bundled digits CNN and on SqueezeNet (the onnx package's light model with seeded
-random weights, calibrated on random data).
+20x faster), on the bundled digits CNN and MobileNet-style models (batches of 1 and 64) and on
+SqueezeNet (the onnx package's light model with seeded random weights, calibrated on random data).
+Float and int8 predict alternate within each round (minimum of the rounds); the fi-only reference
+runs once on one image and is compared per image.
 
     python -m pytest bench/bench_quant_predict.py --benchmark-only     # pytest-benchmark cases
     python bench/bench_quant_predict.py                                 # ratio table (markdown)
@@ -19,9 +21,10 @@ import pytest
 import fixedpoint as fp
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_float_predict import light_squeezenet  # noqa: E402  (the same seeded SqueezeNet)
+from bench_float_predict import (light_squeezenet,  # noqa: E402  (the same seeded SqueezeNet)
+                                 min_seconds_interleaved)
 
-CNN_BATCH = 64
+DIGITS_BATCHES = (1, 64)
 SQUEEZENET_BATCH = 4
 
 
@@ -41,9 +44,13 @@ def reference_predict():
 
 
 def cases():
+    """(name, float network, quantized network, batch) for each case."""
     (x_cal, _), (x_val, _) = fp.examples.digits_data()
-    float_cnn, q_cnn = quantized(fp.examples.digits_cnn(), x_cal[:256])
-    yield "digits CNN", float_cnn, q_cnn, np.ascontiguousarray(x_val[:CNN_BATCH])
+    for name, net in (("digits CNN", fp.examples.digits_cnn()),
+                      ("digits MobileNet", fp.examples.digits_mobilenet())):
+        float_net, qnet = quantized(net, x_cal[:256])
+        for batch in DIGITS_BATCHES:
+            yield name, float_net, qnet, np.ascontiguousarray(x_val[:batch])
     rng = np.random.default_rng(1)
     x = rng.uniform(0, 1, (SQUEEZENET_BATCH + 4, 3, 224, 224)).astype(np.float32)
     float_sq, q_sq = quantized(light_squeezenet(), x[:4])
@@ -53,10 +60,14 @@ def cases():
 # ---- pytest-benchmark ----------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module", params=["digits CNN", "SqueezeNet"])
+CASE_IDS = [f"{name}-{batch}" for name in ("digits CNN", "digits MobileNet")
+            for batch in DIGITS_BATCHES] + [f"SqueezeNet-{SQUEEZENET_BATCH}"]
+
+
+@pytest.fixture(scope="module", params=CASE_IDS)
 def case(request):
     for name, float_net, qnet, x in cases():
-        if name == request.param:
+        if f"{name}-{len(x)}" == request.param:
             return float_net, qnet, x
 
 
@@ -94,15 +105,16 @@ def main():
     predict_reference = reference_predict()
     rows = []
     for name, float_net, qnet, x in cases():
-        t_float = median_seconds(lambda: float_net.predict(x), 5)
-        t_quant = median_seconds(lambda: qnet.predict(x), 5)
+        repeat = 30 if name != "SqueezeNet" else 5
+        t_float, t_quant = min_seconds_interleaved(
+            [lambda: float_net.predict(x), lambda: qnet.predict(x)], repeat)
         per_image = t_quant / len(x)
         if predict_reference is not None:
             t_ref = median_seconds(lambda: predict_reference(qnet, x[:1]), 1)
             speedup = f"{t_ref / per_image:.0f}x"
         else:
             speedup = "n/a"
-        rows.append((name, len(x), f"{t_float * 1e3:.1f}", f"{t_quant * 1e3:.1f}",
+        rows.append((name, len(x), f"{t_float * 1e3:.3f}", f"{t_quant * 1e3:.3f}",
                      f"{t_quant / t_float:.2f}", speedup))
     print("| network | batch | float predict (ms) | int8 predict (ms) | int8 / float | "
           "fi reference / int8 (per image) |")
