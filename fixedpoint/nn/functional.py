@@ -19,6 +19,7 @@ SAME_MODES = ("same", "same_lower")
 # depthwise convolutions on images this small, in batches this large, run as window matrices
 DEPTHWISE_MATRIX_MAX_PIXELS, DEPTHWISE_MATRIX_MIN_BATCH = 100, 8
 SINGLE_THREAD_GEMM_SIZE = 1 << 18   # m·n·k per BLAS call for batches of small images
+CHANNELS_LAST_MAX_PIXELS = 128      # ungrouped convs with larger outputs run per image on NCHW
 
 
 def normalize_padding(padding, what: str = "padding"):
@@ -111,11 +112,13 @@ def conv2d(x: np.ndarray, weights: np.ndarray, bias: np.ndarray | None, stride, 
            dilation, groups: int) -> np.ndarray:
     """2-D convolution (cross-correlation) of NCHW `x` with OIHW `weights` (I = C / groups).
 
-    Four shapes of one idea (patches times weights in BLAS): a 1x1 stride-1 convolution is a
-    matmul per image on NCHW data as it is (no copy); other ungrouped convolutions gather their
-    patches from a channels-last copy (`_conv2d_channels_last`); depthwise convolutions of batches
-    of small images multiply by window matrices (`_depthwise_as_matmul`); other grouped ones form
-    one patch matrix per group and one batched matmul over the groups."""
+    Five shapes of one idea (patches times weights in BLAS), chosen by measured speed: a 1x1
+    stride-1 convolution is a matmul per image on NCHW data as it is (no copy); other ungrouped
+    convolutions gather their patches per image on NCHW when the output is large
+    (`_conv2d_per_image`), from a channels-last copy of the batch when it is small
+    (`_conv2d_channels_last`); depthwise convolutions of batches of small images multiply by window
+    matrices (`_depthwise_as_matmul`); other grouped ones form one patch matrix per group and one
+    batched matmul over the groups."""
     n, c, h, w = x.shape
     out_ch, c_group, kh, kw = weights.shape
     pads = resolve_padding(padding, (h, w), (kh, kw), stride, dilation)
@@ -129,6 +132,10 @@ def conv2d(x: np.ndarray, weights: np.ndarray, bias: np.ndarray | None, stride, 
         # layer on a single channel is the multiplier case too)
         return _depthwise_as_matmul(x, weights, bias, stride, pads, dilation)
     if groups == 1:
+        oh = output_size(h, kh, stride[0], pads[0], pads[2], dilation[0])
+        ow = output_size(w, kw, stride[1], pads[1], pads[3], dilation[1])
+        if oh * ow >= CHANNELS_LAST_MAX_PIXELS:
+            return _conv2d_per_image(x, weights, bias, stride, pads, dilation)
         return _conv2d_channels_last(x, weights, bias, stride, pads, dilation)
     xp = pad_spatial(x, pads)
     windows = patches(xp, (kh, kw), stride, dilation)
@@ -180,6 +187,24 @@ def _depthwise_as_matmul(x, weights, bias, stride, pads, dilation) -> np.ndarray
     else:
         np.add(out, bias.reshape(out_ch, 1), out=result)
     return result.reshape(n, out_ch, oh, ow)
+
+
+def _conv2d_per_image(x, weights, bias, stride, pads, dilation) -> np.ndarray:
+    """Ungrouped convolution of large images: per image, the (C·kh·kw) × (OH·OW) patch matrix
+    and one matmul whose (O) × (OH·OW) result is already that image's NCHW output (no transposing
+    copy, which costs more than it saves once an image has a few hundred pixels)."""
+    n, c, _, _ = x.shape
+    out_ch, _, kh, kw = weights.shape
+    windows = patches(pad_spatial(x, pads), (kh, kw), stride, dilation)
+    oh, ow = windows.shape[2:4]
+    kernel = weights.reshape(out_ch, c * kh * kw)
+    out = np.empty((n, out_ch, oh * ow), np.float32)
+    for i in range(n):
+        cols = windows[i].transpose(0, 3, 4, 1, 2).reshape(c * kh * kw, oh * ow)
+        np.matmul(kernel, cols, out=out[i])
+    if bias is not None:
+        out += bias.reshape(out_ch, 1)
+    return out.reshape(n, out_ch, oh, ow)
 
 
 def _conv2d_channels_last(x, weights, bias, stride, pads, dilation) -> np.ndarray:
