@@ -164,23 +164,25 @@ def _window_taps(in_hw, kernel, stride, pads, dilation):
 
 
 def _depthwise_as_matmul(x, weights, bias, stride, pads, dilation) -> np.ndarray:
-    """Depthwise convolution of a small image as one matmul per filter: the filter's windows over
-    an H×W image are an (H·W) × (OH·OW) matrix holding the kernel taps (zero elsewhere, padding
-    included), which multiplies the N × (H·W) plane of its input channel across the batch.
+    """Depthwise convolution of a small image as one matmul per input channel: the windows of the
+    channel's m filters (channel multiplier m) over an H×W image are an (H·W) × (m·OH·OW) matrix
+    holding the kernel taps (zero elsewhere, padding included), which multiplies the channel's
+    N × (H·W) plane across the batch (for a single-channel first layer: one matmul in all).
 
     The matrix does H·W / (kh·kw) times the needed multiplications (by zeros, which add exact
     zeros for finite inputs), but on small images BLAS is still several times faster than the
     per-channel patch matmuls or kh·kw NumPy multiply-adds, which are bound by their overhead."""
     n, c, h, w = x.shape
     out_ch, _, kh, kw = weights.shape
+    m = out_ch // c
     rows, cols, taps, oh, ow = _window_taps((h, w), (kh, kw), tuple(stride), tuple(pads),
                                             tuple(dilation))
-    windows = np.zeros((out_ch, h * w, oh * ow), np.float32)
-    windows[:, cols, rows] = weights.reshape(out_ch, kh * kw)[:, taps]
+    windows = np.zeros((c, h * w, m, oh * ow), np.float32)
+    windows[:, cols, :, rows] = weights.reshape(c, m, kh * kw)[:, :, taps].transpose(2, 0, 1)
     planes = np.ascontiguousarray(x.reshape(n, c, h * w).transpose(1, 0, 2))
-    if out_ch != c:   # channel multiplier: filter o reads input channel o // (out_ch / c)
-        planes = np.repeat(planes, out_ch // c, axis=0)
-    out = np.matmul(planes, windows).transpose(1, 0, 2)
+    out = np.matmul(planes, windows.reshape(c, h * w, m * oh * ow))   # (C, N, m·OH·OW)
+    out = out.reshape(c, n, m, oh * ow).transpose(1, 0, 2, 3).reshape(n, out_ch, oh * ow) \
+        if c > 1 else out.reshape(n, out_ch, oh * ow)
     result = np.empty((n, out_ch, oh * ow), np.float32)
     if bias is None:
         result[...] = out
