@@ -12,14 +12,13 @@ import math
 import numpy as np
 
 from . import _core, fi_logging, wide
-from .cast import convert, real_fractions, requantize, scaled_doubles, storage_dtype
+from .cast import (convert, core_input, from_core, real_fractions, requantize, scaled_doubles,
+                   storage_dtype)
 from .fi import fi
 from .types import ArithMode, OverflowAction, default_fimath, fimath, numerictype
 
 __all__ = ["add", "sub", "mpy", "divide", "accumpos", "accumneg", "sum", "cumsum", "prod", "binary",
            "matmul", "negate", "absolute", "compare", "divide_default"]
-
-_FAST = (np.dtype(np.int64), np.dtype(np.uint64))
 
 
 # ------------------------------------------------------------------------------ operands and fimath
@@ -138,6 +137,35 @@ def _broadcast(qa, qb):
     return np.ascontiguousarray(qa), np.ascontiguousarray(qb)
 
 
+def _limits(nt: numerictype):
+    w = nt.word_length
+    return (-(1 << (w - 1)), (1 << (w - 1)) - 1) if nt.signed else (0, (1 << w) - 1)
+
+
+def _holds(T: numerictype, f: int, lo: int, hi: int) -> bool:
+    """True when every exact result in [lo, hi] at fraction length f is a stored integer of T as it
+    is: no rounding, no overflow (the FullPrecision case)."""
+    t_lo, t_hi = _limits(T)
+    return T.fraction_length == f and t_lo <= lo and hi <= t_hi
+
+
+_EXACT_OPS = {"plus": 0, "minus": 1, "times": 2}
+
+
+def _exact(op: str, qa, qb, T: numerictype):
+    """A result T holds exactly (no rounding, no overflow), computed by the core directly in T's
+    storage dtype from the operands' own storage: the small storage is what makes this fast.
+    None when the operands are not plain signed integer arrays or T has no such storage."""
+    if T.word_length > 64 or (T.word_length == 64 and not T.signed) or qa.dtype.kind != "i" \
+            or qb.dtype.kind != "i":
+        return None
+    if qa.dtype != qb.dtype:
+        wider = qa.dtype if qa.dtype.itemsize > qb.dtype.itemsize else qb.dtype
+        qa, qb = qa.astype(wider, copy=False), qb.astype(wider, copy=False)
+    qa, qb = (x if x.flags.c_contiguous else x.copy(order="C") for x in (qa, qb))  # keeps 0-d shapes
+    return _core.exact(qa, qb, _EXACT_OPS[op], T.word_length, T.signed)
+
+
 def _add_into(a: fi, b: fi, T: numerictype, F: fimath, subtract: bool):
     """Exact a ± b, rounded/overflowed into T: (q, n_overflow, n_underflow)."""
     qa, qb = _broadcast(a._q, b._q)
@@ -145,14 +173,21 @@ def _add_into(a: fi, b: fi, T: numerictype, F: fimath, subtract: bool):
     f = max(fa, fb)
     la, lb = f - fa, f - fb
     r, o = F.rounding_method, F.overflow_action
-    if (T.word_length <= 64 and qa.dtype in _FAST and qb.dtype in _FAST and la <= 62 and lb <= 62
+    (a_lo, a_hi), (b_lo, b_hi) = _limits(a._nt), _limits(b._nt)
+    a_lo, a_hi, b_lo, b_hi = a_lo << la, a_hi << la, b_lo << lb, b_hi << lb
+    lo, hi = (a_lo - b_hi, a_hi - b_lo) if subtract else (a_lo + b_lo, a_hi + b_hi)
+    if la == 0 and lb == 0 and _holds(T, f, lo, hi):
+        out = _exact("minus" if subtract else "plus", qa, qb, T)
+        if out is not None:
+            return out, 0, 0
+    ca = core_input(qa) if T.word_length <= 64 else None
+    cb = core_input(qb) if ca is not None else None
+    if (cb is not None and la <= 62 and lb <= 62
             and a._nt.word_length + la <= 125 and b._nt.word_length + lb <= 125):
-        ua, ub = qa.dtype == np.uint64, qb.dtype == np.uint64
-        out, n_ov, n_un = _core.add(qa.view(np.int64) if ua else qa, ua, la, qb.view(np.int64) if ub else qb,
-                                    ub, lb, subtract, f - T.fraction_length, T.word_length, T.signed,
-                                    r.value, o.value,
+        out, n_ov, n_un = _core.add(ca[0], ca[1], la, cb[0], cb[1], lb, subtract, f - T.fraction_length,
+                                    T.word_length, T.signed, r.value, o.value,
                                     builtins.max(a._nt.word_length + la, b._nt.word_length + lb) <= 62)
-        return (out.view(np.uint64) if (T.word_length == 64 and not T.signed) else out), n_ov, n_un
+        return from_core(out, T.word_length, T.signed), n_ov, n_un
     x = wide.as_exact(qa) * (1 << la)
     y = wide.as_exact(qb) * (1 << lb)
     return requantize(x - y if subtract else x + y, f, T, r, o)
@@ -163,13 +198,17 @@ def _mul_into(a: fi, b: fi, T: numerictype, F: fimath):
     qa, qb = _broadcast(a._q, b._q)
     f = a._nt.fraction_length + b._nt.fraction_length
     r, o = F.rounding_method, F.overflow_action
-    if (T.word_length <= 64 and qa.dtype in _FAST and qb.dtype in _FAST
-            and a._nt.word_length + b._nt.word_length <= 127):
-        ua, ub = qa.dtype == np.uint64, qb.dtype == np.uint64
-        out, n_ov, n_un = _core.mul(qa.view(np.int64) if ua else qa, ua, qb.view(np.int64) if ub else qb, ub,
-                                    f - T.fraction_length, T.word_length, T.signed, r.value, o.value,
-                                    _mul_exactness(a._nt, b._nt))
-        return (out.view(np.uint64) if (T.word_length == 64 and not T.signed) else out), n_ov, n_un
+    corners = [x * y for x in _limits(a._nt) for y in _limits(b._nt)]
+    if _holds(T, f, builtins.min(corners), builtins.max(corners)):
+        out = _exact("times", qa, qb, T)
+        if out is not None:
+            return out, 0, 0
+    ca = core_input(qa) if T.word_length <= 64 else None
+    cb = core_input(qb) if ca is not None else None
+    if cb is not None and a._nt.word_length + b._nt.word_length <= 127:
+        out, n_ov, n_un = _core.mul(ca[0], ca[1], cb[0], cb[1], f - T.fraction_length, T.word_length, T.signed,
+                                    r.value, o.value, _mul_exactness(a._nt, b._nt))
+        return from_core(out, T.word_length, T.signed), n_ov, n_un
     return requantize(wide.as_exact(qa) * wide.as_exact(qb), f, T, r, o)
 
 
@@ -335,8 +374,8 @@ def _accumulate(a: fi, axis, keep_steps: bool):
     if n == 0:
         return fi._from_stored(np.zeros(q.shape[1:], dtype=object).astype(storage_dtype(T)), T, a._fm)
     if F.sum_mode is ArithMode.FullPrecision:
-        if T.word_length <= 63 and q.dtype == np.int64:
-            out = (np.cumsum if keep_steps else np.sum)(q, axis=0)
+        if T.word_length <= 63 and q.dtype.kind == "i":
+            out = (np.cumsum if keep_steps else np.sum)(q, axis=0, dtype=np.int64)
         else:
             exact = wide.as_exact(q)
             out = np.cumsum(exact, axis=0) if keep_steps else np.sum(exact, axis=0)
@@ -409,8 +448,8 @@ def matmul(a, b, F: fimath | None = None):
     P = product_type(a._nt, b._nt, F)
     T = accumulation_type(P, builtins.max(n, 1), F)
     full = F.product_mode is ArithMode.FullPrecision and F.sum_mode is ArithMode.FullPrecision
-    if full and A.ndim == 2 and B.ndim == 2 and T.word_length <= 64 and A.dtype == np.int64 \
-            and B.dtype == np.int64 and not (T.word_length == 64 and not T.signed):
+    if full and A.ndim == 2 and B.ndim == 2 and T.word_length <= 64 and A.dtype.kind == "i" \
+            and B.dtype.kind == "i" and not (T.word_length == 64 and not T.signed):
         narrow = T.word_length <= 32 and all(x._nt.word_length <= (16 if x._nt.signed else 15) for x in (a, b))
         q = _core.matmul(np.ascontiguousarray(A), np.ascontiguousarray(B), narrow)
         n_ov = n_un = 0

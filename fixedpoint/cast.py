@@ -16,19 +16,23 @@ from .types import OverflowAction, RoundingMethod, default_fimath, fimath, numer
 
 __all__ = ["cast", "floor", "ceil", "fix", "round", "nearest", "convergent", "reinterpretcast",
            "removefimath", "setfimath", "requantize", "quantize_doubles", "storage_dtype", "round_doubles",
+           "core_input", "from_core",
            "scaled_doubles"]
 
 
 def storage_dtype(nt: numerictype):
-    """int64 up to 64 bits (uint64 for unsigned 64-bit words), Python-int objects beyond."""
-    w = nt.word_length
-    if w > 64:
-        return np.dtype(object)
-    return np.dtype(np.uint64) if (w == 64 and not nt.signed) else np.dtype(np.int64)
+    """The dtype of a fi's stored integers (see wide.storage_dtype)."""
+    return wide.storage_dtype(nt.word_length, nt.signed)
 
 
-def _fast(q: np.ndarray) -> bool:
-    return q.dtype == np.int64 or q.dtype == np.uint64
+def core_input(q: np.ndarray):
+    """Stored integers as the compiled core takes them: (int64 array or bit pattern, is_uint64),
+    or None for object arrays (the exact path)."""
+    if q.dtype == np.uint64:
+        return q.view(np.int64), True
+    if q.dtype.kind in "iu":
+        return q.astype(np.int64, copy=False), False
+    return None
 
 
 def requantize(q: np.ndarray, f_in: int, nt: numerictype, rounding: RoundingMethod,
@@ -38,11 +42,10 @@ def requantize(q: np.ndarray, f_in: int, nt: numerictype, rounding: RoundingMeth
         return _quantize_fractions(_fractions(q, f_in), nt, rounding, overflow)
     w, s, shift = nt.word_length, nt.signed, f_in - nt.fraction_length
     q = np.asarray(q)
-    if w <= 64 and _fast(q):
-        u64 = q.dtype == np.uint64
-        out, n_ov, n_un = _core.requantize(q.view(np.int64) if u64 else q, u64, shift, w, s,
-                                           rounding.value, overflow.value)
-        return (out.view(np.uint64) if (w == 64 and not s) else out), n_ov, n_un
+    core = core_input(q) if w <= 64 else None
+    if core is not None:
+        out, n_ov, n_un = _core.requantize(core[0], core[1], shift, w, s, rounding.value, overflow.value)
+        return from_core(out, w, s), n_ov, n_un
     x = wide.as_exact(q)
     y = wide.round_shift(x, shift, rounding)
     n_un = int(np.count_nonzero((y == 0) & (x != 0))) if shift > 0 else 0
@@ -59,7 +62,7 @@ def quantize_doubles(v: np.ndarray, nt: numerictype, rounding: RoundingMethod, o
     w, s = nt.word_length, nt.signed
     if nt.is_binary_point and w <= 64:
         out, n_ov, n_un = _core.cast_double(v, w, s, nt.fraction_length, rounding.value, overflow.value)
-        return (out.view(np.uint64) if (w == 64 and not s) else out), n_ov, n_un
+        return from_core(out, w, s), n_ov, n_un
     finite = np.isfinite(v)
     safe = np.where(finite, v, 0.0)
     if not nt.is_binary_point:
@@ -80,6 +83,13 @@ def quantize_doubles(v: np.ndarray, nt: numerictype, rounding: RoundingMethod, o
         q = np.where(finite, q, np.where(infinite & (overflow is OverflowAction.Saturate), q, 0))
         q = np.asarray(q, dtype=object)
     return wide.storage(q, w, s), n_ov, n_un
+
+
+def from_core(out: np.ndarray, w: int, signed: bool) -> np.ndarray:
+    """int64 results of the core (uint64 words as bit patterns) in the fi storage dtype."""
+    if w == 64 and not signed:
+        return out.view(np.uint64)
+    return out.astype(wide.storage_dtype(w, signed), copy=False)
 
 
 def round_doubles(y: np.ndarray, rounding: RoundingMethod) -> np.ndarray:

@@ -1,8 +1,9 @@
 """The fi array: stored integers of one numerictype, an optional local fimath, numpy-like shape.
 
-Storage (`_q`): int64 for signed words up to 64 bits and unsigned up to 63, uint64 for unsigned
-64-bit words, an object array of exact Python ints above 64 bits. Construction quantises with
-Nearest/Saturate unless a fimath (object or properties) is given (spec A.2).
+Storage (`_q`): the smallest signed integer class that holds the word (int8 ... int64; a u8 word in
+int16), uint64 for unsigned 64-bit words, an object array of exact Python ints above 64 bits, float64
+under a data-type override. Construction quantises with Nearest/Saturate unless a fimath (object or
+properties) is given (spec A.2).
 """
 from __future__ import annotations
 
@@ -145,7 +146,7 @@ class fi:
             q, n_ov, n_un = requantize(data, 0, nt, quantiser.rounding_method, quantiser.overflow_action)
         else:
             q, n_ov, n_un = quantize_doubles(data, nt, quantiser.rounding_method, quantiser.overflow_action)
-        self._q, self._nt, self._fm = q, nt, F
+        self._q, self._nt, self._fm = _stored(q, nt), nt, F
         fi_logging.record(self, n_ov, n_un, "assignment")
 
     # ----------------------------------------------------------------- construction helpers
@@ -267,9 +268,9 @@ class fi:
 
     @classmethod
     def _from_stored(cls, q, nt: numerictype, fm: fimath | None = None) -> "fi":
-        """Wrap stored integers already in nt's storage dtype (no re-quantisation)."""
+        """Wrap stored integers that already fit nt (no re-quantisation; the dtype is normalised)."""
         obj = object.__new__(cls)
-        obj._q, obj._nt, obj._fm = q, nt, fm
+        obj._q, obj._nt, obj._fm = _stored(q, nt), nt, fm
         return obj
 
     # ----------------------------------------------------------------- type and fimath
@@ -528,6 +529,15 @@ class fi:
     def __rshift__(self, k):
         from .bits import bitsra
         return bitsra(self, k)
+
+
+def _stored(q, nt: numerictype):
+    """Stored integers in nt's storage dtype (doubles of an overridden type are kept as they are)."""
+    q = np.asarray(q)
+    if nt.data_type not in ("Fixed", "boolean"):
+        return q
+    dtype = storage_dtype(nt)
+    return q if q.dtype == dtype else q.astype(dtype)
 
 
 def _limits(nt: numerictype):

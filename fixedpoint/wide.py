@@ -11,7 +11,7 @@ import numpy as np
 
 from .types import OverflowAction, RoundingMethod
 
-__all__ = ["as_exact", "round_shift", "round_divide", "overflow", "exact_doubles", "storage"]
+__all__ = ["as_exact", "round_shift", "round_divide", "overflow", "exact_doubles", "storage", "storage_dtype"]
 
 
 def as_exact(q) -> np.ndarray:
@@ -104,8 +104,20 @@ def exact_doubles(v: np.ndarray):
     return mi.astype(object), (e.astype(np.int64) - 53).astype(object)
 
 
+def storage_dtype(w: int, signed: bool) -> np.dtype:
+    """The fi storage dtype of a (w, signed) word: the smallest signed integer class that holds
+    every stored integer (a u8 word needs int16), uint64 for unsigned 64-bit words, Python-int
+    objects above 64 bits. Small storage is what makes whole-array arithmetic fast: it is bound by
+    the bytes it moves."""
+    if w > 64:
+        return np.dtype(object)
+    if w == 64 and not signed:
+        return np.dtype(np.uint64)
+    bits = w if signed else w + 1
+    return np.dtype(next(t for b, t in ((8, np.int8), (16, np.int16), (32, np.int32), (64, np.int64))
+                         if bits <= b))
+
+
 def storage(x: np.ndarray, w: int, signed: bool) -> np.ndarray:
     """Exact in-range stored integers in the fi storage dtype of a (w, signed) word."""
-    if w > 64:
-        return np.asarray(x, dtype=object)
-    return np.asarray(x).astype(np.uint64 if (not signed and w == 64) else np.int64)
+    return np.asarray(x).astype(storage_dtype(w, signed), copy=False)

@@ -116,6 +116,18 @@ inline Counts mul64(const int64_t* a, const int64_t* b, bool narrow, std::size_t
     return requantize_each64(n, s, r, word, out, [=](std::size_t i) { return a[i] * b[i]; });
 }
 
+// A result the caller knows to be exact in its word (FullPrecision: no rounding, no overflow):
+// out = a op b computed in the storage type Out, which holds every possible result.
+enum class ExactOp : int { Add = 0, Subtract = 1, Multiply = 2 };
+
+template <ExactOp Op, class In, class Out>
+inline void exact_binary(const In* a, const In* b, Out* out, std::size_t n) {
+    for (std::size_t i = 0; i < n; ++i) {
+        const Out x = Out(a[i]), y = Out(b[i]);
+        out[i] = Op == ExactOp::Add ? Out(x + y) : Op == ExactOp::Subtract ? Out(x - y) : Out(x * y);
+    }
+}
+
 // Stored integers arrive as int64 bit patterns; `u64` marks a uint64 source (unsigned 64-bit words).
 inline i128 load(const int64_t* p, std::size_t i, bool u64) {
     return u64 ? i128(uint64_t(p[i])) : i128(p[i]);
@@ -141,7 +153,10 @@ inline int64_t cast_double_slow(double v, int f, const Word& word, int64_t& n_ov
 // Quantise doubles into the word at fraction length f (binary-point scaling). The main loop is
 // branch-free: v * 2^f is exact in double while it stays in the normal range, and a scaled value
 // below 2^51 rounds exactly in double; the few other values are redone one by one.
-inline Counts cast_double(const double* x, int64_t* out, std::size_t n, int f, Rounding r, const Word& word) {
+// `Out` is the fi storage type of the word (int8 ... int64; uint64 words as int64 bit patterns), so
+// the result is written once, in its final size.
+template <class Out>
+inline Counts cast_double(const double* x, Out* out, std::size_t n, int f, Rounding r, const Word& word) {
     int64_t n_overflow = 0, n_underflow = 0;
     const bool fast = f > -900 && f < 900 && word.hi <= i128(INT64_MAX);
     const double scale = fast ? std::ldexp(1.0, f) : 0.0;
@@ -169,7 +184,7 @@ inline Counts cast_double(const double* x, int64_t* out, std::size_t n, int f, R
                     int64_t fitted;
                     if (O == Overflow::Saturate) fitted = q < lo ? lo : (q > hi ? hi : q);
                     else fitted = sg ? int64_t(uint64_t(q) << up) >> up : int64_t(uint64_t(q) << up >> up);
-                    out[i] = fitted;
+                    out[i] = Out(fitted);
                 }
                 n_overflow += n_ov;
                 n_underflow += n_un;
@@ -181,7 +196,7 @@ inline Counts cast_double(const double* x, int64_t* out, std::size_t n, int f, R
         for (std::size_t i = 0; i < n; ++i) {
             const double v = x[i], a = std::fabs(v * scale);
             if (fast && (a < 0x1p51) & ((a >= 0x1p-1000) | (v == 0.0))) continue;
-            out[i] = cast_double_slow<R>(v, f, word, n_overflow, n_underflow);
+            out[i] = Out(cast_double_slow<R>(v, f, word, n_overflow, n_underflow));
         }
         return 0;
     });

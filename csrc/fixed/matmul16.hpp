@@ -25,8 +25,10 @@ struct Matmul16Packed {
     std::vector<int16_t> b;     // (p16/16) panels x n2 pairs x 16 columns x 2
 };
 
-// Packs int64 stored integers (already known to fit int16) into the kernel's layout.
-inline Matmul16Packed matmul16_pack(const int64_t* a, const int64_t* b, std::size_t m, std::size_t n, std::size_t p) {
+// Packs stored integers (of any integer storage type, values known to fit int16) into the
+// kernel's layout.
+template <class InA, class InB>
+inline Matmul16Packed matmul16_pack(const InA* a, const InB* b, std::size_t m, std::size_t n, std::size_t p) {
     Matmul16Packed pk;
     pk.m4 = (m + 7) / 8 * 8;
     pk.n2 = (n + 1) / 2;
@@ -40,7 +42,7 @@ inline Matmul16Packed matmul16_pack(const int64_t* a, const int64_t* b, std::siz
     for (std::size_t j0 = 0; j0 < pk.p16; j0 += 16)
         for (std::size_t kk = 0; kk < pk.n2; ++kk, out += 32)
             for (std::size_t t = 0; t < 2 && 2 * kk + t < n; ++t) {
-                const int64_t* row = b + (2 * kk + t) * p;
+                const InB* row = b + (2 * kk + t) * p;
                 for (std::size_t jj = 0; jj < 16 && j0 + jj < p; ++jj) out[2 * jj + t] = int16_t(row[j0 + jj]);
             }
     return pk;
