@@ -180,7 +180,11 @@ def _depthwise_as_matmul(x, weights, bias, stride, pads, dilation) -> np.ndarray
     windows = np.zeros((c, h * w, m, oh * ow), np.float32)
     windows[:, cols, :, rows] = weights.reshape(c, m, kh * kw)[:, :, taps].transpose(2, 0, 1)
     planes = np.ascontiguousarray(x.reshape(n, c, h * w).transpose(1, 0, 2))
-    out = np.matmul(planes, windows.reshape(c, h * w, m * oh * ow))   # (C, N, m·OH·OW)
+    windows = windows.reshape(c, h * w, m * oh * ow)
+    out = np.empty((c, n, m * oh * ow), np.float32)
+    images = max(1, SINGLE_THREAD_GEMM_SIZE // (h * w * m * oh * ow))   # see _conv2d_channels_last
+    for start in range(0, n, images):
+        np.matmul(planes[:, start:start + images], windows, out=out[:, start:start + images])
     out = out.reshape(c, n, m, oh * ow).transpose(1, 0, 2, 3).reshape(n, out_ch, oh * ow) \
         if c > 1 else out.reshape(n, out_ch, oh * ow)
     result = np.empty((n, out_ch, oh * ow), np.float32)
