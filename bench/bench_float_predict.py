@@ -181,13 +181,7 @@ def to_onnx(net: fp.Network):
     """Our float network as an ONNX model for ONNX Runtime: `fp.export_onnx` when present,
     otherwise a direct translation of the layer types the digits networks use."""
     if hasattr(fp, "export_onnx"):
-        import tempfile
-
-        import onnx
-        with tempfile.TemporaryDirectory() as folder:
-            path = os.path.join(folder, "net.onnx")
-            fp.export_onnx(net, path)
-            return onnx.load(path)
+        return fp.export_onnx(net)
     return _onnx_from_network(net)
 
 
