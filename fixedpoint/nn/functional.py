@@ -103,9 +103,14 @@ def patches(x: np.ndarray, kernel, stride, dilation) -> np.ndarray:
     n, c, h, w = x.shape
     oh, ow = (output_size(size, k, s, 0, 0, d) for size, k, s, d in
               zip((h, w), kernel, stride, dilation))
-    sn, sc, sy, sx = x.strides
-    return as_strided(x, (n, c, oh, ow, kh, kw), (sn, sc, sy * sh, sx * sw, sy * dh, sx * dw),
-                      writeable=False)
+    shape, strides = (n, c, oh, ow, kh, kw), (x.strides[0], x.strides[1], x.strides[2] * sh,
+                                               x.strides[3] * sw, x.strides[2] * dh,
+                                               x.strides[3] * dw)
+    if x.flags.c_contiguous:   # a view on its buffer: as_strided costs 6x more
+        view = np.ndarray(shape, x.dtype, x, 0, strides)
+        view.flags.writeable = False
+        return view
+    return as_strided(x, shape, strides, writeable=False)
 
 
 def conv2d(x: np.ndarray, weights: np.ndarray, bias: np.ndarray | None, stride, padding,
@@ -123,10 +128,12 @@ def conv2d(x: np.ndarray, weights: np.ndarray, bias: np.ndarray | None, stride, 
     out_ch, c_group, kh, kw = weights.shape
     pads = resolve_padding(padding, (h, w), (kh, kw), stride, dilation)
     if groups == 1 and (kh, kw) == (1, 1) and tuple(stride) == (1, 1) and not any(pads):
-        out = np.matmul(weights.reshape(out_ch, c), x.reshape(n, c, h * w))
+        result = np.empty((n, out_ch, h, w), np.float32)   # owned, not a view (in-place layers)
+        out = np.matmul(weights.reshape(out_ch, c), x.reshape(n, c, h * w),
+                        out=result.reshape(n, out_ch, h * w))
         if bias is not None:
             out += bias.reshape(out_ch, 1)
-        return out.reshape(n, out_ch, h, w)
+        return result
     if c_group == 1 and h * w <= DEPTHWISE_MATRIX_MAX_PIXELS and n >= DEPTHWISE_MATRIX_MIN_BATCH:
         # one input channel per group: depthwise, with or without a channel multiplier (a first
         # layer on a single channel is the multiplier case too)
@@ -187,12 +194,12 @@ def _depthwise_as_matmul(x, weights, bias, stride, pads, dilation) -> np.ndarray
         np.matmul(planes[:, start:start + images], windows, out=out[:, start:start + images])
     out = out.reshape(c, n, m, oh * ow).transpose(1, 0, 2, 3).reshape(n, out_ch, oh * ow) \
         if c > 1 else out.reshape(n, out_ch, oh * ow)
-    result = np.empty((n, out_ch, oh * ow), np.float32)
+    result = np.empty((n, out_ch, oh, ow), np.float32)
     if bias is None:
-        result[...] = out
+        result.reshape(n, out_ch, oh * ow)[...] = out
     else:
-        np.add(out, bias.reshape(out_ch, 1), out=result)
-    return result.reshape(n, out_ch, oh, ow)
+        np.add(out, bias.reshape(out_ch, 1), out=result.reshape(n, out_ch, oh * ow))
+    return result
 
 
 def _conv2d_per_image(x, weights, bias, stride, pads, dilation) -> np.ndarray:
@@ -204,13 +211,14 @@ def _conv2d_per_image(x, weights, bias, stride, pads, dilation) -> np.ndarray:
     windows = patches(pad_spatial(x, pads), (kh, kw), stride, dilation)
     oh, ow = windows.shape[2:4]
     kernel = weights.reshape(out_ch, c * kh * kw)
-    out = np.empty((n, out_ch, oh * ow), np.float32)
+    result = np.empty((n, out_ch, oh, ow), np.float32)
+    out = result.reshape(n, out_ch, oh * ow)
     for i in range(n):
         cols = windows[i].transpose(0, 3, 4, 1, 2).reshape(c * kh * kw, oh * ow)
         np.matmul(kernel, cols, out=out[i])
     if bias is not None:
         out += bias.reshape(out_ch, 1)
-    return out.reshape(n, out_ch, oh, ow)
+    return result
 
 
 def _conv2d_channels_last(x, weights, bias, stride, pads, dilation) -> np.ndarray:
