@@ -7,21 +7,19 @@ properties) is given (spec A.2).
 """
 from __future__ import annotations
 
-from fractions import Fraction
 
 import numpy as np
 
 from . import fi_logging
 from .cast import (best_precision_fraction_length, convert, quantize_doubles, real_fractions,
                    requantize, scaled_doubles, storage_dtype)
-from .types import OverflowAction, RoundingMethod, default_fimath, fimath, numerictype
+from .types import default_fimath, fimath, numerictype
 
 __all__ = ["fi", "concatenate"]
 
 _NT_KEYS = ("signed", "word_length", "fraction_length", "slope", "bias", "slope_adjustment_factor",
             "fixed_exponent", "data_type")
 _CONSTRUCTION = fimath()  # Nearest / Saturate
-_EXACT_FLOAT_INT = 1 << 53
 # numerictype data types that hold doubles, and the data-type override mode that builds each
 _OVERRIDE_OF = {"double": "TrueDoubles", "single": "TrueDoubles", "ScaledDouble": "ScaledDoubles"}
 
