@@ -275,7 +275,8 @@ def reinterpretcast(a, T: numerictype):
     if T.word_length != w:
         raise ValueError(f"reinterpretcast needs equal word lengths: the fi has {w} bits, "
                          f"T has {T.word_length}")
-    x = wide.as_exact(a._q) if w > 64 else np.asarray(a._q).astype(np.uint64)
+    # at least 1-d: numpy warns about wrap-around only for scalars, and here the wrap is intended
+    x = wide.as_exact(a._q) if w > 64 else np.array(a._q, ndmin=1).astype(np.uint64)
     mask = (1 << w) - 1 if w > 64 else np.uint64((1 << w) - 1)
     pattern = x & mask
     if T.signed:
