@@ -12,9 +12,9 @@ from .cast import (cast, ceil, convergent, fix, floor, nearest, reinterpretcast,
                    setfimath)
 from .arith import accumneg, accumpos, add, cumsum, divide, mpy, prod, sub, sum
 # --- fi: bit operations, ranges, logging, data-type override ---
-from .bits import (bitand, bitandreduce, bitcmp, bitconcat, bitget, bitor, bitorreduce, bitrol, bitror,
-                   bitset, bitshift, bitsliceget, bitsll, bitsra, bitsrl, bitxor, bitxorreduce, getlsb,
-                   getmsb)
+from .bits import (bitand, bitandreduce, bitcmp, bitconcat, bitget, bitor, bitorreduce, bitreplicate,
+                   bitrol, bitror, bitset, bitshift, bitsliceget, bitsll, bitsra, bitsrl, bitxor, bitxorreduce,
+                   getlsb, getmsb)
 from .ranges import eps, intmax, intmin, lowerbound, range, realmax, realmin, upperbound
 from .fi_logging import (FiLoggingWarning, datatype_override, logging_mode, logreport, maxlog, minlog,
                          noverflows, nunderflows, resetlog)

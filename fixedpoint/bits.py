@@ -19,7 +19,7 @@ from .types import numerictype
 __all__ = [
     "bitand", "bitor", "bitxor", "bitcmp", "bitshift", "bitsll", "bitsra", "bitsrl", "bitrol",
     "bitror", "bitget", "bitset", "bitconcat", "bitsliceget", "bitandreduce", "bitorreduce",
-    "bitxorreduce", "getmsb", "getlsb",
+    "bitxorreduce", "getmsb", "getlsb", "bitreplicate",
 ]
 
 
@@ -293,6 +293,24 @@ def bitconcat(*parts) -> fi:
         p = p.astype(object) if out.wide else p
         acc = p if acc is None else (acc << out.const(word.width)) | p
     return fi._from_stored(out.stored(acc, shape), numerictype(False, out.width, 0))
+
+
+def bitreplicate(a, n) -> fi:
+    """The w-bit pattern of each element repeated n ≥ 1 times: unsigned, w = n·w_a, f = 0.
+
+    The result type is that of bitconcat(a, a, ..., a): a replication is a concatenation, so the
+    two must agree (bitreplicate(a, 1) is bitconcat(a), a's pattern as an unsigned integer).
+    """
+    a = _require_fi(a, "bitreplicate: a")
+    n = _count(n, "bitreplicate: n", 1)
+    word = _word(a)
+    out = Word(n * word.width, False)
+    p = word.pattern(a._q)
+    p = p.astype(object) if out.wide else p
+    acc = p
+    for _ in range(n - 1):  # n - 1 whole-array shift-and-or steps, never a loop over elements
+        acc = (acc << out.const(word.width)) | p
+    return fi._from_stored(out.stored(acc, np.shape(a._q)), numerictype(False, out.width, 0))
 
 
 def _slice_bounds(word: Word, lidx, ridx, name: str):

@@ -225,3 +225,35 @@ def test_bitconcat_elementwise(operands):
     assert result.numerictype == nt(False, total)
     expected = ["".join(bits_of(values[i], w) for w, _, values in operands) for i in range(3)]
     assert stored(result) == [int(text, 2) for text in expected]
+
+
+# --- bitreplicate: the pattern repeated n times, unsigned, w = n·w_a, f = 0 -----------------------
+
+def test_bitreplicate_examples():
+    result = fp.bitreplicate(fp.fi([1.25, -0.75], 1, 4, 2), 3)  # stored 5, -3: 0101, 1101
+    assert result.numerictype == nt(False, 12)
+    assert result.bin == "010101010101   110111011101"
+    assert stored(fp.bitreplicate(fp.fi(1, 0, 1, 0), 64)) == [(1 << 64) - 1]   # u64 storage
+    assert fp.bitreplicate(fp.fi(-1, 1, 8, 0), 1).numerictype == nt(False, 8)
+    assert stored(fp.bitreplicate(fp.fi(-1, 1, 8, 0), 1)) == [255]
+
+
+def test_bitreplicate_rejects_bad_counts():
+    a = fp.fi(3, 0, 4, 0)
+    with pytest.raises(ValueError, match="n = 0"):
+        fp.bitreplicate(a, 0)
+    with pytest.raises(TypeError, match="n must be an integer"):
+        fp.bitreplicate(a, 2.0)
+    with pytest.raises(TypeError, match="a must be a fi"):
+        fp.bitreplicate(3, 2)
+
+
+@SETTINGS
+@given(words(max_size=4), st.integers(1, 9))
+def test_bitreplicate_matches_repeated_bit_strings(word, n):
+    w, signed, values = word
+    a = make(values, signed, w)
+    result = fp.bitreplicate(a, n)
+    assert result.numerictype == nt(False, n * w)
+    assert stored(result) == [int(bits_of(v, w) * n, 2) for v in values]
+    assert stored(result) == stored(fp.bitconcat(*([a] * n))) if n > 1 else True
