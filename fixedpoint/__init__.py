@@ -10,7 +10,7 @@ from .types import (ArithMode, OverflowAction, RoundingMethod, default_fimath, f
 from .fi import concatenate, fi
 from .cast import (cast, ceil, convergent, fix, floor, nearest, reinterpretcast, removefimath, round,
                    setfimath)
-from .arith import accumneg, accumpos, add, cumsum, divide, mpy, prod, sub, sum
+from .arith import abs, accumneg, accumpos, add, cumsum, divide, mpy, prod, sub, sum
 # --- fi: bit operations, ranges, logging, data-type override ---
 from .bits import (bitand, bitandreduce, bitcmp, bitconcat, bitget, bitor, bitorreduce, bitreplicate,
                    bitrol, bitror, bitset, bitshift, bitsliceget, bitsll, bitsra, bitsrl, bitxor, bitxorreduce,

@@ -18,7 +18,7 @@ from .fi import fi
 from .types import ArithMode, OverflowAction, default_fimath, fimath, numerictype
 
 __all__ = ["add", "sub", "mpy", "divide", "accumpos", "accumneg", "sum", "cumsum", "prod", "binary",
-           "matmul", "negate", "absolute", "compare", "divide_default"]
+           "matmul", "negate", "absolute", "abs", "compare", "divide_default"]
 
 
 # ------------------------------------------------------------------------------ operands and fimath
@@ -340,6 +340,39 @@ def absolute(a: fi, F: fimath | None = None):
     q = np.asarray(a._q)
     n_ov = int(np.count_nonzero(q == -(1 << (a._nt.word_length - 1))))  # only the most negative value
     return _result(np.asarray(np.where(q < 0, neg_q, q), dtype=q.dtype), a._nt, a._fm, n_ov, 0, "abs")
+
+
+def abs(a, T: numerictype | None = None, F: fimath | None = None):
+    """abs(a), abs(a, T), abs(a, T, F), abs(a, F) (A.8.5): the exact |a| cast into T (default a's
+    type) with F's rounding and overflow (default a's fimath). Without F the result keeps a's local
+    fimath; with F it has none, as MATLAB's forms that take a fimath."""
+    if isinstance(T, fimath) and F is None:  # abs(a, F)
+        T, F = None, T
+    if not isinstance(a, fi):
+        raise TypeError(f"abs: a must be a fi, got {type(a).__name__}")
+    if T is not None and not isinstance(T, numerictype):
+        raise TypeError(f"abs: T must be a numerictype, got {type(T).__name__}")
+    if F is not None and not isinstance(F, fimath):
+        raise TypeError(f"abs: F must be a fimath, got {type(F).__name__}")
+    local = a._fm if F is None else None
+    Fq = F if F is not None else a.fimath
+    if T is None:
+        result = absolute(a, Fq)
+        if result._fm is not local:
+            result = fi._from_stored(result._q, result._nt, local)
+        return result
+    if _overridden(a):
+        return _override_result(np.abs(a.double()), (a,), lambda t: T, Fq, local, "abs")
+    _check_binary_point(a)
+    q = np.asarray(a._q)
+    if q.dtype == object or q.dtype == np.uint64 or a._nt.word_length >= 64:
+        x = wide.as_exact(q)
+        magnitude = np.asarray(np.where(x < 0, -x, x), dtype=object)
+    else:
+        magnitude = np.abs(q.astype(np.int64))
+    out, n_ov, n_un = requantize(magnitude, a._nt.fraction_length, T, Fq.rounding_method,
+                                 Fq.overflow_action)
+    return _result(out, T, local, n_ov, n_un, "abs")
 
 
 def _reduce_prepare(a, axis):

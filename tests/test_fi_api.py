@@ -7,9 +7,11 @@ import warnings
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import fixedpoint as fp
-from fi_oracle import stored_of, type_of
+from fi_oracle import OVERFLOW_ACTIONS, ROUNDING_METHODS, T as OT, quantize, stored_of, type_of
 
 
 def typ(a):
@@ -402,3 +404,65 @@ def test_full_precision_results_across_word_sizes_equal_exact_integers(seed):
             t = type_of(result)
             assert t.f == frac
             assert np.array_equal(np.asarray(result.stored_integer, dtype=object), np.clip(exact, t.lo, t.hi))
+
+
+# --- abs forms (A.8.5): abs(a), abs(a, T), abs(a, T, F), abs(a, F) ----------------------------------
+
+def test_abs_forms_on_the_spec_row():
+    """abs(fi(-128)) is s16,8: 127.99609375 under Saturate, -128 under Wrap; a wider T holds 128."""
+    a = fp.fi(-128)
+    wrap = fp.fimath(overflow_action="Wrap")
+    assert typ(a) == (True, 16, 8)
+    assert stored_of(fp.abs(a)) == stored_of(abs(a)) == [32767]
+    assert stored_of(fp.abs(a, wrap)) == [-32768]                        # abs(a, F)
+    r = fp.abs(a, fp.numerictype(1, 17, 8))                              # abs(a, T)
+    assert typ(r) == (True, 17, 8) and stored_of(r) == [32768]
+    r = fp.abs(a, fp.numerictype(1, 8, 0), wrap)                         # abs(a, T, F): 128 wraps
+    assert typ(r) == (True, 8, 0) and stored_of(r) == [-128]
+    r = fp.abs(a, F=wrap)
+    assert stored_of(r) == [-32768]
+
+
+def test_abs_local_fimath_follows_matlab():
+    """Without F the result keeps a's local fimath; a given F is used but not attached."""
+    floor = fp.fimath(rounding_method="Floor")
+    a = fp.fi([-1.75, 0.5], 1, 8, 2, floor)
+    assert fp.abs(a).fimath == floor and fp.abs(a, fp.numerictype(0, 4, 0)).fimath == floor
+    r = fp.abs(a, fp.numerictype(0, 4, 0))                              # Floor from a: 1.75 -> 1
+    assert stored_of(r) == [1, 0]
+    r = fp.abs(a, fp.numerictype(0, 4, 0), fp.fimath())                 # Nearest from F: 1.75 -> 2
+    assert stored_of(r) == [2, 1] and not r.has_local_fimath
+    assert not fp.abs(a, fp.fimath()).has_local_fimath
+
+
+def test_abs_rejects_bad_arguments():
+    with pytest.raises(TypeError, match="a must be a fi"):
+        fp.abs(-3)
+    with pytest.raises(TypeError, match="T must be a numerictype"):
+        fp.abs(fp.fi(1), 16)
+    with pytest.raises(TypeError, match="F must be a fimath"):
+        fp.abs(fp.fi(1), fp.numerictype(1, 8, 0), "Wrap")
+
+
+@st.composite
+def _abs_case(draw):
+    signed, w = draw(st.booleans()), draw(st.integers(1, 90))
+    lo, hi = (-(1 << (w - 1)), (1 << (w - 1)) - 1) if signed else (0, (1 << w) - 1)
+    qs = draw(st.lists(st.integers(lo, hi), min_size=1, max_size=5))
+    f = draw(st.integers(-8, 40))
+    target = OT(draw(st.booleans()), draw(st.integers(1, 90)), draw(st.integers(-8, 40)))
+    return OT(signed, w, f), qs, target, draw(st.sampled_from(ROUNDING_METHODS)), \
+        draw(st.sampled_from(OVERFLOW_ACTIONS))
+
+
+@settings(max_examples=150, deadline=None)
+@given(_abs_case())
+def test_abs_into_any_type_matches_the_exact_oracle(case):
+    t, qs, target, rounding, action = case
+    a = fp.fi(0, t.signed, t.w, t.f, int=np.array(qs, dtype=object))
+    F = fp.fimath(rounding_method=rounding, overflow_action=action)
+    r = fp.abs(a, fp.numerictype(target.signed, target.w, target.f), F)
+    assert type_of(r) == target
+    assert stored_of(r) == [quantize(abs(t.value(q)), target, rounding, action) for q in qs]
+    same = fp.abs(fp.setfimath(a, F))                                   # abs(a): a's type and fimath
+    assert stored_of(same) == [quantize(abs(t.value(q)), t, rounding, action) for q in qs]
