@@ -1,4 +1,5 @@
-// pybind11 binding of fixedpoint._kernels: exact int8/int16 GEMM and 2-D convolution.
+// pybind11 binding of fixedpoint._kernels: exact int8/int16 GEMM and 2-D convolution, and the float32
+// convolution for small images (fixedpoint/kernels/conv_float.py).
 // fixedpoint/kernels/{gemm,conv}.py validate the arguments and make arrays C-contiguous; this layer
 // re-checks everything a memory access depends on (dtype, shape, contiguity) and releases the GIL for
 // the arithmetic.
@@ -14,6 +15,7 @@
 
 #include "bindings/requantizer_args.hpp"
 #include "kernels/conv.hpp"
+#include "kernels/conv_float.hpp"
 #include "kernels/gemm_affine.hpp"
 #include "kernels/gemm_ceiling.hpp"
 #include "kernels/threads.hpp"
@@ -33,13 +35,16 @@ std::string describe(const py::array& a) {
     return s + ") " + std::string(py::str(a.dtype()));
 }
 
-void require(bool ok, const std::string& message) {
-    if (!ok) throw std::invalid_argument(message);
-}
+// The message is built only on failure: formatting a dtype costs microseconds, as much as a
+// small layer's arithmetic.
+#define FXP_REQUIRE(ok, message)                                 \
+    do {                                                         \
+        if (!(ok)) throw std::invalid_argument(message);         \
+    } while (0)
 
 void require_array(const py::array& a, const char* name, int ndim) {
-    require(a.ndim() == ndim, std::string(name) + " must be " + std::to_string(ndim) + "-D, got " + describe(a));
-    require(bool(a.flags() & py::array::c_style), std::string(name) + " must be C-contiguous");
+    FXP_REQUIRE(a.ndim() == ndim, std::string(name) + " must be " + std::to_string(ndim) + "-D, got " + describe(a));
+    FXP_REQUIRE(bool(a.flags() & py::array::c_style), std::string(name) + " must be C-contiguous");
 }
 
 // An int32 vector argument of length 1 or `n` (zero points), or exactly n (bias); null when None.
@@ -47,9 +52,9 @@ const int32_t* int32_vector(const std::optional<py::array>& v, const char* name,
     count = 0;
     if (!v) return nullptr;
     require_array(*v, name, 1);
-    require(has_dtype<int32_t>(*v), std::string(name) + " must be int32, got " + describe(*v));
+    FXP_REQUIRE(has_dtype<int32_t>(*v), std::string(name) + " must be int32, got " + describe(*v));
     count = v->shape(0);
-    require(count == n || (allow_scalar && count == 1),
+    FXP_REQUIRE(count == n || (allow_scalar && count == 1),
             std::string(name) + " has " + std::to_string(count) + " entries, expected " + std::to_string(n) +
                 (allow_scalar ? " or 1" : ""));
     return static_cast<const int32_t*>(v->data());
@@ -69,7 +74,7 @@ std::optional<fxp::Requantizer> requantizer(const std::optional<py::dict>& param
 }
 
 fxp::kern::Path path_of(int p) {
-    require(p >= 0 && p <= 2, "path must be 0 (auto), 1 (avx2 exact) or 2 (portable), got " + std::to_string(p));
+    FXP_REQUIRE(p >= 0 && p <= 2, "path must be 0 (auto), 1 (avx2 exact) or 2 (portable), got " + std::to_string(p));
     return fxp::kern::Path(p);
 }
 
@@ -77,16 +82,16 @@ py::array gemm(const py::array& a, const fxp::kern::PackedGemmB& b, const std::o
                const py::array& za, const py::array& zb, int overflow, bool wide, const std::optional<py::dict>& rq_params,
                int path) {
     require_array(a, "a", 2);
-    require(has_dtype<int8_t>(a) || has_dtype<uint8_t>(a), "a must be int8 or uint8, got " + describe(a));
+    FXP_REQUIRE(has_dtype<int8_t>(a) || has_dtype<uint8_t>(a), "a must be int8 or uint8, got " + describe(a));
     const Index m = a.shape(0), k = a.shape(1), n = b.n;
-    require(k == b.k, "a has K = " + std::to_string(k) + " columns but b has K = " + std::to_string(b.k) + " rows");
-    require(overflow >= 0 && overflow <= 2, "overflow code must be 0, 1 or 2");
+    FXP_REQUIRE(k == b.k, "a has K = " + std::to_string(k) + " columns but b has K = " + std::to_string(b.k) + " rows");
+    FXP_REQUIRE(overflow >= 0 && overflow <= 2, "overflow code must be 0, 1 or 2");
     fxp::kern::AffineArgs args;
     Index count = 0;
     args.bias = int32_vector(bias, "bias", n, false, count);
     args.za = int32_vector(za, "a_zero_point", m, true, args.za_count);
     args.zb = int32_vector(zb, "b_zero_point", n, true, args.zb_count);
-    require(args.za && args.zb, "zero points are required");
+    FXP_REQUIRE(args.za && args.zb, "zero points are required");
     args.overflow = fxp::kern::AccOverflow(overflow);
     args.wide = wide;
     args.path = path_of(path);
@@ -107,16 +112,16 @@ py::array gemm_i16(const py::array& a, const py::array& b, const std::optional<p
                    const py::array& zb, const std::optional<py::dict>& rq_params) {
     require_array(a, "a", 2);
     require_array(b, "b", 2);
-    require(has_dtype<int16_t>(a), "a must be int16, got " + describe(a));
-    require(has_dtype<int16_t>(b), "b must be int16, got " + describe(b));
+    FXP_REQUIRE(has_dtype<int16_t>(a), "a must be int16, got " + describe(a));
+    FXP_REQUIRE(has_dtype<int16_t>(b), "b must be int16, got " + describe(b));
     const Index m = a.shape(0), k = a.shape(1), n = b.shape(1);
-    require(b.shape(0) == k, "a is " + describe(a) + " but b is " + describe(b) + ": K must agree");
+    FXP_REQUIRE(b.shape(0) == k, "a is " + describe(a) + " but b is " + describe(b) + ": K must agree");
     fxp::kern::AffineArgs args;
     Index count = 0;
     args.bias = int32_vector(bias, "bias", n, false, count);
     args.za = int32_vector(za, "a_zero_point", m, true, args.za_count);
     args.zb = int32_vector(zb, "b_zero_point", n, true, args.zb_count);
-    require(args.za && args.zb, "zero points are required");
+    FXP_REQUIRE(args.za && args.zb, "zero points are required");
     const auto rq = requantizer(rq_params, n);
     args.rq = rq ? &*rq : nullptr;
     py::array out = make_output(rq, py::dtype::of<int64_t>(), {m, n});
@@ -130,17 +135,17 @@ py::array gemm_i16(const py::array& a, const py::array& b, const std::optional<p
 
 fxp::kern::PackedGemmB pack_gemm_b(const py::array& b) {
     require_array(b, "b", 2);
-    require(has_dtype<int8_t>(b), "b must be int8, got " + describe(b));
+    FXP_REQUIRE(has_dtype<int8_t>(b), "b must be int8, got " + describe(b));
     py::gil_scoped_release release;
     return fxp::kern::pack_gemm_b(static_cast<const int8_t*>(b.data()), b.shape(0), b.shape(1));
 }
 
 fxp::kern::PackedConvWeights pack_conv_weights(const py::array& w, Index groups) {
     require_array(w, "w", 4);
-    require(has_dtype<int8_t>(w), "w must be int8, got " + describe(w));
-    require(groups >= 1 && w.shape(0) % groups == 0,
+    FXP_REQUIRE(has_dtype<int8_t>(w), "w must be int8, got " + describe(w));
+    FXP_REQUIRE(groups >= 1 && w.shape(0) % groups == 0,
             "groups = " + std::to_string(groups) + " must divide the " + std::to_string(w.shape(0)) + " output channels of w");
-    for (int d = 0; d < 4; ++d) require(w.shape(d) >= 1, "w must have no empty dimension, got " + describe(w));
+    for (int d = 0; d < 4; ++d) FXP_REQUIRE(w.shape(d) >= 1, "w must have no empty dimension, got " + describe(w));
     py::gil_scoped_release release;
     return fxp::kern::pack_conv_weights(static_cast<const int8_t*>(w.data()), w.shape(0), w.shape(1), w.shape(2), w.shape(3),
                                         groups);
@@ -150,7 +155,7 @@ py::array conv2d(const py::array& x, const fxp::kern::PackedConvWeights& w, int3
                  std::array<Index, 2> dilation, std::array<Index, 4> pads, const std::optional<py::array>& bias,
                  const std::optional<py::dict>& rq_params, int path) {
     require_array(x, "x", 4);
-    require(has_dtype<int8_t>(x) || has_dtype<uint8_t>(x), "x must be int8 or uint8, got " + describe(x));
+    FXP_REQUIRE(has_dtype<int8_t>(x) || has_dtype<uint8_t>(x), "x must be int8 or uint8, got " + describe(x));
     fxp::kern::ConvGeometry g;
     g.batch = x.shape(0);
     g.channels = x.shape(1);
@@ -168,17 +173,17 @@ py::array conv2d(const py::array& x, const fxp::kern::PackedConvWeights& w, int3
     g.pad_left = pads[1];
     g.pad_bottom = pads[2];
     g.pad_right = pads[3];
-    require(g.channels == w.in_per_group * w.groups,
+    FXP_REQUIRE(g.channels == w.in_per_group * w.groups,
             "x has " + std::to_string(g.channels) + " channels but w expects " + std::to_string(w.in_per_group) + " per group x " +
                 std::to_string(w.groups) + " groups");
-    require(stride[0] >= 1 && stride[1] >= 1, "stride must be >= 1");
-    require(dilation[0] >= 1 && dilation[1] >= 1, "dilation must be >= 1");
-    for (Index p : pads) require(p >= 0, "padding must be >= 0");
+    FXP_REQUIRE(stride[0] >= 1 && stride[1] >= 1, "stride must be >= 1");
+    FXP_REQUIRE(dilation[0] >= 1 && dilation[1] >= 1, "dilation must be >= 1");
+    for (Index p : pads) FXP_REQUIRE(p >= 0, "padding must be >= 0");
     if (x_zero_point < (has_dtype<uint8_t>(x) ? 0 : -128) || x_zero_point > (has_dtype<uint8_t>(x) ? 255 : 127))
         throw std::invalid_argument("x_zero_point = " + std::to_string(x_zero_point) + " is outside the range of x's dtype");
     const Index span_h = g.height + g.pad_top + g.pad_bottom - g.dilation_h * (g.kernel_h - 1);
     const Index span_w = g.width + g.pad_left + g.pad_right - g.dilation_w * (g.kernel_w - 1);
-    require(span_h >= 1 && span_w >= 1, "the dilated kernel does not fit in the padded input");
+    FXP_REQUIRE(span_h >= 1 && span_w >= 1, "the dilated kernel does not fit in the padded input");
     fxp::kern::ConvArgs args;
     Index count = 0;
     args.bias = int32_vector(bias, "bias", g.out_channels, false, count);
@@ -193,6 +198,73 @@ py::array conv2d(const py::array& x, const fxp::kern::PackedConvWeights& w, int3
         py::gil_scoped_release release;
         if (is_unsigned) fxp::kern::conv2d(static_cast<const uint8_t*>(x.data()), g, w, args);
         else fxp::kern::conv2d(static_cast<const int8_t*>(x.data()), g, w, args);
+    }
+    return out;
+}
+
+fxp::kern::PackedFloatConv pack_float_conv_weights(const py::array& w, Index groups) {
+    require_array(w, "w", 4);
+    FXP_REQUIRE(has_dtype<float>(w), "w must be float32, got " + describe(w));
+    FXP_REQUIRE(groups >= 1 && w.shape(0) % groups == 0,
+            "groups = " + std::to_string(groups) + " must divide the " + std::to_string(w.shape(0)) + " output channels of w");
+    for (int d = 0; d < 4; ++d) FXP_REQUIRE(w.shape(d) >= 1, "w must have no empty dimension, got " + describe(w));
+    py::gil_scoped_release release;
+    return fxp::kern::pack_float_conv_weights(static_cast<const float*>(w.data()), w.shape(0), w.shape(1), w.shape(2),
+                                              w.shape(3), groups);
+}
+
+py::array conv2d_float(const py::array& x, const fxp::kern::PackedFloatConv& w, std::array<Index, 2> stride,
+                       std::array<Index, 2> dilation, std::array<Index, 4> pads, const std::optional<py::array>& bias,
+                       int activation, float lo, float hi, float alpha, int path) {
+    require_array(x, "x", 4);
+    FXP_REQUIRE(has_dtype<float>(x), "x must be float32, got " + describe(x));
+    fxp::kern::ConvGeometry g;
+    g.batch = x.shape(0);
+    g.channels = x.shape(1);
+    g.height = x.shape(2);
+    g.width = x.shape(3);
+    g.out_channels = w.out_channels;
+    g.kernel_h = w.kernel_h;
+    g.kernel_w = w.kernel_w;
+    g.groups = w.groups;
+    g.stride_h = stride[0];
+    g.stride_w = stride[1];
+    g.dilation_h = dilation[0];
+    g.dilation_w = dilation[1];
+    g.pad_top = pads[0];
+    g.pad_left = pads[1];
+    g.pad_bottom = pads[2];
+    g.pad_right = pads[3];
+    FXP_REQUIRE(g.channels == w.in_per_group * w.groups,
+            "x has " + std::to_string(g.channels) + " channels but w expects " + std::to_string(w.in_per_group) + " per group x " +
+                std::to_string(w.groups) + " groups");
+    FXP_REQUIRE(stride[0] >= 1 && stride[1] >= 1, "stride must be >= 1");
+    FXP_REQUIRE(dilation[0] >= 1 && dilation[1] >= 1, "dilation must be >= 1");
+    for (Index p : pads) FXP_REQUIRE(p >= 0, "padding must be >= 0");
+    const Index span_h = g.height + g.pad_top + g.pad_bottom - g.dilation_h * (g.kernel_h - 1);
+    const Index span_w = g.width + g.pad_left + g.pad_right - g.dilation_w * (g.kernel_w - 1);
+    FXP_REQUIRE(span_h >= 1 && span_w >= 1, "the dilated kernel does not fit in the padded input");
+    FXP_REQUIRE(activation >= 0 && activation <= 3,
+            "activation must be 0 (none), 1 (relu), 2 (clip) or 3 (leaky), got " + std::to_string(activation));
+    FXP_REQUIRE(activation != 2 || lo <= hi, "clip bounds must satisfy lo <= hi");
+    fxp::kern::FloatEpilogue ep;
+    if (bias) {
+        require_array(*bias, "bias", 1);
+        FXP_REQUIRE(has_dtype<float>(*bias), "bias must be float32, got " + describe(*bias));
+        FXP_REQUIRE(bias->shape(0) == g.out_channels,
+                "bias has " + std::to_string(bias->shape(0)) + " entries, expected " + std::to_string(g.out_channels));
+        ep.bias = static_cast<const float*>(bias->data());
+    }
+    ep.activation = fxp::kern::FloatActivation(activation);
+    ep.lo = lo;
+    ep.hi = hi;
+    ep.alpha = alpha;
+    py::array_t<float> out({g.batch, g.out_channels, g.out_h(), g.out_w()});
+    float* o = out.mutable_data();
+    const fxp::kern::Path p = path_of(path);
+    {
+        py::gil_scoped_release release;
+        fxp::kern::conv2d_float(static_cast<const float*>(x.data()), g, w, ep, o, p);
     }
     return out;
 }
@@ -222,6 +294,13 @@ PYBIND11_MODULE(_kernels, m) {
         .def_readonly("kernel_w", &fxp::kern::PackedConvWeights::kernel_w)
         .def_readonly("groups", &fxp::kern::PackedConvWeights::groups);
 
+    py::class_<fxp::kern::PackedFloatConv>(m, "PackedFloatConv")
+        .def_readonly("out_channels", &fxp::kern::PackedFloatConv::out_channels)
+        .def_readonly("in_per_group", &fxp::kern::PackedFloatConv::in_per_group)
+        .def_readonly("kernel_h", &fxp::kern::PackedFloatConv::kernel_h)
+        .def_readonly("kernel_w", &fxp::kern::PackedFloatConv::kernel_w)
+        .def_readonly("groups", &fxp::kern::PackedFloatConv::groups);
+
     m.def("cpu_has_avx2", &fxp::kern::cpu_has_avx2);
     m.def("set_num_threads", &fxp::set_num_threads, py::arg("n"));
     m.def("get_num_threads", &fxp::num_threads);
@@ -233,6 +312,10 @@ PYBIND11_MODULE(_kernels, m) {
           py::arg("b_zero_point"), py::arg("requantizer"));
     m.def("conv2d", &conv2d, py::arg("x"), py::arg("w"), py::arg("x_zero_point"), py::arg("stride"), py::arg("dilation"),
           py::arg("pads"), py::arg("bias"), py::arg("requantizer"), py::arg("path"));
+    m.def("pack_float_conv_weights", &pack_float_conv_weights, py::arg("w"), py::arg("groups"));
+    m.def("conv2d_float", &conv2d_float, py::arg("x"), py::arg("w"), py::arg("stride"), py::arg("dilation"),
+          py::arg("pads"), py::arg("bias"), py::arg("activation"), py::arg("lo"), py::arg("hi"), py::arg("alpha"),
+          py::arg("path"));
     m.def("ceiling_gops", [](bool quads, int threads, double seconds) {
         py::gil_scoped_release release;
         return fxp::kern::ceiling_gops(quads, threads, seconds);

@@ -8,4 +8,5 @@ from .requantize import (Requantizer, fp32_scale, multiply_by_quantized_multipli
 from .elementwise import add_shifted, avg_pool2d, global_avg_pool, max_pool2d, quantize
 from .gemm import AccumulatorOverflowError, PackedWeights, gemm, pack_weights
 from .conv import conv2d
+from .conv_float import conv2d_float, pack_float_conv
 from .threads import get_kernel_path, get_num_threads, set_force_portable, set_kernel_path, set_num_threads

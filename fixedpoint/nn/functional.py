@@ -2,24 +2,39 @@
 pooling. One place for the arithmetic, so every layer (and the preparation passes) computes the same
 thing the same way.
 
-Convolution is im2col (a strided window view, one gather copy) + one float32 matmul (BLAS), as
-ONNX Runtime's CPU provider does; grouped and depthwise convolution are the same matmul batched
-over groups. Pooling works on separable strided slices (see `_combine_windows`). No Python loop runs
+Convolution of small images runs in compiled code (`fixedpoint.kernels.conv_float`: bias and a
+following activation fused, no per-call NumPy overhead); larger ones are im2col (a strided window
+view, one gather copy) + one float32 matmul (BLAS), as ONNX Runtime's CPU provider does, grouped and
+depthwise convolution being the same matmul batched over groups. Pooling works on separable strided slices (see `_combine_windows`). No Python loop runs
 over pixels or channels.
 """
 from __future__ import annotations
 
 import functools
 import math
+import weakref
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
+
+try:   # the compiled extension is optional for the float layers
+    from ..kernels.conv_float import conv2d_float as _conv2d_compiled
+    from ..kernels.conv_float import pack_float_conv as _pack_compiled
+except ImportError:   # pragma: no cover - only without a built fixedpoint._kernels
+    _conv2d_compiled = None
 
 SAME_MODES = ("same", "same_lower")
 # depthwise convolutions on images this small, in batches this large, run as window matrices
 DEPTHWISE_MATRIX_MAX_PIXELS, DEPTHWISE_MATRIX_MIN_BATCH = 100, 8
 SINGLE_THREAD_GEMM_SIZE = 1 << 18   # m·n·k per BLAS call for batches of small images
 CHANNELS_LAST_MAX_PIXELS = 128      # ungrouped convs with larger outputs run per image on NCHW
+# conv2d runs compiled code on outputs of at most COMPILED_MAX_PIXELS pixels per plane wherever it
+# measured faster than BLAS (docs/network.md): any convolution of at most COMPILED_MAX_WORK
+# multiply-adds (NumPy's per-call overhead dominates there), and larger ones except 1x1 convolutions
+# (a plain matmul on NCHW data) and strided ones with fewer than 8 filters per group (depthwise:
+# their patch gather is slower than BLAS's)
+COMPILED_MAX_PIXELS, COMPILED_MAX_WORK, COMPILED_1X1_MAX_WORK = 256, 1 << 18, 1 << 15
+ACTIVATIONS = ("relu", "clip", "leaky")   # what conv2d can fuse (see `conv2d`'s `activation`)
 
 
 def normalize_padding(padding, what: str = "padding"):
@@ -113,11 +128,55 @@ def patches(x: np.ndarray, kernel, stride, dilation) -> np.ndarray:
     return as_strided(x, shape, strides, writeable=False)
 
 
-def conv2d(x: np.ndarray, weights: np.ndarray, bias: np.ndarray | None, stride, padding,
-           dilation, groups: int) -> np.ndarray:
-    """2-D convolution (cross-correlation) of NCHW `x` with OIHW `weights` (I = C / groups).
+_packed_weights: dict[int, tuple] = {}
 
-    Five shapes of one idea (patches times weights in BLAS), chosen by measured speed: a 1x1
+
+def _packed(weights: np.ndarray, groups: int):
+    """`weights` packed for the compiled convolution, once per weights array: layers replace their
+    learnables, never change them in place, so the array's identity (checked through a weak
+    reference, which also drops the entry with the array) stands for its values."""
+    key = id(weights)
+    entry = _packed_weights.get(key)
+    if entry is not None and entry[0]() is weights and entry[1] == groups:
+        return entry[2]
+    packed = _pack_compiled(weights, groups)
+    if len(_packed_weights) >= 1024:
+        _packed_weights.clear()
+    _packed_weights[key] = (weakref.ref(weights, lambda _, k=key: _packed_weights.pop(k, None)),
+                            groups, packed)
+    return packed
+
+
+def _compiled_is_faster(work: int, one_by_one: bool, unit_stride: bool, wide: bool) -> bool:
+    """The measured route rule for small images (see COMPILED_MAX_PIXELS)."""
+    if work <= (COMPILED_1X1_MAX_WORK if one_by_one else COMPILED_MAX_WORK):
+        return True
+    return not one_by_one and (unit_stride or wide)
+
+
+def apply_activation(out: np.ndarray, activation) -> np.ndarray:
+    """`activation` (see `conv2d`) applied in place to the float32 array `out`."""
+    if activation is None:
+        return out
+    name, *params = (activation,) if isinstance(activation, str) else activation
+    if name == "relu":
+        return np.maximum(out, np.float32(0), out=out)
+    if name == "clip":
+        return np.clip(out, np.float32(params[0]), np.float32(params[1]), out=out)
+    if name == "leaky":
+        return np.multiply(out, np.where(out < 0, np.float32(params[0]), np.float32(1)), out=out)
+    raise ValueError(f"activation must be None, 'relu', ('clip', lo, hi) or ('leaky', alpha), "
+                     f"got {activation!r}")
+
+
+def conv2d(x: np.ndarray, weights: np.ndarray, bias: np.ndarray | None, stride, padding,
+           dilation, groups: int, activation=None) -> np.ndarray:
+    """2-D convolution (cross-correlation) of NCHW `x` with OIHW `weights` (I = C / groups),
+    followed by `activation`: None, "relu", ("clip", lo, hi) or ("leaky", alpha).
+
+    Small outputs (at most `COMPILED_MAX_PIXELS` pixels per plane) run in compiled code, which
+    adds the bias and applies the activation as it stores each output. Otherwise five shapes of
+    one idea (patches times weights in BLAS), chosen by measured speed: a 1x1
     stride-1 convolution is a matmul per image on NCHW data as it is (no copy); other ungrouped
     convolutions gather their patches per image on NCHW when the output is large
     (`_conv2d_per_image`), from a channels-last copy of the batch when it is small
@@ -127,6 +186,24 @@ def conv2d(x: np.ndarray, weights: np.ndarray, bias: np.ndarray | None, stride, 
     n, c, h, w = x.shape
     out_ch, c_group, kh, kw = weights.shape
     pads = resolve_padding(padding, (h, w), (kh, kw), stride, dilation)
+    if _conv2d_compiled is not None and x.dtype == np.float32 and weights.dtype == np.float32:
+        oh = output_size(h, kh, stride[0], pads[0], pads[2], dilation[0])
+        ow = output_size(w, kw, stride[1], pads[1], pads[3], dilation[1])
+        if oh * ow <= COMPILED_MAX_PIXELS and _compiled_is_faster(
+                n * out_ch * oh * ow * c_group * kh * kw, (kh, kw) == (1, 1),
+                tuple(stride) == (1, 1), out_ch // groups >= 8):
+            if bias is not None and not (bias.dtype == np.float32 and bias.flags.c_contiguous):
+                bias = np.ascontiguousarray(bias, np.float32)
+            return _conv2d_compiled(x, _packed(weights, groups), bias, stride, pads, dilation,
+                                    activation)
+    return apply_activation(_conv2d_blas(x, weights, bias, stride, pads, dilation, groups),
+                            activation)
+
+
+def _conv2d_blas(x, weights, bias, stride, pads, dilation, groups) -> np.ndarray:
+    """`conv2d` through BLAS (see there); `pads` explicit."""
+    n, c, h, w = x.shape
+    out_ch, c_group, kh, kw = weights.shape
     if groups == 1 and (kh, kw) == (1, 1) and tuple(stride) == (1, 1) and not any(pads):
         result = np.empty((n, out_ch, h, w), np.float32)   # owned, not a view (in-place layers)
         out = np.matmul(weights.reshape(out_ch, c), x.reshape(n, c, h * w),

@@ -1,0 +1,443 @@
+// Float32 direct-to-registers convolution for small images. See conv_float.hpp for the design.
+#include "kernels/conv_float.hpp"
+
+#include <immintrin.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "kernels/threads.hpp"
+
+namespace fxp::kern {
+
+PackedFloatConv pack_float_conv_weights(const float* w, Index o, Index cg, Index kh, Index kw, Index groups) {
+    PackedFloatConv p;
+    p.out_channels = o;
+    p.in_per_group = cg;
+    p.kernel_h = kh;
+    p.kernel_w = kw;
+    p.groups = groups;
+    const Index og = o / groups, k = cg * kh * kw;
+    p.wt.resize(size_t(o * k));
+    for (Index g = 0; g < groups; ++g)
+        for (Index r = 0; r < og; ++r)
+            for (Index j = 0; j < k; ++j) p.wt[size_t(g * k * og + j * og + r)] = w[(g * og + r) * k + j];
+    if (og >= 8) {
+        p.out_pad = round_up(og, 8);
+        p.wide.assign(size_t(groups * k * p.out_pad), 0.0f);
+        for (Index g = 0; g < groups; ++g)
+            for (Index r = 0; r < og; ++r)
+                for (Index j = 0; j < k; ++j) p.wide[size_t((g * k + j) * p.out_pad + r)] = w[(g * og + r) * k + j];
+    }
+    return p;
+}
+
+namespace {
+
+constexpr int kRows = 6;     // output channels per micro-tile (12 accumulators)
+constexpr int kLanes = 8;    // pixels per segment (one ymm); a tile is two segments
+
+// The pixels of one image are covered by segments of 8 lanes. Lane l of segment s reads term j at
+// src[seg[s] + koff[j] + l] and is output pixel dst[8 s + l] (-1: a lane computed only to keep
+// loads contiguous, dropped).
+struct TileSource {
+    const float* src;
+    const Index* koff;
+    Index k;
+    const Index* seg;
+    const Index* dst;
+};
+
+inline float activate(float v, const FloatEpilogue& ep) {
+    switch (ep.activation) {
+        case FloatActivation::ReLU: return v > 0.0f ? v : 0.0f;
+        case FloatActivation::Clip: return std::min(std::max(v, ep.lo), ep.hi);
+        case FloatActivation::Leaky: return v < 0.0f ? ep.alpha * v : v;
+        default: return v;
+    }
+}
+
+// Writes one segment's 8 finished values to the valid pixels of its lanes.
+inline void scatter(const float* values, const Index* dst, float* out_row) {
+    for (int l = 0; l < kLanes; ++l)
+        if (dst[l] >= 0) out_row[dst[l]] = values[l];
+}
+
+// ---- portable: separate multiply and add, fixed k order -----------------------------------------
+
+void tile_portable(const TileSource& t, const float* wt, Index ldw, Index s0, int rows, Index oc0,
+                   const FloatEpilogue& ep, float* out, Index pixels) {
+    float acc[kRows][2 * kLanes] = {};
+    const float* a = t.src + t.seg[s0];
+    const float* b = t.src + t.seg[s0 + 1];
+    for (Index j = 0; j < t.k; ++j) {
+        const float* ca = a + t.koff[j];
+        const float* cb = b + t.koff[j];
+        const float* w = wt + j * ldw;
+        for (int r = 0; r < rows; ++r) {
+            const float wr = w[r];
+            for (int l = 0; l < kLanes; ++l) {
+                const float pa = wr * ca[l], pb = wr * cb[l];
+                acc[r][l] = acc[r][l] + pa;
+                acc[r][kLanes + l] = acc[r][kLanes + l] + pb;
+            }
+        }
+    }
+    for (int r = 0; r < rows; ++r) {
+        const float bias = ep.bias ? ep.bias[oc0 + r] : 0.0f;
+        for (int l = 0; l < 2 * kLanes; ++l) acc[r][l] = activate(acc[r][l] + bias, ep);
+        float* o = out + (oc0 + r) * pixels;
+        scatter(acc[r], t.dst + s0 * kLanes, o);
+        scatter(acc[r] + kLanes, t.dst + (s0 + 1) * kLanes, o);
+    }
+}
+
+// ---- AVX2 + FMA ---------------------------------------------------------------------------------
+
+__attribute__((target("avx2,fma"))) inline __m256 activate8(__m256 v, const FloatEpilogue& ep) {
+    switch (ep.activation) {
+        case FloatActivation::ReLU: return _mm256_max_ps(v, _mm256_setzero_ps());
+        case FloatActivation::Clip:
+            return _mm256_min_ps(_mm256_max_ps(v, _mm256_set1_ps(ep.lo)), _mm256_set1_ps(ep.hi));
+        case FloatActivation::Leaky: {
+            const __m256 neg = _mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_LT_OQ);
+            return _mm256_blendv_ps(v, _mm256_mul_ps(v, _mm256_set1_ps(ep.alpha)), neg);
+        }
+        default: return v;
+    }
+}
+
+__attribute__((target("avx2,fma"))) inline void store8(__m256 v, const Index* dst, float* out_row) {
+    if (dst[0] >= 0 && dst[kLanes - 1] == dst[0] + kLanes - 1) {
+        _mm256_storeu_ps(out_row + dst[0], v);
+    } else {
+        alignas(32) float tmp[kLanes];
+        _mm256_store_ps(tmp, v);
+        scatter(tmp, dst, out_row);
+    }
+}
+
+// ROWS output channels x segments s0 and s0 + 1.
+template <int ROWS>
+__attribute__((target("avx2,fma"))) void tile_avx2(const TileSource& t, const float* wt, Index ldw, Index s0,
+                                                   Index oc0, const FloatEpilogue& ep, float* out, Index pixels) {
+    __m256 lo[ROWS], hi[ROWS];
+    #pragma GCC unroll 8
+    for (int r = 0; r < ROWS; ++r) lo[r] = hi[r] = _mm256_setzero_ps();
+    const float* a = t.src + t.seg[s0];
+    const float* b = t.src + t.seg[s0 + 1];
+    const Index* koff = t.koff;
+    const Index k = t.k;
+    for (Index j = 0; j < k; ++j) {
+        const __m256 c0 = _mm256_loadu_ps(a + koff[j]), c1 = _mm256_loadu_ps(b + koff[j]);
+        const float* w = wt + j * ldw;
+        #pragma GCC unroll 8
+        for (int r = 0; r < ROWS; ++r) {
+            const __m256 wr = _mm256_broadcast_ss(w + r);
+            lo[r] = _mm256_fmadd_ps(wr, c0, lo[r]);
+            hi[r] = _mm256_fmadd_ps(wr, c1, hi[r]);
+        }
+    }
+    #pragma GCC unroll 8
+    for (int r = 0; r < ROWS; ++r) {
+        const __m256 bias = ep.bias ? _mm256_set1_ps(ep.bias[oc0 + r]) : _mm256_setzero_ps();
+        float* o = out + (oc0 + r) * pixels;
+        store8(activate8(_mm256_add_ps(lo[r], bias), ep), t.dst + s0 * kLanes, o);
+        store8(activate8(_mm256_add_ps(hi[r], bias), ep), t.dst + (s0 + 1) * kLanes, o);
+    }
+}
+
+template <int ROWS>
+void tile(bool avx2, const TileSource& t, const float* wt, Index ldw, Index s0, Index oc0, const FloatEpilogue& ep,
+          float* out, Index pixels) {
+    if (avx2) tile_avx2<ROWS>(t, wt, ldw, s0, oc0, ep, out, pixels);
+    else tile_portable(t, wt, ldw, s0, ROWS, oc0, ep, out, pixels);
+}
+
+// ---- how an image is read -----------------------------------------------------------------------
+
+// With unit strides the source is the zero-padded image itself (term (c, ky, kx) at offset
+// c * plane + ky * dh * padded_w + kx * dw), no patch matrix is formed, and the segments are either
+// 8-pixel pieces of output rows (exact when OW is a multiple of 8) or 8 consecutive positions of the
+// padded-width grid oy * padded_w + ox (fewer segments on narrow images; the padded_w - OW columns
+// of each row are computed and dropped), whichever needs fewer. Strided convolutions gather the
+// patch matrix col[(c, ky, kx)][oy * OW + ox] and cut its rows into segments.
+struct Plan {
+    bool padded = false;
+    Index pw = 0, plane = 0, buffer = 0;
+    std::vector<Index> koff, seg, dst;   // seg: an even count (a dummy segment pads an odd one)
+};
+
+Plan make_plan(const ConvGeometry& g, Index cg) {
+    Plan p;
+    const Index oh = g.out_h(), ow = g.out_w(), kh = g.kernel_h, kw = g.kernel_w, pixels = oh * ow;
+    auto add_segment = [&](Index src, const Index* lanes) {
+        p.seg.push_back(src);
+        p.dst.insert(p.dst.end(), lanes, lanes + kLanes);
+    };
+    Index lanes[kLanes];
+    p.padded = g.stride_h == 1 && g.stride_w == 1;
+    if (p.padded) {
+        const Index ph = g.height + g.pad_top + g.pad_bottom;
+        p.pw = g.width + g.pad_left + g.pad_right;
+        p.plane = ph * p.pw;
+        for (Index c = 0; c < cg; ++c)
+            for (Index ky = 0; ky < kh; ++ky)
+                for (Index kx = 0; kx < kw; ++kx) p.koff.push_back(c * p.plane + ky * g.dilation_h * p.pw + kx * g.dilation_w);
+        const Index row_segments = oh * ((ow + kLanes - 1) / kLanes);
+        const Index grid_segments = (oh * p.pw + kLanes - 1) / kLanes;
+        if (row_segments <= grid_segments) {
+            for (Index oy = 0; oy < oh; ++oy)
+                for (Index ox = 0; ox < ow; ox += kLanes) {
+                    for (Index l = 0; l < kLanes; ++l) lanes[l] = ox + l < ow ? oy * ow + ox + l : -1;
+                    add_segment(oy * p.pw + ox, lanes);
+                }
+        } else {
+            for (Index q = 0; q < grid_segments * kLanes; q += kLanes) {
+                for (Index l = 0; l < kLanes; ++l) {
+                    const Index oy = (q + l) / p.pw, ox = (q + l) % p.pw;
+                    lanes[l] = oy < oh && ox < ow ? oy * ow + ox : -1;
+                }
+                add_segment(q, lanes);
+            }
+        }
+    } else {
+        const Index grid = round_up(pixels, kLanes), k = cg * kh * kw;
+        for (Index j = 0; j < k; ++j) p.koff.push_back(j * grid);
+        for (Index q = 0; q < grid; q += kLanes) {
+            for (Index l = 0; l < kLanes; ++l) lanes[l] = q + l < pixels ? q + l : -1;
+            add_segment(q, lanes);
+        }
+    }
+    if (p.seg.size() % 2) {
+        std::fill(lanes, lanes + kLanes, Index(-1));
+        add_segment(0, lanes);
+    }
+    // every load stays inside the zero-filled buffer
+    const Index reach = *std::max_element(p.seg.begin(), p.seg.end()) + p.koff.back() + kLanes;
+    p.buffer = std::max(reach, p.padded ? cg * p.plane : p.koff.back() + kLanes);
+    return p;
+}
+
+// The group's cg channels (planes of H x W at x) written zero-padded into buf.
+void pad_image(const float* x, const ConvGeometry& g, Index cg, const Plan& p, float* buf) {
+    std::fill(buf, buf + p.buffer, 0.0f);
+    for (Index c = 0; c < cg; ++c)
+        for (Index y = 0; y < g.height; ++y)
+            std::memcpy(buf + c * p.plane + (y + g.pad_top) * p.pw + g.pad_left, x + (c * g.height + y) * g.width,
+                        size_t(g.width) * sizeof(float));
+}
+
+// The patch matrix of the group's cg channels (strided convolutions); padding and the tail are zero.
+void gather_columns(const float* x, const ConvGeometry& g, Index cg, const Plan& p, float* col) {
+    const Index h = g.height, w = g.width, oh = g.out_h(), ow = g.out_w();
+    std::fill(col, col + p.buffer, 0.0f);
+    Index row = 0;
+    for (Index c = 0; c < cg; ++c) {
+        const float* plane = x + c * h * w;
+        for (Index ky = 0; ky < g.kernel_h; ++ky) {
+            for (Index kx = 0; kx < g.kernel_w; ++kx, ++row) {
+                float* dst = col + p.koff[size_t(row)];
+                const Index x_off = kx * g.dilation_w - g.pad_left;
+                for (Index oy = 0; oy < oh; ++oy) {
+                    const Index iy = oy * g.stride_h + ky * g.dilation_h - g.pad_top;
+                    if (iy < 0 || iy >= h) continue;
+                    for (Index ox = 0; ox < ow; ++ox) {
+                        const Index ix = ox * g.stride_w + x_off;
+                        if (ix >= 0 && ix < w) dst[oy * ow + ox] = plane[iy * w + ix];
+                    }
+                }
+            }
+        }
+    }
+}
+
+// One image: every group, every output channel.
+void conv_image(const float* x, const ConvGeometry& g, const PackedFloatConv& w, const Plan& plan,
+                const FloatEpilogue& ep, float* out, bool avx2, std::vector<float>& buf) {
+    const Index pixels = g.out_h() * g.out_w();
+    const Index cg = w.in_per_group, og = w.out_channels / w.groups, k = cg * w.kernel_h * w.kernel_w;
+    const Index segments = Index(plan.seg.size());
+    buf.resize(size_t(plan.buffer));
+    for (Index grp = 0; grp < w.groups; ++grp) {
+        const float* xg = x + grp * cg * g.height * g.width;
+        if (plan.padded) pad_image(xg, g, cg, plan, buf.data());
+        else gather_columns(xg, g, cg, plan, buf.data());
+        const TileSource t{buf.data(), plan.koff.data(), k, plan.seg.data(), plan.dst.data()};
+        const float* wt = w.wt.data() + grp * k * og;
+        for (Index o0 = 0; o0 < og; o0 += kRows) {
+            const Index oc0 = grp * og + o0;
+            const float* wo = wt + o0;
+            for (Index s0 = 0; s0 < segments; s0 += 2) {
+                switch (std::min<Index>(kRows, og - o0)) {
+                    case 6: tile<6>(avx2, t, wo, og, s0, oc0, ep, out, pixels); break;
+                    case 5: tile<5>(avx2, t, wo, og, s0, oc0, ep, out, pixels); break;
+                    case 4: tile<4>(avx2, t, wo, og, s0, oc0, ep, out, pixels); break;
+                    case 3: tile<3>(avx2, t, wo, og, s0, oc0, ep, out, pixels); break;
+                    case 2: tile<2>(avx2, t, wo, og, s0, oc0, ep, out, pixels); break;
+                    default: tile<1>(avx2, t, wo, og, s0, oc0, ep, out, pixels); break;
+                }
+            }
+        }
+    }
+}
+
+
+// ---- wide groups: vectors of output channels times broadcast input values ------------------------
+
+// Pixel p of the output reads term j at src[poff[p] + koff[j]] of the zero-padded image; poff has
+// kMaxPix dummy entries past the last pixel so that a tile never runs short.
+constexpr int kMaxPix = 8;
+
+struct WidePlan {
+    Index ph = 0, pw = 0, plane = 0, pixels = 0;
+    std::vector<Index> koff, poff;
+};
+
+WidePlan make_wide_plan(const ConvGeometry& g, Index cg) {
+    WidePlan p;
+    const Index oh = g.out_h(), ow = g.out_w();
+    p.ph = g.height + g.pad_top + g.pad_bottom;
+    p.pw = g.width + g.pad_left + g.pad_right;
+    p.plane = p.ph * p.pw;
+    p.pixels = oh * ow;
+    for (Index c = 0; c < cg; ++c)
+        for (Index ky = 0; ky < g.kernel_h; ++ky)
+            for (Index kx = 0; kx < g.kernel_w; ++kx) p.koff.push_back(c * p.plane + ky * g.dilation_h * p.pw + kx * g.dilation_w);
+    for (Index oy = 0; oy < oh; ++oy)
+        for (Index ox = 0; ox < ow; ++ox) p.poff.push_back(oy * g.stride_h * p.pw + ox * g.stride_w);
+    p.poff.insert(p.poff.end(), kMaxPix, 0);
+    return p;
+}
+
+// PIX pixels from p0 x VEC vectors of 8 output channels from wt (rows ldw apart): finished values
+// (bias, activation) to rows p0.. of the pixel-major buffer (ldb floats per pixel).
+template <int VEC, int PIX>
+__attribute__((target("avx2,fma"))) void wide_tile_avx2(const float* src, const Index* poff, const Index* koff, Index k,
+                                                        const float* wt, Index ldw, const float* bias,
+                                                        const FloatEpilogue& ep, float* buf, Index ldb) {
+    __m256 acc[PIX][VEC];
+    #pragma GCC unroll 8
+    for (int i = 0; i < PIX; ++i)
+        #pragma GCC unroll 8
+        for (int v = 0; v < VEC; ++v) acc[i][v] = _mm256_setzero_ps();
+    const float* at[PIX];
+    #pragma GCC unroll 8
+    for (int i = 0; i < PIX; ++i) at[i] = src + poff[i];
+    for (Index j = 0; j < k; ++j) {
+        const Index kj = koff[j];
+        __m256 wv[VEC];
+        #pragma GCC unroll 8
+        for (int v = 0; v < VEC; ++v) wv[v] = _mm256_loadu_ps(wt + j * ldw + 8 * v);
+        #pragma GCC unroll 8
+        for (int i = 0; i < PIX; ++i) {
+            const __m256 xi = _mm256_broadcast_ss(at[i] + kj);
+            #pragma GCC unroll 8
+            for (int v = 0; v < VEC; ++v) acc[i][v] = _mm256_fmadd_ps(wv[v], xi, acc[i][v]);
+        }
+    }
+    #pragma GCC unroll 8
+    for (int v = 0; v < VEC; ++v) {
+        const __m256 b = _mm256_loadu_ps(bias + 8 * v);
+        #pragma GCC unroll 8
+        for (int i = 0; i < PIX; ++i) _mm256_storeu_ps(buf + i * ldb + 8 * v, activate8(_mm256_add_ps(acc[i][v], b), ep));
+    }
+}
+
+void wide_tile_portable(int vec, int pix, const float* src, const Index* poff, const Index* koff, Index k,
+                        const float* wt, Index ldw, const float* bias, const FloatEpilogue& ep, float* buf, Index ldb) {
+    float acc[kMaxPix][32] = {};
+    const int lanes = 8 * vec;
+    for (Index j = 0; j < k; ++j) {
+        const float* w = wt + j * ldw;
+        for (int i = 0; i < pix; ++i) {
+            const float xi = src[poff[i] + koff[j]];
+            for (int l = 0; l < lanes; ++l) {
+                const float prod = w[l] * xi;
+                acc[i][l] = acc[i][l] + prod;
+            }
+        }
+    }
+    for (int i = 0; i < pix; ++i)
+        for (int l = 0; l < lanes; ++l) buf[i * ldb + l] = activate(acc[i][l] + bias[l], ep);
+}
+
+template <int VEC, int PIX>
+void wide_tiles(bool avx2, const float* src, const WidePlan& p, Index k, const float* wt, Index ldw,
+                const float* bias, const FloatEpilogue& ep, float* buf, Index ldb) {
+    for (Index p0 = 0; p0 < p.pixels; p0 += PIX) {
+        if (avx2) wide_tile_avx2<VEC, PIX>(src, p.poff.data() + p0, p.koff.data(), k, wt, ldw, bias, ep, buf + p0 * ldb, ldb);
+        else wide_tile_portable(VEC, PIX, src, p.poff.data() + p0, p.koff.data(), k, wt, ldw, bias, ep, buf + p0 * ldb, ldb);
+    }
+}
+
+// One image with at least 8 output channels per group.
+void conv_image_wide(const float* x, const ConvGeometry& g, const PackedFloatConv& w, const WidePlan& plan,
+                     const float* bias_pad, const FloatEpilogue& ep, float* out, bool avx2, std::vector<float>& img,
+                     std::vector<float>& buf) {
+    const Index cg = w.in_per_group, og = w.out_channels / w.groups, k = cg * w.kernel_h * w.kernel_w;
+    const Index ldb = w.out_pad, pixels = plan.pixels;
+    img.assign(size_t(cg * plan.plane), 0.0f);
+    buf.resize(size_t((pixels + kMaxPix) * ldb));
+    for (Index grp = 0; grp < w.groups; ++grp) {
+        const float* xg = x + grp * cg * g.height * g.width;
+        for (Index c = 0; c < cg; ++c)
+            for (Index y = 0; y < g.height; ++y)
+                std::memcpy(img.data() + c * plan.plane + (y + g.pad_top) * plan.pw + g.pad_left,
+                            xg + (c * g.height + y) * g.width, size_t(g.width) * sizeof(float));
+        const float* wt = w.wide.data() + grp * k * ldb;
+        const float* bias = bias_pad + grp * ldb;
+        for (Index o0 = 0; o0 < ldb; o0 += 32) {
+            switch (std::min<Index>(4, (ldb - o0) / 8)) {
+                case 4: wide_tiles<4, 3>(avx2, img.data(), plan, k, wt + o0, ldb, bias + o0, ep, buf.data() + o0, ldb); break;
+                case 3: wide_tiles<3, 4>(avx2, img.data(), plan, k, wt + o0, ldb, bias + o0, ep, buf.data() + o0, ldb); break;
+                case 2: wide_tiles<2, 6>(avx2, img.data(), plan, k, wt + o0, ldb, bias + o0, ep, buf.data() + o0, ldb); break;
+                default: wide_tiles<1, 8>(avx2, img.data(), plan, k, wt + o0, ldb, bias + o0, ep, buf.data() + o0, ldb); break;
+            }
+        }
+        // pixel-major buffer -> the group's NCHW output planes
+        float* og_out = out + grp * og * pixels;
+        for (Index o = 0; o < og; ++o)
+            for (Index q = 0; q < pixels; ++q) og_out[o * pixels + q] = buf[size_t(q * ldb + o)];
+    }
+}
+
+bool cpu_has_avx2_fma() {
+    static const bool has = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    return has;
+}
+
+}  // namespace
+
+void conv2d_float(const float* x, const ConvGeometry& g, const PackedFloatConv& w, const FloatEpilogue& ep,
+                  float* out, Path path) {
+    const bool avx2 = path != Path::Portable && cpu_has_avx2_fma();
+    const Index in_size = g.channels * g.height * g.width, out_size = g.out_channels * g.out_h() * g.out_w();
+    const double macs = double(g.batch) * double(out_size) * double(w.in_per_group * w.kernel_h * w.kernel_w);
+    const int threads = threads_for_work(macs, g.batch);
+    if (w.out_pad > 0) {
+        const Index og = w.out_channels / w.groups;
+        std::vector<float> bias_pad(size_t(w.groups * w.out_pad), 0.0f);
+        for (Index grp = 0; grp < w.groups; ++grp)
+            for (Index o = 0; o < og; ++o) bias_pad[size_t(grp * w.out_pad + o)] = ep.bias ? ep.bias[grp * og + o] : 0.0f;
+        const WidePlan plan = make_wide_plan(g, w.in_per_group);
+#pragma omp parallel num_threads(threads) if (threads > 1)
+        {
+            std::vector<float> img, buf;
+#pragma omp for schedule(static)
+            for (Index n = 0; n < g.batch; ++n)
+                conv_image_wide(x + n * in_size, g, w, plan, bias_pad.data(), ep, out + n * out_size, avx2, img, buf);
+        }
+        return;
+    }
+    const Plan plan = make_plan(g, w.in_per_group);
+#pragma omp parallel num_threads(threads) if (threads > 1)
+    {
+        std::vector<float> buf;
+#pragma omp for schedule(static)
+        for (Index n = 0; n < g.batch; ++n) conv_image(x + n * in_size, g, w, plan, ep, out + n * out_size, avx2, buf);
+    }
+}
+
+}  // namespace fxp::kern

@@ -1,0 +1,48 @@
+// Float32 2-D convolution for small images (a few dozen to a few hundred pixels per plane), NCHW in
+// and out, OIHW weights, with the bias and the following activation fused into the store.
+//
+// Per image and group the input is copied once with its zero padding; every term of every output is
+// then a load at a fixed offset from the output pixel's position, so no patch matrix is formed.
+// Groups of at least 8 output channels run a micro-kernel that holds 32 (24, 16, 8) output channels
+// x 3 (4, 6, 8) output pixels in registers (a weight vector times a broadcast input value) and writes
+// through a pixel-major buffer; fewer channels per group (depthwise) vectorise over 16 output pixels
+// instead (two segments of 8 along the output rows or the padded grid; strided ones gather their
+// patch matrix). Both run the whole K loop per tile, so every output is a float32 sum over
+// k = (c, ky, kx) in increasing order, started from zero, then plus bias, then the activation: the same operations whichever thread
+// computes the image (results never depend on the thread count). AVX2+FMA code is compiled per
+// function with target attributes and chosen at run time; the portable path multiplies and adds
+// separately, so its results differ from the AVX2 path's by float32 rounding only.
+#pragma once
+
+#include <vector>
+
+#include "kernels/conv.hpp"
+#include "kernels/gemm.hpp"
+
+namespace fxp::kern {
+
+enum class FloatActivation : int { None = 0, ReLU = 1, Clip = 2, Leaky = 3 };
+
+// What happens to the sum of one output: + bias (when given), then the activation:
+// ReLU max(v, 0); Clip min(max(v, lo), hi); Leaky v < 0 ? alpha * v : v.
+struct FloatEpilogue {
+    const float* bias = nullptr;
+    FloatActivation activation = FloatActivation::None;
+    float lo = 0.0f, hi = 0.0f, alpha = 0.0f;
+};
+
+// OIHW float weights transposed once per group to wt[g][k][o_in_group] (k = (c, ky, kx)); with at
+// least 8 output channels per group also as wide[g][k][o] with o padded with zeros to a multiple
+// of 8 (out_pad), for the kernel that vectorises over output channels.
+struct PackedFloatConv {
+    Index out_channels = 0, in_per_group = 0, kernel_h = 0, kernel_w = 0, groups = 1, out_pad = 0;
+    std::vector<float> wt, wide;
+};
+PackedFloatConv pack_float_conv_weights(const float* w, Index o, Index cg, Index kh, Index kw, Index groups);
+
+// x: N x C x H x W float32, out: N x O x OH x OW; the geometry must already be validated against w.
+// Path::Portable forces the portable code; anything else uses AVX2+FMA when the CPU has it.
+void conv2d_float(const float* x, const ConvGeometry& g, const PackedFloatConv& w, const FloatEpilogue& ep,
+                  float* out, Path path);
+
+}  // namespace fxp::kern

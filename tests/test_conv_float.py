@@ -1,0 +1,201 @@
+"""The compiled float32 convolution (fixedpoint.kernels.conv_float) against an independent float64
+reference that loops over kernel offsets: random geometries (hypothesis), every activation, the
+portable and AVX2 paths, 1 vs 2 threads (bit-identical), bad arguments, and its use by
+`functional.conv2d`."""
+import itertools
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+from fixedpoint import _kernels
+from fixedpoint.kernels import conv2d_float, get_num_threads, pack_float_conv, set_kernel_path, set_num_threads
+from fixedpoint.nn import functional as F
+
+ACTIVATIONS = [None, "relu", ("clip", -0.25, 0.5), ("clip", 0.0, 6.0), ("leaky", 0.1)]
+PATHS = ["auto", "portable"]
+RTOL = 1e-5
+
+
+def reference(x, w, bias, stride, pads, dilation, groups):
+    """(float64 convolution, float64 convolution of |x| and |w| + |bias|, the error scale)."""
+    x, w = x.astype(np.float64), w.astype(np.float64)
+    n, c, h, wd = x.shape
+    o, cg, kh, kw = w.shape
+    top, left, bottom, right = pads
+    xp = np.zeros((n, c, h + top + bottom, wd + left + right))
+    xp[:, :, top:top + h, left:left + wd] = x
+    oh = (h + top + bottom - dilation[0] * (kh - 1) - 1) // stride[0] + 1
+    ow = (wd + left + right - dilation[1] * (kw - 1) - 1) // stride[1] + 1
+    out, scale = np.zeros((n, o, oh, ow)), np.zeros((n, o, oh, ow))
+    og = o // groups
+    for g, i, j in itertools.product(range(groups), range(kh), range(kw)):
+        patch = xp[:, g * cg:(g + 1) * cg,
+                   i * dilation[0]:i * dilation[0] + stride[0] * (oh - 1) + 1:stride[0],
+                   j * dilation[1]:j * dilation[1] + stride[1] * (ow - 1) + 1:stride[1]]
+        wg = w[g * og:(g + 1) * og, :, i, j]
+        out[:, g * og:(g + 1) * og] += np.einsum("nchw,oc->nohw", patch, wg)
+        scale[:, g * og:(g + 1) * og] += np.einsum("nchw,oc->nohw", np.abs(patch), np.abs(wg))
+    if bias is not None:
+        out += bias.astype(np.float64)[None, :, None, None]
+        scale += np.abs(bias.astype(np.float64))[None, :, None, None]
+    return out, scale
+
+
+def activate(v, activation):
+    if activation is None:
+        return v
+    name, *params = (activation,) if isinstance(activation, str) else activation
+    if name == "relu":
+        return np.maximum(v, 0)
+    if name == "clip":
+        return np.clip(v, params[0], params[1])
+    return np.where(v < 0, params[0] * v, v)
+
+
+def check(got, x, w, bias, stride, pads, dilation, groups, activation):
+    ref, scale = reference(x, w, bias, stride, pads, dilation, groups)
+    assert got.dtype == np.float32 and got.shape == ref.shape
+    # the activations are 1-Lipschitz, so the bound on the sum carries over
+    error = np.abs(got.astype(np.float64) - activate(ref, activation))
+    assert np.all(error <= RTOL * scale + 1e-30), float(np.max(error / (scale + 1e-30)))
+
+
+@pytest.fixture
+def path():
+    yield
+    set_kernel_path("auto")
+
+
+@st.composite
+def geometries(draw):
+    groups = draw(st.integers(1, 3))
+    cg, og = draw(st.integers(1, 4)), draw(st.sampled_from([1, 2, 3, 5, 8, 9, 16, 20, 33]))
+    kh, kw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    h, w = draw(st.integers(1, 10)), draw(st.integers(1, 10))
+    stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    dilation = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+    pads = tuple(draw(st.integers(0, 2)) for _ in range(4))
+    assume(h + pads[0] + pads[2] >= dilation[0] * (kh - 1) + 1)
+    assume(w + pads[1] + pads[3] >= dilation[1] * (kw - 1) + 1)
+    return draw(st.integers(1, 3)), groups, cg, og, (kh, kw), (h, w), stride, dilation, pads
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(geometry=geometries(), activation=st.sampled_from(ACTIVATIONS), kernel_path=st.sampled_from(PATHS),
+       with_bias=st.booleans(), seed=st.integers(0, 2**32 - 1))
+def test_matches_float64_reference(path, geometry, activation, kernel_path, with_bias, seed):
+    n, groups, cg, og, (kh, kw), (h, w), stride, dilation, pads = geometry
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, groups * cg, h, w)).astype(np.float32)
+    weights = rng.normal(size=(groups * og, cg, kh, kw)).astype(np.float32)
+    bias = rng.normal(size=groups * og).astype(np.float32) if with_bias else None
+    set_kernel_path(kernel_path)
+    got = conv2d_float(x, pack_float_conv(weights, groups), bias, stride, pads, dilation, activation)
+    check(got, x, weights, bias, stride, pads, dilation, groups, activation)
+
+
+# the digits models' shapes: both kernels (wide groups and depthwise), strided, 1x1
+SHAPES = [  # (n, c, h, out, k, groups, stride, pad)
+    (5, 1, 8, 16, 3, 1, 1, 1), (3, 16, 8, 32, 3, 1, 1, 1), (4, 32, 4, 32, 3, 1, 1, 1),
+    (3, 16, 8, 16, 3, 16, 1, 1), (2, 32, 8, 32, 3, 32, 2, 1), (3, 16, 8, 32, 1, 1, 1, 0),
+    (2, 8, 7, 40, 3, 1, 2, 0), (2, 6, 9, 12, 3, 2, 1, 2)]
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+def test_model_shapes_both_paths(path, shape, activation):
+    n, c, h, o, k, groups, stride, pad = shape
+    rng = np.random.default_rng(sum(shape))
+    x = rng.normal(size=(n, c, h, h)).astype(np.float32)
+    w = rng.normal(size=(o, c // groups, k, k)).astype(np.float32)
+    b = rng.normal(size=o).astype(np.float32)
+    args = ((stride, stride), (pad,) * 4, (1, 1), activation)
+    packed = pack_float_conv(w, groups)
+    outs = {}
+    for kernel_path in PATHS:
+        set_kernel_path(kernel_path)
+        outs[kernel_path] = conv2d_float(x, packed, b, *args)
+        check(outs[kernel_path], x, w, b, (stride, stride), (pad,) * 4, (1, 1), groups, activation)
+    if _kernels.cpu_has_avx2():   # fused multiply-adds round once per term, the portable path twice
+        assert not np.array_equal(outs["auto"], outs["portable"]) or k * k * c // groups == 1
+
+
+@pytest.mark.parametrize("shape", [(16, 16, 8, 32, 3, 1, 1, 1), (16, 32, 8, 32, 3, 32, 1, 1),
+                                   (16, 32, 8, 32, 3, 32, 2, 1), (32, 32, 4, 32, 3, 1, 2, 1)])
+@pytest.mark.parametrize("kernel_path", PATHS)
+def test_thread_count_does_not_change_bits(path, shape, kernel_path):
+    n, c, h, o, k, groups, stride, pad = shape
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(n, c, h, h)).astype(np.float32)
+    packed = pack_float_conv(rng.normal(size=(o, c // groups, k, k)).astype(np.float32), groups)
+    b = rng.normal(size=o).astype(np.float32)
+    set_kernel_path(kernel_path)
+    before = get_num_threads()
+    try:
+        outs = []
+        for threads in (1, 2):
+            set_num_threads(threads)
+            outs.append(conv2d_float(x, packed, b, (stride, stride), (pad,) * 4, (1, 1), "relu"))
+    finally:
+        set_num_threads(before)
+    assert outs[0].tobytes() == outs[1].tobytes()
+
+
+def test_non_contiguous_input_and_no_bias():
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(2, 8, 6, 12)).astype(np.float32)[:, :, :, ::2]
+    w = rng.normal(size=(9, 8, 3, 3)).astype(np.float32)
+    got = conv2d_float(x, pack_float_conv(w), None, (1, 1), (1, 1, 1, 1))
+    check(got, x, w, None, (1, 1), (1, 1, 1, 1), (1, 1), 1, None)
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda x, p, b: conv2d_float(x.astype(np.float64), p, b), "x must be a float32"),
+    (lambda x, p, b: conv2d_float(x[:, :3], p, b), "channels but w expects"),
+    (lambda x, p, b: conv2d_float(x[0], p, b), "x must be 4-D"),
+    (lambda x, p, b: conv2d_float(x, p, b[:3]), "bias has 3 entries, expected 8"),
+    (lambda x, p, b: conv2d_float(x, p, b.astype(np.float64)), "bias must be float32"),
+    (lambda x, p, b: conv2d_float(x, p, b, stride=(0, 1)), "stride must be >= 1"),
+    (lambda x, p, b: conv2d_float(x, p, b, dilation=(1, 0)), "dilation must be >= 1"),
+    (lambda x, p, b: conv2d_float(x, p, b, pads=(0, -1, 0, 0)), "padding must be >= 0"),
+    (lambda x, p, b: conv2d_float(x, p, b, dilation=(4, 1)), "does not fit"),
+    (lambda x, p, b: conv2d_float(x, p, b, activation="gelu"), "activation must be"),
+    (lambda x, p, b: conv2d_float(x, p, b, activation=("clip", 1.0, 0.0)), "lo <= hi"),
+    (lambda x, p, b: conv2d_float(x, "weights", b), "packed must come from pack_float_conv"),
+    (lambda x, p, b: pack_float_conv(np.zeros((8, 4, 3, 3), np.float32), groups=3), "must divide"),
+    (lambda x, p, b: pack_float_conv(np.zeros((8, 4, 3), np.float32)), "w must be 4-D"),
+    (lambda x, p, b: pack_float_conv(np.zeros((8, 4, 3, 3)), 1), "weights must be a float32"),
+])
+def test_bad_arguments_raise_clear_errors(call, message):
+    x = np.zeros((1, 4, 5, 5), np.float32)
+    packed = pack_float_conv(np.zeros((8, 4, 3, 3), np.float32))
+    with pytest.raises((ValueError, TypeError), match=message):
+        call(x, packed, np.zeros(8, np.float32))
+
+
+# ---- functional.conv2d: routes and fused activations ----------------------------------------------
+
+@pytest.mark.parametrize("shape", SHAPES + [(2, 3, 20, 8, 3, 1, 1, 1)])
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+def test_functional_conv2d_routes_agree(shape, activation):
+    """Whatever route conv2d takes (compiled or BLAS, by size), it computes the same function."""
+    n, c, h, o, k, groups, stride, pad = shape
+    rng = np.random.default_rng(11)
+    x = rng.normal(size=(n, c, h, h)).astype(np.float32)
+    w = rng.normal(size=(o, c // groups, k, k)).astype(np.float32)
+    b = rng.normal(size=o).astype(np.float32)
+    geometry = ((stride, stride), (pad,) * 4, (1, 1), groups)
+    got = F.conv2d(x, w, b, *geometry[:3], groups, activation=activation)
+    check(got, x, w, b, *geometry, activation)
+    blas = F.apply_activation(F._conv2d_blas(x, w, b, *geometry), activation)
+    check(blas, x, w, b, *geometry, activation)
+
+
+def test_packed_weights_are_cached_per_array():
+    w = np.ones((8, 2, 3, 3), np.float32)
+    first = F._packed(w, 1)
+    assert F._packed(w, 1) is first
+    assert F._packed(w.copy(), 1) is not first
+    assert F._packed(np.ones((8, 1, 3, 3), np.float32), 2) is not first
