@@ -279,7 +279,8 @@ void conv_depthwise(const T* x, const ConvGeometry& g, const PackedConvWeights& 
     const auto row_kernel = avx2 && g.stride_w == 1 ? depthwise_row_avx2 : depthwise_row_portable;
     const auto build_row = avx2 ? build_pair_row_avx2<T> : build_pair_row<T>;
     const Index planes = g.batch * g.channels;
-#pragma omp parallel num_threads(int(std::min<Index>(num_threads(), planes)))
+    const double work = double(planes) * double(mult) * double(d.oh * d.ow) * double(kk);
+#pragma omp parallel num_threads(threads_for_work(work, planes))
     {
         std::vector<int32_t> pairs(size_t(d.hp * d.pair_w));
         std::vector<int16_t> padded_row(static_cast<size_t>(v_cap));

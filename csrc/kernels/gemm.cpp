@@ -249,7 +249,8 @@ void multiply(const RowSource& a, const ColSource& b, const Epilogue& ep, Path p
     if (m == 0 || n == 0) return;
     const MicroKernel kernel = pick_kernel(a, b, path);
 
-    const int threads = num_threads();
+    const double work = double(m) * double(n) * double(a.k) * double(u1 - u0) / double(std::max<Index>(1, a.units));
+    const int threads = threads_for_work(work, m * n);
     Index mc = 0, nc = 0;
     choose_tiles(m, n, threads, mc, nc);
     const Index mt = (m + mc - 1) / mc, nt = (n + nc - 1) / nc, tiles = mt * nt;

@@ -122,7 +122,7 @@ struct SumEpilogue : Epilogue {
 void finish_wide(const AffineArgs& args, Index m, Index n, std::vector<int64_t>& total,
                  const std::function<int64_t(Index, Index)>& term) {
     Index bad = -1;
-#pragma omp parallel num_threads(num_threads())
+#pragma omp parallel num_threads(threads_for_work(double(m) * double(n), m))
     {
         std::vector<int32_t> row(static_cast<size_t>(n));
 #pragma omp for schedule(static)
@@ -157,7 +157,7 @@ void gemm_affine(const T* a, Index m, const PackedGemmB& b, const AffineArgs& ar
     // Row sums are needed only for a non-zero B zero point.
     std::vector<int64_t> row_sums(size_t(m), 0);
     if (std::any_of(args.zb, args.zb + args.zb_count, [](int32_t z) { return z != 0; })) {
-#pragma omp parallel for schedule(static) num_threads(num_threads())
+#pragma omp parallel for schedule(static) num_threads(threads_for_work(double(m) * double(k), m))
         for (Index i = 0; i < m; ++i) row_sums[size_t(i)] = line_sum(a + i * k, k, 1);
     }
     const Corrections corr(args, row_sums, pb.col_sums, k);
@@ -184,7 +184,7 @@ void gemm_affine_i16(const int16_t* a, const int16_t* b, Index m, Index k, Index
     std::vector<int32_t> bt(size_t(n * k));
     for (Index kk = 0; kk < k; ++kk)
         for (Index j = 0; j < n; ++j) bt[size_t(j * k + kk)] = int32_t(b[kk * n + j]) - int32_t(zb(j));
-#pragma omp parallel num_threads(num_threads())
+#pragma omp parallel num_threads(threads_for_work(double(m) * double(n) * double(k), m))
     {
         std::vector<int32_t> arow(static_cast<size_t>(k));
         std::vector<int64_t> row(static_cast<size_t>(n));
