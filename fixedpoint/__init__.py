@@ -7,10 +7,10 @@ __version__ = "0.1.0"
 # --- fi: types, arrays, arithmetic, casts ---
 from .types import (ArithMode, OverflowAction, RoundingMethod, default_fimath, fimath, fimath_context,
                     numerictype)
-from .fi import concatenate, fi
+from .fi import complex, concatenate, fi, isreal
 from .cast import (cast, ceil, convergent, fix, floor, nearest, reinterpretcast, removefimath, round,
                    setfimath)
-from .arith import abs, accumneg, accumpos, add, cumsum, divide, mpy, prod, sub, sum
+from .arith import abs, accumneg, accumpos, add, conj, cumsum, divide, mpy, prod, sub, sum
 # --- fi: bit operations, ranges, logging, data-type override ---
 from .bits import (bitand, bitandreduce, bitcmp, bitconcat, bitget, bitor, bitorreduce, bitreplicate,
                    bitrol, bitror, bitset, bitshift, bitsliceget, bitsll, bitsra, bitsrl, bitxor, bitxorreduce,

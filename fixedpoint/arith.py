@@ -18,7 +18,7 @@ from .fi import fi
 from .types import ArithMode, OverflowAction, default_fimath, fimath, numerictype
 
 __all__ = ["add", "sub", "mpy", "divide", "accumpos", "accumneg", "sum", "cumsum", "prod", "binary",
-           "matmul", "negate", "absolute", "abs", "compare", "divide_default"]
+           "matmul", "negate", "absolute", "abs", "conj", "compare", "divide_default"]
 
 
 # ------------------------------------------------------------------------------ operands and fimath
@@ -43,15 +43,30 @@ def _as_operand(x, partner: fi, op: str) -> fi:
     if isinstance(x, (bool, np.bool_, np.integer)) or (isinstance(x, np.ndarray) and x.dtype.kind in "biu"):
         return fi(x)
     try:
-        values = np.asarray(x, dtype=np.float64) if not isinstance(x, int) else x
+        values = x
+        if not isinstance(x, int):
+            values = np.asarray(x)
+            if values.dtype.kind != "c":
+                values = values.astype(np.float64, copy=False)
     except (TypeError, ValueError):
         raise TypeError(f"unsupported operand for fi {op}: {type(x).__name__}") from None
     nt = partner._nt
+    if getattr(values, "dtype", None) is not None and values.dtype.kind == "c" and nt.data_type != "Fixed":
+        raise TypeError(f"fi {op}: complex operands are not supported with a data-type override")
     if nt.data_type in ("double", "single"):  # TrueDoubles: the operand stays a double
         return fi._from_stored(np.asarray(values, dtype=np.float64), _DOUBLE)
     if op in ("plus", "minus") and nt.data_type in ("Fixed", "ScaledDouble"):
         return fi(values, nt)
     return fi(values, nt.signed, nt.word_length)
+
+
+def _require_real(operation: str, *operands):
+    """Complex fi support only + - * unary minus == != conj (and real/imag/shape): a clear error
+    everywhere else."""
+    for x in operands:
+        if isinstance(x, fi) and x._im is not None:
+            raise TypeError(f"{operation}: complex fi is not supported here (complex fi supports "
+                            "+, -, *, unary minus, ==, !=, conj, real, imag and shape operations)")
 
 
 def _check_binary_point(*operands):
@@ -254,6 +269,8 @@ def binary(op: str, a, b, F: fimath | None = None):
         F, local = _resolve_fimath(a, b)
     else:
         local = None
+    if a._im is not None or b._im is not None:
+        return _complex_binary(op, a, b, F, local)
     if _overridden(a, b):
         rule = product_type if op == "times" else sum_type
         return _override_result(_FLOAT_OPS[op](a.double(), b.double()), (a, b),
@@ -264,6 +281,99 @@ def binary(op: str, a, b, F: fimath | None = None):
     else:
         q, T, n_ov, n_un = _plus(a, b, F, op == "minus")
     return _result(q, T, local, n_ov, n_un, op)
+
+
+# ------------------------------------------------------------------------------ complex operands
+def _parts(x: fi):
+    """(real part, imaginary part or None) of a fi, as real fi without a local fimath."""
+    re = fi._from_stored(x._q, x._nt)
+    return re, (None if x._im is None else fi._from_stored(x._im, x._nt))
+
+
+def _complex_binary(op: str, a: fi, b: fi, F: fimath, local):
+    """a + b, a - b, a .* b with a complex operand (docs/fi.md, complex values).
+
+    Sums and differences: each part in the sum type, independently (a real operand's imaginary
+    part is 0). A product with one real operand: each part times it, in the product type. A product
+    of two complex operands: re = ar*br - ai*bi, im = ar*bi + ai*br, every product in the product
+    type (rounded and overflowed per ProductMode), then the difference / sum of two products per
+    SumMode, CastBeforeSum included. Overflows and underflows count over every step."""
+    _check_binary_point(a, b)
+    (ar, ai), (br, bi) = _parts(a), _parts(b)
+    n_ov = n_un = 0
+
+    def step(kind, x, y):
+        nonlocal n_ov, n_un
+        if kind == "times":
+            q, T, o, u = _times(x, y, F)
+        else:
+            q, T, o, u = _plus(x, y, F, kind == "minus")
+        n_ov, n_un = n_ov + o, n_un + u
+        return fi._from_stored(q, T)
+
+    if op != "times":
+        ai = ai if ai is not None else fi._from_stored(np.zeros_like(np.asarray(ar._q)), ar._nt)
+        bi = bi if bi is not None else fi._from_stored(np.zeros_like(np.asarray(br._q)), br._nt)
+        re, im = step(op, ar, br), step(op, ai, bi)
+    elif bi is None:
+        re, im = step("times", ar, br), step("times", ai, br)
+    elif ai is None:
+        re, im = step("times", ar, br), step("times", ar, bi)
+    else:
+        re = step("minus", step("times", ar, br), step("times", ai, bi))
+        im = step("plus", step("times", ar, bi), step("times", ai, br))
+    result = fi._complex(re._q, im._q, re._nt, local)
+    fi_logging.record(result, n_ov, n_un, op)
+    return result
+
+
+def _negated(a: fi, F: fimath):
+    """-a in a's type with F's overflow: (q, n_overflow, n_underflow)."""
+    zero = fi._from_stored(np.zeros(np.shape(a._q), dtype=np.asarray(a._q).dtype), a._nt)
+    return _add_into(zero, a, a._nt, F, subtract=True)
+
+
+def conj(a):
+    """The complex conjugate: the imaginary part negated in a's type (the most negative value
+    saturates or wraps per the fimath, and counts as an overflow); a real fi is returned as is."""
+    if not isinstance(a, fi):
+        return np.conj(a)
+    if a._im is None:
+        return a.copy()
+    _check_binary_point(a)
+    q, n_ov, n_un = _negated(fi._from_stored(a._im, a._nt), a.fimath)
+    return _result_complex(a._q, q, a._nt, a._fm, n_ov, n_un, "conj")
+
+
+def _result_complex(q_re, q_im, nt, fm_local, n_ov, n_un, operation):
+    result = fi._complex(q_re, q_im, nt, fm_local)
+    fi_logging.record(result, n_ov, n_un, operation)
+    return result
+
+
+def _is_complex(x) -> bool:
+    if isinstance(x, fi):
+        return x._im is not None
+    if isinstance(x, (int, float)):
+        return False
+    return isinstance(x, complex) or np.iscomplexobj(x)
+
+
+def _complex_compare(a, b, ufunc):
+    """== / != of complex values: equal when both parts are equal, exactly."""
+    if ufunc is not np.equal and ufunc is not np.not_equal:
+        raise TypeError(f"{ufunc.__name__}: ordering comparisons are not supported for complex fi "
+                        "(only == and !=)")
+
+    def parts(x):
+        if isinstance(x, fi):
+            return x.real, (x.imag if x._im is not None else 0)
+        arr = np.asarray(x)
+        return (np.real(arr), np.imag(arr)) if arr.dtype.kind == "c" else (arr, 0)
+
+    (ar, ai), (br, bi) = parts(a), parts(b)
+    equal = compare(ar, br, np.equal) & compare(ai, bi, np.equal)
+    return equal if ufunc is np.equal else ~equal
 
 
 # ------------------------------------------------------------------------------ data-type override
@@ -322,13 +432,18 @@ def negate(a: fi, F: fimath | None = None):
     if _overridden(a):
         return _override_result(-a.double(), (a,), lambda t: t, F, a._fm, "uminus")
     _check_binary_point(a)
-    zero = fi._from_stored(np.zeros(np.shape(a._q), dtype=np.asarray(a._q).dtype), a._nt)
-    q, n_ov, n_un = _add_into(zero, a, a._nt, F, subtract=True)
+    if a._im is not None:  # A.8.5: the parts are negated independently
+        re, im = _parts(a)
+        q_re, o1, u1 = _negated(re, F)
+        q_im, o2, u2 = _negated(im, F)
+        return _result_complex(q_re, q_im, a._nt, a._fm, o1 + o2, u1 + u2, "uminus")
+    q, n_ov, n_un = _negated(a, F)
     return _result(q, a._nt, a._fm, n_ov, n_un, "uminus")
 
 
 def absolute(a: fi, F: fimath | None = None):
     """abs(a) in a's type (A.8.5): abs of the most negative value saturates or wraps."""
+    _require_real("abs", a)
     if _overridden(a):
         return _override_result(np.abs(a.double()), (a,), lambda t: t, F or a.fimath, a._fm, "abs")
     _check_binary_point(a)
@@ -350,6 +465,7 @@ def abs(a, T: numerictype | None = None, F: fimath | None = None):
         T, F = None, T
     if not isinstance(a, fi):
         raise TypeError(f"abs: a must be a fi, got {type(a).__name__}")
+    _require_real("abs", a)
     if T is not None and not isinstance(T, numerictype):
         raise TypeError(f"abs: T must be a numerictype, got {type(T).__name__}")
     if F is not None and not isinstance(F, fimath):
@@ -378,6 +494,7 @@ def abs(a, T: numerictype | None = None, F: fimath | None = None):
 def _reduce_prepare(a, axis):
     if not isinstance(a, fi):
         raise TypeError(f"expected a fi, got {type(a).__name__}")
+    _require_real("sum / cumsum / prod", a)
     if not _overridden(a):
         _check_binary_point(a)
     q = np.asarray(a._q)
@@ -460,6 +577,7 @@ def matmul(a, b, F: fimath | None = None):
         a = _as_operand(a, b, "times")
     elif not isinstance(b, fi):
         b = _as_operand(b, a, "times")
+    _require_real("matrix product @", a, b)
     if F is None:
         F, local = _resolve_fimath(a, b)
     else:
@@ -514,6 +632,7 @@ def divide(T: numerictype, a, b):
         a = _as_operand(a, b, "divide")
     elif not isinstance(b, fi):
         b = _as_operand(b, a, "divide")
+    _require_real("divide", a, b)
     F = a.fimath if a._fm is not None or b._fm is None else b.fimath
     if _overridden(a, b):
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -529,6 +648,7 @@ def divide_default(a, b):
         a = _as_operand(a, b, "divide")
     elif not isinstance(b, fi):
         b = _as_operand(b, a, "divide")
+    _require_real("division /", a, b)
     F, local = _resolve_fimath(a, b)
     if _overridden(a, b):
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -583,6 +703,7 @@ def accumneg(a: fi, b, rounding_method="Floor", overflow_action="Wrap"):
 def _accum(a, b, rounding_method, overflow_action, subtract):
     if not isinstance(a, fi):
         raise TypeError(f"accumpos/accumneg: a must be a fi, got {type(a).__name__}")
+    _require_real("accumpos / accumneg", a, b)
     _check_binary_point(a)
     F = fimath(rounding_method=rounding_method, overflow_action=overflow_action)
     bb = b if isinstance(b, fi) else fi(b, a._nt)
@@ -608,6 +729,8 @@ def _exact_form(x):
 
 def compare(a, b, ufunc):
     """Exact comparison of real-world values (fi vs fi with any scaling, vs floats and ints)."""
+    if _is_complex(a) or _is_complex(b):
+        return _complex_compare(a, b, ufunc)
     ma, fa, ra = _exact_form(a)
     mb, fb, rb = _exact_form(b)
     if ra is not None or rb is not None:

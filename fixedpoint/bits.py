@@ -83,6 +83,9 @@ class Word:
 
 
 def _word(a: fi) -> Word:
+    if a._im is not None:
+        raise TypeError("bit operations are not supported for a complex fi (apply them to a.real "
+                        "and a.imag)")
     nt = a._nt
     if getattr(nt, "data_type", "Fixed") != "Fixed":
         raise TypeError(f"bit operations need a fixed-point fi; this one has data type "

@@ -186,6 +186,12 @@ def _fi():
     return fi
 
 
+def _require_real(a, operation: str):
+    if a._im is not None:
+        raise TypeError(f"{operation}: complex fi is not supported here (complex fi supports +, -, *, "
+                        "unary minus, ==, !=, conj, real, imag and shape operations)")
+
+
 def _record(result, n_ov, n_un, operation):
     from . import fi_logging
     fi_logging.record(result, n_ov, n_un, operation)
@@ -205,6 +211,7 @@ def cast(a, T: numerictype, F: fimath | None = None):
     if not isinstance(a, fi):
         result = fi(a, T, F if F is not None else default_fimath())
         return result if F is not None else removefimath(result)
+    _require_real(a, "cast")
     fm = F if F is not None else a.fimath
     q, n_ov, n_un = convert(a, T, fm.rounding_method, fm.overflow_action)
     result = fi._from_stored(q, T, F)
@@ -235,6 +242,7 @@ def _round_with(method: RoundingMethod):
         fi = _fi()
         if not isinstance(a, fi):
             raise TypeError(f"{method.name.lower()}: expected a fi, got {type(a).__name__}")
+        _require_real(a, method.name.lower())
         if a._nt.data_type in ("double", "single", "ScaledDouble"):  # data-type override: doubles
             values = round_doubles(a.double(), method)
             nt = a._nt
@@ -271,6 +279,7 @@ def reinterpretcast(a, T: numerictype):
         raise TypeError(f"reinterpretcast: expected a fi, got {type(a).__name__}")
     if not isinstance(T, numerictype):
         raise TypeError(f"reinterpretcast: T must be a numerictype, got {type(T).__name__}")
+    _require_real(a, "reinterpretcast")
     w = a._nt.word_length
     if T.word_length != w:
         raise ValueError(f"reinterpretcast needs equal word lengths: the fi has {w} bits, "
@@ -294,6 +303,8 @@ def removefimath(a):
     fi = _fi()
     if not isinstance(a, fi):
         return a
+    if a._im is not None:
+        return fi._complex(a._q, a._im, a._nt, None)
     return fi._from_stored(a._q, a._nt, None)
 
 
@@ -304,6 +315,8 @@ def setfimath(a, F: fimath):
         raise TypeError(f"setfimath: F must be a fimath, got {type(F).__name__}")
     if not isinstance(a, fi):
         return a
+    if a._im is not None:
+        return fi._complex(a._q, a._im, a._nt, F)
     return fi._from_stored(a._q, a._nt, F)
 
 

@@ -4,9 +4,14 @@ Storage (`_q`): the smallest signed integer class that holds the word (int8 ... 
 int16), uint64 for unsigned 64-bit words, an object array of exact Python ints above 64 bits, float64
 under a data-type override. Construction quantises with Nearest/Saturate unless a fimath (object or
 properties) is given (spec A.2).
+
+A complex fi (spec A.2 rule 6) keeps its imaginary stored integers in `_im`, in the same numerictype
+and storage dtype as the real ones in `_q`; `_im` is None for a real fi, so the real path pays only
+that one check.
 """
 from __future__ import annotations
 
+import builtins
 
 import numpy as np
 
@@ -15,7 +20,7 @@ from .cast import (best_precision_fraction_length, convert, quantize_doubles, re
                    requantize, scaled_doubles, storage_dtype)
 from .types import default_fimath, fimath, numerictype
 
-__all__ = ["fi", "concatenate"]
+__all__ = ["fi", "concatenate", "isreal", "complex"]
 
 _NT_KEYS = ("signed", "word_length", "fraction_length", "slope", "bias", "slope_adjustment_factor",
             "fixed_exponent", "data_type")
@@ -48,6 +53,8 @@ def _classify(value):
             return "int", (arr if arr.dtype == np.uint64 else arr.astype(np.int64)), own
         if arr.dtype.kind == "f":
             return "float", np.asarray(arr, dtype=np.float64), None
+        if arr.dtype.kind == "c":
+            return "complex", arr.astype(np.complex128), None
         if arr.dtype == object:
             return _classify_python(arr)
         raise TypeError(f"fi: cannot build from an array of dtype {arr.dtype}")
@@ -55,8 +62,8 @@ def _classify(value):
 
 
 def _classify_python(value):
-    if isinstance(value, complex) or (isinstance(value, np.ndarray) and value.dtype.kind == "c"):
-        raise TypeError("fi: complex values are not supported")
+    if isinstance(value, builtins.complex):
+        return "complex", np.asarray(value, dtype=np.complex128), None
     if isinstance(value, int):
         return "int", _exact_ints(value), None
     try:
@@ -69,6 +76,8 @@ def _classify_python(value):
         return "int", arr.astype(np.int64) if arr.dtype.kind == "i" else _exact_ints(arr.astype(object)), None
     if arr.dtype.kind == "f":
         return "float", arr.astype(np.float64), None
+    if arr.dtype.kind == "c":
+        return "complex", arr.astype(np.complex128), None
     if arr.dtype == object:
         flat = arr.ravel().tolist()
         if all(isinstance(x, (int, np.integer)) and not isinstance(x, (bool, np.bool_)) for x in flat):
@@ -76,6 +85,8 @@ def _classify_python(value):
                                       .reshape(arr.shape)), None
         if all(isinstance(x, (int, float, np.integer, np.floating)) for x in flat):
             return "float", arr.astype(np.float64), None
+        if all(isinstance(x, (int, float, builtins.complex, np.number)) for x in flat):
+            return "complex", arr.astype(np.complex128), None
         if all(isinstance(x, fi) for x in flat):
             raise TypeError("fi: build arrays of fi with fp.concatenate")
     raise TypeError(f"fi: cannot build from {type(value).__name__} of dtype {arr.dtype}")
@@ -110,10 +121,11 @@ class fi:
     fi(v, T), fi(..., F) and keywords (numerictype/fimath properties, int=, bin=, hex=).
     """
 
-    __slots__ = ("_q", "_nt", "_fm", "_log", "__weakref__")
+    __slots__ = ("_q", "_im", "_nt", "_fm", "_log", "__weakref__")
     __array_ufunc__ = None  # numpy operands defer to fi's operators
 
     def __init__(self, value=None, *args, **kwargs):
+        self._im = None
         T, F, nt_props, fm_props, stored, pattern = self._parse(args, kwargs)
         if F is not None or fm_props:
             F = (F or fimath()).replace(**fm_props) if fm_props else F
@@ -122,6 +134,9 @@ class fi:
             self._init_stored(T, F, nt_props, stored, pattern)
             return
         kind, data, own = _classify([] if value is None else value)
+        if kind == "complex" or (kind == "fi" and data._im is not None):
+            self._init_complex(T, F, nt_props, kind, data, quantiser)
+            return
         if kind == "float" and not np.isfinite(data).all():
             given = self._full_type(T, nt_props)
             if given is None or given.scaling == "Unspecified":  # spec A.2 rule 5
@@ -264,12 +279,76 @@ class fi:
             self._q, n_ov, n_un = scaled_doubles(values, self._nt, quantiser.rounding_method)
         fi_logging.record(self, n_ov, n_un, "assignment")
 
+    def _init_complex(self, T, F, nt_props, kind, data, quantiser):
+        """A.2 rule 6: both parts share one numerictype (best precision over both parts when it is
+        not given) and are quantised independently; overflows and underflows count over both."""
+        if kind == "fi":
+            parts, own = (data.real, data.imag), data._nt
+            values = np.concatenate([np.ravel(p.double()) for p in parts])
+            F = F if F is not None else data._fm
+        else:
+            parts, own = (data.real, data.imag), None
+            values = np.concatenate([parts[0].ravel(), parts[1].ravel()])
+            if not np.isfinite(values).all():
+                given = self._full_type(T, nt_props)
+                if given is None or given.scaling == "Unspecified":  # spec A.2 rule 5
+                    raise ValueError("fi: a complex value with NaN or Inf parts needs a fully specified "
+                                     "type: best precision cannot be computed from NaN or Inf")
+        nt = self._resolve_type(T, nt_props, "float", values, own)
+        if nt.data_type != "Fixed" or fi_logging.datatype_override() != "ForceOff":
+            raise TypeError("fi: complex values are not supported with a double or scaled-double data "
+                            "type (data-type override)")
+        r, o = quantiser.rounding_method, quantiser.overflow_action
+        stored, n_ov, n_un = [], 0, 0
+        for part in parts:
+            q, ov, un = convert(part, nt, r, o) if kind == "fi" else quantize_doubles(part, nt, r, o)
+            stored.append(_stored(q, nt))
+            n_ov, n_un = n_ov + ov, n_un + un
+        self._q, self._im, self._nt, self._fm = stored[0], stored[1], nt, F
+        fi_logging.record(self, n_ov, n_un, "assignment")
+
     @classmethod
     def _from_stored(cls, q, nt: numerictype, fm: fimath | None = None) -> "fi":
         """Wrap stored integers that already fit nt (no re-quantisation; the dtype is normalised)."""
         obj = object.__new__(cls)
-        obj._q, obj._nt, obj._fm = _stored(q, nt), nt, fm
+        obj._q, obj._im, obj._nt, obj._fm = _stored(q, nt), None, nt, fm
         return obj
+
+    @classmethod
+    def _complex(cls, q_re, q_im, nt: numerictype, fm: fimath | None = None) -> "fi":
+        """A complex fi from the stored integers of both parts (already in nt)."""
+        obj = cls._from_stored(q_re, nt, fm)
+        obj._im = _stored(q_im, nt)
+        if np.shape(obj._im) != np.shape(obj._q):
+            obj._q, obj._im = (np.ascontiguousarray(x) for x in np.broadcast_arrays(obj._q, obj._im))
+        return obj
+
+    def _map(self, op) -> "fi":
+        """op (a shape operation) applied to the stored integers of every part."""
+        if self._im is None:
+            return self._like(op(self._q))
+        return fi._complex(op(self._q), op(self._im), self._nt, self._fm)
+
+    def _real_only(self, what: str, hint: str = ""):
+        if self._im is not None:
+            raise TypeError(f"{what} is not supported for a complex fi{hint}")
+
+    # ----------------------------------------------------------------- complex parts
+    @property
+    def real(self) -> "fi":
+        """The real part (a real fi of the same type and fimath; a real fi is its own real part)."""
+        return self if self._im is None else self._like(self._q)
+
+    @property
+    def imag(self) -> "fi":
+        """The imaginary part (zeros of the same type for a real fi)."""
+        if self._im is None:
+            return self._like(np.zeros(np.shape(self._q), dtype=np.asarray(self._q).dtype))
+        return self._like(self._im)
+
+    def isreal(self) -> bool:
+        """False for a complex fi, even when every imaginary part is zero (MATLAB's isreal)."""
+        return self._im is None
 
     # ----------------------------------------------------------------- type and fimath
     @property
@@ -312,10 +391,15 @@ class fi:
     def __getitem__(self, index):
         if isinstance(index, fi):
             index = np.asarray(index)
+        if self._im is not None:
+            return self._map(lambda q: np.asarray(q[index]))
         return self._like(np.asarray(self._q[index]))
 
     def __setitem__(self, index, value):
         """Cast `value` into this array's type with its fimath, then store it (never retypes)."""
+        if self._im is not None:
+            self._set_complex(index, value)
+            return
         F = self.fimath
         if self._nt.data_type in _OVERRIDE_OF:  # doubles stay doubles (scaled: rounded to the LSB)
             values = value.double() if isinstance(value, fi) else np.asarray(value, dtype=np.float64)
@@ -324,9 +408,13 @@ class fi:
             else:
                 q, n_ov, n_un = values, 0, 0
         elif isinstance(value, fi):
+            if value._im is not None:
+                raise TypeError("cannot assign complex values into a real fi; build a complex fi instead")
             q, n_ov, n_un = convert(value, self._nt, F.rounding_method, F.overflow_action)
         else:
             kind, data, _ = _classify(value)
+            if kind == "complex":
+                raise TypeError("cannot assign complex values into a real fi; build a complex fi instead")
             if kind == "int":
                 q, n_ov, n_un = requantize(data, 0, self._nt, F.rounding_method, F.overflow_action)
             else:
@@ -336,6 +424,34 @@ class fi:
         self._q[index] = q
         fi_logging.record(self, n_ov, n_un, "assignment")
 
+    def _set_complex(self, index, value):
+        """Assignment into a complex fi: each part cast into the type with the fimath."""
+        F = self.fimath
+        r, o = F.rounding_method, F.overflow_action
+        if isinstance(value, fi):
+            parts = (value.real, value.imag)
+        else:
+            kind, data, _ = _classify(value)
+            parts = (np.real(data), np.imag(data)) if kind == "complex" else (data, None)
+        stored, n_ov, n_un = [], 0, 0
+        for part in parts:
+            if part is None:
+                q, ov, un = 0, 0, 0
+            elif isinstance(part, fi):
+                q, ov, un = convert(part, self._nt, r, o)
+            elif np.asarray(part).dtype.kind in "iuO":
+                q, ov, un = requantize(part, 0, self._nt, r, o)
+            else:
+                q, ov, un = quantize_doubles(part, self._nt, r, o)
+            stored.append(q)
+            n_ov, n_un = n_ov + ov, n_un + un
+        if not self._q.flags.writeable:
+            self._q = np.array(self._q)
+        if not self._im.flags.writeable:
+            self._im = np.array(self._im)
+        self._q[index], self._im[index] = stored
+        fi_logging.record(self, n_ov, n_un, "assignment")
+
     def __iter__(self):
         if self.ndim == 0:
             raise TypeError("iteration over a 0-d fi")
@@ -343,19 +459,28 @@ class fi:
             yield self[i]
 
     def reshape(self, *shape) -> "fi":
-        return self._like(np.reshape(self._q, shape[0] if len(shape) == 1 else shape))
+        shape = shape[0] if len(shape) == 1 else shape
+        if self._im is not None:
+            return self._map(lambda q: np.reshape(q, shape))
+        return self._like(np.reshape(self._q, shape))
 
     def transpose(self, *axes) -> "fi":
+        if self._im is not None:
+            return self._map(lambda q: np.transpose(q, axes or None))
         return self._like(np.transpose(self._q, axes or None))
 
     T = property(lambda self: self.transpose())
 
     def flatten(self) -> "fi":
+        if self._im is not None:
+            return self._map(lambda q: np.asarray(q).flatten())
         return self._like(np.asarray(self._q).flatten())
 
     ravel = flatten
 
     def copy(self) -> "fi":
+        if self._im is not None:
+            return self._map(lambda q: np.array(q, copy=True))
         return self._like(np.array(self._q, copy=True))
 
     __copy__ = copy
@@ -367,6 +492,9 @@ class fi:
     @property
     def stored_integer(self) -> np.ndarray:
         """Stored integers in the smallest numpy integer dtype of the word (exact ints above 64)."""
+        if self._im is not None:
+            raise TypeError("stored_integer of a complex fi: read a.real.stored_integer and "
+                            "a.imag.stored_integer (each exact at any word length)")
         w = self._nt.word_length
         if self._nt.data_type != "Fixed":
             raise TypeError(f"stored_integer needs a fixed-point fi, this one holds {self._nt.data_type} values")
@@ -382,11 +510,15 @@ class fi:
     @int.setter
     def int(self, values):
         """Set the stored integers directly (A.2 rule 7); they must fit the word."""
+        self._real_only("setting int (the stored integers)")
         replacement = fi(None, self._nt, stored_integer=values)
         self._q = np.broadcast_to(replacement._q, self.shape).copy() if self.shape else replacement._q
 
     def double(self) -> np.ndarray:
-        """Real-world values as float64 (the nearest double of each exact value)."""
+        """Real-world values as float64 (complex128 for a complex fi), the nearest double of each
+        exact value (of each part)."""
+        if self._im is not None:
+            return self.real.double() + 1j * self.imag.double()
         nt, q = self._nt, np.asarray(self._q)
         if nt.data_type != "Fixed":
             return q.astype(np.float64)
@@ -399,13 +531,21 @@ class fi:
         return values if dtype is None else values.astype(dtype)
 
     def __float__(self):
+        self._real_only("float()")
         if self.size != 1:
             raise TypeError(f"only a single-element fi converts to float, this one has shape {self.shape}")
         return float(self.double().ravel()[0])
 
+    def __complex__(self):
+        if self.size != 1:
+            raise TypeError(f"only a single-element fi converts to complex, this one has shape {self.shape}")
+        return builtins.complex(self.double().ravel()[0])
+
     def __bool__(self):
         if self.size != 1:
             raise ValueError("the truth value of a fi with more than one element is ambiguous")
+        if self._im is not None:
+            return bool(self.real) or bool(self.imag)
         return bool(np.asarray(self._q).ravel()[0] != 0 or self._nt.bias != 0)
 
     def tolist(self):
@@ -417,6 +557,7 @@ class fi:
         return [int(x) & mask for x in np.asarray(self._q).ravel()]
 
     def _format(self, fmt) -> str:
+        self._real_only("bin / hex / oct", ": read them from a.real and a.imag")
         texts = [fmt(p) for p in self._patterns()]
         return "   ".join(texts) if self.ndim else texts[0]
 
@@ -441,6 +582,7 @@ class fi:
     @property
     def dec(self) -> str:
         """Stored integers in decimal (signed), space separated."""
+        self._real_only("dec", ": read it from a.real and a.imag")
         texts = [str(int(x)) for x in np.asarray(self._q).ravel()]
         return "   ".join(texts) if self.ndim else texts[0]
 
@@ -543,8 +685,40 @@ def _limits(nt: numerictype):
     return (-(1 << (w - 1)), (1 << (w - 1)) - 1) if nt.signed else (0, (1 << w) - 1)
 
 
+def isreal(a) -> bool:
+    """False for a complex fi (even with zero imaginary parts); numpy's rule for anything else."""
+    if isinstance(a, fi):
+        return a.isreal()
+    return not np.iscomplexobj(a)
+
+
+def complex(re, im) -> fi:
+    """A complex fi from its parts (MATLAB's complex(a, b)), exact at any word length: the stored
+    integers are kept as they are. A non-fi part is cast into the fi part's type (Nearest /
+    Saturate, like construction); two fi parts must share one numerictype. The fimath is re's (or
+    im's when re has none)."""
+    if not isinstance(re, fi) and not isinstance(im, fi):
+        raise TypeError("complex: at least one part must be a fi (build complex values with fi(v, ...))")
+    if not isinstance(re, fi):
+        re = fi(re, im._nt)
+    if not isinstance(im, fi):
+        im = fi(im, re._nt)
+    if re._im is not None or im._im is not None:
+        raise TypeError("complex: both parts must be real fi")
+    if re._nt != im._nt:
+        raise ValueError(f"complex needs parts of one numerictype; got {re._nt!r} and {im._nt!r}")
+    try:
+        shape = np.broadcast_shapes(np.shape(re._q), np.shape(im._q))
+    except ValueError:
+        raise ValueError(f"complex: part shapes {np.shape(re._q)} and {np.shape(im._q)} do not "
+                         "broadcast") from None
+    return fi._complex(np.broadcast_to(re._q, shape).copy(), np.broadcast_to(im._q, shape).copy(), re._nt,
+                       re._fm if re._fm is not None else im._fm)
+
+
 def concatenate(arrays, axis=0) -> fi:
-    """Join fi arrays of one numerictype along an axis (the first array's fimath is kept)."""
+    """Join fi arrays of one numerictype along an axis (the first array's fimath is kept); the
+    result is complex when any input is."""
     arrays = list(arrays)
     if not arrays or not all(isinstance(a, fi) for a in arrays):
         raise TypeError("concatenate needs a non-empty sequence of fi")
@@ -552,6 +726,9 @@ def concatenate(arrays, axis=0) -> fi:
     for a in arrays[1:]:
         if a._nt != nt:
             raise ValueError(f"concatenate needs one numerictype; got {nt!r} and {a._nt!r}")
+    if any(a._im is not None for a in arrays):
+        return fi._complex(np.concatenate([np.asarray(a.real._q) for a in arrays], axis=axis),
+                           np.concatenate([np.asarray(a.imag._q) for a in arrays], axis=axis), nt, arrays[0]._fm)
     return fi._from_stored(np.concatenate([np.asarray(a._q) for a in arrays], axis=axis), nt, arrays[0]._fm)
 
 

@@ -156,9 +156,14 @@ def test_a2_rule_7_setting_stored_integers():
         c.int = 128
 
 
-def test_complex_values_are_rejected():
+def test_complex_values_are_not_assigned_into_a_real_fi():
+    """fi(1 + 2j) builds a complex fi (tests/test_fi_complex.py); a real fi never silently drops
+    an imaginary part."""
+    a = fp.fi([1, 2], 1, 8, 4)
     with pytest.raises(TypeError, match="complex"):
-        fp.fi(1 + 2j)
+        a[0] = 1 + 2j
+    with pytest.raises(TypeError, match="complex"):
+        a[:] = fp.fi([1j, 2], 1, 8, 4)
 
 
 # --- shapes ----------------------------------------------------------------------------------------
