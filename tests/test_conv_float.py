@@ -199,3 +199,57 @@ def test_packed_weights_are_cached_per_array():
     assert F._packed(w, 1) is first
     assert F._packed(w.copy(), 1) is not first
     assert F._packed(np.ones((8, 1, 3, 3), np.float32), 2) is not first
+
+
+# ---- Network: a convolution applies the activation after it ---------------------------------------
+
+def conv_act_net():
+    """conv -> ReLU, conv -> clipped ReLU, conv -> leaky ReLU, and a convolution read twice."""
+    import fixedpoint as fp
+    rng = np.random.default_rng(5)
+
+    def conv(name, o, c, k=3, **options):
+        return fp.Convolution2DLayer(name, rng.normal(size=(o, c // options.get("groups", 1), k, k)),
+                                     rng.normal(size=o), padding=k // 2, **options)
+
+    layers = [fp.ImageInputLayer("input", (3, 8, 8)), conv("c1", 16, 3), fp.ReLULayer("r1"),
+              conv("c2", 16, 16, groups=16), fp.ClippedReLULayer("r2", 1.5),
+              conv("c3", 8, 16, k=1), fp.LeakyReLULayer("r3", 0.2),
+              conv("c4", 8, 8), fp.ReLULayer("r4"), fp.AdditionLayer("add")]
+    connections = [("input", "c1"), ("c1", "r1"), ("r1", "c2"), ("c2", "r2"), ("r2", "c3"),
+                   ("c3", "r3"), ("r3", "c4"), ("c4", "r4"), ("r4", "add/in1"), ("c4", "add/in2")]
+    return fp.Network(layers, connections)
+
+
+def test_fused_activations_give_the_unfused_bits():
+    net = conv_act_net()
+    x = np.random.default_rng(6).normal(size=(4, 3, 8, 8)).astype(np.float32)
+    fused = net.predict(x)
+    fusions = [e[4] for e in net._plan(("add",), False, True) if e[4] is not None]
+    assert fusions == ["relu", "fused", ("clip", 0.0, 1.5), "fused", ("leaky", 0.2), "fused"]
+    net.fuse_activations = False
+    assert net.predict(x).tobytes() == fused.tobytes()
+
+
+def test_fusion_never_hides_a_requested_or_observed_output():
+    net = conv_act_net()
+    x = np.random.default_rng(6).normal(size=(2, 3, 8, 8)).astype(np.float32)
+    c1, r1, out = net.predict(x, outputs=["c1", "r1", "add"])
+    assert c1.min() < 0 and r1.min() >= 0     # the convolution's own output, before the ReLU
+    np.testing.assert_array_equal(r1, np.maximum(c1, 0))
+    seen = {}
+    net.run({"input": x}, observe=lambda layer, value: seen.setdefault(layer.name, value.copy()))
+    np.testing.assert_array_equal(seen["c1"], c1)
+    np.testing.assert_array_equal(seen["add"], out)
+
+
+@pytest.mark.parametrize("kernel_path", PATHS)
+@pytest.mark.parametrize("activation, want", [("relu", [np.nan, 0.0, 2.0]), (("clip", 0.0, 1.0), [np.nan, 0.0, 1.0]),
+                                              (("leaky", 0.5), [np.nan, -1.0, 2.0])])
+def test_activations_keep_nan(path, kernel_path, activation, want):
+    """NaN stays NaN through every activation, as in the NumPy layers."""
+    set_kernel_path(kernel_path)
+    x = np.array([np.nan, -2.0, 2.0], np.float32).reshape(1, 1, 1, 3)
+    for o in (1, 8):   # both kernels
+        got = conv2d_float(x, pack_float_conv(np.ones((o, 1, 1, 1), np.float32)), None, activation=activation)
+        np.testing.assert_array_equal(got[0, :, 0], np.tile(want, (o, 1)))

@@ -51,8 +51,8 @@ struct TileSource {
 
 inline float activate(float v, const FloatEpilogue& ep) {
     switch (ep.activation) {
-        case FloatActivation::ReLU: return v > 0.0f ? v : 0.0f;
-        case FloatActivation::Clip: return std::min(std::max(v, ep.lo), ep.hi);
+        case FloatActivation::ReLU: return v < 0.0f ? 0.0f : v;   // NaN stays NaN, as in NumPy
+        case FloatActivation::Clip: return v < ep.lo ? ep.lo : (v > ep.hi ? ep.hi : v);
         case FloatActivation::Leaky: return v < 0.0f ? ep.alpha * v : v;
         default: return v;
     }
@@ -97,9 +97,10 @@ void tile_portable(const TileSource& t, const float* wt, Index ldw, Index s0, in
 
 __attribute__((target("avx2,fma"))) inline __m256 activate8(__m256 v, const FloatEpilogue& ep) {
     switch (ep.activation) {
-        case FloatActivation::ReLU: return _mm256_max_ps(v, _mm256_setzero_ps());
+        // max/min return their second operand when either is NaN: v second keeps NaN
+        case FloatActivation::ReLU: return _mm256_max_ps(_mm256_setzero_ps(), v);
         case FloatActivation::Clip:
-            return _mm256_min_ps(_mm256_max_ps(v, _mm256_set1_ps(ep.lo)), _mm256_set1_ps(ep.hi));
+            return _mm256_min_ps(_mm256_set1_ps(ep.hi), _mm256_max_ps(_mm256_set1_ps(ep.lo), v));
         case FloatActivation::Leaky: {
             const __m256 neg = _mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_LT_OQ);
             return _mm256_blendv_ps(v, _mm256_mul_ps(v, _mm256_set1_ps(ep.alpha)), neg);

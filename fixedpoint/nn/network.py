@@ -15,11 +15,33 @@ import numpy as np
 import pandas as pd
 
 from ..progress import ProgressBar
+from . import functional as F
 from .layers.base import Layer
 
 
 def _forward(layer: Layer, *inputs: np.ndarray) -> np.ndarray:
     return layer.forward(*inputs)
+
+
+# Activation layers a convolution can apply as it stores its outputs (functional.conv2d's
+# `activation`), by layer type.
+_FUSABLE_ACTIVATIONS = {
+    "ReLU": lambda layer: "relu",
+    "ClippedReLU": lambda layer: ("clip", 0.0, layer.ceiling),
+    "LeakyReLU": lambda layer: ("leaky", layer.scale),
+}
+_FUSED = "fused"   # plan marker of an activation layer whose convolution already applied it
+
+
+def _conv_with_activation(layer: Layer, x: np.ndarray, activation) -> np.ndarray:
+    """`layer.forward(x)` of a convolution layer followed by `activation` in the same pass."""
+    layer._check(x.shape)
+    try:
+        return F.conv2d(x, layer.weights, layer.bias, layer.stride, layer.padding, layer.dilation,
+                        layer.groups, activation=activation)
+    except ValueError as error:
+        raise ValueError(f"convolution {layer.name!r} on input {tuple(x.shape)}: "
+                         f"{error}") from None
 
 
 class NetworkError(ValueError):
@@ -40,6 +62,10 @@ class Network:
     plain network; after `prepare_network`, e.g. a convolution with a folded batch normalization
     maps to both. Editing methods return new networks that share the (unchanged) layer objects.
     """
+
+    # `run` lets a convolution apply the activation layer after it (see `_plan`); False runs every
+    # layer by itself (same results: the activation sees the same float32 values either way)
+    fuse_activations = True
 
     def __init__(self, layers: Iterable[Layer], connections: Iterable[Sequence[str]], *,
                  input_names: Sequence[str] | None = None,
@@ -279,8 +305,14 @@ class Network:
             raise NetworkError(f"no data for input layers {missing}")
         values: dict[str, np.ndarray] = {}
         step = compute or _forward
-        for layer, sources, released, may_overwrite in self._plan(requested, observe is not None):
-            if not sources:
+        plan = self._plan(requested, observe is not None,
+                          self.fuse_activations and compute is None and observe is None)
+        for layer, sources, released, may_overwrite, fused in plan:
+            if fused is _FUSED:
+                out = values[sources[0]]
+            elif fused is not None:
+                out = _conv_with_activation(layer, values[sources[0]], fused)
+            elif not sources:
                 out = step(layer, inputs[layer.name])
             elif may_overwrite and compute is None and self._owns(values, sources[0], inputs):
                 out = layer.forward_into(values[sources[0]])
@@ -295,12 +327,14 @@ class Network:
                 del values[source]
         return {name: values[name] for name in requested}
 
-    def _plan(self, requested: tuple, run_all: bool) -> list[tuple]:
+    def _plan(self, requested: tuple, run_all: bool, fuse: bool = False) -> list[tuple]:
         """The execution plan for these outputs, computed once per request and cached: for each
-        layer to run, its sources, the values released after it, and whether it may overwrite
+        layer to run, its sources, the values released after it, whether it may overwrite
         its input (an element-wise layer that is the last reader of a non-input, unrequested
-        value)."""
-        key = (requested, run_all)
+        value), and its fusion: with `fuse`, a convolution whose output nobody but one
+        ReLU / clipped ReLU / leaky ReLU reads (and nobody requested) applies that activation
+        itself (its entry holds the activation, the activation's entry `_FUSED`)."""
+        key = (requested, run_all, fuse)
         if key not in self._plans:
             self._check_names(requested, "outputs")
             needed = set(self._order) if run_all else self._ancestors(requested)
@@ -314,9 +348,26 @@ class Network:
                 may_overwrite = (layer.overwrites_input and len(sources) == 1
                                  and sources[0] in released
                                  and sources[0] not in self._input_names)
-                plan.append((layer, sources, released, may_overwrite))
-            self._plans[key] = plan
+                plan.append([layer, sources, released, may_overwrite, None])
+            if fuse:
+                self._fuse_activations(plan, set(steps), requested)
+            self._plans[key] = [tuple(entry) for entry in plan]
         return self._plans[key]
+
+    def _fuse_activations(self, plan: list, steps: set, requested: tuple) -> None:
+        """Marks convolution + activation pairs of `plan` (see `_plan`)."""
+        index = {entry[0].name: k for k, entry in enumerate(plan)}
+        for entry in plan:
+            layer = entry[0]
+            if layer.type_name != "Convolution2D" or layer.name in requested:
+                continue
+            readers = [c for c in self._consumers[layer.name] if c in steps]
+            if len(readers) != 1:
+                continue
+            reader = plan[index[readers[0]]]
+            activation = _FUSABLE_ACTIVATIONS.get(reader[0].type_name)
+            if activation is not None and reader[1] == (layer.name,):
+                entry[4], reader[4] = activation(reader[0]), _FUSED
 
     @staticmethod
     def _owns(values: dict, name: str, inputs: dict) -> bool:
