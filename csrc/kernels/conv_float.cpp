@@ -23,6 +23,13 @@ PackedFloatConv pack_float_conv_weights(const float* w, Index o, Index cg, Index
     for (Index g = 0; g < groups; ++g)
         for (Index r = 0; r < og; ++r)
             for (Index j = 0; j < k; ++j) p.wt[size_t(g * k * og + j * og + r)] = w[(g * og + r) * k + j];
+    if (cg == 1 && og == 1 && groups > 1) {
+        const Index taps = kh * kw;
+        p.dw_pad = round_up(groups, 8);
+        p.dw.assign(size_t(taps * p.dw_pad), 0.0f);
+        for (Index c = 0; c < groups; ++c)
+            for (Index t = 0; t < taps; ++t) p.dw[size_t(t * p.dw_pad + c)] = w[c * taps + t];
+    }
     if (og >= 8) {
         p.out_pad = round_up(og, 8);
         p.wide.assign(size_t(groups * k * p.out_pad), 0.0f);
@@ -404,6 +411,162 @@ void conv_image_wide(const float* x, const ConvGeometry& g, const PackedFloatCon
     }
 }
 
+
+// ---- depthwise: vectors of 8 channels on a channels-last padded image -------------------------------
+
+constexpr int kDwPix = 4;   // output pixels per depthwise tile
+
+struct DepthwisePlan {
+    Index ph = 0, pw = 0, pixels = 0, cpad = 0;
+    std::vector<Index> toff, poff;   // tap and pixel offsets into the channels-last image
+};
+
+DepthwisePlan make_depthwise_plan(const ConvGeometry& g, Index cpad) {
+    DepthwisePlan p;
+    p.ph = g.height + g.pad_top + g.pad_bottom;
+    p.pw = g.width + g.pad_left + g.pad_right;
+    p.cpad = cpad;
+    p.pixels = g.out_h() * g.out_w();
+    for (Index ky = 0; ky < g.kernel_h; ++ky)
+        for (Index kx = 0; kx < g.kernel_w; ++kx) p.toff.push_back((ky * g.dilation_h * p.pw + kx * g.dilation_w) * cpad);
+    for (Index oy = 0; oy < g.out_h(); ++oy)
+        for (Index ox = 0; ox < g.out_w(); ++ox) p.poff.push_back((oy * g.stride_h * p.pw + ox * g.stride_w) * cpad);
+    p.poff.insert(p.poff.end(), kDwPix, 0);
+    return p;
+}
+
+__attribute__((target("avx2,fma"))) void depthwise_tile_avx2(const float* img, const Index* poff, const Index* toff,
+                                                             Index taps, const float* wdw, Index cpad,
+                                                             const float* bias, const FloatEpilogue& ep, float* buf) {
+    __m256 acc[kDwPix];
+#pragma GCC unroll 8
+    for (int i = 0; i < kDwPix; ++i) acc[i] = _mm256_setzero_ps();
+    for (Index t = 0; t < taps; ++t) {
+        const __m256 wv = _mm256_loadu_ps(wdw + t * cpad);
+#pragma GCC unroll 8
+        for (int i = 0; i < kDwPix; ++i) acc[i] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(img + poff[i] + toff[t]), acc[i]);
+    }
+    const __m256 b = _mm256_loadu_ps(bias);
+#pragma GCC unroll 8
+    for (int i = 0; i < kDwPix; ++i) _mm256_storeu_ps(buf + i * cpad, activate8(_mm256_add_ps(acc[i], b), ep));
+}
+
+void depthwise_tile_portable(const float* img, const Index* poff, const Index* toff, Index taps, const float* wdw,
+                             Index cpad, const float* bias, const FloatEpilogue& ep, float* buf) {
+    float acc[kDwPix][kLanes] = {};
+    for (Index t = 0; t < taps; ++t)
+        for (int i = 0; i < kDwPix; ++i)
+            for (int l = 0; l < kLanes; ++l) {
+                const float prod = wdw[t * cpad + l] * img[poff[i] + toff[t] + l];
+                acc[i][l] = acc[i][l] + prod;
+            }
+    for (int i = 0; i < kDwPix; ++i)
+        for (int l = 0; l < kLanes; ++l) buf[i * cpad + l] = activate(acc[i][l] + bias[l], ep);
+}
+
+void conv_image_depthwise(const float* x, const ConvGeometry& g, const PackedFloatConv& w, const DepthwisePlan& plan,
+                          const float* bias_pad, const FloatEpilogue& ep, float* out, bool avx2, std::vector<float>& img,
+                          std::vector<float>& buf) {
+    const Index c_count = g.channels, cpad = plan.cpad, pixels = plan.pixels, taps = Index(plan.toff.size());
+    img.assign(size_t(plan.ph * plan.pw * cpad), 0.0f);
+    for (Index c = 0; c < c_count; ++c)
+        for (Index y = 0; y < g.height; ++y) {
+            float* row = img.data() + ((y + g.pad_top) * plan.pw + g.pad_left) * cpad + c;
+            const float* src = x + (c * g.height + y) * g.width;
+            for (Index xx = 0; xx < g.width; ++xx) row[xx * cpad] = src[xx];
+        }
+    buf.resize(size_t((pixels + kDwPix) * cpad));
+    for (Index c0 = 0; c0 < cpad; c0 += kLanes)
+        for (Index p0 = 0; p0 < pixels; p0 += kDwPix) {
+            if (avx2)
+                depthwise_tile_avx2(img.data() + c0, plan.poff.data() + p0, plan.toff.data(), taps, w.dw.data() + c0, cpad,
+                                    bias_pad + c0, ep, buf.data() + p0 * cpad + c0);
+            else
+                depthwise_tile_portable(img.data() + c0, plan.poff.data() + p0, plan.toff.data(), taps, w.dw.data() + c0,
+                                        cpad, bias_pad + c0, ep, buf.data() + p0 * cpad + c0);
+        }
+    for (Index c = 0; c < c_count; ++c)
+        for (Index q = 0; q < pixels; ++q) out[c * pixels + q] = buf[size_t(q * cpad + c)];
+}
+
+
+// ---- depthwise with unit horizontal stride: rows of 8 output pixels per channel plane --------------
+
+constexpr int kDwRows = 4;   // output rows in flight (independent FMA chains)
+
+__attribute__((target("avx2,fma"))) void depthwise_rows_avx2(const float* plane, const ConvGeometry& g, Index pw,
+                                                             const float* wc, float bias, const FloatEpilogue& ep,
+                                                             float* out) {
+    const Index oh = g.out_h(), ow = g.out_w();
+    const __m256 b = _mm256_set1_ps(bias);
+    for (Index oy = 0; oy < oh; oy += kDwRows)   // rows past oh read the buffer's slack, are dropped
+        for (Index ox = 0; ox < ow; ox += kLanes) {
+            __m256 acc[kDwRows];
+#pragma GCC unroll 8
+            for (int r = 0; r < kDwRows; ++r) acc[r] = _mm256_setzero_ps();
+            Index t = 0;
+            for (Index ky = 0; ky < g.kernel_h; ++ky) {
+                const float* row = plane + (oy * g.stride_h + ky * g.dilation_h) * pw + ox;
+                for (Index kx = 0; kx < g.kernel_w; ++kx, ++t) {
+                    const __m256 wv = _mm256_broadcast_ss(wc + t);
+                    const float* at = row + kx * g.dilation_w;
+#pragma GCC unroll 8
+                    for (int r = 0; r < kDwRows; ++r)
+                        acc[r] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(at + r * g.stride_h * pw), acc[r]);
+                }
+            }
+#pragma GCC unroll 8
+            for (int r = 0; r < kDwRows; ++r) {
+                if (oy + r >= oh) break;
+                const __m256 v = activate8(_mm256_add_ps(acc[r], b), ep);
+                float* o = out + (oy + r) * ow + ox;
+                if (ox + kLanes <= ow) {
+                    _mm256_storeu_ps(o, v);
+                } else {
+                    alignas(32) float tmp[kLanes];
+                    _mm256_store_ps(tmp, v);
+                    std::memcpy(o, tmp, size_t(ow - ox) * sizeof(float));
+                }
+            }
+        }
+}
+
+void depthwise_rows_portable(const float* plane, const ConvGeometry& g, Index pw, const float* wc, float bias,
+                             const FloatEpilogue& ep, float* out) {
+    const Index oh = g.out_h(), ow = g.out_w();
+    for (Index oy = 0; oy < oh; ++oy)
+        for (Index ox = 0; ox < ow; ox += kLanes) {
+            float acc[kLanes] = {};
+            Index t = 0;
+            for (Index ky = 0; ky < g.kernel_h; ++ky) {
+                const float* r = plane + (oy * g.stride_h + ky * g.dilation_h) * pw + ox;
+                for (Index kx = 0; kx < g.kernel_w; ++kx, ++t)
+                    for (int l = 0; l < kLanes; ++l) {
+                        const float prod = wc[t] * r[kx * g.dilation_w + l];
+                        acc[l] = acc[l] + prod;
+                    }
+            }
+            for (Index l = 0; l < kLanes && ox + l < ow; ++l) out[oy * ow + ox + l] = activate(acc[l] + bias, ep);
+        }
+}
+
+// One image, every channel: each plane zero-padded into buf (with room for the last row's overreach).
+void conv_image_depthwise_rows(const float* x, const ConvGeometry& g, const PackedFloatConv& w, const FloatEpilogue& ep,
+                               float* out, bool avx2, std::vector<float>& buf) {
+    const Index ph = g.height + g.pad_top + g.pad_bottom, pw = g.width + g.pad_left + g.pad_right;
+    const Index taps = g.kernel_h * g.kernel_w, pixels = g.out_h() * g.out_w();
+    buf.resize(size_t((ph + kDwRows * g.stride_h) * pw + round_up(g.out_w(), kLanes) + kLanes));
+    for (Index c = 0; c < g.channels; ++c) {
+        std::fill(buf.begin(), buf.end(), 0.0f);
+        for (Index y = 0; y < g.height; ++y)
+            std::memcpy(buf.data() + (y + g.pad_top) * pw + g.pad_left, x + (c * g.height + y) * g.width,
+                        size_t(g.width) * sizeof(float));
+        const float bias = ep.bias ? ep.bias[c] : 0.0f;
+        if (avx2) depthwise_rows_avx2(buf.data(), g, pw, w.wt.data() + c * taps, bias, ep, out + c * pixels);
+        else depthwise_rows_portable(buf.data(), g, pw, w.wt.data() + c * taps, bias, ep, out + c * pixels);
+    }
+}
+
 bool cpu_has_avx2_fma() {
     static const bool has = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
     return has;
@@ -417,6 +580,28 @@ void conv2d_float(const float* x, const ConvGeometry& g, const PackedFloatConv& 
     const Index in_size = g.channels * g.height * g.width, out_size = g.out_channels * g.out_h() * g.out_w();
     const double macs = double(g.batch) * double(out_size) * double(w.in_per_group * w.kernel_h * w.kernel_w);
     const int threads = threads_for_work(macs, g.batch);
+    if (w.dw_pad > 0 && g.stride_w == 1) {
+#pragma omp parallel num_threads(threads) if (threads > 1)
+        {
+            std::vector<float> buf;
+#pragma omp for schedule(static)
+            for (Index n = 0; n < g.batch; ++n) conv_image_depthwise_rows(x + n * in_size, g, w, ep, out + n * out_size, avx2, buf);
+        }
+        return;
+    }
+    if (w.dw_pad > 0) {
+        std::vector<float> bias_pad(size_t(w.dw_pad), 0.0f);
+        if (ep.bias) std::copy(ep.bias, ep.bias + w.groups, bias_pad.begin());
+        const DepthwisePlan plan = make_depthwise_plan(g, w.dw_pad);
+#pragma omp parallel num_threads(threads) if (threads > 1)
+        {
+            std::vector<float> img, buf;
+#pragma omp for schedule(static)
+            for (Index n = 0; n < g.batch; ++n)
+                conv_image_depthwise(x + n * in_size, g, w, plan, bias_pad.data(), ep, out + n * out_size, avx2, img, buf);
+        }
+        return;
+    }
     if (w.out_pad > 0) {
         const Index og = w.out_channels / w.groups;
         std::vector<float> bias_pad(size_t(w.groups * w.out_pad), 0.0f);

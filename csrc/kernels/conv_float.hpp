@@ -7,7 +7,8 @@
 // x 3 (4, 6, 8) output pixels in registers (a weight vector times a broadcast input value) and writes
 // through a pixel-major buffer; fewer channels per group (depthwise) vectorise over 16 output pixels
 // instead (two segments of 8 along the output rows or the padded grid; strided ones gather their
-// patch matrix). Both run the whole K loop per tile, so every output is a float32 sum over
+// patch matrix), except plain depthwise convolutions, which vectorise over channels on a
+// channels-last padded copy of the image. Both run the whole K loop per tile, so every output is a float32 sum over
 // k = (c, ky, kx) in increasing order, started from zero, then plus bias, then the activation: the same operations whichever thread
 // computes the image (results never depend on the thread count). AVX2+FMA code is compiled per
 // function with target attributes and chosen at run time; the portable path multiplies and adds
@@ -34,9 +35,11 @@ struct FloatEpilogue {
 // OIHW float weights transposed once per group to wt[g][k][o_in_group] (k = (c, ky, kx)); with at
 // least 8 output channels per group also as wide[g][k][o] with o padded with zeros to a multiple
 // of 8 (out_pad), for the kernel that vectorises over output channels.
+// Depthwise weights (one input and one output channel per group) also as dw[tap][channel], channels
+// padded with zeros to a multiple of 8 (dw_pad).
 struct PackedFloatConv {
-    Index out_channels = 0, in_per_group = 0, kernel_h = 0, kernel_w = 0, groups = 1, out_pad = 0;
-    std::vector<float> wt, wide;
+    Index out_channels = 0, in_per_group = 0, kernel_h = 0, kernel_w = 0, groups = 1, out_pad = 0, dw_pad = 0;
+    std::vector<float> wt, wide, dw;
 };
 PackedFloatConv pack_float_conv_weights(const float* w, Index o, Index cg, Index kh, Index kw, Index groups);
 

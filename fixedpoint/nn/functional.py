@@ -31,8 +31,8 @@ CHANNELS_LAST_MAX_PIXELS = 128      # ungrouped convs with larger outputs run pe
 # conv2d runs compiled code on outputs of at most COMPILED_MAX_PIXELS pixels per plane wherever it
 # measured faster than BLAS (docs/network.md): any convolution of at most COMPILED_MAX_WORK
 # multiply-adds (NumPy's per-call overhead dominates there), and larger ones except 1x1 convolutions
-# (a plain matmul on NCHW data) and strided ones with fewer than 8 filters per group (depthwise:
-# their patch gather is slower than BLAS's)
+# (a plain matmul on NCHW data) and strided ones with 2-7 filters per group (their patch gather is
+# slower than BLAS's; plain depthwise ones have their own kernel)
 COMPILED_MAX_PIXELS, COMPILED_MAX_WORK, COMPILED_1X1_MAX_WORK = 256, 1 << 18, 1 << 15
 ACTIVATIONS = ("relu", "clip", "leaky")   # what conv2d can fuse (see `conv2d`'s `activation`)
 
@@ -147,11 +147,11 @@ def _packed(weights: np.ndarray, groups: int):
     return packed
 
 
-def _compiled_is_faster(work: int, one_by_one: bool, unit_stride: bool, wide: bool) -> bool:
+def _compiled_is_faster(work: int, one_by_one: bool, unit_stride: bool, own_kernel: bool) -> bool:
     """The measured route rule for small images (see COMPILED_MAX_PIXELS)."""
     if work <= (COMPILED_1X1_MAX_WORK if one_by_one else COMPILED_MAX_WORK):
         return True
-    return not one_by_one and (unit_stride or wide)
+    return not one_by_one and (unit_stride or own_kernel)
 
 
 def apply_activation(out: np.ndarray, activation) -> np.ndarray:
@@ -191,7 +191,7 @@ def conv2d(x: np.ndarray, weights: np.ndarray, bias: np.ndarray | None, stride, 
         ow = output_size(w, kw, stride[1], pads[1], pads[3], dilation[1])
         if oh * ow <= COMPILED_MAX_PIXELS and _compiled_is_faster(
                 n * out_ch * oh * ow * c_group * kh * kw, (kh, kw) == (1, 1),
-                tuple(stride) == (1, 1), out_ch // groups >= 8):
+                tuple(stride) == (1, 1), out_ch // groups >= 8 or (c_group == 1 and out_ch == c)):
             if bias is not None and not (bias.dtype == np.float32 and bias.flags.c_contiguous):
                 bias = np.ascontiguousarray(bias, np.float32)
             return _conv2d_compiled(x, _packed(weights, groups), bias, stride, pads, dilation,
