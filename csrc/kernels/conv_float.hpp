@@ -1,18 +1,19 @@
 // Float32 2-D convolution for small images (a few dozen to a few hundred pixels per plane), NCHW in
 // and out, OIHW weights, with the bias and the following activation fused into the store.
 //
-// Per image and group the input is copied once with its zero padding; every term of every output is
-// then a load at a fixed offset from the output pixel's position, so no patch matrix is formed.
-// Groups of at least 8 output channels run a micro-kernel that holds 32 (24, 16, 8) output channels
-// x 3 (4, 6, 8) output pixels in registers (a weight vector times a broadcast input value) and writes
-// through a pixel-major buffer; fewer channels per group (depthwise) vectorise over 16 output pixels
-// instead (two segments of 8 along the output rows or the padded grid; strided ones gather their
-// patch matrix), except plain depthwise convolutions, which vectorise over channels on a
-// channels-last padded copy of the image. Both run the whole K loop per tile, so every output is a float32 sum over
-// k = (c, ky, kx) in increasing order, started from zero, then plus bias, then the activation: the same operations whichever thread
-// computes the image (results never depend on the thread count). AVX2+FMA code is compiled per
-// function with target attributes and chosen at run time; the portable path multiplies and adds
-// separately, so its results differ from the AVX2 path's by float32 rounding only.
+// Per image and group the input is copied once with its zero padding; every term of an output is
+// then a load at a fixed offset from the output pixel's position, so no patch matrix is formed:
+// * groups of >= 8 output channels: 32 (24, 16, 8) output channels x 3 (4, 6, 8) output pixels in
+//   registers (a weight vector times a broadcast input value), through a pixel-major buffer;
+// * plain depthwise, unit horizontal stride: per channel plane, rows of 8 output pixels, 4 rows in
+//   flight; strided: vectors of 8 channels on a channels-last padded copy of the image;
+// * other small groups: 6 output channels x 16 output pixels (two segments of 8 along the output
+//   rows or the padded grid; strided ones gather a patch matrix first).
+// Every output is one float32 sum over k = (c, ky, kx) in increasing order, started from zero, then
+// plus bias, then the activation: the same operations whichever thread computes the image (threads
+// split the batch; results never depend on their number). AVX2+FMA code is compiled per function
+// with target attributes and chosen at run time; the portable path multiplies and adds separately,
+// so its results differ from the AVX2 path's by float32 rounding only.
 #pragma once
 
 #include <vector>
