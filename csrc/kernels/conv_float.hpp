@@ -3,11 +3,12 @@
 //
 // Per image and group the input is copied once with its zero padding; every term of an output is
 // then a load at a fixed offset from the output pixel's position, so no patch matrix is formed:
-// * groups of >= 8 output channels: 32 (24, 16, 8) output channels x 3 (4, 6, 8) output pixels in
-//   registers (a weight vector times a broadcast input value), through a pixel-major buffer;
+// * groups of >= 8 output channels on images whose output rows do not fill vectors of 8 pixels:
+//   32 (24, 16, 8) output channels x 3 (4, 6, 8) output pixels in registers (a weight vector times
+//   a broadcast input value), through a pixel-major buffer;
 // * plain depthwise, unit horizontal stride: per channel plane, rows of 8 output pixels, 4 rows in
 //   flight; strided: vectors of 8 channels on a channels-last padded copy of the image;
-// * other small groups: 6 output channels x 16 output pixels (two segments of 8 along the output
+// * everything else: 6 output channels x 16 output pixels (two segments of 8 along the output
 //   rows or the padded grid; strided ones gather a patch matrix first).
 // Every output is one float32 sum over k = (c, ky, kx) in increasing order, started from zero, then
 // plus bias, then the activation: the same operations whichever thread computes the image (threads
