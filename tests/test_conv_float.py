@@ -164,6 +164,8 @@ def test_non_contiguous_input_and_no_bias():
     (lambda x, p, b: conv2d_float(x, p, b, activation="gelu"), "activation must be"),
     (lambda x, p, b: conv2d_float(x, p, b, activation=("clip", 1.0, 0.0)), "lo <= hi"),
     (lambda x, p, b: conv2d_float(x, "weights", b), "packed must come from pack_float_conv"),
+    (lambda x, p, b: conv2d_float(x, p, b, scale=b), "scale and shift must be given together"),
+    (lambda x, p, b: conv2d_float(x, p, b, scale=b[:2], shift=b), "scale has 2 entries, expected 8"),
     (lambda x, p, b: pack_float_conv(np.zeros((8, 4, 3, 3), np.float32), groups=3), "must divide"),
     (lambda x, p, b: pack_float_conv(np.zeros((8, 4, 3), np.float32)), "w must be 4-D"),
     (lambda x, p, b: pack_float_conv(np.zeros((8, 4, 3, 3)), 1), "weights must be a float32"),
@@ -226,7 +228,8 @@ def test_fused_activations_give_the_unfused_bits():
     x = np.random.default_rng(6).normal(size=(4, 3, 8, 8)).astype(np.float32)
     fused = net.predict(x)
     fusions = [e[4] for e in net._plan(("add",), False, True) if e[4] is not None]
-    assert fusions == ["relu", "fused", ("clip", 0.0, 1.5), "fused", ("leaky", 0.2), "fused"]
+    assert fusions == [(None, "relu"), "fused", (None, ("clip", 0.0, 1.5)), "fused",
+                       (None, ("leaky", 0.2)), "fused"]
     net.fuse_activations = False
     assert net.predict(x).tobytes() == fused.tobytes()
 
@@ -253,3 +256,42 @@ def test_activations_keep_nan(path, kernel_path, activation, want):
     for o in (1, 8):   # both kernels
         got = conv2d_float(x, pack_float_conv(np.ones((o, 1, 1, 1), np.float32)), None, activation=activation)
         np.testing.assert_array_equal(got[0, :, 0], np.tile(want, (o, 1)))
+
+
+@pytest.mark.parametrize("batch", [1, 64])
+@pytest.mark.parametrize("model", ["digits_cnn", "digits_mobilenet"])
+def test_conv_batchnorm_activation_fusion_gives_the_unfused_bits(model, batch):
+    """The bundled models (conv -> BN -> ReLU / ReLU6 blocks): fused and layer-by-layer predict
+    agree bit for bit, on the compiled routes and the BLAS ones alike."""
+    import fixedpoint as fp
+    net = getattr(fp.examples, model)()
+    x = fp.examples.digits_data()[1][0][:batch]
+    fused_plan = net._plan(tuple(net.output_names), False, True)
+    assert any(e[4] is not None and e[4] != "fused" and e[4][0] is not None for e in fused_plan)
+    fused = net.predict(x)
+    net.fuse_activations = False
+    assert net.predict(x).tobytes() == fused.tobytes()
+
+
+def test_conv_with_affine_matches_batchnorm_layer_bits():
+    """conv2d's affine epilogue is the batch normalization layer's arithmetic, on every kernel."""
+    import fixedpoint as fp
+    rng = np.random.default_rng(9)
+    for shape in SHAPES:
+        n, c, h, o, k, groups, stride, pad = shape
+        x = rng.normal(size=(n, c, h, h)).astype(np.float32)
+        w = rng.normal(size=(o, c // groups, k, k)).astype(np.float32)
+        b = rng.normal(size=o).astype(np.float32)
+        bn = fp.BatchNormalizationLayer("bn", scale=rng.uniform(0.5, 2, o), offset=rng.normal(size=o),
+                                        mean=rng.normal(size=o), variance=rng.uniform(0.5, 2, o))
+        gain, shift = bn._gain_shift(4)
+        geometry = ((stride, stride), (pad,) * 4, (1, 1), groups)
+        plain = F.conv2d(x, w, b, *geometry)
+        for kernel_path in PATHS:
+            set_kernel_path(kernel_path)
+            try:
+                fused = F.conv2d(x, w, b, *geometry, affine=(gain.reshape(-1), shift.reshape(-1)))
+                plain = F.conv2d(x, w, b, *geometry)
+            finally:
+                set_kernel_path("auto")
+            assert fused.tobytes() == bn.forward(plain).tobytes(), (shape, kernel_path)

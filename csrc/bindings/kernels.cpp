@@ -11,6 +11,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "bindings/requantizer_args.hpp"
@@ -18,6 +19,7 @@
 #include "kernels/conv_float.hpp"
 #include "kernels/gemm_affine.hpp"
 #include "kernels/gemm_ceiling.hpp"
+#include "kernels/gemm_vnni.hpp"
 #include "kernels/threads.hpp"
 
 namespace py = pybind11;
@@ -215,7 +217,8 @@ fxp::kern::PackedFloatConv pack_float_conv_weights(const py::array& w, Index gro
 
 py::array conv2d_float(const py::array& x, const fxp::kern::PackedFloatConv& w, std::array<Index, 2> stride,
                        std::array<Index, 2> dilation, std::array<Index, 4> pads, const std::optional<py::array>& bias,
-                       int activation, float lo, float hi, float alpha, int path) {
+                       const std::optional<py::array>& scale, const std::optional<py::array>& shift, int activation,
+                       float lo, float hi, float alpha, int path) {
     require_array(x, "x", 4);
     FXP_REQUIRE(has_dtype<float>(x), "x must be float32, got " + describe(x));
     fxp::kern::ConvGeometry g;
@@ -254,6 +257,18 @@ py::array conv2d_float(const py::array& x, const fxp::kern::PackedFloatConv& w, 
         FXP_REQUIRE(bias->shape(0) == g.out_channels,
                 "bias has " + std::to_string(bias->shape(0)) + " entries, expected " + std::to_string(g.out_channels));
         ep.bias = static_cast<const float*>(bias->data());
+    }
+    FXP_REQUIRE(bool(scale) == bool(shift), "scale and shift must be given together");
+    if (scale) {
+        const std::pair<const py::array*, const char*> vectors[] = {{&*scale, "scale"}, {&*shift, "shift"}};
+        for (const auto& [v, name] : vectors) {
+            require_array(*v, name, 1);
+            FXP_REQUIRE(has_dtype<float>(*v), std::string(name) + " must be float32, got " + describe(*v));
+            FXP_REQUIRE(v->shape(0) == g.out_channels, std::string(name) + " has " + std::to_string(v->shape(0)) +
+                                                           " entries, expected " + std::to_string(g.out_channels));
+        }
+        ep.scale = static_cast<const float*>(scale->data());
+        ep.shift = static_cast<const float*>(shift->data());
     }
     ep.activation = fxp::kern::FloatActivation(activation);
     ep.lo = lo;
@@ -302,6 +317,9 @@ PYBIND11_MODULE(_kernels, m) {
         .def_readonly("groups", &fxp::kern::PackedFloatConv::groups);
 
     m.def("cpu_has_avx2", &fxp::kern::cpu_has_avx2);
+    m.def("cpu_has_vnni", &fxp::kern::cpu_has_vnni);
+    m.def("set_vnni_allowed", &fxp::kern::set_vnni_allowed, py::arg("allowed"));
+    m.def("vnni_enabled", &fxp::kern::vnni_enabled);
     m.def("set_num_threads", &fxp::set_num_threads, py::arg("n"));
     m.def("get_num_threads", &fxp::num_threads);
     m.def("pack_gemm_b", &pack_gemm_b, py::arg("b"));
@@ -314,10 +332,14 @@ PYBIND11_MODULE(_kernels, m) {
           py::arg("pads"), py::arg("bias"), py::arg("requantizer"), py::arg("path"));
     m.def("pack_float_conv_weights", &pack_float_conv_weights, py::arg("w"), py::arg("groups"));
     m.def("conv2d_float", &conv2d_float, py::arg("x"), py::arg("w"), py::arg("stride"), py::arg("dilation"),
-          py::arg("pads"), py::arg("bias"), py::arg("activation"), py::arg("lo"), py::arg("hi"), py::arg("alpha"),
-          py::arg("path"));
+          py::arg("pads"), py::arg("bias"), py::arg("scale"), py::arg("shift"), py::arg("activation"), py::arg("lo"),
+          py::arg("hi"), py::arg("alpha"), py::arg("path"));
     m.def("ceiling_gops", [](bool quads, int threads, double seconds) {
         py::gil_scoped_release release;
         return fxp::kern::ceiling_gops(quads, threads, seconds);
     }, py::arg("quads"), py::arg("threads"), py::arg("seconds"));
+    m.def("vnni_ceiling_gops", [](int threads, double seconds) {
+        py::gil_scoped_release release;
+        return fxp::kern::vnni_ceiling_gops(threads, seconds);
+    }, py::arg("threads"), py::arg("seconds"));
 }

@@ -65,6 +65,25 @@ inline float activate(float v, const FloatEpilogue& ep) {
     }
 }
 
+// Per-channel epilogue values from some channel on: bias (never null: zeros when the call has none)
+// and scale / shift (null when the call has none).
+struct Affine {
+    const float* bias;
+    const float* scale;
+    const float* shift;
+    Affine at(Index i) const { return {bias + i, scale ? scale + i : nullptr, shift ? shift + i : nullptr}; }
+};
+
+// One finished output of channel i.
+inline float finish(float acc, const Affine& a, Index i, const FloatEpilogue& ep) {
+    float v = acc + a.bias[i];
+    if (a.scale) {
+        v = v * a.scale[i];
+        v = v + a.shift[i];
+    }
+    return activate(v, ep);
+}
+
 // Writes one segment's 8 finished values to the valid pixels of its lanes.
 inline void scatter(const float* values, const Index* dst, float* out_row) {
     for (int l = 0; l < kLanes; ++l)
@@ -74,7 +93,7 @@ inline void scatter(const float* values, const Index* dst, float* out_row) {
 // ---- portable: separate multiply and add, fixed k order -----------------------------------------
 
 void tile_portable(const TileSource& t, const float* wt, Index ldw, Index s0, int rows, Index oc0,
-                   const FloatEpilogue& ep, float* out, Index pixels) {
+                   const Affine& af, const FloatEpilogue& ep, float* out, Index pixels) {
     float acc[kRows][2 * kLanes] = {};
     const float* a = t.src + t.seg[s0];
     const float* b = t.src + t.seg[s0 + 1];
@@ -92,8 +111,7 @@ void tile_portable(const TileSource& t, const float* wt, Index ldw, Index s0, in
         }
     }
     for (int r = 0; r < rows; ++r) {
-        const float bias = ep.bias ? ep.bias[oc0 + r] : 0.0f;
-        for (int l = 0; l < 2 * kLanes; ++l) acc[r][l] = activate(acc[r][l] + bias, ep);
+        for (int l = 0; l < 2 * kLanes; ++l) acc[r][l] = finish(acc[r][l], af, oc0 + r, ep);
         float* o = out + (oc0 + r) * pixels;
         scatter(acc[r], t.dst + s0 * kLanes, o);
         scatter(acc[r] + kLanes, t.dst + (s0 + 1) * kLanes, o);
@@ -116,6 +134,18 @@ __attribute__((target("avx2,fma"))) inline __m256 activate8(__m256 v, const Floa
     }
 }
 
+// Eight finished outputs: b, s, t hold the bias, scale and shift of their channels.
+__attribute__((target("avx2,fma"))) inline __m256 finish8(__m256 acc, __m256 b, __m256 s, __m256 t, bool affine,
+                                                          const FloatEpilogue& ep) {
+    __m256 v = _mm256_add_ps(acc, b);
+    if (affine) {
+        v = _mm256_mul_ps(v, s);
+        asm("" : "+x"(v));   // two roundings, as the batch normalization layer: no contraction to FMA
+        v = _mm256_add_ps(v, t);
+    }
+    return activate8(v, ep);
+}
+
 __attribute__((target("avx2,fma"))) inline void store8(__m256 v, const Index* dst, float* out_row) {
     if (dst[0] >= 0 && dst[kLanes - 1] == dst[0] + kLanes - 1) {
         _mm256_storeu_ps(out_row + dst[0], v);
@@ -129,9 +159,10 @@ __attribute__((target("avx2,fma"))) inline void store8(__m256 v, const Index* ds
 // ROWS output channels x segments s0 and s0 + 1.
 template <int ROWS>
 __attribute__((target("avx2,fma"))) void tile_avx2(const TileSource& t, const float* wt, Index ldw, Index s0,
-                                                   Index oc0, const FloatEpilogue& ep, float* out, Index pixels) {
+                                                   Index oc0, const Affine& af, const FloatEpilogue& ep, float* out,
+                                                   Index pixels) {
     __m256 lo[ROWS], hi[ROWS];
-    #pragma GCC unroll 8
+#pragma GCC unroll 8
     for (int r = 0; r < ROWS; ++r) lo[r] = hi[r] = _mm256_setzero_ps();
     const float* a = t.src + t.seg[s0];
     const float* b = t.src + t.seg[s0 + 1];
@@ -140,27 +171,29 @@ __attribute__((target("avx2,fma"))) void tile_avx2(const TileSource& t, const fl
     for (Index j = 0; j < k; ++j) {
         const __m256 c0 = _mm256_loadu_ps(a + koff[j]), c1 = _mm256_loadu_ps(b + koff[j]);
         const float* w = wt + j * ldw;
-        #pragma GCC unroll 8
+#pragma GCC unroll 8
         for (int r = 0; r < ROWS; ++r) {
             const __m256 wr = _mm256_broadcast_ss(w + r);
             lo[r] = _mm256_fmadd_ps(wr, c0, lo[r]);
             hi[r] = _mm256_fmadd_ps(wr, c1, hi[r]);
         }
     }
-    #pragma GCC unroll 8
+#pragma GCC unroll 8
     for (int r = 0; r < ROWS; ++r) {
-        const __m256 bias = ep.bias ? _mm256_set1_ps(ep.bias[oc0 + r]) : _mm256_setzero_ps();
-        float* o = out + (oc0 + r) * pixels;
-        store8(activate8(_mm256_add_ps(lo[r], bias), ep), t.dst + s0 * kLanes, o);
-        store8(activate8(_mm256_add_ps(hi[r], bias), ep), t.dst + (s0 + 1) * kLanes, o);
+        const Index c = oc0 + r;
+        const __m256 b = _mm256_set1_ps(af.bias[c]);
+        const __m256 sc = _mm256_set1_ps(af.scale ? af.scale[c] : 1.0f), sh = _mm256_set1_ps(af.scale ? af.shift[c] : 0.0f);
+        float* o = out + c * pixels;
+        store8(finish8(lo[r], b, sc, sh, af.scale, ep), t.dst + s0 * kLanes, o);
+        store8(finish8(hi[r], b, sc, sh, af.scale, ep), t.dst + (s0 + 1) * kLanes, o);
     }
 }
 
 template <int ROWS>
-void tile(bool avx2, const TileSource& t, const float* wt, Index ldw, Index s0, Index oc0, const FloatEpilogue& ep,
-          float* out, Index pixels) {
-    if (avx2) tile_avx2<ROWS>(t, wt, ldw, s0, oc0, ep, out, pixels);
-    else tile_portable(t, wt, ldw, s0, ROWS, oc0, ep, out, pixels);
+void tile(bool avx2, const TileSource& t, const float* wt, Index ldw, Index s0, Index oc0, const Affine& af,
+          const FloatEpilogue& ep, float* out, Index pixels) {
+    if (avx2) tile_avx2<ROWS>(t, wt, ldw, s0, oc0, af, ep, out, pixels);
+    else tile_portable(t, wt, ldw, s0, ROWS, oc0, af, ep, out, pixels);
 }
 
 // ---- how an image is read -----------------------------------------------------------------------
@@ -262,7 +295,7 @@ void gather_columns(const float* x, const ConvGeometry& g, Index cg, const Plan&
 }
 
 // One image: every group, every output channel.
-void conv_image(const float* x, const ConvGeometry& g, const PackedFloatConv& w, const Plan& plan,
+void conv_image(const float* x, const ConvGeometry& g, const PackedFloatConv& w, const Plan& plan, const Affine& af,
                 const FloatEpilogue& ep, float* out, bool avx2, std::vector<float>& buf) {
     const Index pixels = g.out_h() * g.out_w();
     const Index cg = w.in_per_group, og = w.out_channels / w.groups, k = cg * w.kernel_h * w.kernel_w;
@@ -279,12 +312,12 @@ void conv_image(const float* x, const ConvGeometry& g, const PackedFloatConv& w,
             const float* wo = wt + o0;
             for (Index s0 = 0; s0 < segments; s0 += 2) {
                 switch (std::min<Index>(kRows, og - o0)) {
-                    case 6: tile<6>(avx2, t, wo, og, s0, oc0, ep, out, pixels); break;
-                    case 5: tile<5>(avx2, t, wo, og, s0, oc0, ep, out, pixels); break;
-                    case 4: tile<4>(avx2, t, wo, og, s0, oc0, ep, out, pixels); break;
-                    case 3: tile<3>(avx2, t, wo, og, s0, oc0, ep, out, pixels); break;
-                    case 2: tile<2>(avx2, t, wo, og, s0, oc0, ep, out, pixels); break;
-                    default: tile<1>(avx2, t, wo, og, s0, oc0, ep, out, pixels); break;
+                    case 6: tile<6>(avx2, t, wo, og, s0, oc0, af, ep, out, pixels); break;
+                    case 5: tile<5>(avx2, t, wo, og, s0, oc0, af, ep, out, pixels); break;
+                    case 4: tile<4>(avx2, t, wo, og, s0, oc0, af, ep, out, pixels); break;
+                    case 3: tile<3>(avx2, t, wo, og, s0, oc0, af, ep, out, pixels); break;
+                    case 2: tile<2>(avx2, t, wo, og, s0, oc0, af, ep, out, pixels); break;
+                    default: tile<1>(avx2, t, wo, og, s0, oc0, af, ep, out, pixels); break;
                 }
             }
         }
@@ -323,38 +356,39 @@ WidePlan make_wide_plan(const ConvGeometry& g, Index cg) {
 // (bias, activation) to rows p0.. of the pixel-major buffer (ldb floats per pixel).
 template <int VEC, int PIX>
 __attribute__((target("avx2,fma"))) void wide_tile_avx2(const float* src, const Index* poff, const Index* koff, Index k,
-                                                        const float* wt, Index ldw, const float* bias,
+                                                        const float* wt, Index ldw, const Affine& af,
                                                         const FloatEpilogue& ep, float* buf, Index ldb) {
     __m256 acc[PIX][VEC];
-    #pragma GCC unroll 8
+#pragma GCC unroll 8
     for (int i = 0; i < PIX; ++i)
-        #pragma GCC unroll 8
+#pragma GCC unroll 8
         for (int v = 0; v < VEC; ++v) acc[i][v] = _mm256_setzero_ps();
     const float* at[PIX];
-    #pragma GCC unroll 8
+#pragma GCC unroll 8
     for (int i = 0; i < PIX; ++i) at[i] = src + poff[i];
     for (Index j = 0; j < k; ++j) {
         const Index kj = koff[j];
         __m256 wv[VEC];
-        #pragma GCC unroll 8
+#pragma GCC unroll 8
         for (int v = 0; v < VEC; ++v) wv[v] = _mm256_loadu_ps(wt + j * ldw + 8 * v);
-        #pragma GCC unroll 8
+#pragma GCC unroll 8
         for (int i = 0; i < PIX; ++i) {
             const __m256 xi = _mm256_broadcast_ss(at[i] + kj);
-            #pragma GCC unroll 8
+#pragma GCC unroll 8
             for (int v = 0; v < VEC; ++v) acc[i][v] = _mm256_fmadd_ps(wv[v], xi, acc[i][v]);
         }
     }
-    #pragma GCC unroll 8
+#pragma GCC unroll 8
     for (int v = 0; v < VEC; ++v) {
-        const __m256 b = _mm256_loadu_ps(bias + 8 * v);
-        #pragma GCC unroll 8
-        for (int i = 0; i < PIX; ++i) _mm256_storeu_ps(buf + i * ldb + 8 * v, activate8(_mm256_add_ps(acc[i][v], b), ep));
+        const __m256 b = _mm256_loadu_ps(af.bias + 8 * v);
+        const __m256 sc = af.scale ? _mm256_loadu_ps(af.scale + 8 * v) : b, sh = af.scale ? _mm256_loadu_ps(af.shift + 8 * v) : b;
+#pragma GCC unroll 8
+        for (int i = 0; i < PIX; ++i) _mm256_storeu_ps(buf + i * ldb + 8 * v, finish8(acc[i][v], b, sc, sh, af.scale, ep));
     }
 }
 
 void wide_tile_portable(int vec, int pix, const float* src, const Index* poff, const Index* koff, Index k,
-                        const float* wt, Index ldw, const float* bias, const FloatEpilogue& ep, float* buf, Index ldb) {
+                        const float* wt, Index ldw, const Affine& af, const FloatEpilogue& ep, float* buf, Index ldb) {
     float acc[kMaxPix][32] = {};
     const int lanes = 8 * vec;
     for (Index j = 0; j < k; ++j) {
@@ -368,21 +402,21 @@ void wide_tile_portable(int vec, int pix, const float* src, const Index* poff, c
         }
     }
     for (int i = 0; i < pix; ++i)
-        for (int l = 0; l < lanes; ++l) buf[i * ldb + l] = activate(acc[i][l] + bias[l], ep);
+        for (int l = 0; l < lanes; ++l) buf[i * ldb + l] = finish(acc[i][l], af, l, ep);
 }
 
 template <int VEC, int PIX>
 void wide_tiles(bool avx2, const float* src, const WidePlan& p, Index k, const float* wt, Index ldw,
-                const float* bias, const FloatEpilogue& ep, float* buf, Index ldb) {
+                const Affine& af, const FloatEpilogue& ep, float* buf, Index ldb) {
     for (Index p0 = 0; p0 < p.pixels; p0 += PIX) {
-        if (avx2) wide_tile_avx2<VEC, PIX>(src, p.poff.data() + p0, p.koff.data(), k, wt, ldw, bias, ep, buf + p0 * ldb, ldb);
-        else wide_tile_portable(VEC, PIX, src, p.poff.data() + p0, p.koff.data(), k, wt, ldw, bias, ep, buf + p0 * ldb, ldb);
+        if (avx2) wide_tile_avx2<VEC, PIX>(src, p.poff.data() + p0, p.koff.data(), k, wt, ldw, af, ep, buf + p0 * ldb, ldb);
+        else wide_tile_portable(VEC, PIX, src, p.poff.data() + p0, p.koff.data(), k, wt, ldw, af, ep, buf + p0 * ldb, ldb);
     }
 }
 
 // One image with at least 8 output channels per group.
 void conv_image_wide(const float* x, const ConvGeometry& g, const PackedFloatConv& w, const WidePlan& plan,
-                     const float* bias_pad, const FloatEpilogue& ep, float* out, bool avx2, std::vector<float>& img,
+                     const Affine& padded, const FloatEpilogue& ep, float* out, bool avx2, std::vector<float>& img,
                      std::vector<float>& buf) {
     const Index cg = w.in_per_group, og = w.out_channels / w.groups, k = cg * w.kernel_h * w.kernel_w;
     const Index ldb = w.out_pad, pixels = plan.pixels;
@@ -395,13 +429,13 @@ void conv_image_wide(const float* x, const ConvGeometry& g, const PackedFloatCon
                 std::memcpy(img.data() + c * plan.plane + (y + g.pad_top) * plan.pw + g.pad_left,
                             xg + (c * g.height + y) * g.width, size_t(g.width) * sizeof(float));
         const float* wt = w.wide.data() + grp * k * ldb;
-        const float* bias = bias_pad + grp * ldb;
+        const Affine af = padded.at(grp * ldb);
         for (Index o0 = 0; o0 < ldb; o0 += 32) {
             switch (std::min<Index>(4, (ldb - o0) / 8)) {
-                case 4: wide_tiles<4, 3>(avx2, img.data(), plan, k, wt + o0, ldb, bias + o0, ep, buf.data() + o0, ldb); break;
-                case 3: wide_tiles<3, 4>(avx2, img.data(), plan, k, wt + o0, ldb, bias + o0, ep, buf.data() + o0, ldb); break;
-                case 2: wide_tiles<2, 6>(avx2, img.data(), plan, k, wt + o0, ldb, bias + o0, ep, buf.data() + o0, ldb); break;
-                default: wide_tiles<1, 8>(avx2, img.data(), plan, k, wt + o0, ldb, bias + o0, ep, buf.data() + o0, ldb); break;
+                case 4: wide_tiles<4, 3>(avx2, img.data(), plan, k, wt + o0, ldb, af.at(o0), ep, buf.data() + o0, ldb); break;
+                case 3: wide_tiles<3, 4>(avx2, img.data(), plan, k, wt + o0, ldb, af.at(o0), ep, buf.data() + o0, ldb); break;
+                case 2: wide_tiles<2, 6>(avx2, img.data(), plan, k, wt + o0, ldb, af.at(o0), ep, buf.data() + o0, ldb); break;
+                default: wide_tiles<1, 8>(avx2, img.data(), plan, k, wt + o0, ldb, af.at(o0), ep, buf.data() + o0, ldb); break;
             }
         }
         // pixel-major buffer -> the group's NCHW output planes
@@ -437,7 +471,7 @@ DepthwisePlan make_depthwise_plan(const ConvGeometry& g, Index cpad) {
 
 __attribute__((target("avx2,fma"))) void depthwise_tile_avx2(const float* img, const Index* poff, const Index* toff,
                                                              Index taps, const float* wdw, Index cpad,
-                                                             const float* bias, const FloatEpilogue& ep, float* buf) {
+                                                             const Affine& af, const FloatEpilogue& ep, float* buf) {
     __m256 acc[kDwPix];
 #pragma GCC unroll 8
     for (int i = 0; i < kDwPix; ++i) acc[i] = _mm256_setzero_ps();
@@ -446,13 +480,14 @@ __attribute__((target("avx2,fma"))) void depthwise_tile_avx2(const float* img, c
 #pragma GCC unroll 8
         for (int i = 0; i < kDwPix; ++i) acc[i] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(img + poff[i] + toff[t]), acc[i]);
     }
-    const __m256 b = _mm256_loadu_ps(bias);
+    const __m256 b = _mm256_loadu_ps(af.bias);
+    const __m256 sc = af.scale ? _mm256_loadu_ps(af.scale) : b, sh = af.scale ? _mm256_loadu_ps(af.shift) : b;
 #pragma GCC unroll 8
-    for (int i = 0; i < kDwPix; ++i) _mm256_storeu_ps(buf + i * cpad, activate8(_mm256_add_ps(acc[i], b), ep));
+    for (int i = 0; i < kDwPix; ++i) _mm256_storeu_ps(buf + i * cpad, finish8(acc[i], b, sc, sh, af.scale, ep));
 }
 
 void depthwise_tile_portable(const float* img, const Index* poff, const Index* toff, Index taps, const float* wdw,
-                             Index cpad, const float* bias, const FloatEpilogue& ep, float* buf) {
+                             Index cpad, const Affine& af, const FloatEpilogue& ep, float* buf) {
     float acc[kDwPix][kLanes] = {};
     for (Index t = 0; t < taps; ++t)
         for (int i = 0; i < kDwPix; ++i)
@@ -461,11 +496,11 @@ void depthwise_tile_portable(const float* img, const Index* poff, const Index* t
                 acc[i][l] = acc[i][l] + prod;
             }
     for (int i = 0; i < kDwPix; ++i)
-        for (int l = 0; l < kLanes; ++l) buf[i * cpad + l] = activate(acc[i][l] + bias[l], ep);
+        for (int l = 0; l < kLanes; ++l) buf[i * cpad + l] = finish(acc[i][l], af, l, ep);
 }
 
 void conv_image_depthwise(const float* x, const ConvGeometry& g, const PackedFloatConv& w, const DepthwisePlan& plan,
-                          const float* bias_pad, const FloatEpilogue& ep, float* out, bool avx2, std::vector<float>& img,
+                          const Affine& padded, const FloatEpilogue& ep, float* out, bool avx2, std::vector<float>& img,
                           std::vector<float>& buf) {
     const Index c_count = g.channels, cpad = plan.cpad, pixels = plan.pixels, taps = Index(plan.toff.size());
     img.assign(size_t(plan.ph * plan.pw * cpad), 0.0f);
@@ -480,10 +515,10 @@ void conv_image_depthwise(const float* x, const ConvGeometry& g, const PackedFlo
         for (Index p0 = 0; p0 < pixels; p0 += kDwPix) {
             if (avx2)
                 depthwise_tile_avx2(img.data() + c0, plan.poff.data() + p0, plan.toff.data(), taps, w.dw.data() + c0, cpad,
-                                    bias_pad + c0, ep, buf.data() + p0 * cpad + c0);
+                                    padded.at(c0), ep, buf.data() + p0 * cpad + c0);
             else
                 depthwise_tile_portable(img.data() + c0, plan.poff.data() + p0, plan.toff.data(), taps, w.dw.data() + c0,
-                                        cpad, bias_pad + c0, ep, buf.data() + p0 * cpad + c0);
+                                        cpad, padded.at(c0), ep, buf.data() + p0 * cpad + c0);
         }
     for (Index c = 0; c < c_count; ++c)
         for (Index q = 0; q < pixels; ++q) out[c * pixels + q] = buf[size_t(q * cpad + c)];
@@ -495,10 +530,11 @@ void conv_image_depthwise(const float* x, const ConvGeometry& g, const PackedFlo
 constexpr int kDwRows = 4;   // output rows in flight (independent FMA chains)
 
 __attribute__((target("avx2,fma"))) void depthwise_rows_avx2(const float* plane, const ConvGeometry& g, Index pw,
-                                                             const float* wc, float bias, const FloatEpilogue& ep,
+                                                             const float* wc, const Affine& af, const FloatEpilogue& ep,
                                                              float* out) {
     const Index oh = g.out_h(), ow = g.out_w();
-    const __m256 b = _mm256_set1_ps(bias);
+    const __m256 b = _mm256_set1_ps(af.bias[0]);
+    const __m256 sc = _mm256_set1_ps(af.scale ? af.scale[0] : 1.0f), sh = _mm256_set1_ps(af.scale ? af.shift[0] : 0.0f);
     for (Index oy = 0; oy < oh; oy += kDwRows)   // rows past oh read the buffer's slack, are dropped
         for (Index ox = 0; ox < ow; ox += kLanes) {
             __m256 acc[kDwRows];
@@ -518,7 +554,7 @@ __attribute__((target("avx2,fma"))) void depthwise_rows_avx2(const float* plane,
 #pragma GCC unroll 8
             for (int r = 0; r < kDwRows; ++r) {
                 if (oy + r >= oh) break;
-                const __m256 v = activate8(_mm256_add_ps(acc[r], b), ep);
+                const __m256 v = finish8(acc[r], b, sc, sh, af.scale, ep);
                 float* o = out + (oy + r) * ow + ox;
                 if (ox + kLanes <= ow) {
                     _mm256_storeu_ps(o, v);
@@ -531,7 +567,7 @@ __attribute__((target("avx2,fma"))) void depthwise_rows_avx2(const float* plane,
         }
 }
 
-void depthwise_rows_portable(const float* plane, const ConvGeometry& g, Index pw, const float* wc, float bias,
+void depthwise_rows_portable(const float* plane, const ConvGeometry& g, Index pw, const float* wc, const Affine& af,
                              const FloatEpilogue& ep, float* out) {
     const Index oh = g.out_h(), ow = g.out_w();
     for (Index oy = 0; oy < oh; ++oy)
@@ -546,13 +582,13 @@ void depthwise_rows_portable(const float* plane, const ConvGeometry& g, Index pw
                         acc[l] = acc[l] + prod;
                     }
             }
-            for (Index l = 0; l < kLanes && ox + l < ow; ++l) out[oy * ow + ox + l] = activate(acc[l] + bias, ep);
+            for (Index l = 0; l < kLanes && ox + l < ow; ++l) out[oy * ow + ox + l] = finish(acc[l], af, 0, ep);
         }
 }
 
 // One image, every channel: each plane zero-padded into buf (with room for the last row's overreach).
-void conv_image_depthwise_rows(const float* x, const ConvGeometry& g, const PackedFloatConv& w, const FloatEpilogue& ep,
-                               float* out, bool avx2, std::vector<float>& buf) {
+void conv_image_depthwise_rows(const float* x, const ConvGeometry& g, const PackedFloatConv& w, const Affine& af,
+                               const FloatEpilogue& ep, float* out, bool avx2, std::vector<float>& buf) {
     const Index ph = g.height + g.pad_top + g.pad_bottom, pw = g.width + g.pad_left + g.pad_right;
     const Index taps = g.kernel_h * g.kernel_w, pixels = g.out_h() * g.out_w();
     buf.resize(size_t((ph + kDwRows * g.stride_h) * pw + round_up(g.out_w(), kLanes) + kLanes));
@@ -561,9 +597,8 @@ void conv_image_depthwise_rows(const float* x, const ConvGeometry& g, const Pack
         for (Index y = 0; y < g.height; ++y)
             std::memcpy(buf.data() + (y + g.pad_top) * pw + g.pad_left, x + (c * g.height + y) * g.width,
                         size_t(g.width) * sizeof(float));
-        const float bias = ep.bias ? ep.bias[c] : 0.0f;
-        if (avx2) depthwise_rows_avx2(buf.data(), g, pw, w.wt.data() + c * taps, bias, ep, out + c * pixels);
-        else depthwise_rows_portable(buf.data(), g, pw, w.wt.data() + c * taps, bias, ep, out + c * pixels);
+        if (avx2) depthwise_rows_avx2(buf.data(), g, pw, w.wt.data() + c * taps, af.at(c), ep, out + c * pixels);
+        else depthwise_rows_portable(buf.data(), g, pw, w.wt.data() + c * taps, af.at(c), ep, out + c * pixels);
     }
 }
 
@@ -580,25 +615,48 @@ void conv2d_float(const float* x, const ConvGeometry& g, const PackedFloatConv& 
     const Index in_size = g.channels * g.height * g.width, out_size = g.out_channels * g.out_h() * g.out_w();
     const double macs = double(g.batch) * double(out_size) * double(w.in_per_group * w.kernel_h * w.kernel_w);
     const int threads = threads_for_work(macs, g.batch);
-    if (w.dw_pad > 0 && g.stride_w == 1) {
+    // bias, scale and shift per output channel (natural order), and padded to the channel vectors
+    // of the wide kernel (per group, out_pad each) or of the channels-last depthwise one (dw_pad)
+    const Index o_count = g.out_channels;
+    std::vector<float> zeros(size_t(o_count), 0.0f);
+    const Affine natural{ep.bias ? ep.bias : zeros.data(), ep.scale, ep.scale ? ep.shift : nullptr};
+    const bool depthwise = w.dw_pad > 0;
+    const Index slots = depthwise ? 1 : w.groups, slot_width = depthwise ? w.dw_pad : w.out_pad;
+    const Index per_slot = depthwise ? o_count : o_count / w.groups;
+    std::vector<float> pad_b(size_t(slots * slot_width), 0.0f), pad_s, pad_t;
+    if (natural.scale) {
+        pad_s.assign(pad_b.size(), 1.0f);
+        pad_t.assign(pad_b.size(), 0.0f);
+    }
+    for (Index k = 0; k < slots && slot_width > 0; ++k)
+        for (Index o = 0; o < per_slot; ++o) {
+            const size_t to = size_t(k * slot_width + o);
+            pad_b[to] = natural.bias[k * per_slot + o];
+            if (natural.scale) {
+                pad_s[to] = natural.scale[k * per_slot + o];
+                pad_t[to] = natural.shift[k * per_slot + o];
+            }
+        }
+    const Affine padded{pad_b.data(), natural.scale ? pad_s.data() : nullptr, natural.scale ? pad_t.data() : nullptr};
+
+    if (depthwise && g.stride_w == 1) {
 #pragma omp parallel num_threads(threads) if (threads > 1)
         {
             std::vector<float> buf;
 #pragma omp for schedule(static)
-            for (Index n = 0; n < g.batch; ++n) conv_image_depthwise_rows(x + n * in_size, g, w, ep, out + n * out_size, avx2, buf);
+            for (Index n = 0; n < g.batch; ++n)
+                conv_image_depthwise_rows(x + n * in_size, g, w, natural, ep, out + n * out_size, avx2, buf);
         }
         return;
     }
-    if (w.dw_pad > 0) {
-        std::vector<float> bias_pad(size_t(w.dw_pad), 0.0f);
-        if (ep.bias) std::copy(ep.bias, ep.bias + w.groups, bias_pad.begin());
+    if (depthwise) {
         const DepthwisePlan plan = make_depthwise_plan(g, w.dw_pad);
 #pragma omp parallel num_threads(threads) if (threads > 1)
         {
             std::vector<float> img, buf;
 #pragma omp for schedule(static)
             for (Index n = 0; n < g.batch; ++n)
-                conv_image_depthwise(x + n * in_size, g, w, plan, bias_pad.data(), ep, out + n * out_size, avx2, img, buf);
+                conv_image_depthwise(x + n * in_size, g, w, plan, padded, ep, out + n * out_size, avx2, img, buf);
         }
         return;
     }
@@ -608,17 +666,13 @@ void conv2d_float(const float* x, const ConvGeometry& g, const PackedFloatConv& 
     const Plan plan = make_plan(g, w.in_per_group);
     const bool lanes_full = 4 * g.out_h() * g.out_w() >= 3 * kLanes * Index(plan.seg.size());
     if (w.out_pad > 0 && !lanes_full) {
-        const Index og = w.out_channels / w.groups;
-        std::vector<float> bias_pad(size_t(w.groups * w.out_pad), 0.0f);
-        for (Index grp = 0; grp < w.groups; ++grp)
-            for (Index o = 0; o < og; ++o) bias_pad[size_t(grp * w.out_pad + o)] = ep.bias ? ep.bias[grp * og + o] : 0.0f;
         const WidePlan wide = make_wide_plan(g, w.in_per_group);
 #pragma omp parallel num_threads(threads) if (threads > 1)
         {
             std::vector<float> img, buf;
 #pragma omp for schedule(static)
             for (Index n = 0; n < g.batch; ++n)
-                conv_image_wide(x + n * in_size, g, w, wide, bias_pad.data(), ep, out + n * out_size, avx2, img, buf);
+                conv_image_wide(x + n * in_size, g, w, wide, padded, ep, out + n * out_size, avx2, img, buf);
         }
         return;
     }
@@ -626,7 +680,7 @@ void conv2d_float(const float* x, const ConvGeometry& g, const PackedFloatConv& 
     {
         std::vector<float> buf;
 #pragma omp for schedule(static)
-        for (Index n = 0; n < g.batch; ++n) conv_image(x + n * in_size, g, w, plan, ep, out + n * out_size, avx2, buf);
+        for (Index n = 0; n < g.batch; ++n) conv_image(x + n * in_size, g, w, plan, natural, ep, out + n * out_size, avx2, buf);
     }
 }
 

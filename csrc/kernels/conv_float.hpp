@@ -26,10 +26,12 @@ namespace fxp::kern {
 
 enum class FloatActivation : int { None = 0, ReLU = 1, Clip = 2, Leaky = 3 };
 
-// What happens to the sum of one output: + bias (when given), then the activation:
-// ReLU max(v, 0); Clip min(max(v, lo), hi); Leaky v < 0 ? alpha * v : v.
+// What happens to the sum of one output: + bias (when given), then, when scale is given, * scale
+// and + shift (two float32 roundings, as a batch normalization layer computes them), then the
+// activation: ReLU max(v, 0); Clip min(max(v, lo), hi); Leaky v < 0 ? alpha * v : v.
 struct FloatEpilogue {
-    const float* bias = nullptr;
+    const float* bias = nullptr;                             // per output channel, or null
+    const float* scale = nullptr, *shift = nullptr;          // per output channel, or both null
     FloatActivation activation = FloatActivation::None;
     float lo = 0.0f, hi = 0.0f, alpha = 0.0f;
 };

@@ -45,8 +45,10 @@ def activation_code(activation):
 
 
 def conv2d_float(x, packed, bias=None, stride=(1, 1), pads=(0, 0, 0, 0), dilation=(1, 1),
-                 activation=None):
-    """activation(conv(x) + bias) for float32 NCHW `x` and weights packed by `pack_float_conv`.
+                 activation=None, scale=None, shift=None):
+    """activation((conv(x) + bias) * scale + shift) for float32 NCHW `x` and weights packed by
+    `pack_float_conv`; `scale` and `shift` (float32, one per output channel, both or neither) are a
+    following batch normalization's gain and shift, applied with two roundings as that layer does.
 
     `pads` are explicit (top, left, bottom, right); `activation` as in `activation_code`.
     Bad shapes, dtypes or geometry raise ValueError naming the argument."""
@@ -57,4 +59,4 @@ def conv2d_float(x, packed, bias=None, stride=(1, 1), pads=(0, 0, 0, 0), dilatio
         raise TypeError(f"packed must come from pack_float_conv, got {type(packed).__name__}")
     code, lo, hi, alpha = activation_code(activation)
     return _kernels.conv2d_float(np.ascontiguousarray(x), packed, tuple(stride), tuple(dilation),
-                                 tuple(pads), bias, code, lo, hi, alpha, path_code())
+                                 tuple(pads), bias, scale, shift, code, lo, hi, alpha, path_code())

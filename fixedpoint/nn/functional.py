@@ -170,9 +170,11 @@ def apply_activation(out: np.ndarray, activation) -> np.ndarray:
 
 
 def conv2d(x: np.ndarray, weights: np.ndarray, bias: np.ndarray | None, stride, padding,
-           dilation, groups: int, activation=None) -> np.ndarray:
+           dilation, groups: int, activation=None, affine=None) -> np.ndarray:
     """2-D convolution (cross-correlation) of NCHW `x` with OIHW `weights` (I = C / groups),
-    followed by `activation`: None, "relu", ("clip", lo, hi) or ("leaky", alpha).
+    followed by `affine` = (gain, shift), float32 per output channel (a batch normalization:
+    ``y * gain + shift`` with two roundings, as that layer computes it), then `activation`: None,
+    "relu", ("clip", lo, hi) or ("leaky", alpha).
 
     Small outputs (at most `COMPILED_MAX_PIXELS` pixels per plane) run in compiled code, which
     adds the bias and applies the activation as it stores each output. Otherwise five shapes of
@@ -194,10 +196,15 @@ def conv2d(x: np.ndarray, weights: np.ndarray, bias: np.ndarray | None, stride, 
                 tuple(stride) == (1, 1), out_ch // groups >= 8 or (c_group == 1 and out_ch == c)):
             if bias is not None and not (bias.dtype == np.float32 and bias.flags.c_contiguous):
                 bias = np.ascontiguousarray(bias, np.float32)
+            gain, shift = (None, None) if affine is None else affine
             return _conv2d_compiled(x, _packed(weights, groups), bias, stride, pads, dilation,
-                                    activation)
-    return apply_activation(_conv2d_blas(x, weights, bias, stride, pads, dilation, groups),
-                            activation)
+                                    activation, gain, shift)
+    out = _conv2d_blas(x, weights, bias, stride, pads, dilation, groups)
+    if affine is not None:
+        view = (1, -1, 1, 1)
+        np.multiply(out, affine[0].reshape(view), out=out)
+        np.add(out, affine[1].reshape(view), out=out)
+    return apply_activation(out, activation)
 
 
 def _conv2d_blas(x, weights, bias, stride, pads, dilation, groups) -> np.ndarray:

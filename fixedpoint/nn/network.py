@@ -30,15 +30,22 @@ _FUSABLE_ACTIVATIONS = {
     "ClippedReLU": lambda layer: ("clip", 0.0, layer.ceiling),
     "LeakyReLU": lambda layer: ("leaky", layer.scale),
 }
-_FUSED = "fused"   # plan marker of an activation layer whose convolution already applied it
+_FUSED = "fused"   # plan marker of a layer whose convolution already computed it
 
 
-def _conv_with_activation(layer: Layer, x: np.ndarray, activation) -> np.ndarray:
-    """`layer.forward(x)` of a convolution layer followed by `activation` in the same pass."""
+def _fused_conv(layer: Layer, x: np.ndarray, fusion: tuple) -> np.ndarray:
+    """`layer.forward(x)` of a convolution layer followed, in the same pass, by the batch
+    normalization layer and/or the activation of `fusion` = (batch normalization or None,
+    activation spec or None)."""
+    norm, activation = fusion
     layer._check(x.shape)
+    affine = None
+    if norm is not None:
+        gain, shift = norm._gain_shift(4)
+        affine = (gain.reshape(-1), shift.reshape(-1))
     try:
         return F.conv2d(x, layer.weights, layer.bias, layer.stride, layer.padding, layer.dilation,
-                        layer.groups, activation=activation)
+                        layer.groups, activation=activation, affine=affine)
     except ValueError as error:
         raise ValueError(f"convolution {layer.name!r} on input {tuple(x.shape)}: "
                          f"{error}") from None
@@ -63,8 +70,8 @@ class Network:
     maps to both. Editing methods return new networks that share the (unchanged) layer objects.
     """
 
-    # `run` lets a convolution apply the activation layer after it (see `_plan`); False runs every
-    # layer by itself (same results: the activation sees the same float32 values either way)
+    # `run` lets a convolution compute the batch normalization and activation layers after it (see
+    # `_plan`); False runs every layer by itself (same bits: the same float32 operations either way)
     fuse_activations = True
 
     def __init__(self, layers: Iterable[Layer], connections: Iterable[Sequence[str]], *,
@@ -311,7 +318,7 @@ class Network:
             if fused is _FUSED:
                 out = values[sources[0]]
             elif fused is not None:
-                out = _conv_with_activation(layer, values[sources[0]], fused)
+                out = _fused_conv(layer, values[sources[0]], fused)
             elif not sources:
                 out = step(layer, inputs[layer.name])
             elif may_overwrite and compute is None and self._owns(values, sources[0], inputs):
@@ -331,9 +338,9 @@ class Network:
         """The execution plan for these outputs, computed once per request and cached: for each
         layer to run, its sources, the values released after it, whether it may overwrite
         its input (an element-wise layer that is the last reader of a non-input, unrequested
-        value), and its fusion: with `fuse`, a convolution whose output nobody but one
-        ReLU / clipped ReLU / leaky ReLU reads (and nobody requested) applies that activation
-        itself (its entry holds the activation, the activation's entry `_FUSED`)."""
+        value), and its fusion: with `fuse`, a convolution whose output nobody but one batch
+        normalization and/or one ReLU / clipped ReLU / leaky ReLU reads (and nobody requested)
+        computes them itself (its entry holds (batch normalization, activation), theirs `_FUSED`)."""
         key = (requested, run_all, fuse)
         if key not in self._plans:
             self._check_names(requested, "outputs")
@@ -355,19 +362,37 @@ class Network:
         return self._plans[key]
 
     def _fuse_activations(self, plan: list, steps: set, requested: tuple) -> None:
-        """Marks convolution + activation pairs of `plan` (see `_plan`)."""
+        """Marks convolution [+ batch normalization] [+ activation] chains of `plan` (see
+        `_plan`): each next layer must be the only reader of an unrequested output."""
         index = {entry[0].name: k for k, entry in enumerate(plan)}
+
+        def only_reader(name):
+            readers = [c for c in self._consumers[name] if c in steps]
+            if name in requested or len(readers) != 1:
+                return None
+            entry = plan[index[readers[0]]]
+            return entry if entry[1] == (name,) else None
+
         for entry in plan:
             layer = entry[0]
-            if layer.type_name != "Convolution2D" or layer.name in requested:
+            if layer.type_name != "Convolution2D":
                 continue
-            readers = [c for c in self._consumers[layer.name] if c in steps]
-            if len(readers) != 1:
+            norm, activation, tail = None, None, layer.name
+            reader = only_reader(tail)
+            if (reader is not None and reader[0].type_name == "BatchNormalization"
+                    and reader[0].num_channels == layer.num_filters):
+                norm, tail = reader, reader[0].name
+                reader = only_reader(tail)
+            if reader is not None and reader[0].type_name in _FUSABLE_ACTIVATIONS:
+                activation = reader
+            if norm is None and activation is None:
                 continue
-            reader = plan[index[readers[0]]]
-            activation = _FUSABLE_ACTIVATIONS.get(reader[0].type_name)
-            if activation is not None and reader[1] == (layer.name,):
-                entry[4], reader[4] = activation(reader[0]), _FUSED
+            entry[4] = (norm[0] if norm else None,
+                        _FUSABLE_ACTIVATIONS[activation[0].type_name](activation[0])
+                        if activation else None)
+            for fused in (norm, activation):
+                if fused is not None:
+                    fused[4] = _FUSED
 
     @staticmethod
     def _owns(values: dict, name: str, inputs: dict) -> bool:
