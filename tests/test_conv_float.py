@@ -82,18 +82,29 @@ def geometries(draw):
     return draw(st.integers(1, 3)), groups, cg, og, (kh, kw), (h, w), stride, dilation, pads
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(geometry=geometries(), activation=st.sampled_from(ACTIVATIONS), kernel_path=st.sampled_from(PATHS),
-       with_bias=st.booleans(), seed=st.integers(0, 2**32 - 1))
-def test_matches_float64_reference(path, geometry, activation, kernel_path, with_bias, seed):
+       with_bias=st.booleans(), with_affine=st.booleans(), seed=st.integers(0, 2**32 - 1))
+def test_matches_float64_reference(path, geometry, activation, kernel_path, with_bias, with_affine, seed):
     n, groups, cg, og, (kh, kw), (h, w), stride, dilation, pads = geometry
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(n, groups * cg, h, w)).astype(np.float32)
     weights = rng.normal(size=(groups * og, cg, kh, kw)).astype(np.float32)
     bias = rng.normal(size=groups * og).astype(np.float32) if with_bias else None
+    scale = rng.uniform(-2, 2, groups * og).astype(np.float32) if with_affine else None
+    shift = rng.normal(size=groups * og).astype(np.float32) if with_affine else None
     set_kernel_path(kernel_path)
-    got = conv2d_float(x, pack_float_conv(weights, groups), bias, stride, pads, dilation, activation)
-    check(got, x, weights, bias, stride, pads, dilation, groups, activation)
+    got = conv2d_float(x, pack_float_conv(weights, groups), bias, stride, pads, dilation, activation,
+                       scale, shift)
+    if not with_affine:
+        check(got, x, weights, bias, stride, pads, dilation, groups, activation)
+        return
+    ref, magnitude = reference(x, weights, bias, stride, pads, dilation, groups)
+    view = (1, -1, 1, 1)
+    ref = ref * scale.reshape(view) + shift.reshape(view)
+    magnitude = magnitude * np.abs(scale).reshape(view) + np.abs(shift).reshape(view)
+    error = np.abs(got.astype(np.float64) - activate(ref, activation))
+    assert np.all(error <= RTOL * magnitude + 1e-30)
 
 
 # the digits models' shapes: both kernels (wide groups and depthwise), strided, 1x1

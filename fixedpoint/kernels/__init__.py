@@ -1,4 +1,6 @@
-"""The Python face of the compiled integer kernels (`fixedpoint._kernels`, `fixedpoint._requant`).
+"""The Python face of the compiled kernels (`fixedpoint._kernels`, `fixedpoint._requant`): exact
+integer GEMM, convolution and requantization, and the float32 convolution for small images that the
+float layers use (`conv_float`).
 
 numpy arrays in and out; shapes and dtypes are checked here, the arithmetic runs in C++.
 """
