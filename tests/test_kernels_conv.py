@@ -7,7 +7,8 @@ import pytest
 
 from fixedpoint.kernels import Requantizer, conv2d, get_num_threads, pack_weights, set_kernel_path, set_num_threads
 
-PATHS = ("auto", "exact16", "portable")
+# "auto" is "vnni" on a CPU with AVX-512 VNNI and "avx2" otherwise; "vnni" falls back to "avx2" without it.
+PATHS = ("vnni", "avx2", "exact16", "portable")
 
 
 def reference(x, w, *, pads, stride, dilation, groups, zp, bias=None):
@@ -113,6 +114,19 @@ def test_extreme_values(xv, wv, groups):
     w = np.full((8, 8 // groups, 3, 3), wv, np.int8)
     out = on_every_path(lambda: conv2d(x, w, groups=groups))
     np.testing.assert_array_equal(out, np.full((1, 8, 4, 4), xv * wv * 9 * (8 // groups), np.int32))
+
+
+@pytest.mark.parametrize("xv, wv, zp", [(127, -128, 0), (127, 127, 0), (0, -128, 127), (127, -128, 127)])
+def test_extreme_non_negative_inputs_over_several_k_blocks(xv, wv, zp):
+    """Inputs <= 127 take the quad kernels (VNNI or vpmaddubsw); K = 128 * 9 spans two K blocks and the
+    work is large enough for 2 threads."""
+    x = np.full((1, 128, 20, 21), xv, np.int8)
+    x[0, ::3, ::2] = 0
+    w = np.full((32, 128, 3, 3), wv, np.int8)
+    w[::5] = 1
+    out = on_every_path(lambda: conv2d(x, w, padding=1, x_zero_point=zp))
+    np.testing.assert_array_equal(out, reference(x, w, pads=(1, 1, 1, 1), stride=(1, 1), dilation=(1, 1), groups=1,
+                                                 zp=zp))
 
 
 @pytest.mark.parametrize("groups", [1, 4])

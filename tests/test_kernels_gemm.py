@@ -4,10 +4,13 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from fixedpoint.kernels import (AccumulatorOverflowError, Requantizer, gemm, get_num_threads, pack_weights,
-                                set_kernel_path, set_num_threads)
+from fixedpoint import _kernels
+from fixedpoint.kernels import (AccumulatorOverflowError, Requantizer, gemm, get_kernel_path, get_num_threads,
+                                pack_weights, set_kernel_path, set_num_threads)
 
-PATHS = ("auto", "exact16", "portable")
+# "auto" is "vnni" on a CPU with AVX-512 VNNI and "avx2" otherwise; "vnni" falls back to "avx2" without it.
+PATHS = ("vnni", "avx2", "exact16", "portable")
+needs_vnni = pytest.mark.skipif(not _kernels.cpu_has_vnni(), reason="CPU lacks AVX-512 VNNI")
 
 
 def wrap32(v):
@@ -104,9 +107,32 @@ def test_packed_weights_equal_unpacked():
         np.testing.assert_array_equal(gemm(a, packed, a_zero_point=128), gemm(a, b, a_zero_point=128))
 
 
+@needs_vnni
+def test_vnni_path_is_selected_and_switchable():
+    set_kernel_path("auto")
+    assert get_kernel_path() == "vnni" and _kernels.vnni_enabled()
+    set_kernel_path("avx2")
+    assert get_kernel_path() == "avx2" and not _kernels.vnni_enabled()
+    set_kernel_path("vnni")
+    assert _kernels.vnni_enabled()
+
+
+@pytest.mark.parametrize("dtype, lo, hi", [(np.int8, -128, 128), (np.int8, 0, 128), (np.uint8, 0, 256)])
+def test_vnni_equals_avx2_and_portable_on_large_blocked_data(dtype, lo, hi):
+    """Several K blocks, column tiles of odd panel counts and 2 threads (work large enough for both)."""
+    rng = np.random.default_rng(21)
+    a = rng.integers(lo, hi, (127, 1300)).astype(dtype)
+    b = rng.integers(-128, 128, (1300, 200)).astype(np.int8)
+    za = rng.integers(lo, hi, 127)
+    out = on_every_path(lambda: gemm(a, b, a_zero_point=za, b_zero_point=-3))
+    np.testing.assert_array_equal(out, wrap32(reference(a, b, za, -3)))
+
+
 # K at and past the int32 boundary: all -128 x -128 gives K * 2^14, which reaches 2^31 at K = 2^17.
+@pytest.mark.parametrize("path", PATHS)
 @pytest.mark.parametrize("k", [2**17 - 1, 2**17, 2**17 + 5])
-def test_overflow_policies_at_the_int32_boundary(k):
+def test_overflow_policies_at_the_int32_boundary(k, path):
+    set_kernel_path(path)
     a = np.full((2, k), -128, np.int8)
     b = np.full((k, 3), -128, np.int8)
     exact = k * 2**14
@@ -118,6 +144,40 @@ def test_overflow_policies_at_the_int32_boundary(k):
     else:
         with pytest.raises(AccumulatorOverflowError, match=r"\(0, 0\).*" + str(exact)):
             gemm(a, b, overflow="raise")
+
+
+# uint8 255 x int8 -128 gives -32640 K, below -2^31 from K = 65794 on (the full uint8 range on VNNI).
+@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("k", [65793, 65794])
+def test_uint8_overflow_policies_at_the_int32_boundary(k, path):
+    set_kernel_path(path)
+    a = np.full((1, k), 255, np.uint8)
+    b = np.full((k, 2), -128, np.int8)
+    b[:, 1] = 127
+    exact = np.array([-32640 * k, 255 * 127 * k])
+    np.testing.assert_array_equal(gemm(a, b)[0], wrap32(exact))
+    np.testing.assert_array_equal(gemm(a, b, overflow="saturate")[0], np.clip(exact, -2**31, 2**31 - 1))
+    if k == 65793:  # both fit
+        np.testing.assert_array_equal(gemm(a, b, overflow="raise")[0], exact)
+    else:
+        with pytest.raises(AccumulatorOverflowError, match=r"\(0, 0\)"):
+            gemm(a, b, overflow="raise")
+
+
+# int8 A enters vpdpbusd as A + 128: all 127 x 127 at K = 2^17 - 1 fits int32 (so the bound keeps the
+# fast int32 path under saturate/raise) although the offset sums 255 * 127 * K do not.
+@pytest.mark.parametrize("path", PATHS)
+def test_offset_form_wraps_inside_but_the_exact_result_fits(path):
+    set_kernel_path(path)
+    k = 2**17 - 1
+    a = np.full((3, k), 127, np.int8)
+    a[1] = -128
+    b = np.full((k, 2), 127, np.int8)
+    b[:, 1] = -128
+    exact = reference(a[:, :4], b[:4]) // 4 * k
+    assert np.abs(exact).max() <= 2**31 - 1 < 255 * 127 * k
+    for overflow in ("wrap", "saturate", "raise"):
+        np.testing.assert_array_equal(gemm(a, b, overflow=overflow), exact)
 
 
 def test_overflow_saturates_each_output_and_counts_the_bias():

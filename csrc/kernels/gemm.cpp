@@ -9,6 +9,7 @@
 #include <stdexcept>
 #include <type_traits>
 
+#include "kernels/gemm_vnni.hpp"
 #include "kernels/threads.hpp"
 
 namespace fxp::kern {
@@ -216,7 +217,7 @@ __attribute__((target("avx2"))) void micro_avx2(const int32_t* a, Index lda, con
 }
 
 MicroKernel pick_kernel(const RowSource& a, const ColSource& b, Path path) {
-    const bool avx2 = resolve(path) != Path::Portable;
+    const bool avx2 = resolve(path) != Path::Portable && path != Path::Vnni;
     if (a.layout == Layout::Pairs) return avx2 ? micro_avx2<0> : micro_portable_pairs;
     if (a.is_unsigned == b.is_unsigned)
         throw std::invalid_argument("quad layout needs exactly one unsigned operand");
@@ -248,6 +249,11 @@ void multiply(const RowSource& a, const ColSource& b, const Epilogue& ep, Path p
     const Index m = a.count, n = b.count;
     if (m == 0 || n == 0) return;
     const MicroKernel kernel = pick_kernel(a, b, path);
+    // Quads on a VNNI CPU: vpdpbusd kernels, two B panels per call where there are two.
+    VnniKernels vnni;
+    // (Path::Vnni without VNNI hardware falls back to the portable kernel, which is exact for any byte.)
+    if (a.layout == Layout::Quads && vnni_enabled() && (path == Path::Vnni || resolve(path) == Path::Auto))
+        vnni = vnni_kernels(a.is_unsigned);
 
     const double work = double(m) * double(n) * double(a.k) * double(u1 - u0) / double(std::max<Index>(1, a.units));
     const int threads = threads_for_work(work, m * n);
@@ -276,10 +282,21 @@ void multiply(const RowSource& a, const ColSource& b, const Epilogue& ep, Path p
             if (u1 == u0) std::fill(scratch.begin(), scratch.end(), 0);
             for (Index ku = u0; ku < u1; ku += kc) {
                 const Index units = std::min(kc, u1 - ku);
-                for (Index np = 0; np < panels_n; ++np)
-                    for (Index mp = 0; mp < panels_m; ++mp)
-                        kernel(ap + mp * MR * a.units + ku, a.units, bp + np * NR * b.units + ku * NR, units,
+                for (Index np = 0; np < panels_n;) {
+                    const int32_t* bpanel = bp + np * NR * b.units + ku * NR;
+                    if (vnni.one) {
+                        const VnniKernel vk = np + 1 < panels_n ? vnni.two : vnni.one;
+                        for (Index mp = 0; mp < panels_m; ++mp)
+                            vk(ap + mp * MR * a.units + ku, a.units, bpanel, NR * b.units, units,
                                scratch.data() + mp * MR * nc + np * NR, nc, ku != u0);
+                        np += np + 1 < panels_n ? 2 : 1;
+                        continue;
+                    }
+                    for (Index mp = 0; mp < panels_m; ++mp)
+                        kernel(ap + mp * MR * a.units + ku, a.units, bpanel, units,
+                               scratch.data() + mp * MR * nc + np * NR, nc, ku != u0);
+                    ++np;
+                }
             }
             for (Index r = 0; r < rows; ++r) ep.row(i0 + r, j0, cols, scratch.data() + r * nc);
         }

@@ -5,7 +5,8 @@
 //          multiplies them with vpmaddwd, which is exact for every int8/uint8 input.
 //   Quads  four K steps as four bytes in a dword, for vpmaddubsw (unsigned x signed bytes, int16
 //          saturating pair sums, then vpmaddwd with ones). Exact only when the unsigned operand is at
-//          most 127 (then a pair sum is at most 2*127*128 = 32512); the caller checks that.
+//          most 127 (then a pair sum is at most 2*127*128 = 32512); the caller checks that. On an
+//          AVX-512 VNNI CPU the quads go to vpdpbusd instead (gemm_vnni.hpp), exact for every byte.
 // K is padded with zeros to a multiple of 4 in both layouts, so K blocks fall on unit boundaries.
 //
 // The left operand ("rows") is stored as micro-panels of MR rows, each row its K units contiguous;
@@ -13,7 +14,7 @@
 // columns beyond N are zero padding. The driver computes MC x NC output tiles (OpenMP, static
 // schedule) into a per-thread int32 scratch tile and hands each finished row to an Epilogue while the
 // tile is still in cache. Integer sums are associative modulo 2^32, so every path (portable, AVX2
-// pairs, AVX2 quads), every thread count and every blocking gives the same bits.
+// pairs, AVX2 quads, VNNI quads), every thread count and every blocking gives the same bits.
 #pragma once
 
 #include <cstddef>
@@ -30,8 +31,10 @@ constexpr int NR = 16;  // columns per panel (two ymm of int32)
 
 enum class Layout : int { Pairs = 0, Quads = 1 };
 
-// Highest instruction set a call may use; Portable is plain C++ (bit-identical, for tests).
-enum class Path : int { Auto = 0, Avx2Exact = 1, Portable = 2 };
+// Highest instruction set a call may use; Portable is plain C++ (bit-identical, for tests). Auto may use
+// VNNI for quads when vnni_enabled(); Vnni is what a caller passes once it has chosen quads whose
+// unsigned bytes may exceed 127 (only valid when vnni_enabled()).
+enum class Path : int { Auto = 0, Avx2Exact = 1, Portable = 2, Vnni = 3 };
 
 bool cpu_has_avx2();
 // The path a request resolves to on this machine (Auto -> Avx2Exact without AVX2 -> Portable).
@@ -83,10 +86,12 @@ struct PackedCols : ColSource {
 };
 
 // Rows of a row-major byte matrix, packed by the driver per tile.
+// flip_sign: store each byte xor 0x80, i.e. int8 A as the uint8 A + 128 (VNNI quads; see gemm_vnni.hpp).
 template <class T>
 struct RowMajorRows : RowSource {
     const T* src = nullptr;
-    RowMajorRows(const T* a, Index m, Index k_, Layout l, bool read_unsigned) : src(a) {
+    bool flip_sign = false;
+    RowMajorRows(const T* a, Index m, Index k_, Layout l, bool read_unsigned, bool flip = false) : src(a), flip_sign(flip) {
         layout = l;
         is_unsigned = read_unsigned;
         count = m;
@@ -99,6 +104,9 @@ struct RowMajorRows : RowSource {
             int32_t* d = scratch.data() + r * units;
             if (i0 + r < count) pack_line(src + (i0 + r) * k, k, 1, layout, d, units);
             else std::fill(d, d + units, 0);
+            // The K padding becomes 0x80 too; harmless, as the other operand's padding is zero.
+            if (flip_sign)
+                for (Index u = 0; u < units; ++u) d[u] = int32_t(uint32_t(d[u]) ^ 0x80808080u);
         }
         return scratch.data();
     }
@@ -119,7 +127,7 @@ struct Epilogue {
 
 // Runs the multiply over K units [u0, u1) (the whole K by default) and calls ep for every output row.
 // Requires a.layout == b.layout, a.k == b.k, and for Quads exactly one unsigned operand whose bytes
-// are <= 127. Every path computes every layout (the portable one in plain C++).
+// are <= 127 unless path is Vnni. Every path computes every layout (the portable one in plain C++).
 void multiply(const RowSource& a, const ColSource& b, const Epilogue& ep, Path path, Index u0 = 0, Index u1 = -1);
 
 }  // namespace fxp::kern

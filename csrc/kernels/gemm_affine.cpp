@@ -11,6 +11,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "kernels/gemm_vnni.hpp"
 #include "kernels/threads.hpp"
 
 namespace fxp::kern {
@@ -149,24 +150,41 @@ void finish_wide(const AffineArgs& args, Index m, Index n, std::vector<int64_t>&
 template <class T>
 void gemm_affine(const T* a, Index m, const PackedGemmB& b, const AffineArgs& args) {
     const Index k = b.k, n = b.n;
-    const Path path = resolve(args.path);
-    // vpmaddubsw is exact when the unsigned (A) operand is <= 127.
-    const bool quads = path == Path::Auto && b.has_quads && bytes_below_128(a, m * k);
-    const RowMajorRows<T> pa(a, m, k, quads ? Layout::Quads : Layout::Pairs, quads || std::is_unsigned<T>::value);
+    Path path = resolve(args.path);
+    // vpdpbusd (VNNI) is exact for every uint8 A, and for int8 A read as A + 128 (flip); vpmaddubsw
+    // is exact when the unsigned (A) operand is <= 127.
+    const bool vnni = path == Path::Auto && b.has_quads && vnni_enabled();
+    const bool below_128 = (!vnni || std::is_signed<T>::value) && path == Path::Auto && b.has_quads &&
+                           bytes_below_128(a, m * k);
+    const bool quads = vnni || below_128;
+    const bool flip = vnni && std::is_signed<T>::value && !below_128;
+    if (vnni) path = Path::Vnni;
+    const RowMajorRows<T> pa(a, m, k, quads ? Layout::Quads : Layout::Pairs, quads || std::is_unsigned<T>::value, flip);
     const PackedCols& pb = quads ? b.quads : b.pairs;
-    // Row sums are needed only for a non-zero B zero point.
+    // (A - za) = (A + 128) - (za + 128): the flipped operand keeps the exact result.
+    AffineArgs eff = args;
+    std::vector<int32_t> za_flipped;
+    if (flip) {
+        za_flipped.assign(args.za, args.za + args.za_count);
+        for (int32_t& z : za_flipped) z += 128;
+        eff.za = za_flipped.data();
+    }
+    // Row sums (of the operand as multiplied) are needed only for a non-zero B zero point.
     std::vector<int64_t> row_sums(size_t(m), 0);
     if (std::any_of(args.zb, args.zb + args.zb_count, [](int32_t z) { return z != 0; })) {
 #pragma omp parallel for schedule(static) num_threads(threads_for_work(double(m) * double(k), m))
-        for (Index i = 0; i < m; ++i) row_sums[size_t(i)] = line_sum(a + i * k, k, 1);
+        for (Index i = 0; i < m; ++i) row_sums[size_t(i)] = line_sum(a + i * k, k, 1) + (flip ? 128 * int64_t(k) : 0);
     }
-    const Corrections corr(args, row_sums, pb.col_sums, k);
+    const Corrections corr(eff, row_sums, pb.col_sums, k);
 
+    // Wrap, or a bound saying the exact result fits int32: the corrections in int32 arithmetic give the
+    // exact result modulo 2^32 (the flipped form's raw sums may wrap on the way; the result does not).
     if (!args.wide || args.overflow == AccOverflow::Wrap) {
         multiply(pa, pb, WrapEpilogue(corr, n), path);
         return;
     }
-    // Each chunk's raw sums stay below 2^15 * 255 * 128 < 2^31: exact in int32.
+    // Each chunk's raw sums stay below 2^15 * 255 * 128 < 2^31 (uint8 or flipped A included): exact in
+    // int32; the int64 total plus the exact int64 corrections is the exact result.
     std::vector<int64_t> total(size_t(m * n), 0);
     const Index chunk = (Index(1) << 15) / (pa.layout == Layout::Pairs ? 2 : 4);
     for (Index u = 0; u < pa.units; u += chunk)

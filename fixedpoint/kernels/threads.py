@@ -8,7 +8,8 @@ import os
 
 from .. import _kernels
 
-KERNEL_PATHS = ("auto", "exact16", "portable")  # C++ Path codes 0, 1, 2
+KERNEL_PATHS = ("auto", "exact16", "portable", "avx2", "vnni")
+_PATH_CODES = {"auto": 0, "exact16": 1, "portable": 2, "avx2": 0, "vnni": 0}  # C++ Path codes
 _path_setting = "auto"
 
 
@@ -26,13 +27,18 @@ def get_num_threads():
 def set_kernel_path(path):
     """Highest code path the kernels may use.
 
-    "auto": AVX2, with the vpmaddubsw sequence when the unsigned operand is <= 127 (exact then);
+    "auto": the fastest exact code this CPU has: "vnni" if it has AVX-512 VNNI, else "avx2";
+    "vnni": int8 GEMMs on vpdpbusd (exact for every uint8 operand; int8 activations as A + 128),
+    other calls as "avx2" (falls back to "avx2" without VNNI);
+    "avx2": AVX2, with the vpmaddubsw sequence when the unsigned operand is <= 127 (exact then);
     "exact16": AVX2 with the int16 vpmaddwd sequence only; "portable": plain C++ (no SIMD intrinsics).
+    The VNNI choice is process-wide in the compiled module, like the thread count.
     """
     global _path_setting
     if path not in KERNEL_PATHS:
         raise ValueError(f"path must be one of {', '.join(KERNEL_PATHS)}; got {path!r}")
     _path_setting = path
+    _kernels.set_vnni_allowed(path in ("auto", "vnni"))
 
 
 def set_force_portable(flag):
@@ -44,8 +50,10 @@ def get_kernel_path():
     """The path calls use now: FIXEDPOINT_FORCE_PORTABLE=1 wins, then the setting, then the CPU."""
     if os.environ.get("FIXEDPOINT_FORCE_PORTABLE", "") not in ("", "0") or not _kernels.cpu_has_avx2():
         return "portable"
+    if _path_setting in ("auto", "vnni"):
+        return "vnni" if _kernels.cpu_has_vnni() else "avx2"
     return _path_setting
 
 
 def path_code():
-    return KERNEL_PATHS.index(get_kernel_path())
+    return _PATH_CODES[get_kernel_path()]

@@ -1,0 +1,101 @@
+// AVX-512 VNNI quad micro-kernels (see gemm_vnni.hpp).
+#include "kernels/gemm_vnni.hpp"
+
+#include <immintrin.h>
+
+#include <omp.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+
+namespace fxp::kern {
+
+bool cpu_has_vnni() {
+    static const bool has = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                            __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
+    return has;
+}
+
+namespace {
+std::atomic<bool> vnni_allowed{true};
+}
+
+void set_vnni_allowed(bool allowed) { vnni_allowed.store(allowed, std::memory_order_relaxed); }
+bool vnni_enabled() { return cpu_has_vnni() && vnni_allowed.load(std::memory_order_relaxed); }
+
+namespace {
+
+// MR x NV accumulators of 16 int32 lanes stay in zmm registers (32 of them, so no spills); per K quad
+// one load per B panel, one broadcast per A row and MR * NV vpdpbusd.
+template <bool AU, int NV>
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni"))) void micro_vnni(
+    const int32_t* a, Index lda, const int32_t* b, Index panel_stride, Index units, int32_t* c, Index ldc,
+    bool accumulate) {
+    __m512i acc[MR][NV];
+#pragma GCC unroll 8
+    for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 2
+        for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_setzero_si512();
+    for (Index u = 0; u < units; ++u) {
+        __m512i bv[NV];
+#pragma GCC unroll 2
+        for (int v = 0; v < NV; ++v) bv[v] = _mm512_loadu_si512(b + v * panel_stride + u * NR);
+#pragma GCC unroll 8
+        for (int r = 0; r < MR; ++r) {
+            const __m512i av = _mm512_set1_epi32(a[r * lda + u]);
+#pragma GCC unroll 2
+            for (int v = 0; v < NV; ++v)  // (accumulator, unsigned bytes, signed bytes)
+                acc[r][v] = AU ? _mm512_dpbusd_epi32(acc[r][v], av, bv[v]) : _mm512_dpbusd_epi32(acc[r][v], bv[v], av);
+        }
+    }
+#pragma GCC unroll 8
+    for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 2
+        for (int v = 0; v < NV; ++v) {
+            int32_t* out = c + r * ldc + v * NR;
+            __m512i x = acc[r][v];
+            if (accumulate) x = _mm512_add_epi32(x, _mm512_loadu_si512(out));
+            _mm512_storeu_si512(out, x);
+        }
+}
+
+#define FXP_DP(x) "vpdpbusd %%zmm13, %%zmm12, %%zmm" #x "\n\t"
+
+// One round: 12 vpdpbusd = 12 * 64 multiply-accumulates = 1536 operations.
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni"))) int64_t spin_vnni(int64_t rounds) {
+    int64_t n = rounds;
+    __asm__ volatile(
+        "vpxord %%zmm12, %%zmm12, %%zmm12\n\tvpternlogd $0xff, %%zmm13, %%zmm13, %%zmm13\n\t"
+        "1:\n\t" FXP_DP(0) FXP_DP(1) FXP_DP(2) FXP_DP(3) FXP_DP(4) FXP_DP(5) FXP_DP(6) FXP_DP(7) FXP_DP(8)
+        FXP_DP(9) FXP_DP(10) FXP_DP(11) "dec %[n]\n\tjnz 1b\n\tvzeroupper\n\t"
+        : [n] "+r"(n)
+        :
+        : "cc", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11",
+          "xmm12", "xmm13");
+    return n;
+}
+
+}  // namespace
+
+double vnni_ceiling_gops(int threads, double seconds) {
+    if (!cpu_has_vnni()) return 0.0;
+    const int64_t rounds = std::max<int64_t>(1, int64_t(seconds * 3e8));
+    double total = 0.0;
+    volatile int64_t sink = 0;
+#pragma omp parallel num_threads(threads) reduction(+ : total)
+    {
+        const auto t0 = std::chrono::steady_clock::now();
+        sink = sink + spin_vnni(rounds);
+        const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        total += double(rounds) * 1536.0 / dt * 1e-9;
+    }
+    return total;
+}
+
+VnniKernels vnni_kernels(bool a_unsigned) {
+    if (a_unsigned) return {micro_vnni<true, 1>, micro_vnni<true, 2>};
+    return {micro_vnni<false, 1>, micro_vnni<false, 2>};
+}
+
+}  // namespace fxp::kern

@@ -1,0 +1,42 @@
+// AVX-512 VNNI micro-kernels for the quad layout of the exact GEMM (gemm.hpp).
+//
+// vpdpbusd multiplies four unsigned bytes by four signed bytes and adds the four products to an int32
+// lane with no intermediate saturation, so on a VNNI CPU the quad layout is exact for every uint8
+// operand (not only <= 127 as with vpmaddubsw). Signed int8 activations use it as A + 128 (the bytes
+// xor 0x80) with the zero point raised by 128: the same result modulo 2^32 (gemm_affine.cpp).
+// A quad unit is exactly vpdpbusd's operand layout, so the packed panels are shared with the AVX2
+// kernels. Compiled per function with target attributes, chosen at run time.
+#pragma once
+
+#include <cstdint>
+
+#include "kernels/gemm.hpp"
+
+namespace fxp::kern {
+
+bool cpu_has_vnni();
+
+// Process-wide switch (default on) so that tests and benchmarks can compare the VNNI kernels with the
+// AVX2 ones in one process; results are the same bits either way.
+void set_vnni_allowed(bool allowed);
+// True when the CPU has AVX-512 VNNI and the switch is on.
+bool vnni_enabled();
+
+// c (+)= an MR x (NV * NR) block: MR rows of A (row r at a + r * lda, `units` K quads), NV panels of B
+// (panel v at b + v * panel_stride, unit u at + u * NR), rows of c at c + r * ldc.
+using VnniKernel = void (*)(const int32_t* a, Index lda, const int32_t* b, Index panel_stride, Index units,
+                            int32_t* c, Index ldc, bool accumulate);
+
+struct VnniKernels {
+    VnniKernel one = nullptr;  // one panel of NR columns
+    VnniKernel two = nullptr;  // two adjacent panels (more products per broadcast A dword)
+};
+
+// The kernels for A unsigned (B signed) or B unsigned (A signed).
+VnniKernels vnni_kernels(bool a_unsigned);
+
+// Peak GOPS of vpdpbusd on zmm registers (12 independent accumulators, operands in registers): the
+// exact int8 ceiling of a VNNI CPU. `threads` threads for about `seconds` each; 0 without VNNI.
+double vnni_ceiling_gops(int threads, double seconds);
+
+}  // namespace fxp::kern
