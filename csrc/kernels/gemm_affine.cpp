@@ -48,8 +48,10 @@ struct Corrections {
     const std::vector<int64_t>& row_sums;
     std::vector<int64_t> colterm;
     // The same terms modulo 2^32, per column, for the vectorisable int32 (wrap) epilogue.
+    // One A zero point (per tensor): its term is per column, folded into bias32 (one add per output
+    // instead of a multiply and a subtract).
     std::vector<uint32_t> bias32, colterm32, zb32;
-    bool any_za = false, any_zb = false;
+    bool any_za = false, any_zb = false, any_bias = false;
 
     Corrections(const AffineArgs& a, const std::vector<int64_t>& rs, const std::vector<int64_t>& cs, Index k)
         : args(a), row_sums(rs), colterm(cs.size()), bias32(cs.size(), 0), colterm32(cs.size()), zb32(cs.size()) {
@@ -61,6 +63,12 @@ struct Corrections {
             zb32[j] = uint32_t(zb(Index(j)));
             if (a.bias) bias32[j] = uint32_t(a.bias[j]);
         }
+        any_bias = a.bias != nullptr;
+        if (any_za && a.za_count == 1) {
+            for (size_t j = 0; j < cs.size(); ++j) bias32[j] -= uint32_t(a.za[0]) * colterm32[j];
+            any_za = false;
+            any_bias = true;
+        }
     }
     int32_t za(Index i) const { return args.za[args.za_count == 1 ? 0 : i]; }
     int32_t zb(Index j) const { return args.zb[args.zb_count == 1 ? 0 : j]; }
@@ -71,7 +79,7 @@ struct Corrections {
     // acc[j] += term(i, j0 + j) modulo 2^32, skipping the terms that are zero.
     void add_wrapped(Index i, Index j0, Index n, int32_t* acc) const {
         uint32_t* u = reinterpret_cast<uint32_t*>(acc);
-        if (args.bias)
+        if (any_bias)
             for (Index j = 0; j < n; ++j) u[j] += bias32[size_t(j0 + j)];
         if (any_za) {
             const uint32_t z = uint32_t(za(i));
@@ -154,10 +162,8 @@ void gemm_affine(const T* a, Index m, const PackedGemmB& b, const AffineArgs& ar
     // vpdpbusd (VNNI) is exact for every uint8 A, and for int8 A read as A + 128 (flip); vpmaddubsw
     // is exact when the unsigned (A) operand is <= 127.
     const bool vnni = path == Path::Auto && b.has_quads && vnni_enabled();
-    const bool below_128 = (!vnni || std::is_signed<T>::value) && path == Path::Auto && b.has_quads &&
-                           bytes_below_128(a, m * k);
-    const bool quads = vnni || below_128;
-    const bool flip = vnni && std::is_signed<T>::value && !below_128;
+    const bool quads = vnni || (path == Path::Auto && b.has_quads && bytes_below_128(a, m * k));
+    const bool flip = vnni && std::is_signed<T>::value;
     if (vnni) path = Path::Vnni;
     const RowMajorRows<T> pa(a, m, k, quads ? Layout::Quads : Layout::Pairs, quads || std::is_unsigned<T>::value, flip);
     const PackedCols& pb = quads ? b.quads : b.pairs;
