@@ -34,6 +34,8 @@ bool bytes_below_128(const void* p, Index count) {
         uint64_t w;
         std::memcpy(&w, s + i, 8);
         any |= w;
+        // Full-range data usually answers in the first block.
+        if ((i & 4095) == 4088 && (any & 0x8080808080808080ull) != 0) return false;
     }
     for (; i < count; ++i) any |= s[i];
     return (any & 0x8080808080808080ull) == 0;
@@ -162,8 +164,11 @@ void gemm_affine(const T* a, Index m, const PackedGemmB& b, const AffineArgs& ar
     // vpdpbusd (VNNI) is exact for every uint8 A, and for int8 A read as A + 128 (flip); vpmaddubsw
     // is exact when the unsigned (A) operand is <= 127.
     const bool vnni = path == Path::Auto && b.has_quads && vnni_enabled();
-    const bool quads = vnni || (path == Path::Auto && b.has_quads && bytes_below_128(a, m * k));
-    const bool flip = vnni && std::is_signed<T>::value;
+    // (With VNNI, uint8 A needs no check; int8 A >= 0 skips the + 128.)
+    const bool below_128 = (std::is_signed<T>::value || !vnni) && path == Path::Auto && b.has_quads &&
+                           bytes_below_128(a, m * k);
+    const bool quads = vnni || below_128;
+    const bool flip = vnni && std::is_signed<T>::value && !below_128;
     if (vnni) path = Path::Vnni;
     const RowMajorRows<T> pa(a, m, k, quads ? Layout::Quads : Layout::Pairs, quads || std::is_unsigned<T>::value, flip);
     const PackedCols& pb = quads ? b.quads : b.pairs;
