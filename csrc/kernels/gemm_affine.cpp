@@ -113,6 +113,13 @@ struct WrapEpilogue : Epilogue {
     Index n_total;
     WrapEpilogue(const Corrections& c, Index n) : corr(c), n_total(n) {}
     void row(Index i, Index j0, Index n, int32_t* acc) const override {
+        if (!corr.args.rq && !corr.any_za && !corr.any_zb && corr.any_bias) {
+            // Only a per-column term and int32 output: one pass, straight into the output.
+            int32_t* out = static_cast<int32_t*>(corr.args.out) + i * n_total + j0;
+            const uint32_t* bias = corr.bias32.data() + j0;
+            for (Index j = 0; j < n; ++j) out[j] = int32_t(uint32_t(acc[j]) + bias[j]);
+            return;
+        }
         corr.add_wrapped(i, j0, n, acc);
         emit_row(corr.args, n_total, i, j0, n, acc);
     }
