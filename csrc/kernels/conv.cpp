@@ -9,6 +9,7 @@
 #include <cstring>
 #include <type_traits>
 
+#include "kernels/conv_depthwise.hpp"
 #include "kernels/gemm_affine.hpp"
 #include "kernels/threads.hpp"
 
@@ -319,8 +320,11 @@ void conv_depthwise(const T* x, const ConvGeometry& g, const PackedConvWeights& 
 
 template <class T>
 void conv2d(const T* x, const ConvGeometry& g, const PackedConvWeights& w, const ConvArgs& args) {
-    if (g.depthwise()) conv_depthwise(x, g, w, args);
-    else conv_generic(x, g, w, args);
+    if (g.depthwise()) {
+        if (!conv_depthwise_bytes(x, g, w, args)) conv_depthwise(x, g, w, args);
+    } else {
+        conv_generic(x, g, w, args);
+    }
 }
 
 template void conv2d<int8_t>(const int8_t*, const ConvGeometry&, const PackedConvWeights&, const ConvArgs&);

@@ -8,6 +8,8 @@
 // panel of 16 columns a contiguous byte run; the few extra columns are computed and dropped.
 // Depthwise (groups == C) is a direct kernel: each padded plane of x - zp is stored once as int16
 // pairs of horizontally adjacent taps and vpmaddwd sums two taps for 8 output columns at a time.
+// On AVX-512 VNNI + VBMI CPUs (path Auto) depthwise runs on the image bytes instead
+// (conv_depthwise.hpp): vpdpbusd sums four taps of 16 output columns, requantization fused.
 #pragma once
 
 #include <cstdint>
