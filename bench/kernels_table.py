@@ -149,9 +149,13 @@ def conv_rows(rng):
     })
     wdw = rng.integers(-128, 128, DEPTHWISE["w"]).astype(np.int8)
     pdw = kernels.pack_weights(wdw, groups=c)
+    # The requantization ORT's QLinearConv row performs (same scales and zero points), fused.
+    rq_dw = kernels.Requantizer.fp32(kernels.fp32_scale(0.02, 0.01, 0.5), zero_point=128, dtype=np.uint8)
     dw = ("depthwise 3x3 1x64x56x56, pad 1", 2 * c * h * wd * 9, {
-        "fixedpoint conv2d depthwise (exact)": lambda t: lambda: kernels.conv2d(xu, pdw, padding=1, groups=c,
-                                                                              x_zero_point=128),
+        "fixedpoint conv2d depthwise (exact, int32 out)": lambda t: lambda: kernels.conv2d(xu, pdw, padding=1, groups=c,
+                                                                                         x_zero_point=128),
+        "fixedpoint conv2d depthwise, fp32 requant to u8 (fused)": lambda t: lambda: kernels.conv2d(
+            xu, pdw, padding=1, groups=c, x_zero_point=128, requantizer=rq_dw),
         "ORT QLinearConv depthwise": lambda t: ort_conv(xu, wdw, t, group=c, qlinear=True),
     })
     return [conv, dw]
