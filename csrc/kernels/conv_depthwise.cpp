@@ -35,6 +35,7 @@ struct BytePlan {
     Index oh = 0, ow = 0, blocks = 0, groups = 0;
     Index pitch = 0, plane_bytes = 0;  // the zero-point-padded plane: row pitch, size with slack
     bool narrow = false;               // the taps of 16 columns lie within 32 bytes
+    std::vector<uint64_t> chunk_mask;  // [c]: bytes t of padded columns 64c + t that are image columns
     std::vector<Index> base;           // [block * groups + q]: padded column of byte 0 of the load
     uint8_t index[64] = {};       // lane i, byte k: i * stride_w + k * dilation_w
 };
@@ -166,23 +167,22 @@ void depthwise_plane(const uint8_t* plane, const ConvGeometry& g, const BytePlan
 template <class T>
 FXP_AVX512_BYTES void pad_plane(const T* xc, const ConvGeometry& g, const BytePlan& p, uint8_t zp_u, uint8_t* plane) {
     const Index rows = g.pad_top + g.height + g.pad_bottom, pitch = p.pitch, left = g.pad_left, width = g.width;
+    const Index top = g.pad_top, height = g.height;
+    const uint64_t* chunk_mask = p.chunk_mask.data();
     const __m512i fill = _mm512_set1_epi8(char(zp_u));
     const __m512i flip = _mm512_set1_epi8(char(std::is_signed<T>::value ? 0x80 : 0));
     for (Index r = 0; r < rows; ++r) {
-        const Index h = r - g.pad_top;
+        const Index h = r - top;
         uint8_t* dst = plane + r * pitch;
-        if (h < 0 || h >= g.height) {
+        if (h < 0 || h >= height) {
             for (Index i = 0; i < pitch; i += 64) _mm512_storeu_si512(dst + i, fill);
             continue;
         }
         const uintptr_t src = reinterpret_cast<uintptr_t>(xc + h * width);
-        for (Index i = 0; i < pitch; i += 64) {
-            // Bytes t of this chunk with left <= i + t < left + width are image columns i + t - left.
-            const Index lo = std::max<Index>(0, left - i), hi = std::min<Index>(64, left + width - i);
-            const uint64_t below_hi = hi >= 64 ? ~uint64_t(0) : hi <= 0 ? 0 : (uint64_t(1) << hi) - 1;
-            const uint64_t mask = lo >= 64 ? 0 : below_hi & ~((uint64_t(1) << lo) - 1);
-            const __m512i x = _mm512_maskz_loadu_epi8(mask, reinterpret_cast<const void*>(src + uintptr_t(i - left)));
-            _mm512_storeu_si512(dst + i, _mm512_mask_blend_epi8(mask, fill, _mm512_xor_si512(x, flip)));
+        for (Index i = 0, c = 0; i < pitch; i += 64, ++c) {
+            const __mmask64 m = chunk_mask[c];
+            const __m512i x = _mm512_maskz_loadu_epi8(m, reinterpret_cast<const void*>(src + uintptr_t(i - left)));
+            _mm512_storeu_si512(dst + i, _mm512_mask_blend_epi8(m, fill, _mm512_xor_si512(x, flip)));
         }
     }
 }
@@ -203,6 +203,12 @@ bool conv_depthwise_bytes(const T* x, const ConvGeometry& g, const PackedConvWei
         for (Index q = 0; q < p.groups; ++q) p.base.push_back(b * kLanes * g.stride_w + 4 * q * g.dilation_w);
     p.pitch = g.pad_left + g.width + g.pad_right;
     p.plane_bytes = (g.pad_top + g.height + g.pad_bottom) * p.pitch + p.base.back() + 64;  // >= the last chunk of pad_plane
+    for (Index i = 0; i < p.pitch; i += 64) {
+        const Index lo = std::max<Index>(0, g.pad_left - i), hi = std::min<Index>(64, g.pad_left + g.width - i);
+        uint64_t m = 0;
+        for (Index t = lo; t < hi; ++t) m |= uint64_t(1) << t;
+        p.chunk_mask.push_back(m);
+    }
     for (Index i = 0; i < kLanes; ++i)
         for (Index k = 0; k < 4; ++k) p.index[4 * i + k] = uint8_t(i * g.stride_w + k * g.dilation_w);
     p.narrow = (kLanes - 1) * g.stride_w + 3 * g.dilation_w < 32;
