@@ -20,6 +20,7 @@
 #include <cstddef>
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <vector>
 
 namespace fxp::kern {
@@ -102,11 +103,23 @@ struct RowMajorRows : RowSource {
         scratch.resize(size_t(round_up(n, MR) * units));
         for (Index r = 0; r < round_up(n, MR); ++r) {
             int32_t* d = scratch.data() + r * units;
-            if (i0 + r < count) pack_line(src + (i0 + r) * k, k, 1, layout, d, units);
-            else std::fill(d, d + units, 0);
-            // The K padding becomes 0x80 too; harmless, as the other operand's padding is zero.
-            if (flip_sign)
-                for (Index u = 0; u < units; ++u) d[u] = int32_t(uint32_t(d[u]) ^ 0x80808080u);
+            if (i0 + r >= count) {
+                std::fill(d, d + units, 0);
+            } else if (flip_sign) {  // quads only: bytes xor 0x80 in the copy, K padding zero
+                const unsigned char* s = reinterpret_cast<const unsigned char*>(src + (i0 + r) * k);
+                unsigned char* db = reinterpret_cast<unsigned char*>(d);
+                Index b = 0;
+                for (; b + 8 <= k; b += 8) {
+                    uint64_t w;
+                    std::memcpy(&w, s + b, 8);
+                    w ^= 0x8080808080808080ull;
+                    std::memcpy(db + b, &w, 8);
+                }
+                for (; b < k; ++b) db[b] = static_cast<unsigned char>(s[b] ^ 0x80u);
+                std::fill(db + k, db + units * 4, static_cast<unsigned char>(0));
+            } else {
+                pack_line(src + (i0 + r) * k, k, 1, layout, d, units);
+            }
         }
         return scratch.data();
     }

@@ -171,11 +171,10 @@ void gemm_affine(const T* a, Index m, const PackedGemmB& b, const AffineArgs& ar
     // vpdpbusd (VNNI) is exact for every uint8 A, and for int8 A read as A + 128 (flip); vpmaddubsw
     // is exact when the unsigned (A) operand is <= 127.
     const bool vnni = path == Path::Auto && b.has_quads && vnni_enabled();
-    // (With VNNI, uint8 A needs no check; int8 A >= 0 skips the + 128.)
-    const bool below_128 = (std::is_signed<T>::value || !vnni) && path == Path::Auto && b.has_quads &&
-                           bytes_below_128(a, m * k);
-    const bool quads = vnni || below_128;
-    const bool flip = vnni && std::is_signed<T>::value && !below_128;
+    // With VNNI no byte check: the + 128 costs less than a pass over A (the xor is part of the copy
+    // that packs each tile, and the za + 128 term is folded into the per-column term).
+    const bool quads = vnni || (path == Path::Auto && b.has_quads && bytes_below_128(a, m * k));
+    const bool flip = vnni && std::is_signed<T>::value;
     if (vnni) path = Path::Vnni;
     const RowMajorRows<T> pa(a, m, k, quads ? Layout::Quads : Layout::Pairs, quads || std::is_unsigned<T>::value, flip);
     const PackedCols& pb = quads ? b.quads : b.pairs;
