@@ -87,17 +87,18 @@ FXP_AVX512_BYTES inline __m512i gather_taps(const uint8_t* at, __m512i index) {
 
 // NB blocks of 16 output columns of row oh, from block b0: NB independent vpdpbusd chains, so the
 // adds of one chain overlap the others' latency.
-template <int NB, bool Narrow, class Store>
+template <int KH, int NB, bool Narrow, class Store>
 FXP_AVX512_BYTES inline void depthwise_row(const uint8_t* plane, const PlaneLoop l, Index oh, Index b0, __m512i index,
                                            __m512i start, const Store& store) {
+    const Index kh = KH ? KH : l.kernel_h, groups = KH ? 1 : l.groups;
     __m512i acc[NB];
     for (int v = 0; v < NB; ++v) acc[v] = start;
-    for (Index ki = 0; ki < l.kernel_h; ++ki) {
+    for (Index ki = 0; ki < kh; ++ki) {
         const uint8_t* row = plane + (oh * l.stride_h + ki * l.dilation_h) * l.pitch;
-        for (Index q = 0; q < l.groups; ++q) {
-            const __m512i wv = _mm512_set1_epi32(l.wq[ki * l.groups + q]);
+        for (Index q = 0; q < groups; ++q) {
+            const __m512i wv = _mm512_set1_epi32(l.wq[ki * groups + q]);
             for (int v = 0; v < NB; ++v)
-                acc[v] = _mm512_dpbusd_epi32(acc[v], gather_taps<Narrow>(row + l.base[(b0 + v) * l.groups + q], index), wv);
+                acc[v] = _mm512_dpbusd_epi32(acc[v], gather_taps<Narrow>(row + l.base[(b0 + v) * groups + q], index), wv);
         }
     }
     for (int v = 0; v < NB; ++v) store(acc[v], oh, (b0 + v) * kLanes);
@@ -105,19 +106,20 @@ FXP_AVX512_BYTES inline void depthwise_row(const uint8_t* plane, const PlaneLoop
 
 // Rows oh and oh + 1 when stride_h == dilation_h: kernel row ki of the second is kernel row ki + 1
 // of the first, so each of the kernel_h + 1 input rows is gathered once for both.
-template <int NB, bool Narrow, class Store>
+template <int KH, int NB, bool Narrow, class Store>
 FXP_AVX512_BYTES inline void depthwise_row_pair(const uint8_t* plane, const PlaneLoop l, Index oh, Index b0, __m512i index,
                                                 __m512i start, const Store& store) {
+    const Index kh = KH ? KH : l.kernel_h, groups = KH ? 1 : l.groups;
     __m512i a[NB], b[NB];
     for (int v = 0; v < NB; ++v) a[v] = b[v] = start;
-    for (Index j = 0; j <= l.kernel_h; ++j) {
+    for (Index j = 0; j <= kh; ++j) {
         const uint8_t* row = plane + (oh * l.stride_h + j * l.dilation_h) * l.pitch;
-        for (Index q = 0; q < l.groups; ++q) {
-            const __m512i wa = _mm512_set1_epi32(j < l.kernel_h ? l.wq[j * l.groups + q] : 0);
-            const __m512i wb = _mm512_set1_epi32(j > 0 ? l.wq[(j - 1) * l.groups + q] : 0);
+        for (Index q = 0; q < groups; ++q) {
+            const __m512i wa = _mm512_set1_epi32(j < kh ? l.wq[j * groups + q] : 0);
+            const __m512i wb = _mm512_set1_epi32(j > 0 ? l.wq[(j - 1) * groups + q] : 0);
             for (int v = 0; v < NB; ++v) {
-                const __m512i x = gather_taps<Narrow>(row + l.base[(b0 + v) * l.groups + q], index);
-                if (j < l.kernel_h) a[v] = _mm512_dpbusd_epi32(a[v], x, wa);
+                const __m512i x = gather_taps<Narrow>(row + l.base[(b0 + v) * groups + q], index);
+                if (j < kh) a[v] = _mm512_dpbusd_epi32(a[v], x, wa);
                 if (j > 0) b[v] = _mm512_dpbusd_epi32(b[v], x, wb);
             }
         }
@@ -130,7 +132,7 @@ FXP_AVX512_BYTES inline void depthwise_row_pair(const uint8_t* plane, const Plan
 
 // One output plane from the padded uint8 plane, weights wq (kernel_h x groups quads of int8 taps),
 // accumulators starting at `term` (bias - zp_u * sum(w)).
-template <bool Narrow, class Store>
+template <int KH, bool Narrow, class Store>
 FXP_AVX512_BYTES void depthwise_plane_as(const uint8_t* plane, const ConvGeometry& g, const BytePlan& p, const int32_t* wq,
                                          uint32_t term, const Store store) {
     const PlaneLoop l{g.kernel_h, g.stride_h, g.dilation_h, p.pitch, p.groups, p.base.data(), wq};
@@ -142,21 +144,23 @@ FXP_AVX512_BYTES void depthwise_plane_as(const uint8_t* plane, const ConvGeometr
     if (pairs)
         for (; oh + 2 <= oh_count; oh += 2) {
             Index b = 0;
-            for (; b + 4 <= blocks; b += 4) depthwise_row_pair<4, Narrow>(plane, l, oh, b, index, start, store);
-            for (; b < blocks; ++b) depthwise_row_pair<1, Narrow>(plane, l, oh, b, index, start, store);
+            for (; b + 4 <= blocks; b += 4) depthwise_row_pair<KH, 4, Narrow>(plane, l, oh, b, index, start, store);
+            for (; b < blocks; ++b) depthwise_row_pair<KH, 1, Narrow>(plane, l, oh, b, index, start, store);
         }
     for (; oh < oh_count; ++oh) {
         Index b = 0;
-        for (; b + 4 <= blocks; b += 4) depthwise_row<4, Narrow>(plane, l, oh, b, index, start, store);
-        for (; b < blocks; ++b) depthwise_row<1, Narrow>(plane, l, oh, b, index, start, store);
+        for (; b + 4 <= blocks; b += 4) depthwise_row<KH, 4, Narrow>(plane, l, oh, b, index, start, store);
+        for (; b < blocks; ++b) depthwise_row<KH, 1, Narrow>(plane, l, oh, b, index, start, store);
     }
 }
 
 template <class Store>
 void depthwise_plane(const uint8_t* plane, const ConvGeometry& g, const BytePlan& p, const int32_t* wq, uint32_t term,
                      const Store& store) {
-    if (p.narrow) depthwise_plane_as<true>(plane, g, p, wq, term, store);
-    else depthwise_plane_as<false>(plane, g, p, wq, term, store);
+    // 3 x (up to 4) kernels, the common case, with the kernel rows unrolled at compile time.
+    const bool k3 = g.kernel_h == 3 && p.groups == 1;
+    if (p.narrow) k3 ? depthwise_plane_as<3, true>(plane, g, p, wq, term, store) : depthwise_plane_as<0, true>(plane, g, p, wq, term, store);
+    else k3 ? depthwise_plane_as<3, false>(plane, g, p, wq, term, store) : depthwise_plane_as<0, false>(plane, g, p, wq, term, store);
 }
 
 // The channel as uint8 (x ^ 0x80 for int8) inside a border of zp_u: every load of the kernel is
