@@ -130,10 +130,11 @@ def fp32_by_hand(acc, scale, zp, lo, hi, dtype):
 
 @pytest.mark.parametrize("name", REQUANTIZERS)
 @pytest.mark.parametrize("dtype", [np.uint8, np.int8])
-def test_fused_requantization_equals_requantizing_the_int32_result(name, dtype):
-    rng = np.random.default_rng(11)
+@pytest.mark.parametrize("width", [38, 65, 70])  # output widths 37, 64, 69: blocks of 16 and of 64 outputs, tails
+def test_fused_requantization_equals_requantizing_the_int32_result(name, dtype, width):
+    rng = np.random.default_rng(width)
     lo, hi = (0, 256) if dtype == np.uint8 else (-128, 128)
-    x = rng.integers(lo, hi, (2, 6, 9, 37)).astype(dtype)
+    x = rng.integers(lo, hi, (2, 6, 9, width)).astype(dtype)
     w = rng.integers(-128, 128, (12, 1, 3, 3)).astype(np.int8)  # channel multiplier 2
     bias = rng.integers(-5000, 5000, 12).astype(np.int32)
     rq = REQUANTIZERS[name](12)

@@ -42,29 +42,53 @@ struct BytePlan {
 
 inline __mmask16 lanes_below(Index n) { return n >= kLanes ? __mmask16(0xFFFF) : __mmask16((1u << n) - 1); }
 
-// int32 output (or the plane a non-fused requantizer then reads).
+// int32 output (or the plane a non-fused requantizer then reads). row<NB>() stores NB adjacent blocks.
 struct StoreInt32 {
     int32_t* plane;
     Index ow;
-    FXP_AVX512_BYTES inline void operator()(__m512i acc, Index oh, Index j) const {
-        _mm512_mask_storeu_epi32(plane + oh * ow + j, lanes_below(ow - j), acc);
+    template <int NB>
+    FXP_AVX512_BYTES inline void row(const __m512i* acc, Index oh, Index j0) const {
+        for (int v = 0; v < NB; ++v) {
+            const Index j = j0 + v * kLanes;
+            _mm512_mask_storeu_epi32(plane + oh * ow + j, lanes_below(ow - j), acc[v]);
+        }
     }
 };
 
 // ONNX Runtime's requantization, as Requantizer's MlasFp32 mode computes it: RNE(clamp(float(acc) *
-// scale, lo - zp, hi - zp)) + zp (the clamp keeps the result inside Out, so the narrowing store is exact).
+// scale, lo - zp, hi - zp)) + zp. The clamp keeps every value inside Out, so narrowing (saturating
+// packs or truncation) is exact.
 template <class Out>
 struct StoreFp32 {
     Out* plane;
     Index ow;
     float scale, lo, hi;
     int32_t zp;
-    FXP_AVX512_BYTES inline void operator()(__m512i acc, Index oh, Index j) const {
+    FXP_AVX512_BYTES inline __m512i requantize(__m512i acc) const {
         __m512 y = _mm512_mul_ps(_mm512_cvtepi32_ps(acc), _mm512_set1_ps(scale));
         y = _mm512_min_ps(_mm512_max_ps(y, _mm512_set1_ps(lo)), _mm512_set1_ps(hi));
-        const __m512i v = _mm512_add_epi32(_mm512_cvtps_epi32(y), _mm512_set1_epi32(zp));  // MXCSR: nearest even
-        if constexpr (sizeof(Out) == 1) _mm512_mask_cvtepi32_storeu_epi8(plane + oh * ow + j, lanes_below(ow - j), v);
-        else _mm512_mask_cvtepi32_storeu_epi16(plane + oh * ow + j, lanes_below(ow - j), v);
+        return _mm512_add_epi32(_mm512_cvtps_epi32(y), _mm512_set1_epi32(zp));  // MXCSR: nearest even
+    }
+    template <int NB>
+    FXP_AVX512_BYTES inline void row(const __m512i* acc, Index oh, Index j0) const {
+        Out* dst = plane + oh * ow + j0;
+        if constexpr (NB == 4 && sizeof(Out) == 1) {
+            // 64 outputs in one store: the packs interleave 128-bit lanes, the dword permute restores order.
+            const __m512i lo16 = _mm512_packs_epi32(requantize(acc[0]), requantize(acc[1]));
+            const __m512i hi16 = _mm512_packs_epi32(requantize(acc[2]), requantize(acc[3]));
+            const __m512i bytes = std::is_signed<Out>::value ? _mm512_packs_epi16(lo16, hi16) : _mm512_packus_epi16(lo16, hi16);
+            const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+            const Index n = ow - j0;
+            const __mmask64 m = n >= 64 ? ~__mmask64(0) : (__mmask64(1) << n) - 1;
+            _mm512_mask_storeu_epi8(dst, m, _mm512_permutexvar_epi32(order, bytes));
+        } else {
+            for (int v = 0; v < NB; ++v) {
+                const Index j = v * kLanes;
+                const __m512i r = requantize(acc[v]);
+                if constexpr (sizeof(Out) == 1) _mm512_mask_cvtepi32_storeu_epi8(dst + j, lanes_below(ow - j0 - j), r);
+                else _mm512_mask_cvtepi32_storeu_epi16(dst + j, lanes_below(ow - j0 - j), r);
+            }
+        }
     }
 };
 
@@ -101,7 +125,7 @@ FXP_AVX512_BYTES inline void depthwise_row(const uint8_t* plane, const PlaneLoop
                 acc[v] = _mm512_dpbusd_epi32(acc[v], gather_taps<Narrow>(row + l.base[(b0 + v) * groups + q], index), wv);
         }
     }
-    for (int v = 0; v < NB; ++v) store(acc[v], oh, (b0 + v) * kLanes);
+    store.template row<NB>(acc, oh, b0 * kLanes);
 }
 
 // Rows oh and oh + 1 when stride_h == dilation_h: kernel row ki of the second is kernel row ki + 1
@@ -124,10 +148,8 @@ FXP_AVX512_BYTES inline void depthwise_row_pair(const uint8_t* plane, const Plan
             }
         }
     }
-    for (int v = 0; v < NB; ++v) {
-        store(a[v], oh, (b0 + v) * kLanes);
-        store(b[v], oh + 1, (b0 + v) * kLanes);
-    }
+    store.template row<NB>(a, oh, b0 * kLanes);
+    store.template row<NB>(b, oh + 1, b0 * kLanes);
 }
 
 // One output plane from the padded uint8 plane, weights wq (kernel_h x groups quads of int8 taps),
