@@ -156,6 +156,8 @@ def conv_rows(rng):
                                                                                          x_zero_point=128),
         "fixedpoint conv2d depthwise, fp32 requant to u8 (fused)": lambda t: lambda: kernels.conv2d(
             xu, pdw, padding=1, groups=c, x_zero_point=128, requantizer=rq_dw),
+        "fixedpoint conv2d depthwise, AVX2 path (exact, int32 out)": lambda t: on_path(
+            "avx2", lambda: kernels.conv2d(xu, pdw, padding=1, groups=c, x_zero_point=128)),
         "ORT QLinearConv depthwise": lambda t: ort_conv(xu, wdw, t, group=c, qlinear=True),
     })
     return [conv, dw]
