@@ -153,11 +153,12 @@ fxp::kern::PackedConvWeights pack_conv_weights(const py::array& w, Index groups)
                                         groups);
 }
 
-py::array conv2d(const py::array& x, const fxp::kern::PackedConvWeights& w, int32_t x_zero_point, std::array<Index, 2> stride,
-                 std::array<Index, 2> dilation, std::array<Index, 4> pads, const std::optional<py::array>& bias,
-                 const std::optional<py::dict>& rq_params, int path) {
-    require_array(x, "x", 4);
-    FXP_REQUIRE(has_dtype<int8_t>(x) || has_dtype<uint8_t>(x), "x must be int8 or uint8, got " + describe(x));
+// The geometry of a convolution of NCHW `x` by packed weights `w` (int8 or float), with the checks
+// both convolutions share: channels against the weights' groups, strides, dilations, padding, and a
+// dilated kernel that fits the padded input.
+template <class Packed>
+fxp::kern::ConvGeometry conv_geometry(const py::array& x, const Packed& w, std::array<Index, 2> stride,
+                                      std::array<Index, 2> dilation, std::array<Index, 4> pads) {
     fxp::kern::ConvGeometry g;
     g.batch = x.shape(0);
     g.channels = x.shape(1);
@@ -181,11 +182,20 @@ py::array conv2d(const py::array& x, const fxp::kern::PackedConvWeights& w, int3
     FXP_REQUIRE(stride[0] >= 1 && stride[1] >= 1, "stride must be >= 1");
     FXP_REQUIRE(dilation[0] >= 1 && dilation[1] >= 1, "dilation must be >= 1");
     for (Index p : pads) FXP_REQUIRE(p >= 0, "padding must be >= 0");
-    if (x_zero_point < (has_dtype<uint8_t>(x) ? 0 : -128) || x_zero_point > (has_dtype<uint8_t>(x) ? 255 : 127))
-        throw std::invalid_argument("x_zero_point = " + std::to_string(x_zero_point) + " is outside the range of x's dtype");
     const Index span_h = g.height + g.pad_top + g.pad_bottom - g.dilation_h * (g.kernel_h - 1);
     const Index span_w = g.width + g.pad_left + g.pad_right - g.dilation_w * (g.kernel_w - 1);
     FXP_REQUIRE(span_h >= 1 && span_w >= 1, "the dilated kernel does not fit in the padded input");
+    return g;
+}
+
+py::array conv2d(const py::array& x, const fxp::kern::PackedConvWeights& w, int32_t x_zero_point, std::array<Index, 2> stride,
+                 std::array<Index, 2> dilation, std::array<Index, 4> pads, const std::optional<py::array>& bias,
+                 const std::optional<py::dict>& rq_params, int path) {
+    require_array(x, "x", 4);
+    FXP_REQUIRE(has_dtype<int8_t>(x) || has_dtype<uint8_t>(x), "x must be int8 or uint8, got " + describe(x));
+    const fxp::kern::ConvGeometry g = conv_geometry(x, w, stride, dilation, pads);
+    if (x_zero_point < (has_dtype<uint8_t>(x) ? 0 : -128) || x_zero_point > (has_dtype<uint8_t>(x) ? 255 : 127))
+        throw std::invalid_argument("x_zero_point = " + std::to_string(x_zero_point) + " is outside the range of x's dtype");
     fxp::kern::ConvArgs args;
     Index count = 0;
     args.bias = int32_vector(bias, "bias", g.out_channels, false, count);
@@ -221,32 +231,7 @@ py::array conv2d_float(const py::array& x, const fxp::kern::PackedFloatConv& w, 
                        float lo, float hi, float alpha, int path) {
     require_array(x, "x", 4);
     FXP_REQUIRE(has_dtype<float>(x), "x must be float32, got " + describe(x));
-    fxp::kern::ConvGeometry g;
-    g.batch = x.shape(0);
-    g.channels = x.shape(1);
-    g.height = x.shape(2);
-    g.width = x.shape(3);
-    g.out_channels = w.out_channels;
-    g.kernel_h = w.kernel_h;
-    g.kernel_w = w.kernel_w;
-    g.groups = w.groups;
-    g.stride_h = stride[0];
-    g.stride_w = stride[1];
-    g.dilation_h = dilation[0];
-    g.dilation_w = dilation[1];
-    g.pad_top = pads[0];
-    g.pad_left = pads[1];
-    g.pad_bottom = pads[2];
-    g.pad_right = pads[3];
-    FXP_REQUIRE(g.channels == w.in_per_group * w.groups,
-            "x has " + std::to_string(g.channels) + " channels but w expects " + std::to_string(w.in_per_group) + " per group x " +
-                std::to_string(w.groups) + " groups");
-    FXP_REQUIRE(stride[0] >= 1 && stride[1] >= 1, "stride must be >= 1");
-    FXP_REQUIRE(dilation[0] >= 1 && dilation[1] >= 1, "dilation must be >= 1");
-    for (Index p : pads) FXP_REQUIRE(p >= 0, "padding must be >= 0");
-    const Index span_h = g.height + g.pad_top + g.pad_bottom - g.dilation_h * (g.kernel_h - 1);
-    const Index span_w = g.width + g.pad_left + g.pad_right - g.dilation_w * (g.kernel_w - 1);
-    FXP_REQUIRE(span_h >= 1 && span_w >= 1, "the dilated kernel does not fit in the padded input");
+    const fxp::kern::ConvGeometry g = conv_geometry(x, w, stride, dilation, pads);
     FXP_REQUIRE(activation >= 0 && activation <= 3,
             "activation must be 0 (none), 1 (relu), 2 (clip) or 3 (leaky), got " + std::to_string(activation));
     FXP_REQUIRE(activation != 2 || lo <= hi, "clip bounds must satisfy lo <= hi");
