@@ -602,6 +602,18 @@ void conv_image_depthwise_rows(const float* x, const ConvGeometry& g, const Pack
     }
 }
 
+// fn(n, img, buf) for every image n of the batch, images split statically over `threads` threads;
+// img and buf are scratch vectors owned by the running thread.
+template <class Fn>
+void for_each_image(int threads, Index batch, Fn fn) {
+#pragma omp parallel num_threads(threads) if (threads > 1)
+    {
+        std::vector<float> img, buf;
+#pragma omp for schedule(static)
+        for (Index n = 0; n < batch; ++n) fn(n, img, buf);
+    }
+}
+
 bool cpu_has_avx2_fma() {
     static const bool has = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
     return has;
@@ -640,24 +652,16 @@ void conv2d_float(const float* x, const ConvGeometry& g, const PackedFloatConv& 
     const Affine padded{pad_b.data(), natural.scale ? pad_s.data() : nullptr, natural.scale ? pad_t.data() : nullptr};
 
     if (depthwise && g.stride_w == 1) {
-#pragma omp parallel num_threads(threads) if (threads > 1)
-        {
-            std::vector<float> buf;
-#pragma omp for schedule(static)
-            for (Index n = 0; n < g.batch; ++n)
-                conv_image_depthwise_rows(x + n * in_size, g, w, natural, ep, out + n * out_size, avx2, buf);
-        }
+        for_each_image(threads, g.batch, [&](Index n, std::vector<float>&, std::vector<float>& buf) {
+            conv_image_depthwise_rows(x + n * in_size, g, w, natural, ep, out + n * out_size, avx2, buf);
+        });
         return;
     }
     if (depthwise) {
         const DepthwisePlan plan = make_depthwise_plan(g, w.dw_pad);
-#pragma omp parallel num_threads(threads) if (threads > 1)
-        {
-            std::vector<float> img, buf;
-#pragma omp for schedule(static)
-            for (Index n = 0; n < g.batch; ++n)
-                conv_image_depthwise(x + n * in_size, g, w, plan, padded, ep, out + n * out_size, avx2, img, buf);
-        }
+        for_each_image(threads, g.batch, [&](Index n, std::vector<float>& img, std::vector<float>& buf) {
+            conv_image_depthwise(x + n * in_size, g, w, plan, padded, ep, out + n * out_size, avx2, img, buf);
+        });
         return;
     }
     // Pixel vectors fill their lanes on images whose output rows are multiples of 8 wide, and then
@@ -667,21 +671,14 @@ void conv2d_float(const float* x, const ConvGeometry& g, const PackedFloatConv& 
     const bool lanes_full = 4 * g.out_h() * g.out_w() >= 3 * kLanes * Index(plan.seg.size());
     if (w.out_pad > 0 && !lanes_full) {
         const WidePlan wide = make_wide_plan(g, w.in_per_group);
-#pragma omp parallel num_threads(threads) if (threads > 1)
-        {
-            std::vector<float> img, buf;
-#pragma omp for schedule(static)
-            for (Index n = 0; n < g.batch; ++n)
-                conv_image_wide(x + n * in_size, g, w, wide, padded, ep, out + n * out_size, avx2, img, buf);
-        }
+        for_each_image(threads, g.batch, [&](Index n, std::vector<float>& img, std::vector<float>& buf) {
+            conv_image_wide(x + n * in_size, g, w, wide, padded, ep, out + n * out_size, avx2, img, buf);
+        });
         return;
     }
-#pragma omp parallel num_threads(threads) if (threads > 1)
-    {
-        std::vector<float> buf;
-#pragma omp for schedule(static)
-        for (Index n = 0; n < g.batch; ++n) conv_image(x + n * in_size, g, w, plan, natural, ep, out + n * out_size, avx2, buf);
-    }
+    for_each_image(threads, g.batch, [&](Index n, std::vector<float>&, std::vector<float>& buf) {
+        conv_image(x + n * in_size, g, w, plan, natural, ep, out + n * out_size, avx2, buf);
+    });
 }
 
 }  // namespace fxp::kern
