@@ -3,7 +3,10 @@ kernels of fixedpoint.kernels next to ONNX Runtime (MatMulInteger u8u8/u8s8/s8s8
 QLinearConv incl. depthwise), numpy int32 and float32 matmul, and the instruction ceiling, all
 measured in the same run.
 
-    python bench/kernels_table.py [--repeats 15]
+    python bench/kernels_table.py [--repeats 15] [--only gemm|conv]
+
+OPENBLAS_NUM_THREADS is set to 1 before numpy is imported (unless already set): numpy's BLAS threads
+keep spinning after a float matmul row and would otherwise stall the 2-thread rows that follow.
 """
 import argparse
 import os
@@ -11,7 +14,9 @@ import statistics
 import sys
 import time
 
-import numpy as np
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(__file__))
 from ceiling import ceiling  # noqa: E402
@@ -143,7 +148,11 @@ def conv_rows(rng):
     ops = 2 * CONV["w"][0] * h * wd * c * 9
     conv = ("conv 1x64x56x56, 64 3x3, pad 1", ops, {
         "fixedpoint conv2d s8 (exact)": lambda t: lambda: kernels.conv2d(x, pw, padding=1),
-        "fixedpoint conv2d s8, x>=0 (exact, vpmaddubsw)": lambda t: lambda: kernels.conv2d(x7, pw, padding=1),
+        "fixedpoint conv2d s8, x>=0 (exact)": lambda t: lambda: kernels.conv2d(x7, pw, padding=1),
+        "fixedpoint conv2d u8, zero point 128 (exact)": lambda t: lambda: kernels.conv2d(xu, pw, padding=1, x_zero_point=128),
+        "fixedpoint conv2d s8, AVX2 path (exact, vpmaddwd)": lambda t: on_path("avx2", lambda: kernels.conv2d(x, pw, padding=1)),
+        "fixedpoint conv2d s8, x>=0, AVX2 path (exact, vpmaddubsw)": lambda t: on_path(
+            "avx2", lambda: kernels.conv2d(x7, pw, padding=1)),
         "ORT ConvInteger u8u8": lambda t: ort_conv(xu, wu, t),
         "ORT QLinearConv u8s8 (inexact)": lambda t: ort_conv(xu, w, t, qlinear=True),
     })
@@ -166,6 +175,7 @@ def conv_rows(rng):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--only", choices=("gemm", "conv"), help="only the GEMM or only the convolution rows")
     args = parser.parse_args()
     rng = np.random.default_rng(0)
     threads_saved = kernels.get_num_threads()
@@ -173,7 +183,8 @@ def main():
     for seq, name in (("vpmaddwd", "ceiling: vpmaddwd+vpaddd (exact)"), ("vpmaddubsw", "ceiling: vpmaddubsw+vpmaddwd+vpaddd"),
                       ("vpdpbusd", "ceiling: vpdpbusd zmm (AVX-512 VNNI, exact; 0 = CPU lacks it)")):
         print(f"| {name} | {ceiling(seq, 1):.0f} | {ceiling(seq, 2):.0f} |")
-    for title, ops, cases in gemm_rows(rng) + conv_rows(rng):
+    rows = (gemm_rows(rng) if args.only != "conv" else []) + (conv_rows(rng) if args.only != "gemm" else [])
+    for title, ops, cases in rows:
         print(f"| **{title}** | | |")
         for name, make in cases.items():
             cells = []

@@ -11,6 +11,7 @@
 
 #include "kernels/conv_depthwise.hpp"
 #include "kernels/gemm_affine.hpp"
+#include "kernels/gemm_vnni.hpp"
 #include "kernels/threads.hpp"
 
 namespace fxp::kern {
@@ -58,14 +59,33 @@ struct ColumnGrid {
     Index base(Index j) const { return contiguous ? j : (j / grid_w) * stride_h * padded_w + (j % grid_w) * stride_w; }
 };
 
+// Four K rows of 16 bytes as the quad layout of one unit: dword j = (r0[j], r1[j], r2[j], r3[j]), low
+// byte first. Two rounds of SSE2 unpacks (baseline x86-64, no run-time dispatch) instead of 64
+// byte moves.
+inline void quad_unit_sse2(const void* r0, const void* r1, const void* r2, const void* r3, int32_t* d) {
+    const __m128i a = _mm_loadu_si128(static_cast<const __m128i*>(r0)), b = _mm_loadu_si128(static_cast<const __m128i*>(r1));
+    const __m128i c = _mm_loadu_si128(static_cast<const __m128i*>(r2)), e = _mm_loadu_si128(static_cast<const __m128i*>(r3));
+    const __m128i ab_lo = _mm_unpacklo_epi8(a, b), ab_hi = _mm_unpackhi_epi8(a, b);  // (r0, r1) byte pairs
+    const __m128i ce_lo = _mm_unpacklo_epi8(c, e), ce_hi = _mm_unpackhi_epi8(c, e);  // (r2, r3) byte pairs
+    __m128i* out = reinterpret_cast<__m128i*>(d);
+    _mm_storeu_si128(out + 0, _mm_unpacklo_epi16(ab_lo, ce_lo));  // columns 0..3
+    _mm_storeu_si128(out + 1, _mm_unpackhi_epi16(ab_lo, ce_lo));  // 4..7
+    _mm_storeu_si128(out + 2, _mm_unpacklo_epi16(ab_hi, ce_hi));  // 8..11
+    _mm_storeu_si128(out + 3, _mm_unpackhi_epi16(ab_hi, ce_hi));  // 12..15
+}
+static_assert(NR == 16, "quad_unit_sse2 packs 16 columns");
+
 // The im2col matrix of one image and group as the right GEMM operand, packed panel by panel by the
-// driver: K rows (c, kh, kw) x columns of the grid.
+// driver: K rows (c, kh, kw) x columns of the grid. Quads of a contiguous grid (stride 1) are built
+// straight from the padded image rows; other cases go through a K x 16 tile.
 template <class T>
 struct Im2Col : ColSource {
     const T* xp;                            // the group's first channel in the padded image
     const ColumnGrid& grid;
     const std::vector<Index>& k_offsets;    // offset of (c, kh, kw) from a column's base
-    Im2Col(const T* x, const ColumnGrid& g, const std::vector<Index>& offsets, Layout l) : xp(x), grid(g), k_offsets(offsets) {
+    bool simd;                              // SSE2 reshuffle (every path but Portable)
+    Im2Col(const T* x, const ColumnGrid& g, const std::vector<Index>& offsets, Layout l, bool use_simd)
+        : xp(x), grid(g), k_offsets(offsets), simd(use_simd) {
         layout = l;
         is_unsigned = l == Layout::Quads || std::is_unsigned<T>::value;
         count = g.cols;
@@ -75,6 +95,22 @@ struct Im2Col : ColSource {
     const int32_t* cols(Index j0, Index n, std::vector<int32_t>& scratch) const override {
         const Index panels = (n + NR - 1) / NR, kpad = padded_k(k);
         scratch.resize(size_t(panels * NR * units));
+        if (simd && layout == Layout::Quads && grid.contiguous) {
+            static const T zeros[NR] = {};  // K padding rows
+            for (Index np = 0; np < panels; ++np) {
+                const Index c0 = j0 + np * NR;
+                int32_t* d = scratch.data() + np * NR * units;
+                const T* row[4];
+                for (Index u = 0; u < units; ++u) {
+                    for (int t = 0; t < 4; ++t) {
+                        const Index kk = 4 * u + t;
+                        row[t] = kk < k ? xp + k_offsets[size_t(kk)] + c0 : zeros;
+                    }
+                    quad_unit_sse2(row[0], row[1], row[2], row[3], d + u * NR);
+                }
+            }
+            return scratch.data();
+        }
         std::vector<T> tile(size_t(kpad * NR), T(0));  // tile[k][j]: K rows of one panel's 16 columns
         Index base[NR];
         for (Index np = 0; np < panels; ++np) {
@@ -93,6 +129,11 @@ struct Im2Col : ColSource {
                     const T* r1 = r0 + NR;
                     for (int j = 0; j < NR; ++j)
                         d[u * NR + j] = int32_t(uint32_t(uint16_t(int16_t(r0[j]))) | (uint32_t(uint16_t(int16_t(r1[j]))) << 16));
+                }
+            } else if (simd) {
+                for (Index u = 0; u < units; ++u) {
+                    const T* r = tile.data() + 4 * u * NR;
+                    quad_unit_sse2(r, r + NR, r + 2 * NR, r + 3 * NR, d + u * NR);
                 }
             } else {
                 for (Index u = 0; u < units; ++u) {
@@ -115,11 +156,13 @@ struct ConvEpilogue : Epilogue {
     const ColumnGrid& grid;
     const std::vector<int64_t>& row_sums;
     Index oc0, image;
-    ConvEpilogue(const ConvArgs& a, const ConvGeometry& g, const ColumnGrid& gr, const std::vector<int64_t>& rs, Index o0, Index n)
-        : args(a), geo(g), grid(gr), row_sums(rs), oc0(o0), image(n) {}
+    int32_t zp;  // the zero point of the image as multiplied (+ 128 for int8 read as x + 128)
+    ConvEpilogue(const ConvArgs& a, const ConvGeometry& g, const ColumnGrid& gr, const std::vector<int64_t>& rs, Index o0, Index n,
+                 int32_t zero_point)
+        : args(a), geo(g), grid(gr), row_sums(rs), oc0(o0), image(n), zp(zero_point) {}
     void row(Index i, Index j0, Index n, int32_t* acc) const override {
         const Index oc = oc0 + i, ow_count = geo.out_w();
-        const uint32_t term = uint32_t(args.bias ? args.bias[oc] : 0) - uint32_t(args.x_zero_point) * uint32_t(row_sums[size_t(i)]);
+        const uint32_t term = uint32_t(args.bias ? args.bias[oc] : 0) - uint32_t(zp) * uint32_t(row_sums[size_t(i)]);
         for (Index j = 0; j < n; ++j) acc[j] = int32_t(uint32_t(acc[j]) + term);
         const Index plane = (image * geo.out_channels + oc) * geo.out_h() * ow_count;
         for (Index j = j0; j < j0 + n;) {
@@ -156,26 +199,43 @@ void conv_generic(const T* x, const ConvGeometry& g, const PackedConvWeights& w,
 
     const Path path = resolve(args.path);
     const int32_t zp = args.x_zero_point;
-    // vpmaddubsw with the image bytes as the unsigned operand: exact when they (and the padding
-    // value) are <= 127.
     const Index image_size = g.channels * g.height * g.width;
-    const bool quads = path == Path::Auto && w.has_quads && zp >= 0 && zp <= 127 &&
-                       bytes_below_128(x, g.batch * image_size);
+    // On a VNNI CPU every image takes the quads: vpdpbusd is exact for every uint8 byte, and int8
+    // images are read as x + 128 (xor 0x80 in the padded copy) against the zero point zp + 128:
+    // W (x + 128) - (zp + 128) sum(W) = W (x - zp), the same result modulo 2^32 (the raw sums may
+    // wrap on the way; convolution outputs are int32 wrapped like every accumulator here).
+    // Otherwise vpmaddubsw with the image bytes as the unsigned operand: exact when they (and the
+    // padding value) are <= 127.
+    const bool vnni = path == Path::Auto && w.has_quads && vnni_enabled();
+    const bool flip = vnni && std::is_signed<T>::value;
+    const bool quads = vnni || (path == Path::Auto && w.has_quads && zp >= 0 && zp <= 127 &&
+                                bytes_below_128(x, g.batch * image_size));
     const Layout layout = quads ? Layout::Quads : Layout::Pairs;
+    const Path run_path = vnni ? Path::Vnni : path;
+    const int32_t zp_run = flip ? zp + 128 : zp;
+    const T pad_value = flip ? T(uint8_t(zp + 128)) : T(zp);
 
     // Zero-point-padded image, with slack so that contiguous panels may read past the last row.
     std::vector<T> xp(size_t(g.channels * plane + g.dilation_w * g.kernel_w + 2 * NR + wp));
     for (Index n = 0; n < g.batch; ++n) {
-        std::fill(xp.begin(), xp.end(), T(zp));
+        std::fill(xp.begin(), xp.end(), pad_value);
         const T* xn = x + n * image_size;
         for (Index c = 0; c < g.channels; ++c)
-            for (Index h = 0; h < g.height; ++h)
-                std::memcpy(xp.data() + c * plane + (h + g.pad_top) * wp + g.pad_left, xn + (c * g.height + h) * g.width,
-                            size_t(g.width) * sizeof(T));
+            for (Index h = 0; h < g.height; ++h) {
+                T* dst = xp.data() + c * plane + (h + g.pad_top) * wp + g.pad_left;
+                const T* src = xn + (c * g.height + h) * g.width;
+                if (flip) {
+                    unsigned char* db = reinterpret_cast<unsigned char*>(dst);
+                    const unsigned char* sb = reinterpret_cast<const unsigned char*>(src);
+                    for (Index i = 0; i < g.width; ++i) db[i] = static_cast<unsigned char>(sb[i] ^ 0x80u);
+                } else {
+                    std::memcpy(dst, src, size_t(g.width) * sizeof(T));
+                }
+            }
         for (Index grp = 0; grp < g.groups; ++grp) {
-            const Im2Col<T> col(xp.data() + grp * cg * plane, grid, k_offsets, layout);
+            const Im2Col<T> col(xp.data() + grp * cg * plane, grid, k_offsets, layout, path != Path::Portable);
             const PackedRows& pw = quads ? w.quads[size_t(grp)] : w.pairs[size_t(grp)];
-            multiply(pw, col, ConvEpilogue(args, g, grid, pw.row_sums, grp * og, n), path);
+            multiply(pw, col, ConvEpilogue(args, g, grid, pw.row_sums, grp * og, n, zp_run), run_path);
         }
     }
 }
