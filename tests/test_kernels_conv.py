@@ -129,6 +129,26 @@ def test_extreme_non_negative_inputs_over_several_k_blocks(xv, wv, zp):
                                                  zp=zp))
 
 
+@pytest.mark.parametrize("dtype, zp", [(np.int8, -128), (np.int8, 127), (np.int8, 0), (np.uint8, 0), (np.uint8, 255),
+                                       (np.uint8, 128)])
+@pytest.mark.parametrize("stride", [1, 2])
+def test_full_range_images_over_several_k_blocks(dtype, zp, stride):
+    """Full-range bytes and extreme zero points: on a VNNI CPU int8 images run as x + 128 against
+    zp + 128 and uint8 images as they are (vpdpbusd); K = 128 * 9 spans two K blocks, the padding
+    is the zero point, and the raw sums of the flipped form exceed the int32 range."""
+    info = np.iinfo(dtype)
+    rng = np.random.default_rng(zp + 300 * stride)
+    x = rng.integers(info.min, info.max + 1, (1, 128, 19, 21)).astype(dtype)
+    x[0, ::4] = info.max
+    x[0, 1::4] = info.min
+    w = rng.integers(-128, 128, (24, 128, 3, 3)).astype(np.int8)
+    w[::3] = -128
+    w[1::3] = 127
+    out = on_every_path(lambda: conv2d(x, w, padding=1, stride=stride, x_zero_point=zp))
+    expected = reference(x, w, pads=(1, 1, 1, 1), stride=(stride, stride), dilation=(1, 1), groups=1, zp=zp)
+    np.testing.assert_array_equal(out, (expected + 2**31) % 2**32 - 2**31)
+
+
 @pytest.mark.parametrize("groups", [1, 4])
 def test_batch_of_n_equals_each_sample_alone(groups):
     rng = np.random.default_rng(9)
