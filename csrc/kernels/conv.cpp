@@ -163,8 +163,24 @@ struct ConvEpilogue : Epilogue {
     void row(Index i, Index j0, Index n, int32_t* acc) const override {
         const Index oc = oc0 + i, ow_count = geo.out_w();
         const uint32_t term = uint32_t(args.bias ? args.bias[oc] : 0) - uint32_t(zp) * uint32_t(row_sums[size_t(i)]);
-        for (Index j = 0; j < n; ++j) acc[j] = int32_t(uint32_t(acc[j]) + term);
         const Index plane = (image * geo.out_channels + oc) * geo.out_h() * ow_count;
+        if (!args.rq) {  // int32 output: the correction on the way out, one pass
+            int32_t* out = static_cast<int32_t*>(args.out) + plane;
+            for (Index j = j0; j < j0 + n;) {
+                const Index oh = j / grid.grid_w, ow = j % grid.grid_w;
+                if (ow >= ow_count) {
+                    j += grid.grid_w - ow;
+                    continue;
+                }
+                const Index len = std::min(ow_count - ow, j0 + n - j);
+                const int32_t* src = acc + (j - j0);
+                int32_t* dst = out + oh * ow_count + ow;
+                for (Index t = 0; t < len; ++t) dst[t] = int32_t(uint32_t(src[t]) + term);
+                j += len;
+            }
+            return;
+        }
+        for (Index j = 0; j < n; ++j) acc[j] = int32_t(uint32_t(acc[j]) + term);
         for (Index j = j0; j < j0 + n;) {
             const Index oh = j / grid.grid_w, ow = j % grid.grid_w;
             if (ow >= ow_count) {  // padded-width columns of the contiguous grid
@@ -227,7 +243,14 @@ void conv_generic(const T* x, const ConvGeometry& g, const PackedConvWeights& w,
                 if (flip) {
                     unsigned char* db = reinterpret_cast<unsigned char*>(dst);
                     const unsigned char* sb = reinterpret_cast<const unsigned char*>(src);
-                    for (Index i = 0; i < g.width; ++i) db[i] = static_cast<unsigned char>(sb[i] ^ 0x80u);
+                    Index i = 0;
+                    if (path != Path::Portable) {
+                        const __m128i sign = _mm_set1_epi8(char(0x80));
+                        for (; i + 16 <= g.width; i += 16)
+                            _mm_storeu_si128(reinterpret_cast<__m128i*>(db + i),
+                                             _mm_xor_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(sb + i)), sign));
+                    }
+                    for (; i < g.width; ++i) db[i] = static_cast<unsigned char>(sb[i] ^ 0x80u);
                 } else {
                     std::memcpy(dst, src, size_t(g.width) * sizeof(T));
                 }
