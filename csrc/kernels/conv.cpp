@@ -75,6 +75,40 @@ inline void quad_unit_sse2(const void* r0, const void* r1, const void* r2, const
 }
 static_assert(NR == 16, "quad_unit_sse2 packs 16 columns");
 
+bool cpu_has_vbmi() {
+    static const bool has = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                            __builtin_cpu_supports("avx512vbmi");
+    return has;
+}
+
+// One panel of a contiguous grid in the quad layout: unit u from the four K rows base + offsets[4u..4u+3]
+// (16 bytes each). The four rows go into the lanes of one zmm and a single vpermb transposes them
+// (output byte 4j + t = row t, column j). K padding rows are zero.
+template <class T>
+__attribute__((target("avx512f,avx512bw,avx512vbmi"))) void quad_panel_vbmi(const T* base, const Index* offsets, Index k,
+                                                                             Index units, int32_t* d) {
+    alignas(64) static const uint8_t order[64] = {
+        0, 16, 32, 48, 1, 17, 33, 49, 2,  18, 34, 50, 3,  19, 35, 51, 4,  20, 36, 52, 5,  21, 37, 53,
+        6, 22, 38, 54, 7, 23, 39, 55, 8,  24, 40, 56, 9,  25, 41, 57, 10, 26, 42, 58, 11, 27, 43, 59,
+        12, 28, 44, 60, 13, 29, 45, 61, 14, 30, 46, 62, 15, 31, 47, 63};
+    const __m512i idx = _mm512_load_si512(order);
+    const Index full = k / 4;
+    for (Index u = 0; u < full; ++u) {
+        const Index* o = offsets + 4 * u;
+        __m512i v = _mm512_castsi128_si512(_mm_loadu_si128(reinterpret_cast<const __m128i*>(base + o[0])));
+        v = _mm512_inserti32x4(v, _mm_loadu_si128(reinterpret_cast<const __m128i*>(base + o[1])), 1);
+        v = _mm512_inserti32x4(v, _mm_loadu_si128(reinterpret_cast<const __m128i*>(base + o[2])), 2);
+        v = _mm512_inserti32x4(v, _mm_loadu_si128(reinterpret_cast<const __m128i*>(base + o[3])), 3);
+        _mm512_storeu_si512(d + u * NR, _mm512_permutexvar_epi8(idx, v));
+    }
+    if (full < units) {
+        static const T zeros[NR] = {};
+        const T* row[4];
+        for (int t = 0; t < 4; ++t) row[t] = 4 * full + t < k ? base + offsets[4 * full + t] : zeros;
+        quad_unit_sse2(row[0], row[1], row[2], row[3], d + full * NR);
+    }
+}
+
 // The im2col matrix of one image and group as the right GEMM operand, packed panel by panel by the
 // driver: K rows (c, kh, kw) x columns of the grid. Quads of a contiguous grid (stride 1) are built
 // straight from the padded image rows; other cases go through a K x 16 tile.
@@ -84,8 +118,9 @@ struct Im2Col : ColSource {
     const ColumnGrid& grid;
     const std::vector<Index>& k_offsets;    // offset of (c, kh, kw) from a column's base
     bool simd;                              // SSE2 reshuffle (every path but Portable)
-    Im2Col(const T* x, const ColumnGrid& g, const std::vector<Index>& offsets, Layout l, bool use_simd)
-        : xp(x), grid(g), k_offsets(offsets), simd(use_simd) {
+    bool vbmi;                              // vpermb reshuffle (the VNNI path on a CPU with VBMI)
+    Im2Col(const T* x, const ColumnGrid& g, const std::vector<Index>& offsets, Layout l, bool use_simd, bool use_vbmi)
+        : xp(x), grid(g), k_offsets(offsets), simd(use_simd), vbmi(use_vbmi) {
         layout = l;
         is_unsigned = l == Layout::Quads || std::is_unsigned<T>::value;
         count = g.cols;
@@ -95,6 +130,11 @@ struct Im2Col : ColSource {
     const int32_t* cols(Index j0, Index n, std::vector<int32_t>& scratch) const override {
         const Index panels = (n + NR - 1) / NR, kpad = padded_k(k);
         scratch.resize(size_t(panels * NR * units));
+        if (vbmi && layout == Layout::Quads && grid.contiguous) {
+            for (Index np = 0; np < panels; ++np)
+                quad_panel_vbmi(xp + j0 + np * NR, k_offsets.data(), k, units, scratch.data() + np * NR * units);
+            return scratch.data();
+        }
         if (simd && layout == Layout::Quads && grid.contiguous) {
             static const T zeros[NR] = {};  // K padding rows
             for (Index np = 0; np < panels; ++np) {
@@ -256,7 +296,8 @@ void conv_generic(const T* x, const ConvGeometry& g, const PackedConvWeights& w,
                 }
             }
         for (Index grp = 0; grp < g.groups; ++grp) {
-            const Im2Col<T> col(xp.data() + grp * cg * plane, grid, k_offsets, layout, path != Path::Portable);
+            const Im2Col<T> col(xp.data() + grp * cg * plane, grid, k_offsets, layout, path != Path::Portable,
+                                vnni && cpu_has_vbmi());
             const PackedRows& pw = quads ? w.quads[size_t(grp)] : w.pairs[size_t(grp)];
             multiply(pw, col, ConvEpilogue(args, g, grid, pw.row_sums, grp * og, n, zp_run), run_path);
         }
