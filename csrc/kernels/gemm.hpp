@@ -23,6 +23,8 @@
 #include <cstring>
 #include <vector>
 
+#include <emmintrin.h>
+
 namespace fxp::kern {
 
 using Index = std::ptrdiff_t;
@@ -109,12 +111,10 @@ struct RowMajorRows : RowSource {
                 const unsigned char* s = reinterpret_cast<const unsigned char*>(src + (i0 + r) * k);
                 unsigned char* db = reinterpret_cast<unsigned char*>(d);
                 Index b = 0;
-                for (; b + 8 <= k; b += 8) {
-                    uint64_t w;
-                    std::memcpy(&w, s + b, 8);
-                    w ^= 0x8080808080808080ull;
-                    std::memcpy(db + b, &w, 8);
-                }
+                const __m128i sign = _mm_set1_epi8(char(0x80));  // SSE2: baseline x86-64
+                for (; b + 16 <= k; b += 16)
+                    _mm_storeu_si128(reinterpret_cast<__m128i*>(db + b),
+                                     _mm_xor_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(s + b)), sign));
                 for (; b < k; ++b) db[b] = static_cast<unsigned char>(s[b] ^ 0x80u);
                 std::fill(db + k, db + units * 4, static_cast<unsigned char>(0));
             } else {
