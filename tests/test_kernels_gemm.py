@@ -128,6 +128,25 @@ def test_vnni_equals_avx2_and_portable_on_large_blocked_data(dtype, lo, hi):
     np.testing.assert_array_equal(out, wrap32(reference(a, b, za, -3)))
 
 
+@pytest.mark.parametrize("m, k, n", [(126, 1300, 192), (131, 1300, 200), (61, 40, 48), (5, 600, 64), (97, 577, 16)])
+@pytest.mark.parametrize("dtype, za, with_bias", [(np.int8, 0, False), (np.int8, -7, True), (np.uint8, 0, False),
+                                                  (np.uint8, 0, True), (np.uint8, 200, True)])
+def test_direct_store_into_the_output(m, k, n, dtype, za, with_bias):
+    """Without a requantizer, per-row or B zero points, the VNNI driver stores whole micro-blocks
+    straight into the output, the per-column term (bias, folded A zero point) added in the last K
+    block's store; partial row panels (m not a multiple of 6), widths that are not whole panels and
+    several K blocks (K > 576) take the mixed routes."""
+    info = np.iinfo(dtype)
+    rng = np.random.default_rng(m * k + n)
+    a = rng.integers(info.min, info.max + 1, (m, k)).astype(dtype)
+    a[::7] = info.max
+    b = rng.integers(-128, 128, (k, n)).astype(np.int8)
+    bias = rng.integers(-2**31, 2**31, n).astype(np.int32) if with_bias else None
+    packed = pack_weights(b)
+    out = on_every_path(lambda: gemm(a, packed, bias=bias, a_zero_point=za))
+    np.testing.assert_array_equal(out, wrap32(reference(a, b, za, 0, bias)))
+
+
 # K at and past the int32 boundary: all -128 x -128 gives K * 2^14, which reaches 2^31 at K = 2^17.
 @pytest.mark.parametrize("path", PATHS)
 @pytest.mark.parametrize("k", [2**17 - 1, 2**17, 2**17 + 5])

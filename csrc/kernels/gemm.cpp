@@ -268,6 +268,8 @@ void multiply(const RowSource& a, const ColSource& b, const Epilogue& ep, Path p
 
     // Tiles are independent and each output is summed by the same instruction sequence whichever
     // thread takes its tile, so a dynamic schedule (robust when cores are shared) stays deterministic.
+    DirectOutput dout;
+    const bool direct = vnni.one && u1 > u0 && ep.direct(dout);
     const int team = int(std::min<Index>(threads, tiles));
 #pragma omp parallel num_threads(team)
     {
@@ -279,6 +281,8 @@ void multiply(const RowSource& a, const ColSource& b, const Epilogue& ep, Path p
             const int32_t* ap = a.rows(i0, rows, a_buf);
             const int32_t* bp = b.cols(j0, cols, b_buf);
             const Index panels_m = (rows + MR - 1) / MR, panels_n = (cols + NR - 1) / NR;
+            // Micro-panels [0, direct_m) go straight to the output (full MR rows, whole panels).
+            const Index direct_m = direct && cols % NR == 0 ? rows / MR : 0;
             if (u1 == u0) std::fill(scratch.begin(), scratch.end(), 0);
             for (Index ku = u0; ku < u1; ku += kc) {
                 const Index units = std::min(kc, u1 - ku);
@@ -286,9 +290,16 @@ void multiply(const RowSource& a, const ColSource& b, const Epilogue& ep, Path p
                     const int32_t* bpanel = bp + np * NR * b.units + ku * NR;
                     if (vnni.one) {
                         const VnniKernel vk = np + 1 < panels_n ? vnni.two : vnni.one;
-                        for (Index mp = 0; mp < panels_m; ++mp)
-                            vk(ap + mp * MR * a.units + ku, a.units, bpanel, NR * b.units, units,
-                               scratch.data() + mp * MR * nc + np * NR, nc, ku != u0);
+                        const bool last = ku + units >= u1;
+                        for (Index mp = 0; mp < panels_m; ++mp) {
+                            if (mp < direct_m)
+                                vk(ap + mp * MR * a.units + ku, a.units, bpanel, NR * b.units, units,
+                                   dout.out + (i0 + mp * MR) * dout.ld + j0 + np * NR, dout.ld, ku != u0,
+                                   last && dout.add ? dout.add + j0 + np * NR : nullptr);
+                            else
+                                vk(ap + mp * MR * a.units + ku, a.units, bpanel, NR * b.units, units,
+                                   scratch.data() + mp * MR * nc + np * NR, nc, ku != u0, nullptr);
+                        }
                         np += np + 1 < panels_n ? 2 : 1;
                         continue;
                     }
@@ -298,7 +309,7 @@ void multiply(const RowSource& a, const ColSource& b, const Epilogue& ep, Path p
                     ++np;
                 }
             }
-            for (Index r = 0; r < rows; ++r) ep.row(i0 + r, j0, cols, scratch.data() + r * nc);
+            for (Index r = direct_m * MR; r < rows; ++r) ep.row(i0 + r, j0, cols, scratch.data() + r * nc);
         }
     }
 }

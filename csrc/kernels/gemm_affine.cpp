@@ -112,6 +112,13 @@ struct WrapEpilogue : Epilogue {
     const Corrections& corr;
     Index n_total;
     WrapEpilogue(const Corrections& c, Index n) : corr(c), n_total(n) {}
+    bool direct(DirectOutput& d) const override {
+        if (corr.args.rq || corr.any_za || corr.any_zb) return false;
+        d.out = static_cast<int32_t*>(corr.args.out);
+        d.ld = n_total;
+        d.add = corr.any_bias ? reinterpret_cast<const int32_t*>(corr.bias32.data()) : nullptr;
+        return true;
+    }
     void row(Index i, Index j0, Index n, int32_t* acc) const override {
         if (!corr.args.rq && !corr.any_za && !corr.any_zb && corr.any_bias) {
             // Only a per-column term and int32 output: one pass, straight into the output.

@@ -31,7 +31,7 @@ namespace {
 template <bool AU, int NV>
 __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni"))) void micro_vnni(
     const int32_t* a, Index lda, const int32_t* b, Index panel_stride, Index units, int32_t* c, Index ldc,
-    bool accumulate) {
+    bool accumulate, const int32_t* add) {
     __m512i acc[MR][NV];
 #pragma GCC unroll 8
     for (int r = 0; r < MR; ++r)
@@ -56,6 +56,7 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni"))) void micro_vnni(
             int32_t* out = c + r * ldc + v * NR;
             __m512i x = acc[r][v];
             if (accumulate) x = _mm512_add_epi32(x, _mm512_loadu_si512(out));
+            if (add) x = _mm512_add_epi32(x, _mm512_loadu_si512(add + v * NR));
             _mm512_storeu_si512(out, x);
         }
 }

@@ -23,9 +23,10 @@ void set_vnni_allowed(bool allowed);
 bool vnni_enabled();
 
 // c (+)= an MR x (NV * NR) block: MR rows of A (row r at a + r * lda, `units` K quads), NV panels of B
-// (panel v at b + v * panel_stride, unit u at + u * NR), rows of c at c + r * ldc.
+// (panel v at b + v * panel_stride, unit u at + u * NR), rows of c at c + r * ldc. add (may be null):
+// per-column int32 terms added (modulo 2^32) to every row in the final store.
 using VnniKernel = void (*)(const int32_t* a, Index lda, const int32_t* b, Index panel_stride, Index units,
-                            int32_t* c, Index ldc, bool accumulate);
+                            int32_t* c, Index ldc, bool accumulate, const int32_t* add);
 
 struct VnniKernels {
     VnniKernel one = nullptr;  // one panel of NR columns
