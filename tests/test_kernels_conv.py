@@ -149,6 +149,21 @@ def test_full_range_images_over_several_k_blocks(dtype, zp, stride):
     np.testing.assert_array_equal(out, (expected + 2**31) % 2**32 - 2**31)
 
 
+@pytest.mark.parametrize("dtype, lo, hi", [(np.int8, -128, 128), (np.uint8, 0, 256), (np.int8, 0, 128)])
+@pytest.mark.parametrize("c, kernel", [(3, (3, 3)), (3, (1, 1)), (5, (3, 1)), (7, (2, 3))])
+@pytest.mark.parametrize("stride", [1, 2])
+def test_k_not_a_multiple_of_four(dtype, lo, hi, c, kernel, stride):
+    """K = C * kh * kw padded to whole quads (an RGB first layer has K = 27): the padding K rows of a
+    panel must be zero on every path (x >= 0 also takes the AVX2 quads)."""
+    rng = np.random.default_rng(c * 10 + kernel[0] + stride)
+    x = rng.integers(lo, hi, (2, c, 11, 37)).astype(dtype)
+    w = rng.integers(-128, 128, (10, c, *kernel)).astype(np.int8)
+    zp = int(rng.integers(lo, hi))
+    out = on_every_path(lambda: conv2d(x, w, padding=1, stride=stride, x_zero_point=zp))
+    np.testing.assert_array_equal(out, reference(x, w, pads=(1, 1, 1, 1), stride=(stride, stride), dilation=(1, 1),
+                                                 groups=1, zp=zp))
+
+
 @pytest.mark.parametrize("groups", [1, 4])
 def test_batch_of_n_equals_each_sample_alone(groups):
     rng = np.random.default_rng(9)
