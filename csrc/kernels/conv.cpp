@@ -405,14 +405,24 @@ void conv_depthwise(const T* x, const ConvGeometry& g, const PackedConvWeights& 
     const auto build_row = avx2 ? build_pair_row_avx2<T> : build_pair_row<T>;
     const Index planes = g.batch * g.channels;
     const double work = double(planes) * double(mult) * double(d.oh * d.ow) * double(kk);
-#pragma omp parallel num_threads(threads_for_work(work, planes))
-    {
-        std::vector<int32_t> pairs(size_t(d.hp * d.pair_w));
-        std::vector<int16_t> padded_row(static_cast<size_t>(v_cap));
-        std::vector<int32_t> acc(size_t(d.ow_round));
-        std::vector<int32_t> wpairs(size_t(g.kernel_h * d.taps));
-#pragma omp for schedule(dynamic)
-        for (Index pc = 0; pc < planes; ++pc) {
+    struct Scratch {
+        std::vector<int32_t> pairs, acc, wpairs;
+        std::vector<int16_t> padded_row;
+    };
+    const int threads = threads_for_work(work, planes);
+    std::vector<Scratch> per_thread(static_cast<size_t>(threads));
+    parallel_tasks(planes, threads, [&](std::ptrdiff_t task, int slot) {
+        const Index pc = Index(task);
+        Scratch& own = per_thread[size_t(slot)];
+        own.pairs.resize(size_t(d.hp * d.pair_w));
+        own.padded_row.resize(static_cast<size_t>(v_cap));
+        own.acc.resize(size_t(d.ow_round));
+        own.wpairs.resize(size_t(g.kernel_h * d.taps));
+        std::vector<int32_t>& pairs = own.pairs;
+        std::vector<int16_t>& padded_row = own.padded_row;
+        std::vector<int32_t>& acc = own.acc;
+        std::vector<int32_t>& wpairs = own.wpairs;
+        {
             const Index n = pc / g.channels, c = pc % g.channels;
             const T* xc = x + pc * g.height * g.width;
             for (Index r = 0; r < d.hp; ++r) {
@@ -437,7 +447,7 @@ void conv_depthwise(const T* x, const ConvGeometry& g, const PackedConvWeights& 
                 }
             }
         }
-    }
+    });
 }
 
 }  // namespace

@@ -266,12 +266,16 @@ bool conv_depthwise_bytes(const T* x, const ConvGeometry& g, const PackedConvWei
     const Index mult = g.out_channels / g.channels, plane_size = p.oh * p.ow;
     const Index planes = g.batch * g.channels;
     const double work = double(planes) * double(mult) * double(plane_size) * double(g.kernel_h * g.kernel_w);
-#pragma omp parallel num_threads(threads_for_work(work, planes))
-    {
-        std::vector<int32_t> scratch(rq && !fused ? size_t(plane_size) : 0);
-        std::vector<uint8_t> plane(static_cast<size_t>(p.plane_bytes));
-#pragma omp for schedule(dynamic)
-        for (Index pc = 0; pc < planes; ++pc) {
+    const int threads = threads_for_work(work, planes);
+    std::vector<std::vector<int32_t>> scratches(static_cast<size_t>(threads));
+    std::vector<std::vector<uint8_t>> plane_bufs(static_cast<size_t>(threads));
+    parallel_tasks(planes, threads, [&](std::ptrdiff_t task, int slot) {
+        const Index pc = Index(task);
+        std::vector<int32_t>& scratch = scratches[size_t(slot)];
+        std::vector<uint8_t>& plane = plane_bufs[size_t(slot)];
+        scratch.resize(rq && !fused ? size_t(plane_size) : 0);
+        plane.resize(static_cast<size_t>(p.plane_bytes));
+        {
             const Index n = pc / g.channels, c = pc % g.channels;
             pad_plane(x + pc * g.height * g.width, g, p, uint8_t(zp_u), plane.data());
             for (Index oc = c * mult; oc < (c + 1) * mult; ++oc) {
@@ -300,7 +304,7 @@ bool conv_depthwise_bytes(const T* x, const ConvGeometry& g, const PackedConvWei
                 }
             }
         }
-    }
+    });
     return true;
 }
 

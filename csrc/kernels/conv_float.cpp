@@ -606,12 +606,8 @@ void conv_image_depthwise_rows(const float* x, const ConvGeometry& g, const Pack
 // img and buf are scratch vectors owned by the running thread.
 template <class Fn>
 void for_each_image(int threads, Index batch, Fn fn) {
-#pragma omp parallel num_threads(threads) if (threads > 1)
-    {
-        std::vector<float> img, buf;
-#pragma omp for schedule(static)
-        for (Index n = 0; n < batch; ++n) fn(n, img, buf);
-    }
+    std::vector<std::vector<float>> img(size_t(std::max(threads, 1))), buf(img.size());
+    parallel_tasks(batch, threads, [&](std::ptrdiff_t n, int slot) { fn(Index(n), img[size_t(slot)], buf[size_t(slot)]); });
 }
 
 bool cpu_has_avx2_fma() {

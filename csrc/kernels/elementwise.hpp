@@ -15,6 +15,7 @@
 
 #include "fixed/rounding.hpp"
 #include "kernels/requantize.hpp"
+#include "kernels/threads.hpp"
 
 namespace fxp {
 
@@ -45,14 +46,17 @@ void quantize(const F* x, std::ptrdiff_t n, const QuantizeParams& p, Out* out) {
         const F s = F(p.scale);
         const int f = p.by_scale ? 0 : p.fraction_length;
         const i128 sat_hi = i128(1) << 100;  // far outside any output word, inside i128
-#pragma omp parallel for schedule(static) if (n > (1 << 16))
-        for (std::ptrdiff_t i = 0; i < n; ++i) {
-            const F v = p.by_scale ? F(x[i] / s) : x[i];
-            const ScaledDouble r = round_scaled_double<R>(double(v), f);
-            // A huge value carries only its sign (low bits zero): saturate it far out, or wrap it to 0.
-            const i128 q = r.huge ? (p.overflow == Overflow::Saturate ? r.value * sat_hi : i128(0)) : r.value;
-            out[i] = to_word<Out>(q + p.zero_point, p.overflow);
-        }
+        constexpr std::ptrdiff_t chunk = std::ptrdiff_t(1) << 15;
+        const std::ptrdiff_t chunks = (n + chunk - 1) / chunk;
+        parallel_tasks(chunks, threads_for_work(double(n) * 8, chunks), [&](std::ptrdiff_t t, int) {
+            for (std::ptrdiff_t i = t * chunk; i < std::min(n, (t + 1) * chunk); ++i) {
+                const F v = p.by_scale ? F(x[i] / s) : x[i];
+                const ScaledDouble r = round_scaled_double<R>(double(v), f);
+                // A huge value carries only its sign (low bits zero): saturate it far out, or wrap it to 0.
+                const i128 q = r.huge ? (p.overflow == Overflow::Saturate ? r.value * sat_hi : i128(0)) : r.value;
+                out[i] = to_word<Out>(q + p.zero_point, p.overflow);
+            }
+        });
     });
 }
 
@@ -163,15 +167,14 @@ struct PoolGeometry {
     template <class T, class U, class Fn>
     void for_each_window(const T* x, U* y, Fn&& fn) const {
         const int64_t planes = n * c;
-#pragma omp parallel for schedule(static) if (planes * out_h * out_w > (1 << 14))
-        for (int64_t p = 0; p < planes; ++p) {
+        parallel_tasks(planes, threads_for_work(double(planes * out_h * out_w) * 16, planes), [&](std::ptrdiff_t p, int) {
             const T* in = x + p * h * w;
             U* o = y + p * out_h * out_w;
             for (int64_t oh = 0; oh < out_h; ++oh)
                 for (int64_t ow = 0; ow < out_w; ++ow)
                     o[oh * out_w + ow] = fn(in, oh * stride[0] - pads[0], ow * stride[1] - pads[1], row_first[oh],
                                             row_last[oh], col_first[ow], col_last[ow]);
-        }
+        });
     }
 };
 

@@ -271,11 +271,18 @@ void multiply(const RowSource& a, const ColSource& b, const Epilogue& ep, Path p
     DirectOutput dout;
     const bool direct = vnni.one && u1 > u0 && ep.direct(dout);
     const int team = int(std::min<Index>(threads, tiles));
-#pragma omp parallel num_threads(team)
-    {
-        std::vector<int32_t> scratch(size_t(mc * nc)), a_buf, b_buf;
-#pragma omp for schedule(dynamic)
-        for (Index t = 0; t < tiles; ++t) {
+    struct Scratch {
+        std::vector<int32_t> tile, a_buf, b_buf;
+    };
+    std::vector<Scratch> per_thread(static_cast<size_t>(std::max(team, 1)));
+    parallel_tasks(tiles, team, [&](std::ptrdiff_t task, int slot) {
+        const Index t = Index(task);
+        Scratch& own = per_thread[size_t(slot)];
+        own.tile.resize(size_t(mc * nc));
+        std::vector<int32_t>& scratch = own.tile;
+        std::vector<int32_t>& a_buf = own.a_buf;
+        std::vector<int32_t>& b_buf = own.b_buf;
+        {
             const Index i0 = (t / nt) * mc, j0 = (t % nt) * nc;
             const Index rows = std::min(mc, m - i0), cols = std::min(nc, n - j0);
             const int32_t* ap = a.rows(i0, rows, a_buf);
@@ -311,7 +318,7 @@ void multiply(const RowSource& a, const ColSource& b, const Epilogue& ep, Path p
             }
             for (Index r = direct_m * MR; r < rows; ++r) ep.row(i0 + r, j0, cols, scratch.data() + r * nc);
         }
-    }
+    });
 }
 
 }  // namespace fxp::kern

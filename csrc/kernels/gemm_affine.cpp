@@ -146,26 +146,28 @@ struct SumEpilogue : Epilogue {
 // Applies the policy to exact int64 results, row by row; records the first overflow under Raise.
 void finish_wide(const AffineArgs& args, Index m, Index n, std::vector<int64_t>& total,
                  const std::function<int64_t(Index, Index)>& term) {
-    Index bad = -1;
-#pragma omp parallel num_threads(threads_for_work(double(m) * double(n), m))
-    {
-        std::vector<int32_t> row(static_cast<size_t>(n));
-#pragma omp for schedule(static)
-        for (Index i = 0; i < m; ++i) {
-            for (Index j = 0; j < n; ++j) {
-                int64_t& v = total[size_t(i * n + j)];
-                v += term(i, j);
-                const bool over = v < INT32_MIN || v > INT32_MAX;
-                if (over && args.overflow == AccOverflow::Raise) {
-#pragma omp critical
-                    if (bad < 0 || i * n + j < bad) bad = i * n + j;
-                }
-                row[size_t(j)] = args.overflow == AccOverflow::Saturate ? int32_t(saturate<int64_t>(v, INT32_MIN, INT32_MAX))
-                                                                      : int32_t(uint32_t(uint64_t(v)));
-            }
-            emit_row(args, n, i, 0, n, row.data());
+    // The first overflowing row of each thread; the smallest index wins (the report names the first).
+    const int threads = threads_for_work(double(m) * double(n), m);
+    std::vector<Index> bad_of(static_cast<size_t>(threads), -1);
+    std::vector<std::vector<int32_t>> rows(static_cast<size_t>(threads));
+    parallel_tasks(m, threads, [&](std::ptrdiff_t task, int slot) {
+        const Index i = Index(task);
+        std::vector<int32_t>& row = rows[size_t(slot)];
+        row.resize(static_cast<size_t>(n));
+        Index& bad = bad_of[size_t(slot)];
+        for (Index j = 0; j < n; ++j) {
+            int64_t& v = total[size_t(i * n + j)];
+            v += term(i, j);
+            const bool over = v < INT32_MIN || v > INT32_MAX;
+            if (over && args.overflow == AccOverflow::Raise && (bad < 0 || i * n + j < bad)) bad = i * n + j;
+            row[size_t(j)] = args.overflow == AccOverflow::Saturate ? int32_t(saturate<int64_t>(v, INT32_MIN, INT32_MAX))
+                                                                  : int32_t(uint32_t(uint64_t(v)));
         }
-    }
+        emit_row(args, n, i, 0, n, row.data());
+    });
+    Index bad = -1;
+    for (Index b : bad_of)
+        if (b >= 0 && (bad < 0 || b < bad)) bad = b;
     if (bad >= 0) throw AccumulatorOverflow{bad / n, bad % n, total[size_t(bad)]};
 }
 
@@ -196,8 +198,9 @@ void gemm_affine(const T* a, Index m, const PackedGemmB& b, const AffineArgs& ar
     // Row sums (of the operand as multiplied) are needed only for a non-zero B zero point.
     std::vector<int64_t> row_sums(size_t(m), 0);
     if (std::any_of(args.zb, args.zb + args.zb_count, [](int32_t z) { return z != 0; })) {
-#pragma omp parallel for schedule(static) num_threads(threads_for_work(double(m) * double(k), m))
-        for (Index i = 0; i < m; ++i) row_sums[size_t(i)] = line_sum(a + i * k, k, 1) + (flip ? 128 * int64_t(k) : 0);
+        parallel_tasks(m, threads_for_work(double(m) * double(k), m), [&](std::ptrdiff_t i, int) {
+            row_sums[size_t(i)] = line_sum(a + i * k, k, 1) + (flip ? 128 * int64_t(k) : 0);
+        });
     }
     const Corrections corr(eff, row_sums, pb.col_sums, k);
 
@@ -226,22 +229,24 @@ void gemm_affine_i16(const int16_t* a, const int16_t* b, Index m, Index k, Index
     std::vector<int32_t> bt(size_t(n * k));
     for (Index kk = 0; kk < k; ++kk)
         for (Index j = 0; j < n; ++j) bt[size_t(j * k + kk)] = int32_t(b[kk * n + j]) - int32_t(zb(j));
-#pragma omp parallel num_threads(threads_for_work(double(m) * double(n) * double(k), m))
-    {
-        std::vector<int32_t> arow(static_cast<size_t>(k));
-        std::vector<int64_t> row(static_cast<size_t>(n));
-#pragma omp for schedule(static)
-        for (Index i = 0; i < m; ++i) {
-            for (Index kk = 0; kk < k; ++kk) arow[size_t(kk)] = int32_t(a[i * k + kk]) - int32_t(za(i));
-            for (Index j = 0; j < n; ++j) {
-                const int32_t* bj = bt.data() + j * k;
-                uint64_t s = 0;  // wraps modulo 2^64 (needs K > 2^31 to matter)
-                for (Index kk = 0; kk < k; ++kk) s += uint64_t(int64_t(arow[size_t(kk)]) * bj[kk]);
-                row[size_t(j)] = int64_t(s + uint64_t(int64_t(args.bias ? args.bias[j] : 0)));
-            }
-            emit_row(args, n, i, 0, n, row.data());
+    const int threads = threads_for_work(double(m) * double(n) * double(k), m);
+    std::vector<std::vector<int32_t>> arows(static_cast<size_t>(threads));
+    std::vector<std::vector<int64_t>> rows(static_cast<size_t>(threads));
+    parallel_tasks(m, threads, [&](std::ptrdiff_t task, int slot) {
+        const Index i = Index(task);
+        std::vector<int32_t>& arow = arows[size_t(slot)];
+        std::vector<int64_t>& row = rows[size_t(slot)];
+        arow.resize(static_cast<size_t>(k));
+        row.resize(static_cast<size_t>(n));
+        for (Index kk = 0; kk < k; ++kk) arow[size_t(kk)] = int32_t(a[i * k + kk]) - int32_t(za(i));
+        for (Index j = 0; j < n; ++j) {
+            const int32_t* bj = bt.data() + j * k;
+            uint64_t s = 0;  // wraps modulo 2^64 (needs K > 2^31 to matter)
+            for (Index kk = 0; kk < k; ++kk) s += uint64_t(int64_t(arow[size_t(kk)]) * bj[kk]);
+            row[size_t(j)] = int64_t(s + uint64_t(int64_t(args.bias ? args.bias[j] : 0)));
         }
-    }
+        emit_row(args, n, i, 0, n, row.data());
+    });
 }
 
 }  // namespace fxp::kern

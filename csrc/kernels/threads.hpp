@@ -1,17 +1,23 @@
-// Thread count of the compiled kernels. One process-wide setting; every parallel region of the GEMM
-// and convolution kernels asks for exactly this many OpenMP threads and splits its independent output
-// tiles with a static schedule (results never depend on it: integer sums are computed per output by
-// the same instruction sequence whichever thread runs the tile). A region also uses no more threads
-// than its work pays for (`threads_for_work`): starting and joining a team costs microseconds, and far
-// more on a loaded machine, so small layers run on the calling thread alone.
+// Threads of the compiled kernels: one process-wide setting, and `parallel_tasks`, which runs the
+// independent output tiles of a kernel on the calling thread and the pool's workers. Results never
+// depend on which thread runs a tile (each output is summed by the same instruction sequence), so they
+// are identical for every thread count. A region uses no more threads than its work pays for
+// (`threads_for_work`), so small layers run on the calling thread alone.
 #pragma once
+
+#include <pthread.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <condition_variable>
 #include <cstddef>
+#include <cstdint>
 #include <cstdlib>
+#include <functional>
+#include <mutex>
 #include <thread>
+#include <vector>
 
 namespace fxp {
 
@@ -39,6 +45,123 @@ inline int threads_for_work(double work, std::ptrdiff_t tasks) {
     double n = std::min<double>(num_threads(), std::max(1.0, by_work));
     n = std::min<double>(n, double(std::max<std::ptrdiff_t>(1, tasks)));
     return std::max(1, int(n));
+}
+
+// A pool that never makes the caller wait for a thread that has not started. Tasks are claimed one at
+// a time from a shared counter tagged with the job's generation; the caller claims tasks too and then
+// waits only for tasks already claimed by others. A worker that wakes late (its core busy with another
+// process, or with a BLAS library's spinning threads) finds nothing left and goes back to sleep, where
+// an OpenMP team would hold the caller at its closing barrier until that worker was scheduled. One job
+// runs at a time; a second caller (another Python thread, the GIL being released) runs its tasks on its
+// own thread. After fork() the child has no workers and runs every job on the calling thread.
+class TaskPool {
+  public:
+    using Task = std::function<void(std::ptrdiff_t task, int slot)>;
+
+    static TaskPool& instance() {
+        static TaskPool* pool = [] {
+            auto* p = new TaskPool();  // never destroyed: detached workers may outlive static destructors
+            pthread_atfork(nullptr, nullptr, [] { forked_flag().store(true); });
+            return p;
+        }();
+        return *pool;
+    }
+
+    // fn(task, slot) for every task in [0, count) on at most `threads` threads; slot in [0, threads)
+    // names the running thread (0 = the caller) for per-thread scratch.
+    void run(std::ptrdiff_t count, int threads, const Task& fn) {
+        threads = int(std::min<std::ptrdiff_t>(threads, count));
+        std::unique_lock<std::mutex> job(job_mutex_, std::defer_lock);
+        if (threads <= 1 || in_job() || forked_flag().load() || count >= (std::ptrdiff_t(1) << 31) || !job.try_lock()) {
+            for (std::ptrdiff_t t = 0; t < count; ++t) fn(t, 0);  // also a job started from inside a task
+            return;
+        }
+        in_job() = true;
+        struct Leave {
+            ~Leave() { in_job() = false; }
+        } leave;
+        uint32_t gen;
+        {
+            std::lock_guard<std::mutex> lock(state_mutex_);
+            start_workers(threads - 1);
+            gen = ++generation_;
+            task_ = &fn;
+            count_ = count;
+            wanted_ = threads - 1;
+            joined_ = 0;
+            done_.store(0, std::memory_order_relaxed);
+            claim_.store(uint64_t(gen) << 32, std::memory_order_release);
+        }
+        wake_.notify_all();
+        claim_tasks(gen, fn, count, 0);
+        while (done_.load(std::memory_order_acquire) < count) std::this_thread::yield();
+    }
+
+  private:
+    // True on the pool's workers and on a caller while its job runs.
+    static bool& in_job() {
+        static thread_local bool inside = false;
+        return inside;
+    }
+
+    static std::atomic<bool>& forked_flag() {
+        static std::atomic<bool> forked{false};
+        return forked;
+    }
+
+    // Claims and runs tasks of generation `gen` until none is left (or a newer job has started).
+    void claim_tasks(uint32_t gen, const Task& fn, std::ptrdiff_t count, int slot) {
+        uint64_t c = claim_.load(std::memory_order_acquire);
+        while (uint32_t(c >> 32) == gen && std::ptrdiff_t(uint32_t(c)) < count) {
+            if (!claim_.compare_exchange_weak(c, c + 1, std::memory_order_acq_rel)) continue;
+            fn(std::ptrdiff_t(uint32_t(c)), slot);
+            done_.fetch_add(1, std::memory_order_release);
+            c = claim_.load(std::memory_order_acquire);
+        }
+    }
+
+    void start_workers(int n) {  // under state_mutex_
+        while (int(started_) < n) {
+            std::thread([this] { worker(); }).detach();
+            ++started_;
+        }
+    }
+
+    void worker() {
+        in_job() = true;
+        uint32_t seen = 0;
+        for (;;) {
+            std::unique_lock<std::mutex> lock(state_mutex_);
+            wake_.wait(lock, [&] { return generation_ != seen; });
+            seen = generation_;
+            if (joined_ >= wanted_) continue;  // this job asked for fewer threads
+            const int slot = ++joined_;
+            const Task* fn = task_;
+            const std::ptrdiff_t count = count_;
+            lock.unlock();
+            claim_tasks(seen, *fn, count, slot);  // claims nothing once the caller has returned
+        }
+    }
+
+    std::mutex job_mutex_, state_mutex_;
+    std::condition_variable wake_;
+    std::atomic<uint64_t> claim_{0};  // (generation << 32) | next task
+    std::atomic<std::ptrdiff_t> done_{0};
+    uint32_t generation_ = 0;         // the fields below: under state_mutex_
+    const Task* task_ = nullptr;
+    std::ptrdiff_t count_ = 0;
+    int wanted_ = 0, joined_ = 0, started_ = 0;
+};
+
+// fn(task, slot) for task in [0, count) on up to `threads` threads (see TaskPool).
+template <class Fn>
+inline void parallel_tasks(std::ptrdiff_t count, int threads, Fn&& fn) {
+    if (threads <= 1 || count <= 1) {
+        for (std::ptrdiff_t t = 0; t < count; ++t) fn(t, 0);
+        return;
+    }
+    const TaskPool::Task task = [&fn](std::ptrdiff_t t, int slot) { fn(t, slot); };
+    TaskPool::instance().run(count, threads, task);
 }
 
 }  // namespace fxp
