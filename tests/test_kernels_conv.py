@@ -5,10 +5,10 @@ import itertools
 import numpy as np
 import pytest
 
-from fixedpoint.kernels import Requantizer, conv2d, get_num_threads, pack_weights, set_kernel_path, set_num_threads
+from fixedpoint.kernels import Requantizer, conv2d, pack_weights
 
 # "auto" is "vnni" on a CPU with AVX-512 VNNI and "avx2" otherwise; "vnni" falls back to "avx2" without it.
-PATHS = ("vnni", "avx2", "exact16", "portable")
+from kernel_paths import ALL_PATHS as PATHS, on_every_path, restore_settings  # noqa: F401 (autouse fixture)
 
 
 def reference(x, w, *, pads, stride, dilation, groups, zp, bias=None):
@@ -30,27 +30,6 @@ def reference(x, w, *, pads, stride, dilation, groups, zp, bias=None):
     if bias is not None:
         out += bias.astype(np.int64)[None, :, None, None]
     return out
-
-
-@pytest.fixture(autouse=True)
-def restore_settings():
-    threads = get_num_threads()
-    yield
-    set_kernel_path("auto")
-    set_num_threads(threads)
-
-
-def on_every_path(fn):
-    results = []
-    for path in PATHS:
-        set_kernel_path(path)
-        for threads in (1, 2):
-            set_num_threads(threads)
-            results.append(fn())
-    set_kernel_path("auto")
-    for r in results[1:]:
-        np.testing.assert_array_equal(r, results[0])
-    return results[0]
 
 
 PADDINGS = [(0, (0, 0, 0, 0)), (1, (1, 1, 1, 1)), ((2, 0), (2, 0, 2, 0)), ((0, 1, 2, 3), (0, 1, 2, 3))]

@@ -8,9 +8,15 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from fixedpoint.kernels import Requantizer, conv2d, get_num_threads, pack_weights, set_kernel_path, set_num_threads
+from fixedpoint.kernels import Requantizer, conv2d, pack_weights
+
+from kernel_paths import on_every_path as on_paths, restore_settings  # noqa: F401 (autouse fixture)
 
 PATHS = ("auto", "exact16", "portable")
+
+
+def on_every_path(fn):
+    return on_paths(fn, PATHS)
 
 
 def reference(x, w, *, pads, stride, dilation, zp, bias=None):
@@ -32,29 +38,6 @@ def reference(x, w, *, pads, stride, dilation, zp, bias=None):
     if bias is not None:
         out += bias.astype(np.int64)[None, :, None, None]
     return out
-
-
-@pytest.fixture(autouse=True)
-def restore_settings():
-    threads = get_num_threads()
-    yield
-    set_kernel_path("auto")
-    set_num_threads(threads)
-
-
-def on_every_path(fn):
-    """fn() on every path with 1 and 2 threads; all results must be the same bits."""
-    results = []
-    for path in PATHS:
-        set_kernel_path(path)
-        for threads in (1, 2):
-            set_num_threads(threads)
-            results.append(fn())
-    set_kernel_path("auto")
-    for r in results[1:]:
-        assert r.dtype == results[0].dtype
-        np.testing.assert_array_equal(r, results[0])
-    return results[0]
 
 
 @st.composite

@@ -5,11 +5,10 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from fixedpoint import _kernels
-from fixedpoint.kernels import (AccumulatorOverflowError, Requantizer, gemm, get_kernel_path, get_num_threads,
-                                pack_weights, set_kernel_path, set_num_threads)
+from fixedpoint.kernels import AccumulatorOverflowError, Requantizer, gemm, get_kernel_path, pack_weights, set_kernel_path
 
 # "auto" is "vnni" on a CPU with AVX-512 VNNI and "avx2" otherwise; "vnni" falls back to "avx2" without it.
-PATHS = ("vnni", "avx2", "exact16", "portable")
+from kernel_paths import ALL_PATHS as PATHS, on_every_path, restore_settings  # noqa: F401 (autouse fixture)
 needs_vnni = pytest.mark.skipif(not _kernels.cpu_has_vnni(), reason="CPU lacks AVX-512 VNNI")
 
 
@@ -25,29 +24,6 @@ def reference(a, b, za=0, zb=0, bias=None):
     bc = b.astype(np.int64) - zb
     out = (ac[:, :, None] * bc[None, :, :]).sum(axis=1)
     return out + (0 if bias is None else bias.astype(np.int64))
-
-
-@pytest.fixture(autouse=True)
-def restore_settings():
-    threads = get_num_threads()
-    yield
-    set_kernel_path("auto")
-    set_num_threads(threads)
-
-
-def on_every_path(fn):
-    """fn() on each code path and 1/2 threads; asserts all results are identical, returns one."""
-    results = []
-    for path in PATHS:
-        set_kernel_path(path)
-        for threads in (1, 2):
-            set_num_threads(threads)
-            results.append(fn())
-    set_kernel_path("auto")
-    for r in results[1:]:
-        assert r.dtype == results[0].dtype
-        np.testing.assert_array_equal(r, results[0])
-    return results[0]
 
 
 @settings(max_examples=40, deadline=None)
