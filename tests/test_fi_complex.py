@@ -10,27 +10,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import fixedpoint as fp
+from fi_objects import fimath_of, numerictype_of
 from fi_oracle import (MODES, OVERFLOW_ACTIONS, ROUNDING_METHODS, M, T, add, best_fraction_length,
                        multiply, negate, quantize, stored_of, type_of)
 
 SETTINGS = settings(max_examples=80, deadline=None)
 
 
-def nt(t: T):
-    return fp.numerictype(t.signed, t.w, t.f)
-
-
-def fimath_of(m: M):
-    return fp.fimath(rounding_method=m.rounding, overflow_action=m.overflow,
-                     product_mode=m.product_mode, product_word_length=m.product_word_length,
-                     product_fraction_length=m.product_fraction_length,
-                     sum_mode=m.sum_mode, sum_word_length=m.sum_word_length,
-                     sum_fraction_length=m.sum_fraction_length, cast_before_sum=m.cast_before_sum)
-
-
 def make(t: T, re, im, m: M = None):
     """A complex fi of type t from exact stored integers of both parts."""
-    args = (nt(t),) if m is None else (nt(t), fimath_of(m))
+    args = (numerictype_of(t),) if m is None else (numerictype_of(t), fimath_of(m))
     return fp.complex(fp.fi(0, *args, int=np.array(re, dtype=object)),
                       fp.fi(0, *args, int=np.array(im, dtype=object)))
 

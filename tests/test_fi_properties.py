@@ -16,6 +16,7 @@ from hypothesis.extra.numpy import array_shapes, mutually_broadcastable_shapes
 
 import fixedpoint as fp
 import fi_oracle as oracle
+from fi_objects import fimath_of, numerictype_of
 from fi_oracle import M, T, stored_of, type_of
 
 SETTINGS = settings(max_examples=200, deadline=None)
@@ -51,19 +52,6 @@ def fimaths(draw):
              sum_mode=draw(modes), sum_word_length=draw(st.integers(2, 72)),
              sum_fraction_length=draw(st.integers(-10, 80)),
              cast_before_sum=draw(st.booleans()))
-
-
-def numerictype_of(t: T):
-    return fp.numerictype(t.signed, t.w, t.f)
-
-
-def fimath_of(m: M):
-    return fp.fimath(rounding_method=m.rounding, overflow_action=m.overflow,
-                     product_mode=m.product_mode, product_word_length=m.product_word_length,
-                     product_fraction_length=m.product_fraction_length,
-                     sum_mode=m.sum_mode, sum_word_length=m.sum_word_length,
-                     sum_fraction_length=m.sum_fraction_length,
-                     cast_before_sum=m.cast_before_sum)
 
 
 def from_stored(q, t: T, m: M = None):
