@@ -12,25 +12,9 @@ from fixedpoint.nn import functional as F
 from fixedpoint.quantization.qlayers import (FLOAT_EXACT_MAX_TERMS, QUANTIZED_KINDS, BuildOptions,
                                              QuantizedLayer, exact_float_sums)
 
+from float_references import conv_reference
+
 RNG = np.random.default_rng(7)
-
-
-def conv_loops(x, w, b, stride, pads, dilation, groups):
-    """Direct float64 loops over output positions (no im2col, no matmul)."""
-    x = np.pad(x.astype(np.float64), ((0, 0), (0, 0), (pads[0], pads[2]), (pads[1], pads[3])))
-    n, c, h, wd = x.shape
-    o, cg, kh, kw = w.shape
-    (sh, sw), (dh, dw) = stride, dilation
-    oh, ow = (h - (kh - 1) * dh - 1) // sh + 1, (wd - (kw - 1) * dw - 1) // sw + 1
-    out = np.zeros((n, o, oh, ow))
-    for f in range(o):
-        g = f // (o // groups)
-        for i in range(oh):
-            for j in range(ow):
-                patch = x[:, g * cg:(g + 1) * cg, i * sh:i * sh + (kh - 1) * dh + 1:dh,
-                          j * sw:j * sw + (kw - 1) * dw + 1:dw]
-                out[:, f, i, j] = (patch * w[f]).sum(axis=(1, 2, 3)) + b[f]
-    return out
 
 
 # (batch, channels, filters, groups, kernel, stride, pads, dilation, size): each route, both sides
@@ -57,7 +41,7 @@ def test_float_conv_routes_match_loops(case):
     w = RNG.normal(size=(o, c // groups) + k).astype(np.float32)
     b = RNG.normal(size=o).astype(np.float32)
     got = F.conv2d(x, w, b, stride, pads, dilation, groups)
-    want = conv_loops(x, w, b, stride, pads, dilation, groups)
+    want = conv_reference(x, w, b, stride, pads, dilation, groups)
     assert got.shape == want.shape and got.dtype == np.float32 and got.flags.c_contiguous
     assert np.abs(got - want).max() <= 1e-5 * np.abs(want).max()
 
