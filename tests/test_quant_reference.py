@@ -12,15 +12,7 @@ from fixedpoint.quantization import dlquantizer
 from fixedpoint.quantization.reference import LAYERS, predict_reference
 from fixedpoint.quantization.qlayers import QUANTIZED_KINDS
 
-
-def chain(layers, extra=()):
-    names = [layer.name for layer in layers]
-    return Network(layers, list(zip(names[:-1], names[1:])) + list(extra))
-
-
-def conv(name, rng, out, inp, k=3, scale=0.4, **kw):
-    return make_layer("Convolution2D", name, weights=rng.normal(0, scale, (out, inp, k, k)),
-                      bias=rng.normal(0, 0.2, out), **kw)
+from net_builders import chain, conv
 
 
 def cnn(rng):

@@ -12,6 +12,8 @@ from fixedpoint.nn.layers.base import make_layer
 from fixedpoint.quantization import dlquantizer
 from fixedpoint.quantization.qnetwork import QTensor
 
+from net_builders import chain, conv
+
 # ---- the oracle's own rounding: exact integer division num / den with a MATLAB rounding method ----
 
 
@@ -156,16 +158,6 @@ def check_against_oracle(qnet, x):
 
 
 # ---- random networks -----------------------------------------------------------------------------
-
-
-def chain(layers, extra=()):
-    names = [l.name for l in layers]
-    return Network(layers, list(zip(names[:-1], names[1:])) + list(extra))
-
-
-def conv(name, rng, out, inp, k=3, **kw):
-    return make_layer("Convolution2D", name, weights=rng.normal(0, 0.4, (out, inp, k, k)),
-                      bias=rng.normal(0, 0.2, out), **kw)
 
 
 def cnn(rng):
