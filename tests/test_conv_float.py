@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from fixedpoint import _kernels
 from fixedpoint.kernels import conv2d_float, get_num_threads, pack_float_conv, set_kernel_path, set_num_threads
 from fixedpoint.nn import functional as F
+from fixedpoint.nn.layers import make_layer
 
 ACTIVATIONS = [None, "relu", ("clip", -0.25, 0.5), ("clip", 0.0, 6.0), ("leaky", 0.1)]
 PATHS = ["auto", "portable"]
@@ -206,12 +207,33 @@ def test_functional_conv2d_routes_agree(shape, activation):
     check(blas, x, w, b, *geometry, activation)
 
 
-def test_packed_weights_are_cached_per_array():
+def test_packed_weights_are_cached_per_read_only_array():
     w = np.ones((8, 2, 3, 3), np.float32)
+    w.flags.writeable = False
     first = F._packed(w, 1)
     assert F._packed(w, 1) is first
     assert F._packed(w.copy(), 1) is not first
-    assert F._packed(np.ones((8, 1, 3, 3), np.float32), 2) is not first
+    ro = np.ones((8, 1, 3, 3), np.float32)
+    ro.flags.writeable = False
+    assert F._packed(ro, 2) is not first
+    writeable = np.ones((8, 2, 3, 3), np.float32)
+    assert F._packed(writeable, 1) is not F._packed(writeable, 1)   # never cached: it may change
+
+
+def test_predict_never_uses_stale_convolution_weights():
+    """A layer's weights cannot change in place under the packed copy; a replaced array is used."""
+    rng = np.random.default_rng(5)
+    layer = make_layer("Convolution2D", "conv", weights=rng.normal(size=(4, 2, 3, 3)), padding=1)
+    x = rng.normal(size=(1, 2, 6, 6)).astype(np.float32)
+    before = layer.forward(x)
+    with pytest.raises(ValueError, match="read-only"):
+        layer.weights[...] *= 2
+    doubled = layer.weights * 2
+    layer.learnables["Weights"] = doubled          # a writeable replacement: packed on every call
+    np.testing.assert_allclose(layer.forward(x) - layer.bias[None, :, None, None],
+                               2 * (before - layer.bias[None, :, None, None]), rtol=1e-5, atol=1e-5)
+    doubled[...] = 0                               # changed in place after a call: still seen
+    np.testing.assert_array_equal(layer.forward(x), np.broadcast_to(layer.bias[None, :, None, None], before.shape))
 
 
 # ---- Network: a convolution applies the activation after it ---------------------------------------

@@ -267,8 +267,9 @@ def test_copy_is_independent():
     twin = net.copy()
     x = randn(2, 3, 8, 8)
     np.testing.assert_array_equal(twin.predict(x), net.predict(x))
-    twin.layer("conv1").weights[...] = 0
-    assert np.any(net.layer("conv1").weights != 0)
+    assert not np.shares_memory(twin.layer("conv1").weights, net.layer("conv1").weights)
+    twin.layer("conv1").bias[...] = 1  # weights are read-only; the bias shows changes stay in the copy
+    assert np.any(net.layer("conv1").bias != 1)
     assert twin.connection_list() == net.connection_list()
     from_table = fp.Network(net.layers, net.connections)
     assert from_table.connection_list() == net.connection_list()

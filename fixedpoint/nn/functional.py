@@ -132,9 +132,12 @@ _packed_weights: dict[int, tuple] = {}
 
 
 def _packed(weights: np.ndarray, groups: int):
-    """`weights` packed for the compiled convolution, once per weights array: layers replace their
-    learnables, never change them in place, so the array's identity (checked through a weak
-    reference, which also drops the entry with the array) stands for its values."""
+    """`weights` packed for the compiled convolution, once per read-only weights array (a
+    convolution layer's own weights are read-only, so their identity, checked through a weak
+    reference that also drops the entry with the array, stands for their values). A writeable
+    array could change in place after packing: it is packed on every call."""
+    if weights.flags.writeable:
+        return _pack_compiled(weights, groups)
     key = id(weights)
     entry = _packed_weights.get(key)
     if entry is not None and entry[0]() is weights and entry[1] == groups:

@@ -36,6 +36,9 @@ class Convolution2DLayer(Layer):
         if bias.shape != (weights.shape[0],):
             raise ValueError(f"convolution {name!r}: bias must have {weights.shape[0]} entries, "
                              f"got shape {bias.shape}")
+        # Read-only: a changed-in-place kernel would not match the packed copy predict caches
+        # (fixedpoint.nn.functional._packed); replace learnables["Weights"] instead.
+        weights.flags.writeable = False
         self.learnables = {"Weights": weights, "Bias": bias}
         self.stride = pair(stride, f"convolution {name!r} stride")
         self.dilation = pair(dilation, f"convolution {name!r} dilation")
