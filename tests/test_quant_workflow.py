@@ -273,3 +273,15 @@ def test_learnables_are_on_the_quantized_grid_and_summary_marks_quantized_layers
     marks = dict(zip(summary.Name, summary.Quantized))
     assert marks == {"input": "no", "conv": "yes", "relu": "yes", "pool": "yes", "fc": "yes", "prob": "no"}
     assert dict(zip(summary.Name, summary["Output type"]))["fc"] == f"s8,{qnet.qlayers['fc'].output_fraction_length}"
+
+
+def test_quantized_integer_data_cannot_change_under_the_packed_kernels(calibrated, data):
+    """The kernels compute from copies packed at quantize time; an in-place edit of the stored
+    integers would silently disagree with them, so it is refused."""
+    q, _ = calibrated
+    qnet = q.quantize()
+    conv = qnet.qlayers["conv"]
+    for name in ("weights", "bias", "shifts"):
+        with pytest.raises(ValueError, match="read-only"):
+            getattr(conv, name)[...] = 0
+    assert np.array_equal(qnet.predict(data[:4]), q.quantize().predict(data[:4]))

@@ -67,6 +67,12 @@ class QuantizedLayer:
         self.output_fraction_length = int(output_fraction_length)
         self.data = data
         for key, value in data.items():
+            if isinstance(value, np.ndarray):
+                # A read-only copy: the kernels work from copies packed below, which an array changed
+                # in place afterwards would silently disagree with.
+                value = np.array(value)
+                value.flags.writeable = False
+                data[key] = value
             setattr(self, key, value)
         self.kind = QUANTIZED_KINDS[self.type_name]
         self.kind.prepare(self)
