@@ -143,6 +143,35 @@ def test_k_not_a_multiple_of_four(dtype, lo, hi, c, kernel, stride):
                                                  groups=1, zp=zp))
 
 
+@pytest.mark.parametrize("o", [1, 5, 7, 13, 64])
+@pytest.mark.parametrize("width, kernel, pad, dilation", [(16, (3, 3), 1, 1), (17, (3, 3), 1, 1), (23, (1, 1), 0, 1),
+                                                          (40, (2, 3), (0, 1, 1, 2), (1, 2)), (58, (3, 3), 1, (2, 1))])
+@pytest.mark.parametrize("dtype", [np.int8, np.uint8])
+def test_output_rows_of_16_or_more_pixels_with_any_channel_count(o, width, kernel, pad, dilation, dtype):
+    """Stride-1 outputs at least 16 pixels wide: on a VNNI + VBMI CPU the column grid is the output
+    itself (a panel spans two output rows: two byte runs per K row) and every block is stored straight
+    into the output, the last rows of a channel count that is not a multiple of 6 by a kernel of fewer
+    rows, the last columns masked. Batch, groups, bias and K not a multiple of 4 (C = 3) included."""
+    info = np.iinfo(dtype)
+    rng = np.random.default_rng(o * 100 + width)
+    for c, groups in ((3, 1), (4, 2)):
+        if o % groups:
+            continue
+        x = rng.integers(info.min, info.max + 1, (2, c, 5, width)).astype(dtype)
+        w = rng.integers(-128, 128, (o, c // groups, *kernel)).astype(np.int8)
+        bias = rng.integers(-2**31, 2**31, o).astype(np.int32)
+        zp = int(rng.integers(info.min, info.max + 1))
+        out = on_every_path(lambda: conv2d(x, w, bias=bias, padding=pad, dilation=dilation, groups=groups, x_zero_point=zp))
+        pads = (pad,) * 4 if isinstance(pad, int) else pad
+        dl = (dilation, dilation) if isinstance(dilation, int) else dilation
+        expected = reference(x, w, pads=pads, stride=(1, 1), dilation=dl, groups=groups, zp=zp, bias=bias)
+        np.testing.assert_array_equal(out, (expected + 2**31) % 2**32 - 2**31)
+        rq = Requantizer.fp32(np.linspace(1e-5, 1e-3, o), zero_point=3, dtype=np.uint8)
+        fused = on_every_path(lambda: conv2d(x, w, bias=bias, padding=pad, dilation=dilation, groups=groups,
+                                             x_zero_point=zp, requantizer=rq))
+        np.testing.assert_array_equal(fused, rq(out))
+
+
 @pytest.mark.parametrize("groups", [1, 4])
 def test_batch_of_n_equals_each_sample_alone(groups):
     rng = np.random.default_rng(9)

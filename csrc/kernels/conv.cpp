@@ -50,12 +50,17 @@ void emit(const ConvArgs& args, Index oc, const int32_t* acc, Index n, Index out
 
 // ---- generic groups: im2col + packed GEMM -----------------------------------------------------
 
-// The column grid of one image: column j reads the padded image at base(j); for stride 1 the grid is
-// out_h x padded width (contiguous), otherwise out_h x out_w.
+// The column grid of one image: column j reads the padded image at base(j). Three kinds:
+// contiguous  stride 1, out_h x padded width: every panel is one byte run per K row; the extra
+//             columns (padded width - out_w per row) are computed and dropped by the epilogue;
+// dense       stride 1, out_h x out_w (out_w >= NR): a panel spans at most two output rows, i.e. two
+//             byte runs per K row, the second delta = padded width - out_w further on (AVX-512 masked
+//             loads); no column is wasted and column j is output pixel j;
+// gathered    other strides, out_h x out_w, gathered per column.
 struct ColumnGrid {
     Index grid_w, cols, padded_w;
     Index stride_h, stride_w;
-    bool contiguous;
+    bool contiguous, dense = false;
     Index base(Index j) const { return contiguous ? j : (j / grid_w) * stride_h * padded_w + (j % grid_w) * stride_w; }
 };
 
@@ -81,32 +86,32 @@ bool cpu_has_vbmi() {
     return has;
 }
 
-// One panel of a contiguous grid in the quad layout: unit u from the four K rows base + offsets[4u..4u+3]
-// (16 bytes each). The four rows go into the lanes of one zmm and a single vpermb transposes them
-// (output byte 4j + t = row t, column j). K padding rows are zero.
+// One panel in the quad layout: unit u from the four K rows base + offsets[4u..4u+3] (16 bytes each;
+// columns whose bit is set in `second` read delta bytes further on: the next output row of a dense
+// grid). The four rows go into the lanes of one zmm and a single vpermb transposes them (output byte
+// 4j + t = row t, column j). K padding rows are zero.
 template <class T>
-__attribute__((target("avx512f,avx512bw,avx512vbmi"))) void quad_panel_vbmi(const T* base, const Index* offsets, Index k,
-                                                                             Index units, int32_t* d) {
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512vbmi"))) void quad_panel_vbmi(const T* base, const Index* offsets, Index k,
+                                                                                        Index units, int32_t* d, __mmask16 second,
+                                                                                        Index delta) {
     alignas(64) static const uint8_t order[64] = {
         0, 16, 32, 48, 1, 17, 33, 49, 2,  18, 34, 50, 3,  19, 35, 51, 4,  20, 36, 52, 5,  21, 37, 53,
         6, 22, 38, 54, 7, 23, 39, 55, 8,  24, 40, 56, 9,  25, 41, 57, 10, 26, 42, 58, 11, 27, 43, 59,
         12, 28, 44, 60, 13, 29, 45, 61, 14, 30, 46, 62, 15, 31, 47, 63};
     const __m512i idx = _mm512_load_si512(order);
-    const Index full = k / 4;
-    for (Index u = 0; u < full; ++u) {
-        const Index* o = offsets + 4 * u;
-        __m512i v = _mm512_castsi128_si512(_mm_loadu_si128(reinterpret_cast<const __m128i*>(base + o[0])));
-        v = _mm512_inserti32x4(v, _mm_loadu_si128(reinterpret_cast<const __m128i*>(base + o[1])), 1);
-        v = _mm512_inserti32x4(v, _mm_loadu_si128(reinterpret_cast<const __m128i*>(base + o[2])), 2);
-        v = _mm512_inserti32x4(v, _mm_loadu_si128(reinterpret_cast<const __m128i*>(base + o[3])), 3);
+    // (A macro, not a lambda: a lambda would not inherit the function's target.)
+#define FXP_K_ROW(kk)                                                                                   \
+    ((kk) >= k ? _mm_setzero_si128()                                                                    \
+               : _mm_mask_loadu_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(base + offsets[kk])), second, \
+                                     base + offsets[kk] + delta))
+    for (Index u = 0; u < units; ++u) {
+        __m512i v = _mm512_castsi128_si512(FXP_K_ROW(4 * u));
+        v = _mm512_inserti32x4(v, FXP_K_ROW(4 * u + 1), 1);
+        v = _mm512_inserti32x4(v, FXP_K_ROW(4 * u + 2), 2);
+        v = _mm512_inserti32x4(v, FXP_K_ROW(4 * u + 3), 3);
         _mm512_storeu_si512(d + u * NR, _mm512_permutexvar_epi8(idx, v));
     }
-    if (full < units) {
-        static const T zeros[NR] = {};
-        const T* row[4];
-        for (int t = 0; t < 4; ++t) row[t] = 4 * full + t < k ? base + offsets[4 * full + t] : zeros;
-        quad_unit_sse2(row[0], row[1], row[2], row[3], d + full * NR);
-    }
+#undef FXP_K_ROW
 }
 
 // The im2col matrix of one image and group as the right GEMM operand, packed panel by panel by the
@@ -132,7 +137,19 @@ struct Im2Col : ColSource {
         scratch.resize(size_t(panels * NR * units));
         if (vbmi && layout == Layout::Quads && grid.contiguous) {
             for (Index np = 0; np < panels; ++np)
-                quad_panel_vbmi(xp + j0 + np * NR, k_offsets.data(), k, units, scratch.data() + np * NR * units);
+                quad_panel_vbmi(xp + j0 + np * NR, k_offsets.data(), k, units, scratch.data() + np * NR * units, 0, 0);
+            return scratch.data();
+        }
+        if (vbmi && layout == Layout::Quads && grid.dense) {
+            const Index delta = grid.padded_w - grid.grid_w;
+            for (Index np = 0; np < panels; ++np) {
+                const Index c0 = j0 + np * NR, ow0 = c0 % grid.grid_w;
+                // Columns [first, valid) continue on the next output row (columns past the count are garbage
+                // that the driver never stores; they are not read from the next row).
+                const Index first = grid.grid_w - ow0, valid = std::min<Index>(NR, count - c0);
+                const __mmask16 second = first < valid ? __mmask16(((1u << valid) - 1u) & ~((1u << first) - 1u)) : 0;
+                quad_panel_vbmi(xp + grid.base(c0), k_offsets.data(), k, units, scratch.data() + np * NR * units, second, delta);
+            }
             return scratch.data();
         }
         if (simd && layout == Layout::Quads && grid.contiguous) {
@@ -200,6 +217,17 @@ struct ConvEpilogue : Epilogue {
     ConvEpilogue(const ConvArgs& a, const ConvGeometry& g, const ColumnGrid& gr, const std::vector<int64_t>& rs, Index o0, Index n,
                  int32_t zero_point)
         : args(a), geo(g), grid(gr), row_sums(rs), oc0(o0), image(n), zp(zero_point) {}
+    // int32 output whose columns are the grid's (no padded-width columns): every block goes straight
+    // into the output plane, the per-channel term added in the kernel's final store.
+    const std::vector<int32_t>* row_terms = nullptr;
+    bool direct(DirectOutput& d) const override {
+        if (args.rq || !row_terms || grid.contiguous) return false;
+        d.ld = geo.out_h() * geo.out_w();
+        d.out = static_cast<int32_t*>(args.out) + (image * geo.out_channels + oc0) * d.ld;
+        d.add = nullptr;
+        d.add_row = row_terms->data();
+        return true;
+    }
     void row(Index i, Index j0, Index n, int32_t* acc) const override {
         const Index oc = oc0 + i, ow_count = geo.out_w();
         const uint32_t term = uint32_t(args.bias ? args.bias[oc] : 0) - uint32_t(zp) * uint32_t(row_sums[size_t(i)]);
@@ -243,7 +271,18 @@ void conv_generic(const T* x, const ConvGeometry& g, const PackedConvWeights& w,
     grid.padded_w = wp;
     grid.stride_h = g.stride_h;
     grid.stride_w = g.stride_w;
-    grid.contiguous = g.stride_h == 1 && g.stride_w == 1;
+    const Path path = resolve(args.path);
+    // On a VNNI CPU every image takes the quads: vpdpbusd is exact for every uint8 byte, and int8
+    // images are read as x + 128 (xor 0x80 in the padded copy) against the zero point zp + 128:
+    // W (x + 128) - (zp + 128) sum(W) = W (x - zp), the same result modulo 2^32 (the raw sums may
+    // wrap on the way; convolution outputs are int32 wrapped like every accumulator here).
+    // Otherwise vpmaddubsw with the image bytes as the unsigned operand: exact when they (and the
+    // padding value) are <= 127.
+    const bool vnni = path == Path::Auto && w.has_quads && vnni_enabled();
+    const bool vbmi = vnni && cpu_has_vbmi();
+    const bool stride1 = g.stride_h == 1 && g.stride_w == 1;
+    grid.dense = stride1 && vbmi && g.out_w() >= NR;
+    grid.contiguous = stride1 && !grid.dense;
     grid.grid_w = grid.contiguous ? wp : g.out_w();
     grid.cols = g.out_h() * grid.grid_w;
 
@@ -253,16 +292,8 @@ void conv_generic(const T* x, const ConvGeometry& g, const PackedConvWeights& w,
             for (Index kj = 0; kj < g.kernel_w; ++kj)
                 k_offsets.push_back(c * plane + ki * g.dilation_h * wp + kj * g.dilation_w);
 
-    const Path path = resolve(args.path);
     const int32_t zp = args.x_zero_point;
     const Index image_size = g.channels * g.height * g.width;
-    // On a VNNI CPU every image takes the quads: vpdpbusd is exact for every uint8 byte, and int8
-    // images are read as x + 128 (xor 0x80 in the padded copy) against the zero point zp + 128:
-    // W (x + 128) - (zp + 128) sum(W) = W (x - zp), the same result modulo 2^32 (the raw sums may
-    // wrap on the way; convolution outputs are int32 wrapped like every accumulator here).
-    // Otherwise vpmaddubsw with the image bytes as the unsigned operand: exact when they (and the
-    // padding value) are <= 127.
-    const bool vnni = path == Path::Auto && w.has_quads && vnni_enabled();
     const bool flip = vnni && std::is_signed<T>::value;
     const bool quads = vnni || (path == Path::Auto && w.has_quads && zp >= 0 && zp <= 127 &&
                                 bytes_below_128(x, g.batch * image_size));
@@ -273,6 +304,7 @@ void conv_generic(const T* x, const ConvGeometry& g, const PackedConvWeights& w,
 
     // Zero-point-padded image, with slack so that contiguous panels may read past the last row.
     std::vector<T> xp(size_t(g.channels * plane + g.dilation_w * g.kernel_w + 2 * NR + wp));
+    std::vector<int32_t> row_terms;
     for (Index n = 0; n < g.batch; ++n) {
         std::fill(xp.begin(), xp.end(), pad_value);
         const T* xn = x + n * image_size;
@@ -296,10 +328,17 @@ void conv_generic(const T* x, const ConvGeometry& g, const PackedConvWeights& w,
                 }
             }
         for (Index grp = 0; grp < g.groups; ++grp) {
-            const Im2Col<T> col(xp.data() + grp * cg * plane, grid, k_offsets, layout, path != Path::Portable,
-                                vnni && cpu_has_vbmi());
+            const Im2Col<T> col(xp.data() + grp * cg * plane, grid, k_offsets, layout, path != Path::Portable, vbmi);
             const PackedRows& pw = quads ? w.quads[size_t(grp)] : w.pairs[size_t(grp)];
-            multiply(pw, col, ConvEpilogue(args, g, grid, pw.row_sums, grp * og, n, zp_run), run_path);
+            ConvEpilogue ep(args, g, grid, pw.row_sums, grp * og, n, zp_run);
+            if (vnni && !args.rq) {  // per output channel: bias - zp * sum(w), modulo 2^32
+                row_terms.resize(size_t(og));
+                for (Index i = 0; i < og; ++i)
+                    row_terms[size_t(i)] = int32_t(uint32_t(args.bias ? args.bias[grp * og + i] : 0) -
+                                                   uint32_t(zp_run) * uint32_t(uint64_t(pw.row_sums[size_t(i)])));
+                ep.row_terms = &row_terms;
+            }
+            multiply(pw, col, ep, run_path);
         }
     }
 }

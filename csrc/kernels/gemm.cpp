@@ -269,7 +269,7 @@ void multiply(const RowSource& a, const ColSource& b, const Epilogue& ep, Path p
     // Tiles are independent and each output is summed by the same instruction sequence whichever
     // thread takes its tile, so a dynamic schedule (robust when cores are shared) stays deterministic.
     DirectOutput dout;
-    const bool direct = vnni.one && u1 > u0 && ep.direct(dout);
+    const bool direct = vnni.one[0] && u1 > u0 && ep.direct(dout);
     const int team = int(std::min<Index>(threads, tiles));
     struct Scratch {
         std::vector<int32_t> tile, a_buf, b_buf;
@@ -288,26 +288,33 @@ void multiply(const RowSource& a, const ColSource& b, const Epilogue& ep, Path p
             const int32_t* ap = a.rows(i0, rows, a_buf);
             const int32_t* bp = b.cols(j0, cols, b_buf);
             const Index panels_m = (rows + MR - 1) / MR, panels_n = (cols + NR - 1) / NR;
-            // Micro-panels [0, direct_m) go straight to the output (full MR rows, whole panels).
-            const Index direct_m = direct && cols % NR == 0 ? rows / MR : 0;
             if (u1 == u0) std::fill(scratch.begin(), scratch.end(), 0);
             for (Index ku = u0; ku < u1; ku += kc) {
                 const Index units = std::min(kc, u1 - ku);
                 for (Index np = 0; np < panels_n;) {
                     const int32_t* bpanel = bp + np * NR * b.units + ku * NR;
-                    if (vnni.one) {
-                        const VnniKernel vk = np + 1 < panels_n ? vnni.two : vnni.one;
+                    if (vnni.one[0]) {
+                        const bool pair = np + 1 < panels_n;
                         const bool last = ku + units >= u1;
+                        VnniBlock blk;
+                        blk.cols = int(std::min<Index>((pair ? 2 : 1) * NR, cols - np * NR));
+                        blk.accumulate = ku != u0;
                         for (Index mp = 0; mp < panels_m; ++mp) {
-                            if (mp < direct_m)
-                                vk(ap + mp * MR * a.units + ku, a.units, bpanel, NR * b.units, units,
-                                   dout.out + (i0 + mp * MR) * dout.ld + j0 + np * NR, dout.ld, ku != u0,
-                                   last && dout.add ? dout.add + j0 + np * NR : nullptr);
-                            else
-                                vk(ap + mp * MR * a.units + ku, a.units, bpanel, NR * b.units, units,
-                                   scratch.data() + mp * MR * nc + np * NR, nc, ku != u0, nullptr);
+                            blk.rows = int(std::min<Index>(MR, rows - mp * MR));
+                            const VnniKernel vk = (pair ? vnni.two : vnni.one)[blk.rows - 1];
+                            if (direct) {
+                                blk.c = dout.out + (i0 + mp * MR) * dout.ld + j0 + np * NR;
+                                blk.ldc = dout.ld;
+                                blk.add = last && dout.add ? dout.add + j0 + np * NR : nullptr;
+                                blk.add_row = last && dout.add_row ? dout.add_row + i0 + mp * MR : nullptr;
+                            } else {
+                                blk.c = scratch.data() + mp * MR * nc + np * NR;
+                                blk.ldc = nc;
+                                blk.add = blk.add_row = nullptr;
+                            }
+                            vk(ap + mp * MR * a.units + ku, a.units, bpanel, NR * b.units, units, blk);
                         }
-                        np += np + 1 < panels_n ? 2 : 1;
+                        np += pair ? 2 : 1;
                         continue;
                     }
                     for (Index mp = 0; mp < panels_m; ++mp)
@@ -316,7 +323,8 @@ void multiply(const RowSource& a, const ColSource& b, const Epilogue& ep, Path p
                     ++np;
                 }
             }
-            for (Index r = direct_m * MR; r < rows; ++r) ep.row(i0 + r, j0, cols, scratch.data() + r * nc);
+            if (direct) return;
+            for (Index r = 0; r < rows; ++r) ep.row(i0 + r, j0, cols, scratch.data() + r * nc);
         }
     });
 }

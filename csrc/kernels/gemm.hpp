@@ -133,14 +133,15 @@ PackedCols pack_cols(const T* src, Index cols, Index k, Index col_stride, Index 
 
 // Receives each finished output row: acc[0..n) are the raw sums A*B of row i, columns j0..j0+n.
 // It may overwrite acc (scratch). Called concurrently for different rows.
-// An epilogue that is a plain int32 store (plus a per-column term) may offer its output instead: the
-// VNNI driver then stores whole 6 x 16 blocks straight into it, adding add[j] in the kernel's final
-// store, and calls row() only for the rows of a tile's last partial micro-panel (or tiles whose width
-// is not a multiple of NR). Saves the copy of every tile out of the scratch.
+// An epilogue that is a plain int32 store (plus a per-column and a per-row term) may offer its output
+// instead: the VNNI driver then stores every micro-block straight into it (masked at the right edge,
+// with a kernel per row count for the last rows), adding add[j] + add_row[i] in the final K block's
+// store, and never calls row(). Saves the copy of every tile out of the scratch.
 struct DirectOutput {
-    int32_t* out = nullptr;       // row i, column j at out[i * ld + j]
+    int32_t* out = nullptr;            // row i, column j at out[i * ld + j]
     Index ld = 0;
-    const int32_t* add = nullptr;  // per column, or null
+    const int32_t* add = nullptr;      // per column, or null
+    const int32_t* add_row = nullptr;  // per row, or null
 };
 
 struct Epilogue {

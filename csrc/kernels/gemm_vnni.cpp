@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <utility>
 
 namespace fxp::kern {
 
@@ -26,15 +27,15 @@ bool vnni_enabled() { return cpu_has_vnni() && vnni_allowed.load(std::memory_ord
 
 namespace {
 
-// MR x NV accumulators of 16 int32 lanes stay in zmm registers (32 of them, so no spills); per K quad
-// one load per B panel, one broadcast per A row and MR * NV vpdpbusd.
-template <bool AU, int NV>
+// R x NV accumulators of 16 int32 lanes stay in zmm registers (32 of them, so no spills); per K quad
+// one load per B panel, one broadcast per A row and R * NV vpdpbusd. R < MR serves the last rows of
+// an operand whose row count is not a multiple of MR, without computing zero rows.
+template <bool AU, int NV, int R>
 __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni"))) void micro_vnni(
-    const int32_t* a, Index lda, const int32_t* b, Index panel_stride, Index units, int32_t* c, Index ldc,
-    bool accumulate, const int32_t* add) {
-    __m512i acc[MR][NV];
+    const int32_t* a, Index lda, const int32_t* b, Index panel_stride, Index units, const VnniBlock& out) {
+    __m512i acc[R][NV];
 #pragma GCC unroll 8
-    for (int r = 0; r < MR; ++r)
+    for (int r = 0; r < R; ++r)
 #pragma GCC unroll 2
         for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_setzero_si512();
     for (Index u = 0; u < units; ++u) {
@@ -42,23 +43,33 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni"))) void micro_vnni(
 #pragma GCC unroll 2
         for (int v = 0; v < NV; ++v) bv[v] = _mm512_loadu_si512(b + v * panel_stride + u * NR);
 #pragma GCC unroll 8
-        for (int r = 0; r < MR; ++r) {
+        for (int r = 0; r < R; ++r) {
             const __m512i av = _mm512_set1_epi32(a[r * lda + u]);
 #pragma GCC unroll 2
             for (int v = 0; v < NV; ++v)  // (accumulator, unsigned bytes, signed bytes)
                 acc[r][v] = AU ? _mm512_dpbusd_epi32(acc[r][v], av, bv[v]) : _mm512_dpbusd_epi32(acc[r][v], bv[v], av);
         }
     }
+    __mmask16 mask[NV];
+#pragma GCC unroll 2
+    for (int v = 0; v < NV; ++v) {
+        const int n = std::min(NR, std::max(0, out.cols - v * NR));
+        mask[v] = __mmask16((1u << n) - 1u);
+    }
+    __m512i add[NV];
+#pragma GCC unroll 2
+    for (int v = 0; v < NV; ++v) add[v] = out.add ? _mm512_maskz_loadu_epi32(mask[v], out.add + v * NR) : _mm512_setzero_si512();
 #pragma GCC unroll 8
-    for (int r = 0; r < MR; ++r)
+    for (int r = 0; r < R; ++r) {
+        const __m512i row_term = _mm512_set1_epi32(out.add_row ? out.add_row[r] : 0);
 #pragma GCC unroll 2
         for (int v = 0; v < NV; ++v) {
-            int32_t* out = c + r * ldc + v * NR;
-            __m512i x = acc[r][v];
-            if (accumulate) x = _mm512_add_epi32(x, _mm512_loadu_si512(out));
-            if (add) x = _mm512_add_epi32(x, _mm512_loadu_si512(add + v * NR));
-            _mm512_storeu_si512(out, x);
+            int32_t* c = out.c + r * out.ldc + v * NR;
+            __m512i x = _mm512_add_epi32(_mm512_add_epi32(acc[r][v], add[v]), row_term);
+            if (out.accumulate) x = _mm512_add_epi32(x, _mm512_maskz_loadu_epi32(mask[v], c));
+            _mm512_mask_storeu_epi32(c, mask[v], x);
         }
+    }
 }
 
 #define FXP_DP(x) "vpdpbusd %%zmm13, %%zmm12, %%zmm" #x "\n\t"
@@ -94,9 +105,24 @@ double vnni_ceiling_gops(int threads, double seconds) {
     return total;
 }
 
+namespace {
+template <bool AU, int NV, int... R>
+void fill_kernels(VnniKernel* table, std::integer_sequence<int, R...>) {
+    ((table[R] = micro_vnni<AU, NV, R + 1>), ...);
+}
+}  // namespace
+
 VnniKernels vnni_kernels(bool a_unsigned) {
-    if (a_unsigned) return {micro_vnni<true, 1>, micro_vnni<true, 2>};
-    return {micro_vnni<false, 1>, micro_vnni<false, 2>};
+    static_assert(MR == 6, "one kernel per row count 1..MR");
+    VnniKernels k;
+    if (a_unsigned) {
+        fill_kernels<true, 1>(k.one, std::make_integer_sequence<int, MR>());
+        fill_kernels<true, 2>(k.two, std::make_integer_sequence<int, MR>());
+    } else {
+        fill_kernels<false, 1>(k.one, std::make_integer_sequence<int, MR>());
+        fill_kernels<false, 2>(k.two, std::make_integer_sequence<int, MR>());
+    }
+    return k;
 }
 
 }  // namespace fxp::kern

@@ -22,15 +22,25 @@ void set_vnni_allowed(bool allowed);
 // True when the CPU has AVX-512 VNNI and the switch is on.
 bool vnni_enabled();
 
-// c (+)= an MR x (NV * NR) block: MR rows of A (row r at a + r * lda, `units` K quads), NV panels of B
-// (panel v at b + v * panel_stride, unit u at + u * NR), rows of c at c + r * ldc. add (may be null):
-// per-column int32 terms added (modulo 2^32) to every row in the final store.
+// c (+)= a `rows` x `cols` block (rows <= MR, cols <= NV * NR): rows of A (row r at a + r * lda, `units`
+// K quads), NV panels of B (panel v at b + v * panel_stride, unit u at + u * NR), rows of c at
+// c + r * ldc. Columns past `cols` are neither read nor written (masked), so the block may end at the
+// edge of the output. add (may be null): per-column int32 terms, add_row (may be null): per-row terms,
+// both added (modulo 2^32) in the final store.
+struct VnniBlock {
+    int32_t* c;
+    Index ldc;
+    int rows, cols;
+    bool accumulate;
+    const int32_t* add;
+    const int32_t* add_row;
+};
 using VnniKernel = void (*)(const int32_t* a, Index lda, const int32_t* b, Index panel_stride, Index units,
-                            int32_t* c, Index ldc, bool accumulate, const int32_t* add);
+                            const VnniBlock& out);
 
 struct VnniKernels {
-    VnniKernel one = nullptr;  // one panel of NR columns
-    VnniKernel two = nullptr;  // two adjacent panels (more products per broadcast A dword)
+    VnniKernel one[MR] = {};  // one panel of NR columns; [r - 1]: r rows
+    VnniKernel two[MR] = {};  // two adjacent panels (more products per broadcast A dword)
 };
 
 // The kernels for A unsigned (B signed) or B unsigned (A signed).
