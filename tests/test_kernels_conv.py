@@ -194,6 +194,27 @@ def test_fused_requantizer_equals_requantizing_the_int32_result(groups, o):
     np.testing.assert_array_equal(fused, rq(conv2d(x, w, bias=bias, padding=1, groups=groups, x_zero_point=128)))
 
 
+@pytest.mark.parametrize("c, width, stride", [(8, 20, 1), (70, 18, 1), (8, 33, 2), (8, 9, 1)])
+@pytest.mark.parametrize("make", [
+    lambda o: Requantizer.fp32(0.5, zero_point=-3, dtype=np.int8, clamp=(-3, 127)),  # ReLU, rounding ties
+    lambda o: Requantizer.fp32(np.linspace(2e-4, 4e-3, o), zero_point=128, dtype=np.uint8),
+    lambda o: Requantizer.fp32(np.linspace(0.01, 1.0, o), zero_point=7, dtype=np.int16),
+])
+def test_fp32_requantizer_in_the_kernel_store(c, width, stride, make):
+    """On a VNNI CPU, ONNX Runtime's requantization into 8/16-bit words runs in the micro-kernel's
+    store when K is one block; C = 70 (K = 630, two blocks), stride 2 (gathered columns) and a
+    narrow image (padded-width grid) take the other routes. 13 output channels: a last row panel of 1."""
+    rng = np.random.default_rng(c + width)
+    x = rng.integers(0, 256, (2, c, 7, width)).astype(np.uint8)
+    w = rng.integers(-128, 128, (13, c, 3, 3)).astype(np.int8)
+    bias = rng.integers(-30000, 30000, 13).astype(np.int32)
+    rq = make(13)
+    fused = on_every_path(lambda: conv2d(x, w, bias=bias, padding=1, stride=stride, x_zero_point=131, requantizer=rq))
+    assert fused.dtype == rq.dtype
+    exact = reference(x, w, pads=(1, 1, 1, 1), stride=(stride, stride), dilation=(1, 1), groups=1, zp=131, bias=bias)
+    np.testing.assert_array_equal(fused, rq(((exact + 2**31) % 2**32 - 2**31).astype(np.int32)))
+
+
 def test_non_contiguous_input():
     rng = np.random.default_rng(6)
     big = rng.integers(-128, 128, (2, 6, 12, 14)).astype(np.int8)

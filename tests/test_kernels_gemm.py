@@ -223,6 +223,30 @@ def test_fused_requantizer_equals_requantizing_the_int32_result(make):
     np.testing.assert_array_equal(fused, rq(gemm(a, b, bias=bias, a_zero_point=3), channel_axis=1))
 
 
+@pytest.mark.parametrize("m, k, n", [(37, 64, 29), (6, 576, 16), (131, 200, 75), (20, 700, 33)])
+@pytest.mark.parametrize("a_dtype", [np.int8, np.uint8])
+@pytest.mark.parametrize("make", [
+    lambda n: Requantizer.fp32(0.5, zero_point=0, dtype=np.int8),  # ties: x.5 rounds to even
+    lambda n: Requantizer.fp32(np.linspace(1e-4, 3e-3, n), zero_point=128, dtype=np.uint8, clamp=(128, 200)),
+    lambda n: Requantizer.fp32(np.linspace(0.01, 2.0, n), zero_point=-300, dtype=np.int16),
+])
+def test_fp32_requantizer_in_the_kernel_store(m, k, n, a_dtype, make):
+    """On a VNNI CPU, ONNX Runtime's requantization into 8/16-bit words runs in the micro-kernel's
+    final store when K is one block (K <= 576): per-tensor and per-column scales, clamps, rounding
+    ties, rows not a multiple of 6 and columns not a multiple of 16; K = 700 takes the tile copy."""
+    info = np.iinfo(a_dtype)
+    rng = np.random.default_rng(m + k + n)
+    a = rng.integers(info.min, info.max + 1, (m, k)).astype(a_dtype)
+    b = rng.integers(-128, 128, (k, n)).astype(np.int8)
+    bias = rng.integers(-20000, 20000, n).astype(np.int32)
+    rq = make(n)
+    for za, zb in ((0, 0), (int(info.max), 0), (0, 5)):
+        fused = on_every_path(lambda: gemm(a, b, bias=bias, a_zero_point=za, b_zero_point=zb, requantizer=rq))
+        assert fused.dtype == rq.dtype
+        exact = wrap32(reference(a, b, za, zb, bias)).astype(np.int32)
+        np.testing.assert_array_equal(fused, rq(exact, channel_axis=1))
+
+
 def test_non_contiguous_inputs_and_out():
     rng = np.random.default_rng(2)
     big = rng.integers(-128, 128, (40, 60)).astype(np.int8)

@@ -99,19 +99,29 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512vbmi"))) void quad_panel_
         6, 22, 38, 54, 7, 23, 39, 55, 8,  24, 40, 56, 9,  25, 41, 57, 10, 26, 42, 58, 11, 27, 43, 59,
         12, 28, 44, 60, 13, 29, 45, 61, 14, 30, 46, 62, 15, 31, 47, 63};
     const __m512i idx = _mm512_load_si512(order);
-    // (A macro, not a lambda: a lambda would not inherit the function's target.)
-#define FXP_K_ROW(kk)                                                                                   \
-    ((kk) >= k ? _mm_setzero_si128()                                                                    \
-               : _mm_mask_loadu_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(base + offsets[kk])), second, \
-                                     base + offsets[kk] + delta))
-    for (Index u = 0; u < units; ++u) {
-        __m512i v = _mm512_castsi128_si512(FXP_K_ROW(4 * u));
-        v = _mm512_inserti32x4(v, FXP_K_ROW(4 * u + 1), 1);
-        v = _mm512_inserti32x4(v, FXP_K_ROW(4 * u + 2), 2);
-        v = _mm512_inserti32x4(v, FXP_K_ROW(4 * u + 3), 3);
-        _mm512_storeu_si512(d + u * NR, _mm512_permutexvar_epi8(idx, v));
+    // (Macros, not lambdas: a lambda would not inherit the function's target.)
+#define FXP_K_LOAD(kk) _mm_loadu_si128(reinterpret_cast<const __m128i*>(base + offsets[kk]))
+#define FXP_K_JOIN(kk) _mm_mask_loadu_epi8(FXP_K_LOAD(kk), second, base + offsets[kk] + delta)
+#define FXP_K_UNIT(ROW)                                                       \
+    {                                                                         \
+        __m512i v = _mm512_castsi128_si512(ROW(4 * u));                       \
+        v = _mm512_inserti32x4(v, ROW(4 * u + 1), 1);                         \
+        v = _mm512_inserti32x4(v, ROW(4 * u + 2), 2);                         \
+        v = _mm512_inserti32x4(v, ROW(4 * u + 3), 3);                         \
+        _mm512_storeu_si512(d + u * NR, _mm512_permutexvar_epi8(idx, v));     \
     }
-#undef FXP_K_ROW
+#define FXP_K_TAIL(kk) ((kk) < k ? FXP_K_JOIN(kk) : _mm_setzero_si128())
+    const Index full = k / 4;
+    Index u = 0;
+    if (second)
+        for (; u < full; ++u) FXP_K_UNIT(FXP_K_JOIN)
+    else
+        for (; u < full; ++u) FXP_K_UNIT(FXP_K_LOAD)
+    for (; u < units; ++u) FXP_K_UNIT(FXP_K_TAIL)  // the K padding rows of the last unit are zero
+#undef FXP_K_TAIL
+#undef FXP_K_UNIT
+#undef FXP_K_JOIN
+#undef FXP_K_LOAD
 }
 
 // The im2col matrix of one image and group as the right GEMM operand, packed panel by panel by the
@@ -219,13 +229,18 @@ struct ConvEpilogue : Epilogue {
         : args(a), geo(g), grid(gr), row_sums(rs), oc0(o0), image(n), zp(zero_point) {}
     // int32 output whose columns are the grid's (no padded-width columns): every block goes straight
     // into the output plane, the per-channel term added in the kernel's final store.
+    // With an MlasFp32 requantizer into 8/16-bit words (`fp32`), the kernel requantizes in that store.
     const std::vector<int32_t>* row_terms = nullptr;
+    const DirectFp32* fp32 = nullptr;
     bool direct(DirectOutput& d) const override {
-        if (args.rq || !row_terms || grid.contiguous) return false;
+        if (!row_terms || grid.contiguous || (args.rq && !fp32)) return false;
         d.ld = geo.out_h() * geo.out_w();
-        d.out = static_cast<int32_t*>(args.out) + (image * geo.out_channels + oc0) * d.ld;
+        const Index offset = (image * geo.out_channels + oc0) * d.ld;
+        d.out = fp32 ? reinterpret_cast<int32_t*>(static_cast<char*>(args.out) + offset * fp32->bytes)
+                     : static_cast<int32_t*>(args.out) + offset;
         d.add = nullptr;
         d.add_row = row_terms->data();
+        d.fp32 = fp32;
         return true;
     }
     void row(Index i, Index j0, Index n, int32_t* acc) const override {
@@ -305,6 +320,10 @@ void conv_generic(const T* x, const ConvGeometry& g, const PackedConvWeights& w,
     // Zero-point-padded image, with slack so that contiguous panels may read past the last row.
     std::vector<T> xp(size_t(g.channels * plane + g.dilation_w * g.kernel_w + 2 * NR + wp));
     std::vector<int32_t> row_terms;
+    // ONNX Runtime's requantization into 8/16-bit words can be fused into the kernel's store.
+    std::vector<float> row_scales;
+    DirectFp32 fp32;
+    const bool fused = vnni && args.rq && direct_fp32(*args.rq, fp32);
     for (Index n = 0; n < g.batch; ++n) {
         std::fill(xp.begin(), xp.end(), pad_value);
         const T* xn = x + n * image_size;
@@ -331,12 +350,18 @@ void conv_generic(const T* x, const ConvGeometry& g, const PackedConvWeights& w,
             const Im2Col<T> col(xp.data() + grp * cg * plane, grid, k_offsets, layout, path != Path::Portable, vbmi);
             const PackedRows& pw = quads ? w.quads[size_t(grp)] : w.pairs[size_t(grp)];
             ConvEpilogue ep(args, g, grid, pw.row_sums, grp * og, n, zp_run);
-            if (vnni && !args.rq) {  // per output channel: bias - zp * sum(w), modulo 2^32
+            if (vnni && (!args.rq || fused)) {  // per output channel: bias - zp * sum(w), modulo 2^32
                 row_terms.resize(size_t(og));
                 for (Index i = 0; i < og; ++i)
                     row_terms[size_t(i)] = int32_t(uint32_t(args.bias ? args.bias[grp * og + i] : 0) -
                                                    uint32_t(zp_run) * uint32_t(uint64_t(pw.row_sums[size_t(i)])));
                 ep.row_terms = &row_terms;
+                if (fused) {
+                    row_scales.resize(size_t(og));
+                    for (Index i = 0; i < og; ++i) row_scales[size_t(i)] = args.rq->params_at(grp * og + i).scale;
+                    fp32.scale_row = row_scales.data();
+                    ep.fp32 = &fp32;
+                }
             }
             multiply(pw, col, ep, run_path);
         }

@@ -269,7 +269,8 @@ void multiply(const RowSource& a, const ColSource& b, const Epilogue& ep, Path p
     // Tiles are independent and each output is summed by the same instruction sequence whichever
     // thread takes its tile, so a dynamic schedule (robust when cores are shared) stays deterministic.
     DirectOutput dout;
-    const bool direct = vnni.one[0] && u1 > u0 && ep.direct(dout);
+    // A fused requantization needs the whole sum in one kernel call (one K block).
+    const bool direct = vnni.one[0] && u1 > u0 && ep.direct(dout) && (!dout.fp32 || kb_count == 1);
     const int team = int(std::min<Index>(threads, tiles));
     struct Scratch {
         std::vector<int32_t> tile, a_buf, b_buf;
@@ -303,10 +304,16 @@ void multiply(const RowSource& a, const ColSource& b, const Epilogue& ep, Path p
                             blk.rows = int(std::min<Index>(MR, rows - mp * MR));
                             const VnniKernel vk = (pair ? vnni.two : vnni.one)[blk.rows - 1];
                             if (direct) {
-                                blk.c = dout.out + (i0 + mp * MR) * dout.ld + j0 + np * NR;
+                                const Index i = i0 + mp * MR, j = j0 + np * NR;
+                                blk.c = dout.fp32 ? reinterpret_cast<int32_t*>(reinterpret_cast<char*>(dout.out) +
+                                                                               (i * dout.ld + j) * dout.fp32->bytes)
+                                                  : dout.out + i * dout.ld + j;
                                 blk.ldc = dout.ld;
-                                blk.add = last && dout.add ? dout.add + j0 + np * NR : nullptr;
-                                blk.add_row = last && dout.add_row ? dout.add_row + i0 + mp * MR : nullptr;
+                                blk.add = last && dout.add ? dout.add + j : nullptr;
+                                blk.add_row = last && dout.add_row ? dout.add_row + i : nullptr;
+                                blk.fp32 = dout.fp32;
+                                blk.scale_row = dout.fp32 && dout.fp32->scale_row ? dout.fp32->scale_row + i : nullptr;
+                                blk.scale_col = dout.fp32 && dout.fp32->scale_col ? dout.fp32->scale_col + j : nullptr;
                             } else {
                                 blk.c = scratch.data() + mp * MR * nc + np * NR;
                                 blk.ldc = nc;

@@ -137,11 +137,24 @@ PackedCols pack_cols(const T* src, Index cols, Index k, Index col_stride, Index 
 // instead: the VNNI driver then stores every micro-block straight into it (masked at the right edge,
 // with a kernel per row count for the last rows), adding add[j] + add_row[i] in the final K block's
 // store, and never calls row(). Saves the copy of every tile out of the scratch.
+// ONNX Runtime's requantization (Requantizer mode MlasFp32) into 8/16-bit words, fused into the
+// store: RNE(clamp(float(acc) * scale, lo, hi)) + zp, where acc already includes the terms and
+// [lo, hi] is the output clamp minus zp (so the result is inside the word and narrowing is exact).
+// Only for a single K block (the kernel must see the whole sum).
+struct DirectFp32 {
+    int bytes = 1;                     // 1 (int8/uint8) or 2 (int16)
+    float lo = 0.0f, hi = 0.0f;
+    int32_t zp = 0;
+    const float* scale_row = nullptr;  // per row, or
+    const float* scale_col = nullptr;  // per column
+};
+
 struct DirectOutput {
-    int32_t* out = nullptr;            // row i, column j at out[i * ld + j]
+    int32_t* out = nullptr;            // row i, column j at out[i * ld + j] (words of fp32->bytes bytes if fp32)
     Index ld = 0;
     const int32_t* add = nullptr;      // per column, or null
     const int32_t* add_row = nullptr;  // per row, or null
+    const DirectFp32* fp32 = nullptr;  // fused requantization, or null (int32 output)
 };
 
 struct Epilogue {

@@ -41,6 +41,25 @@ bool bytes_below_128(const void* p, Index count) {
     return (any & 0x8080808080808080ull) == 0;
 }
 
+bool direct_fp32(const Requantizer& rq, DirectFp32& out) {
+    if (rq.mode != RequantMode::MlasFp32 || rq.out_type == OutType::Int32) return false;
+    return with_out_type(rq.out_type, [&](auto o) {
+        using Out = decltype(o);
+        if constexpr (sizeof(Out) < 4) {
+            // As Requantizer computes it: clamp to [lo - zp, hi - zp] in float, RNE, + zp; the result
+            // is inside Out, so the narrowing store is exact.
+            const int64_t lo = std::max<int64_t>(rq.clamp_lo, std::numeric_limits<Out>::min());
+            const int64_t hi = std::min<int64_t>(rq.clamp_hi, std::numeric_limits<Out>::max());
+            out.bytes = int(sizeof(Out));
+            out.lo = float(lo - rq.zero_point);
+            out.hi = float(hi - rq.zero_point);
+            out.zp = rq.zero_point;
+            return true;
+        }
+        return false;
+    });
+}
+
 namespace {
 
 // Zero-point terms of output (i, j): exact value = AB + bias_j - za_i*colterm_j - zb_j*rowsum_i,
@@ -111,12 +130,14 @@ void emit_row(const AffineArgs& args, Index n_total, Index i, Index j0, Index n,
 struct WrapEpilogue : Epilogue {
     const Corrections& corr;
     Index n_total;
+    const DirectFp32* fp32 = nullptr;  // the requantizer in the kernel's store form, if it has one
     WrapEpilogue(const Corrections& c, Index n) : corr(c), n_total(n) {}
     bool direct(DirectOutput& d) const override {
-        if (corr.args.rq || corr.any_za || corr.any_zb) return false;
+        if ((corr.args.rq && !fp32) || corr.any_za || corr.any_zb) return false;
         d.out = static_cast<int32_t*>(corr.args.out);
         d.ld = n_total;
         d.add = corr.any_bias ? reinterpret_cast<const int32_t*>(corr.bias32.data()) : nullptr;
+        d.fp32 = fp32;
         return true;
     }
     void row(Index i, Index j0, Index n, int32_t* acc) const override {
@@ -207,7 +228,16 @@ void gemm_affine(const T* a, Index m, const PackedGemmB& b, const AffineArgs& ar
     // Wrap, or a bound saying the exact result fits int32: the corrections in int32 arithmetic give the
     // exact result modulo 2^32 (the flipped form's raw sums may wrap on the way; the result does not).
     if (!args.wide || args.overflow == AccOverflow::Wrap) {
-        multiply(pa, pb, WrapEpilogue(corr, n), path);
+        WrapEpilogue ep(corr, n);
+        DirectFp32 fp32;
+        std::vector<float> col_scales;
+        if (vnni && args.rq && direct_fp32(*args.rq, fp32)) {  // requantized in the kernel's store
+            col_scales.resize(size_t(n));
+            for (Index j = 0; j < n; ++j) col_scales[size_t(j)] = args.rq->params_at(j).scale;
+            fp32.scale_col = col_scales.data();
+            ep.fp32 = &fp32;
+        }
+        multiply(pa, pb, ep, path);
         return;
     }
     // Each chunk's raw sums stay below 2^15 * 255 * 128 < 2^31 (uint8 or flipped A included): exact in

@@ -49,6 +49,10 @@ struct AffineArgs {
     Path path = Path::Auto;
 };
 
+// The fused-store form (DirectFp32: bytes, clamp, zero point; scales left to the caller) of an
+// MlasFp32 requantizer into 8- or 16-bit words; false for other modes and int32 outputs.
+bool direct_fp32(const Requantizer& rq, DirectFp32& out);
+
 // A: m x k row-major (T = int8_t or uint8_t). Throws AccumulatorOverflow under the raise policy.
 template <class T>
 void gemm_affine(const T* a, Index m, const PackedGemmB& b, const AffineArgs& args);

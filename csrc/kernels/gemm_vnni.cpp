@@ -59,6 +59,30 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni"))) void micro_vnni(
     __m512i add[NV];
 #pragma GCC unroll 2
     for (int v = 0; v < NV; ++v) add[v] = out.add ? _mm512_maskz_loadu_epi32(mask[v], out.add + v * NR) : _mm512_setzero_si512();
+    if (const DirectFp32* q = out.fp32) {  // the whole sum is here (one K block): requantize and narrow
+        const __m512 lo = _mm512_set1_ps(q->lo), hi = _mm512_set1_ps(q->hi);
+        const __m512i zp = _mm512_set1_epi32(q->zp);
+        __m512 col_scale[NV];
+#pragma GCC unroll 2
+        for (int v = 0; v < NV; ++v)
+            col_scale[v] = out.scale_col ? _mm512_maskz_loadu_ps(mask[v], out.scale_col + v * NR) : _mm512_setzero_ps();
+#pragma GCC unroll 8
+        for (int r = 0; r < R; ++r) {
+            const __m512i row_term = _mm512_set1_epi32(out.add_row ? out.add_row[r] : 0);
+            const __m512 row_scale = _mm512_set1_ps(out.scale_row ? out.scale_row[r] : 0.0f);
+#pragma GCC unroll 2
+            for (int v = 0; v < NV; ++v) {
+                const __m512i x = _mm512_add_epi32(_mm512_add_epi32(acc[r][v], add[v]), row_term);
+                __m512 y = _mm512_mul_ps(_mm512_cvtepi32_ps(x), out.scale_row ? row_scale : col_scale[v]);
+                y = _mm512_min_ps(_mm512_max_ps(y, lo), hi);
+                const __m512i z = _mm512_add_epi32(_mm512_cvtps_epi32(y), zp);  // MXCSR: nearest even
+                char* dst = reinterpret_cast<char*>(out.c) + (r * out.ldc + v * NR) * q->bytes;
+                if (q->bytes == 1) _mm512_mask_cvtepi32_storeu_epi8(dst, mask[v], z);
+                else _mm512_mask_cvtepi32_storeu_epi16(dst, mask[v], z);
+            }
+        }
+        return;
+    }
 #pragma GCC unroll 8
     for (int r = 0; r < R; ++r) {
         const __m512i row_term = _mm512_set1_epi32(out.add_row ? out.add_row[r] : 0);

@@ -34,6 +34,12 @@ struct VnniBlock {
     bool accumulate;
     const int32_t* add;
     const int32_t* add_row;
+    // Fused MlasFp32 requantization (gemm.hpp, DirectFp32) instead of the int32 store: c is then the
+    // block's first element of an output of fp32->bytes-byte words, ldc in elements; scale per row
+    // (scale_row) or per column (scale_col), each already offset to the block.
+    const DirectFp32* fp32 = nullptr;
+    const float* scale_row = nullptr;
+    const float* scale_col = nullptr;
 };
 using VnniKernel = void (*)(const int32_t* a, Index lda, const int32_t* b, Index panel_stride, Index units,
                             const VnniBlock& out);
