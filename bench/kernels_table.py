@@ -144,12 +144,16 @@ def conv_rows(rng):
     w = rng.integers(-128, 128, CONV["w"]).astype(np.int8)
     wu = rng.integers(0, 256, CONV["w"]).astype(np.uint8)
     pw = kernels.pack_weights(w)
+    # The requantization ORT's QLinearConv rows perform (same scales and zero points as ort_conv), fused.
+    rq = kernels.Requantizer.fp32(kernels.fp32_scale(0.02, 0.01, 0.5), zero_point=128, dtype=np.uint8)
     n, c, h, wd = CONV["x"]
     ops = 2 * CONV["w"][0] * h * wd * c * 9
     conv = ("conv 1x64x56x56, 64 3x3, pad 1", ops, {
         "fixedpoint conv2d s8 (exact)": lambda t: lambda: kernels.conv2d(x, pw, padding=1),
         "fixedpoint conv2d s8, x>=0 (exact)": lambda t: lambda: kernels.conv2d(x7, pw, padding=1),
         "fixedpoint conv2d u8, zero point 128 (exact)": lambda t: lambda: kernels.conv2d(xu, pw, padding=1, x_zero_point=128),
+        "fixedpoint conv2d u8 -> u8, fp32 requant (fused; ORT's inputs, scales, zero points)": lambda t: lambda: kernels.conv2d(
+            xu, pw, padding=1, x_zero_point=128, requantizer=rq),
         "fixedpoint conv2d s8, AVX2 path (exact, vpmaddwd)": lambda t: on_path("avx2", lambda: kernels.conv2d(x, pw, padding=1)),
         "fixedpoint conv2d s8, x>=0, AVX2 path (exact, vpmaddubsw)": lambda t: on_path(
             "avx2", lambda: kernels.conv2d(x7, pw, padding=1)),

@@ -247,6 +247,27 @@ def test_fp32_requantizer_in_the_kernel_store(m, k, n, a_dtype, make):
         np.testing.assert_array_equal(fused, rq(exact, channel_axis=1))
 
 
+@pytest.mark.parametrize("a_dtype, za", [(np.int8, -128), (np.int8, 0), (np.int8, 127), (np.uint8, 0), (np.uint8, 255)])
+def test_the_common_call_route_equals_the_reference(a_dtype, za):
+    """gemm(a, packed, bias=int32, scalar zero points) skips the general argument handling; the
+    zero points' cached arrays stay unchanged across calls, and out-of-range values still raise."""
+    info = np.iinfo(a_dtype)
+    rng = np.random.default_rng(za + 1000)
+    a = rng.integers(info.min, info.max + 1, (19, 45)).astype(a_dtype)
+    b = rng.integers(-128, 128, (45, 21)).astype(np.int8)
+    bias = rng.integers(-2**31, 2**31, 21).astype(np.int32)
+    packed = pack_weights(b)
+    for zb in (0, -128, 127):
+        for bias_arg in (None, bias, bias.astype(np.int64)):
+            for _ in range(2):
+                out = gemm(a, packed, bias=bias_arg, a_zero_point=za, b_zero_point=zb)
+                np.testing.assert_array_equal(out, wrap32(reference(a, b, za, zb, bias_arg)))
+    with pytest.raises(ValueError, match="a_zero_point"):
+        gemm(a, packed, a_zero_point=info.max + 1)
+    with pytest.raises(ValueError, match="b_zero_point"):
+        gemm(a, packed, b_zero_point=128)
+
+
 def test_non_contiguous_inputs_and_out():
     rng = np.random.default_rng(2)
     big = rng.integers(-128, 128, (40, 60)).astype(np.int8)

@@ -117,6 +117,45 @@ def pack_weights(weights, *, groups=1):
     return PackedWeights(weights, groups)
 
 
+# Read-only int32 arrays of the scalar zero points seen so far (at most 256 + 256 + 128 values).
+_SCALAR_ZERO_POINTS = {}
+
+
+def _scalar_zero_point(value, lo, hi):
+    """The 1-element int32 array of an int zero point within [lo, hi], else None (checked the long way)."""
+    if type(value) is not int or not lo <= value <= hi:
+        return None
+    z = _SCALAR_ZERO_POINTS.get(value)
+    if z is None:
+        z = np.array([value], np.int32)
+        z.flags.writeable = False
+        _SCALAR_ZERO_POINTS[value] = z
+    return z
+
+
+def _fast_call(a, b, bias, a_zero_point, b_zero_point, requantizer):
+    """The usual call of a quantized layer (contiguous int8/uint8 A, packed B, scalar zero points,
+    int32 bias or none, wrap) checked in one pass: the general checks cost ~3 us, as much as a small
+    layer's arithmetic. None when the call needs the general route (which also words the errors)."""
+    if not (type(a) is np.ndarray and a.ndim == 2 and a.flags.c_contiguous and len(b.shape) == 2
+            and b.shape[0] == a.shape[1]):
+        return None
+    kind = a.dtype.char
+    if kind == "b":
+        za = _scalar_zero_point(a_zero_point, -128, 127)
+    elif kind == "B":
+        za = _scalar_zero_point(a_zero_point, 0, 255)
+    else:
+        return None
+    zb = _scalar_zero_point(b_zero_point, -128, 127)
+    if za is None or zb is None:
+        return None
+    if bias is not None and not (type(bias) is np.ndarray and bias.dtype == np.int32 and bias.shape == (b.shape[1],)
+                                 and bias.flags.c_contiguous):
+        return None
+    return _kernels.gemm(a, b.handle, bias, za, zb, 0, False, requantizer_params(requantizer), path_code())
+
+
 def gemm(a, b, *, bias=None, a_zero_point=0, b_zero_point=0, overflow="wrap", requantizer=None, out=None):
     """Exact C[M, N] = (A - a_zero_point)(B - b_zero_point) + bias.
 
@@ -127,6 +166,10 @@ def gemm(a, b, *, bias=None, a_zero_point=0, b_zero_point=0, overflow="wrap", re
     requantizer: a `Requantizer` applied per output column; the result then has its dtype.
     out: optional array of the result's shape and dtype to write into.
     """
+    if type(b) is PackedWeights and overflow == "wrap":
+        result = _fast_call(a, b, bias, a_zero_point, b_zero_point, requantizer)
+        if result is not None:
+            return _deliver(result, out)
     if overflow not in OVERFLOW_POLICIES:
         raise ValueError(f"overflow must be one of {', '.join(OVERFLOW_POLICIES)}; got {overflow!r}")
     a = as_array(a, "a", ("int8", "uint8", "int16"), 2)
