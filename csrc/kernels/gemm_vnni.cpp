@@ -27,6 +27,16 @@ bool vnni_enabled() { return cpu_has_vnni() && vnni_allowed.load(std::memory_ord
 
 namespace {
 
+// acc += the four u8 x s8 products of each dword lane. Inline assembly with the accumulator as an
+// in-out operand: with the intrinsic, GCC copied every accumulator to a fresh register each K step
+// (24 extra moves per 12 vpdpbusd). The signed operand may be a dword in memory, broadcast.
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni"))) inline void dpbusd(__m512i& acc, __m512i u8, __m512i s8) {
+    __asm__("vpdpbusd %2, %1, %0" : "+v"(acc) : "v"(u8), "v"(s8));
+}
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni"))) inline void dpbusd_bcast(__m512i& acc, __m512i u8, const int32_t* s8) {
+    __asm__("vpdpbusd %2%{1to16%}, %1, %0" : "+v"(acc) : "v"(u8), "m"(*s8));
+}
+
 // R x NV accumulators of 16 int32 lanes stay in zmm registers (32 of them, so no spills); per K quad
 // one load per B panel, one broadcast per A row and R * NV vpdpbusd. R < MR serves the last rows of
 // an operand whose row count is not a multiple of MR, without computing zero rows.
@@ -44,10 +54,14 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni"))) void micro_vnni(
         for (int v = 0; v < NV; ++v) bv[v] = _mm512_loadu_si512(b + v * panel_stride + u * NR);
 #pragma GCC unroll 8
         for (int r = 0; r < R; ++r) {
-            const __m512i av = _mm512_set1_epi32(a[r * lda + u]);
+            if constexpr (AU) {
+                const __m512i av = _mm512_set1_epi32(a[r * lda + u]);
 #pragma GCC unroll 2
-            for (int v = 0; v < NV; ++v)  // (accumulator, unsigned bytes, signed bytes)
-                acc[r][v] = AU ? _mm512_dpbusd_epi32(acc[r][v], av, bv[v]) : _mm512_dpbusd_epi32(acc[r][v], bv[v], av);
+                for (int v = 0; v < NV; ++v) dpbusd(acc[r][v], av, bv[v]);
+            } else {  // A is the signed operand: broadcast straight from memory
+#pragma GCC unroll 2
+                for (int v = 0; v < NV; ++v) dpbusd_bcast(acc[r][v], bv[v], a + r * lda + u);
+            }
         }
     }
     __mmask16 mask[NV];
