@@ -172,6 +172,20 @@ def test_output_rows_of_16_or_more_pixels_with_any_channel_count(o, width, kerne
         np.testing.assert_array_equal(fused, rq(out))
 
 
+def test_successive_calls_with_other_zero_points_and_shapes():
+    """The interleaved image buffer is kept between calls and only its padding refilled: each call
+    must see its own zero point in the padding, whatever the previous call left there."""
+    rng = np.random.default_rng(12)
+    w = rng.integers(-128, 128, (7, 5, 3, 3)).astype(np.int8)
+    for zp, dtype, width, pad in [(0, np.uint8, 20, 1), (255, np.uint8, 20, 1), (-128, np.int8, 20, 2),
+                                  (127, np.int8, 18, (0, 2, 1, 0)), (9, np.uint8, 33, 1)]:
+        info = np.iinfo(dtype)
+        x = rng.integers(info.min, info.max + 1, (1, 5, 6, width)).astype(dtype)
+        pads = (pad,) * 4 if isinstance(pad, int) else pad
+        out = conv2d(x, w, padding=pad, x_zero_point=zp)
+        np.testing.assert_array_equal(out, reference(x, w, pads=pads, stride=(1, 1), dilation=(1, 1), groups=1, zp=zp))
+
+
 @pytest.mark.parametrize("groups", [1, 4])
 def test_batch_of_n_equals_each_sample_alone(groups):
     rng = np.random.default_rng(9)

@@ -30,6 +30,18 @@ PackedConvWeights pack_conv_weights(const int8_t* w, Index o, Index cg, Index kh
         const int8_t* wg = w + g * og * k;
         p.pairs.push_back(pack_rows(wg, og, k, k, 1, Layout::Pairs));
         if (p.has_quads) p.quads.push_back(pack_rows(wg, og, k, k, 1, Layout::Quads));
+        if (cpu_has_vnni()) {
+            // K order (channel / 4, kh, kw, channel % 4): a K unit is 4 channels of one tap, i.e. one
+            // dword of an image interleaved by 4 channels. Padding channels get zero weights.
+            const Index c4 = (cg + 3) / 4, k4 = c4 * kh * kw * 4;
+            std::vector<int8_t> re(size_t(og * k4), 0);
+            for (Index r = 0; r < og; ++r)
+                for (Index c = 0; c < cg; ++c)
+                    for (Index i = 0; i < kh; ++i)
+                        for (Index j = 0; j < kw; ++j)
+                            re[size_t(r * k4 + (((c / 4) * kh + i) * kw + j) * 4 + c % 4)] = wg[r * k + (c * kh + i) * kw + j];
+            p.quads_c4.push_back(pack_rows(re.data(), og, k4, k4, 1, Layout::Quads));
+        }
     }
     return p;
 }
@@ -215,6 +227,75 @@ struct Im2Col : ColSource {
     }
 };
 
+// ---- images interleaved by 4 channels (VNNI + VBMI, stride 1, outputs >= NR wide) ---------------
+// The padded image stored as [channel / 4][row][column][channel % 4] bytes: the dword of one pixel
+// holds 4 channels, which is exactly a quad K unit of the weights packed as quads_c4. A panel unit
+// (16 output pixels of one tap, 4 channels) is then one 64-byte run of the image (two on a panel that
+// crosses an output row), copied as it is: no transpose per panel. The interleave itself is one
+// vpermb per 16 pixels of 4 channel rows, once per image.
+struct Interleaved {
+    Index wp, plane4;  // padded width; bytes per channel quad (padded height x wp x 4)
+};
+
+// Channel rows r[0..3] (n bytes each; T = int8 read as x + 128 when flip) into 4n interleaved bytes.
+template <class T>
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512vbmi"))) void interleave_rows(const T* const* r, Index n, bool flip,
+                                                                                        uint8_t* dst) {
+    alignas(64) static const uint8_t order[64] = {
+        0, 16, 32, 48, 1, 17, 33, 49, 2,  18, 34, 50, 3,  19, 35, 51, 4,  20, 36, 52, 5,  21, 37, 53,
+        6, 22, 38, 54, 7, 23, 39, 55, 8,  24, 40, 56, 9,  25, 41, 57, 10, 26, 42, 58, 11, 27, 43, 59,
+        12, 28, 44, 60, 13, 29, 45, 61, 14, 30, 46, 62, 15, 31, 47, 63};
+    const __m512i idx = _mm512_load_si512(order);
+    const __m512i sign = _mm512_set1_epi8(flip ? char(0x80) : 0);
+    for (Index i = 0; i < n; i += 16) {
+        const __mmask16 m = n - i >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << (n - i)) - 1u);
+        __m512i v = _mm512_castsi128_si512(_mm_maskz_loadu_epi8(m, r[0] + i));
+        v = _mm512_inserti32x4(v, _mm_maskz_loadu_epi8(m, r[1] + i), 1);
+        v = _mm512_inserti32x4(v, _mm_maskz_loadu_epi8(m, r[2] + i), 2);
+        v = _mm512_inserti32x4(v, _mm_maskz_loadu_epi8(m, r[3] + i), 3);
+        _mm512_mask_storeu_epi32(dst + 4 * i, m, _mm512_xor_si512(_mm512_permutexvar_epi8(idx, v), sign));
+    }
+}
+
+// Panels of the interleaved image: unit u of column j at base(j) + offsets[u] (4 bytes per column).
+struct InterleavedCols : ColSource {
+    const uint8_t* xp;                    // the group's first channel quad
+    const ColumnGrid& grid;
+    const std::vector<Index>& offsets;    // per unit: (channel quad, kh, kw) as a byte offset
+    InterleavedCols(const uint8_t* x, const ColumnGrid& g, const std::vector<Index>& o) : xp(x), grid(g), offsets(o) {
+        layout = Layout::Quads;
+        is_unsigned = true;
+        count = g.cols;
+        units = Index(o.size());
+        k = 4 * units;
+    }
+    const int32_t* cols(Index j0, Index n, std::vector<int32_t>& scratch) const override {
+        const Index panels = (n + NR - 1) / NR;
+        scratch.resize(size_t(panels * NR * units));
+        for (Index np = 0; np < panels; ++np)
+            panel(j0 + np * NR, scratch.data() + np * NR * units);
+        return scratch.data();
+    }
+    __attribute__((target("avx512f,avx512bw,avx512vl"))) void panel(Index c0, int32_t* d) const {
+        const Index ow0 = c0 % grid.grid_w;
+        // Columns [first, valid) continue on the next output row, (padded width - out_w) pixels on;
+        // columns past the count are garbage the driver never stores.
+        const Index first = grid.grid_w - ow0, valid = std::min<Index>(NR, count - c0);
+        const __mmask16 second = first < valid ? __mmask16(((1u << valid) - 1u) & ~((1u << first) - 1u)) : 0;
+        const uint8_t* base = xp + 4 * ((c0 / grid.grid_w) * grid.padded_w + ow0);
+        const Index delta = 4 * (grid.padded_w - grid.grid_w);
+        const Index* off = offsets.data();
+        if (second) {
+            for (Index u = 0; u < units; ++u) {
+                const __m512i v = _mm512_loadu_si512(base + off[u]);
+                _mm512_storeu_si512(d + u * NR, _mm512_mask_loadu_epi32(v, second, base + off[u] + delta));
+            }
+        } else {
+            for (Index u = 0; u < units; ++u) _mm512_storeu_si512(d + u * NR, _mm512_loadu_si512(base + off[u]));
+        }
+    }
+};
+
 // Row i of group `group`: output channel oc, corrected by -zp * sum(w[oc]) + bias, scattered from the
 // column grid into the output plane.
 struct ConvEpilogue : Epilogue {
@@ -324,31 +405,75 @@ void conv_generic(const T* x, const ConvGeometry& g, const PackedConvWeights& w,
     std::vector<float> row_scales;
     DirectFp32 fp32;
     const bool fused = vnni && args.rq && direct_fp32(*args.rq, fp32);
+    // Stride 1 on VNNI + VBMI with a dense grid: the image interleaved by 4 channels (see Interleaved).
+    const bool interleave = grid.dense && !w.quads_c4.empty();
+    const Index cg4 = (cg + 3) / 4, plane4 = plane * 4;
+    // Kept per thread between calls: a fresh buffer of a few hundred KB is a fresh mmap, page faults included.
+    static thread_local std::vector<uint8_t> xi;
+    std::vector<Index> unit_offsets;
+    std::vector<T> zp_row;
+    if (interleave) {
+        xi.resize(size_t(g.groups * cg4 * plane4 + 4 * wp + 256));
+        for (Index c4 = 0; c4 < cg4; ++c4)
+            for (Index ki = 0; ki < g.kernel_h; ++ki)
+                for (Index kj = 0; kj < g.kernel_w; ++kj)
+                    unit_offsets.push_back(c4 * plane4 + (ki * g.dilation_h * wp + kj * g.dilation_w) * 4);
+        zp_row.assign(size_t(g.width), T(zp));  // the rows of padding channels (zero weights)
+        xp.clear();
+    }
     for (Index n = 0; n < g.batch; ++n) {
-        std::fill(xp.begin(), xp.end(), pad_value);
         const T* xn = x + n * image_size;
-        for (Index c = 0; c < g.channels; ++c)
-            for (Index h = 0; h < g.height; ++h) {
-                T* dst = xp.data() + c * plane + (h + g.pad_top) * wp + g.pad_left;
-                const T* src = xn + (c * g.height + h) * g.width;
-                if (flip) {
-                    unsigned char* db = reinterpret_cast<unsigned char*>(dst);
-                    const unsigned char* sb = reinterpret_cast<const unsigned char*>(src);
-                    Index i = 0;
-                    if (path != Path::Portable) {
-                        const __m128i sign = _mm_set1_epi8(char(0x80));
-                        for (; i + 16 <= g.width; i += 16)
-                            _mm_storeu_si128(reinterpret_cast<__m128i*>(db + i),
-                                             _mm_xor_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(sb + i)), sign));
-                    }
-                    for (; i < g.width; ++i) db[i] = static_cast<unsigned char>(sb[i] ^ 0x80u);
-                } else {
-                    std::memcpy(dst, src, size_t(g.width) * sizeof(T));
+        if (interleave) {
+            // Only the padding is filled: the image covers the rest (the slack is read only by columns
+            // past the count, which are never stored).
+            const uint8_t pad = uint8_t(pad_value);
+            const Index row_bytes = 4 * wp, left = 4 * g.pad_left, right = 4 * g.pad_right;
+            for (Index q = 0; q < g.groups * cg4; ++q) {
+                uint8_t* pq = xi.data() + q * plane4;
+                std::memset(pq, pad, size_t(g.pad_top * row_bytes));
+                std::memset(pq + (g.pad_top + g.height) * row_bytes, pad, size_t(g.pad_bottom * row_bytes));
+                for (Index h = g.pad_top; h < g.pad_top + g.height; ++h) {
+                    std::memset(pq + h * row_bytes, pad, size_t(left));
+                    std::memset(pq + (h + 1) * row_bytes - right, pad, size_t(right));
                 }
             }
+            for (Index grp = 0; grp < g.groups; ++grp)
+                for (Index c4 = 0; c4 < cg4; ++c4)
+                    for (Index h = 0; h < g.height; ++h) {
+                        const T* rows[4];
+                        for (Index t = 0; t < 4; ++t) {
+                            const Index c = c4 * 4 + t;
+                            rows[t] = c < cg ? xn + ((grp * cg + c) * g.height + h) * g.width : zp_row.data();
+                        }
+                        interleave_rows(rows, g.width, flip,
+                                        xi.data() + (grp * cg4 + c4) * plane4 + ((h + g.pad_top) * wp + g.pad_left) * 4);
+                    }
+        } else {
+            std::fill(xp.begin(), xp.end(), pad_value);
+            for (Index c = 0; c < g.channels; ++c)
+                for (Index h = 0; h < g.height; ++h) {
+                    T* dst = xp.data() + c * plane + (h + g.pad_top) * wp + g.pad_left;
+                    const T* src = xn + (c * g.height + h) * g.width;
+                    if (flip) {
+                        unsigned char* db = reinterpret_cast<unsigned char*>(dst);
+                        const unsigned char* sb = reinterpret_cast<const unsigned char*>(src);
+                        Index i = 0;
+                        if (path != Path::Portable) {
+                            const __m128i sign = _mm_set1_epi8(char(0x80));
+                            for (; i + 16 <= g.width; i += 16)
+                                _mm_storeu_si128(reinterpret_cast<__m128i*>(db + i),
+                                                 _mm_xor_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(sb + i)), sign));
+                        }
+                        for (; i < g.width; ++i) db[i] = static_cast<unsigned char>(sb[i] ^ 0x80u);
+                    } else {
+                        std::memcpy(dst, src, size_t(g.width) * sizeof(T));
+                    }
+                }
+        }
         for (Index grp = 0; grp < g.groups; ++grp) {
             const Im2Col<T> col(xp.data() + grp * cg * plane, grid, k_offsets, layout, path != Path::Portable, vbmi);
-            const PackedRows& pw = quads ? w.quads[size_t(grp)] : w.pairs[size_t(grp)];
+            const InterleavedCols col4(xi.data() + grp * cg4 * plane4, grid, unit_offsets);
+            const PackedRows& pw = interleave ? w.quads_c4[size_t(grp)] : quads ? w.quads[size_t(grp)] : w.pairs[size_t(grp)];
             ConvEpilogue ep(args, g, grid, pw.row_sums, grp * og, n, zp_run);
             if (vnni && (!args.rq || fused)) {  // per output channel: bias - zp * sum(w), modulo 2^32
                 row_terms.resize(size_t(og));
@@ -363,7 +488,8 @@ void conv_generic(const T* x, const ConvGeometry& g, const PackedConvWeights& w,
                     ep.fp32 = &fp32;
                 }
             }
-            multiply(pw, col, ep, run_path);
+            if (interleave) multiply(pw, col4, ep, run_path);
+            else multiply(pw, col, ep, run_path);
         }
     }
 }

@@ -32,9 +32,11 @@ struct ConvGeometry {
 
 // OIHW weights packed once: per group the left GEMM operand in both layouts (quads with AVX2), and the
 // raw weights for the depthwise kernel.
+// quads_c4 (VNNI CPUs): the quads with K ordered (channel / 4, kh, kw, channel % 4), channels padded
+// with zero weights to a multiple of 4, for images interleaved by 4 channels (conv.cpp).
 struct PackedConvWeights {
     Index out_channels = 0, in_per_group = 0, kernel_h = 0, kernel_w = 0, groups = 1;
-    std::vector<PackedRows> pairs, quads;
+    std::vector<PackedRows> pairs, quads, quads_c4;
     std::vector<int8_t> raw;
     bool has_quads = false;
 };
