@@ -210,14 +210,14 @@ def test_functional_conv2d_routes_agree(shape, activation):
 def test_packed_weights_are_cached_per_read_only_array():
     w = np.ones((8, 2, 3, 3), np.float32)
     w.flags.writeable = False
-    first = F._packed(w, 1)
-    assert F._packed(w, 1) is first
-    assert F._packed(w.copy(), 1) is not first
+    first = F.packed_float_weights(w, 1)
+    assert F.packed_float_weights(w, 1) is first
+    assert F.packed_float_weights(w.copy(), 1) is not first
     ro = np.ones((8, 1, 3, 3), np.float32)
     ro.flags.writeable = False
-    assert F._packed(ro, 2) is not first
+    assert F.packed_float_weights(ro, 2) is not first
     writeable = np.ones((8, 2, 3, 3), np.float32)
-    assert F._packed(writeable, 1) is not F._packed(writeable, 1)   # never cached: it may change
+    assert F.packed_float_weights(writeable, 1) is not F.packed_float_weights(writeable, 1)   # never cached: it may change
 
 
 def test_predict_never_uses_stale_convolution_weights():
@@ -260,9 +260,12 @@ def test_fused_activations_give_the_unfused_bits():
     net = conv_act_net()
     x = np.random.default_rng(6).normal(size=(4, 3, 8, 8)).astype(np.float32)
     fused = net.predict(x)
-    fusions = [e[4] for e in net._plan(("add",), False, True) if e[4] is not None]
-    assert fusions == [(None, "relu"), "fused", (None, ("clip", 0.0, 1.5)), "fused",
-                       (None, ("leaky", 0.2)), "fused"]
+    chains = [(e[0], e[5].norm, e[5].activation) for e in net._plan(("add",), False, True)
+              if e[5] is not None]
+    assert chains == [("r1", None, "relu"), ("r2", None, ("clip", 0.0, 1.5)),
+                      ("r3", None, ("leaky", 0.2)), ("c4", None, None)]   # c4: two readers
+    assert [e[0] for e in net._plan(("add",), False, True)] == ["input", "r1", "r2", "r3", "c4",
+                                                                 "r4", "add"]
     net.fuse_activations = False
     assert net.predict(x).tobytes() == fused.tobytes()
 
@@ -300,7 +303,7 @@ def test_conv_batchnorm_activation_fusion_gives_the_unfused_bits(model, batch):
     net = getattr(fp.examples, model)()
     x = fp.examples.digits_data()[1][0][:batch]
     fused_plan = net._plan(tuple(net.output_names), False, True)
-    assert any(e[4] is not None and e[4] != "fused" and e[4][0] is not None for e in fused_plan)
+    assert any(e[5] is not None and e[5].norm is not None for e in fused_plan)
     fused = net.predict(x)
     net.fuse_activations = False
     assert net.predict(x).tobytes() == fused.tobytes()
@@ -317,13 +320,13 @@ def test_conv_with_affine_matches_batchnorm_layer_bits():
         b = rng.normal(size=o).astype(np.float32)
         bn = fp.BatchNormalizationLayer("bn", scale=rng.uniform(0.5, 2, o), offset=rng.normal(size=o),
                                         mean=rng.normal(size=o), variance=rng.uniform(0.5, 2, o))
-        gain, shift = bn._gain_shift(4)
+        gain, shift = bn.folded()
         geometry = ((stride, stride), (pad,) * 4, (1, 1), groups)
         plain = F.conv2d(x, w, b, *geometry)
         for kernel_path in PATHS:
             set_kernel_path(kernel_path)
             try:
-                fused = F.conv2d(x, w, b, *geometry, affine=(gain.reshape(-1), shift.reshape(-1)))
+                fused = F.conv2d(x, w, b, *geometry, affine=(gain, shift))
                 plain = F.conv2d(x, w, b, *geometry)
             finally:
                 set_kernel_path("auto")

@@ -12,6 +12,7 @@
 
 #include "bindings/requantizer_args.hpp"
 #include "kernels/elementwise.hpp"
+#include "kernels/float_pool.hpp"
 #include "kernels/requantize.hpp"
 
 namespace py = pybind11;
@@ -124,7 +125,7 @@ fxp::PoolGeometry geometry(const py::array& x, const std::vector<int64_t>& kerne
 
 PYBIND11_MODULE(_requant, m) {
     m.doc() = "fixedpoint._requant: requantizers (pow2 shift, gemmlowp, single rounding, ruy, fp32) and integer "
-              "elementwise kernels";
+              "elementwise kernels, and the float32 pooling and softmax of float inference";
 
     m.def("requantize", &requantize, py::arg("acc"), py::arg("params"), py::arg("channel_axis"));
 
@@ -223,4 +224,51 @@ PYBIND11_MODULE(_requant, m) {
                   return out;
               });
           });
+
+    // Float32 pooling and softmax of float inference (kernels/float_pool.hpp).
+    m.def("max_pool2d_float",
+          [](const py::array_t<float, py::array::c_style>& x, const std::vector<int64_t>& kernel,
+             const std::vector<int64_t>& stride, const std::vector<int64_t>& padding, const std::vector<int64_t>& dilation) {
+              const fxp::PoolGeometry g = geometry(x, kernel, stride, padding, dilation);
+              py::array_t<float> out({g.n, g.c, g.out_h, g.out_w});
+              const float* src = x.data();
+              float* dst = out.mutable_data();
+              {
+                  py::gil_scoped_release nogil;
+                  fxp::max_pool2d_float(src, g, dst);
+              }
+              return out;
+          });
+
+    m.def("avg_pool2d_float",
+          [](const py::array_t<float, py::array::c_style>& x, const std::vector<int64_t>& kernel,
+             const std::vector<int64_t>& stride, const std::vector<int64_t>& padding, bool count_include_pad,
+             int64_t counted_bottom, int64_t counted_right) {
+              const fxp::PoolGeometry g = geometry(x, kernel, stride, padding, {1, 1});
+              if (counted_bottom < 0 || counted_bottom > g.pads[2] || counted_right < 0 || counted_right > g.pads[3])
+                  throw std::invalid_argument("counted padding must lie within the padding");
+              py::array_t<float> out({g.n, g.c, g.out_h, g.out_w});
+              const float* src = x.data();
+              float* dst = out.mutable_data();
+              {
+                  py::gil_scoped_release nogil;
+                  fxp::avg_pool2d_float(src, g, count_include_pad, counted_bottom, counted_right, dst);
+              }
+              return out;
+          });
+
+    m.def("softmax_float", [](const py::array_t<float, py::array::c_style>& x, int axis) {
+        if (axis < 0 || axis >= x.ndim()) throw std::invalid_argument("axis out of range");
+        py::ssize_t outer = 1, inner = 1;
+        for (int i = 0; i < axis; ++i) outer *= x.shape(i);
+        for (int i = axis + 1; i < x.ndim(); ++i) inner *= x.shape(i);
+        py::array_t<float> out(shape_of(x));
+        const float* src = x.data();
+        float* dst = out.mutable_data();
+        {
+            py::gil_scoped_release nogil;
+            fxp::softmax_float(src, outer, x.shape(axis), inner, dst);
+        }
+        return out;
+    });
 }

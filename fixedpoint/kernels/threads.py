@@ -11,6 +11,7 @@ from .. import _kernels
 KERNEL_PATHS = ("auto", "exact16", "portable", "avx2", "vnni")
 _PATH_CODES = {"auto": 0, "exact16": 1, "portable": 2, "avx2": 0, "vnni": 0}  # C++ Path codes
 _path_setting = "auto"
+_CPU_HAS_AVX2, _CPU_HAS_VNNI = _kernels.cpu_has_avx2(), _kernels.cpu_has_vnni()  # fixed per process
 
 
 def set_num_threads(n):
@@ -48,10 +49,10 @@ def set_force_portable(flag):
 
 def get_kernel_path():
     """The path calls use now: FIXEDPOINT_FORCE_PORTABLE=1 wins, then the setting, then the CPU."""
-    if os.environ.get("FIXEDPOINT_FORCE_PORTABLE", "") not in ("", "0") or not _kernels.cpu_has_avx2():
+    if os.environ.get("FIXEDPOINT_FORCE_PORTABLE", "") not in ("", "0") or not _CPU_HAS_AVX2:
         return "portable"
     if _path_setting in ("auto", "vnni"):
-        return "vnni" if _kernels.cpu_has_vnni() else "avx2"
+        return "vnni" if _CPU_HAS_VNNI else "avx2"
     return _path_setting
 
 

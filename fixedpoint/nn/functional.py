@@ -5,8 +5,9 @@ thing the same way.
 Convolution of small images runs in compiled code (`fixedpoint.kernels.conv_float`: bias and a
 following activation fused, no per-call NumPy overhead); larger ones are im2col (a strided window
 view, one gather copy) + one float32 matmul (BLAS), as ONNX Runtime's CPU provider does, grouped and
-depthwise convolution being the same matmul batched over groups. Pooling works on separable strided slices (see `_combine_windows`). No Python loop runs
-over pixels or channels.
+depthwise convolution being the same matmul batched over groups. Pooling and softmax run in
+compiled code too (their NumPy formulations cost more in per-call overhead than the convolutions
+around them on small images). No Python loop runs over pixels or channels.
 """
 from __future__ import annotations
 
@@ -17,11 +18,11 @@ import weakref
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-try:   # the compiled extension is optional for the float layers
-    from ..kernels.conv_float import conv2d_float as _conv2d_compiled
-    from ..kernels.conv_float import pack_float_conv as _pack_compiled
-except ImportError:   # pragma: no cover - only without a built fixedpoint._kernels
-    _conv2d_compiled = None
+from .. import _requant
+from .. import _kernels
+from ..kernels.conv_float import activation_code
+from ..kernels.conv_float import pack_float_conv as _pack_compiled
+from ..kernels.threads import path_code
 
 SAME_MODES = ("same", "same_lower")
 # depthwise convolutions on images this small, in batches this large, run as window matrices
@@ -131,7 +132,7 @@ def patches(x: np.ndarray, kernel, stride, dilation) -> np.ndarray:
 _packed_weights: dict[int, tuple] = {}
 
 
-def _packed(weights: np.ndarray, groups: int):
+def packed_float_weights(weights: np.ndarray, groups: int):
     """`weights` packed for the compiled convolution, once per read-only weights array (a
     convolution layer's own weights are read-only, so their identity, checked through a weak
     reference that also drops the entry with the array, stands for their values). A writeable
@@ -148,6 +149,23 @@ def _packed(weights: np.ndarray, groups: int):
     _packed_weights[key] = (weakref.ref(weights, lambda _, k=key: _packed_weights.pop(k, None)),
                             groups, packed)
     return packed
+
+
+@functools.lru_cache(maxsize=512)
+def conv2d_route(shape, weights_shape, stride, padding, dilation, groups):
+    """(explicit pads, whether compiled code computes it) of `conv2d` on these shapes."""
+    n, c, h, w = shape
+    out_ch, c_group, kh, kw = weights_shape
+    pads = resolve_padding(padding, (h, w), (kh, kw), stride, dilation)
+    oh = output_size(h, kh, stride[0], pads[0], pads[2], dilation[0])
+    ow = output_size(w, kw, stride[1], pads[1], pads[3], dilation[1])
+    compiled = oh * ow <= COMPILED_MAX_PIXELS and _compiled_is_faster(
+        n * out_ch * oh * ow * c_group * kh * kw, (kh, kw) == (1, 1), stride == (1, 1),
+        out_ch // groups >= 8 or (c_group == 1 and out_ch == c))
+    return pads, compiled
+
+
+_activation_code = functools.lru_cache(maxsize=64)(activation_code)
 
 
 def _compiled_is_faster(work: int, one_by_one: bool, unit_stride: bool, own_kernel: bool) -> bool:
@@ -188,20 +206,17 @@ def conv2d(x: np.ndarray, weights: np.ndarray, bias: np.ndarray | None, stride, 
     (`_conv2d_channels_last`); depthwise convolutions of batches of small images multiply by window
     matrices (`_depthwise_as_matmul`); other grouped ones form one patch matrix per group and one
     batched matmul over the groups."""
-    n, c, h, w = x.shape
-    out_ch, c_group, kh, kw = weights.shape
-    pads = resolve_padding(padding, (h, w), (kh, kw), stride, dilation)
-    if _conv2d_compiled is not None and x.dtype == np.float32 and weights.dtype == np.float32:
-        oh = output_size(h, kh, stride[0], pads[0], pads[2], dilation[0])
-        ow = output_size(w, kw, stride[1], pads[1], pads[3], dilation[1])
-        if oh * ow <= COMPILED_MAX_PIXELS and _compiled_is_faster(
-                n * out_ch * oh * ow * c_group * kh * kw, (kh, kw) == (1, 1),
-                tuple(stride) == (1, 1), out_ch // groups >= 8 or (c_group == 1 and out_ch == c)):
-            if bias is not None and not (bias.dtype == np.float32 and bias.flags.c_contiguous):
-                bias = np.ascontiguousarray(bias, np.float32)
-            gain, shift = (None, None) if affine is None else affine
-            return _conv2d_compiled(x, _packed(weights, groups), bias, stride, pads, dilation,
-                                    activation, gain, shift)
+    pads, compiled = conv2d_route(x.shape, weights.shape, tuple(stride),
+                                  padding if isinstance(padding, str) else tuple(padding),
+                                  tuple(dilation), groups)
+    if compiled and x.dtype == np.float32 and weights.dtype == np.float32:
+        if bias is not None and not (bias.dtype == np.float32 and bias.flags.c_contiguous):
+            bias = np.ascontiguousarray(bias, np.float32)
+        gain, shift = (None, None) if affine is None else affine
+        code, lo, hi, alpha = _activation_code(activation)
+        return _kernels.conv2d_float(np.ascontiguousarray(x), packed_float_weights(weights, groups),
+                                     tuple(stride), tuple(dilation), pads, bias, gain, shift, code, lo, hi, alpha,
+                                     path_code())
     out = _conv2d_blas(x, weights, bias, stride, pads, dilation, groups)
     if affine is not None:
         view = (1, -1, 1, 1)
@@ -347,57 +362,47 @@ def _conv2d_channels_last(x, weights, bias, stride, pads, dilation) -> np.ndarra
     return np.add(nchw, bias.reshape(out_ch, 1, 1), out=np.empty(nchw.shape, np.float32))
 
 
-def pool2d(x: np.ndarray, mode: str, kernel, stride, padding, ceil_mode: bool = False,
-           count_include_pad: bool = False) -> np.ndarray:
-    """Max or average pooling of NCHW `x`.
-
-    Max pooling never selects padding. Average pooling divides by the number of input elements in
-    the window, or, with `count_include_pad`, also counts the explicit padding (as zeros) but never
-    the part of a ``ceil_mode`` window that hangs beyond the padded input.
-    """
-    n, c, h, w = x.shape
-    pads = resolve_padding(padding, (h, w), kernel, stride, (1, 1))
-    oh, ow = spatial_output_shape(x.shape, kernel, stride, pads, ceil_mode=ceil_mode)
+@functools.lru_cache(maxsize=256)
+def _pool_pads(shape, kernel, stride, padding, ceil_mode):
+    """(pads with a `ceil_mode` window's overhang added at the bottom and right, the layer's own
+    bottom and right pads) of a pooling window on an NCHW shape."""
+    pads = resolve_padding(padding, shape[2:4], kernel, stride, (1, 1))
+    oh, ow = spatial_output_shape(shape, kernel, stride, pads, ceil_mode=ceil_mode)
     (kh, kw), (sh, sw) = kernel, stride
     top, left, bottom, right = pads
-    over_h = max(0, (oh - 1) * sh + kh - (h + top + bottom))
-    over_w = max(0, (ow - 1) * sw + kw - (w + left + right))
-    full = (top, left, bottom + over_h, right + over_w)
-    combine = np.maximum if mode == "max" else np.add
-    padded = pad_spatial(x, full, -np.inf if mode == "max" else 0.0)
-    rows = _combine_windows(padded, 3, kw, sw, ow, combine)
-    total = _combine_windows(rows, 2, kh, sh, oh, combine)
+    over_h = max(0, (oh - 1) * sh + kh - (shape[2] + top + bottom))
+    over_w = max(0, (ow - 1) * sw + kw - (shape[3] + left + right))
+    return [top, left, bottom + over_h, right + over_w], bottom, right
+
+
+def pool2d(x: np.ndarray, mode: str, kernel, stride, padding, ceil_mode: bool = False,
+           count_include_pad: bool = False) -> np.ndarray:
+    """Max or average pooling of NCHW `x`, in float32 (compiled: fixedpoint._requant).
+
+    Max pooling never selects padding (NaN propagates, as numpy.maximum). Average pooling sums each
+    kernel row left to right, the rows top to bottom, and divides once by the number of input
+    elements in the window, or, with `count_include_pad`, also counts the explicit padding (as
+    zeros) but never the part of a ``ceil_mode`` window that hangs beyond the padded input.
+    """
+    x = np.ascontiguousarray(x, np.float32)
+    full, bottom, right = _pool_pads(x.shape, tuple(kernel), tuple(stride),
+                                     padding if isinstance(padding, str) else tuple(padding),
+                                     bool(ceil_mode))
     if mode == "max":
-        return total
-    counted = np.zeros(padded.shape[2:], np.float32)
-    if count_include_pad:
-        counted[:h + top + bottom, :w + left + right] = 1.0
-    else:
-        counted[top:top + h, left:left + w] = 1.0
-    counts = _combine_windows(_combine_windows(counted, 1, kw, sw, ow, np.add),
-                              0, kh, sh, oh, np.add)
-    return total / counts
+        return _requant.max_pool2d_float(x, kernel, stride, full, (1, 1))
+    return _requant.avg_pool2d_float(x, kernel, stride, full, bool(count_include_pad), bottom, right)
 
 
-def _combine_windows(x: np.ndarray, axis: int, size: int, step: int, count: int,
-                     combine: np.ufunc) -> np.ndarray:
-    """Combine `count` windows of `size` elements, `step` apart, along one axis.
-
-    Pooling is separable (rows, then columns), and each pass combines one window offset at a time:
-    `size` whole-array operations on strided slices, far faster than a NumPy reduction over small
-    strided window axes."""
-    def shifted(offset):
-        index = [slice(None)] * x.ndim
-        index[axis] = slice(offset, offset + step * (count - 1) + 1, step)
-        return x[tuple(index)]
-
-    result = np.array(shifted(0))
-    for offset in range(1, size):
-        combine(result, shifted(offset), out=result)
-    return result
+def global_pool2d(x: np.ndarray, mode: str) -> np.ndarray:
+    """`pool2d` with one window over each whole plane (global max or average pooling)."""
+    x = np.ascontiguousarray(x, np.float32)
+    kernel = x.shape[2:4]
+    if mode == "max":
+        return _requant.max_pool2d_float(x, kernel, (1, 1), (0, 0, 0, 0), (1, 1))
+    return _requant.avg_pool2d_float(x, kernel, (1, 1), (0, 0, 0, 0), False, 0, 0)
 
 
 def softmax(x: np.ndarray, axis: int) -> np.ndarray:
-    """Numerically stable softmax (the maximum is subtracted before exponentiation)."""
-    shifted = np.exp(x - x.max(axis=axis, keepdims=True))
-    return shifted / shifted.sum(axis=axis, keepdims=True)
+    """Numerically stable softmax in float32 (compiled): exp(x - max) / sum along `axis`."""
+    x = np.ascontiguousarray(x, np.float32)
+    return _requant.softmax_float(x, axis % x.ndim)

@@ -15,7 +15,8 @@ import numpy as np
 import pandas as pd
 
 from ..progress import ProgressBar
-from . import functional as F
+from ..kernels.threads import path_code
+from .fusion import FUSABLE_ACTIVATIONS, ConvolutionChain, fusable_norm
 from .layers.base import Layer
 
 
@@ -23,32 +24,7 @@ def _forward(layer: Layer, *inputs: np.ndarray) -> np.ndarray:
     return layer.forward(*inputs)
 
 
-# Activation layers a convolution can apply as it stores its outputs (functional.conv2d's
-# `activation`), by layer type.
-_FUSABLE_ACTIVATIONS = {
-    "ReLU": lambda layer: "relu",
-    "ClippedReLU": lambda layer: ("clip", 0.0, layer.ceiling),
-    "LeakyReLU": lambda layer: ("leaky", layer.scale),
-}
-_FUSED = "fused"   # plan marker of a layer whose convolution already computed it
-
-
-def _fused_conv(layer: Layer, x: np.ndarray, fusion: tuple) -> np.ndarray:
-    """`layer.forward(x)` of a convolution layer followed, in the same pass, by the batch
-    normalization layer and/or the activation of `fusion` = (batch normalization or None,
-    activation spec or None)."""
-    norm, activation = fusion
-    layer._check(x.shape)
-    affine = None
-    if norm is not None:
-        gain, shift = norm._gain_shift(4)
-        affine = (gain.reshape(-1), shift.reshape(-1))
-    try:
-        return F.conv2d(x, layer.weights, layer.bias, layer.stride, layer.padding, layer.dilation,
-                        layer.groups, activation=activation, affine=affine)
-    except ValueError as error:
-        raise ValueError(f"convolution {layer.name!r} on input {tuple(x.shape)}: "
-                         f"{error}") from None
+_FUSED = "fused"   # plan marker of a layer whose convolution chain already computed it
 
 
 class NetworkError(ValueError):
@@ -312,13 +288,12 @@ class Network:
             raise NetworkError(f"no data for input layers {missing}")
         values: dict[str, np.ndarray] = {}
         step = compute or _forward
-        plan = self._plan(requested, observe is not None,
-                          self.fuse_activations and compute is None and observe is None)
-        for layer, sources, released, may_overwrite, fused in plan:
-            if fused is _FUSED:
-                out = values[sources[0]]
-            elif fused is not None:
-                out = _fused_conv(layer, values[sources[0]], fused)
+        fuse = self.fuse_activations and compute is None and observe is None
+        plan = self._plan(requested, observe is not None, fuse)
+        path = path_code() if fuse else None   # read once per run, not per convolution
+        for name, layer, sources, released, may_overwrite, chain in plan:
+            if chain is not None:
+                out = chain(values[sources[0]], path)
             elif not sources:
                 out = step(layer, inputs[layer.name])
             elif may_overwrite and compute is None and self._owns(values, sources[0], inputs):
@@ -327,7 +302,7 @@ class Network:
                 out = step(layer, values[sources[0]])
             else:
                 out = step(layer, *[values[s] for s in sources])
-            values[layer.name] = out
+            values[name] = out
             if observe:
                 observe(layer, out)
             for source in released:
@@ -336,11 +311,12 @@ class Network:
 
     def _plan(self, requested: tuple, run_all: bool, fuse: bool = False) -> list[tuple]:
         """The execution plan for these outputs, computed once per request and cached: for each
-        layer to run, its sources, the values released after it, whether it may overwrite
-        its input (an element-wise layer that is the last reader of a non-input, unrequested
-        value), and its fusion: with `fuse`, a convolution whose output nobody but one batch
-        normalization and/or one ReLU / clipped ReLU / leaky ReLU reads (and nobody requested)
-        computes them itself (its entry holds (batch normalization, activation), theirs `_FUSED`)."""
+        layer to run, the name its output is stored under, the layer, its sources, the values
+        released after it, whether it may overwrite its input (an element-wise layer that is the
+        last reader of a non-input, unrequested value), and its `ConvolutionChain` or None: with
+        `fuse`, every convolution runs as a chain, which also computes a batch normalization and/or
+        a ReLU / clipped ReLU / leaky ReLU that alone read its output (not requested); those have no
+        entry of their own and the chain's output is stored under the last one's name."""
         key = (requested, run_all, fuse)
         if key not in self._plans:
             self._check_names(requested, "outputs")
@@ -358,7 +334,9 @@ class Network:
                 plan.append([layer, sources, released, may_overwrite, None])
             if fuse:
                 self._fuse_activations(plan, set(steps), requested)
-            self._plans[key] = [tuple(entry) for entry in plan]
+            self._plans[key] = [
+                (entry[4].tail if entry[4] is not None else entry[0].name, *entry)
+                for entry in plan if entry[4] is not _FUSED]
         return self._plans[key]
 
     def _fuse_activations(self, plan: list, steps: set, requested: tuple) -> None:
@@ -379,17 +357,15 @@ class Network:
                 continue
             norm, activation, tail = None, None, layer.name
             reader = only_reader(tail)
-            if (reader is not None and reader[0].type_name == "BatchNormalization"
-                    and reader[0].num_channels == layer.num_filters):
+            if reader is not None and fusable_norm(layer, reader[0]):
                 norm, tail = reader, reader[0].name
                 reader = only_reader(tail)
-            if reader is not None and reader[0].type_name in _FUSABLE_ACTIVATIONS:
+            if reader is not None and reader[0].type_name in FUSABLE_ACTIVATIONS:
                 activation = reader
-            if norm is None and activation is None:
-                continue
-            entry[4] = (norm[0] if norm else None,
-                        _FUSABLE_ACTIVATIONS[activation[0].type_name](activation[0])
-                        if activation else None)
+            entry[4] = ConvolutionChain(
+                layer, norm[0] if norm else None,
+                FUSABLE_ACTIVATIONS[activation[0].type_name](activation[0]) if activation else None,
+                (activation or norm or entry)[0].name)
             for fused in (norm, activation):
                 if fused is not None:
                     fused[4] = _FUSED

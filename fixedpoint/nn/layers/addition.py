@@ -10,7 +10,9 @@ class AdditionLayer(CombinationLayer):
     type_name = "Addition"
 
     def forward(self, *inputs):
-        self.output_shape(*[x.shape for x in inputs])
+        shape = inputs[0].shape
+        if len(inputs) != self.num_inputs or any(x.shape != shape for x in inputs):
+            self.output_shape(*[x.shape for x in inputs])   # count and broadcasting checked
         total = inputs[0]
         for x in inputs[1:]:
             total = total + x

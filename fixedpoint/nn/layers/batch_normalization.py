@@ -27,8 +27,13 @@ class BatchNormalizationLayer(Layer):
                              f"{[v.size for v in arrays.values()]}")
         if not epsilon > 0 or np.any(arrays["TrainedVariance"] < 0):
             raise ValueError(f"batch normalization {name!r}: needs epsilon > 0 and variances >= 0")
+        # Read-only, like convolution weights: the float32 (gain, shift) is computed once per set of
+        # arrays (`_gain_shift`); replace learnables[...] to change them.
+        for value in arrays.values():
+            value.flags.writeable = False
         self.learnables = arrays
         self.epsilon = float(epsilon)
+        self._folded = None   # (arrays, epsilon, (gain, shift)) of the last `folded`
 
     @property
     def num_channels(self) -> int:
@@ -56,12 +61,28 @@ class BatchNormalizationLayer(Layer):
         np.multiply(x, gain, out=x)
         return np.add(x, shift, out=x)
 
-    def _gain_shift(self, ndim):
-        """y = gain·x + shift per channel, in float32 (two passes over the data, as ONNX Runtime
-        folds it; within a few float32 ulps of scale·(x − mean)/σ + offset)."""
+    def folded(self) -> tuple[np.ndarray, np.ndarray]:
+        """(gain, shift), flat float32, with y = gain·x + shift per channel (two passes over the
+        data, as ONNX Runtime folds it; within a few float32 ulps of scale·(x − mean)/σ + offset).
+        Computed once per set of learnable arrays (read-only; replacing one recomputes): the same
+        tuple object until then."""
         p = self.learnables
-        gain = p["Scale"] / np.sqrt(p["TrainedVariance"] + np.float32(self.epsilon))
-        shift = p["Offset"] - p["TrainedMean"] * gain
+        arrays = (p["Scale"], p["Offset"], p["TrainedMean"], p["TrainedVariance"])
+        cached = self._folded
+        if (cached is not None and cached[0][0] is arrays[0] and cached[0][1] is arrays[1]
+                and cached[0][2] is arrays[2] and cached[0][3] is arrays[3]
+                and cached[1] == self.epsilon):
+            return cached[2]
+        scale, offset, mean, variance = (np.asarray(a, np.float32).reshape(-1) for a in arrays)
+        gain = scale / np.sqrt(variance + np.float32(self.epsilon))
+        shift = offset - mean * gain
+        gain.flags.writeable = shift.flags.writeable = False
+        self._folded = (arrays, self.epsilon, (gain, shift))
+        return self._folded[2]
+
+    def _gain_shift(self, ndim):
+        """`folded()` shaped to broadcast over an input of `ndim` dimensions (channels on axis 1)."""
+        gain, shift = self.folded()
         view = (1, -1) + (1,) * (ndim - 2)
         return gain.reshape(view), shift.reshape(view)
 

@@ -37,7 +37,7 @@ class Convolution2DLayer(Layer):
             raise ValueError(f"convolution {name!r}: bias must have {weights.shape[0]} entries, "
                              f"got shape {bias.shape}")
         # Read-only: a changed-in-place kernel would not match the packed copy predict caches
-        # (fixedpoint.nn.functional._packed); replace learnables["Weights"] instead.
+        # (fixedpoint.nn.functional.packed_float_weights); replace learnables["Weights"] instead.
         weights.flags.writeable = False
         self.learnables = {"Weights": weights, "Bias": bias}
         self.stride = pair(stride, f"convolution {name!r} stride")

@@ -53,9 +53,11 @@ class FullyConnectedLayer(Layer):
                              f"per observation, got input of shape {tuple(shape)}")
 
     def forward(self, x):
-        self._check(x.shape)
-        out = np.matmul(x.reshape(x.shape[0], -1), self.weights.T)
-        out += self.bias
+        weights = self.learnables["Weights"]
+        if x.ndim < 2 or x.size != x.shape[0] * weights.shape[1]:
+            self._check(x.shape)
+        out = np.matmul(x.reshape(x.shape[0], -1), weights.T)
+        out += self.learnables["Bias"]
         return out
 
     def output_shape(self, shape):

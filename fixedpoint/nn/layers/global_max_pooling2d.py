@@ -1,8 +1,6 @@
 """Global max pooling: (N, C, H, W) -> (N, C, 1, 1), the maximum over H and W."""
 from __future__ import annotations
 
-import numpy as np
-
 from .base import register_layer
 from .global_pooling import GlobalPooling2DLayer
 
@@ -10,4 +8,4 @@ from .global_pooling import GlobalPooling2DLayer
 @register_layer
 class GlobalMaxPooling2DLayer(GlobalPooling2DLayer):
     type_name = "GlobalMaxPooling2D"
-    reduce = np.max
+    mode = "max"
