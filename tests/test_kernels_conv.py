@@ -172,6 +172,32 @@ def test_output_rows_of_16_or_more_pixels_with_any_channel_count(o, width, kerne
         np.testing.assert_array_equal(fused, rq(out))
 
 
+def test_the_common_call_route_equals_the_reference_and_keeps_the_errors():
+    """conv2d(x, packed, int stride/padding/dilation, int zero point, int32 bias) skips the general
+    argument handling; anything else (and every invalid call) takes the general route."""
+    rng = np.random.default_rng(13)
+    x = rng.integers(0, 256, (2, 6, 9, 18)).astype(np.uint8)
+    w = rng.integers(-128, 128, (8, 3, 3, 3)).astype(np.int8)
+    bias = rng.integers(-2**31, 2**31, 8).astype(np.int32)
+    packed = pack_weights(w, groups=2)
+    for stride, padding, dilation, bias_arg in [(1, 1, 1, bias), (2, 0, 1, None), (1, 2, 2, bias.astype(np.int64)),
+                                                ((1, 2), (1, 0), 1, bias)]:
+        out = conv2d(x, packed, bias=bias_arg, stride=stride, padding=padding, dilation=dilation, groups=2,
+                     x_zero_point=200)
+        st = (stride, stride) if isinstance(stride, int) else stride
+        pads = (padding,) * 4 if isinstance(padding, int) else padding * 2
+        np.testing.assert_array_equal(out, reference(x, w, pads=pads, stride=st, dilation=(dilation, dilation), groups=2,
+                                                     zp=200, bias=bias_arg))
+    with pytest.raises(ValueError, match="x_zero_point"):
+        conv2d(x, packed, groups=2, x_zero_point=256)
+    with pytest.raises(ValueError, match="groups"):
+        conv2d(x, packed, groups=3)
+    with pytest.raises(ValueError, match="larger than the padded input"):
+        conv2d(x[:, :, :2], packed, groups=2)
+    with pytest.raises(ValueError, match="padding"):
+        conv2d(x, packed, groups=2, padding=-1)
+
+
 def test_successive_calls_with_other_zero_points_and_shapes():
     """The interleaved image buffer is kept between calls and only its padding refilled: each call
     must see its own zero point in the padding, whatever the previous call left there."""
