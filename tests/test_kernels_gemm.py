@@ -268,6 +268,27 @@ def test_the_common_call_route_equals_the_reference(a_dtype, za):
         gemm(a, packed, b_zero_point=128)
 
 
+@pytest.mark.parametrize("m, k", [(7, 64), (13, 66), (700, 512), (3000, 100), (2, 140000)])
+@pytest.mark.parametrize("negative_at", [None, "first", "last", "middle"])
+def test_non_negative_int8_read_in_place(m, k, negative_at):
+    """On a VNNI CPU an int8 A whose bytes are all >= 0 is the uint8 A as it is (read in place when K is
+    a multiple of 4); one negative byte anywhere (the check runs in 256 KB chunks on 2 threads for
+    large A) sends the whole call through the A + 128 route. Zero points, bias, and K = 140000 for the
+    saturate policy's K chunks (its exact result may leave int32)."""
+    rng = np.random.default_rng(m * k)
+    a = rng.integers(0, 128, (m, k)).astype(np.int8)
+    if negative_at:
+        flat = a.reshape(-1)
+        flat[{"first": 0, "last": flat.size - 1, "middle": flat.size * 2 // 3}[negative_at]] = -128
+    b = rng.integers(-128, 128, (k, 24)).astype(np.int8)
+    bias = rng.integers(-2**20, 2**20, 24).astype(np.int32)
+    packed = pack_weights(b)
+    for za, zb in ((0, 0), (5, 0), (0, -7)):
+        out = on_every_path(lambda: gemm(a, packed, bias=bias, a_zero_point=za, b_zero_point=zb))
+        np.testing.assert_array_equal(out, wrap32(reference(a, b, za, zb, bias)))
+    np.testing.assert_array_equal(gemm(a, packed, overflow="saturate"), reference(a, b))
+
+
 def test_non_contiguous_inputs_and_out():
     rng = np.random.default_rng(2)
     big = rng.integers(-128, 128, (40, 60)).astype(np.int8)

@@ -24,6 +24,32 @@ Path resolve(Path requested) {
     return requested;
 }
 
+namespace {
+__attribute__((target("avx512f,avx512bw"))) void copy_sign_flipped_avx512(const unsigned char* s, Index k, unsigned char* d,
+                                                                           Index n) {
+    const __m512i sign = _mm512_set1_epi8(char(0x80));
+    for (Index b = 0; b < n; b += 64) {
+        // Bytes [b, k) of this block are data, [k, n) zero padding.
+        const Index valid = std::max<Index>(0, std::min<Index>(64, k - b)), block = std::min<Index>(64, n - b);
+        const __mmask64 data = valid >= 64 ? ~__mmask64(0) : (__mmask64(1) << valid) - 1;
+        const __mmask64 store = block >= 64 ? ~__mmask64(0) : (__mmask64(1) << block) - 1;
+        const __m512i v = _mm512_xor_si512(_mm512_maskz_loadu_epi8(data, s + b), sign);
+        _mm512_mask_storeu_epi8(d + b, store, _mm512_maskz_mov_epi8(data, v));
+    }
+}
+}  // namespace
+
+void copy_sign_flipped(const unsigned char* s, Index k, unsigned char* d, Index n) {
+    static const bool avx512bw = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw");
+    if (avx512bw) return copy_sign_flipped_avx512(s, k, d, n);
+    Index b = 0;
+    const __m128i sign = _mm_set1_epi8(char(0x80));  // SSE2: baseline x86-64
+    for (; b + 16 <= k; b += 16)
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(d + b), _mm_xor_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(s + b)), sign));
+    for (; b < k; ++b) d[b] = static_cast<unsigned char>(s[b] ^ 0x80u);
+    std::fill(d + k, d + n, static_cast<unsigned char>(0));
+}
+
 template <class T>
 void pack_line(const T* src, Index k, Index k_stride, Layout layout, int32_t* dst, Index units) {
     if (k_stride == 1 && layout == Layout::Quads) {

@@ -88,12 +88,18 @@ struct PackedCols : ColSource {
     const int32_t* cols(Index j0, Index, std::vector<int32_t>&) const override { return data.data() + j0 * units; }
 };
 
+// d[0..k) = s[0..k) xor 0x80, d[k..n) = 0 (64 bytes at a time with AVX-512 BW, else 16).
+void copy_sign_flipped(const unsigned char* s, Index k, unsigned char* d, Index n);
+
 // Rows of a row-major byte matrix, packed by the driver per tile.
 // flip_sign: store each byte xor 0x80, i.e. int8 A as the uint8 A + 128 (VNNI quads; see gemm_vnni.hpp).
+// in_place: quads with K a multiple of 4 are already the packed layout (row r at src + r * k); only for
+// kernels that never read past the last row (the VNNI ones), since nothing pads the rows to MR.
 template <class T>
 struct RowMajorRows : RowSource {
     const T* src = nullptr;
     bool flip_sign = false;
+    bool in_place = false;
     RowMajorRows(const T* a, Index m, Index k_, Layout l, bool read_unsigned, bool flip = false) : src(a), flip_sign(flip) {
         layout = l;
         is_unsigned = read_unsigned;
@@ -102,21 +108,15 @@ struct RowMajorRows : RowSource {
         units = k_units(l, k_);
     }
     const int32_t* rows(Index i0, Index n, std::vector<int32_t>& scratch) const override {
+        if (in_place) return reinterpret_cast<const int32_t*>(src + i0 * k);
         scratch.resize(size_t(round_up(n, MR) * units));
         for (Index r = 0; r < round_up(n, MR); ++r) {
             int32_t* d = scratch.data() + r * units;
             if (i0 + r >= count) {
                 std::fill(d, d + units, 0);
-            } else if (flip_sign) {  // quads only: bytes xor 0x80 in the copy, K padding zero
-                const unsigned char* s = reinterpret_cast<const unsigned char*>(src + (i0 + r) * k);
-                unsigned char* db = reinterpret_cast<unsigned char*>(d);
-                Index b = 0;
-                const __m128i sign = _mm_set1_epi8(char(0x80));  // SSE2: baseline x86-64
-                for (; b + 16 <= k; b += 16)
-                    _mm_storeu_si128(reinterpret_cast<__m128i*>(db + b),
-                                     _mm_xor_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(s + b)), sign));
-                for (; b < k; ++b) db[b] = static_cast<unsigned char>(s[b] ^ 0x80u);
-                std::fill(db + k, db + units * 4, static_cast<unsigned char>(0));
+            } else if (flip_sign) {  // quads only (VNNI CPUs): bytes xor 0x80 in the copy, K padding zero
+                copy_sign_flipped(reinterpret_cast<const unsigned char*>(src + (i0 + r) * k), k,
+                                  reinterpret_cast<unsigned char*>(d), units * 4);
             } else {
                 pack_line(src + (i0 + r) * k, k, 1, layout, d, units);
             }

@@ -2,9 +2,11 @@
 // the epilogue of the packed driver (gemm.cpp).
 #include "kernels/gemm_affine.hpp"
 
+#include <immintrin.h>
 #include <omp.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <functional>
 #include <limits>
@@ -26,8 +28,42 @@ PackedGemmB pack_gemm_b(const int8_t* b, Index k, Index n) {
     return p;
 }
 
+namespace {
+// 128 bytes per step in 4 independent ORs; the sign bits of full-range data usually show in the
+// first 4 KB.
+__attribute__((target("avx2"))) bool bytes_below_128_avx2(const unsigned char* s, Index count) {
+    __m256i any[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256()};
+    Index i = 0;
+    for (; i + 128 <= count; i += 128) {
+        for (int t = 0; t < 4; ++t)
+            any[t] = _mm256_or_si256(any[t], _mm256_loadu_si256(reinterpret_cast<const __m256i*>(s + i + 32 * t)));
+        if ((i & 4095) == 3968 && _mm256_movemask_epi8(_mm256_or_si256(_mm256_or_si256(any[0], any[1]),
+                                                                       _mm256_or_si256(any[2], any[3]))) != 0)
+            return false;
+    }
+    if (_mm256_movemask_epi8(_mm256_or_si256(_mm256_or_si256(any[0], any[1]), _mm256_or_si256(any[2], any[3]))) != 0)
+        return false;
+    for (; i < count; ++i)
+        if (s[i] & 0x80) return false;
+    return true;
+}
+}  // namespace
+
 bool bytes_below_128(const void* p, Index count) {
     const unsigned char* s = static_cast<const unsigned char*>(p);
+    if (cpu_has_avx2()) {
+        // Large operands in chunks on the kernels' threads (full-range data: each chunk stops early).
+        constexpr Index CHUNK = Index(1) << 18;
+        const Index chunks = (count + CHUNK - 1) / CHUNK;
+        if (chunks <= 1) return bytes_below_128_avx2(s, count);
+        std::atomic<bool> below{true};
+        parallel_tasks(chunks, threads_for_work(double(count), chunks), [&](std::ptrdiff_t c, int) {
+            if (below.load(std::memory_order_relaxed) &&
+                !bytes_below_128_avx2(s + c * CHUNK, std::min(CHUNK, count - Index(c) * CHUNK)))
+                below.store(false, std::memory_order_relaxed);
+        });
+        return below.load();
+    }
     uint64_t any = 0;
     Index i = 0;
     for (; i + 8 <= count; i += 8) {
@@ -204,9 +240,13 @@ void gemm_affine(const T* a, Index m, const PackedGemmB& b, const AffineArgs& ar
     // With VNNI no byte check: the + 128 costs less than a pass over A (the xor is part of the copy
     // that packs each tile, and the za + 128 term is folded into the per-column term).
     const bool quads = vnni || (path == Path::Auto && b.has_quads && bytes_below_128(a, m * k));
-    const bool flip = vnni && std::is_signed<T>::value;
+    // int8 A >= 0 (activations after ReLU) is the uint8 A as it is: no + 128, no copy. The check
+    // stops within the first 4 KB on full-range data.
+    const bool flip = vnni && std::is_signed<T>::value && !bytes_below_128(a, m * k);
     if (vnni) path = Path::Vnni;
-    const RowMajorRows<T> pa(a, m, k, quads ? Layout::Quads : Layout::Pairs, quads || std::is_unsigned<T>::value, flip);
+    RowMajorRows<T> pa(a, m, k, quads ? Layout::Quads : Layout::Pairs, quads || std::is_unsigned<T>::value, flip);
+    // The VNNI kernels read only the rows that exist, so whole quads (K a multiple of 4) are read in place.
+    pa.in_place = vnni && !flip && k % 4 == 0;
     const PackedCols& pb = quads ? b.quads : b.pairs;
     // (A - za) = (A + 128) - (za + 128): the flipped operand keeps the exact result.
     AffineArgs eff = args;
