@@ -331,3 +331,49 @@ def test_conv_with_affine_matches_batchnorm_layer_bits():
             finally:
                 set_kernel_path("auto")
             assert fused.tobytes() == bn.forward(plain).tobytes(), (shape, kernel_path)
+
+
+@pytest.mark.parametrize("kernel_path", PATHS)
+def test_float_epilogue_is_the_layers_arithmetic(path, kernel_path):
+    """The in-place epilogue of BLAS-route convolutions: bias, batch normalization and activation
+    with the layers' roundings, on vectors of 8 and the tail of a 21-value plane."""
+    import fixedpoint as fp
+    from fixedpoint.kernels.conv_float import activation_code
+    from fixedpoint.kernels.threads import path_code
+    rng = np.random.default_rng(12)
+    sums = rng.normal(size=(3, 5, 7, 3)).astype(np.float32)
+    sums[0, 0, 0, :2] = [np.nan, -np.inf]
+    bias = rng.normal(size=5).astype(np.float32)
+    bn = fp.BatchNormalizationLayer("bn", scale=rng.uniform(0.5, 2, 5), offset=rng.normal(size=5),
+                                    mean=rng.normal(size=5), variance=rng.uniform(0.5, 2, 5))
+    set_kernel_path(kernel_path)
+    for activation in (None, "relu", ("clip", 0.0, 1.5), ("leaky", 0.1)):
+        for b, affine in ((bias, False), (None, True), (bias, True)):
+            got = sums.copy()
+            _kernels.float_epilogue(got, b, *(bn.folded() if affine else (None, None)),
+                                    *activation_code(activation), path_code())
+            want = sums + bias.reshape(1, -1, 1, 1) if b is not None else sums.copy()
+            want = bn.forward(want) if affine else want
+            want = F.apply_activation(want, activation)
+            assert got.tobytes() == want.tobytes(), (activation, b is not None, affine)
+    with pytest.raises(ValueError, match="writeable float32"):
+        _kernels.float_epilogue(sums.astype(np.float64), None, None, None, 0, 0.0, 0.0, 0.0, 0)
+    with pytest.raises(ValueError, match="bias has 4 entries, expected 5"):
+        _kernels.float_epilogue(sums, bias[:4], None, None, 0, 0.0, 0.0, 0.0, 0)
+
+
+def test_blas_route_with_batch_normalization_gives_the_layers_bits():
+    """A 1x1 convolution of a large batch runs on BLAS; its fused epilogue matches the layers."""
+    import fixedpoint as fp
+    rng = np.random.default_rng(13)
+    x = rng.normal(size=(64, 16, 8, 8)).astype(np.float32)
+    w = rng.normal(size=(32, 16, 1, 1)).astype(np.float32)
+    w.flags.writeable = False
+    b = rng.normal(size=32).astype(np.float32)
+    assert not F.conv2d_route(x.shape, w.shape, (1, 1), (0, 0, 0, 0), (1, 1), 1)[1]
+    bn = fp.BatchNormalizationLayer("bn", scale=rng.uniform(0.5, 2, 32), offset=rng.normal(size=32),
+                                    mean=rng.normal(size=32), variance=rng.uniform(0.5, 2, 32))
+    plain = F.conv2d(x, w, b, (1, 1), (0, 0, 0, 0), (1, 1), 1)
+    fused = F.conv2d(x, w, b, (1, 1), (0, 0, 0, 0), (1, 1), 1, activation=("clip", 0.0, 6.0),
+                     affine=bn.folded())
+    assert fused.tobytes() == np.clip(bn.forward(plain), 0, 6).tobytes()

@@ -225,13 +225,10 @@ fxp::kern::PackedFloatConv pack_float_conv_weights(const py::array& w, Index gro
                                               w.shape(3), groups);
 }
 
-py::array conv2d_float(const py::array& x, const fxp::kern::PackedFloatConv& w, std::array<Index, 2> stride,
-                       std::array<Index, 2> dilation, std::array<Index, 4> pads, const std::optional<py::array>& bias,
-                       const std::optional<py::array>& scale, const std::optional<py::array>& shift, int activation,
-                       float lo, float hi, float alpha, int path) {
-    require_array(x, "x", 4);
-    FXP_REQUIRE(has_dtype<float>(x), "x must be float32, got " + describe(x));
-    const fxp::kern::ConvGeometry g = conv_geometry(x, w, stride, dilation, pads);
+// The epilogue arguments of the float convolution, checked against `channels` output channels.
+fxp::kern::FloatEpilogue float_epilogue_of(Index channels, const std::optional<py::array>& bias,
+                                           const std::optional<py::array>& scale, const std::optional<py::array>& shift,
+                                           int activation, float lo, float hi, float alpha) {
     FXP_REQUIRE(activation >= 0 && activation <= 3,
             "activation must be 0 (none), 1 (relu), 2 (clip) or 3 (leaky), got " + std::to_string(activation));
     FXP_REQUIRE(activation != 2 || lo <= hi, "clip bounds must satisfy lo <= hi");
@@ -239,8 +236,8 @@ py::array conv2d_float(const py::array& x, const fxp::kern::PackedFloatConv& w, 
     if (bias) {
         require_array(*bias, "bias", 1);
         FXP_REQUIRE(has_dtype<float>(*bias), "bias must be float32, got " + describe(*bias));
-        FXP_REQUIRE(bias->shape(0) == g.out_channels,
-                "bias has " + std::to_string(bias->shape(0)) + " entries, expected " + std::to_string(g.out_channels));
+        FXP_REQUIRE(bias->shape(0) == channels,
+                "bias has " + std::to_string(bias->shape(0)) + " entries, expected " + std::to_string(channels));
         ep.bias = static_cast<const float*>(bias->data());
     }
     FXP_REQUIRE(bool(scale) == bool(shift), "scale and shift must be given together");
@@ -249,8 +246,8 @@ py::array conv2d_float(const py::array& x, const fxp::kern::PackedFloatConv& w, 
         for (const auto& [v, name] : vectors) {
             require_array(*v, name, 1);
             FXP_REQUIRE(has_dtype<float>(*v), std::string(name) + " must be float32, got " + describe(*v));
-            FXP_REQUIRE(v->shape(0) == g.out_channels, std::string(name) + " has " + std::to_string(v->shape(0)) +
-                                                           " entries, expected " + std::to_string(g.out_channels));
+            FXP_REQUIRE(v->shape(0) == channels, std::string(name) + " has " + std::to_string(v->shape(0)) +
+                                                     " entries, expected " + std::to_string(channels));
         }
         ep.scale = static_cast<const float*>(scale->data());
         ep.shift = static_cast<const float*>(shift->data());
@@ -259,6 +256,17 @@ py::array conv2d_float(const py::array& x, const fxp::kern::PackedFloatConv& w, 
     ep.lo = lo;
     ep.hi = hi;
     ep.alpha = alpha;
+    return ep;
+}
+
+py::array conv2d_float(const py::array& x, const fxp::kern::PackedFloatConv& w, std::array<Index, 2> stride,
+                       std::array<Index, 2> dilation, std::array<Index, 4> pads, const std::optional<py::array>& bias,
+                       const std::optional<py::array>& scale, const std::optional<py::array>& shift, int activation,
+                       float lo, float hi, float alpha, int path) {
+    require_array(x, "x", 4);
+    FXP_REQUIRE(has_dtype<float>(x), "x must be float32, got " + describe(x));
+    const fxp::kern::ConvGeometry g = conv_geometry(x, w, stride, dilation, pads);
+    const fxp::kern::FloatEpilogue ep = float_epilogue_of(g.out_channels, bias, scale, shift, activation, lo, hi, alpha);
     py::array_t<float> out({g.batch, g.out_channels, g.out_h(), g.out_w()});
     float* o = out.mutable_data();
     const fxp::kern::Path p = path_of(path);
@@ -318,6 +326,19 @@ PYBIND11_MODULE(_kernels, m) {
     m.def("pack_float_conv_weights", &pack_float_conv_weights, py::arg("w"), py::arg("groups"));
     m.def("conv2d_float", &conv2d_float, py::arg("x"), py::arg("w"), py::arg("stride"), py::arg("dilation"),
           py::arg("pads"), py::arg("bias"), py::arg("scale"), py::arg("shift"), py::arg("activation"), py::arg("lo"),
+          py::arg("hi"), py::arg("alpha"), py::arg("path"));
+    m.def("float_epilogue",
+          [](py::array& out, const std::optional<py::array>& bias, const std::optional<py::array>& scale,
+             const std::optional<py::array>& shift, int activation, float lo, float hi, float alpha, int path) {
+              require_array(out, "out", 4);
+              FXP_REQUIRE(has_dtype<float>(out) && out.writeable(), "out must be a writeable float32 array, got " + describe(out));
+              const fxp::kern::FloatEpilogue ep =
+                  float_epilogue_of(out.shape(1), bias, scale, shift, activation, lo, hi, alpha);
+              float* o = static_cast<float*>(out.mutable_data());
+              py::gil_scoped_release release;
+              fxp::kern::float_epilogue(o, out.shape(0), out.shape(1), out.shape(2) * out.shape(3), ep, path_of(path));
+          },
+          py::arg("out"), py::arg("bias"), py::arg("scale"), py::arg("shift"), py::arg("activation"), py::arg("lo"),
           py::arg("hi"), py::arg("alpha"), py::arg("path"));
     m.def("ceiling_gops", [](bool quads, int threads, double seconds) {
         py::gil_scoped_release release;

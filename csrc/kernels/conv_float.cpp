@@ -615,7 +615,40 @@ bool cpu_has_avx2_fma() {
     return has;
 }
 
+// The epilogue on sums already stored in out (one plane of `plane` values per image and channel).
+__attribute__((target("avx2,fma"))) void epilogue_planes_avx2(float* out, Index planes, Index channels, Index plane,
+                                                              const Affine& af, const FloatEpilogue& ep) {
+    for (Index p = 0; p < planes; ++p) {
+        const Index c = p % channels;
+        const __m256 b = _mm256_set1_ps(af.bias[c]);
+        const __m256 s = _mm256_set1_ps(af.scale ? af.scale[c] : 1.0f), t = _mm256_set1_ps(af.shift ? af.shift[c] : 0.0f);
+        float* v = out + p * plane;
+        Index i = 0;
+        for (; i + kLanes <= plane; i += kLanes)
+            _mm256_storeu_ps(v + i, finish8(_mm256_loadu_ps(v + i), b, s, t, af.scale != nullptr, ep));
+        if (i < plane) {   // the tail through a vector too (scalar code here could contract to FMA)
+            alignas(32) float tail[kLanes] = {};
+            std::copy(v + i, v + plane, tail);
+            _mm256_store_ps(tail, finish8(_mm256_load_ps(tail), b, s, t, af.scale != nullptr, ep));
+            std::copy(tail, tail + (plane - i), v + i);
+        }
+    }
+}
+
+void epilogue_planes_portable(float* out, Index planes, Index channels, Index plane, const Affine& af,
+                              const FloatEpilogue& ep) {
+    for (Index p = 0; p < planes; ++p)
+        for (Index i = 0; i < plane; ++i) out[p * plane + i] = finish(out[p * plane + i], af, p % channels, ep);
+}
+
 }  // namespace
+
+void float_epilogue(float* out, Index batch, Index channels, Index plane, const FloatEpilogue& ep, Path path) {
+    std::vector<float> zeros(size_t(channels), 0.0f);
+    const Affine af{ep.bias ? ep.bias : zeros.data(), ep.scale, ep.scale ? ep.shift : nullptr};
+    if (path != Path::Portable && cpu_has_avx2_fma()) epilogue_planes_avx2(out, batch * channels, channels, plane, af, ep);
+    else epilogue_planes_portable(out, batch * channels, channels, plane, af, ep);
+}
 
 void conv2d_float(const float* x, const ConvGeometry& g, const PackedFloatConv& w, const FloatEpilogue& ep,
                   float* out, Path path) {

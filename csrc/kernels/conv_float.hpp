@@ -52,4 +52,8 @@ PackedFloatConv pack_float_conv_weights(const float* w, Index o, Index cg, Index
 void conv2d_float(const float* x, const ConvGeometry& g, const PackedFloatConv& w, const FloatEpilogue& ep,
                   float* out, Path path);
 
+// `ep` applied in place to sums already in out (N x O x plane, bias not yet added): the same
+// operations as conv2d_float's store, for convolutions computed elsewhere (BLAS).
+void float_epilogue(float* out, Index batch, Index channels, Index plane, const FloatEpilogue& ep, Path path);
+
 }  // namespace fxp::kern

@@ -50,6 +50,8 @@ class ConvolutionChain:
                                                       conv.dilation, conv.groups)
         except ValueError as error:
             raise ValueError(f"convolution {conv.name!r} on input {tuple(shape)}: {error}") from None
+        # the packed copy stands for the weights only while they cannot change (read-only)
+        self.compiled = self.compiled and weights.dtype == np.float32 and not weights.flags.writeable
         self.packed = F.packed_float_weights(weights, conv.groups) if self.compiled else None
         self.bias_ready = bias.dtype == np.float32 and bias.flags.c_contiguous
         self.shape, self.weights, self.bias, self.folded = shape, weights, bias, folded
@@ -62,13 +64,14 @@ class ConvolutionChain:
                 or folded is not self.folded):
             self._bind(x.shape, weights, bias, folded)
         gain, shift = folded if folded is not None else (None, None)
-        # the packed copy stands for the weights only while they cannot change (read-only)
-        if self.compiled and x.dtype == np.float32 and x.flags.c_contiguous and \
-                weights.dtype == np.float32 and not weights.flags.writeable:
-            if not self.bias_ready:
-                bias = np.ascontiguousarray(bias, np.float32)
-            return _kernels.conv2d_float(x, self.packed, conv.stride, conv.dilation, self.pads,
-                                         bias, gain, shift, *self.code, path)
+        if self.compiled:
+            try:
+                return _kernels.conv2d_float(x, self.packed, conv.stride, conv.dilation, self.pads,
+                                             bias if self.bias_ready else
+                                             np.ascontiguousarray(bias, np.float32),
+                                             gain, shift, *self.code, path)
+            except ValueError:
+                pass   # not C-contiguous float32 data: the general route reports or handles it
         try:
             return F.conv2d(x, weights, bias, conv.stride, conv.padding, conv.dilation, conv.groups,
                             activation=self.activation,
