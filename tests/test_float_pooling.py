@@ -178,3 +178,20 @@ def test_chain_errors_name_the_convolution():
     assert net.predict(np.zeros((1, 3, 5, 5), np.float32)).shape == (1, 4, 1, 1)
     with pytest.raises(ValueError, match="convolution 'conv7' on input"):
         net.predict(np.zeros((1, 3, 4, 4), np.float32))
+
+
+def test_concurrent_predicts_with_different_shapes_agree():
+    """Chains rebind per input shape; threads alternating shapes must each get their own answer."""
+    from concurrent.futures import ThreadPoolExecutor
+    rng = np.random.default_rng(7)
+    layers = [fp.ImageInputLayer("input", (3, None, None)),
+              fp.Convolution2DLayer("conv", rng.normal(size=(8, 3, 3, 3)), padding="same"),
+              fp.ReLULayer("relu")]
+    net = fp.Network(layers, [("input", "conv"), ("conv", "relu")])
+    inputs = [rng.normal(size=(1 + k % 3, 3, 5 + k % 4, 6 + k % 5)).astype(np.float32)
+              for k in range(12)]
+    want = [net.predict(x).tobytes() for x in inputs]
+    with ThreadPoolExecutor(4) as pool:
+        for _ in range(20):
+            got = list(pool.map(lambda x: net.predict(x).tobytes(), inputs))
+            assert got == want

@@ -33,41 +33,44 @@ class ConvolutionChain:
     functional.conv2d or None), called as ``chain(x, path)`` with `path` the kernels' path code;
     `tail` names the last layer of the chain."""
 
-    __slots__ = ("conv", "norm", "activation", "tail", "code", "shape", "weights", "bias", "bias_ready",
-                 "folded", "packed", "pads", "compiled")
+    __slots__ = ("conv", "norm", "activation", "tail", "code", "bound")
 
     def __init__(self, conv: Layer, norm: Layer | None, activation, tail: str):
         self.conv, self.norm, self.activation, self.tail = conv, norm, activation, tail
         self.code = activation_code(activation)
-        self.shape = None
+        self.bound = (None,) * 8
 
-    def _bind(self, shape, weights, bias, folded) -> None:
-        """Resolve what depends on the input shape and the arrays (errors name the layer)."""
+    def _bind(self, shape, weights, bias, folded) -> tuple:
+        """What depends on the input shape and the arrays, as one tuple (replaced in one step, so
+        concurrent calls never see a mix): (shape, weights, bias, folded, pads, compiled, packed,
+        bias_ready). Errors name the layer."""
         conv = self.conv
         conv._check(shape)
         try:
-            self.pads, self.compiled = F.conv2d_route(shape, weights.shape, conv.stride, conv.padding,
-                                                      conv.dilation, conv.groups)
+            pads, compiled = F.conv2d_route(shape, weights.shape, conv.stride, conv.padding,
+                                            conv.dilation, conv.groups)
         except ValueError as error:
             raise ValueError(f"convolution {conv.name!r} on input {tuple(shape)}: {error}") from None
         # the packed copy stands for the weights only while they cannot change (read-only)
-        self.compiled = self.compiled and weights.dtype == np.float32 and not weights.flags.writeable
-        self.packed = F.packed_float_weights(weights, conv.groups) if self.compiled else None
-        self.bias_ready = bias.dtype == np.float32 and bias.flags.c_contiguous
-        self.shape, self.weights, self.bias, self.folded = shape, weights, bias, folded
+        compiled = compiled and weights.dtype == np.float32 and not weights.flags.writeable
+        packed = F.packed_float_weights(weights, conv.groups) if compiled else None
+        bias_ready = bias.dtype == np.float32 and bias.flags.c_contiguous
+        self.bound = (shape, weights, bias, folded, pads, compiled, packed, bias_ready)
+        return self.bound
 
     def __call__(self, x: np.ndarray, path: int) -> np.ndarray:
         conv, norm = self.conv, self.norm
         weights, bias = conv.learnables["Weights"], conv.learnables["Bias"]
         folded = norm.folded() if norm is not None else None
-        if (x.shape != self.shape or weights is not self.weights or bias is not self.bias
-                or folded is not self.folded):
-            self._bind(x.shape, weights, bias, folded)
+        bound = self.bound
+        if (x.shape != bound[0] or weights is not bound[1] or bias is not bound[2]
+                or folded is not bound[3]):
+            bound = self._bind(x.shape, weights, bias, folded)
         gain, shift = folded if folded is not None else (None, None)
-        if self.compiled:
+        if bound[5]:
             try:
-                return _kernels.conv2d_float(x, self.packed, conv.stride, conv.dilation, self.pads,
-                                             bias if self.bias_ready else
+                return _kernels.conv2d_float(x, bound[6], conv.stride, conv.dilation, bound[4],
+                                             bias if bound[7] else
                                              np.ascontiguousarray(bias, np.float32),
                                              gain, shift, *self.code, path)
             except ValueError:
