@@ -305,7 +305,7 @@ void multiply(const RowSource& a, const ColSource& b, const Epilogue& ep, Path p
     parallel_tasks(tiles, team, [&](std::ptrdiff_t task, int slot) {
         const Index t = Index(task);
         Scratch& own = per_thread[size_t(slot)];
-        own.tile.resize(size_t(mc * nc));
+        if (!direct) own.tile.resize(size_t(mc * nc));  // (direct blocks never touch the scratch tile)
         std::vector<int32_t>& scratch = own.tile;
         std::vector<int32_t>& a_buf = own.a_buf;
         std::vector<int32_t>& b_buf = own.b_buf;
