@@ -3,12 +3,13 @@ kernels of fixedpoint.kernels next to ONNX Runtime (MatMulInteger u8u8/u8s8/s8s8
 QLinearConv incl. depthwise), numpy int32 and float32 matmul, and the instruction ceiling, all
 measured in the same run.
 
-    python bench/kernels_table.py [--repeats 15] [--only gemm|conv]
+    python bench/kernels_table.py [--repeats 15] [--rounds 1] [--only gemm|conv]
 
 OPENBLAS_NUM_THREADS is set to 1 before numpy is imported (unless already set): numpy's BLAS threads
 keep spinning after a float matmul row and would otherwise stall the 2-thread rows that follow.
 """
 import argparse
+import gc
 import os
 import statistics
 import sys
@@ -176,9 +177,23 @@ def conv_rows(rng):
     return [conv, dw]
 
 
+def gops(ops, make, threads, repeats):
+    """GOPS of one case at `threads` threads (None: not available)."""
+    kernels.set_num_threads(threads)
+    fn = make(threads)
+    result = None if fn is None else ops / median_time(fn, repeats) / 1e9
+    # Free an ONNX Runtime session (and its thread pool) before the next case is timed.
+    fn = None
+    gc.collect()
+    return result
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="time every case this many times, round after round, and report the median round: on a "
+                             "shared machine a busy moment then disturbs one round of each case, not a whole row")
     parser.add_argument("--only", choices=("gemm", "conv"), help="only the GEMM or only the convolution rows")
     args = parser.parse_args()
     rng = np.random.default_rng(0)
@@ -190,12 +205,13 @@ def main():
     rows = (gemm_rows(rng) if args.only != "conv" else []) + (conv_rows(rng) if args.only != "gemm" else [])
     for title, ops, cases in rows:
         print(f"| **{title}** | | |")
-        for name, make in cases.items():
-            cells = []
-            for threads in (1, 2):
-                kernels.set_num_threads(threads)
-                fn = make(threads)
-                cells.append("n/a" if fn is None else f"{ops / median_time(fn, args.repeats) / 1e9:.1f}")
+        results = {(name, t): [] for name in cases for t in (1, 2)}
+        for _ in range(args.rounds):
+            for name, make in cases.items():
+                for threads in (1, 2):
+                    results[name, threads].append(gops(ops, make, threads, args.repeats))
+        for name in cases:
+            cells = ["n/a" if None in results[name, t] else f"{statistics.median(results[name, t]):.1f}" for t in (1, 2)]
             print(f"| {name} | {cells[0]} | {cells[1]} |", flush=True)
     kernels.set_num_threads(threads_saved)
 
