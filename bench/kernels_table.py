@@ -192,8 +192,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--rounds", type=int, default=1,
-                        help="time every case this many times, round after round, and report the median round: on a "
-                             "shared machine a busy moment then disturbs one round of each case, not a whole row")
+                        help="time the whole table this many times and report each case's median round: on a shared "
+                             "machine a busy moment then disturbs one round of a case, not all of it")
     parser.add_argument("--only", choices=("gemm", "conv"), help="only the GEMM or only the convolution rows")
     args = parser.parse_args()
     rng = np.random.default_rng(0)
@@ -203,16 +203,18 @@ def main():
                       ("vpdpbusd", "ceiling: vpdpbusd zmm (AVX-512 VNNI, exact; 0 = CPU lacks it)")):
         print(f"| {name} | {ceiling(seq, 1):.0f} | {ceiling(seq, 2):.0f} |")
     rows = (gemm_rows(rng) if args.only != "conv" else []) + (conv_rows(rng) if args.only != "gemm" else [])
-    for title, ops, cases in rows:
-        print(f"| **{title}** | | |")
-        results = {(name, t): [] for name in cases for t in (1, 2)}
-        for _ in range(args.rounds):
+    # Round after round over the whole table, so that the rounds of one case lie minutes apart.
+    results = {(title, name, t): [] for title, _, cases in rows for name in cases for t in (1, 2)}
+    for _ in range(args.rounds):
+        for title, ops, cases in rows:
             for name, make in cases.items():
                 for threads in (1, 2):
-                    results[name, threads].append(gops(ops, make, threads, args.repeats))
+                    results[title, name, threads].append(gops(ops, make, threads, args.repeats))
+    for title, _, cases in rows:
+        print(f"| **{title}** | | |")
         for name in cases:
-            cells = ["n/a" if None in results[name, t] else f"{statistics.median(results[name, t]):.1f}" for t in (1, 2)]
-            print(f"| {name} | {cells[0]} | {cells[1]} |", flush=True)
+            cells = [statistics.median(results[title, name, t]) if None not in results[title, name, t] else None for t in (1, 2)]
+            print("| " + name + " | " + " | ".join("n/a" if c is None else f"{c:.1f}" for c in cells) + " |", flush=True)
     kernels.set_num_threads(threads_saved)
 
 
