@@ -289,6 +289,26 @@ def test_non_negative_int8_read_in_place(m, k, negative_at):
     np.testing.assert_array_equal(gemm(a, packed, overflow="saturate"), reference(a, b))
 
 
+@pytest.mark.parametrize("m, k, n", [(1, 4, 1), (37, 256, 29), (256, 256, 256), (61, 1300, 48)])
+@pytest.mark.parametrize("zb", [0, -128, 127, "per column"])
+@pytest.mark.parametrize("za", [0, -128, "per row"])
+def test_full_range_int8_against_b_plus_128(m, k, n, zb, za):
+    """On a VNNI CPU a full-range int8 A with K a multiple of 4 is read in place as the signed operand
+    against B + 128 (packed once), with the B zero point zb + 128 and a per-row term from A's row
+    sums: zb = -128 makes that term vanish, per-column zb and per-row za take the tile copy."""
+    rng = np.random.default_rng(m + k + n)
+    a = rng.integers(-128, 128, (m, k)).astype(np.int8)
+    a[0] = -128
+    b = rng.integers(-128, 128, (k, n)).astype(np.int8)
+    b[:, 0] = 127
+    zb = rng.integers(-128, 128, n) if zb == "per column" else zb
+    za = rng.integers(-128, 128, m) if za == "per row" else za
+    bias = rng.integers(-2**31, 2**31, n).astype(np.int32)
+    packed = pack_weights(b)
+    out = on_every_path(lambda: gemm(a, packed, bias=bias, a_zero_point=za, b_zero_point=zb))
+    np.testing.assert_array_equal(out, wrap32(reference(a, b, za, zb, bias)))
+
+
 def test_non_contiguous_inputs_and_out():
     rng = np.random.default_rng(2)
     big = rng.integers(-128, 128, (40, 60)).astype(np.int8)

@@ -25,8 +25,32 @@ PackedGemmB pack_gemm_b(const int8_t* b, Index k, Index n) {
     p.pairs = pack_cols(b, n, k, 1, n, Layout::Pairs);
     p.has_quads = cpu_has_avx2();
     if (p.has_quads) p.quads = pack_cols(b, n, k, 1, n, Layout::Quads);
+    p.has_flipped = p.has_quads && cpu_has_vnni();
+    if (p.has_flipped) {
+        std::vector<uint8_t> flipped(size_t(k * n));
+        for (size_t i = 0; i < flipped.size(); ++i) flipped[i] = uint8_t(uint8_t(b[i]) ^ 0x80u);
+        p.quads_flipped = pack_cols(flipped.data(), n, k, 1, n, Layout::Quads);
+    }
     return p;
 }
+
+namespace {
+// Exact sums of the rows of an int8 matrix: vpsadbw adds 64 bytes of x xor 0x80 = x + 128 at a time
+// (into 64-bit lanes, no overflow); the sum of x is that minus 128 per byte.
+__attribute__((target("avx512f,avx512bw"))) void int8_row_sums_avx512(const int8_t* a, Index m, Index k, int64_t* out) {
+    const __m512i sign = _mm512_set1_epi8(char(0x80));
+    for (Index i = 0; i < m; ++i) {
+        const int8_t* row = a + i * k;
+        __m512i acc = _mm512_setzero_si512();
+        for (Index b = 0; b < k; b += 64) {
+            const __mmask64 valid = k - b >= 64 ? ~__mmask64(0) : (__mmask64(1) << (k - b)) - 1;
+            const __m512i v = _mm512_maskz_mov_epi8(valid, _mm512_xor_si512(_mm512_maskz_loadu_epi8(valid, row + b), sign));
+            acc = _mm512_add_epi64(acc, _mm512_sad_epu8(v, _mm512_setzero_si512()));
+        }
+        out[i] = _mm512_reduce_add_epi64(acc) - 128 * int64_t(k);
+    }
+}
+}  // namespace
 
 namespace {
 // 128 bytes per step in 4 independent ORs; the sign bits of full-range data usually show in the
@@ -108,7 +132,10 @@ struct Corrections {
     // One A zero point (per tensor): its term is per column, folded into bias32 (one add per output
     // instead of a multiply and a subtract).
     std::vector<uint32_t> bias32, colterm32, zb32;
-    bool any_za = false, any_zb = false, any_bias = false;
+    // One B zero point (per tensor): its term -zb * rowsum_i is per row (row32), which the direct store
+    // of the VNNI driver adds like the per-column one.
+    std::vector<int32_t> row32;
+    bool any_za = false, any_zb = false, any_bias = false, zb_per_row = false;
 
     Corrections(const AffineArgs& a, const std::vector<int64_t>& rs, const std::vector<int64_t>& cs, Index k)
         : args(a), row_sums(rs), colterm(cs.size()), bias32(cs.size(), 0), colterm32(cs.size()), zb32(cs.size()) {
@@ -126,6 +153,11 @@ struct Corrections {
             any_za = false;
             any_bias = true;
         }
+        if (any_zb && a.zb_count == 1) {
+            row32.resize(rs.size());
+            for (size_t i = 0; i < rs.size(); ++i) row32[i] = int32_t(0u - uint32_t(a.zb[0]) * uint32_t(uint64_t(rs[i])));
+            zb_per_row = true;
+        }
     }
     int32_t za(Index i) const { return args.za[args.za_count == 1 ? 0 : i]; }
     int32_t zb(Index j) const { return args.zb[args.zb_count == 1 ? 0 : j]; }
@@ -142,7 +174,10 @@ struct Corrections {
             const uint32_t z = uint32_t(za(i));
             for (Index j = 0; j < n; ++j) u[j] -= z * colterm32[size_t(j0 + j)];
         }
-        if (any_zb) {
+        if (zb_per_row) {
+            const uint32_t t = uint32_t(row32[size_t(i)]);
+            for (Index j = 0; j < n; ++j) u[j] += t;
+        } else if (any_zb) {
             const uint32_t rs = uint32_t(uint64_t(row_sums[size_t(i)]));
             for (Index j = 0; j < n; ++j) u[j] -= zb32[size_t(j0 + j)] * rs;
         }
@@ -169,10 +204,11 @@ struct WrapEpilogue : Epilogue {
     const DirectFp32* fp32 = nullptr;  // the requantizer in the kernel's store form, if it has one
     WrapEpilogue(const Corrections& c, Index n) : corr(c), n_total(n) {}
     bool direct(DirectOutput& d) const override {
-        if ((corr.args.rq && !fp32) || corr.any_za || corr.any_zb) return false;
+        if ((corr.args.rq && !fp32) || corr.any_za || (corr.any_zb && !corr.zb_per_row)) return false;
         d.out = static_cast<int32_t*>(corr.args.out);
         d.ld = n_total;
         d.add = corr.any_bias ? reinterpret_cast<const int32_t*>(corr.bias32.data()) : nullptr;
+        d.add_row = corr.zb_per_row ? corr.row32.data() : nullptr;
         d.fp32 = fp32;
         return true;
     }
@@ -242,23 +278,42 @@ void gemm_affine(const T* a, Index m, const PackedGemmB& b, const AffineArgs& ar
     const bool quads = vnni || (path == Path::Auto && b.has_quads && bytes_below_128(a, m * k));
     // int8 A >= 0 (activations after ReLU) is the uint8 A as it is: no + 128, no copy. The check
     // stops within the first 4 KB on full-range data.
-    const bool flip = vnni && std::is_signed<T>::value && !bytes_below_128(a, m * k);
+    const bool full_range = vnni && std::is_signed<T>::value && !bytes_below_128(a, m * k);
+    // A full-range int8 A with whole quads is read in place as the signed operand against B + 128
+    // (packed once): (A - za)(B - zb) = A (B + 128) - ... with the B zero point zb + 128, a per-row
+    // term -(zb + 128) rowsum(A) (one vpsadbw pass over A). Otherwise it is copied as A + 128 per tile.
+    const bool flip_b = full_range && b.has_flipped && k % 4 == 0;
+    const bool flip = full_range && !flip_b;
     if (vnni) path = Path::Vnni;
-    RowMajorRows<T> pa(a, m, k, quads ? Layout::Quads : Layout::Pairs, quads || std::is_unsigned<T>::value, flip);
+    RowMajorRows<T> pa(a, m, k, quads ? Layout::Quads : Layout::Pairs, (quads && !flip_b) || std::is_unsigned<T>::value, flip);
     // The VNNI kernels read only the rows that exist, so whole quads (K a multiple of 4) are read in place.
     pa.in_place = vnni && !flip && k % 4 == 0;
-    const PackedCols& pb = quads ? b.quads : b.pairs;
-    // (A - za) = (A + 128) - (za + 128): the flipped operand keeps the exact result.
+    const PackedCols& pb = flip_b ? b.quads_flipped : quads ? b.quads : b.pairs;
+    // (A - za) = (A + 128) - (za + 128), (B - zb) = (B + 128) - (zb + 128): the flipped operand keeps
+    // the exact result.
     AffineArgs eff = args;
-    std::vector<int32_t> za_flipped;
+    std::vector<int32_t> za_flipped, zb_flipped;
     if (flip) {
         za_flipped.assign(args.za, args.za + args.za_count);
         for (int32_t& z : za_flipped) z += 128;
         eff.za = za_flipped.data();
     }
+    if (flip_b) {
+        zb_flipped.assign(args.zb, args.zb + args.zb_count);
+        for (int32_t& z : zb_flipped) z += 128;
+        eff.zb = zb_flipped.data();
+    }
     // Row sums (of the operand as multiplied) are needed only for a non-zero B zero point.
     std::vector<int64_t> row_sums(size_t(m), 0);
-    if (std::any_of(args.zb, args.zb + args.zb_count, [](int32_t z) { return z != 0; })) {
+    if (flip_b) {
+        const Index block = 64;
+        parallel_tasks((m + block - 1) / block, threads_for_work(double(m) * double(k), (m + block - 1) / block),
+                       [&](std::ptrdiff_t t, int) {
+                           const Index i0 = Index(t) * block;
+                           int8_row_sums_avx512(reinterpret_cast<const int8_t*>(a) + i0 * k, std::min(block, m - i0), k,
+                                                row_sums.data() + i0);
+                       });
+    } else if (std::any_of(args.zb, args.zb + args.zb_count, [](int32_t z) { return z != 0; })) {
         parallel_tasks(m, threads_for_work(double(m) * double(k), m), [&](std::ptrdiff_t i, int) {
             row_sums[size_t(i)] = line_sum(a + i * k, k, 1) + (flip ? 128 * int64_t(k) : 0);
         });

@@ -26,9 +26,11 @@ struct AccumulatorOverflow {
 
 // B packed once for repeated calls: the exact pair layout always, the vpmaddubsw quad layout too when
 // the CPU has AVX2.
+// quads_flipped (VNNI CPUs): the quads of B + 128 (each byte xor 0x80) as the unsigned operand, for
+// a full-range int8 A read in place as the signed one (gemm_affine.cpp).
 struct PackedGemmB {
-    PackedCols pairs, quads;
-    bool has_quads = false;
+    PackedCols pairs, quads, quads_flipped;
+    bool has_quads = false, has_flipped = false;
     Index k = 0, n = 0;
 };
 PackedGemmB pack_gemm_b(const int8_t* b, Index k, Index n);
