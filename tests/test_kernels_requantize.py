@@ -412,3 +412,16 @@ def test_simd_and_portable_paths_give_identical_bits(rq):
     for r in results[1:]:
         np.testing.assert_array_equal(r, results[0])
     np.testing.assert_array_equal(results[0], rq(acc))
+
+
+def test_clamped_requantizer_is_the_clamp_after_requantization():
+    rng = np.random.default_rng(21)
+    acc = rng.integers(-(1 << 20), 1 << 20, (4, 6, 5), dtype=np.int64).astype(np.int32)
+    for base in (Requantizer.pow2_shift(np.arange(6) + 8, rounding="Floor"),
+                 Requantizer.pow2_shift(9, clamp=(-100, 90)),
+                 Requantizer.fp32(np.linspace(1e-4, 1e-3, 6).astype(np.float32), zero_point=3)):
+        plain = base(acc, channel_axis=1).astype(np.int64)
+        np.testing.assert_array_equal(base.clamped(0, 50)(acc, channel_axis=1), np.clip(plain, 0, 50))
+        assert base.clamped(-128, 127)(acc, channel_axis=1).tobytes() == base(acc, channel_axis=1).tobytes()
+    with pytest.raises(ValueError, match="empty"):
+        Requantizer.pow2_shift(9, clamp=(-100, 90)).clamped(95, 127)

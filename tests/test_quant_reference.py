@@ -212,3 +212,32 @@ def test_random_geometries(data):
                      draw(st.booleans()), rng)
     assert_same_layer_by_layer(qnet, rng.normal(0, 3.0, (2,) + net.layer("in").sample_shape)
                                .astype(np.float32))
+
+
+def test_activation_fusion_keeps_every_output_and_notices_replaced_layers():
+    """predict computes a ReLU after a convolution in the convolution's requantization; the
+    convolution's own output, when asked for, is still the unclamped one."""
+    examples = pytest.importorskip("fixedpoint.examples")
+    (x_cal, _), (x_val, _) = examples.digits_data()
+    q = dlquantizer(examples.digits_cnn(), "MATLAB")
+    q.calibrate(x_cal[:64], progress=False)
+    qnet = q.quantize("MinMax")
+    fused = qnet._fusions(tuple(qnet.network.output_names))
+    assert {"conv1", "relu1", "conv3", "relu3"} <= set(fused)
+    x = x_val[:8]
+    conv, relu = qnet.predict(x, outputs=["conv1", "relu1"])
+    conv_q = np.asarray(conv.stored_integer, np.int64)
+    assert conv_q.min() < 0
+    np.testing.assert_array_equal(np.asarray(relu.stored_integer, np.int64), np.maximum(conv_q, 0))
+    before = qnet.predict(x)
+    np.testing.assert_array_equal(before, predict_reference(qnet, x))
+    # a replaced quantized layer is seen by the next predict
+    from fixedpoint.quantization.qlayers import QuantizedLayer
+    old = qnet.qlayers["conv3"]
+    data = {k: (np.array(v) if isinstance(v, np.ndarray) else v) for k, v in old.data.items()}
+    data["bias"] = data["bias"] + (1 << 12)
+    qnet.qlayers["conv3"] = QuantizedLayer(old.layer, old.rounding, old.input_fraction_lengths,
+                                           old.output_fraction_length, **data)
+    changed = qnet.predict(x)
+    np.testing.assert_array_equal(changed, predict_reference(qnet, x))
+    assert not np.array_equal(changed, before)

@@ -48,8 +48,7 @@ fxp::OutType out_type_of(const std::string& dtype) {
 }
 
 // acc viewed as [outer, channels, inner] around channel_axis; output of the requantizer's type.
-py::array requantize(const py::array& acc, const py::dict& params, int channel_axis) {
-    const fxp::Requantizer rq = fxp::requantizer_from_params(params);
+py::array requantize(const py::array& acc, const fxp::Requantizer& rq, int channel_axis) {
     require_contiguous(acc, "acc");
     const bool wide = has_dtype<int64_t>(acc);
     if (!wide && !has_dtype<int32_t>(acc))
@@ -127,7 +126,16 @@ PYBIND11_MODULE(_requant, m) {
     m.doc() = "fixedpoint._requant: requantizers (pow2 shift, gemmlowp, single rounding, ruy, fp32) and integer "
               "elementwise kernels, and the float32 pooling and softmax of float inference";
 
-    m.def("requantize", &requantize, py::arg("acc"), py::arg("params"), py::arg("channel_axis"));
+    // A requantizer parsed once from its parameter dict (which it keeps alive: it reads the dict's
+    // per-channel arrays in place), for calls where parsing would cost as much as the work.
+    py::class_<fxp::Requantizer>(m, "CompiledRequantizer");
+    m.def("compile_requantizer", &fxp::requantizer_from_params, py::arg("params"), py::keep_alive<0, 1>());
+    m.def("requantize", &requantize, py::arg("acc"), py::arg("requantizer"), py::arg("channel_axis"));
+    m.def("requantize",
+          [](const py::array& acc, const py::dict& params, int channel_axis) {
+              return requantize(acc, fxp::requantizer_from_params(params), channel_axis);
+          },
+          py::arg("acc"), py::arg("params"), py::arg("channel_axis"));
 
     m.def("saturating_rounding_doubling_high_mul",
           [](const py::array_t<int32_t, py::array::c_style>& a, const py::array_t<int32_t, py::array::c_style>& b) {

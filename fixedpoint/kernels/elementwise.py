@@ -3,6 +3,8 @@
 Each one is exact: the only rounding is the stated one, done once (csrc/kernels/elementwise.hpp,
 rules from csrc/fixed/rounding.hpp). numpy in and out, NCHW for pooling, the GIL released.
 """
+import functools
+
 import numpy as np
 
 from .. import _requant
@@ -23,13 +25,16 @@ def quantize(x, *, fraction_length=None, scale=None, zero_point=0, rounding="Nea
     if (fraction_length is None) == (scale is None):
         raise ValueError("give exactly one of fraction_length or scale")
     a = np.asarray(x)
-    if a.dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
+    if a.dtype not in _FLOAT_DTYPES:
         if a.dtype.kind not in "iub":
             raise ValueError(f"x must be a float32/float64 array, got dtype {a.dtype}")
         a = a.astype(np.float64)
-    if not np.all(np.isfinite(a)):
+    if not np.isfinite(a).all():
         raise ValueError("x contains NaN or infinity, which has no integer value")
-    dt = output_dtype(dtype)
+    try:
+        name, lo, hi, r, o = _quantize_codes(dtype, rounding, overflow)
+    except TypeError:   # unhashable arguments: the uncached path reports what is wrong
+        name, lo, hi, r, o = _quantize_codes.__wrapped__(dtype, rounding, overflow)
     if scale is not None:
         s = float(scale)
         if not (np.isfinite(s) and s > 0):
@@ -39,18 +44,30 @@ def quantize(x, *, fraction_length=None, scale=None, zero_point=0, rounding="Nea
         if not isinstance(fraction_length, (int, np.integer)) or not -1000 <= fraction_length <= 1000:
             raise ValueError(f"fraction_length must be an integer in [-1000, 1000], got {fraction_length!r}")
         by_scale, s, f = False, 1.0, int(fraction_length)
-    info = np.iinfo(dt)
     zp = int(zero_point)
-    if not info.min <= zp <= info.max:
-        raise ValueError(f"zero_point {zero_point!r} outside the range of {dt}")
-    out = _requant.quantize(np.ascontiguousarray(a).reshape(-1), by_scale, s, f, zp, rounding_code(rounding),
-                            overflow_code(overflow), dt.name)
+    if not lo <= zp <= hi:
+        raise ValueError(f"zero_point {zero_point!r} outside the range of {name}")
+    out = _requant.quantize(np.ascontiguousarray(a).reshape(-1), by_scale, s, f, zp, r, o, name)
     return out.reshape(a.shape)
+
+
+_FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+@functools.lru_cache(maxsize=64)
+def _quantize_codes(dtype, rounding, overflow):
+    """(dtype name, its min, its max, rounding code, overflow code), validated once per spelling."""
+    dt = output_dtype(dtype)
+    info = np.iinfo(dt)
+    return dt.name, int(info.min), int(info.max), rounding_code(rounding), overflow_code(overflow)
+
+
+_INTEGER_DTYPES = tuple(np.dtype(t) for t in POOL_DTYPES)
 
 
 def _integer_tensor(x, arg):
     a = np.asarray(x)
-    if a.dtype not in [np.dtype(t) for t in POOL_DTYPES]:
+    if a.dtype not in _INTEGER_DTYPES:
         raise ValueError(f"{arg} must have dtype int8, uint8, int16 or int32, got {a.dtype}")
     return a
 
@@ -66,10 +83,11 @@ def add_shifted(a, fa, b, fb, *, out_fraction_length, rounding="Nearest", overfl
     for name, v in (("fa", fa), ("fb", fb), ("out_fraction_length", out_fraction_length)):
         if not isinstance(v, (int, np.integer)):
             raise ValueError(f"{name} must be an integer, got {v!r}")
-    try:
-        a, b = np.broadcast_arrays(a, b)
-    except ValueError:
-        raise ValueError(f"a of shape {a.shape} and b of shape {b.shape} do not broadcast") from None
+    if a.shape != b.shape:
+        try:
+            a, b = np.broadcast_arrays(a, b)
+        except ValueError:
+            raise ValueError(f"a of shape {a.shape} and b of shape {b.shape} do not broadcast") from None
     dt = output_dtype(dtype)
     out = _requant.add_shifted(np.ascontiguousarray(a).reshape(-1), int(fa), np.ascontiguousarray(b).reshape(-1),
                                int(fb), int(out_fraction_length), rounding_code(rounding), overflow_code(overflow),

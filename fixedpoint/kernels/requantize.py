@@ -5,6 +5,8 @@ docs/requantization.md), the TFLite/gemmlowp primitives as array functions, and 
 `requantize_shift` (power-of-two scales) and `requantize_fp32` (ONNX Runtime / XNNPACK).
 The arithmetic runs in `fixedpoint._requant` (csrc/kernels/requantize.hpp), the GIL released.
 """
+import functools
+
 import numpy as np
 
 from .. import _requant
@@ -15,6 +17,7 @@ REQUANT_MODES = ("pow2_shift", "gemmlowp_double", "single_round", "ruy_double_ha
 OUTPUT_DTYPES = (np.int8, np.uint8, np.int16, np.int32)
 
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
+_ACC_DTYPES = (np.dtype(np.int32), np.dtype(np.int64))
 
 
 def _choice(value, names, arg):
@@ -26,11 +29,20 @@ def _choice(value, names, arg):
     raise ValueError(f"{arg} must be one of {', '.join(names)}; got {value!r}")
 
 
+@functools.lru_cache(maxsize=32)
+def _code(value, names, arg):
+    return names.index(_choice(value, names, arg))
+
+
 def rounding_code(rounding):
+    if isinstance(rounding, str):   # hashable: resolved once per spelling
+        return _code(rounding, ROUNDING_METHODS, "rounding")
     return ROUNDING_METHODS.index(_choice(rounding, ROUNDING_METHODS, "rounding"))
 
 
 def overflow_code(overflow):
+    if isinstance(overflow, str):
+        return _code(overflow, OVERFLOW_ACTIONS, "overflow")
     return OVERFLOW_ACTIONS.index(_choice(overflow, OVERFLOW_ACTIONS, "overflow"))
 
 
@@ -117,7 +129,13 @@ class Requantizer:
             if params["multiplier"].size != params["shift"].size:
                 raise ValueError(f"multiplier has {params['multiplier'].size} channels but shift has "
                                  f"{params['shift'].size}")
+        for key, value in params.items():   # own read-only copies: the compiled form reads them in place
+            if isinstance(value, np.ndarray):
+                params[key] = value = np.array(value)
+                value.flags.writeable = False
         self._params = params
+        self._channels = params["scale" if mode == "mlas_fp32" else "shift"].size
+        self._compiled = _requant.compile_requantizer(params)   # parsed and checked once
 
     # -- one constructor per runtime ------------------------------------------------------------
     @classmethod
@@ -144,6 +162,18 @@ class Requantizer:
         """ONNX Runtime (MLAS) and LiteRT's XNNPACK: RNE(float32(acc) * float32 scale) + zp."""
         return cls("mlas_fp32", scale=scale, zero_point=zero_point, dtype=dtype, clamp=clamp)
 
+    def clamped(self, lo, hi):
+        """This requantizer with its output also clamped to [lo, hi] (e.g. a ReLU computed in the
+        same pass): the clamp becomes the intersection of both ranges."""
+        lo, hi = max(int(lo), self._params["clamp_lo"]), min(int(hi), self._params["clamp_hi"])
+        if lo > hi:
+            raise ValueError(f"clamp [{lo}, {hi}] is empty within the requantizer's range")
+        other = object.__new__(type(self))
+        other._params = {**self._params, "clamp_lo": lo, "clamp_hi": hi}
+        other._channels = self._channels
+        other._compiled = _requant.compile_requantizer(other._params)
+        return other
+
     # -- use ------------------------------------------------------------------------------------
     @property
     def mode(self):
@@ -155,8 +185,7 @@ class Requantizer:
 
     @property
     def num_channels(self):
-        key = "scale" if self.mode == "mlas_fp32" else "shift"
-        return self._params[key].size
+        return self._channels
 
     def to_params(self):
         """The dict the C++ side parses (`requantizer_from_params`); it shares this object's arrays."""
@@ -164,6 +193,13 @@ class Requantizer:
 
     def __call__(self, acc, *, channel_axis=1):
         """Requantize an int32/int64 accumulator array; per-channel parameters run along channel_axis."""
+        if (type(acc) is np.ndarray and acc.ndim and acc.dtype in _ACC_DTYPES
+                and acc.flags.c_contiguous and type(channel_axis) is int):   # the common call
+            if self._channels == 1:
+                return _requant.requantize(acc, self._compiled, 0)
+            axis = channel_axis % acc.ndim if -acc.ndim <= channel_axis < acc.ndim else None
+            if axis is not None and acc.shape[axis] == self._channels:
+                return _requant.requantize(acc, self._compiled, axis)
         a = np.asarray(acc)
         if a.dtype not in (np.dtype(np.int32), np.dtype(np.int64)):
             raise ValueError(f"acc must have dtype int32 or int64, got {a.dtype}")
@@ -179,7 +215,7 @@ class Requantizer:
             if a.shape[axis] != self.num_channels:
                 raise ValueError(f"acc of shape {shape} has {a.shape[axis]} channels along axis {axis}, but the "
                                  f"requantizer has {self.num_channels} per-channel parameters")
-        out = _requant.requantize(np.ascontiguousarray(a), self._params, axis)
+        out = _requant.requantize(np.ascontiguousarray(a), self._compiled, axis)
         return out.reshape(shape)
 
     def __repr__(self):

@@ -370,7 +370,7 @@ def _conv2d_channels_last(x, weights, bias, stride, pads, dilation) -> np.ndarra
 
 
 @functools.lru_cache(maxsize=256)
-def _pool_pads(shape, kernel, stride, padding, ceil_mode):
+def pool_pads(shape, kernel, stride, padding, ceil_mode):
     """(pads with a `ceil_mode` window's overhang added at the bottom and right, the layer's own
     bottom and right pads) of a pooling window on an NCHW shape."""
     pads = resolve_padding(padding, shape[2:4], kernel, stride, (1, 1))
@@ -392,7 +392,7 @@ def pool2d(x: np.ndarray, mode: str, kernel, stride, padding, ceil_mode: bool = 
     zeros) but never the part of a ``ceil_mode`` window that hangs beyond the padded input.
     """
     x = np.ascontiguousarray(x, np.float32)
-    full, bottom, right = _pool_pads(x.shape, tuple(kernel), tuple(stride),
+    full, bottom, right = pool_pads(x.shape, tuple(kernel), tuple(stride),
                                      padding if isinstance(padding, str) else tuple(padding),
                                      bool(ceil_mode))
     if mode == "max":

@@ -15,9 +15,11 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from .. import kernels
+from .. import _kernels, _requant, kernels
+from ..kernels.requantize import rounding_code
+from ..kernels.threads import path_code
 from ..nn.functional import conv2d as conv2d_float
-from ..nn.functional import output_size, resolve_padding
+from ..nn.functional import conv2d_route, output_size, packed_float_weights, pool_pads, resolve_padding
 from .exponent import choose_fraction_length, log2_bins
 
 INT8_MIN, INT8_MAX = -128, 127
@@ -135,10 +137,12 @@ class LearnableKind(QuantizedKind):
 
 
 class ConvolutionKind(LearnableKind):
-    """Three exact routes to the same int32 sums, chosen per call by measured speed:
+    """Three exact routes to the same int32 sums, chosen once per input shape by measured speed:
 
-    * float32 BLAS (`exact_float_sums`) for small products, where the compiled kernels' fixed
-      cost per call dominates, and for depthwise or few-channel convolutions of small images;
+    * float32 (`exact_float_sums`) for small products, where the int8 kernels' fixed cost per
+      call dominates, and for depthwise or few-channel convolutions of small images: the compiled
+      float convolution with the bias added in the same pass when sums and bias stay within 2^24
+      (then every float32 operation is exact), else BLAS and an int32 bias addition;
     * one int8 GEMM over channels-last patches of the whole batch for other ungrouped
       convolutions of small images (the conv kernel's per-image setup dominates there);
     * the conv kernel for everything else (large images)."""
@@ -154,36 +158,69 @@ class ConvolutionKind(LearnableKind):
         ql.gemm_weights = None   # packed on first use, rows ordered (kh, kw, C) as the patches
         ql.gemm_eligible = layer.groups == 1 and c_group >= self.GEMM_MIN_CHANNELS
         ql.float_eligible = c_group * kh * kw <= FLOAT_EXACT_MAX_TERMS
-        ql.float_weights = None  # made on first use
+        ql.float_weights = None  # made on first use (read-only), and packed for compiled code
+        ql.float_packed = None
         ql.bias_nchw = np.asarray(ql.bias, np.int32).reshape(1, -1, 1, 1)
+        # the float32 sums stay exact with the bias added too while |sum| + |bias| <= 2^24
+        bias_fits = c_group * kh * kw * 128 * 128 + int(np.abs(ql.bias_nchw).max(initial=0)) <= 1 << 24
+        ql.float_bias = np.asarray(ql.bias, np.float32) if bias_fits else None
+        ql.routes = {}           # input shape -> route (see `route`)
 
-    def run(self, ql, x):
+    def route(self, ql, shape) -> tuple:
+        """("float" | "gemm" | "conv", explicit pads, (OH, OW)) for inputs of `shape`."""
         layer = ql.layer
         out_ch, c_group, kh, kw = ql.weights.shape
-        pads = resolve_padding(layer.padding, x.shape[2:], (kh, kw), layer.stride, layer.dilation)
-        oh, ow = (output_size(x.shape[2 + a], (kh, kw)[a], layer.stride[a], pads[a], pads[a + 2],
+        pads = resolve_padding(layer.padding, shape[2:], (kh, kw), layer.stride, layer.dilation)
+        oh, ow = (output_size(shape[2 + a], (kh, kw)[a], layer.stride[a], pads[a], pads[a + 2],
                               layer.dilation[a]) for a in range(2))
         small_image = oh * ow <= self.SMALL_IMAGE_PIXELS
-        products = x.shape[0] * oh * ow * out_ch * c_group * kh * kw
+        products = shape[0] * oh * ow * out_ch * c_group * kh * kw
         if ql.float_eligible and (products <= FLOAT_EXACT_MAX_PRODUCTS
                                   or (small_image and not ql.gemm_eligible)):
+            compiled = conv2d_route(shape, ql.weights.shape, layer.stride, pads, layer.dilation,
+                                    layer.groups)[1]
+            return ("compiled float" if compiled and ql.float_bias is not None else "float"), \
+                pads, (oh, ow)
+        return ("gemm" if ql.gemm_eligible and small_image else "conv"), pads, (oh, ow)
+
+    def run(self, ql, x, requantizer=None):
+        """`requantizer` replaces the layer's own (the network passes one with a following ReLU's
+        clamp when it computes that activation here)."""
+        rq = requantizer or ql.requantizer
+        layer = ql.layer
+        out_ch, c_group, kh, kw = ql.weights.shape
+        route = ql.routes.get(x.shape)
+        if route is None:
+            route = ql.routes[x.shape] = self.route(ql, x.shape)
+        kind, pads, (oh, ow) = route
+        if kind == "compiled float" or kind == "float":
             if ql.float_weights is None:
-                ql.float_weights = ql.weights.astype(np.float32)
+                float_weights = ql.weights.astype(np.float32)
+                float_weights.flags.writeable = False   # packed once by the float convolution
+                ql.float_weights = float_weights
+        if kind == "compiled float":   # exact float32 sums with the bias, in one compiled call
+            if ql.float_packed is None:
+                ql.float_packed = packed_float_weights(ql.float_weights, layer.groups)
+            acc = _kernels.conv2d_float(x.astype(np.float32), ql.float_packed, layer.stride,
+                                        layer.dilation, pads, ql.float_bias, None, None,
+                                        0, 0.0, 0.0, 0.0, path_code())
+            return rq(acc.astype(np.int32), channel_axis=1)
+        if kind == "float":
             acc = exact_float_sums(lambda xf: conv2d_float(
                 xf, ql.float_weights, None, layer.stride, pads, layer.dilation, layer.groups), x)
             np.add(acc, ql.bias_nchw, out=acc)   # int32, wrapping as the accumulator does
-            return ql.requantizer(acc, channel_axis=1)
-        if ql.gemm_eligible and small_image:
+            return rq(acc, channel_axis=1)
+        if kind == "gemm":
             if ql.gemm_weights is None:
                 ql.gemm_weights = kernels.pack_weights(np.ascontiguousarray(
                     ql.weights.transpose(2, 3, 1, 0).reshape(kh * kw * c_group, out_ch)))
             cols = channels_last_patches(x, (kh, kw), layer.stride, pads, layer.dilation, (oh, ow))
-            out = kernels.gemm(cols, ql.gemm_weights, bias=ql.bias, requantizer=ql.requantizer)
+            out = kernels.gemm(cols, ql.gemm_weights, bias=ql.bias, requantizer=rq)
             return np.ascontiguousarray(
                 out.reshape(x.shape[0], oh, ow, out_ch).transpose(0, 3, 1, 2))
         return kernels.conv2d(x, ql.packed_weights, bias=ql.bias, stride=layer.stride,
                               padding=pads, dilation=layer.dilation, groups=layer.groups,
-                              requantizer=ql.requantizer)
+                              requantizer=rq)
 
 
 FLOAT_EXACT_MAX_TERMS = 1024        # 1024 · 128 · 128 = 2^24 (see exact_float_sums)
@@ -222,15 +259,24 @@ class FullyConnectedKind(LearnableKind):
         ql.float_weights_t = (np.ascontiguousarray(ql.weights.T, np.float32)
                               if ql.weights.shape[1] <= FLOAT_EXACT_MAX_TERMS else None)
         ql.bias_row = np.asarray(ql.bias, np.int32)
+        # as for convolutions: the bias joins the exact float32 sums while they stay within 2^24
+        bias_fits = ql.weights.shape[1] * 128 * 128 + int(np.abs(ql.bias_row).max(initial=0)) <= 1 << 24
+        ql.float_bias = np.asarray(ql.bias, np.float32) if bias_fits else None
 
-    def run(self, ql, x):
+    def run(self, ql, x, requantizer=None):
+        """`requantizer` as for convolutions."""
+        rq = requantizer or ql.requantizer
         rows = x.reshape(x.shape[0], -1)
         if ql.float_weights_t is not None and rows.shape[0] * ql.weights.size <= \
                 FLOAT_EXACT_MAX_PRODUCTS:
+            if ql.float_bias is not None:
+                sums = np.matmul(rows.astype(np.float32), ql.float_weights_t)
+                sums += ql.float_bias
+                return rq(sums.astype(np.int32), channel_axis=1)
             acc = exact_float_sums(lambda xf: xf @ ql.float_weights_t, rows)
             np.add(acc, ql.bias_row, out=acc)   # int32, wrapping as the accumulator does
-            return ql.requantizer(acc, channel_axis=1)
-        return kernels.gemm(rows, ql.packed_weights, bias=ql.bias, requantizer=ql.requantizer)
+            return rq(acc, channel_axis=1)
+        return kernels.gemm(rows, ql.packed_weights, bias=ql.bias, requantizer=rq)
 
 
 class ReLUKind(QuantizedKind):
@@ -244,7 +290,8 @@ class ClippedReLUKind(QuantizedKind):
         return {"clip_max": int(min(max(ceiling, INT8_MIN), INT8_MAX))}
 
     def run(self, ql, x):
-        return np.clip(x, np.int8(0), np.int8(ql.clip_max))
+        out = np.maximum(x, np.int8(0))   # np.clip costs twice as much on small arrays
+        return np.minimum(out, np.int8(ql.clip_max), out=out)
 
 
 class LeakyReLUKind(QuantizedKind):
@@ -265,12 +312,20 @@ class LeakyReLUKind(QuantizedKind):
         return np.where(x >= 0, x, negative)
 
 
-class ExactOnIntegersKind(QuantizedKind):
-    """Layers whose float computation is exact on integer values (max pooling, shapes): run the
-    float layer itself and keep int8."""
+class MaxPoolingKind(QuantizedKind):
+    """The maximum of stored integers is the stored integer of the maximum (padding never wins,
+    ceil_mode and same padding resolved as the float layer does)."""
 
     def run(self, ql, x):
-        return ql.layer.forward(x.astype(np.float32)).astype(np.int8)
+        layer = ql.layer
+        if layer.type_name == "GlobalMaxPooling2D":
+            layer._check(x.shape)
+            return kernels.max_pool2d(x, x.shape[2:4], 1)
+        layer._check(x.shape)
+        full, _, _ = pool_pads(x.shape, layer.pool_size, layer.stride,
+                               layer.padding if isinstance(layer.padding, str) else tuple(layer.padding),
+                               layer.ceil_mode)
+        return kernels.max_pool2d(x, layer.pool_size, layer.stride, full)
 
 
 class DataMovementKind(QuantizedKind):
@@ -298,7 +353,9 @@ class AveragePoolingKind(QuantizedKind):
 
 class GlobalAveragePoolingKind(QuantizedKind):
     def run(self, ql, x):
-        return kernels.global_avg_pool(x, rounding=ql.rounding)
+        ql.layer._check(x.shape)   # (N, C, H, W); int8 and contiguous as every quantized output
+        return _requant.avg_pool2d(np.ascontiguousarray(x), x.shape[2:4], (1, 1), (0, 0, 0, 0), False,
+                                   rounding_code(ql.rounding))
 
 
 class AdditionKind(QuantizedKind):
@@ -359,8 +416,8 @@ QUANTIZED_KINDS: dict[str, QuantizedKind] = {
     "ReLU": ReLUKind(),
     "ClippedReLU": ClippedReLUKind(),
     "LeakyReLU": LeakyReLUKind(),
-    "MaxPooling2D": ExactOnIntegersKind(),
-    "GlobalMaxPooling2D": ExactOnIntegersKind(),
+    "MaxPooling2D": MaxPoolingKind(),
+    "GlobalMaxPooling2D": MaxPoolingKind(),
     "AveragePooling2D": AveragePoolingKind(),
     "GlobalAveragePooling2D": GlobalAveragePoolingKind(),
     "Addition": AdditionKind(),

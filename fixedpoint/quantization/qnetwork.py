@@ -7,7 +7,7 @@ producer's calibrated exponent (docs/quantized-semantics.md, "Float layers and t
 """
 from __future__ import annotations
 
-from typing import NamedTuple, Sequence
+from typing import Callable, NamedTuple, Sequence
 
 import numpy as np
 import pandas as pd
@@ -61,6 +61,7 @@ class QuantizedNetwork:
         self.options = dict(options or {})
         # {(layer, kind): TensorStatistics} of the calibration it came from (not saved to files)
         self.calibration_statistics = None
+        self._fusion_plans: dict[tuple, dict] = {}   # requested outputs -> `_fusions`
 
     # --- Network-like inspection -----------------------------------------------------------------
     @property
@@ -125,24 +126,75 @@ class QuantizedNetwork:
         return kernels.quantize(value, fraction_length=fraction_length,
                                 rounding=self.target.rounding, overflow="Saturate", dtype=np.int8)
 
+    def _fusions(self, requested: tuple) -> dict:
+        """For these requested outputs: {convolution or fully connected layer: (its quantized
+        layer, its requantizer clamped as the quantized ReLU / clipped ReLU that alone reads its
+        output and has no other input)} and {that activation: (its quantized layer, None)}: it
+        passes its input on. The clamp of the int8 output is exactly that activation (same fraction
+        length), so both outputs keep their bits. Built from the quantized layers of the time: a
+        replaced one is noticed and the plan rebuilt."""
+        fusions = self._fusion_plans.get(requested)
+        if fusions is None:
+            fusions, net = {}, self.network
+            for name, ql in self.qlayers.items():
+                readers = net.layer_consumers(name)
+                if (ql.type_name not in ("Convolution2D", "FullyConnected") or name in requested
+                        or len(readers) != 1 or net.layer_inputs(readers[0]) != [name]):
+                    continue
+                activation = self.qlayers.get(readers[0])
+                if activation is None or activation.type_name not in ("ReLU", "ClippedReLU"):
+                    continue
+                hi = activation.clip_max if activation.type_name == "ClippedReLU" else 127
+                fusions[name] = (ql, ql.requantizer.clamped(0, hi))
+                fusions[readers[0]] = (activation, None)
+            self._fusion_plans[requested] = fusions
+        return fusions
+
+    def _compute(self, outputs) -> Callable:
+        """The network's `compute` for these outputs: `_step` with the activation fusions."""
+        requested = tuple(self.network.output_names if outputs is None else outputs)
+        fusions = self._fusions(requested)
+
+        if any(self.qlayers.get(name) is not ql for name, (ql, _) in fusions.items()):
+            del self._fusion_plans[requested]
+            fusions = self._fusions(requested)
+
+        def compute(layer, *args):
+            fused = fusions.get(layer.name)
+            if fused is None:
+                return self._step(layer, *args)
+            ql, requantizer = fused
+            if requantizer is None:   # computed by its producer
+                return args[0]
+            a = args[0]
+            stored = a.q if type(a) is QTensor else \
+                self._quantize_input(a, ql.input_fraction_lengths[0])
+            return QTensor(ql.kind.run(ql, stored, requantizer), ql.output_fraction_length)
+        return compute
+
     def _step(self, layer, *args):
         ql = self.qlayers.get(layer.name)
         if ql is None:
-            return layer.forward(*[dequantize(*a) if isinstance(a, QTensor) else a for a in args])
-        stored = [a.q if isinstance(a, QTensor) else self._quantize_input(a, f)
+            return layer.forward(*[dequantize(*a) if type(a) is QTensor else a for a in args])
+        if len(args) == 1:   # the common case, without the generality below
+            a = args[0]
+            stored = a.q if type(a) is QTensor else self._quantize_input(a, ql.input_fraction_lengths[0])
+            return QTensor(ql.kind.run(ql, stored), ql.output_fraction_length)
+        stored = [a.q if type(a) is QTensor else self._quantize_input(a, f)
                   for a, f in zip(args, ql.input_fraction_lengths)]
         return QTensor(ql(*stored), ql.output_fraction_length)
 
     def run(self, inputs: dict[str, np.ndarray], outputs: Sequence[str] | None = None) -> dict:
         """{name: QTensor or float32 array} for the requested layers (default: the outputs)."""
-        return self.network.run(inputs, outputs=outputs, compute=self._step)
+        return self.network.run(inputs, outputs=outputs, compute=self._compute(outputs))
 
     def predict(self, *x: np.ndarray, outputs: str | Sequence[str] | None = None):
         """Quantized inference. Without `outputs`: the network outputs as float32 (dequantized).
         With `outputs` (names): each quantized layer's int8 output as an `fi`, float layers' float32
         outputs; one value for a single name, else a list."""
         names = [outputs] if isinstance(outputs, str) else outputs
-        result = self.network.run(self.network._input_dict(x), outputs=names, compute=self._step)
+        result = self.network.run(self.network._input_dict(x), outputs=names,
+                                  compute=self._compute(names))
         convert = (lambda v: dequantize(*v) if isinstance(v, QTensor) else v) if outputs is None \
             else (lambda v: as_fi(v) if isinstance(v, QTensor) else v)
         values = [convert(v) for v in result.values()]
