@@ -309,6 +309,39 @@ def test_full_range_int8_against_b_plus_128(m, k, n, zb, za):
     np.testing.assert_array_equal(out, wrap32(reference(a, b, za, zb, bias)))
 
 
+@pytest.mark.parametrize("m, k, n", [(250, 512, 600), (131, 800, 40), (65, 4, 17)])
+@pytest.mark.parametrize("requantized", [False, True])
+def test_full_range_int8_row_terms_computed_per_tile(m, k, n, requantized):
+    """The per-row term -(zb + 128) * rowsum(A) of a full-range int8 A (one B zero point) is computed
+    by each tile for its own rows: tiles of more than 64 rows, several column tiles sharing rows,
+    K = 800 (the fp32 requantizer then takes the tile copy, which computes the term per row), and
+    requantization in the kernel's store (K <= 576)."""
+    rng = np.random.default_rng(m * n + k)
+    a = rng.integers(-128, 128, (m, k)).astype(np.int8)
+    a[-1] = -128
+    b = rng.integers(-128, 128, (k, n)).astype(np.int8)
+    bias = rng.integers(-2**20, 2**20, n).astype(np.int32)
+    packed = pack_weights(b)
+    rq = Requantizer.fp32(np.linspace(1e-4, 2e-3, n), zero_point=3, dtype=np.int8) if requantized else None
+    for za, zb in ((0, 1), (-128, 127), (17, -127)):
+        out = on_every_path(lambda: gemm(a, packed, bias=bias, a_zero_point=za, b_zero_point=zb, requantizer=rq))
+        exact = wrap32(reference(a, b, za, zb, bias))
+        np.testing.assert_array_equal(out, rq(exact, channel_axis=1) if requantized else exact)
+
+
+def test_common_call_route_honours_force_portable_environment(monkeypatch):
+    """FIXEDPOINT_FORCE_PORTABLE, read at every call, is checked by the compiled call on the common
+    route (which passes the path setting alone); "" and "0" leave the setting in force."""
+    rng = np.random.default_rng(5)
+    a = rng.integers(-128, 128, (23, 64)).astype(np.int8)
+    b = rng.integers(-128, 128, (64, 19)).astype(np.int8)
+    packed = pack_weights(b)
+    expected = wrap32(reference(a, b, 3, -4))
+    for value in ("1", "0", "", "yes"):
+        monkeypatch.setenv("FIXEDPOINT_FORCE_PORTABLE", value)
+        np.testing.assert_array_equal(gemm(a, packed, a_zero_point=3, b_zero_point=-4), expected)
+
+
 def test_non_contiguous_inputs_and_out():
     rng = np.random.default_rng(2)
     big = rng.integers(-128, 128, (40, 60)).astype(np.int8)

@@ -8,6 +8,7 @@
 #include <pybind11/stl.h>
 
 #include <array>
+#include <cstdlib>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -80,6 +81,14 @@ fxp::kern::Path path_of(int p) {
     return fxp::kern::Path(p);
 }
 
+// FIXEDPOINT_FORCE_PORTABLE (read at every call; see fixedpoint/kernels/threads.py) checked here as
+// well, so that the GEMM's fast Python route can pass the setting alone: Python's environment lookup of
+// a missing name costs ~0.7 us, as much as the rest of a small call's checks.
+bool env_forces_portable() {
+    const char* v = std::getenv("FIXEDPOINT_FORCE_PORTABLE");
+    return v && *v && std::string(v) != "0";
+}
+
 py::array gemm(const py::array& a, const fxp::kern::PackedGemmB& b, const std::optional<py::array>& bias,
                const py::array& za, const py::array& zb, int overflow, bool wide, const std::optional<py::dict>& rq_params,
                int path) {
@@ -96,7 +105,7 @@ py::array gemm(const py::array& a, const fxp::kern::PackedGemmB& b, const std::o
     FXP_REQUIRE(args.za && args.zb, "zero points are required");
     args.overflow = fxp::kern::AccOverflow(overflow);
     args.wide = wide;
-    args.path = path_of(path);
+    args.path = env_forces_portable() ? fxp::kern::Path::Portable : path_of(path);
     const auto rq = requantizer(rq_params, n);
     args.rq = rq ? &*rq : nullptr;
     py::array out = make_output(rq, py::dtype::of<int32_t>(), {m, n});

@@ -299,7 +299,7 @@ void multiply(const RowSource& a, const ColSource& b, const Epilogue& ep, Path p
     const bool direct = vnni.one[0] && u1 > u0 && ep.direct(dout) && (!dout.fp32 || kb_count == 1);
     const int team = int(std::min<Index>(threads, tiles));
     struct Scratch {
-        std::vector<int32_t> tile, a_buf, b_buf;
+        std::vector<int32_t> tile, a_buf, b_buf, row_terms;
     };
     std::vector<Scratch> per_thread(static_cast<size_t>(std::max(team, 1)));
     parallel_tasks(tiles, team, [&](std::ptrdiff_t task, int slot) {
@@ -315,6 +315,12 @@ void multiply(const RowSource& a, const ColSource& b, const Epilogue& ep, Path p
             const int32_t* ap = a.rows(i0, rows, a_buf);
             const int32_t* bp = b.cols(j0, cols, b_buf);
             const Index panels_m = (rows + MR - 1) / MR, panels_n = (cols + NR - 1) / NR;
+            const int32_t* add_row = direct && dout.add_row ? dout.add_row + i0 : nullptr;
+            if (direct && dout.row_term) {
+                own.row_terms.resize(size_t(rows));
+                dout.row_term(dout.row_ctx, i0, rows, own.row_terms.data());
+                add_row = own.row_terms.data();
+            }
             if (u1 == u0) std::fill(scratch.begin(), scratch.end(), 0);
             for (Index ku = u0; ku < u1; ku += kc) {
                 const Index units = std::min(kc, u1 - ku);
@@ -336,7 +342,7 @@ void multiply(const RowSource& a, const ColSource& b, const Epilogue& ep, Path p
                                                   : dout.out + i * dout.ld + j;
                                 blk.ldc = dout.ld;
                                 blk.add = last && dout.add ? dout.add + j : nullptr;
-                                blk.add_row = last && dout.add_row ? dout.add_row + i : nullptr;
+                                blk.add_row = last && add_row ? add_row + mp * MR : nullptr;
                                 blk.fp32 = dout.fp32;
                                 blk.scale_row = dout.fp32 && dout.fp32->scale_row ? dout.fp32->scale_row + i : nullptr;
                                 blk.scale_col = dout.fp32 && dout.fp32->scale_col ? dout.fp32->scale_col + j : nullptr;

@@ -154,6 +154,11 @@ struct DirectOutput {
     Index ld = 0;
     const int32_t* add = nullptr;      // per column, or null
     const int32_t* add_row = nullptr;  // per row, or null
+    // Or, in place of add_row: the per-row term of rows [i0, i0 + rows), computed into out by the tile
+    // that stores them. Fused into the tiles, no serial pass over A precedes the multiply (a tile's A
+    // rows are read again by its kernel while in cache).
+    void (*row_term)(const void* ctx, Index i0, Index rows, int32_t* out) = nullptr;
+    const void* row_ctx = nullptr;
     const DirectFp32* fp32 = nullptr;  // fused requantization, or null (int32 output)
 };
 

@@ -50,6 +50,16 @@ __attribute__((target("avx512f,avx512bw"))) void int8_row_sums_avx512(const int8
         out[i] = _mm512_reduce_add_epi64(acc) - 128 * int64_t(k);
     }
 }
+
+// -zb * (sum of row i) modulo 2^32 for rows [i0, i0 + rows) of the int8 matrix a (K columns).
+void int8_row_terms(const int8_t* a, Index k, int32_t zb, Index i0, Index rows, int32_t* out) {
+    int64_t sums[64];
+    for (Index r0 = 0; r0 < rows; r0 += 64) {
+        const Index count = std::min<Index>(64, rows - r0);
+        int8_row_sums_avx512(a + (i0 + r0) * k, count, k, sums);
+        for (Index r = 0; r < count; ++r) out[r0 + r] = int32_t(0u - uint32_t(zb) * uint32_t(uint64_t(sums[r])));
+    }
+}
 }  // namespace
 
 namespace {
@@ -134,11 +144,16 @@ struct Corrections {
     std::vector<uint32_t> bias32, colterm32, zb32;
     // One B zero point (per tensor): its term -zb * rowsum_i is per row (row32), which the direct store
     // of the VNNI driver adds like the per-column one.
+    // With lazy_a (an int8 A, on VNNI CPUs) row32 is left empty: each tile computes the terms of its
+    // own rows from lazy_a (row_terms), so no serial pass over A precedes the multiply.
     std::vector<int32_t> row32;
+    const int8_t* lazy_a = nullptr;
+    Index k = 0;
     bool any_za = false, any_zb = false, any_bias = false, zb_per_row = false;
 
-    Corrections(const AffineArgs& a, const std::vector<int64_t>& rs, const std::vector<int64_t>& cs, Index k)
-        : args(a), row_sums(rs), colterm(cs.size()), bias32(cs.size(), 0), colterm32(cs.size()), zb32(cs.size()) {
+    Corrections(const AffineArgs& a, const std::vector<int64_t>& rs, const std::vector<int64_t>& cs, Index k_,
+                const int8_t* rows_from = nullptr)
+        : args(a), row_sums(rs), colterm(cs.size()), bias32(cs.size(), 0), colterm32(cs.size()), zb32(cs.size()), k(k_) {
         any_za = std::any_of(a.za, a.za + a.za_count, [](int32_t z) { return z != 0; });
         any_zb = std::any_of(a.zb, a.zb + a.zb_count, [](int32_t z) { return z != 0; });
         for (size_t j = 0; j < cs.size(); ++j) {
@@ -153,11 +168,24 @@ struct Corrections {
             any_za = false;
             any_bias = true;
         }
-        if (any_zb && a.zb_count == 1) {
+        if (any_zb && a.zb_count == 1 && rows_from) {
+            lazy_a = rows_from;
+            zb_per_row = true;
+        } else if (any_zb && a.zb_count == 1) {
             row32.resize(rs.size());
             for (size_t i = 0; i < rs.size(); ++i) row32[i] = int32_t(0u - uint32_t(a.zb[0]) * uint32_t(uint64_t(rs[i])));
             zb_per_row = true;
         }
+    }
+    static void row_terms(const void* self, Index i0, Index rows, int32_t* out) {
+        const Corrections& c = *static_cast<const Corrections*>(self);
+        int8_row_terms(c.lazy_a, c.k, c.args.zb[0], i0, rows, out);
+    }
+    int32_t row_term(Index i) const {
+        if (!lazy_a) return row32[size_t(i)];
+        int32_t t;
+        row_terms(this, i, 1, &t);
+        return t;
     }
     int32_t za(Index i) const { return args.za[args.za_count == 1 ? 0 : i]; }
     int32_t zb(Index j) const { return args.zb[args.zb_count == 1 ? 0 : j]; }
@@ -175,7 +203,7 @@ struct Corrections {
             for (Index j = 0; j < n; ++j) u[j] -= z * colterm32[size_t(j0 + j)];
         }
         if (zb_per_row) {
-            const uint32_t t = uint32_t(row32[size_t(i)]);
+            const uint32_t t = uint32_t(row_term(i));
             for (Index j = 0; j < n; ++j) u[j] += t;
         } else if (any_zb) {
             const uint32_t rs = uint32_t(uint64_t(row_sums[size_t(i)]));
@@ -208,7 +236,11 @@ struct WrapEpilogue : Epilogue {
         d.out = static_cast<int32_t*>(corr.args.out);
         d.ld = n_total;
         d.add = corr.any_bias ? reinterpret_cast<const int32_t*>(corr.bias32.data()) : nullptr;
-        d.add_row = corr.zb_per_row ? corr.row32.data() : nullptr;
+        d.add_row = corr.zb_per_row && !corr.lazy_a ? corr.row32.data() : nullptr;
+        if (corr.lazy_a) {
+            d.row_term = &Corrections::row_terms;
+            d.row_ctx = &corr;
+        }
         d.fp32 = fp32;
         return true;
     }
@@ -305,7 +337,9 @@ void gemm_affine(const T* a, Index m, const PackedGemmB& b, const AffineArgs& ar
     }
     // Row sums (of the operand as multiplied) are needed only for a non-zero B zero point.
     std::vector<int64_t> row_sums(size_t(m), 0);
-    if (flip_b) {
+    // One B zero point and the int32 route: the tiles compute their rows' terms (Corrections::lazy_a).
+    const bool lazy_rows = flip_b && args.zb_count == 1 && (!args.wide || args.overflow == AccOverflow::Wrap);
+    if (flip_b && !lazy_rows) {
         const Index block = 64;
         parallel_tasks((m + block - 1) / block, threads_for_work(double(m) * double(k), (m + block - 1) / block),
                        [&](std::ptrdiff_t t, int) {
@@ -313,12 +347,12 @@ void gemm_affine(const T* a, Index m, const PackedGemmB& b, const AffineArgs& ar
                            int8_row_sums_avx512(reinterpret_cast<const int8_t*>(a) + i0 * k, std::min(block, m - i0), k,
                                                 row_sums.data() + i0);
                        });
-    } else if (std::any_of(args.zb, args.zb + args.zb_count, [](int32_t z) { return z != 0; })) {
+    } else if (!flip_b && std::any_of(args.zb, args.zb + args.zb_count, [](int32_t z) { return z != 0; })) {
         parallel_tasks(m, threads_for_work(double(m) * double(k), m), [&](std::ptrdiff_t i, int) {
             row_sums[size_t(i)] = line_sum(a + i * k, k, 1) + (flip ? 128 * int64_t(k) : 0);
         });
     }
-    const Corrections corr(eff, row_sums, pb.col_sums, k);
+    const Corrections corr(eff, row_sums, pb.col_sums, k, lazy_rows ? reinterpret_cast<const int8_t*>(a) : nullptr);
 
     // Wrap, or a bound saying the exact result fits int32: the corrections in int32 arithmetic give the
     // exact result modulo 2^32 (the flipped form's raw sums may wrap on the way; the result does not).

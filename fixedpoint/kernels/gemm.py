@@ -8,7 +8,7 @@ clamp into the pass that writes each output tile. See docs/kernels.md.
 import numpy as np
 
 from .. import _kernels
-from .threads import path_code
+from .threads import path_code, setting_path_code
 
 INT32_MAX = 2**31 - 1
 OVERFLOW_POLICIES = ("wrap", "saturate", "raise")  # C++ codes 0, 1, 2
@@ -136,7 +136,8 @@ def _scalar_zero_point(value, lo, hi):
 def _fast_call(a, b, bias, a_zero_point, b_zero_point, requantizer):
     """The usual call of a quantized layer (contiguous int8/uint8 A, packed B, scalar zero points,
     int32 bias or none, wrap) checked in one pass: the general checks cost ~3 us, as much as a small
-    layer's arithmetic. None when the call needs the general route (which also words the errors)."""
+    layer's arithmetic. None when the call needs the general route (which also words the errors).
+    The compiled call checks FIXEDPOINT_FORCE_PORTABLE itself (cheaper than from Python)."""
     if not (type(a) is np.ndarray and a.ndim == 2 and a.flags.c_contiguous and len(b.shape) == 2
             and b.shape[0] == a.shape[1]):
         return None
@@ -153,7 +154,8 @@ def _fast_call(a, b, bias, a_zero_point, b_zero_point, requantizer):
     if bias is not None and not (type(bias) is np.ndarray and bias.dtype == np.int32 and bias.shape == (b.shape[1],)
                                  and bias.flags.c_contiguous):
         return None
-    return _kernels.gemm(a, b.handle, bias, za, zb, 0, False, requantizer_params(requantizer), path_code())
+    params = None if requantizer is None else requantizer_params(requantizer)
+    return _kernels.gemm(a, b.handle, bias, za, zb, 0, False, params, setting_path_code())
 
 
 def gemm(a, b, *, bias=None, a_zero_point=0, b_zero_point=0, overflow="wrap", requantizer=None, out=None):
@@ -169,7 +171,7 @@ def gemm(a, b, *, bias=None, a_zero_point=0, b_zero_point=0, overflow="wrap", re
     if type(b) is PackedWeights and overflow == "wrap":
         result = _fast_call(a, b, bias, a_zero_point, b_zero_point, requantizer)
         if result is not None:
-            return _deliver(result, out)
+            return result if out is None else _deliver(result, out)
     if overflow not in OVERFLOW_POLICIES:
         raise ValueError(f"overflow must be one of {', '.join(OVERFLOW_POLICIES)}; got {overflow!r}")
     a = as_array(a, "a", ("int8", "uint8", "int16"), 2)

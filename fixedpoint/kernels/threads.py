@@ -58,3 +58,10 @@ def get_kernel_path():
 
 def path_code():
     return _PATH_CODES[get_kernel_path()]
+
+
+def setting_path_code():
+    """The code of the setting alone, for a kernel call that checks FIXEDPOINT_FORCE_PORTABLE itself
+    (the environment lookup costs more than the rest of a small GEMM call's checks); the CPU check is
+    the compiled code's own."""
+    return _PATH_CODES[_path_setting]
