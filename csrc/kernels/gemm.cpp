@@ -252,11 +252,12 @@ MicroKernel pick_kernel(const RowSource& a, const ColSource& b, Path path) {
 }
 
 // Counts of row blocks and column chunks: blocks near the cache-friendly sizes, and (when that costs
-// little) a tile count divisible by the thread count so that the static schedule is balanced.
+// little) a tile count divisible by the thread count so that the schedule is balanced.
 void choose_tiles(Index m, Index n, int threads, Index& mc, Index& nc) {
     constexpr Index MC_MAX = 120, NC_MAX = 256;
-    Index mt = (m + MC_MAX - 1) / MC_MAX, nt = (n + NC_MAX - 1) / NC_MAX;
+    const Index mt0 = (m + MC_MAX - 1) / MC_MAX, nt0 = (n + NC_MAX - 1) / NC_MAX;
     const Index max_mt = (m + MR - 1) / MR, max_nt = (n + NR - 1) / NR;
+    Index mt = mt0, nt = nt0;
     for (int step = 0; step < threads && (mt * nt) % threads != 0; ++step) {
         if (nt < max_nt && (nt >= mt || mt >= max_mt)) ++nt;
         else if (mt < max_mt) ++mt;
@@ -264,6 +265,32 @@ void choose_tiles(Index m, Index n, int threads, Index& mc, Index& nc) {
     }
     mc = round_up((m + mt - 1) / mt, MR);
     nc = round_up((n + nt - 1) / nt, NR);
+    if (threads <= 1 || mt * nt >= 4 * Index(threads)) return;
+    // Few tiles per thread: the last tile decides when the call ends, and MR-row granularity can leave
+    // one thread a panel row more (256 rows in 4 blocks: 66 + 66 against 66 + 58). Take the split whose
+    // busiest thread has the fewest micro-panels (tiles taken in turn), among up to `threads` more row
+    // blocks and column chunks; e.g. 256 x 256 on 2 threads: 3 x 2 tiles, each thread one column half.
+    auto busiest = [&](Index mc_, Index nc_) {
+        const Index mt_ = (m + mc_ - 1) / mc_, nt_ = (n + nc_ - 1) / nc_;
+        std::vector<Index> load(size_t(threads), 0);
+        for (Index t = 0; t < mt_ * nt_; ++t) {
+            const Index rows = std::min(mc_, m - (t / nt_) * mc_), cols = std::min(nc_, n - (t % nt_) * nc_);
+            load[size_t(t % threads)] += ((rows + MR - 1) / MR) * ((cols + NR - 1) / NR);
+        }
+        return *std::max_element(load.begin(), load.end());
+    };
+    Index best = busiest(mc, nc);
+    for (Index a = mt0; a <= std::min(max_mt, mt0 + threads); ++a) {
+        for (Index b = nt0; b <= std::min(max_nt, nt0 + threads); ++b) {
+            const Index mc_ = round_up((m + a - 1) / a, MR), nc_ = round_up((n + b - 1) / b, NR);
+            const Index load = busiest(mc_, nc_);
+            if (load < best) {
+                best = load;
+                mc = mc_;
+                nc = nc_;
+            }
+        }
+    }
 }
 
 }  // namespace
