@@ -163,23 +163,23 @@ class QuantizedNetwork:
             fused = fusions.get(layer.name)
             if fused is None:
                 return self._step(layer, *args)
-            ql, requantizer = fused
-            if requantizer is None:   # computed by its producer
+            if fused[1] is None:   # an activation its producer computed
                 return args[0]
-            a = args[0]
-            stored = a.q if type(a) is QTensor else \
-                self._quantize_input(a, ql.input_fraction_lengths[0])
-            return QTensor(ql.kind.run(ql, stored, requantizer), ql.output_fraction_length)
+            return self._step(layer, *args, requantizer=fused[1])
         return compute
 
-    def _step(self, layer, *args):
+    def _step(self, layer, *args, requantizer=None):
+        """One layer on quantized data; `requantizer` replaces a convolution's or fully connected
+        layer's own (see `_fusions`)."""
         ql = self.qlayers.get(layer.name)
         if ql is None:
             return layer.forward(*[dequantize(*a) if type(a) is QTensor else a for a in args])
         if len(args) == 1:   # the common case, without the generality below
             a = args[0]
             stored = a.q if type(a) is QTensor else self._quantize_input(a, ql.input_fraction_lengths[0])
-            return QTensor(ql.kind.run(ql, stored), ql.output_fraction_length)
+            out = ql.kind.run(ql, stored) if requantizer is None else \
+                ql.kind.run(ql, stored, requantizer)
+            return QTensor(out, ql.output_fraction_length)
         stored = [a.q if type(a) is QTensor else self._quantize_input(a, f)
                   for a, f in zip(args, ql.input_fraction_lengths)]
         return QTensor(ql(*stored), ql.output_fraction_length)
