@@ -96,6 +96,11 @@ def add_shifted(a, fa, b, fb, *, out_fraction_length, rounding="Nearest", overfl
 
 
 def _pair(v, arg):
+    if type(v) is int and v >= 1:   # the common spellings, checked without the general path
+        return [v, v]
+    if type(v) is tuple and len(v) == 2 and type(v[0]) is int and type(v[1]) is int and v[0] >= 1 \
+            and v[1] >= 1:
+        return list(v)
     t = (v, v) if isinstance(v, (int, np.integer)) else tuple(v)
     if len(t) != 2 or not all(isinstance(i, (int, np.integer)) and i >= 1 for i in t):
         raise ValueError(f"{arg} must be a positive integer or a pair of them, got {v!r}")
@@ -104,6 +109,8 @@ def _pair(v, arg):
 
 def _pads(padding):
     """int, (pad_h, pad_w) or (top, left, bottom, right) -> [top, left, bottom, right]."""
+    if type(padding) is tuple and len(padding) == 4 and all(type(i) is int and i >= 0 for i in padding):
+        return list(padding)
     if isinstance(padding, (int, np.integer)):
         p = [padding] * 4
     else:
@@ -147,7 +154,7 @@ def avg_pool2d(x, kernel, stride=None, padding=0, *, count_include_pad=False, ro
 def global_avg_pool(x, *, rounding="Round"):
     """Mean over H x W of each (n, c) plane, rounded once; shape (N, C, 1, 1)."""
     a = _nchw(x)
-    return avg_pool2d(a, (a.shape[2], a.shape[3]), 1, 0, rounding=rounding)
+    return _requant.avg_pool2d(a, a.shape[2:4], (1, 1), (0, 0, 0, 0), False, rounding_code(rounding))
 
 
 __all__ = ["quantize", "add_shifted", "max_pool2d", "avg_pool2d", "global_avg_pool"]

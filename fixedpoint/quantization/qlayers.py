@@ -15,8 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from .. import _kernels, _requant, kernels
-from ..kernels.requantize import rounding_code
+from .. import _kernels, kernels
 from ..kernels.threads import path_code
 from ..nn.functional import conv2d as conv2d_float
 from ..nn.functional import conv2d_route, output_size, packed_float_weights, pool_pads, resolve_padding
@@ -353,9 +352,8 @@ class AveragePoolingKind(QuantizedKind):
 
 class GlobalAveragePoolingKind(QuantizedKind):
     def run(self, ql, x):
-        ql.layer._check(x.shape)   # (N, C, H, W); int8 and contiguous as every quantized output
-        return _requant.avg_pool2d(np.ascontiguousarray(x), x.shape[2:4], (1, 1), (0, 0, 0, 0), False,
-                                   rounding_code(ql.rounding))
+        ql.layer._check(x.shape)
+        return kernels.global_avg_pool(x, rounding=ql.rounding)
 
 
 class AdditionKind(QuantizedKind):
