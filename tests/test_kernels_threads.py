@@ -99,3 +99,50 @@ def test_a_forked_child_runs_the_kernels(two_threads):
     child.join(timeout=60)
     assert child.exitcode == 0
     assert got == expected
+
+
+_AFFINITY_SCRIPT = r"""
+import os, sys
+import numpy as np
+from fixedpoint import kernels
+
+pin_first = sys.argv[1] == "pin-first"
+cpus = sorted(os.sched_getaffinity(0))
+rng = np.random.default_rng(3)
+a = rng.integers(-128, 128, (256, 256)).astype(np.int8)
+b = kernels.pack_weights(rng.integers(-128, 128, (256, 256)).astype(np.int8))
+kernels.set_num_threads(1)
+expected = kernels.gemm(a, b)
+kernels.set_num_threads(2)
+if pin_first:  # the workers start on one CPU: nowhere else to go
+    os.sched_setaffinity(0, {cpus[0]})
+assert np.array_equal(kernels.gemm(a, b), expected)
+os.sched_setaffinity(0, {cpus[0]})  # the caller (this thread only) on one CPU
+for _ in range(200):
+    assert np.array_equal(kernels.gemm(a, b), expected)
+main = str(os.getpid())
+for tid in os.listdir("/proc/self/task"):
+    if tid != main:
+        print(tid, ",".join(map(str, sorted(os.sched_getaffinity(int(tid))))))
+"""
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "sched_setaffinity") or len(__import__("os").sched_getaffinity(0)) < 2,
+                    reason="needs CPU affinity and two CPUs")
+@pytest.mark.parametrize("mode", ["pin-first", "pin-later"])
+def test_workers_stay_within_their_cpus_when_the_caller_is_pinned(mode):
+    """A worker that no job could use because it sat on the caller's CPU is moved off that CPU, never
+    outside the CPUs it started with; the bits stay the single-threaded ones."""
+    import os
+    import subprocess
+    import sys
+
+    cpus = sorted(os.sched_getaffinity(0))
+    done = subprocess.run([sys.executable, "-c", _AFFINITY_SCRIPT, mode], capture_output=True, text=True, timeout=300,
+                          env=dict(os.environ, FIXEDPOINT_NUM_THREADS="2", OPENBLAS_NUM_THREADS="1"))
+    assert done.returncode == 0, done.stderr
+    started_with = {cpus[0]} if mode == "pin-first" else set(cpus)
+    workers = [set(map(int, line.split()[1].split(","))) for line in done.stdout.split("\n") if line.strip()]
+    assert workers, "the pool started no worker"
+    for allowed in workers:
+        assert allowed in (started_with, started_with - {cpus[0]}), (allowed, started_with)

@@ -339,12 +339,18 @@ void gemm_affine(const T* a, Index m, const PackedGemmB& b, const AffineArgs& ar
     // With VNNI no byte check: the + 128 costs less than a pass over A (the xor is part of the copy
     // that packs each tile, and the za + 128 term is folded into the per-column term).
     const bool quads = vnni || (path == Path::Auto && b.has_quads && bytes_below_128(a, m * k));
-    // int8 A >= 0 (activations after ReLU) is the uint8 A as it is: no + 128, no copy. The check
-    // stops within the first 4 KB on full-range data.
-    const bool full_range = vnni && std::is_signed<T>::value && !bytes_below_128(a, m * k);
+    // A full-range int8 A with whole quads and one B zero point (int32 route) is read in place against
+    // B + 128 at the cost of the uint8 route (each tile computes its rows' terms), so A >= 0 there
+    // takes it too: the check would cost more than it saves (256^3: 1.5 us of 77). Otherwise int8
+    // A >= 0 (activations after ReLU) is the uint8 A as it is: no + 128, no copy. The check stops
+    // within the first 4 KB on full-range data.
+    const bool lazy_route = vnni && std::is_signed<T>::value && b.has_flipped && k % 4 == 0 && args.zb_count == 1 &&
+                            (!args.wide || args.overflow == AccOverflow::Wrap);
+    const bool full_range = vnni && std::is_signed<T>::value && (lazy_route || !bytes_below_128(a, m * k));
     // A full-range int8 A with whole quads is read in place as the signed operand against B + 128
     // (packed once): (A - za)(B - zb) = A (B + 128) - ... with the B zero point zb + 128, a per-row
-    // term -(zb + 128) rowsum(A) (one vpsadbw pass over A). Otherwise it is copied as A + 128 per tile.
+    // term -(zb + 128) rowsum(A) (computed by the tiles, or in one pass before). Otherwise it is copied
+    // as A + 128 per tile.
     const bool flip_b = full_range && b.has_flipped && k % 4 == 0;
     const bool flip = full_range && !flip_b;
     if (vnni) path = Path::Vnni;
@@ -369,7 +375,7 @@ void gemm_affine(const T* a, Index m, const PackedGemmB& b, const AffineArgs& ar
     // Row sums (of the operand as multiplied) are needed only for a non-zero B zero point.
     std::vector<int64_t> row_sums(size_t(m), 0);
     // One B zero point and the int32 route: the tiles compute their rows' terms (Corrections::lazy_a).
-    const bool lazy_rows = flip_b && args.zb_count == 1 && (!args.wide || args.overflow == AccOverflow::Wrap);
+    const bool lazy_rows = flip_b && lazy_route;
     if (flip_b && !lazy_rows) {
         const Index block = 64;
         parallel_tasks((m + block - 1) / block, threads_for_work(double(m) * double(k), (m + block - 1) / block),
