@@ -93,7 +93,8 @@ class TaskPool {
             count_ = count;
             wanted_ = threads - 1;
             joined_ = 0;
-            caller_cpu = sched_getcpu();
+            caller_cpu_ = caller_cpu = sched_getcpu();
+            shared_cpu_.store(false, std::memory_order_relaxed);
             done_.store(0, std::memory_order_relaxed);
             claim_.store(uint64_t(gen) << 32, std::memory_order_release);
         }
@@ -106,7 +107,7 @@ class TaskPool {
             else std::this_thread::yield();
         }
         std::lock_guard<std::mutex> lock(state_mutex_);
-        if (joined_ == 0) move_workers_off(caller_cpu);
+        if (joined_ == 0 || shared_cpu_.load(std::memory_order_relaxed)) move_workers_off(caller_cpu);
     }
 
   private:
@@ -132,12 +133,13 @@ class TaskPool {
         }
     }
 
-    // A job no worker joined ran at one thread's speed. On a 2-vCPU virtual machine the scheduler was
-    // seen to queue the pool's worker behind the caller on the caller's CPU while the other CPU idled,
-    // for hundreds of consecutive calls (256^3 on 2 threads at 430 GOPS instead of 800): a caller that
-    // never sleeps leaves such a worker no time to run. Restricting the worker's affinity to the CPUs
-    // it started with less the caller's moves it at once; one system call per change of the caller's
-    // CPU, none while jobs are joined. Where the caller runs next is still the scheduler's business.
+    // A job no worker joined, or one a worker joined on the caller's CPU, ran at one thread's speed. On
+    // a 2-vCPU virtual machine the scheduler was seen to queue the pool's worker behind the caller on
+    // the caller's CPU while the other CPU idled, for hundreds of consecutive calls (256^3 on 2 threads
+    // at 430 GOPS instead of 800): a caller that never sleeps leaves such a worker no time to run.
+    // Restricting the worker's affinity to the CPUs it started with less the caller's moves it at once;
+    // one system call per change of the caller's CPU, none while jobs run on separate CPUs. Where the
+    // caller runs next is still the scheduler's business.
     void move_workers_off(int caller_cpu) {  // under state_mutex_
         if (caller_cpu < 0 || caller_cpu >= CPU_SETSIZE) return;
         for (Worker& w : workers_) {
@@ -181,6 +183,7 @@ class TaskPool {
             const int slot = ++joined_;
             const Task* fn = task_;
             const std::ptrdiff_t count = count_;
+            if (sched_getcpu() == caller_cpu_) shared_cpu_.store(true, std::memory_order_relaxed);
             lock.unlock();
             claim_tasks(seen, *fn, count, slot);  // claims nothing once the caller has returned
         }
@@ -208,6 +211,8 @@ class TaskPool {
         int avoided_cpu;    // the CPU its affinity leaves out, or -1
     };
     std::vector<Worker> workers_;
+    int caller_cpu_ = -1;                   // sched_getcpu() of the caller when the job started
+    std::atomic<bool> shared_cpu_{false};  // a worker joined the job on the caller's CPU
 };
 
 // fn(task, slot) for task in [0, count) on up to `threads` threads (see TaskPool).
