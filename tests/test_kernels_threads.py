@@ -130,7 +130,7 @@ for tid in os.listdir("/proc/self/task"):
 @pytest.mark.skipif(not hasattr(__import__("os"), "sched_setaffinity") or len(__import__("os").sched_getaffinity(0)) < 2,
                     reason="needs CPU affinity and two CPUs")
 @pytest.mark.parametrize("mode", ["pin-first", "pin-later"])
-def test_workers_stay_within_their_cpus_when_the_caller_is_pinned(mode):
+def test_workers_stay_within_their_cpus_when_the_caller_is_pinned(mode, tmp_path):
     """A worker that no job could use because it sat on the caller's CPU is moved off that CPU, never
     outside the CPUs it started with; the bits stay the single-threaded ones."""
     import os
@@ -138,8 +138,14 @@ def test_workers_stay_within_their_cpus_when_the_caller_is_pinned(mode):
     import sys
 
     cpus = sorted(os.sched_getaffinity(0))
+    # The child imports the package this process imported (installed or built in place), not a
+    # source tree that happens to be the working directory.
+    import fixedpoint
+
+    package_parent = os.path.dirname(os.path.dirname(fixedpoint.__file__))
     done = subprocess.run([sys.executable, "-c", _AFFINITY_SCRIPT, mode], capture_output=True, text=True, timeout=300,
-                          env=dict(os.environ, FIXEDPOINT_NUM_THREADS="2", OPENBLAS_NUM_THREADS="1"))
+                          cwd=tmp_path, env=dict(os.environ, FIXEDPOINT_NUM_THREADS="2", OPENBLAS_NUM_THREADS="1",
+                                                 PYTHONPATH=package_parent))
     assert done.returncode == 0, done.stderr
     started_with = {cpus[0]} if mode == "pin-first" else set(cpus)
     workers = [set(map(int, line.split()[1].split(","))) for line in done.stdout.split("\n") if line.strip()]
