@@ -24,28 +24,21 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(__file__))
-from kernels_table import CONV, DEPTHWISE, GEMM_SHAPES, ort_conv, ort_matmul_integer  # noqa: E402
+from kernels_table import CONV, DEPTHWISE, GEMM_SHAPES, median_time, ort_conv, ort_matmul_integer  # noqa: E402
 
 from fixedpoint import _kernels, kernels  # noqa: E402
 
 
-def call_times(fn, calls):
-    times = []
-    for _ in range(calls):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return times
-
-
 def vs_ceiling(ops, fn, threads, rounds, calls):
-    """Round ratios: GOPS of fn (median of `calls`) / the vpdpbusd ceiling measured just before."""
+    """Round ratios: GOPS of fn (median of `calls`) / the vpdpbusd ceiling measured just before
+    (none on a CPU without AVX-512 VNNI)."""
     ratios = []
     for _ in range(rounds):
         ceiling = _kernels.vnni_ceiling_gops(threads, 0.05)
+        if ceiling == 0:
+            return []
         time.sleep(0.01)  # the ceiling's OpenMP threads spin a little after their region
-        fn()
-        ratios.append(ops / statistics.median(call_times(fn, calls)) / 1e9 / ceiling)
+        ratios.append(ops / median_time(fn, calls) / 1e9 / ceiling)
     return ratios
 
 
@@ -61,8 +54,7 @@ def vs_baseline(ours, make_baseline, rounds, calls):
             fn = ours if name == "ours" else make_baseline()
             if fn is None:
                 return []
-            fn()
-            medians[name] = statistics.median(call_times(fn, calls))
+            medians[name] = median_time(fn, calls)
             fn = None
             gc.collect()
             time.sleep(0.01)
