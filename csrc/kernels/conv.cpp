@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <stdexcept>
 #include <type_traits>
 
 #include "kernels/conv_depthwise.hpp"
@@ -231,11 +232,8 @@ struct Im2Col : ColSource {
 // The padded image stored as [channel / 4][row][column][channel % 4] bytes: the dword of one pixel
 // holds 4 channels, which is exactly a quad K unit of the weights packed as quads_c4. A panel unit
 // (16 output pixels of one tap, 4 channels) is then one 64-byte run of the image (two on a panel that
-// crosses an output row), copied as it is: no transpose per panel. The interleave itself is one
-// vpermb per 16 pixels of 4 channel rows, once per image.
-struct Interleaved {
-    Index wp, plane4;  // padded width; bytes per channel quad (padded height x wp x 4)
-};
+// crosses an output row), which the VNNI kernels read where it is: no transpose, no copy per panel.
+// The interleave itself is one vpermb per 16 pixels of 4 channel rows, once per image.
 
 // Channel rows r[0..3] (n bytes each; T = int8 read as x + 128 when flip) into 4n interleaved bytes.
 template <class T>
@@ -257,42 +255,32 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512vbmi"))) void interleave_
     }
 }
 
-// Panels of the interleaved image: unit u of column j at base(j) + offsets[u] (4 bytes per column).
+// The interleaved image as the right operand, read in place by the VNNI kernels: unit u of column j
+// at base(j) + offsets[u] (one dword per column), so a panel unit is one 64-byte run of the image and
+// nothing is packed.
 struct InterleavedCols : ColSource {
-    const uint8_t* xp;                    // the group's first channel quad
+    const int32_t* xp;                    // the group's first channel quad
     const ColumnGrid& grid;
-    const std::vector<Index>& offsets;    // per unit: (channel quad, kh, kw) as a byte offset
-    InterleavedCols(const uint8_t* x, const ColumnGrid& g, const std::vector<Index>& o) : xp(x), grid(g), offsets(o) {
+    InterleavedCols(const uint8_t* x, const ColumnGrid& g, const std::vector<Index>& dword_offsets)
+        : xp(reinterpret_cast<const int32_t*>(x)), grid(g) {
         layout = Layout::Quads;
         is_unsigned = true;
         count = g.cols;
-        units = Index(o.size());
+        units = Index(dword_offsets.size());
         k = 4 * units;
+        unit_offsets = dword_offsets.data();
     }
-    const int32_t* cols(Index j0, Index n, std::vector<int32_t>& scratch) const override {
-        const Index panels = (n + NR - 1) / NR;
-        scratch.resize(size_t(panels * NR * units));
-        for (Index np = 0; np < panels; ++np)
-            panel(j0 + np * NR, scratch.data() + np * NR * units);
-        return scratch.data();
+    const int32_t* cols(Index, Index, std::vector<int32_t>&) const override {
+        throw std::logic_error("an interleaved image is read in place by the VNNI kernels, never packed");
     }
-    __attribute__((target("avx512f,avx512bw,avx512vl"))) void panel(Index c0, int32_t* d) const {
+    const int32_t* image(Index c0, uint16_t& second, Index& delta) const override {
         const Index ow0 = c0 % grid.grid_w;
         // Columns [first, valid) continue on the next output row, (padded width - out_w) pixels on;
         // columns past the count are garbage the driver never stores.
         const Index first = grid.grid_w - ow0, valid = std::min<Index>(NR, count - c0);
-        const __mmask16 second = first < valid ? __mmask16(((1u << valid) - 1u) & ~((1u << first) - 1u)) : 0;
-        const uint8_t* base = xp + 4 * ((c0 / grid.grid_w) * grid.padded_w + ow0);
-        const Index delta = 4 * (grid.padded_w - grid.grid_w);
-        const Index* off = offsets.data();
-        if (second) {
-            for (Index u = 0; u < units; ++u) {
-                const __m512i v = _mm512_loadu_si512(base + off[u]);
-                _mm512_storeu_si512(d + u * NR, _mm512_mask_loadu_epi32(v, second, base + off[u] + delta));
-            }
-        } else {
-            for (Index u = 0; u < units; ++u) _mm512_storeu_si512(d + u * NR, _mm512_loadu_si512(base + off[u]));
-        }
+        second = first < valid ? uint16_t(((1u << valid) - 1u) & ~((1u << first) - 1u)) : 0;
+        delta = grid.padded_w - grid.grid_w;
+        return xp + (c0 / grid.grid_w) * grid.padded_w + ow0;
     }
 };
 
@@ -398,14 +386,15 @@ void conv_generic(const T* x, const ConvGeometry& g, const PackedConvWeights& w,
     const int32_t zp_run = flip ? zp + 128 : zp;
     const T pad_value = flip ? T(uint8_t(zp + 128)) : T(zp);
 
-    // Zero-point-padded image, with slack so that contiguous panels may read past the last row.
-    std::vector<T> xp(size_t(g.channels * plane + g.dilation_w * g.kernel_w + 2 * NR + wp));
+    // Zero-point-padded image, with slack so that contiguous panels may read past the last row
+    // (allocated below unless the image is interleaved instead).
+    std::vector<T> xp;
     std::vector<int32_t> row_terms;
     // ONNX Runtime's requantization into 8/16-bit words can be fused into the kernel's store.
     std::vector<float> row_scales;
     DirectFp32 fp32;
     const bool fused = vnni && args.rq && direct_fp32(*args.rq, fp32);
-    // Stride 1 on VNNI + VBMI with a dense grid: the image interleaved by 4 channels (see Interleaved).
+    // Stride 1 on VNNI + VBMI with a dense grid: the image interleaved by 4 channels (see InterleavedCols).
     const bool interleave = grid.dense && !w.quads_c4.empty();
     const Index cg4 = (cg + 3) / 4, plane4 = plane * 4;
     // Kept per thread between calls: a fresh buffer of a few hundred KB is a fresh mmap, page faults included.
@@ -417,9 +406,10 @@ void conv_generic(const T* x, const ConvGeometry& g, const PackedConvWeights& w,
         for (Index c4 = 0; c4 < cg4; ++c4)
             for (Index ki = 0; ki < g.kernel_h; ++ki)
                 for (Index kj = 0; kj < g.kernel_w; ++kj)
-                    unit_offsets.push_back(c4 * plane4 + (ki * g.dilation_h * wp + kj * g.dilation_w) * 4);
+                    unit_offsets.push_back(c4 * plane + ki * g.dilation_h * wp + kj * g.dilation_w);  // dwords
         zp_row.assign(size_t(g.width), T(zp));  // the rows of padding channels (zero weights)
-        xp.clear();
+    } else {
+        xp.resize(size_t(g.channels * plane + g.dilation_w * g.kernel_w + 2 * NR + wp));
     }
     for (Index n = 0; n < g.batch; ++n) {
         const T* xn = x + n * image_size;
@@ -471,7 +461,7 @@ void conv_generic(const T* x, const ConvGeometry& g, const PackedConvWeights& w,
                 }
         }
         for (Index grp = 0; grp < g.groups; ++grp) {
-            const Im2Col<T> col(xp.data() + grp * cg * plane, grid, k_offsets, layout, path != Path::Portable, vbmi);
+            const Im2Col<T> col(interleave ? nullptr : xp.data() + grp * cg * plane, grid, k_offsets, layout, path != Path::Portable, vbmi);
             const InterleavedCols col4(xi.data() + grp * cg4 * plane4, grid, unit_offsets);
             const PackedRows& pw = interleave ? w.quads_c4[size_t(grp)] : quads ? w.quads[size_t(grp)] : w.pairs[size_t(grp)];
             ConvEpilogue ep(args, g, grid, pw.row_sums, grp * og, n, zp_run);

@@ -321,6 +321,8 @@ void multiply(const RowSource& a, const ColSource& b, const Epilogue& ep, Path p
 
     // Tiles are independent and each output is summed by the same instruction sequence whichever
     // thread takes its tile, so a dynamic schedule (robust when cores are shared) stays deterministic.
+    // A right operand read in place by the VNNI kernels (ColSource::image) is never packed.
+    const bool in_place = vnni.image_one[0] && b.unit_offsets;
     DirectOutput dout;
     // A fused requantization needs the whole sum in one kernel call (one K block).
     const bool direct = vnni.one[0] && u1 > u0 && ep.direct(dout) && (!dout.fp32 || kb_count == 1);
@@ -340,7 +342,7 @@ void multiply(const RowSource& a, const ColSource& b, const Epilogue& ep, Path p
             const Index i0 = (t / nt) * mc, j0 = (t % nt) * nc;
             const Index rows = std::min(mc, m - i0), cols = std::min(nc, n - j0);
             const int32_t* ap = a.rows(i0, rows, a_buf);
-            const int32_t* bp = b.cols(j0, cols, b_buf);
+            const int32_t* bp = in_place ? nullptr : b.cols(j0, cols, b_buf);
             const Index panels_m = (rows + MR - 1) / MR, panels_n = (cols + NR - 1) / NR;
             const int32_t* add_row = direct && dout.add_row ? dout.add_row + i0 : nullptr;
             if (direct && dout.row_term) {
@@ -352,16 +354,27 @@ void multiply(const RowSource& a, const ColSource& b, const Epilogue& ep, Path p
             for (Index ku = u0; ku < u1; ku += kc) {
                 const Index units = std::min(kc, u1 - ku);
                 for (Index np = 0; np < panels_n;) {
-                    const int32_t* bpanel = bp + np * NR * b.units + ku * NR;
                     if (vnni.one[0]) {
                         const bool pair = np + 1 < panels_n;
                         const bool last = ku + units >= u1;
                         VnniBlock blk;
                         blk.cols = int(std::min<Index>((pair ? 2 : 1) * NR, cols - np * NR));
                         blk.accumulate = ku != u0;
+                        VnniB vb;
+                        const VnniKernel* table = pair ? vnni.two : vnni.one;
+                        if (in_place) {
+                            vb.offsets = b.unit_offsets + ku;
+                            for (int v = 0; v < (pair ? 2 : 1); ++v)
+                                vb.panel[v] = b.image(j0 + (np + v) * NR, vb.second[v], vb.delta);
+                            table = vb.second[0] | vb.second[1] ? (pair ? vnni.split_two : vnni.split_one)
+                                                                : (pair ? vnni.image_two : vnni.image_one);
+                        } else {
+                            vb.panel[0] = bp + np * NR * b.units + ku * NR;
+                            vb.panel[1] = vb.panel[0] + NR * b.units;
+                        }
                         for (Index mp = 0; mp < panels_m; ++mp) {
                             blk.rows = int(std::min<Index>(MR, rows - mp * MR));
-                            const VnniKernel vk = (pair ? vnni.two : vnni.one)[blk.rows - 1];
+                            const VnniKernel vk = table[blk.rows - 1];
                             if (direct) {
                                 const Index i = i0 + mp * MR, j = j0 + np * NR;
                                 blk.c = dout.fp32 ? reinterpret_cast<int32_t*>(reinterpret_cast<char*>(dout.out) +
@@ -378,11 +391,12 @@ void multiply(const RowSource& a, const ColSource& b, const Epilogue& ep, Path p
                                 blk.ldc = nc;
                                 blk.add = blk.add_row = nullptr;
                             }
-                            vk(ap + mp * MR * a.units + ku, a.units, bpanel, NR * b.units, units, blk);
+                            vk(ap + mp * MR * a.units + ku, a.units, vb, units, blk);
                         }
                         np += pair ? 2 : 1;
                         continue;
                     }
+                    const int32_t* bpanel = bp + np * NR * b.units + ku * NR;
                     for (Index mp = 0; mp < panels_m; ++mp)
                         kernel(ap + mp * MR * a.units + ku, a.units, bpanel, units,
                                scratch.data() + mp * MR * nc + np * NR, nc, ku != u0);

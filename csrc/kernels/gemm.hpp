@@ -65,6 +65,11 @@ struct ColSource {
     bool is_unsigned = false;
     Index count = 0, k = 0, units = 0;
     virtual const int32_t* cols(Index j0, Index n, std::vector<int32_t>& scratch) const = 0;
+    // Or, for the VNNI kernels of a signed A: the operand read in place, never packed (an image,
+    // conv.cpp). Set unit_offsets (per K unit, in dwords) and image(): the panel at column j0 (see
+    // VnniB in gemm_vnni.hpp); the driver then calls image() and never cols().
+    const Index* unit_offsets = nullptr;
+    virtual const int32_t* image(Index /*j0*/, uint16_t& /*second*/, Index& /*delta*/) const { return nullptr; }
     virtual ~ColSource() = default;
 };
 

@@ -40,18 +40,37 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni"))) inline void dpbu
 // R x NV accumulators of 16 int32 lanes stay in zmm registers (32 of them, so no spills); per K quad
 // one load per B panel, one broadcast per A row and R * NV vpdpbusd. R < MR serves the last rows of
 // an operand whose row count is not a multiple of MR, without computing zero rows.
-template <bool AU, int NV, int R>
+// B is read as VnniB says: Mode 0 packed, 1 an image in place, 2 an image with split panels.
+enum BMode : int { Packed = 0, Image = 1, Split = 2 };
+template <bool AU, int NV, int R, int Mode>
 __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni"))) void micro_vnni(
-    const int32_t* a, Index lda, const int32_t* b, Index panel_stride, Index units, const VnniBlock& out) {
+    const int32_t* a, Index lda, const VnniB& b, Index units, const VnniBlock& out) {
     __m512i acc[R][NV];
 #pragma GCC unroll 8
     for (int r = 0; r < R; ++r)
 #pragma GCC unroll 2
         for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_setzero_si512();
+    const int32_t* panel[NV];
+    __mmask16 second[NV];
+#pragma GCC unroll 2
+    for (int v = 0; v < NV; ++v) {
+        panel[v] = b.panel[v];
+        second[v] = __mmask16(b.second[v]);
+    }
+    const Index* offsets = b.offsets;
+    const Index delta = b.delta;
     for (Index u = 0; u < units; ++u) {
         __m512i bv[NV];
 #pragma GCC unroll 2
-        for (int v = 0; v < NV; ++v) bv[v] = _mm512_loadu_si512(b + v * panel_stride + u * NR);
+        for (int v = 0; v < NV; ++v) {
+            if constexpr (Mode == Packed) {
+                bv[v] = _mm512_loadu_si512(panel[v] + u * NR);
+            } else {
+                const int32_t* p = panel[v] + offsets[u];
+                bv[v] = _mm512_loadu_si512(p);
+                if constexpr (Mode == Split) bv[v] = _mm512_mask_loadu_epi32(bv[v], second[v], p + delta);
+            }
+        }
 #pragma GCC unroll 8
         for (int r = 0; r < R; ++r) {
             if constexpr (AU) {
@@ -144,21 +163,26 @@ double vnni_ceiling_gops(int threads, double seconds) {
 }
 
 namespace {
-template <bool AU, int NV, int... R>
+template <bool AU, int NV, int Mode, int... R>
 void fill_kernels(VnniKernel* table, std::integer_sequence<int, R...>) {
-    ((table[R] = micro_vnni<AU, NV, R + 1>), ...);
+    ((table[R] = micro_vnni<AU, NV, R + 1, Mode>), ...);
 }
 }  // namespace
 
 VnniKernels vnni_kernels(bool a_unsigned) {
     static_assert(MR == 6, "one kernel per row count 1..MR");
+    constexpr auto rows = std::make_integer_sequence<int, MR>();
     VnniKernels k;
     if (a_unsigned) {
-        fill_kernels<true, 1>(k.one, std::make_integer_sequence<int, MR>());
-        fill_kernels<true, 2>(k.two, std::make_integer_sequence<int, MR>());
+        fill_kernels<true, 1, Packed>(k.one, rows);
+        fill_kernels<true, 2, Packed>(k.two, rows);
     } else {
-        fill_kernels<false, 1>(k.one, std::make_integer_sequence<int, MR>());
-        fill_kernels<false, 2>(k.two, std::make_integer_sequence<int, MR>());
+        fill_kernels<false, 1, Packed>(k.one, rows);
+        fill_kernels<false, 2, Packed>(k.two, rows);
+        fill_kernels<false, 1, Image>(k.image_one, rows);
+        fill_kernels<false, 2, Image>(k.image_two, rows);
+        fill_kernels<false, 1, Split>(k.split_one, rows);
+        fill_kernels<false, 2, Split>(k.split_two, rows);
     }
     return k;
 }

@@ -41,12 +41,24 @@ struct VnniBlock {
     const float* scale_row = nullptr;
     const float* scale_col = nullptr;
 };
-using VnniKernel = void (*)(const int32_t* a, Index lda, const int32_t* b, Index panel_stride, Index units,
-                            const VnniBlock& out);
+// Where a kernel reads the NV panels of B. Packed (gemm.hpp): unit u of panel v at panel[v] + u * NR.
+// An image read in place (ColSource::unit_offsets, conv.cpp): unit u of panel v at panel[v] +
+// offsets[u]; the "split" kernels then read the columns whose bit is set in second[v] delta dwords
+// further on (a panel that continues on the next output row).
+struct VnniB {
+    const int32_t* panel[2] = {nullptr, nullptr};
+    const Index* offsets = nullptr;
+    uint16_t second[2] = {0, 0};
+    Index delta = 0;
+};
+using VnniKernel = void (*)(const int32_t* a, Index lda, const VnniB& b, Index units, const VnniBlock& out);
 
+// [r - 1]: the kernel for r rows; "one": one panel of NR columns, "two": two panels (more products per
+// broadcast A dword). The image kernels exist for a signed A (weights times an unsigned image).
 struct VnniKernels {
-    VnniKernel one[MR] = {};  // one panel of NR columns; [r - 1]: r rows
-    VnniKernel two[MR] = {};  // two adjacent panels (more products per broadcast A dword)
+    VnniKernel one[MR] = {}, two[MR] = {};              // packed B
+    VnniKernel image_one[MR] = {}, image_two[MR] = {};  // an image in place
+    VnniKernel split_one[MR] = {}, split_two[MR] = {};  // an image in place, some panel split
 };
 
 // The kernels for A unsigned (B signed) or B unsigned (A signed).
