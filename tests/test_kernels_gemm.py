@@ -111,7 +111,7 @@ def test_direct_store_into_the_output(m, k, n, dtype, za, with_bias):
     """Without a requantizer, per-row or B zero points, the VNNI driver stores whole micro-blocks
     straight into the output, the per-column term (bias, folded A zero point) added in the last K
     block's store; partial row panels (m not a multiple of 6), widths that are not whole panels and
-    several K blocks (K > 576) take the mixed routes."""
+    several K blocks (K > 1024 on VNNI, > 576 otherwise) take the mixed routes."""
     info = np.iinfo(dtype)
     rng = np.random.default_rng(m * k + n)
     a = rng.integers(info.min, info.max + 1, (m, k)).astype(dtype)
@@ -223,7 +223,7 @@ def test_fused_requantizer_equals_requantizing_the_int32_result(make):
     np.testing.assert_array_equal(fused, rq(gemm(a, b, bias=bias, a_zero_point=3), channel_axis=1))
 
 
-@pytest.mark.parametrize("m, k, n", [(37, 64, 29), (6, 576, 16), (131, 200, 75), (20, 700, 33)])
+@pytest.mark.parametrize("m, k, n", [(37, 64, 29), (6, 576, 16), (131, 200, 75), (20, 700, 33), (20, 1100, 33)])
 @pytest.mark.parametrize("a_dtype", [np.int8, np.uint8])
 @pytest.mark.parametrize("make", [
     lambda n: Requantizer.fp32(0.5, zero_point=0, dtype=np.int8),  # ties: x.5 rounds to even
@@ -232,8 +232,8 @@ def test_fused_requantizer_equals_requantizing_the_int32_result(make):
 ])
 def test_fp32_requantizer_in_the_kernel_store(m, k, n, a_dtype, make):
     """On a VNNI CPU, ONNX Runtime's requantization into 8/16-bit words runs in the micro-kernel's
-    final store when K is one block (K <= 576): per-tensor and per-column scales, clamps, rounding
-    ties, rows not a multiple of 6 and columns not a multiple of 16; K = 700 takes the tile copy."""
+    final store when K is one block (K <= 1024): per-tensor and per-column scales, clamps, rounding
+    ties, rows not a multiple of 6 and columns not a multiple of 16; K = 1100 takes the tile copy."""
     info = np.iinfo(a_dtype)
     rng = np.random.default_rng(m + k + n)
     a = rng.integers(info.min, info.max + 1, (m, k)).astype(a_dtype)
@@ -309,13 +309,13 @@ def test_full_range_int8_against_b_plus_128(m, k, n, zb, za):
     np.testing.assert_array_equal(out, wrap32(reference(a, b, za, zb, bias)))
 
 
-@pytest.mark.parametrize("m, k, n", [(250, 512, 600), (131, 800, 40), (65, 4, 17)])
+@pytest.mark.parametrize("m, k, n", [(250, 512, 600), (131, 1100, 40), (131, 800, 40), (65, 4, 17)])
 @pytest.mark.parametrize("requantized", [False, True])
 def test_full_range_int8_row_terms_computed_per_tile(m, k, n, requantized):
     """The per-row term -(zb + 128) * rowsum(A) of a full-range int8 A (one B zero point) is computed
     by each tile for its own rows: tiles of more than 64 rows, several column tiles sharing rows,
-    K = 800 (the fp32 requantizer then takes the tile copy, which computes the term per row), and
-    requantization in the kernel's store (K <= 576)."""
+    K = 1100 (two K blocks: the fp32 requantizer then takes the tile copy, which computes the term
+    per row), and requantization in the kernel's store (one K block: K <= 1024 on VNNI)."""
     rng = np.random.default_rng(m * n + k)
     a = rng.integers(-128, 128, (m, k)).astype(np.int8)
     a[-1] = -128

@@ -314,8 +314,10 @@ void multiply(const RowSource& a, const ColSource& b, const Epilogue& ep, Path p
     choose_tiles(m, n, threads, mc, nc);
     const Index mt = (m + mc - 1) / mc, nt = (n + nc - 1) / nc, tiles = mt * nt;
     // K blocks of at most 576 K steps (a 3x3x64 convolution in one block) keep a B panel
-    // (NR x 576 x 2 bytes) and the six A rows in L1.
-    const Index kc_max = a.layout == Layout::Pairs ? 288 : 144;
+    // (NR x 576 x 2 bytes) and the six A rows in L1. The VNNI kernels take blocks of up to 1024 K
+    // steps (a B pair of 32 KB): at 1024^3, one block instead of two is 2.4 % faster on 1 thread and
+    // ~6 % on 2 (fewer kernel calls, no second pass over C); smaller K is unchanged.
+    const Index kc_max = a.layout == Layout::Pairs ? 288 : vnni.one[0] ? 256 : 144;
     const Index kb_count = std::max<Index>(1, (u1 - u0 + kc_max - 1) / kc_max);
     const Index kc = (u1 - u0 + kb_count - 1) / kb_count;
 
@@ -329,6 +331,7 @@ void multiply(const RowSource& a, const ColSource& b, const Epilogue& ep, Path p
     const int team = int(std::min<Index>(threads, tiles));
     struct Scratch {
         std::vector<int32_t> tile, a_buf, b_buf, row_terms;
+        Index terms_of = -1;  // the first row of the tile whose row terms row_terms holds
     };
     std::vector<Scratch> per_thread(static_cast<size_t>(std::max(team, 1)));
     parallel_tasks(tiles, team, [&](std::ptrdiff_t task, int slot) {
@@ -345,9 +348,12 @@ void multiply(const RowSource& a, const ColSource& b, const Epilogue& ep, Path p
             const int32_t* bp = in_place ? nullptr : b.cols(j0, cols, b_buf);
             const Index panels_m = (rows + MR - 1) / MR, panels_n = (cols + NR - 1) / NR;
             const int32_t* add_row = direct && dout.add_row ? dout.add_row + i0 : nullptr;
-            if (direct && dout.row_term) {
-                own.row_terms.resize(size_t(rows));
-                dout.row_term(dout.row_ctx, i0, rows, own.row_terms.data());
+            if (direct && dout.row_term) {  // tiles in turn share their rows: reuse the last tile's terms
+                if (own.terms_of != i0) {
+                    own.row_terms.resize(size_t(rows));
+                    dout.row_term(dout.row_ctx, i0, rows, own.row_terms.data());
+                    own.terms_of = i0;
+                }
                 add_row = own.row_terms.data();
             }
             if (u1 == u0) std::fill(scratch.begin(), scratch.end(), 0);
