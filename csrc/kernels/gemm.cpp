@@ -324,7 +324,7 @@ void multiply(const RowSource& a, const ColSource& b, const Epilogue& ep, Path p
     // Tiles are independent and each output is summed by the same instruction sequence whichever
     // thread takes its tile, so a dynamic schedule (robust when cores are shared) stays deterministic.
     // A right operand read in place by the VNNI kernels (ColSource::image) is never packed.
-    const bool in_place = vnni.image_one[0] && b.unit_offsets;
+    const bool in_place = vnni.image[0][0][0] && b.unit_offsets;
     DirectOutput dout;
     // A fused requantization needs the whole sum in one kernel call (one K block).
     const bool direct = vnni.one[0] && u1 > u0 && ep.direct(dout) && (!dout.fp32 || kb_count == 1);
@@ -372,8 +372,7 @@ void multiply(const RowSource& a, const ColSource& b, const Epilogue& ep, Path p
                             vb.offsets = b.unit_offsets + ku;
                             for (int v = 0; v < (pair ? 2 : 1); ++v)
                                 vb.panel[v] = b.image(j0 + (np + v) * NR, vb.second[v], vb.delta);
-                            table = vb.second[0] | vb.second[1] ? (pair ? vnni.split_two : vnni.split_one)
-                                                                : (pair ? vnni.image_two : vnni.image_one);
+                            table = vnni.image[(vb.second[0] ? 1 : 0) | (vb.second[1] ? 2 : 0)][pair ? 1 : 0];
                         } else {
                             vb.panel[0] = bp + np * NR * b.units + ku * NR;
                             vb.panel[1] = vb.panel[0] + NR * b.units;

@@ -43,8 +43,8 @@ struct VnniBlock {
 };
 // Where a kernel reads the NV panels of B. Packed (gemm.hpp): unit u of panel v at panel[v] + u * NR.
 // An image read in place (ColSource::unit_offsets, conv.cpp): unit u of panel v at panel[v] +
-// offsets[u]; the "split" kernels then read the columns whose bit is set in second[v] delta dwords
-// further on (a panel that continues on the next output row).
+// offsets[u]; the kernels for a split panel v read the columns whose bit is set in second[v] delta
+// dwords further on (a panel that continues on the next output row).
 struct VnniB {
     const int32_t* panel[2] = {nullptr, nullptr};
     const Index* offsets = nullptr;
@@ -54,11 +54,12 @@ struct VnniB {
 using VnniKernel = void (*)(const int32_t* a, Index lda, const VnniB& b, Index units, const VnniBlock& out);
 
 // [r - 1]: the kernel for r rows; "one": one panel of NR columns, "two": two panels (more products per
-// broadcast A dword). The image kernels exist for a signed A (weights times an unsigned image).
+// broadcast A dword).
 struct VnniKernels {
-    VnniKernel one[MR] = {}, two[MR] = {};              // packed B
-    VnniKernel image_one[MR] = {}, image_two[MR] = {};  // an image in place
-    VnniKernel split_one[MR] = {}, split_two[MR] = {};  // an image in place, some panel split
+    VnniKernel one[MR] = {}, two[MR] = {};  // packed B
+    // An image in place, for a signed A (weights times an unsigned image): [s][NV - 1][r - 1] where
+    // bit v of s says panel v is split (NV = 1: s < 2).
+    VnniKernel image[4][2][MR] = {};
 };
 
 // The kernels for A unsigned (B signed) or B unsigned (A signed).
