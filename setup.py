@@ -8,7 +8,6 @@ No -march=native: AVX2 code is compiled per function with target attributes and 
 Set FIXEDPOINT_ONLY=_core (comma separated) to build a subset during development.
 """
 import os
-import sys
 from glob import glob
 
 from pybind11.setup_helpers import Pybind11Extension, ParallelCompile, build_ext
@@ -17,26 +16,24 @@ from setuptools import setup
 ParallelCompile("FIXEDPOINT_BUILD_JOBS", default=2).install()
 
 COMMON = ["-O3", "-fvisibility=hidden", "-fno-math-errno"]
-OPENMP = ["-fopenmp"] if sys.platform.startswith("linux") else []
 
 
-def ext(name, sources, extra=()):
+def ext(name, sources):
     return Pybind11Extension(
         f"fixedpoint.{name}",
         sorted(sources),
         include_dirs=["csrc"],
         cxx_std=17,
-        extra_compile_args=COMMON + list(extra),
-        extra_link_args=list(extra),
+        extra_compile_args=COMMON,
     )
 
 
 EXTENSIONS = [
     ext("_core", glob("csrc/fixed/*.cpp") + ["csrc/bindings/core.cpp"]),
     ext("_kernels", glob("csrc/kernels/gemm*.cpp") + glob("csrc/kernels/conv*.cpp")
-        + ["csrc/bindings/kernels.cpp"], OPENMP),
+        + ["csrc/bindings/kernels.cpp"]),
     ext("_requant", glob("csrc/kernels/requant*.cpp") + glob("csrc/kernels/elementwise*.cpp")
-        + ["csrc/bindings/requant.cpp"], OPENMP),
+        + ["csrc/bindings/requant.cpp"]),
 ]
 
 only = [s.strip() for s in os.environ.get("FIXEDPOINT_ONLY", "").split(",") if s.strip()]

@@ -37,7 +37,6 @@ def vs_ceiling(ops, fn, threads, rounds, calls):
         ceiling = _kernels.vnni_ceiling_gops(threads, 0.05)
         if ceiling == 0:
             return []
-        time.sleep(0.01)  # the ceiling's OpenMP threads spin a little after their region
         ratios.append(ops / median_time(fn, calls) / 1e9 / ceiling)
     return ratios
 

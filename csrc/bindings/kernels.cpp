@@ -289,7 +289,7 @@ py::array conv2d_float(const py::array& x, const fxp::kern::PackedFloatConv& w, 
 }  // namespace
 
 PYBIND11_MODULE(_kernels, m) {
-    m.doc() = "Exact int8/int16 GEMM and 2-D convolution (portable + AVX2, OpenMP)";
+    m.doc() = "Exact int8/int16 GEMM and 2-D convolution (portable, AVX2, AVX-512 VNNI; threaded)";
 
     py::register_exception_translator([](std::exception_ptr p) {
         try {

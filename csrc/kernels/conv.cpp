@@ -3,7 +3,6 @@
 #include "kernels/conv.hpp"
 
 #include <immintrin.h>
-#include <omp.h>
 
 #include <algorithm>
 #include <cstring>

@@ -3,7 +3,6 @@
 #include "kernels/conv_depthwise.hpp"
 
 #include <immintrin.h>
-#include <omp.h>
 
 #include <algorithm>
 #include <cstdint>

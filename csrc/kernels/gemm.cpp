@@ -2,7 +2,6 @@
 #include "kernels/gemm.hpp"
 
 #include <immintrin.h>
-#include <omp.h>
 
 #include <algorithm>
 #include <cstring>

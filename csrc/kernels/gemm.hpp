@@ -11,9 +11,9 @@
 //
 // The left operand ("rows") is stored as micro-panels of MR rows, each row its K units contiguous;
 // the right operand ("cols") as panels of NR columns, each K unit holding NR dwords. Rows beyond M and
-// columns beyond N are zero padding. The driver computes MC x NC output tiles (OpenMP, static
-// schedule) into a per-thread int32 scratch tile and hands each finished row to an Epilogue while the
-// tile is still in cache. Integer sums are associative modulo 2^32, so every path (portable, AVX2
+// columns beyond N are zero padding. The driver computes MC x NC output tiles (the task pool of
+// threads.hpp) into a per-thread int32 scratch tile and hands each finished row to an Epilogue while
+// the tile is still in cache. Integer sums are associative modulo 2^32, so every path (portable, AVX2
 // pairs, AVX2 quads, VNNI quads), every thread count and every blocking gives the same bits.
 #pragma once
 

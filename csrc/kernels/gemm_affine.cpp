@@ -3,7 +3,6 @@
 #include "kernels/gemm_affine.hpp"
 
 #include <immintrin.h>
-#include <omp.h>
 
 #include <algorithm>
 #include <atomic>

@@ -2,11 +2,11 @@
 // registers: what a GEMM could reach on this CPU if memory and packing cost nothing.
 #include "kernels/gemm_ceiling.hpp"
 
-#include <omp.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <thread>
+#include <vector>
 
 #include "kernels/gemm.hpp"
 
@@ -43,20 +43,28 @@ int64_t spin(bool quads, int64_t rounds) {
 
 }  // namespace
 
+double sum_over_threads(int threads, const std::function<double()>& fn) {
+    std::vector<double> gops(size_t(std::max(1, threads)), 0.0);
+    std::vector<std::thread> others;
+    for (size_t t = 1; t < gops.size(); ++t) others.emplace_back([&gops, &fn, t] { gops[t] = fn(); });
+    gops[0] = fn();
+    for (std::thread& t : others) t.join();
+    double total = 0.0;
+    for (double g : gops) total += g;
+    return total;
+}
+
 double ceiling_gops(bool quads, int threads, double seconds) {
     if (!cpu_has_avx2()) return 0.0;
     const int64_t ops_per_round = quads ? 768 : 384;
     const int64_t rounds = std::max<int64_t>(1, int64_t(seconds * 5e8 / (quads ? 2 : 1)));
-    double total = 0.0;
-    volatile int64_t sink = 0;
-#pragma omp parallel num_threads(threads) reduction(+ : total)
-    {
+    return sum_over_threads(threads, [&] {
         const auto t0 = std::chrono::steady_clock::now();
-        sink = sink + spin(quads, rounds);
+        volatile int64_t sink = spin(quads, rounds);
+        (void)sink;
         const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-        total += double(rounds) * double(ops_per_round) / dt * 1e-9;
-    }
-    return total;
+        return double(rounds) * double(ops_per_round) / dt * 1e-9;
+    });
 }
 
 }  // namespace fxp::kern

@@ -3,12 +3,12 @@
 
 #include <immintrin.h>
 
-#include <omp.h>
-
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <utility>
+
+#include "kernels/gemm_ceiling.hpp"
 
 namespace fxp::kern {
 
@@ -151,16 +151,13 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni"))) int64_t spin_vnn
 double vnni_ceiling_gops(int threads, double seconds) {
     if (!cpu_has_vnni()) return 0.0;
     const int64_t rounds = std::max<int64_t>(1, int64_t(seconds * 3e8));
-    double total = 0.0;
-    volatile int64_t sink = 0;
-#pragma omp parallel num_threads(threads) reduction(+ : total)
-    {
+    return sum_over_threads(threads, [&] {
         const auto t0 = std::chrono::steady_clock::now();
-        sink = sink + spin_vnni(rounds);
+        volatile int64_t sink = spin_vnni(rounds);
+        (void)sink;
         const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-        total += double(rounds) * 1536.0 / dt * 1e-9;
-    }
-    return total;
+        return double(rounds) * 1536.0 / dt * 1e-9;
+    });
 }
 
 namespace {

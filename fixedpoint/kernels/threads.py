@@ -15,7 +15,7 @@ _CPU_HAS_AVX2, _CPU_HAS_VNNI = _kernels.cpu_has_avx2(), _kernels.cpu_has_vnni() 
 
 
 def set_num_threads(n):
-    """Use `n` OpenMP threads in every kernel call (default: FIXEDPOINT_NUM_THREADS or all cores)."""
+    """Use up to `n` threads in every kernel call (default: FIXEDPOINT_NUM_THREADS or all cores)."""
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"n must be a positive int, got {n!r}")
     _kernels.set_num_threads(n)
