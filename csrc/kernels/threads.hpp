@@ -137,24 +137,26 @@ class TaskPool {
     // a 2-vCPU virtual machine the scheduler was seen to queue the pool's worker behind the caller on
     // the caller's CPU while the other CPU idled, for hundreds of consecutive calls (256^3 on 2 threads
     // at 430 GOPS instead of 800): a caller that never sleeps leaves such a worker no time to run.
-    // Restricting the worker's affinity to the CPUs it started with less the caller's moves it at once;
-    // one system call per change of the caller's CPU, none while jobs run on separate CPUs. Where the
-    // caller runs next is still the scheduler's business.
+    // Restricting the worker's affinity to the CPUs it started with less the caller's moves it at once.
+    // The worker's current affinity is read each time (not remembered), so an affinity someone else
+    // set since is corrected too; a system call or two after such a job, none while jobs run on
+    // separate CPUs. Where the caller runs next is still the scheduler's business.
     void move_workers_off(int caller_cpu) {  // under state_mutex_
         if (caller_cpu < 0 || caller_cpu >= CPU_SETSIZE) return;
         for (Worker& w : workers_) {
-            if (w.avoided_cpu == caller_cpu || !CPU_ISSET(caller_cpu, &w.allowed)) continue;
+            cpu_set_t now;
+            CPU_ZERO(&now);
+            if (pthread_getaffinity_np(w.handle, sizeof(now), &now) != 0 || !CPU_ISSET(caller_cpu, &now)) continue;
             cpu_set_t others = w.allowed;
             CPU_CLR(caller_cpu, &others);
-            if (CPU_COUNT(&others) == 0) continue;
-            if (pthread_setaffinity_np(w.handle, sizeof(others), &others) == 0) w.avoided_cpu = caller_cpu;
+            if (CPU_COUNT(&others) > 0) pthread_setaffinity_np(w.handle, sizeof(others), &others);
         }
     }
 
     void start_workers(int n) {  // under state_mutex_
         while (int(started_) < n) {
             std::thread thread([this] { worker(); });
-            Worker w{thread.native_handle(), {}, -1};
+            Worker w{thread.native_handle(), {}};
             CPU_ZERO(&w.allowed);  // a worker inherits the affinity of the thread that starts it
             if (pthread_getaffinity_np(pthread_self(), sizeof(w.allowed), &w.allowed) != 0) CPU_ZERO(&w.allowed);
             workers_.push_back(w);
@@ -208,7 +210,6 @@ class TaskPool {
     struct Worker {
         pthread_t handle;
         cpu_set_t allowed;  // the CPUs it started with
-        int avoided_cpu;    // the CPU its affinity leaves out, or -1
     };
     std::vector<Worker> workers_;
     int caller_cpu_ = -1;                   // sched_getcpu() of the caller when the job started
