@@ -354,6 +354,44 @@ def test_non_contiguous_inputs_and_out():
     np.testing.assert_array_equal(out, expected)
 
 
+def test_out_is_written_in_place_or_through_a_copy_when_it_overlaps_an_input():
+    """A C-contiguous `out` receives the result directly (fast route, general route, requantized,
+    saturating); an `out` that is a strided view or shares memory with `a` or the bias gets the same
+    values through a copy."""
+    rng = np.random.default_rng(8)
+    a = rng.integers(-128, 128, (37, 50)).astype(np.int8)
+    b = rng.integers(-128, 128, (50, 24)).astype(np.int8)
+    bias = rng.integers(-2**20, 2**20, 24).astype(np.int32)
+    packed = pack_weights(b)
+    exact = wrap32(reference(a, b, 3, -2, bias))
+    rq = Requantizer.fp32(np.linspace(1e-4, 1e-3, 24), zero_point=5, dtype=np.int8)
+    calls = [(lambda o: gemm(a, packed, bias=bias, a_zero_point=3, b_zero_point=-2, out=o), np.int32, exact),
+             (lambda o: gemm(a, b, bias=bias, a_zero_point=3, b_zero_point=-2, out=o), np.int32, exact),
+             (lambda o: gemm(a, packed, bias=bias, a_zero_point=3, b_zero_point=-2, overflow="saturate", out=o),
+              np.int32, exact),
+             (lambda o: gemm(a, packed, bias=bias, a_zero_point=3, b_zero_point=-2, requantizer=rq, out=o), np.int8,
+              rq(exact, channel_axis=1))]
+    for call, dtype, expected in calls:
+        out = np.full((37, 24), 99, dtype)
+        assert call(out) is out
+        np.testing.assert_array_equal(out, expected)
+        wide = np.full((37, 48), 99, dtype)
+        assert call(wide[:, ::2]) is not None
+        np.testing.assert_array_equal(wide[:, ::2], expected)
+        np.testing.assert_array_equal(wide[:, 1::2], 99)
+    # out over a's own bytes: the kernel must not read what it has already written
+    buf = np.zeros(37 * 50 + 37 * 24 * 4, np.uint8)
+    a_in = buf[:37 * 50].view(np.int8).reshape(37, 50)
+    a_in[...] = a
+    over = buf[:37 * 24 * 4].view(np.int32).reshape(37, 24)
+    assert gemm(a_in, packed, bias=bias, a_zero_point=3, b_zero_point=-2, out=over) is over
+    np.testing.assert_array_equal(over, exact)
+    with pytest.raises(ValueError, match=r"out must be an array of shape \(37, 24\) dtype int8"):
+        gemm(a, packed, requantizer=rq, out=np.zeros((37, 24), np.int32))
+    with pytest.raises(ValueError, match="out"):
+        gemm(a, packed, out=np.zeros((24, 37), np.int32))
+
+
 @pytest.mark.parametrize("call, message", [
     (lambda: gemm(np.zeros((2, 3), np.float32), np.zeros((3, 2), np.int8)), "a must have dtype"),
     (lambda: gemm(np.zeros((2, 3, 1), np.int8), np.zeros((3, 2), np.int8)), "a must be 2-D"),

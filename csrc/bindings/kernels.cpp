@@ -64,9 +64,31 @@ const int32_t* int32_vector(const std::optional<py::array>& v, const char* name,
 }
 
 // Output array of the requantizer's dtype (or `wide` when there is none).
+// The result's dtype: the requantizer's output type, else `wide`.
+py::dtype output_dtype(const std::optional<fxp::Requantizer>& rq, const py::dtype& wide) {
+    if (!rq) return wide;
+    return fxp::with_out_type(rq->out_type, [](auto o) { return py::dtype::of<decltype(o)>(); });
+}
+
 py::array make_output(const std::optional<fxp::Requantizer>& rq, const py::dtype& wide, std::vector<py::ssize_t> shape) {
-    if (!rq) return py::array(wide, shape);
-    return fxp::with_out_type(rq->out_type, [&](auto o) -> py::array { return py::array_t<decltype(o)>(shape); });
+    return py::array(output_dtype(rq, wide), shape);
+}
+
+// The caller's `out` if given (checked: the result's shape and dtype, C-contiguous, writeable; the
+// caller ensures it shares no memory with the inputs), else a new array.
+py::array output_array(const std::optional<py::array>& given, const std::optional<fxp::Requantizer>& rq,
+                       const py::dtype& wide, std::vector<py::ssize_t> shape) {
+    if (!given) return make_output(rq, wide, shape);
+    const py::array& out = *given;
+    const py::dtype dtype = output_dtype(rq, wide);
+    bool same = out.ndim() == py::ssize_t(shape.size()) && out.dtype().is(dtype);
+    for (size_t i = 0; same && i < shape.size(); ++i) same = out.shape(py::ssize_t(i)) == shape[i];
+    std::string want = "(";
+    for (size_t i = 0; i < shape.size(); ++i) want += (i ? ", " : "") + std::to_string(shape[i]);
+    FXP_REQUIRE(same, "out must be an array of shape " + want + ") dtype " + std::string(py::str(dtype)) + ", got " +
+                          describe(out));
+    FXP_REQUIRE(bool(out.flags() & py::array::c_style) && out.writeable(), "out must be C-contiguous and writeable");
+    return out;
 }
 
 std::optional<fxp::Requantizer> requantizer(const std::optional<py::dict>& params, Index channels) {
@@ -91,7 +113,7 @@ bool env_forces_portable() {
 
 py::array gemm(const py::array& a, const fxp::kern::PackedGemmB& b, const std::optional<py::array>& bias,
                const py::array& za, const py::array& zb, int overflow, bool wide, const std::optional<py::dict>& rq_params,
-               int path) {
+               int path, const std::optional<py::array>& out_arg) {
     require_array(a, "a", 2);
     FXP_REQUIRE(has_dtype<int8_t>(a) || has_dtype<uint8_t>(a), "a must be int8 or uint8, got " + describe(a));
     const Index m = a.shape(0), k = a.shape(1), n = b.n;
@@ -108,7 +130,7 @@ py::array gemm(const py::array& a, const fxp::kern::PackedGemmB& b, const std::o
     args.path = env_forces_portable() ? fxp::kern::Path::Portable : path_of(path);
     const auto rq = requantizer(rq_params, n);
     args.rq = rq ? &*rq : nullptr;
-    py::array out = make_output(rq, py::dtype::of<int32_t>(), {m, n});
+    py::array out = output_array(out_arg, rq, py::dtype::of<int32_t>(), {m, n});
     args.out = out.mutable_data();
     const bool is_unsigned = has_dtype<uint8_t>(a);
     {
@@ -327,7 +349,7 @@ PYBIND11_MODULE(_kernels, m) {
     m.def("pack_gemm_b", &pack_gemm_b, py::arg("b"));
     m.def("pack_conv_weights", &pack_conv_weights, py::arg("w"), py::arg("groups"));
     m.def("gemm", &gemm, py::arg("a"), py::arg("b"), py::arg("bias"), py::arg("a_zero_point"), py::arg("b_zero_point"),
-          py::arg("overflow"), py::arg("wide"), py::arg("requantizer"), py::arg("path"));
+          py::arg("overflow"), py::arg("wide"), py::arg("requantizer"), py::arg("path"), py::arg("out") = py::none());
     m.def("gemm_i16", &gemm_i16, py::arg("a"), py::arg("b"), py::arg("bias"), py::arg("a_zero_point"),
           py::arg("b_zero_point"), py::arg("requantizer"));
     m.def("conv2d", &conv2d, py::arg("x"), py::arg("w"), py::arg("x_zero_point"), py::arg("stride"), py::arg("dilation"),

@@ -133,7 +133,16 @@ def _scalar_zero_point(value, lo, hi):
     return z
 
 
-def _fast_call(a, b, bias, a_zero_point, b_zero_point, requantizer):
+def _direct_out(out, *inputs):
+    """`out` if the kernel can write into it (a C-contiguous, writeable array sharing no memory with an
+    input; the compiled call checks its shape and dtype), else None (the result is copied into it)."""
+    if (type(out) is np.ndarray and out.flags.c_contiguous and out.flags.writeable
+            and not any(x is not None and np.may_share_memory(out, x) for x in inputs)):
+        return out
+    return None
+
+
+def _fast_call(a, b, bias, a_zero_point, b_zero_point, requantizer, out=None):
     """The usual call of a quantized layer (contiguous int8/uint8 A, packed B, scalar zero points,
     int32 bias or none, wrap) checked in one pass: the general checks cost ~3 us, as much as a small
     layer's arithmetic. None when the call needs the general route (which also words the errors).
@@ -155,7 +164,7 @@ def _fast_call(a, b, bias, a_zero_point, b_zero_point, requantizer):
                                  and bias.flags.c_contiguous):
         return None
     params = None if requantizer is None else requantizer_params(requantizer)
-    return _kernels.gemm(a, b.handle, bias, za, zb, 0, False, params, setting_path_code())
+    return _kernels.gemm(a, b.handle, bias, za, zb, 0, False, params, setting_path_code(), out)
 
 
 def gemm(a, b, *, bias=None, a_zero_point=0, b_zero_point=0, overflow="wrap", requantizer=None, out=None):
@@ -166,10 +175,13 @@ def gemm(a, b, *, bias=None, a_zero_point=0, b_zero_point=0, overflow="wrap", re
     overflow (int8 paths): "wrap" (int32 two's complement, default), "saturate" (to int32), "raise"
     (AccumulatorOverflowError naming the first output that does not fit int32).
     requantizer: a `Requantizer` applied per output column; the result then has its dtype.
-    out: optional array of the result's shape and dtype to write into.
+    out: optional array of the result's shape and dtype to write into (directly when it is
+    C-contiguous and shares no memory with an input; the int16 route copies). After an
+    AccumulatorOverflowError its contents are unspecified.
     """
+    direct = None if out is None else _direct_out(out, a, bias)
     if type(b) is PackedWeights and overflow == "wrap":
-        result = _fast_call(a, b, bias, a_zero_point, b_zero_point, requantizer)
+        result = _fast_call(a, b, bias, a_zero_point, b_zero_point, requantizer, direct)
         if result is not None:
             return result if out is None else _deliver(result, out)
     if overflow not in OVERFLOW_POLICIES:
@@ -213,14 +225,15 @@ def gemm(a, b, *, bias=None, a_zero_point=0, b_zero_point=0, overflow="wrap", re
             wide = k * max_abs_offset(a_lo, a_hi, za) * max_abs_offset(b_lo, b_hi, zb) + extra > INT32_MAX
     handle = packed.handle if packed else _kernels.pack_gemm_b(b)
     try:
-        result = _kernels.gemm(a, handle, bias32, za, zb, OVERFLOW_POLICIES.index(overflow), wide, params, path_code())
+        result = _kernels.gemm(a, handle, bias32, za, zb, OVERFLOW_POLICIES.index(overflow), wide, params, path_code(),
+                               direct)
     except OverflowError as e:
         raise AccumulatorOverflowError(str(e)) from None
     return _deliver(result, out)
 
 
 def _deliver(result, out):
-    if out is None:
+    if out is None or result is out:
         return result
     if not isinstance(out, np.ndarray) or out.shape != result.shape or out.dtype != result.dtype:
         raise ValueError(f"out must be an array of shape {result.shape} dtype {result.dtype}, "
