@@ -34,14 +34,17 @@ def run_case(benchmark, cases, name, threads):
     benchmark(fn)
 
 
-GEMM_CASES = ["fixedpoint s8s8 (exact)", "fixedpoint s8s8, A>=0 (exact, vpmaddubsw)", "ORT MatMulInteger u8u8 (exact)",
-              "ORT MatMulInteger u8s8 (inexact)", "numpy float32 matmul"]
+# The case names of kernels_table (the same for every shape), so that the two cannot drift apart.
+GEMM_CASES = list(table.gemm_cases(*table.GEMM_SHAPES[0], np.random.default_rng(0)))
 
 
 @pytest.mark.parametrize("name", GEMM_CASES)
 @pytest.mark.parametrize("shape", table.GEMM_SHAPES, ids=lambda s: "M{}_K{}_N{}".format(*s))
 def test_gemm(benchmark, shape, name, threads):
-    run_case(benchmark, table.gemm_cases(*shape, np.random.default_rng(0)), name, threads)
+    cases = table.gemm_cases(*shape, np.random.default_rng(0))
+    if name not in cases:
+        pytest.skip(f"{name} is not timed at this shape (kernels_table.gemm_cases)")
+    run_case(benchmark, cases, name, threads)
 
 
 CONV_CASES = {name: i for i, (_, _, cases) in enumerate(table.conv_rows(np.random.default_rng(0))) for name in cases}
