@@ -369,12 +369,6 @@ void conv_generic(const T* x, const ConvGeometry& g, const PackedConvWeights& w,
     grid.grid_w = grid.contiguous ? wp : g.out_w();
     grid.cols = g.out_h() * grid.grid_w;
 
-    std::vector<Index> k_offsets;
-    for (Index c = 0; c < cg; ++c)
-        for (Index ki = 0; ki < g.kernel_h; ++ki)
-            for (Index kj = 0; kj < g.kernel_w; ++kj)
-                k_offsets.push_back(c * plane + ki * g.dilation_h * wp + kj * g.dilation_w);
-
     const int32_t zp = args.x_zero_point;
     const Index image_size = g.channels * g.height * g.width;
     const bool flip = vnni && std::is_signed<T>::value;
@@ -398,7 +392,7 @@ void conv_generic(const T* x, const ConvGeometry& g, const PackedConvWeights& w,
     const Index cg4 = (cg + 3) / 4, plane4 = plane * 4;
     // Kept per thread between calls: a fresh buffer of a few hundred KB is a fresh mmap, page faults included.
     static thread_local std::vector<uint8_t> xi;
-    std::vector<Index> unit_offsets;
+    std::vector<Index> unit_offsets, k_offsets;  // per K unit (interleaved) or per K row (Im2Col)
     std::vector<T> zp_row;
     if (interleave) {
         xi.resize(size_t(g.groups * cg4 * plane4 + 4 * wp + 256));
@@ -409,6 +403,10 @@ void conv_generic(const T* x, const ConvGeometry& g, const PackedConvWeights& w,
         zp_row.assign(size_t(g.width), T(zp));  // the rows of padding channels (zero weights)
     } else {
         xp.resize(size_t(g.channels * plane + g.dilation_w * g.kernel_w + 2 * NR + wp));
+        for (Index c = 0; c < cg; ++c)
+            for (Index ki = 0; ki < g.kernel_h; ++ki)
+                for (Index kj = 0; kj < g.kernel_w; ++kj)
+                    k_offsets.push_back(c * plane + ki * g.dilation_h * wp + kj * g.dilation_w);
     }
     for (Index n = 0; n < g.batch; ++n) {
         const T* xn = x + n * image_size;
@@ -460,8 +458,6 @@ void conv_generic(const T* x, const ConvGeometry& g, const PackedConvWeights& w,
                 }
         }
         for (Index grp = 0; grp < g.groups; ++grp) {
-            const Im2Col<T> col(interleave ? nullptr : xp.data() + grp * cg * plane, grid, k_offsets, layout, path != Path::Portable, vbmi);
-            const InterleavedCols col4(xi.data() + grp * cg4 * plane4, grid, unit_offsets);
             const PackedRows& pw = interleave ? w.quads_c4[size_t(grp)] : quads ? w.quads[size_t(grp)] : w.pairs[size_t(grp)];
             ConvEpilogue ep(args, g, grid, pw.row_sums, grp * og, n, zp_run);
             if (vnni && (!args.rq || fused)) {  // per output channel: bias - zp * sum(w), modulo 2^32
@@ -477,8 +473,11 @@ void conv_generic(const T* x, const ConvGeometry& g, const PackedConvWeights& w,
                     ep.fp32 = &fp32;
                 }
             }
-            if (interleave) multiply(pw, col4, ep, run_path);
-            else multiply(pw, col, ep, run_path);
+            if (interleave)
+                multiply(pw, InterleavedCols(xi.data() + grp * cg4 * plane4, grid, unit_offsets), ep, run_path);
+            else
+                multiply(pw, Im2Col<T>(xp.data() + grp * cg * plane, grid, k_offsets, layout, path != Path::Portable, vbmi), ep,
+                         run_path);
         }
     }
 }
