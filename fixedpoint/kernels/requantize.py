@@ -133,9 +133,14 @@ class Requantizer:
             if isinstance(value, np.ndarray):
                 params[key] = value = np.array(value)
                 value.flags.writeable = False
+        self._adopt(params)
+
+    def _adopt(self, params):
+        """Hold `params` (validated, arrays read-only) with what is derived from them once: the
+        channel count and the compiled form (parsed and checked once, not per call)."""
         self._params = params
-        self._channels = params["scale" if mode == "mlas_fp32" else "shift"].size
-        self._compiled = _requant.compile_requantizer(params)   # parsed and checked once
+        self._channels = params["scale" if params["mode"] == "mlas_fp32" else "shift"].size
+        self._compiled = _requant.compile_requantizer(params)
 
     # -- one constructor per runtime ------------------------------------------------------------
     @classmethod
@@ -169,9 +174,7 @@ class Requantizer:
         if lo > hi:
             raise ValueError(f"clamp [{lo}, {hi}] is empty within the requantizer's range")
         other = object.__new__(type(self))
-        other._params = {**self._params, "clamp_lo": lo, "clamp_hi": hi}
-        other._channels = self._channels
-        other._compiled = _requant.compile_requantizer(other._params)
+        other._adopt({**self._params, "clamp_lo": lo, "clamp_hi": hi})
         return other
 
     # -- use ------------------------------------------------------------------------------------
