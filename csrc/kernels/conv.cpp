@@ -441,17 +441,9 @@ void conv_generic(const T* x, const ConvGeometry& g, const PackedConvWeights& w,
                 for (Index h = 0; h < g.height; ++h) {
                     T* dst = xp.data() + c * plane + (h + g.pad_top) * wp + g.pad_left;
                     const T* src = xn + (c * g.height + h) * g.width;
-                    if (flip) {
-                        unsigned char* db = reinterpret_cast<unsigned char*>(dst);
-                        const unsigned char* sb = reinterpret_cast<const unsigned char*>(src);
-                        Index i = 0;
-                        if (path != Path::Portable) {
-                            const __m128i sign = _mm_set1_epi8(char(0x80));
-                            for (; i + 16 <= g.width; i += 16)
-                                _mm_storeu_si128(reinterpret_cast<__m128i*>(db + i),
-                                                 _mm_xor_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(sb + i)), sign));
-                        }
-                        for (; i < g.width; ++i) db[i] = static_cast<unsigned char>(sb[i] ^ 0x80u);
+                    if (flip) {  // (int8 read as x + 128: VNNI only)
+                        copy_sign_flipped(reinterpret_cast<const unsigned char*>(src), g.width,
+                                          reinterpret_cast<unsigned char*>(dst), g.width);
                     } else {
                         std::memcpy(dst, src, size_t(g.width) * sizeof(T));
                     }
