@@ -31,8 +31,7 @@ from .nn.layers import (AdditionLayer, AveragePooling2DLayer, BatchNormalization
 from .nn.network import Network, NetworkError
 from .nn.prepare import prepare_network
 from .nn.io import load_network, save_network
-from .nn.onnx_import import import_onnx
-from .nn.onnx_export import export_onnx
+from .onnx import export_onnx, import_onnx
 # --- quantization workflow ---
 from .quantization import (QuantizationDetails, QuantizedNetwork, ValidationResult, dlquantizer,
                            load_quantized_network, quantization_details)

@@ -81,7 +81,7 @@ def quantize_model(args, out=sys.stdout) -> int:
         from .nn.io import load_network
         net = load_network(args.model)
     else:
-        from .nn.onnx_import import import_onnx
+        from .onnx import import_onnx
         net = import_onnx(args.model)
     calibration = _load_arrays(args.calibration, False, "--calibration")
     os.makedirs(args.out, exist_ok=True)

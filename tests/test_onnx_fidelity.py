@@ -15,7 +15,7 @@ ort = pytest.importorskip("onnxruntime")
 from onnx import numpy_helper, shape_inference, version_converter  # noqa: E402
 
 import fixedpoint as fp  # noqa: E402
-from fixedpoint.nn.onnx_import import OnnxImportError  # noqa: E402
+from fixedpoint.onnx import OnnxImportError  # noqa: E402
 
 TOLERANCE = 1e-4
 LIGHT_DIR = os.path.join(os.path.dirname(onnx.__file__), "backend", "test", "data", "light")
@@ -280,7 +280,7 @@ def node_test_cases():
     collected = getattr(package, "_NodeTestCases", None)
     if collected is None:      # a future onnx without the registry: collect everything
         collected = package.collect_testcases()
-    mapped = set(fp.nn.onnx_import.HANDLERS)
+    mapped = set(fp.onnx.HANDLERS)
     cases = {case.name: case for case in collected
              if case.model is not None and case.model.graph.node
              and {n.op_type for n in case.model.graph.node} <= mapped}

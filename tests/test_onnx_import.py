@@ -13,7 +13,7 @@ from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
 import fixedpoint as fp  # noqa: E402
 from fixedpoint.nn import layers as L  # noqa: E402
-from fixedpoint.nn.onnx_import import BATCH, HANDLERS, OnnxImportError  # noqa: E402
+from fixedpoint.onnx import BATCH, HANDLERS, OnnxImportError  # noqa: E402
 
 RNG = np.random.default_rng(20261130)
 

@@ -9,7 +9,7 @@ import pytest
 import fixedpoint as fp
 from fixedpoint import kernels
 from fixedpoint.nn import functional as F
-from fixedpoint.quantization.qlayers import (FLOAT_EXACT_MAX_TERMS, QUANTIZED_KINDS, BuildOptions,
+from fixedpoint.quantization.layers import (FLOAT_EXACT_MAX_TERMS, QUANTIZED_KINDS, BuildOptions,
                                              QuantizedLayer, exact_float_sums)
 
 from float_references import conv_reference

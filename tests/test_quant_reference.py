@@ -10,7 +10,7 @@ from fixedpoint.nn import Network
 from fixedpoint.nn.layers.base import make_layer
 from fixedpoint.quantization import dlquantizer
 from fixedpoint.quantization.reference import LAYERS, predict_reference
-from fixedpoint.quantization.qlayers import QUANTIZED_KINDS
+from fixedpoint.quantization.layers import QUANTIZED_KINDS
 
 from net_builders import chain, conv
 
@@ -232,7 +232,7 @@ def test_activation_fusion_keeps_every_output_and_notices_replaced_layers():
     before = qnet.predict(x)
     np.testing.assert_array_equal(before, predict_reference(qnet, x))
     # a replaced quantized layer is seen by the next predict
-    from fixedpoint.quantization.qlayers import QuantizedLayer
+    from fixedpoint.quantization.layers import QuantizedLayer
     old = qnet.qlayers["conv3"]
     data = {k: (np.array(v) if isinstance(v, np.ndarray) else v) for k, v in old.data.items()}
     data["bias"] = data["bias"] + (1 << 12)

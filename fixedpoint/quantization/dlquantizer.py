@@ -16,7 +16,7 @@ import pandas as pd
 
 from .calibration import Calibrator
 from .exponent import DEFAULT_HISTOGRAM_THRESHOLD, EXPONENT_SCHEMES, choose_fraction_length
-from .qlayers import QUANTIZED_KINDS, BuildOptions, QuantizedLayer
+from .layers import QUANTIZED_KINDS, BuildOptions, QuantizedLayer
 from .qnetwork import QuantizedNetwork
 from .targets import get_target
 

@@ -1,7 +1,7 @@
 """`QuantizedNetwork`: the prepared float graph executed with int8 activations.
 
-Each layer either runs its integer semantics (`qlayers.py`, via the compiled kernels) or, when the
-target does not quantize it or it was skipped, its float `forward`. Tensors cross between the two in
+Each layer either runs its integer semantics (`layers/`, one module per layer type, via the compiled
+kernels) or, when the target does not quantize it or it was skipped, its float `forward`. Tensors cross between the two in
 the consumer: a float layer dequantizes (exact), a quantized layer quantizes a float input at the
 producer's calibrated exponent (docs/quantized-semantics.md, "Float layers and the boundaries").
 """
@@ -16,7 +16,7 @@ from .. import kernels
 from ..nn.io import (NetworkFileError, network_from_bundle, network_to_bundle, read_npz_bundle,
                      write_npz_bundle)
 from ..progress import ProgressBar
-from .qlayers import QuantizedLayer
+from .layers import QuantizedLayer
 from .targets import TargetProfile, get_target
 
 FORMAT = "fixedpoint.quantized_network"

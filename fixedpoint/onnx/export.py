@@ -12,16 +12,16 @@ import os
 
 import numpy as np
 
-from .layers import (AdditionLayer, AveragePooling2DLayer, BatchNormalizationLayer,
+from ..nn.layers import (AdditionLayer, AveragePooling2DLayer, BatchNormalizationLayer,
                      ClippedReLULayer, ConcatenationLayer, Convolution2DLayer,
                      CrossChannelNormalizationLayer, DropoutLayer, FlattenLayer,
                      FullyConnectedLayer, GlobalAveragePooling2DLayer, GlobalMaxPooling2DLayer,
                      IdentityLayer, LeakyReLULayer, MaxPooling2DLayer, MultiplicationLayer,
                      ReLULayer, ReshapeLayer, SigmoidLayer, SoftmaxLayer, TanhLayer,
                      TransposeLayer)
-from .layers.input_normalization import InputLayer
-from .network import Network
-from .onnx_import import require_onnx
+from ..nn.layers.input_normalization import InputLayer
+from ..nn.network import Network
+from .model import require_onnx
 
 OPSET = 13
 

@@ -1,0 +1,95 @@
+"""Operators that move data without arithmetic: Concat, Flatten, Reshape, Squeeze, Unsqueeze,
+Transpose, Dropout (inference) and Identity."""
+from __future__ import annotations
+
+import numpy as np
+
+from ...nn.layers import (ConcatenationLayer, DropoutLayer, FlattenLayer, IdentityLayer, ReshapeLayer,
+                         TransposeLayer)
+from ..registry import BATCH, axis_of, register, simple
+
+
+
+def concat(imp, node, attrs):
+    inputs = [imp.runtime_input(node, k) for k in range(len(node.input))]
+    axis = axis_of(imp, node, attrs.get("axis", 1), len(imp.shape[inputs[0]]))
+    imp.add(ConcatenationLayer(imp.layer_name(node), axis, len(inputs)), inputs, node.output[0])
+
+
+def flatten(imp, node, attrs):
+    x = imp.runtime_input(node)
+    rank = len(imp.shape[x])
+    axis = attrs.get("axis", 1)
+    if axis not in (1, 1 - rank):
+        imp.fail(node, f"Flatten with axis {axis} on rank {rank} merges the batch axis with "
+                       f"others; only axis 1 is supported")
+    imp.add(FlattenLayer(imp.layer_name(node)), [x], node.output[0])
+
+
+def reshape(imp, node, attrs):
+    x = imp.runtime_input(node)
+    target = [int(d) for d in imp.const(node, 1).reshape(-1)]
+    if attrs.get("allowzero", 0) and 0 in target:
+        imp.fail(node, "allowzero=1 with a zero in the shape is not supported")
+    sample = imp.shape[x][1:]
+    rest = target[1:]
+    if BATCH in rest:
+        imp.fail(node, f"the target shape moves the batch size away from axis 0: {target}")
+    keeps_batch = bool(target) and (
+        target[0] in (0, BATCH, imp.declared_batch()) or (
+            target[0] == -1 and -1 not in rest and None not in sample and 0 not in rest
+            and int(np.prod(rest)) == int(np.prod(sample))))
+    if not keeps_batch:
+        imp.fail(node, f"the target shape {target} does not keep the batch axis first "
+                       f"(input shape {imp.shape[x]})")
+    imp.add(ReshapeLayer(imp.layer_name(node), rest), [x], node.output[0])
+
+
+def squeeze_unsqueeze(imp, node, attrs):
+    x = imp.runtime_input(node)
+    shape = imp.shape[x]
+    axes = imp.const(node, 1, required=False) if imp.opset >= 13 else attrs.get("axes")
+    if node.op_type == "Unsqueeze":
+        if axes is None:
+            imp.fail(node, "axes are required")
+        rank = len(shape) + len(np.reshape(axes, -1))
+        axes = sorted(int(a) % rank for a in np.reshape(axes, -1))
+        out = list(shape)
+        for a in axes:
+            out.insert(a, 1)
+    else:
+        rank = len(shape)
+        axes = [k for k, n in enumerate(shape) if n == 1] if axes is None else \
+            [int(a) % rank for a in np.reshape(axes, -1)]
+        out = [n for k, n in enumerate(shape) if k not in axes]
+    if 0 in axes or not out or None in out[1:]:
+        imp.fail(node, f"only squeezing/unsqueezing known non-batch axes is supported "
+                       f"(axes {list(axes)}, input shape {shape})")
+    imp.add(ReshapeLayer(imp.layer_name(node), out[1:]), [x], node.output[0])
+
+
+def transpose(imp, node, attrs):
+    x = imp.runtime_input(node)
+    perm = attrs.get("perm", list(range(len(imp.shape[x])))[::-1])
+    if not perm or perm[0] != 0:
+        imp.fail(node, f"perm {list(perm)} moves the batch axis; not supported")
+    imp.add(TransposeLayer(imp.layer_name(node), perm), [x], node.output[0])
+
+
+def dropout(imp, node, attrs):
+    ratio = imp.const(node, 1, required=False) if imp.opset >= 12 else None
+    ratio = attrs.get("ratio", 0.5) if ratio is None else float(ratio)
+    training = imp.const(node, 2, required=False) if imp.opset >= 12 else None
+    if training is not None and bool(training) and ratio > 0:
+        imp.fail(node, "training_mode=True drops values at random; only inference is supported")
+    layer = DropoutLayer(imp.layer_name(node), ratio)
+    imp.add(layer, [imp.runtime_input(node)], node.output[0])
+
+
+register("Concat", handler=concat)
+register("Flatten", handler=flatten)
+register("Reshape", handler=reshape)
+register("Squeeze", "Unsqueeze", handler=squeeze_unsqueeze)
+register("Transpose", handler=transpose)
+register("Dropout", handler=dropout)
+register("Identity", handler=simple(IdentityLayer))

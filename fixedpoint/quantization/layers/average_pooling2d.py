@@ -1,0 +1,23 @@
+"""Quantized average pooling: integer window sums, one rounding division."""
+from __future__ import annotations
+
+from ... import kernels
+from ...nn.functional import resolve_padding
+from .base import QuantizedKind, register_kind
+
+
+@register_kind("AveragePooling2D")
+class AveragePoolingKind(QuantizedKind):
+    """Integer window sum, then one rounding division by the element count."""
+
+    def build(self, layer, input_fraction_lengths, output_fraction_length, options):
+        if layer.ceil_mode:
+            raise ValueError(f"average pooling {layer.name!r}: ceil_mode windows have no integer "
+                             f"kernel; keep the layer in float with skip_layers=[{layer.name!r}]")
+        return {}
+
+    def run(self, ql, x):
+        layer = ql.layer
+        pads = resolve_padding(layer.padding, x.shape[2:], layer.pool_size, layer.stride, (1, 1))
+        return kernels.avg_pool2d(x, layer.pool_size, layer.stride, pads,
+                                  count_include_pad=layer.count_include_pad, rounding=ql.rounding)

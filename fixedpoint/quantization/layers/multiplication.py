@@ -1,0 +1,26 @@
+"""Quantized element-wise multiplication: an exact int64 product, one rounding shift."""
+from __future__ import annotations
+
+import numpy as np
+
+from .base import QuantizedKind, register_kind, requantize
+
+
+@register_kind("Multiplication")
+class MultiplicationKind(QuantizedKind):
+    """Exact int64 product at the summed fraction length, one rounding shift."""
+
+    own_exponent = True
+    MAX_INPUTS = 7  # 7 int8 factors stay below 2^49
+
+    def build(self, layer, input_fraction_lengths, output_fraction_length, options):
+        if len(input_fraction_lengths) > self.MAX_INPUTS:
+            raise ValueError(f"multiplication {layer.name!r}: at most {self.MAX_INPUTS} inputs run "
+                             f"quantized, got {len(input_fraction_lengths)}; skip the layer")
+        return {"shift": sum(input_fraction_lengths) - output_fraction_length}
+
+    def run(self, ql, *inputs):
+        product = inputs[0].astype(np.int64)
+        for q in inputs[1:]:
+            product = product * q
+        return requantize(product, ql.shift, ql.rounding)
