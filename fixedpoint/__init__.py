@@ -33,6 +33,7 @@ from .nn.prepare import prepare_network
 from .nn.io import load_network, save_network
 from .onnx import export_onnx, import_onnx
 # --- quantization workflow ---
-from .quantization import (QuantizationDetails, QuantizedNetwork, ValidationResult, dlquantizer,
+from .quantization import (QuantizationDetails, QuantizedNetwork, QuantParams, ValidationResult, dlquantizer,
                            load_quantized_network, quantization_details)
+from .runtime import RuntimeNotSupportedError, get_runtime, runtimes
 from .analysis import quantization_error, quantization_report

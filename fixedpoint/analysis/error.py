@@ -121,7 +121,7 @@ def quantization_error(quantized, x: np.ndarray, *, float_network=None,
             ql = qnet.qlayers.get(name)
             f = ql.output_fraction_length if ql is not None else None
             if isinstance(value, QTensor):
-                value = dequantize(*value)
+                value = dequantize(value)
             sums[name].add(floats[name], value, f, rounding)
     rows = []
     for name in names:

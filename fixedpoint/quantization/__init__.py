@@ -3,5 +3,6 @@
 from .details import QuantizationDetails, quantization_details
 from .dlquantizer import dlquantizer
 from .qnetwork import QuantizedNetwork, load_quantized_network
+from .qparams import QuantParams
 from .targets import TARGETS, TargetProfile
 from .validate import ValidationResult

@@ -29,6 +29,9 @@ class dlquantizer:
         from ..nn.prepare import prepare_network
 
         self.target = get_target(execution_environment)
+        if self.target.runtime_family:
+            raise ValueError(f"execution_environment {self.target.name!r}: quantizing for a runtime with "
+                             f"scales and zero points is not available yet; choose MATLAB, GPU or FPGA")
         self.execution_environment = self.target.name
         self.network = net
         unsupported = [(layer.name, layer.type_name) for layer in net.layers

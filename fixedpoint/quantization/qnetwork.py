@@ -1,9 +1,15 @@
-"""`QuantizedNetwork`: the prepared float graph executed with int8 activations.
+"""`QuantizedNetwork`: the prepared float graph executed on integers.
 
 Each layer either runs its integer semantics (`layers/`, one module per layer type, via the compiled
-kernels) or, when the target does not quantize it or it was skipped, its float `forward`. Tensors cross between the two in
-the consumer: a float layer dequantizes (exact), a quantized layer quantizes a float input at the
-producer's calibrated exponent (docs/quantized-semantics.md, "Float layers and the boundaries").
+kernels) or, when the target does not quantize it or it was skipped, its float `forward`. Tensors
+cross between the two in the consumer: a float layer dequantizes (exact), a quantized layer quantizes
+a float input with the parameters of that tensor (docs/quantized-semantics.md, "Float layers and
+the boundaries").
+
+Two schemes share this class. Power-of-two networks (MATLAB's int8 targets) compute one way, with
+their target's rounding. Affine networks (scales and zero points: ONNX Runtime and LiteRT models and
+environments) compute as a named runtime profile says (`predict(x, runtime=...)`, `fp.runtimes()`):
+each affine layer is bound once per profile to the function computing it as that runtime does.
 """
 from __future__ import annotations
 
@@ -16,52 +22,88 @@ from .. import kernels
 from ..nn.io import (NetworkFileError, network_from_bundle, network_to_bundle, read_npz_bundle,
                      write_npz_bundle)
 from ..progress import ProgressBar
-from .layers import QuantizedLayer
+from .layers import AffineLayer, QuantizedLayer
+from .qparams import QuantParams
 from .targets import TargetProfile, get_target
 
 FORMAT = "fixedpoint.quantized_network"
-VERSION = 1
+VERSION = 2
 
 
 class QTensor(NamedTuple):
-    """An int8 activation in flight: stored integers and their fraction length."""
+    """An integer activation in flight: stored integers and their quantization parameters."""
 
     q: np.ndarray
-    f: int
+    params: QuantParams
+
+    @property
+    def f(self) -> int | None:
+        """The fraction length of a power-of-two tensor (None for an affine one)."""
+        return self.params.fraction_length
 
 
-def dequantize(q: np.ndarray, f: int) -> np.ndarray:
-    """float32(q · 2^-f): exact for int8 stored integers."""
-    return np.ldexp(q.astype(np.float32), np.int32(-f)).astype(np.float32, copy=False)
+def dequantize(tensor: QTensor) -> np.ndarray:
+    """float32((q − zero point) · scale): exact for power-of-two int8 tensors, and what ONNX
+    DequantizeLinear and TFLite DEQUANTIZE compute for affine ones."""
+    return tensor.params.dequantize(tensor.q)
 
 
 def as_fi(tensor: QTensor):
-    """An int8 activation as an `fi` of numerictype (1, 8, f)."""
+    """An integer activation as an `fi` of its numerictype (slope-bias for affine parameters)."""
     from ..fi import fi
-    from ..types import numerictype
-    return fi._from_stored(tensor.q.astype(np.int64), numerictype(1, 8, tensor.f))
+    return fi._from_stored(tensor.q.astype(np.int64), tensor.params.numerictype())
 
 
 class QuantizedNetwork:
-    """A network that computes as the int8 target does; it behaves like a `Network` for inference
+    """A network that computes as the integer target does; it behaves like a `Network` for inference
     (`predict`, `minibatch_predict`, `summary`, `layers`, `connections`, `learnables`).
 
     `network` is the prepared float network (batch norm folded), `qlayers` the quantized layers by
-    name, `activation_fraction_lengths` the calibrated output fraction length of every layer (used
-    where a float value enters a quantized layer), `target` the execution environment's profile.
+    name (`QuantizedLayer` for power-of-two targets, `AffineLayer` for runtimes with scales and zero
+    points), `activation_params` the `QuantParams` of every tensor that may enter a quantized layer
+    from a float one (for power-of-two networks given as `activation_fraction_lengths`), `target` the
+    execution environment's profile.
+
+    Affine networks also take `input_params` ({input layer: QuantParams} for inputs given as
+    integers, as a full-integer .tflite model takes them; other inputs are float and quantized where
+    read) and `integer_outputs` (outputs returned as the runtime returns them: the integers of a
+    quantized output instead of their dequantized values).
     """
 
-    def __init__(self, network, qlayers: dict[str, QuantizedLayer],
-                 activation_fraction_lengths: dict[str, int], target: TargetProfile,
-                 options: dict | None = None):
+    def __init__(self, network, qlayers: dict, activation_fraction_lengths: dict[str, int] | None,
+                 target: TargetProfile, options: dict | None = None, *,
+                 activation_params: dict[str, QuantParams] | None = None,
+                 input_params: dict[str, QuantParams] | None = None, integer_outputs: bool = False):
         self.network = network
         self.qlayers = dict(qlayers)
-        self.activation_fraction_lengths = {k: int(v) for k, v in activation_fraction_lengths.items()}
+        self.activation_fraction_lengths = {k: int(v) for k, v in (activation_fraction_lengths or {}).items()}
+        params = {k: QuantParams.pow2(f) for k, f in self.activation_fraction_lengths.items()}
+        params.update(activation_params or {})
+        self.activation_params = params
+        self.input_params = dict(input_params or {})
+        self.integer_outputs = bool(integer_outputs)
         self.target = target
         self.options = dict(options or {})
+        schemes = {ql.scheme for ql in self.qlayers.values()}
+        if len(schemes) > 1:
+            raise ValueError("a quantized network holds either power-of-two or affine layers, not both")
+        self.scheme = schemes.pop() if schemes else ("affine" if target.runtime_family else "pow2")
+        if self.scheme == "affine" and not target.runtime_family:
+            raise ValueError(f"affine layers need a runtime environment (ONNXRuntime, LiteRT), not "
+                             f"{target.name}")
+        unknown = sorted(set(self.input_params) - set(network.input_names))
+        if unknown:
+            raise ValueError(f"input_params names {unknown}, which are not input layers "
+                             f"{network.input_names}")
         # {(layer, kind): TensorStatistics} of the calibration it came from (not saved to files)
         self.calibration_statistics = None
         self._fusion_plans: dict[tuple, dict] = {}   # requested outputs -> `_fusions`
+        self._bound: dict[str, dict] = {}            # runtime name -> {layer: bound function}
+
+    @property
+    def default_runtime(self) -> str | None:
+        """The runtime `predict` emulates when none is named (None: a power-of-two target)."""
+        return self.target.default_runtime if self.scheme == "affine" else None
 
     # --- Network-like inspection -----------------------------------------------------------------
     @property
@@ -94,7 +136,11 @@ class QuantizedNetwork:
         for layer in self.network.layers:
             ql = self.qlayers.get(layer.name)
             for key, value in layer.learnables.items():
-                if ql is not None and key == "Weights":
+                if ql is not None and ql.scheme == "affine" and key in ("Weights", "Bias"):
+                    value = ql.weight_params.dequantize(ql.weights) if key == "Weights" else (
+                        ql.bias * (np.float64(ql.input_params[0].scale[0]) * ql.weight_params.scale)
+                    ).astype(np.float32)
+                elif ql is not None and key == "Weights":
                     shape = (-1,) + (1,) * (ql.weights.ndim - 1)
                     value = np.ldexp(ql.weights.astype(np.float32),
                                      -ql.weight_fraction_lengths.reshape(shape).astype(np.int32))
@@ -108,13 +154,14 @@ class QuantizedNetwork:
         """The float network's summary plus whether each layer runs quantized and its output type."""
         table = self.network.summary(print_table=False)
         table["Quantized"] = ["yes" if name in self.qlayers else "no" for name in table["Name"]]
-        table["Output type"] = [f"s8,{self.qlayers[n].output_fraction_length}" if n in self.qlayers
+        table["Output type"] = [_type_text(self.qlayers[n].output_params) if n in self.qlayers
                                 else "single" for n in table["Name"]]
         if print_table:
             print(table.to_string(index=False))
+            runtime = f", runs as {self.default_runtime!r} by default" if self.default_runtime else ""
             print(f"Quantized network for {self.target.name} (target library "
-                  f"{self.target.target_library!r}): {len(self.qlayers)} of {len(table)} layers "
-                  f"quantized")
+                  f"{self.target.target_library!r}{runtime}): {len(self.qlayers)} of {len(table)} "
+                  f"layers quantized")
         return table
 
     def __repr__(self) -> str:
@@ -122,9 +169,41 @@ class QuantizedNetwork:
                 f"quantized, environment={self.target.name!r})")
 
     # --- execution -------------------------------------------------------------------------------
-    def _quantize_input(self, value: np.ndarray, fraction_length: int) -> np.ndarray:
-        return kernels.quantize(value, fraction_length=fraction_length,
-                                rounding=self.target.rounding, overflow="Saturate", dtype=np.int8)
+    def _runtime(self, runtime):
+        """The profile to emulate: `runtime` (or the default) for affine networks; None for
+        power-of-two networks, which take no `runtime`."""
+        from ..runtime import get_runtime
+        if self.scheme == "pow2":
+            if runtime is not None:
+                raise ValueError(
+                    f"runtime={runtime!r}: this network was quantized for the {self.target.name} "
+                    f"environment (power-of-two scaling), which computes one way; runtimes apply to "
+                    f"ONNXRuntime / LiteRT networks (imported, or quantized for those environments)")
+            return None
+        profile = get_runtime(self.default_runtime if runtime is None else runtime)
+        if profile.family != self.target.runtime_family:
+            raise ValueError(f"runtime {profile.name!r} emulates {profile.family} models; this network "
+                             f"is a {self.target.runtime_family} network (fp.runtimes() lists the "
+                             f"{self.target.runtime_family} profiles)")
+        return profile
+
+    def _functions(self, profile) -> dict:
+        """{layer name: function of its integer inputs} for an affine network under `profile`, each
+        layer bound once per profile (packing and requantizer derivation happen there)."""
+        functions = self._bound.get(profile.name)
+        if functions is None or any(functions.get(n, (None,))[0] is not ql for n, ql in self.qlayers.items()):
+            functions = {name: (ql, ql.kind.bind(ql, profile)) for name, ql in self.qlayers.items()}
+            self._bound[profile.name] = functions
+        return functions
+
+    def _quantize_input(self, value: np.ndarray, params: QuantParams, profile=None) -> np.ndarray:
+        """A float value entering a quantized layer: the target's rounding for power-of-two
+        networks, the runtime's QuantizeLinear / QUANTIZE for affine ones."""
+        if profile is None:
+            return kernels.quantize(value, fraction_length=params.fraction_length,
+                                    rounding=self.target.rounding, overflow="Saturate", dtype=np.int8)
+        from ..runtime.boundary import quantize
+        return quantize(profile, value, params)
 
     def _fusions(self, requested: tuple) -> dict:
         """For these requested outputs: {convolution or fully connected layer: (its quantized
@@ -132,7 +211,7 @@ class QuantizedNetwork:
         output and has no other input)} and {that activation: (its quantized layer, None)}: it
         passes its input on. The clamp of the int8 output is exactly that activation (same fraction
         length), so both outputs keep their bits. Built from the quantized layers of the time: a
-        replaced one is noticed and the plan rebuilt."""
+        replaced one is noticed and the plan rebuilt. Power-of-two networks only."""
         fusions = self._fusion_plans.get(requested)
         if fusions is None:
             fusions, net = {}, self.network
@@ -150,8 +229,12 @@ class QuantizedNetwork:
             self._fusion_plans[requested] = fusions
         return fusions
 
-    def _compute(self, outputs) -> Callable:
-        """The network's `compute` for these outputs: `_step` with the activation fusions."""
+    def _compute(self, outputs, profile=None) -> Callable:
+        """The network's `compute` for these outputs: `_step` with the activation fusions
+        (power-of-two), or `_affine_step` with the layers bound to `profile`."""
+        if profile is not None:
+            functions = self._functions(profile)
+            return lambda layer, *args: self._affine_step(layer, args, functions, profile)
         requested = tuple(self.network.output_names if outputs is None else outputs)
         fusions = self._fusions(requested)
 
@@ -169,39 +252,75 @@ class QuantizedNetwork:
         return compute
 
     def _step(self, layer, *args, requantizer=None):
-        """One layer on quantized data; `requantizer` replaces a convolution's or fully connected
-        layer's own (see `_fusions`)."""
+        """One layer on quantized data (power-of-two); `requantizer` replaces a convolution's or
+        fully connected layer's own (see `_fusions`)."""
         ql = self.qlayers.get(layer.name)
         if ql is None:
-            return layer.forward(*[dequantize(*a) if type(a) is QTensor else a for a in args])
+            return layer.forward(*[dequantize(a) if type(a) is QTensor else a for a in args])
         if len(args) == 1:   # the common case, without the generality below
             a = args[0]
-            stored = a.q if type(a) is QTensor else self._quantize_input(a, ql.input_fraction_lengths[0])
+            stored = a.q if type(a) is QTensor else self._quantize_input(a, ql.input_params[0])
             out = ql.kind.run(ql, stored) if requantizer is None else \
                 ql.kind.run(ql, stored, requantizer)
-            return QTensor(out, ql.output_fraction_length)
-        stored = [a.q if type(a) is QTensor else self._quantize_input(a, f)
-                  for a, f in zip(args, ql.input_fraction_lengths)]
-        return QTensor(ql(*stored), ql.output_fraction_length)
+            return QTensor(out, ql.output_params)
+        stored = [a.q if type(a) is QTensor else self._quantize_input(a, p)
+                  for a, p in zip(args, ql.input_params)]
+        return QTensor(ql(*stored), ql.output_params)
 
-    def run(self, inputs: dict[str, np.ndarray], outputs: Sequence[str] | None = None) -> dict:
+    def _affine_step(self, layer, args, functions, profile):
+        """One layer of an affine network under `profile`. An integer input whose parameters differ
+        from what the layer reads is requantized through float, as a DequantizeLinear followed by a
+        QuantizeLinear computes it."""
+        bound = functions.get(layer.name)
+        if bound is None:
+            if not layer.input_ports and layer.name in self.input_params:
+                return QTensor(self._integer_input(layer.name, args[0]), self.input_params[layer.name])
+            return layer.forward(*[dequantize(a) if type(a) is QTensor else a for a in args])
+        ql, function = bound
+        stored = []
+        for a, p in zip(args, ql.input_params):
+            if type(a) is QTensor and a.params == p:
+                stored.append(a.q)
+            else:
+                stored.append(self._quantize_input(dequantize(a) if type(a) is QTensor else a, p, profile))
+        return QTensor(function(*stored), ql.output_params)
+
+    def _integer_input(self, name, value) -> np.ndarray:
+        params = self.input_params[name]
+        value = np.asarray(value)
+        if value.dtype != params.dtype:
+            raise ValueError(f"input {name!r} takes {params.dtype} integers (quantized with scale "
+                             f"{float(params.scale[0])!r}, zero point {int(params.zero_point[0])}), "
+                             f"got dtype {value.dtype}")
+        return value
+
+    def run(self, inputs: dict[str, np.ndarray], outputs: Sequence[str] | None = None,
+            runtime=None) -> dict:
         """{name: QTensor or float32 array} for the requested layers (default: the outputs)."""
-        return self.network.run(inputs, outputs=outputs, compute=self._compute(outputs))
+        profile = self._runtime(runtime)
+        return self.network.run(inputs, outputs=outputs, compute=self._compute(outputs, profile))
 
-    def predict(self, *x: np.ndarray, outputs: str | Sequence[str] | None = None):
-        """Quantized inference. Without `outputs`: the network outputs as float32 (dequantized).
-        With `outputs` (names): each quantized layer's int8 output as an `fi`, float layers' float32
-        outputs; one value for a single name, else a list."""
+    def predict(self, *x: np.ndarray, outputs: str | Sequence[str] | None = None, runtime=None):
+        """Quantized inference. Without `outputs`: the network outputs as float32 (dequantized), or
+        as integers for a network with `integer_outputs`. With `outputs` (names): each quantized
+        layer's integer output as an `fi`, float layers' float32 outputs; one value for a single
+        name, else a list. `runtime` (affine networks): the profile to emulate (`fp.runtimes()`),
+        default `default_runtime`."""
+        profile = self._runtime(runtime)
         names = [outputs] if isinstance(outputs, str) else outputs
         result = self.network.run(self.network._input_dict(x), outputs=names,
-                                  compute=self._compute(names))
-        convert = (lambda v: dequantize(*v) if isinstance(v, QTensor) else v) if outputs is None \
-            else (lambda v: as_fi(v) if isinstance(v, QTensor) else v)
+                                  compute=self._compute(names, profile))
+        if outputs is not None:
+            convert = lambda v: as_fi(v) if isinstance(v, QTensor) else v  # noqa: E731
+        elif self.integer_outputs:
+            convert = lambda v: v.q if isinstance(v, QTensor) else v  # noqa: E731
+        else:
+            convert = lambda v: dequantize(v) if isinstance(v, QTensor) else v  # noqa: E731
         values = [convert(v) for v in result.values()]
         single = isinstance(outputs, str) or (outputs is None and len(values) == 1)
         return values[0] if single else values
 
-    def minibatch_predict(self, data, batch_size: int = 128, progress: bool = True) -> np.ndarray:
+    def minibatch_predict(self, data, batch_size: int = 128, progress: bool = True, runtime=None):
         """`predict` over the observations of `data` in batches; outputs concatenated."""
         if int(batch_size) != batch_size or batch_size < 1:
             raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
@@ -210,7 +329,7 @@ class QuantizedNetwork:
         with ProgressBar(len(data), "predict", enabled=progress) as bar:
             for start in range(0, len(data), batch_size):
                 batch = data[start:start + batch_size]
-                result = self.predict(batch)
+                result = self.predict(batch, runtime=runtime)
                 parts.append(result if isinstance(result, list) else [result])
                 bar.update(len(batch))
         merged = [np.concatenate(column, axis=0) for column in zip(*parts)]
@@ -219,24 +338,42 @@ class QuantizedNetwork:
     # --- files -----------------------------------------------------------------------------------
     def save(self, path) -> None:
         """Write one `.npz` bundle: the prepared float network, every quantized layer's integer data
-        (arrays under ``qlayer/<name>/<key>``, scalars in the JSON), the fraction lengths, the
-        target's name and the quantization options. No pickle."""
+        (arrays under ``qlayer/<name>/<key>``, scalars and quantization parameters in the JSON), the
+        activation parameters, the target's name and the quantization options. No pickle."""
         network_meta, arrays = network_to_bundle(self.network, prefix="network/")
         layers = {}
         for name, ql in self.qlayers.items():
-            scalars = {}
+            scalars, params = {}, {}
             for key, value in ql.data.items():
                 if isinstance(value, np.ndarray):
                     arrays[f"qlayer/{name}/{key}"] = value
+                elif isinstance(value, QuantParams):
+                    params[key] = value.to_config()
                 else:
                     scalars[key] = np.asarray(value).tolist()
-            layers[name] = {"rounding": ql.rounding, "scalars": scalars,
-                            "input_fraction_lengths": ql.input_fraction_lengths,
-                            "output_fraction_length": ql.output_fraction_length}
+            entry = {"scheme": ql.scheme, "scalars": scalars, "params": params}
+            if ql.scheme == "pow2":
+                entry.update(rounding=ql.rounding, input_fraction_lengths=ql.input_fraction_lengths,
+                             output_fraction_length=ql.output_fraction_length)
+            else:
+                entry.update(input_params=[p.to_config() for p in ql.input_params],
+                             output_params=ql.output_params.to_config())
+            layers[name] = entry
         meta = {"format": FORMAT, "version": VERSION, "target": self.target.name,
                 "options": self.options, "network": network_meta, "qlayers": layers,
-                "activation_fraction_lengths": self.activation_fraction_lengths}
+                "activation_fraction_lengths": self.activation_fraction_lengths,
+                "activation_params": {k: p.to_config() for k, p in self.activation_params.items()
+                                      if k not in self.activation_fraction_lengths},
+                "input_params": {k: p.to_config() for k, p in self.input_params.items()},
+                "integer_outputs": self.integer_outputs}
         write_npz_bundle(path, meta, arrays)
+
+
+def _type_text(params: QuantParams) -> str:
+    """A short name of an integer type: "s8,5" (power of two), "u8 affine" (scale, zero point)."""
+    letter = "s" if params.dtype.kind == "i" else "u"
+    bits = params.dtype.itemsize * 8
+    return f"{letter}{bits},{params.fraction_length}" if params.is_pow2 else f"{letter}{bits} affine"
 
 
 def load_quantized_network(path) -> QuantizedNetwork:
@@ -246,9 +383,16 @@ def load_quantized_network(path) -> QuantizedNetwork:
             or meta["version"] > VERSION:
         raise NetworkFileError(f"{path}: not a quantized network bundle (format "
                                f"{meta.get('format')!r}, version {meta.get('version')!r})")
+    try:
+        return _from_bundle(meta, arrays, str(path))
+    except (KeyError, TypeError, AttributeError) as error:
+        raise NetworkFileError(f"{path}: malformed quantized network bundle ({type(error).__name__}: "
+                               f"{error})") from None
+
+
+def _from_bundle(meta: dict, arrays: dict, source: str) -> QuantizedNetwork:
     network_arrays = {k: v for k, v in arrays.items() if k.startswith("network/")}
-    network = network_from_bundle(meta["network"], network_arrays, prefix="network/",
-                                  source=str(path))
+    network = network_from_bundle(meta["network"], network_arrays, prefix="network/", source=source)
     layer_arrays: dict[str, dict] = {}
     for key, value in arrays.items():
         if key.startswith("qlayer/"):  # qlayer/<name>/<key>; names may contain '/', keys do not
@@ -257,8 +401,17 @@ def load_quantized_network(path) -> QuantizedNetwork:
     qlayers = {}
     for name, entry in meta["qlayers"].items():
         data = dict(entry["scalars"], **layer_arrays.get(name, {}))
-        qlayers[name] = QuantizedLayer(network.layer(name), entry["rounding"],
-                                       entry["input_fraction_lengths"],
-                                       entry["output_fraction_length"], **data)
-    return QuantizedNetwork(network, qlayers, meta["activation_fraction_lengths"],
-                            get_target(meta["target"]), meta["options"])
+        data.update({k: QuantParams.from_config(c) for k, c in entry.get("params", {}).items()})
+        if entry.get("scheme", "pow2") == "pow2":
+            qlayers[name] = QuantizedLayer(network.layer(name), entry["rounding"],
+                                           entry["input_fraction_lengths"],
+                                           entry["output_fraction_length"], **data)
+        else:
+            qlayers[name] = AffineLayer(network.layer(name),
+                                        [QuantParams.from_config(c) for c in entry["input_params"]],
+                                        QuantParams.from_config(entry["output_params"]), **data)
+    return QuantizedNetwork(
+        network, qlayers, meta["activation_fraction_lengths"], get_target(meta["target"]), meta["options"],
+        activation_params={k: QuantParams.from_config(c) for k, c in meta.get("activation_params", {}).items()},
+        input_params={k: QuantParams.from_config(c) for k, c in meta.get("input_params", {}).items()},
+        integer_outputs=bool(meta.get("integer_outputs", False)))

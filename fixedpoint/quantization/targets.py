@@ -41,6 +41,10 @@ class TargetProfile:
     accumulator_bits: int = 32
     requantizer: str = "pow2_shift"
     word_length: int = 8
+    # Affine environments: the runtime family whose profiles run their networks, and the profile
+    # `predict` uses by default (None: a power-of-two target, computed one way)
+    runtime_family: str | None = None
+    default_runtime: str | None = None
 
     def is_supported(self, type_name: str) -> bool:
         return self.supported_types is None or type_name in self.supported_types
@@ -68,6 +72,12 @@ TARGETS: dict[str, TargetProfile] = {
                           supported_types=_HDL_SUPPORTED),
     # ARM Compute Library / CMSIS-NN code generation: calibrate and validate only.
     "CPU": TargetProfile("CPU", "arm-compute", False, "int32", "Round"),
+    # Deployment runtimes with scales and zero points; their rounding is the runtime profile's.
+    "ONNXRUNTIME": TargetProfile("ONNXRuntime", "onnxruntime", True, "int32", "Convergent",
+                                 requantizer="runtime", runtime_family="onnxruntime",
+                                 default_runtime="onnxruntime"),
+    "LITERT": TargetProfile("LiteRT", "litert", True, "int32", "Round", requantizer="runtime",
+                            runtime_family="litert", default_runtime="litert"),
 }
 
 

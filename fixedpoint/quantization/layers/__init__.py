@@ -1,9 +1,11 @@
-"""Quantized layer kinds, one module per float layer type (as `nn/layers`), in one registry.
+"""Quantized layer kinds, one module per float layer type (as `nn/layers`), in two registries.
 
-`QUANTIZED_KINDS[type_name]` is the kind that runs layers of that float type on integers; importing
-this package registers every kind.
+`QUANTIZED_KINDS[type_name]` runs power-of-two layers (MATLAB's targets) with the target's rounding;
+`AFFINE_KINDS[type_name]` runs affine layers (scales and zero points) as a runtime profile says.
+Importing this package registers every kind.
 """
-from . import (addition, average_pooling2d, clipped_relu, concatenation, convolution2d, data_movement,
+from . import (addition, average_pooling2d, clipped_relu, concatenation, convolution2d, data_movement,  # noqa: F401
                fully_connected, global_average_pooling2d, leaky_relu, max_pooling2d, multiplication, relu)
-from .base import QUANTIZED_KINDS, BuildOptions, QuantizedKind, QuantizedLayer, quantize_scaled, register_kind
-from .learnable import FLOAT_EXACT_MAX_PRODUCTS, FLOAT_EXACT_MAX_TERMS, exact_float_sums
+from .base import (AFFINE_KINDS, QUANTIZED_KINDS, AffineKind, AffineLayer, BuildOptions, QuantizedKind,  # noqa: F401
+                   QuantizedLayer, quantize_scaled, register_affine_kind, register_kind)
+from .learnable import FLOAT_EXACT_MAX_PRODUCTS, FLOAT_EXACT_MAX_TERMS, exact_float_sums  # noqa: F401

@@ -1,12 +1,18 @@
-"""What every quantized layer kind shares: the `QuantizedLayer` holding a layer's integer data, the
-`QuantizedKind` contract, the registry of kinds by float layer type, and the rounding helpers.
+"""What every quantized layer kind shares: the layer objects holding a layer's integer data, the
+kind contracts, the registries of kinds by float layer type, and the rounding helpers.
 
-A `QuantizedLayer` holds its integer data as plain, documented attributes (int8 weights with their
-fraction lengths, int32 bias, shifts, input and output fraction lengths) that an independent
-implementation can read, plus the prepared kernel objects (requantizers) built once at quantize or
-load time. Each kind (one module per layer type, docs/quantized-semantics.md) knows how to build that
-data from a float layer and how to run it with the compiled kernels; nothing loops over tensor
-elements in Python.
+Two schemes, one interface (`input_params`, `output_params`, `kind`, `data`):
+
+* `QuantizedLayer` (power-of-two, MATLAB's int8 targets): int8 weights with their fraction lengths,
+  int32 bias, shifts, input and output fraction lengths; its `QuantizedKind` runs it one way, with
+  the target's rounding (docs/quantized-semantics.md).
+* `AffineLayer` (ONNX Runtime, LiteRT): integer weights with scales and zero points, int32 bias,
+  `QuantParams` of its inputs and output; its `AffineKind` binds it to a runtime profile, which names
+  how that runtime accumulates, requantizes and rounds (docs/runtimes.md).
+
+Layers hold their data as plain, documented attributes an independent implementation can read, plus
+kernel-side objects built once; each kind (one module per layer type) runs it with the compiled
+kernels, nothing loops over tensor elements in Python.
 """
 from __future__ import annotations
 
@@ -16,22 +22,41 @@ import numpy as np
 
 from ... import kernels
 from ..exponent import choose_fraction_length, log2_bins
+from ..qparams import QuantParams
 
 INT8_MIN, INT8_MAX = -128, 127
 
-# float layer type name -> its quantized kind (filled by `register_kind` in each kind's module)
+# float layer type name -> its quantized kind, per scheme (filled by the kinds' modules)
 QUANTIZED_KINDS: dict[str, "QuantizedKind"] = {}
+AFFINE_KINDS: dict[str, "AffineKind"] = {}
 
 
-def register_kind(*type_names: str):
-    """Class decorator: one instance of the kind serves the float layer types `type_names`."""
-    def decorate(cls):
-        for type_name in type_names:
-            if type_name in QUANTIZED_KINDS:
-                raise TypeError(f"a quantized kind for {type_name!r} is already registered")
-            QUANTIZED_KINDS[type_name] = cls()
-        return cls
-    return decorate
+def _registrar(registry: dict, what: str):
+    def register(*type_names: str):
+        """Class decorator: one instance of the kind serves the float layer types `type_names`."""
+        def decorate(cls):
+            for type_name in type_names:
+                if type_name in registry:
+                    raise TypeError(f"{what} kind for {type_name!r} is already registered")
+                registry[type_name] = cls()
+            return cls
+        return decorate
+    return register
+
+
+register_kind = _registrar(QUANTIZED_KINDS, "a power-of-two")
+register_affine_kind = _registrar(AFFINE_KINDS, "an affine")
+
+
+def read_only_data(data: dict) -> dict:
+    """`data` with every array replaced by a read-only copy: the kernels work from copies packed once,
+    which an array changed in place afterwards would silently disagree with."""
+    for key, value in data.items():
+        if isinstance(value, np.ndarray):
+            value = np.array(value)
+            value.flags.writeable = False
+            data[key] = value
+    return data
 
 
 @dataclass(frozen=True)
@@ -65,8 +90,10 @@ def requantize(acc: np.ndarray, shift, rounding: str) -> np.ndarray:
 
 
 class QuantizedLayer:
-    """One layer of a quantized network: the float layer (hyper-parameters), the integer data and
-    the fraction lengths of its int8 inputs and output."""
+    """One layer of a power-of-two quantized network: the float layer (hyper-parameters), the integer
+    data and the fraction lengths of its int8 inputs and output."""
+
+    scheme = "pow2"
 
     def __init__(self, layer, rounding: str, input_fraction_lengths, output_fraction_length: int,
                  **data):
@@ -76,15 +103,11 @@ class QuantizedLayer:
         self.rounding = rounding
         self.input_fraction_lengths = [int(f) for f in input_fraction_lengths]
         self.output_fraction_length = int(output_fraction_length)
-        self.data = data
+        self.data = read_only_data(data)
         for key, value in data.items():
-            if isinstance(value, np.ndarray):
-                # A read-only copy: the kernels work from copies packed below, which an array changed
-                # in place afterwards would silently disagree with.
-                value = np.array(value)
-                value.flags.writeable = False
-                data[key] = value
             setattr(self, key, value)
+        self.input_params = [QuantParams.pow2(f) for f in self.input_fraction_lengths]
+        self.output_params = QuantParams.pow2(self.output_fraction_length)
         self.kind = QUANTIZED_KINDS[self.type_name]
         self.kind.prepare(self)
 
@@ -110,4 +133,53 @@ class QuantizedKind:
         """Build the kernel-side objects (requantizers) from the plain data."""
 
     def run(self, ql: QuantizedLayer, *inputs: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+
+class AffineLayer:
+    """One layer of an affine quantized network (ONNX Runtime, LiteRT): the float layer
+    (hyper-parameters), the `QuantParams` of its integer inputs and output, and its integer data
+    (weights with their scales and zero points, int32 bias, clamps …: each kind documents its
+    fields). It computes nothing by itself: `kind.bind(layer, runtime)` returns the function that
+    computes it as that runtime does."""
+
+    scheme = "affine"
+
+    def __init__(self, layer, input_params, output_params: QuantParams, **data):
+        self.layer = layer
+        self.name = layer.name
+        self.type_name = layer.type_name
+        if type(self.type_name) is not str or self.type_name not in AFFINE_KINDS:
+            raise ValueError(f"layer {self.name!r}: no affine quantized form of {self.type_name} layers "
+                             f"(supported: {', '.join(sorted(AFFINE_KINDS))})")
+        self.input_params = list(input_params)
+        self.output_params = output_params
+        for p in [*self.input_params, output_params]:
+            if not isinstance(p, QuantParams):
+                raise ValueError(f"layer {self.name!r}: quantization parameters must be QuantParams, "
+                                 f"got {type(p).__name__}")
+        self.data = read_only_data(data)
+        for key, value in data.items():
+            setattr(self, key, value)
+        self.kind = AFFINE_KINDS[self.type_name]
+        self.kind.check(self)
+
+    def __repr__(self) -> str:
+        return (f"AffineLayer({self.name!r}, {self.type_name}, inputs {self.input_params}, "
+                f"output {self.output_params})")
+
+
+class AffineKind:
+    """Semantics of one layer type on affine integers, for every runtime that runs it.
+
+    `check(layer)` validates the data fields when the layer is made (clear errors naming the layer);
+    `bind(layer, runtime)` returns `f(*input integer arrays) -> output integer array` computing the
+    layer as `runtime` (a `RuntimeProfile`) does: it reads the profile's recipe for the layer's type
+    (`runtime.recipe(layer)`), builds requantizers and packs weights once, and the returned function
+    only runs kernels."""
+
+    def check(self, layer: AffineLayer) -> None:
+        """Raise ValueError naming the layer when its data cannot be run."""
+
+    def bind(self, layer: AffineLayer, runtime):
         raise NotImplementedError

@@ -8,8 +8,9 @@ from ... import _kernels, kernels
 from ...kernels.threads import path_code
 from ...nn.functional import conv2d as conv2d_float
 from ...nn.functional import conv2d_route, output_size, packed_float_weights, resolve_padding
-from .base import register_kind
-from .learnable import FLOAT_EXACT_MAX_PRODUCTS, FLOAT_EXACT_MAX_TERMS, LearnableKind, exact_float_sums
+from .base import register_affine_kind, register_kind
+from .learnable import (FLOAT_EXACT_MAX_PRODUCTS, FLOAT_EXACT_MAX_TERMS, AffineLinearKind, LearnableKind,
+                        exact_float_sums)
 
 
 @register_kind("Convolution2D")
@@ -113,3 +114,27 @@ def channels_last_patches(x: np.ndarray, kernel, stride, pads, dilation, out_hw)
     view = as_strided(padded, (n, oh, ow, kh, kw, c),
                       (sn, sy * sh, sx * sw, sy * dh, sx * dw, sc), writeable=False)
     return view.reshape(n * oh * ow, kh * kw * c)
+
+
+@register_affine_kind("Convolution2D")
+class AffineConvolutionKind(AffineLinearKind):
+    """Affine convolution (ONNX QLinearConv, TFLite CONV_2D / DEPTHWISE_CONV_2D): the exact or the
+    runtime's int32 sums of (x − z_x)·(w − z_w) plus the bias, then the runtime's requantizer, all in
+    one compiled pass. Padding takes the input zero point, so a padded tap adds nothing."""
+
+    def bind(self, layer, runtime):
+        self.integer_route(layer, runtime)
+        conv = layer.layer
+        rq = self.requantizer(layer, runtime)
+        packed = kernels.pack_weights(layer.weights, groups=conv.groups)
+        zx = int(layer.input_params[0].zero_point[0])
+        bias = layer.bias
+        kh, kw = layer.weights.shape[2:]
+
+        def run(x):
+            conv._check(x.shape)
+            pads = resolve_padding(conv.padding, x.shape[2:], (kh, kw), conv.stride, conv.dilation)
+            return kernels.conv2d(x, packed, bias=bias, stride=conv.stride, padding=pads,
+                                  dilation=conv.dilation, groups=conv.groups, x_zero_point=zx,
+                                  requantizer=rq)
+        return run

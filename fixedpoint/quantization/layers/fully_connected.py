@@ -4,8 +4,9 @@ from __future__ import annotations
 import numpy as np
 
 from ... import kernels
-from .base import register_kind
-from .learnable import FLOAT_EXACT_MAX_PRODUCTS, FLOAT_EXACT_MAX_TERMS, LearnableKind, exact_float_sums
+from .base import register_affine_kind, register_kind
+from .learnable import (FLOAT_EXACT_MAX_PRODUCTS, FLOAT_EXACT_MAX_TERMS, AffineLinearKind, LearnableKind,
+                        exact_float_sums)
 
 
 @register_kind("FullyConnected")
@@ -36,3 +37,21 @@ class FullyConnectedKind(LearnableKind):
             np.add(acc, ql.bias_row, out=acc)   # int32, wrapping as the accumulator does
             return rq(acc, channel_axis=1)
         return kernels.gemm(rows, ql.packed_weights, bias=ql.bias, requantizer=rq)
+
+
+@register_affine_kind("FullyConnected")
+class AffineFullyConnectedKind(AffineLinearKind):
+    """Affine fully connected layer (ONNX QLinearMatMul / QGemm, TFLite FULLY_CONNECTED): int32 sums
+    of (x − z_x)·(w − z_w) plus the bias, then the runtime's requantizer, in one compiled pass."""
+
+    def bind(self, layer, runtime):
+        self.integer_route(layer, runtime)
+        rq = self.requantizer(layer, runtime)
+        packed = kernels.pack_weights(np.ascontiguousarray(layer.weights.T))
+        zx = int(layer.input_params[0].zero_point[0])
+        bias = layer.bias
+
+        def run(x):
+            return kernels.gemm(x.reshape(x.shape[0], -1), packed, bias=bias, a_zero_point=zx,
+                                requantizer=rq)
+        return run

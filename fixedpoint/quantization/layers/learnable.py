@@ -1,12 +1,14 @@
-"""What convolution and fully connected layers share: int8 weights per tensor or per output channel,
-an int32 bias at the accumulator's exponent, one fused rounding shift per output channel, and the
-exact float32 route for small products."""
+"""What convolution and fully connected layers share: integer weights per tensor or per output
+channel, an int32 bias at the accumulator's scale, one fused requantization per output channel, and
+the exact float32 route for small products."""
 from __future__ import annotations
 
 import numpy as np
 
 from ... import kernels
-from .base import QuantizedKind, quantize_scaled
+from ...runtime.profile import RuntimeNotSupportedError
+from ..qparams import QuantParams
+from .base import AffineKind, QuantizedKind, quantize_scaled
 
 
 class LearnableKind(QuantizedKind):
@@ -53,3 +55,56 @@ def exact_float_sums(float_op, x: np.ndarray) -> np.ndarray:
     output, every partial sum, in whatever order BLAS adds, is an integer of magnitude at most
     2^24, which float32 represents exactly, so no operation rounds."""
     return float_op(x.astype(np.float32)).astype(np.int32)
+
+
+class AffineLinearKind(AffineKind):
+    """What affine convolution and fully connected layers share.
+
+    Data fields: `weights` (int8, or uint8 with a zero point; OIHW for convolutions, (outputs,
+    inputs) for fully connected layers), `weight_params` (`QuantParams`, per tensor or per output
+    channel along axis 0), `bias` (int32, one per output, at scale s_x · s_w, zero point 0), and
+    optionally `clamp` (lo, hi): a fused activation's bounds in the output's integers (a TFLite fused
+    ReLU, say); without it the output type's range."""
+
+    def check(self, layer):
+        w, wp = layer.weights, layer.weight_params
+        outputs = w.shape[0]
+        if w.dtype not in (np.dtype(np.int8), np.dtype(np.uint8)):
+            raise ValueError(f"layer {layer.name!r}: weights must be int8 or uint8, got {w.dtype}")
+        if not isinstance(wp, QuantParams) or wp.dtype != w.dtype or (
+                wp.per_channel and (wp.axis != 0 or wp.scale.size != outputs)):
+            raise ValueError(f"layer {layer.name!r}: weight_params must be {w.dtype} QuantParams per "
+                             f"tensor or per output channel (axis 0, {outputs} entries), got {wp!r}")
+        bias = getattr(layer, "bias", None)
+        if bias is None or bias.dtype != np.int32 or bias.shape != (outputs,):
+            raise ValueError(f"layer {layer.name!r}: bias must be int32 of shape ({outputs},), got "
+                             f"{None if bias is None else (bias.dtype, bias.shape)}")
+        if len(layer.input_params) != 1 or layer.input_params[0].per_channel or layer.output_params.per_channel:
+            raise ValueError(f"layer {layer.name!r}: input and output need per-tensor parameters")
+        clamp = self.clamp(layer)
+        out = layer.output_params
+        if not out.qmin <= clamp[0] <= clamp[1] <= out.qmax:
+            raise ValueError(f"layer {layer.name!r}: clamp {clamp} outside [{out.qmin}, {out.qmax}]")
+
+    @staticmethod
+    def clamp(layer) -> tuple[int, int]:
+        c = getattr(layer, "clamp", None)
+        out = layer.output_params
+        return (out.qmin, out.qmax) if c is None else (int(c[0]), int(c[1]))
+
+    def requantizer(self, layer, runtime):
+        """The layer's requantizer as `runtime` derives it from the scales."""
+        from ...runtime.requantization import DERIVATIONS
+        derive = DERIVATIONS[runtime.choice(layer, "requantization", DERIVATIONS)]
+        return derive(layer.input_params[0].scale[0], layer.weight_params.scale, layer.output_params,
+                      self.clamp(layer))
+
+    def integer_route(self, layer, runtime):
+        """Checks that the recipe computes in integers with exact int32 sums (the accumulations
+        other runtimes need are chosen here as they are implemented)."""
+        runtime.choice(layer, "compute", ("integer",))
+        runtime.choice(layer, "accumulation", ("exact",))
+        if layer.weights.dtype != np.int8 or np.any(layer.weight_params.zero_point != 0):
+            raise RuntimeNotSupportedError(
+                f"layer {layer.name!r}: weights with a zero point (or uint8 weights) are not "
+                f"supported yet by the integer kernels")

@@ -1,0 +1,59 @@
+"""Emulated runtimes: one data module per profile, listed by `fp.runtimes()`, chosen by name.
+
+    qnet.predict(x, runtime="onnxruntime-avx2")   # what ONNX Runtime computes on an AVX2-only CPU
+    fp.runtimes()                                 # every profile, with what it stands for
+
+"onnxruntime" names the ONNX Runtime profile of *this* machine's CPU (`host_runtime`); every other
+name is a profile of its own (docs/runtimes.md).
+"""
+from __future__ import annotations
+
+import pandas as pd
+
+from . import (litert, litert_optimized, litert_reference, onnxruntime_avx2, onnxruntime_avx2_precise,
+               onnxruntime_reference, onnxruntime_vnni)
+from .profile import RuntimeNotSupportedError, RuntimeProfile
+
+RUNTIMES: dict[str, RuntimeProfile] = {p.name: p for p in (
+    onnxruntime_avx2.PROFILE, onnxruntime_avx2_precise.PROFILE, onnxruntime_vnni.PROFILE,
+    onnxruntime_reference.PROFILE, litert.PROFILE, litert_optimized.PROFILE, litert_reference.PROFILE)}
+
+HOST_ALIAS = "onnxruntime"
+
+
+def host_runtime() -> str:
+    """The ONNX Runtime profile of this machine: VNNI when the CPU has AVX-512 VNNI or AVX-VNNI (MLAS
+    then accumulates u8·s8 exactly with vpdpbusd), else AVX2 (vpmaddubsw, saturating pair sums)."""
+    from .. import _kernels
+    if _kernels.cpu_has_vnni():
+        return onnxruntime_vnni.PROFILE.name
+    return onnxruntime_avx2.PROFILE.name
+
+
+def get_runtime(name) -> RuntimeProfile:
+    """The profile called `name` ("onnxruntime" resolves to this machine's ONNX Runtime profile)."""
+    if isinstance(name, RuntimeProfile):
+        return name
+    if not isinstance(name, str):
+        raise ValueError(f"runtime must be a profile name, got {name!r}")
+    key = name.lower()
+    if key == HOST_ALIAS:
+        key = host_runtime()
+    if key not in RUNTIMES:
+        raise ValueError(f"unknown runtime {name!r}; known: {', '.join([HOST_ALIAS, *RUNTIMES])} "
+                         f"(fp.runtimes() describes them)")
+    return RUNTIMES[key]
+
+
+def runtimes() -> pd.DataFrame:
+    """One row per runtime profile: name, family, CPU kernels, description, and the layer types it
+    runs. The first row is the "onnxruntime" alias and the profile it means on this machine."""
+    rows = [(HOST_ALIAS, "onnxruntime", "this CPU",
+             f"ONNX Runtime as it runs on this machine: the {host_runtime()!r} profile", "")]
+    for p in RUNTIMES.values():
+        rows.append((p.name, p.family, p.isa or "any", p.description, ", ".join(sorted(p.ops))))
+    return pd.DataFrame(rows, columns=["Runtime", "Family", "CPU", "Description", "Layers"])
+
+
+__all__ = ["RUNTIMES", "RuntimeProfile", "RuntimeNotSupportedError", "get_runtime", "host_runtime",
+           "runtimes"]

@@ -1,0 +1,10 @@
+"""LiteRT with its builtin optimized kernels without delegates (BUILTIN_WITHOUT_DEFAULT_DELEGATES)."""
+from . import litert_common as common
+from .profile import RuntimeProfile
+
+PROFILE = RuntimeProfile(
+    name="litert-optimized", family="litert", isa=None,
+    description=f"LiteRT {common.LITERT_VERSION}, builtin optimized kernels without delegates (BUILTIN_WITHOUT_DEFAULT_DELEGATES)",
+    quantize=common.QUANTIZE,
+    ops={},
+)

@@ -1,0 +1,12 @@
+"""ONNX Runtime on a CPU with AVX-512 VNNI or AVX-VNNI: MLAS multiplies u8·s8 with vpdpbusd, whose
+int32 sums are exact, so every integer accumulation is exact."""
+from . import onnxruntime_common as common
+from .profile import RuntimeProfile
+
+PROFILE = RuntimeProfile(
+    name="onnxruntime-vnni", family="onnxruntime", isa="avx512-vnni",
+    description=f"ONNX Runtime {common.ORT_VERSION} CPU provider on an AVX-512 VNNI / AVX-VNNI CPU: "
+                f"exact int32 accumulation (vpdpbusd), float32 requantization",
+    quantize=common.QUANTIZE,
+    ops=common.integer_ops("exact"),
+)
