@@ -8,6 +8,6 @@ PROFILE = RuntimeProfile(
     description=f"ONNX Runtime {common.ORT_VERSION} with graph optimizations disabled "
                 f"(ORT_DISABLE_ALL): the QDQ graph as written, operators in float32",
     quantize=common.QUANTIZE,
-    ops={},
+    ops=common.graph_ops("as-written", "host"),  # QOperator nodes: the host CPU's MLAS kernels
     options={"graph_optimization_level": "ORT_DISABLE_ALL"},
 )

@@ -8,5 +8,5 @@ PROFILE = RuntimeProfile(
     description=f"ONNX Runtime {common.ORT_VERSION} CPU provider on an AVX-512 VNNI / AVX-VNNI CPU: "
                 f"exact int32 accumulation (vpdpbusd), float32 requantization",
     quantize=common.QUANTIZE,
-    ops=common.integer_ops("exact"),
+    ops=common.graph_ops("optimized", "vnni"),
 )

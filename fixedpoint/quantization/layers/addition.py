@@ -4,7 +4,8 @@ from __future__ import annotations
 import numpy as np
 
 from ... import kernels
-from .base import QuantizedKind, register_kind, requantize
+from .base import QuantizedKind, register_affine_kind, register_kind, requantize
+from .ort_graph import OrtGraphKind, ort_kernels, scalar
 
 
 @register_kind("Addition")
@@ -25,3 +26,24 @@ class AdditionKind(QuantizedKind):
                                        rounding=ql.rounding, overflow="Saturate", dtype=np.int8)
         total = sum(np.left_shift(q.astype(np.int64), s) for q, s in zip(inputs, ql.alignment_shifts))
         return requantize(total, ql.shift, ql.rounding)
+
+
+@register_affine_kind("Addition")
+class AffineAdditionKind(OrtGraphKind):
+    """Affine addition of two tensors (ONNX QLinearAdd): ORT's float formula (qladd.cpp)."""
+
+    ORT_OPS = {"QLinearAdd": "bind_qlinear"}
+    FORMULA = "qlinear_add"
+
+    def check(self, layer):
+        if len(layer.input_params) != 2 or any(p.per_channel for p in [*layer.input_params, layer.output_params]):
+            raise ValueError(f"layer {layer.name!r}: needs two inputs and per-tensor parameters")
+
+    def bind_qlinear(self, layer, runtime):
+        formula = ort_kernels(layer, self.FORMULA)
+        (pa, pb), pc = layer.input_params, layer.output_params
+
+        def run(a, b):
+            return formula(a, scalar(pa, "scale"), scalar(pa), b, scalar(pb, "scale"), scalar(pb),
+                           scalar(pc, "scale"), scalar(pc))
+        return run

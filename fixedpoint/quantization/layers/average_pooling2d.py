@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from ... import kernels
 from ...nn.functional import resolve_padding
-from .base import QuantizedKind, register_kind
+from .base import QuantizedKind, register_affine_kind, register_kind
+from .ort_graph import OrtGraphKind, ort_kernels, scalar
 
 
 @register_kind("AveragePooling2D")
@@ -21,3 +22,22 @@ class AveragePoolingKind(QuantizedKind):
         pads = resolve_padding(layer.padding, x.shape[2:], layer.pool_size, layer.stride, (1, 1))
         return kernels.avg_pool2d(x, layer.pool_size, layer.stride, pads,
                                   count_include_pad=layer.count_include_pad, rounding=ql.rounding)
+
+
+@register_affine_kind("AveragePooling2D")
+class AffineAveragePoolingKind(OrtGraphKind):
+    """Affine average pooling (com.microsoft QLinearAveragePool): ORT's float formula (qlinear_pool.cc)."""
+
+    ORT_OPS = {"QLinearAveragePool": "bind_qlinear"}
+
+    def bind_qlinear(self, layer, runtime):
+        formula = ort_kernels(layer, "qlinear_average_pool")
+        pool = layer.layer
+        (px,), py = layer.input_params, layer.output_params
+
+        def run(x):
+            pads = resolve_padding(pool.padding, x.shape[2:], pool.pool_size, pool.stride, (1, 1))
+            return formula(x, scalar(px, "scale"), scalar(px), scalar(py, "scale"), scalar(py),
+                           kernel=pool.pool_size, stride=pool.stride, padding=pads,
+                           count_include_pad=pool.count_include_pad, ceil_mode=pool.ceil_mode)
+        return run

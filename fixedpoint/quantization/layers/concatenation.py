@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import QuantizedKind, register_kind, requantize
+from .base import QuantizedKind, register_affine_kind, register_kind, requantize
+from .ort_graph import OrtGraphKind, ort_kernels, scalar
 
 
 @register_kind("Concatenation")
@@ -19,3 +20,20 @@ class ConcatenationKind(QuantizedKind):
         parts = [q if s == 0 else requantize(q.astype(np.int32), s, ql.rounding)
                  for q, s in zip(inputs, ql.input_shifts)]
         return np.concatenate(parts, axis=ql.layer.axis)
+
+
+@register_affine_kind("Concatenation")
+class AffineConcatenationKind(OrtGraphKind):
+    """Affine concatenation (ONNX QLinearConcat): each input requantized through ORT's table, or copied
+    when its parameters equal the output's."""
+
+    ORT_OPS = {"QLinearConcat": "bind_qlinear"}
+
+    def bind_qlinear(self, layer, runtime):
+        formula = ort_kernels(layer, "qlinear_concat")
+        out, axis = layer.output_params, layer.layer.axis
+
+        def run(*xs):
+            return formula(list(xs), [scalar(p, "scale") for p in layer.input_params],
+                           [scalar(p) for p in layer.input_params], scalar(out, "scale"), scalar(out), axis)
+        return run

@@ -10,7 +10,7 @@ from ...nn.functional import conv2d as conv2d_float
 from ...nn.functional import conv2d_route, output_size, packed_float_weights, resolve_padding
 from .base import register_affine_kind, register_kind
 from .learnable import (FLOAT_EXACT_MAX_PRODUCTS, FLOAT_EXACT_MAX_TERMS, AffineLinearKind, LearnableKind,
-                        exact_float_sums)
+                        exact_float_sums, flip_to_uint8)
 
 
 @register_kind("Convolution2D")
@@ -122,19 +122,27 @@ class AffineConvolutionKind(AffineLinearKind):
     runtime's int32 sums of (x − z_x)·(w − z_w) plus the bias, then the runtime's requantizer, all in
     one compiled pass. Padding takes the input zero point, so a padded tap adds nothing."""
 
-    def bind(self, layer, runtime):
-        self.integer_route(layer, runtime)
+    ORT_OPS = {"QLinearConv": "bind_ort_graph_integer"}
+
+    def integer_function(self, layer, requantizer, accumulation, flip_input):
         conv = layer.layer
-        rq = self.requantizer(layer, runtime)
         packed = kernels.pack_weights(layer.weights, groups=conv.groups)
-        zx = int(layer.input_params[0].zero_point[0])
+        zx = int(layer.input_params[0].zero_point[0]) + (128 if flip_input else 0)
+        extra = {}
+        zw = layer.weight_params.zero_point
+        if np.any(zw != 0):
+            extra["w_zero_point"] = int(zw[0]) if np.all(zw == zw[0]) else zw.astype(np.int32)
+        if accumulation is not None:
+            extra["accumulation"] = accumulation
         bias = layer.bias
         kh, kw = layer.weights.shape[2:]
 
         def run(x):
             conv._check(x.shape)
+            if flip_input:
+                x = flip_to_uint8(x)
             pads = resolve_padding(conv.padding, x.shape[2:], (kh, kw), conv.stride, conv.dilation)
             return kernels.conv2d(x, packed, bias=bias, stride=conv.stride, padding=pads,
                                   dilation=conv.dilation, groups=conv.groups, x_zero_point=zx,
-                                  requantizer=rq)
+                                  requantizer=requantizer, **extra)
         return run

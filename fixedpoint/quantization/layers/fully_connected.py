@@ -6,7 +6,7 @@ import numpy as np
 from ... import kernels
 from .base import register_affine_kind, register_kind
 from .learnable import (FLOAT_EXACT_MAX_PRODUCTS, FLOAT_EXACT_MAX_TERMS, AffineLinearKind, LearnableKind,
-                        exact_float_sums)
+                        exact_float_sums, flip_to_uint8)
 
 
 @register_kind("FullyConnected")
@@ -44,14 +44,22 @@ class AffineFullyConnectedKind(AffineLinearKind):
     """Affine fully connected layer (ONNX QLinearMatMul / QGemm, TFLite FULLY_CONNECTED): int32 sums
     of (x − z_x)·(w − z_w) plus the bias, then the runtime's requantizer, in one compiled pass."""
 
-    def bind(self, layer, runtime):
-        self.integer_route(layer, runtime)
-        rq = self.requantizer(layer, runtime)
+    ORT_OPS = {"QLinearMatMul": "bind_ort_graph_integer", "QGemm": "bind_ort_graph_integer"}
+
+    def integer_function(self, layer, requantizer, accumulation, flip_input):
         packed = kernels.pack_weights(np.ascontiguousarray(layer.weights.T))
-        zx = int(layer.input_params[0].zero_point[0])
+        zx = int(layer.input_params[0].zero_point[0]) + (128 if flip_input else 0)
+        extra = {}
+        zw = layer.weight_params.zero_point
+        if np.any(zw != 0):
+            extra["b_zero_point"] = int(zw[0]) if np.all(zw == zw[0]) else zw.astype(np.int32)
+        if accumulation is not None:
+            extra["accumulation"] = accumulation
         bias = layer.bias
 
         def run(x):
-            return kernels.gemm(x.reshape(x.shape[0], -1), packed, bias=bias, a_zero_point=zx,
-                                requantizer=rq)
+            x = x.reshape(x.shape[0], -1)
+            if flip_input:
+                x = flip_to_uint8(x)
+            return kernels.gemm(x, packed, bias=bias, a_zero_point=zx, requantizer=requantizer, **extra)
         return run

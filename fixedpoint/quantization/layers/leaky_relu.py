@@ -5,7 +5,8 @@ import math
 
 import numpy as np
 
-from .base import QuantizedKind, quantize_scaled, register_kind, requantize
+from .base import QuantizedKind, quantize_scaled, register_affine_kind, register_kind, requantize
+from .ort_graph import OrtGraphKind, ort_kernels, scalar
 
 
 @register_kind("LeakyReLU")
@@ -25,3 +26,24 @@ class LeakyReLUKind(QuantizedKind):
         negative = requantize(x.astype(np.int32) * np.int32(ql.scale_stored),
                               ql.scale_fraction_length, ql.rounding)
         return np.where(x >= 0, x, negative)
+
+
+@register_affine_kind("LeakyReLU")
+class AffineLeakyReLUKind(OrtGraphKind):
+    """Affine leaky ReLU (com.microsoft QLinearLeakyRelu): a 256-entry table built in float32."""
+
+    ORT_OPS = {"QLinearLeakyRelu": "bind_table"}
+    TABLE = "leaky_relu"
+
+    def table_arguments(self, layer):
+        return {"alpha": float(layer.layer.scale)}
+
+    def bind_table(self, layer, runtime):
+        build = ort_kernels(layer, "lookup_table")
+        (px,), py = layer.input_params, layer.output_params
+        table = build(self.TABLE, scalar(px, "scale"), scalar(px), scalar(py, "scale"), scalar(py),
+                      dtype=py.dtype, **self.table_arguments(layer))
+
+        def run(x):
+            return table[x.view(np.uint8)]
+        return run

@@ -8,7 +8,8 @@ import numpy as np
 from ... import kernels
 from ...runtime.profile import RuntimeNotSupportedError
 from ..qparams import QuantParams
-from .base import AffineKind, QuantizedKind, quantize_scaled
+from .base import QuantizedKind, quantize_scaled
+from .ort_graph import OrtGraphKind, ort_op
 
 
 class LearnableKind(QuantizedKind):
@@ -57,14 +58,22 @@ def exact_float_sums(float_op, x: np.ndarray) -> np.ndarray:
     return float_op(x.astype(np.float32)).astype(np.int32)
 
 
-class AffineLinearKind(AffineKind):
+class AffineLinearKind(OrtGraphKind):
     """What affine convolution and fully connected layers share.
 
     Data fields: `weights` (int8, or uint8 with a zero point; OIHW for convolutions, (outputs,
     inputs) for fully connected layers), `weight_params` (`QuantParams`, per tensor or per output
     channel along axis 0), `bias` (int32, one per output, at scale s_x · s_w, zero point 0), and
     optionally `clamp` (lo, hi): a fused activation's bounds in the output's integers (a TFLite fused
-    ReLU, say); without it the output type's range."""
+    ReLU, say); without it the output type's range. Imported ONNX layers also carry `ort_op`,
+    `ort_op_precise`, `ort_op_unoptimized` (the operator ORT runs per graph, see `ort_graph`) and
+    `ort_activation_dtype` (the activation type after ORT's S8->U8 conversion of QDQ pairs).
+
+    `compute` recipes: "integer" (exact int32 sums, the runtime's requantizer), "float" and
+    "ort-graph" (`OrtGraphKind`: the ORT operator with MLAS's accumulation on the profile's CPU)."""
+
+    COMPUTE = {"integer": "bind_integer", "float": "bind_float", "ort-graph": "bind_ort_graph"}
+    ORT_OPS = {}   # set by the subclasses
 
     def check(self, layer):
         w, wp = layer.weights, layer.weight_params
@@ -108,3 +117,49 @@ class AffineLinearKind(AffineKind):
             raise RuntimeNotSupportedError(
                 f"layer {layer.name!r}: weights with a zero point (or uint8 weights) are not "
                 f"supported yet by the integer kernels")
+
+    def bind_integer(self, layer, runtime):
+        self.integer_route(layer, runtime)
+        return self.integer_function(layer, self.requantizer(layer, runtime), None, False)
+
+    def ort_accumulation(self, layer, runtime, op):
+        """(the accumulation MLAS uses for this layer on the profile's CPU, whether the activation
+        enters it as uint8 after ORT's S8->U8 conversion)."""
+        isa = runtime.choice(layer, "accumulation", ("avx2", "avx2-precise", "vnni", "host"))
+        activation = np.dtype(getattr(layer, "ort_activation_dtype", layer.input_params[0].dtype))
+        flipped = activation != layer.input_params[0].dtype
+        if not hasattr(kernels, "ort_accumulation"):   # before the MLAS accumulation kernels
+            if isa in ("vnni", "avx2-precise") or (activation, layer.weights.dtype) != (
+                    np.dtype(np.uint8), np.dtype(np.int8)):
+                return None, False
+            raise RuntimeNotSupportedError(
+                f"layer {layer.name!r}: MLAS's AVX2 int16-pair accumulation is not available "
+                f"(fixedpoint.kernels.ort_accumulation is missing)")
+        if isa == "host":
+            isa = kernels.host_ort_profile() or "avx2"
+            isa = "avx2" if isa == "avx512bw" else isa
+        groups = getattr(layer.layer, "groups", 1)
+        channels = layer.weights.shape[1] * groups if layer.weights.ndim == 4 else None
+        acc = kernels.ort_accumulation(
+            op, isa, activation_dtype=activation, weight_dtype=layer.weights.dtype,
+            weight_zero_point=layer.weight_params.zero_point, groups=groups, in_channels=channels,
+            out_channels=layer.weights.shape[0],
+            domain="com.microsoft" if op == "QGemm" else "")
+        if acc.kind == "exact":
+            return None, False
+        return acc, flipped
+
+    def bind_ort_graph_integer(self, layer, runtime):
+        op = ort_op(layer, runtime)
+        acc, flipped = self.ort_accumulation(layer, runtime, op)
+        return self.integer_function(layer, self.requantizer(layer, runtime), acc, flipped)
+
+    def integer_function(self, layer, requantizer, accumulation, flip_input):
+        """f(x) computing the layer's sums with `accumulation` (None: exact) and `requantizer`;
+        `flip_input`: x is int8 but enters the sums as uint8 x ^ 0x80 with zero point + 128."""
+        raise NotImplementedError
+
+
+def flip_to_uint8(x: np.ndarray) -> np.ndarray:
+    """int8 x as the uint8 x + 128 (ORT's S8->U8 conversion of a QDQ pair: same real values)."""
+    return x.view(np.uint8) ^ np.uint8(0x80)

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import QuantizedKind, register_kind, requantize
+from .base import QuantizedKind, register_affine_kind, register_kind, requantize
+from .addition import AffineAdditionKind
 
 
 @register_kind("Multiplication")
@@ -24,3 +25,11 @@ class MultiplicationKind(QuantizedKind):
         for q in inputs[1:]:
             product = product * q
         return requantize(product, ql.shift, ql.rounding)
+
+
+@register_affine_kind("Multiplication")
+class AffineMultiplicationKind(AffineAdditionKind):
+    """Affine product of two tensors (ONNX QLinearMul): ORT's float formula (qlmul.cpp)."""
+
+    ORT_OPS = {"QLinearMul": "bind_qlinear"}
+    FORMULA = "qlinear_mul"

@@ -1,0 +1,123 @@
+"""What the affine kinds share to compute a layer as ONNX Runtime runs it.
+
+An ORT profile's recipe says "compute": "ort-graph" and names a graph ("optimized",
+"optimized-precise", "as-written"); the importer records on each layer, per graph, the operator ORT
+executes for it (`fixedpoint/onnx/ort_fusion.py`): an integer QLinear* operator, or "" when ORT runs
+the float operator between DequantizeLinear and QuantizeLinear. A kind then looks the operator up in
+its table (`ORT_OPS`: operator name -> builder) or takes `float_route`.
+
+Layers made by hand carry no record; they run as the integer operator ORT fuses their type into
+(`DEFAULT_OPS`).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ...runtime.profile import RuntimeNotSupportedError
+from .base import AffineKind
+
+# recipe "graph" -> the layer attribute holding the operator ORT runs in that graph
+GRAPH_FIELDS = {"optimized": "ort_op", "optimized-precise": "ort_op_precise",
+                "as-written": "ort_op_unoptimized"}
+
+# the operator a hand-built layer of each type stands for
+DEFAULT_OPS = {
+    "Convolution2D": "QLinearConv", "FullyConnected": "QGemm", "Addition": "QLinearAdd",
+    "Multiplication": "QLinearMul", "Concatenation": "QLinearConcat",
+    "AveragePooling2D": "QLinearAveragePool", "GlobalAveragePooling2D": "QLinearGlobalAveragePool",
+    "LeakyReLU": "QLinearLeakyRelu", "Sigmoid": "QLinearSigmoid", "Softmax": "QLinearSoftmax",
+    "MaxPooling2D": "MaxPool", "GlobalMaxPooling2D": "GlobalMaxPool", "ReLU": "Clamp",
+    "ClippedReLU": "Clamp", "Flatten": "Flatten", "Reshape": "Reshape", "Transpose": "Transpose",
+    "Identity": "Identity", "Dropout": "Identity",
+}
+
+
+def ort_op(layer, runtime) -> str:
+    """The operator ORT executes for `layer` in the graph `runtime` stands for ("" = float)."""
+    graph = runtime.choice(layer, "graph", tuple(GRAPH_FIELDS))
+    op = getattr(layer, GRAPH_FIELDS[graph], None)
+    if op is None and graph == "optimized-precise":
+        op = getattr(layer, "ort_op", None)
+    if op is None:
+        op = DEFAULT_OPS.get(layer.type_name, "")
+    return str(op)
+
+
+def float_kernel(layer, runtime):
+    """The float32 function ORT computes for the layer's float operator. ORT's own kernels (MLAS)
+    where `fixedpoint.kernels.onnxruntime` provides them; otherwise the layer's `forward`."""
+    runtime.choice(layer, "float", ("mlas",))
+    float_layer = layer.layer
+    try:
+        from ...kernels import onnxruntime as ort_kernels
+    except ImportError:
+        ort_kernels = None
+    make = getattr(ort_kernels, "float_layer_function", None)
+    function = make(float_layer) if make is not None else None
+    return function if function is not None else float_layer.forward
+
+
+def float_route(layer, runtime):
+    """DequantizeLinear of each input, the float operator, QuantizeLinear of the output: how ORT runs a
+    QDQ node group it does not fuse, and every QDQ group with graph optimizations disabled."""
+    from ...runtime.boundary import quantize
+    forward = float_kernel(layer, runtime)
+    inputs, output = layer.input_params, layer.output_params
+
+    def run(*q):
+        return quantize(runtime, forward(*[p.dequantize(v) for p, v in zip(inputs, q)]), output)
+    return run
+
+
+def same_params_route(layer, runtime, move):
+    """An operator that only moves or selects values (Reshape, MaxPool, ...): on the integers when
+    input and output parameters agree (ORT drops the DQ/Q pair: DropQDQNodesRules), else as
+    `float_route` (the same numbers: Q(DQ(q)) = q for equal parameters)."""
+    if all(p == layer.output_params for p in layer.input_params):
+        return move
+    return float_route(layer, runtime)
+
+
+class OrtGraphKind(AffineKind):
+    """An affine kind that runs as ONNX Runtime's graph says: `compute` is looked up in `COMPUTE`
+    (recipe value -> method name), "ort-graph" looks the layer's operator up in `ORT_OPS`
+    (operator -> method name; "" -> `float_route`)."""
+
+    COMPUTE = {"ort-graph": "bind_ort_graph", "float": "bind_float"}
+    ORT_OPS: dict = {}
+
+    def bind(self, layer, runtime):
+        compute = runtime.choice(layer, "compute", tuple(self.COMPUTE))
+        return getattr(self, self.COMPUTE[compute])(layer, runtime)
+
+    def bind_float(self, layer, runtime):
+        return float_route(layer, runtime)
+
+    def bind_ort_graph(self, layer, runtime):
+        op = ort_op(layer, runtime)
+        if not op:
+            return float_route(layer, runtime)
+        method = self.ORT_OPS.get(op)
+        if method is None:
+            raise RuntimeNotSupportedError(
+                f"layer {layer.name!r}: ONNX Runtime runs it as {op}, which the {layer.type_name} kind "
+                f"does not implement (it implements {', '.join(sorted(self.ORT_OPS)) or 'none'})")
+        return getattr(self, method)(layer, runtime)
+
+
+def ort_kernels(layer, what: str):
+    """`fixedpoint.kernels.onnxruntime` (ORT's operator formulas), or a clear error naming the layer."""
+    try:
+        from ...kernels import onnxruntime as module
+    except ImportError:
+        module = None
+    if module is None or not hasattr(module, what):
+        raise RuntimeNotSupportedError(
+            f"layer {layer.name!r}: ONNX Runtime's {what} formula is not available "
+            f"(fixedpoint.kernels.onnxruntime.{what} is missing)")
+    return getattr(module, what)
+
+
+def scalar(params, what="zero_point"):
+    """The per-tensor scale (float32) or zero point (int) of `params`."""
+    return np.float32(params.scale[0]) if what == "scale" else int(params.zero_point[0])
