@@ -26,14 +26,19 @@ NON_FOLDABLE = {"RandomNormal", "RandomNormalLike", "RandomUniform", "RandomUnif
                 "Multinomial", "Bernoulli"}
 
 
-def import_onnx(source) -> Network:
-    """A float `Network` equivalent to an ONNX model given as a path, bytes or `onnx.ModelProto`.
+def import_onnx(source):
+    """A float `Network` equivalent to an ONNX model given as a path, bytes or `onnx.ModelProto`; for
+    a quantized model (QDQ or QOperator) a `QuantizedNetwork` computing as ONNX Runtime does
+    (`predict(x, runtime=...)`, see docs/runtimes-onnxruntime-import.md).
 
     Raises `OnnxImportError` (a ValueError) naming the problem: a malformed or truncated file, an
     opset older than 11, an unsupported operator (with the node name and the supported list), or a
     node whose attributes our layers cannot express.
     """
     model, what = load_model(source)
+    from .quantized import QuantizedImporter, is_quantized
+    if is_quantized(model):
+        return QuantizedImporter(model, what).quantized_network()
     return Importer(model, what).network()
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 from typing import Callable
 
 HANDLERS: dict[str, Callable] = {}
+# QOperator nodes (QLinearConv, com.microsoft QGemm, ...): handlers of the quantized importer only
+QUANTIZED_HANDLERS: dict[str, Callable] = {}
 
 # Stand-in for the batch size in folded shape arithmetic (`Shape` of a run-time tensor). It lets a
 # `Reshape` built from `x.shape[0]` keep the batch axis, so the network works for any batch size;
@@ -16,15 +18,23 @@ HANDLERS: dict[str, Callable] = {}
 BATCH = 2_147_483_629
 
 
-def register(*op_types: str, handler: Callable | None = None):
-    """Register `handler` for `op_types`; without `handler`, a decorator."""
+def register(*op_types: str, handler: Callable | None = None, registry: dict | None = None):
+    """Register `handler` for `op_types` (in `HANDLERS`, or `registry`); without `handler`, a
+    decorator."""
+    table = HANDLERS if registry is None else registry
+
     def add(fn):
         for op_type in op_types:
-            if op_type in HANDLERS:
+            if op_type in table:
                 raise TypeError(f"a handler for ONNX {op_type!r} is already registered")
-            HANDLERS[op_type] = fn
+            table[op_type] = fn
         return fn
     return add if handler is None else add(handler)
+
+
+def register_quantized(*op_types: str, handler: Callable | None = None):
+    """Register a QOperator handler (used by the quantized importer only)."""
+    return register(*op_types, handler=handler, registry=QUANTIZED_HANDLERS)
 
 
 def simple(cls, **fixed):

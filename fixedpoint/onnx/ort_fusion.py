@@ -1,0 +1,192 @@
+"""Which operator ONNX Runtime 1.32 (CPU execution provider, x86-64) executes for each layer of an
+imported quantized model, per graph: "optimized" (the default graph optimizations),
+"optimized-precise" (session.x64quantprecision = 1) and "as-written" (ORT_DISABLE_ALL).
+
+The rules follow ORT's graph transformers, in the order ORT runs them (Level 1, then Level 2;
+sources under onnxruntime/core/optimizer/, read on the 1.32 tree and checked against the graphs the
+installed runtime writes with SessionOptions.optimized_model_filepath):
+
+1. EnsureUniqueDQForNodeUnit (ensure_unique_dq_for_node_unit.cc): a DequantizeLinear read by several
+   nodes is duplicated, one per reader.
+2. Relu / Clip before a QuantizeLinear that saturates at the same bounds are removed
+   (relu_quantizelinear.cc, clip_quantizelinear.cc; qdq_selectors.cc IsClipMadeRedundantByQ for the
+   node groups). The numbers do not depend on it (the importer moves the clamp after the Q).
+3. QDQS8ToU8Transformer (qdq_s8_to_u8.cc; x86 only, QDQIsInt8Allowed() is false there): a
+   QuantizeLinear with int8 scalar zero point whose only reader is one DequantizeLinear (after 1)
+   becomes uint8 with zero point + 128 (the same real values). Constant int8 weights behind a
+   DequantizeLinear are converted too only with x64quantprecision (weights_to_u8), since Conv, MatMul
+   and Gemm are in its exclude_next list otherwise.
+4. QDQSelectorActionTransformer (selectors_actions/qdq_selector_action_transformer.cc,
+   qdq_selectors.cc): a node with a DequantizeLinear on every input and exactly one QuantizeLinear
+   as its only reader (not a graph output) is fused when its selector accepts the types (after 3):
+   Conv -> QLinearConv (input type = output type, int8 inputs not allowed on x86, bias int32);
+   MatMul -> QLinearMatMul (same); Gemm -> QGemm (int8 A needs int8 B, A type = Y type, beta 1
+   and an int32 bias); Add / Mul -> QLinearAdd / QLinearMul (all three types equal);
+   AveragePool, GlobalAveragePool, LeakyRelu, Sigmoid, Softmax -> QLinear* (input type = output
+   type); Concat -> QLinearConcat (all types equal); MaxPool (opset 12+), Flatten, Reshape,
+   Transpose, Squeeze, Unsqueeze lose their DQ and Q when both have the same scale and zero point.
+   Every other node (BatchNormalization, Tanh, …) stays float between its DQ and Q.
+
+QOperator nodes run as written in every graph.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..quantization.qparams import QuantParams
+
+GRAPHS = ("optimized", "optimized-precise", "as-written")
+FIELDS = {"optimized": "ort_op", "optimized-precise": "ort_op_precise", "as-written": "ort_op_unoptimized"}
+
+UNARY = {"AveragePool": "QLinearAveragePool", "GlobalAveragePool": "QLinearGlobalAveragePool",
+         "LeakyRelu": "QLinearLeakyRelu", "Sigmoid": "QLinearSigmoid", "Softmax": "QLinearSoftmax"}
+BINARY = {"Add": "QLinearAdd", "Mul": "QLinearMul"}
+DROP_QDQ = {"Flatten", "Reshape", "Transpose", "Squeeze", "Unsqueeze"}   # and MaxPool from opset 12
+
+
+def s8_to_u8(imp, q_node) -> bool:
+    """Whether ORT turns this int8 QuantizeLinear (and its DequantizeLinear) into uint8 (rule 3)."""
+    zero = q_node.input[2] if len(q_node.input) > 2 else ""
+    if not zero or zero not in imp.constants or np.asarray(imp.constants[zero]).dtype != np.int8 \
+            or np.asarray(imp.constants[zero]).size != 1:
+        return False
+    out = q_node.output[0]
+    readers = imp.readers.get(out, [])
+    if out in imp.graph_outputs or len(readers) != 1 or readers[0].op_type != "DequantizeLinear":
+        return False
+    dq = readers[0]
+    dq_zero = dq.input[2] if len(dq.input) > 2 else ""
+    if dq_zero not in imp.constants or np.asarray(imp.constants[dq_zero]).dtype != np.int8:
+        return False
+    return len(imp.readers.get(dq.output[0], [])) + (dq.output[0] in imp.graph_outputs) == 1
+
+
+def q_node_of(imp, tensor):
+    """The QuantizeLinear node a dequantized run-time tensor comes from (None for QLinear outputs)."""
+    source = imp.dq_source.get(tensor, tensor)
+    for node in imp.graph.node:
+        if node.op_type == "QuantizeLinear" and node.output[0] == source:
+            return node
+    return None
+
+
+def ort_dtype(imp, tensor, params) -> np.dtype:
+    """The type ORT's kernels see for a dequantized run-time tensor (after rule 3)."""
+    q = q_node_of(imp, tensor)
+    if params.dtype == np.int8 and q is not None and s8_to_u8(imp, q):
+        return np.dtype(np.uint8)
+    return params.dtype
+
+
+def learnable_data(imp, name, record) -> dict:
+    """The integer weights, their parameters and the int32 bias of a QDQ Conv / Gemm / MatMul."""
+    layer = imp.layers[name]
+    node = record.node
+    if layer.type_name not in ("Convolution2D", "FullyConnected"):
+        return {}
+    op = node.op_type
+    weight = node.input[1] if len(node.input) > 1 else ""
+    if weight not in imp.qconst:
+        imp.fail(node, f"its weights ({weight!r}) are not a DequantizeLinear of constant integers; a "
+                       f"quantized {op} needs quantized weights")
+    w, pw = imp.qconst[weight]
+    if op in ("MatMul",) or (op == "Gemm" and not _attr(node, "transB", 0)):
+        w = np.ascontiguousarray(w.T)
+    if pw.per_channel:
+        if (op == "Conv" and pw.axis != 0) or (op == "Gemm" and pw.axis != (0 if _attr(node, "transB", 0) else 1)) \
+                or (op == "MatMul" and pw.axis != 1):
+            imp.fail(node, f"per-channel weights must be quantized along the output axis, got axis {pw.axis}")
+        pw = QuantParams(pw.dtype, pw.scale, pw.zero_point, 0)
+    if op == "Gemm" and _attr(node, "alpha", 1.0) != 1.0:
+        imp.fail(node, "a quantized Gemm with alpha != 1 is not supported")
+    data = {"weights": w, "weight_params": pw}
+    bias_name = node.input[2] if op in ("Conv", "Gemm") and len(node.input) > 2 else ""
+    if bias_name and bias_name in imp.qconst and imp.qconst[bias_name][0].dtype == np.int32:
+        data["bias"] = imp.qconst[bias_name][0].reshape(-1).astype(np.int32)
+        data["ort_int32_bias"] = True
+    else:   # no bias, or a float one: ORT cannot fuse (qdq_selectors.cc ConvNodeGroupSelector)
+        data["bias"] = np.zeros(w.shape[0], np.int32)
+        data["ort_int32_bias"] = not bias_name
+    if data["bias"].size != w.shape[0]:
+        imp.fail(node, f"bias of {data['bias'].size} values for {w.shape[0]} outputs")
+    return data
+
+
+def _attr(node, key, default):
+    from .model import attributes
+    return attributes(node).get(key, default)
+
+
+def decide(imp, name, record, data) -> dict:
+    """{ort_op, ort_op_precise, ort_op_unoptimized, ort_activation_dtype}: see the module docstring."""
+    node = record.node
+    if record.origin == "qoperator":
+        op = node.op_type
+        return {FIELDS[g]: op for g in GRAPHS}
+    if record.origin == "quantize":
+        return {FIELDS[g]: "Identity" for g in GRAPHS}
+    if record.origin == "clamp":
+        return {FIELDS[g]: "Clamp" for g in GRAPHS}
+    if record.origin == "move":
+        op = node.op_type if node.op_type != "Dropout" else "Identity"
+        return {FIELDS[g]: op for g in GRAPHS}
+    result = {"ort_op_unoptimized": ""}
+    in_types = [ort_dtype(imp, t, p) for t, p in zip(record.inputs, record.in_params)]
+    out_type = record.out_params.dtype
+    if out_type == np.int8 and s8_to_u8(imp, record.q_node):
+        out_type = np.dtype(np.uint8)
+    for graph, precise in (("optimized", False), ("optimized-precise", True)):
+        result[FIELDS[graph]] = fused_op(imp, record, data, in_types, out_type, precise)
+    if in_types and data.get("weights") is not None:
+        result["ort_activation_dtype"] = in_types[0].name
+    if node.op_type == "Softmax":
+        result["ort_opset"] = imp.opset
+    return result
+
+
+def clip_redundant(imp, record) -> bool:
+    """qdq_selectors.cc IsClipMadeRedundantByQ: the Relu / Clip between the node and its Q does nothing
+    the Q's saturation does not (Relu: zero point at the type's minimum; Clip: bounds outside the Q's
+    range)."""
+    if record.clip is None:
+        return True
+    layer = imp.layers[record.clip]
+    p = record.out_params
+    low = float(p.scale[0]) * (p.qmin - int(p.zero_point[0]))
+    high = float(p.scale[0]) * (p.qmax - int(p.zero_point[0]))
+    if layer.type_name == "ReLU":
+        return int(p.zero_point[0]) == p.qmin
+    return low >= 0.0 and float(layer.ceiling) >= high and int(p.zero_point[0]) == p.qmin
+
+
+def fused_op(imp, record, data, in_types, out_type, precise) -> str:
+    """The QLinear operator ORT fuses the node group into, or "" (float): rule 4."""
+    node = record.node
+    op = node.op_type
+    if not clip_redundant(imp, record):
+        return ""
+    if op in ("Conv", "MatMul", "Gemm"):
+        if not data.get("ort_int32_bias", False):
+            return ""
+        weight_type = data["weights"].dtype
+        if precise and weight_type == np.int8:
+            weight_type = np.dtype(np.uint8)      # rule 3 with weights_to_u8
+        if op == "Gemm":
+            if in_types[0] == np.int8 and weight_type != np.int8:
+                return ""
+            if in_types[0] != out_type or (_attr(node, "beta", 1.0) != 1.0 and data["bias"].any()):
+                return ""
+            return "QGemm"
+        if in_types[0] != out_type or in_types[0] == np.int8:
+            return ""
+        return "QLinearConv" if op == "Conv" else "QLinearMatMul"
+    if op in BINARY:
+        return BINARY[op] if len(set(in_types)) == 1 and in_types[0] == out_type else ""
+    if op in UNARY:
+        return UNARY[op] if in_types[0] == out_type else ""
+    if op == "Concat":
+        return "QLinearConcat" if all(t == out_type for t in in_types) else ""
+    if op in DROP_QDQ or (op == "MaxPool" and imp.opset >= 12):
+        same = record.in_params[0] == record.out_params and in_types[0] == out_type
+        return ("MaxPool" if op == "MaxPool" else op) if same else ""
+    return ""

@@ -1,0 +1,238 @@
+"""Quantized ONNX models (QDQ and QOperator) as a `QuantizedNetwork` that computes as ONNX Runtime does.
+
+The walk is the float importer's (`importer.Importer`), with three additions:
+
+* DequantizeLinear of a constant is evaluated here, exactly as ORT computes it
+  (float32((q − zero point) · scale)); the float handlers see the float weights, and the integers
+  with their `QuantParams` are kept for the affine layer (`qconst`).
+* QuantizeLinear of a run-time tensor makes that tensor's producer an affine layer whose output has
+  the Q's parameters, when the producer reads only dequantized tensors and the Q is its only reader
+  (a Relu / Clip in between is moved after the Q: Q is monotone, so the clamp of the quantized value
+  is the same number); otherwise an affine Identity layer named after the Q quantizes the tensor.
+  DequantizeLinear of a run-time tensor is the same value seen as float (an alias).
+* QOperator nodes (QLinearConv, com.microsoft QGemm, QLinearAdd, …: `ops/qoperator.py`) build their
+  float layer with the float handler from dequantized constants and record their integers.
+
+Each affine layer then records, per ORT graph (optimized, optimized with x64quantprecision, as
+written), the operator ORT executes for it (`ort_fusion.py`, following ORT's QDQ selectors). Nothing
+in a file is executed.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..nn.layers import IdentityLayer
+from ..quantization.layers import AFFINE_KINDS, AffineLayer
+from ..quantization.qparams import QuantParams
+from .importer import Importer
+from .model import OnnxImportError, attributes
+from .registry import QUANTIZED_HANDLERS
+
+# operators that make a model a quantized one
+QUANTIZED_OPS = frozenset({"QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear", "QLinearConv",
+                           "QLinearMatMul", "MatMulInteger", "ConvInteger"}) | frozenset(QUANTIZED_HANDLERS)
+
+# standard operators that may read integer tensors directly (they only move or select values)
+INTEGER_MOVES = frozenset({"MaxPool", "GlobalMaxPool", "Flatten", "Reshape", "Transpose", "Squeeze",
+                           "Unsqueeze", "Identity", "Dropout"})
+
+
+def is_quantized(model) -> bool:
+    return any(node.op_type in QUANTIZED_OPS for node in model.graph.node)
+
+
+@dataclass
+class Record:
+    """What the importer knows of one layer of a quantized model.
+
+    origin: "qdq" (a float node between DQ and Q), "qoperator" (a QLinear* node), "quantize" (a
+    QuantizeLinear of a float tensor), "move" (a standard data-movement node on integers) or "clamp"
+    (a Relu / Clip moved after its Q). `inputs`: the run-time tensors read, in port order;
+    `in_params`: their parameters (None: a float tensor); `out_params`: the output's (None: float)."""
+
+    node: object
+    origin: str
+    inputs: list
+    in_params: list
+    out_params: QuantParams | None = None
+    q_node: object = None
+    clip: str | None = None            # the Relu / Clip layer between the node and its Q
+    data: dict = field(default_factory=dict)
+
+
+class QuantizedImporter(Importer):
+    def __init__(self, model, what):
+        super().__init__(model, what)
+        self.qconst: dict[str, tuple] = {}        # float constant -> (integers, QuantParams)
+        self.qtensor: dict[str, QuantParams] = {}  # run-time tensor of integers -> its parameters
+        self.dq_params: dict[str, QuantParams] = {}  # DQ output -> parameters it dequantizes with
+        self.dq_source: dict[str, str] = {}       # DQ output -> the integer tensor
+        self.records: dict[str, Record] = {}
+        self.readers: dict[str, list] = defaultdict(list)   # tensor -> nodes reading it
+        for node in self.graph.node:
+            for name in node.input:
+                if name:
+                    self.readers[name].append(node)
+
+    # --- parameters --------------------------------------------------------------------------------
+    def params(self, node, scale_index: int, zero_index: int, *, axis=None, dtype=None, rank=None):
+        """QuantParams from a node's constant scale and zero point inputs (zero point absent: uint8 0)."""
+        scale = np.asarray(self.const(node, scale_index), np.float32).reshape(-1)
+        zero = self.const(node, zero_index, required=False)
+        zero = np.zeros(1, np.uint8 if dtype is None else dtype) if zero is None else np.asarray(zero)
+        if scale.dtype != np.float32:
+            self.fail(node, "scales must be float32")
+        size = max(scale.size, zero.size)
+        try:
+            return QuantParams(zero.dtype, scale, zero.reshape(-1), axis if size > 1 else None)
+        except ValueError as error:
+            self.fail(node, f"quantization parameters: {error}")
+
+    def node_params(self, node, rank=None) -> QuantParams:
+        """A QuantizeLinear / DequantizeLinear node's parameters (axis normalised for `rank`)."""
+        attrs = attributes(node)
+        if attrs.get("block_size", 0):
+            self.fail(node, "blocked quantization (block_size) is not supported")
+        axis = int(attrs.get("axis", 1))
+        if rank is not None and -rank <= axis < rank:
+            axis %= rank
+        return self.params(node, 1, 2, axis=axis)
+
+    def params_of(self, tensor):
+        """The parameters of a run-time tensor read as integers (DQ output or integer tensor), or None."""
+        if tensor in self.dq_params:
+            return self.dq_params[tensor]
+        return self.qtensor.get(tensor)
+
+    # --- the walk ----------------------------------------------------------------------------------
+    def node(self, node):
+        op = node.op_type
+        if node.domain not in ("", "ai.onnx", "com.microsoft"):
+            self.unsupported(node)
+        present = [name for name in node.input if name]
+        if op == "DequantizeLinear":
+            return self.dequantize_linear(node)
+        if op == "QuantizeLinear" and node.input[0] in self.producer:
+            return self.quantize_linear(node)
+        handler = QUANTIZED_HANDLERS.get(op)
+        if handler is not None and (node.domain == "com.microsoft" or op in ("QLinearConv", "QLinearMatMul")):
+            self.op_counts[op] += 1
+            try:
+                return handler(self, node, attributes(node))
+            except OnnxImportError:
+                raise
+            except (ValueError, TypeError) as error:
+                self.fail(node, str(error))
+        if node.domain == "com.microsoft":
+            self.unsupported(node)
+        if op in ("DynamicQuantizeLinear", "MatMulInteger", "ConvInteger") and not all(
+                name in self.constants for name in present):
+            self.fail(node, f"{op} is not supported (dynamic quantization and integer-output products "
+                            f"have no emulation yet); quantize the model with quantize_static")
+        integer_inputs = [t for t in present if t in self.qtensor]
+        if integer_inputs and op not in INTEGER_MOVES:
+            self.fail(node, f"reads the integer tensor {integer_inputs[0]!r} directly; only "
+                            f"{', '.join(sorted(INTEGER_MOVES))} may (others need a DequantizeLinear)")
+        before = set(self.layers)
+        super().node(node)
+        output = node.output[0] if node.output else ""
+        name = self.producer.get(output)
+        if name is None or name in before:
+            return
+        inputs = [t for t in node.input if t and t in self.producer]
+        if name in self.records:
+            return
+        if integer_inputs:
+            params = self.qtensor[integer_inputs[0]]
+            self.records[name] = Record(node, "move", inputs, [params], params)
+            self.qtensor[output] = params
+        else:
+            self.records[name] = Record(node, "qdq", inputs, [self.dq_params.get(t) for t in inputs])
+
+    def dequantize_linear(self, node):
+        x, out = node.input[0], node.output[0]
+        if x in self.constants:
+            value = np.asarray(self.constants[x])
+            params = self.node_params(node, value.ndim)
+            if value.dtype != params.dtype:
+                self.fail(node, f"integers of type {value.dtype} with a {params.dtype} zero point")
+            self.qconst[out] = (value, params)
+            self.constants[out] = params.dequantize(value)
+            return
+        if x not in self.qtensor:
+            self.fail(node, f"dequantizes {x!r}, which is no quantized tensor (graph inputs must be "
+                            f"float32; a DequantizeLinear reads a QuantizeLinear or QLinear* output)")
+        params = self.node_params(node)
+        if params != self.qtensor[x]:
+            self.fail(node, f"its parameters {params} differ from those {x!r} was quantized with "
+                            f"({self.qtensor[x]}); not supported")
+        self.alias(out, x)
+        self.dq_params[out] = params
+        self.dq_source[out] = x
+
+    def quantize_linear(self, node):
+        t, out = node.input[0], node.output[0]
+        params = self.node_params(node)
+        if params.per_channel:
+            self.fail(node, "per-channel quantization of activations is not supported")
+        if not self.absorb(t, params, node):
+            name = self.layer_name(node)
+            self.add(IdentityLayer(name), [t], out)
+            self.records[name] = Record(node, "quantize", [t], [params], params, q_node=node)
+        else:
+            self.alias(out, t)
+        self.qtensor[out] = params
+
+    def sole_reader(self, tensor) -> bool:
+        return self.uses[tensor] == 1 and tensor not in self.graph_outputs
+
+    def absorb(self, tensor, params, q_node, clip=None) -> bool:
+        """Give the producer of `tensor` the output parameters `params` (see the module docstring)."""
+        name = self.producer.get(tensor)
+        record = self.records.get(name)
+        if record is None or record.out_params is not None or record.origin != "qdq" \
+                or not self.sole_reader(tensor):
+            return False
+        layer = self.layers[name]
+        if layer.type_name in ("ReLU", "ClippedReLU") and clip is None and record.in_params == [None]:
+            if not self.absorb(record.inputs[0], params, q_node, clip=name):
+                return False
+            record.origin, record.in_params, record.out_params = "clamp", [params], params
+            record.q_node = q_node
+            return True
+        if any(p is None for p in record.in_params) or layer.type_name not in AFFINE_KINDS:
+            return False
+        record.out_params, record.q_node, record.clip = params, q_node, clip
+        return True
+
+    # --- the result ----------------------------------------------------------------------------------
+    def quantized_network(self):
+        from ..quantization.qnetwork import QuantizedNetwork
+        from ..quantization.targets import get_target
+        from . import ort_fusion
+        network = self.network()
+        qlayers = {}
+        for name, record in self.records.items():
+            if record.out_params is None:
+                continue
+            layer = self.layers[name]
+            data = dict(record.data)
+            if record.origin == "qdq":
+                data.update(ort_fusion.learnable_data(self, name, record))
+            data.update(ort_fusion.decide(self, name, record, data))
+            try:
+                qlayers[name] = AffineLayer(layer, record.in_params, record.out_params, **data)
+            except ValueError as error:
+                self.fail(record.node, str(error))
+        outputs = [o.name for o in self.graph.output]
+        integer = [o for o in outputs if o in self.qtensor]
+        if integer and len(integer) != len(outputs):
+            raise OnnxImportError(f"{self.what}: graph outputs mix integer ({integer}) and float tensors; "
+                                  f"not supported")
+        activations = {name: ql.output_params for name, ql in qlayers.items()}
+        return QuantizedNetwork(network, qlayers, None, get_target("ONNXRuntime"),
+                                activation_params=activations, input_params={},
+                                integer_outputs=bool(integer))
