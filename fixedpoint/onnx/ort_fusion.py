@@ -146,17 +146,19 @@ def decide(imp, name, record, data) -> dict:
 
 def clip_redundant(imp, record) -> bool:
     """qdq_selectors.cc IsClipMadeRedundantByQ: the Relu / Clip between the node and its Q does nothing
-    the Q's saturation does not (Relu: zero point at the type's minimum; Clip: bounds outside the Q's
-    range)."""
+    the Q's saturation does not. Relu: the zero point is the type's minimum. Clip(0, c): also
+    rint(c / scale) + zero point reaches the type's maximum (float32 division, rint to even)."""
     if record.clip is None:
         return True
     layer = imp.layers[record.clip]
     p = record.out_params
-    low = float(p.scale[0]) * (p.qmin - int(p.zero_point[0]))
-    high = float(p.scale[0]) * (p.qmax - int(p.zero_point[0]))
+    zero = int(p.zero_point[0])
+    if zero != p.qmin:
+        return False
     if layer.type_name == "ReLU":
-        return int(p.zero_point[0]) == p.qmin
-    return low >= 0.0 and float(layer.ceiling) >= high and int(p.zero_point[0]) == p.qmin
+        return True
+    high = np.rint(np.float32(layer.ceiling) / np.float32(p.scale[0]))
+    return int(high) + zero >= p.qmax
 
 
 def fused_op(imp, record, data, in_types, out_type, precise) -> str:

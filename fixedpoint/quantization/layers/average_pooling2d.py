@@ -38,6 +38,6 @@ class AffineAveragePoolingKind(OrtGraphKind):
         def run(x):
             pads = resolve_padding(pool.padding, x.shape[2:], pool.pool_size, pool.stride, (1, 1))
             return formula(x, scalar(px, "scale"), scalar(px), scalar(py, "scale"), scalar(py),
-                           kernel=pool.pool_size, stride=pool.stride, padding=pads,
+                           kernel_shape=pool.pool_size, strides=pool.stride, pads=list(pads),
                            count_include_pad=pool.count_include_pad, ceil_mode=pool.ceil_mode)
         return run

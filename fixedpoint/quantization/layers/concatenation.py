@@ -33,7 +33,9 @@ class AffineConcatenationKind(OrtGraphKind):
         formula = ort_kernels(layer, "qlinear_concat")
         out, axis = layer.output_params, layer.layer.axis
 
+        params = [(scalar(p, "scale"), scalar(p)) for p in layer.input_params]
+
         def run(*xs):
-            return formula(list(xs), [scalar(p, "scale") for p in layer.input_params],
-                           [scalar(p) for p in layer.input_params], scalar(out, "scale"), scalar(out), axis)
+            return formula([(x, s, z) for x, (s, z) in zip(xs, params)], scalar(out, "scale"), scalar(out),
+                           axis=axis)
         return run

@@ -5,6 +5,7 @@ import math
 
 import numpy as np
 
+
 from .base import QuantizedKind, quantize_scaled, register_affine_kind, register_kind, requantize
 from .ort_graph import OrtGraphKind, ort_kernels, scalar
 
@@ -39,11 +40,12 @@ class AffineLeakyReLUKind(OrtGraphKind):
         return {"alpha": float(layer.layer.scale)}
 
     def bind_table(self, layer, runtime):
-        build = ort_kernels(layer, "lookup_table")
+        build = ort_kernels(layer, "qlinear_lookup_table")
+        apply = ort_kernels(layer, "apply_lookup_table")
         (px,), py = layer.input_params, layer.output_params
         table = build(self.TABLE, scalar(px, "scale"), scalar(px), scalar(py, "scale"), scalar(py),
                       dtype=py.dtype, **self.table_arguments(layer))
 
         def run(x):
-            return table[x.view(np.uint8)]
+            return apply(x, table)
         return run

@@ -138,13 +138,20 @@ class AffineLinearKind(OrtGraphKind):
         if isa == "host":
             isa = kernels.host_ort_profile() or "avx2"
             isa = "avx2" if isa == "avx512bw" else isa
+        if isa.endswith("-precise") and layer.weights.dtype == np.int8 and \
+                int(np.abs(layer.weights.astype(np.int16)).max(initial=0)) <= 64:
+            # avx2_weight_s8_to_u8.cc leaves weights within [-64, 64] alone (no pair can saturate)
+            isa = isa[:-len("-precise")]
         groups = getattr(layer.layer, "groups", 1)
         channels = layer.weights.shape[1] * groups if layer.weights.ndim == 4 else None
-        acc = kernels.ort_accumulation(
-            op, isa, activation_dtype=activation, weight_dtype=layer.weights.dtype,
-            weight_zero_point=layer.weight_params.zero_point, groups=groups, in_channels=channels,
-            out_channels=layer.weights.shape[0],
-            domain="com.microsoft" if op == "QGemm" else "")
+        try:
+            acc = kernels.ort_accumulation(
+                op, isa, activation_dtype=activation, weight_dtype=layer.weights.dtype,
+                weight_zero_point=layer.weight_params.zero_point, groups=groups, in_channels=channels,
+                out_channels=layer.weights.shape[0],
+                domain="com.microsoft" if op == "QGemm" else "")
+        except ValueError as error:   # a combination ORT itself cannot run (session creation fails)
+            raise RuntimeNotSupportedError(f"layer {layer.name!r} ({op}) under {runtime.name!r}: {error}") from None
         if acc.kind == "exact":
             return None, False
         return acc, flipped

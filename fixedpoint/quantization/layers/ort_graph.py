@@ -43,18 +43,32 @@ def ort_op(layer, runtime) -> str:
     return str(op)
 
 
+# float layer type -> (the fixedpoint.kernels.onnxruntime function computing ORT's float kernel,
+# its keyword arguments from the layer); types not listed run the layer's own float32 `forward`
+FLOAT_KERNELS = {
+    "Sigmoid": ("sigmoid_float", lambda layer: {}),
+    "Tanh": ("tanh_float", lambda layer: {}),
+    "Softmax": ("softmax_float", lambda layer: {"axis": layer.axis}),
+}
+
+
 def float_kernel(layer, runtime):
-    """The float32 function ORT computes for the layer's float operator. ORT's own kernels (MLAS)
-    where `fixedpoint.kernels.onnxruntime` provides them; otherwise the layer's `forward`."""
+    """The float32 function ORT computes for the layer's float operator: ORT's own kernel (MLAS) from
+    `fixedpoint.kernels.onnxruntime` where `FLOAT_KERNELS` names one, else the layer's `forward`
+    (exact where float32 rounds once per operation in ORT's order: max, reshape, Relu, …)."""
     runtime.choice(layer, "float", ("mlas",))
     float_layer = layer.layer
-    try:
-        from ...kernels import onnxruntime as ort_kernels
-    except ImportError:
-        ort_kernels = None
-    make = getattr(ort_kernels, "float_layer_function", None)
-    function = make(float_layer) if make is not None else None
-    return function if function is not None else float_layer.forward
+    entry = FLOAT_KERNELS.get(float_layer.type_name)
+    if entry is not None:
+        try:
+            from ...kernels import onnxruntime as module
+        except ImportError:
+            module = None
+        function = getattr(module, entry[0], None)
+        if function is not None:
+            kwargs = entry[1](float_layer)
+            return lambda x: function(np.ascontiguousarray(x, np.float32), **kwargs)
+    return float_layer.forward
 
 
 def float_route(layer, runtime):
