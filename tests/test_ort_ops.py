@@ -484,3 +484,87 @@ def test_bad_arguments():
         fo.qlinear_global_average_pool(np.zeros((1, 1, 4, 4), np.uint8), 1.0, 0, 1e-6, 0)
     with pytest.raises(ValueError, match="rank"):
         fo.qlinear_average_pool(np.zeros((2, 2), np.uint8), 0.1, 0, 0.1, 0, kernel_shape=[1])
+
+
+# ---- float GEMM / MatMul / Conv (MLAS SGEMM order) -------------------------------------------------------
+
+GEMM_SHAPES = [(64, 576, 10), (1, 300, 50), (5, 1000, 3), (64, 128, 64), (3, 4000, 130), (130, 257, 1), (2, 33, 17),
+               (1, 7, 1), (64, 2048, 256)]
+
+
+@pytest.mark.parametrize("shape", GEMM_SHAPES)
+@pytest.mark.parametrize("trans_b", [False, True])
+def test_gemm_float(shape, trans_b):
+    """Prepacked (B an initializer) and run-time B, 1 and 2 threads, with and without bias, alpha/beta."""
+    M, K, N = shape
+    rng = np.random.default_rng(17)
+    a = rng.normal(0, 1, (M, K)).astype(np.float32)
+    b = rng.normal(0, 1, (N, K) if trans_b else (K, N)).astype(np.float32)
+    c = rng.normal(0, 1, (N,)).astype(np.float32)
+    for consts, packed in (((1,), True), ((), False)):
+        for threads in (1, 2):
+            for alpha, beta, bias in ((1.0, 1.0, c), (0.5, 1.0, c), (1.0, 0.0, None), (1.0, 2.0, c), (1.0, 1.0, c[:1])):
+                inputs = [a, b] if bias is None else [a, b, bias]
+                want = run_op("Gemm", inputs, np.float32, attrs=dict(transB=int(trans_b), alpha=alpha, beta=beta),
+                              consts=consts, threads=threads)
+                got = on_isas(lambda isa: fo.gemm_float(a, b, bias, alpha=alpha, beta=beta, trans_b=trans_b,
+                                                        packed_b=packed, threads=threads, isa=isa))
+                assert_same(got, want)
+
+
+def test_gemm_float_order_matters():
+    """The emulation must be able to fail: packed and run-time B give different bits, and so do
+    1 and 2 threads for a run-time B with a narrow N."""
+    rng = np.random.default_rng(18)
+    a = rng.normal(0, 1, (3, 4000)).astype(np.float32)
+    b = rng.normal(0, 1, (4000, 130)).astype(np.float32)
+    assert not bits_equal(fo.gemm_float(a, b, packed_b=True), fo.gemm_float(a, b, packed_b=False))
+    assert not bits_equal(fo.gemm_float(a, b, packed_b=False, threads=1), fo.gemm_float(a, b, packed_b=False, threads=2))
+    assert_same(fo.gemm_float(a, b, packed_b=False, threads=2), run_op("Gemm", [a, b], np.float32, threads=2))
+
+
+@pytest.mark.parametrize("shapes", [((64, 300), (300, 10)), ((2, 5, 40), (40, 7)), ((1, 129), (129, 33)),
+                                    ((3, 4, 50), (3, 50, 6))])
+def test_matmul_float(shapes):
+    rng = np.random.default_rng(19)
+    a = rng.normal(0, 1, shapes[0]).astype(np.float32)
+    b = rng.normal(0, 1, shapes[1]).astype(np.float32)
+    variants = [((), False)] + ([((1,), True)] if b.ndim == 2 else [])
+    for consts, packed in variants:
+        for threads in (1, 2):
+            want = run_op("MatMul", [a, b], np.float32, consts=consts, threads=threads)
+            assert_same(on_isas(lambda isa: fo.matmul_float(a, b, packed_b=packed, threads=threads, isa=isa)), want)
+
+
+CONV_CASES = [
+    ((1, 16, 8, 8), (32, 16, 3, 3), dict(pads=[1, 1, 1, 1])),
+    ((2, 16, 8, 8), (32, 16, 3, 3), dict(pads=[1, 1, 1, 1])),
+    ((1, 64, 14, 14), (64, 64, 3, 3), dict(pads=[1, 1, 1, 1])),
+    ((2, 32, 9, 9), (32, 1, 3, 3), dict(pads=[1, 1, 1, 1], group=32)),            # depthwise: the M = 1 kernel
+    ((1, 8, 10, 10), (16, 8, 1, 1), dict()),                                       # pointwise: GEMM on the input
+    ((2, 8, 10, 10), (16, 8, 1, 1), dict()),
+    ((1, 8, 10, 10), (16, 8, 1, 1), dict(strides=[2, 2])),
+    ((1, 3, 28, 28), (8, 3, 5, 5), dict(strides=[2, 2], pads=[2, 2, 2, 2])),
+    ((1, 1, 28, 28), (8, 1, 5, 5), dict()),
+    ((1, 4, 6, 6), (200, 4, 3, 3), dict()),                                        # filters > pixels
+    ((1, 1, 6, 6), (3, 1, 2, 6), dict()),                                          # kernel spans the width
+    ((2, 6, 12), (4, 3, 3), dict(group=2, pads=[1, 0])),                           # 1-D, grouped
+    ((1, 4, 5, 6, 7), (3, 4, 2, 3, 2), dict(pads=[1, 0, 1, 0, 1, 0])),             # 3-D
+    ((1, 8, 11, 11), (8, 8, 3, 3), dict(dilations=[2, 2], pads=[2, 2, 2, 2])),
+    ((1, 256, 7, 7), (10, 256, 3, 3), dict(pads=[1, 1, 1, 1])),                    # 1 vs 2 threads differ
+    ((2, 8, 9, 9), (8, 8, 3, 3), dict(auto_pad="SAME_UPPER", strides=[2, 2])),
+]
+
+
+@pytest.mark.parametrize("case", CONV_CASES)
+def test_conv_float(case):
+    xs, ws, kw = case
+    rng = np.random.default_rng(20)
+    x = rng.normal(0, 1, xs).astype(np.float32)
+    w = rng.normal(0, 0.3, ws).astype(np.float32)
+    b = rng.normal(0, 1, ws[0]).astype(np.float32)
+    for threads in (1, 2):
+        for bias in (b, None):
+            inputs = [x, w] if bias is None else [x, w, bias]
+            want = run_op("Conv", inputs, np.float32, attrs=kw, consts=(1, 2), threads=threads)
+            assert_same(on_isas(lambda isa: fo.conv_float(x, w, bias, threads=threads, isa=isa, **kw)), want)

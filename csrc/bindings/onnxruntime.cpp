@@ -13,6 +13,8 @@
 
 #include "ops/onnxruntime/lanes.hpp"
 #include "ops/onnxruntime/lookup_table.hpp"
+#include "ops/onnxruntime/mlas_conv.hpp"
+#include "ops/onnxruntime/mlas_sgemm.hpp"
 #include "ops/onnxruntime/mlas_transcendental.hpp"
 #include "ops/onnxruntime/qlinear_binary.hpp"
 #include "ops/onnxruntime/qlinear_pool.hpp"
@@ -264,6 +266,82 @@ py::array mlas_unary(int function, const py::array& x, int isa) {
     return out;
 }
 
+// a: [batch, M x K] (or K x M with trans_a), b: [batch or 1, K x N] (N x K with trans_b), c: [batch, M x N]
+// holding the broadcast bias (beta != 0) or anything (beta == 0); c is overwritten with the result.
+void sgemm(bool trans_a, bool trans_b, py::ssize_t batch, py::ssize_t M, py::ssize_t N, py::ssize_t K, float alpha,
+           const py::array& a, const py::array& b, bool b_shared, float beta, py::array& c, bool packed_b, int threads,
+           int isa) {
+    FXP_REQUIRE(batch >= 1 && M >= 0 && N >= 0 && K >= 0, "invalid GEMM shape");
+    FXP_REQUIRE(threads >= 1, "threads must be >= 1");
+    const float* as = typed<float>(a, "a", batch * M * K);
+    const float* bs = typed<float>(b, "b", (b_shared ? 1 : batch) * K * N);
+    FXP_REQUIRE(has_dtype<float>(c) && c.size() == batch * M * N && (c.flags() & py::array::c_style) && c.writeable(),
+                "c must be a writeable C-contiguous float32 array of batch * M * N values");
+    float* cs = static_cast<float*>(c.mutable_data());
+    const Isa path = fxp::ort::isa_of(isa);
+    py::gil_scoped_release nogil;
+    for (py::ssize_t i = 0; i < batch; ++i) {
+        fxp::ort::Sgemm p;
+        p.trans_a = trans_a;
+        p.trans_b = trans_b;
+        p.M = M;
+        p.N = N;
+        p.K = K;
+        p.alpha = alpha;
+        p.beta = beta;
+        p.A = as + i * M * K;
+        p.lda = trans_a ? M : K;
+        p.B = bs + (b_shared ? 0 : i * K * N);
+        p.ldb = trans_b ? K : N;
+        p.C = cs + i * M * N;
+        p.ldc = N;
+        fxp::ort::mlas_gemm(p, packed_b, threads, path, batch);
+    }
+}
+
+py::array conv_float(const py::array& x, const py::array& w, const std::optional<py::array>& bias, py::ssize_t batch,
+                     py::ssize_t groups, py::ssize_t in_channels, py::ssize_t filters, const std::vector<py::ssize_t>& in,
+                     const std::vector<py::ssize_t>& out, const std::vector<py::ssize_t>& kernel,
+                     const std::vector<py::ssize_t>& dilation, const std::vector<py::ssize_t>& stride,
+                     const std::vector<py::ssize_t>& pad, int threads, int isa, const std::vector<py::ssize_t>& out_shape) {
+    const size_t d = in.size();
+    FXP_REQUIRE(d >= 1 && d <= 3 && out.size() == d && kernel.size() == d && dilation.size() == d && stride.size() == d &&
+                    pad.size() == 2 * d, "conv takes 1 to 3 spatial dimensions");
+    FXP_REQUIRE(batch >= 1 && groups >= 1 && in_channels >= 1 && filters >= 1 && threads >= 1, "invalid conv geometry");
+    fxp::ort::ConvParams c;
+    c.dims = int(d);
+    c.batch = batch;
+    c.groups = groups;
+    c.in_channels = in_channels;
+    c.filters = filters;
+    c.threads = threads;
+    py::ssize_t in_size = 1, out_size = 1, k_size = 1;
+    for (size_t i = 0; i < d; ++i) {
+        FXP_REQUIRE(in[i] > 0 && out[i] > 0 && kernel[i] > 0 && dilation[i] > 0 && stride[i] > 0 && pad[i] >= 0 &&
+                        pad[i + d] >= 0, "invalid conv geometry");
+        c.in[i] = in[i];
+        c.out[i] = out[i];
+        c.kernel[i] = kernel[i];
+        c.dilation[i] = dilation[i];
+        c.stride[i] = stride[i];
+        c.pad[i] = pad[i];
+        c.pad[i + d] = pad[i + d];
+        in_size *= in[i];
+        out_size *= out[i];
+        k_size *= kernel[i];
+    }
+    const float* xs = typed<float>(x, "x", batch * groups * in_channels * in_size);
+    const float* ws = typed<float>(w, "w", groups * filters * in_channels * k_size);
+    const float* bs = bias ? typed<float>(*bias, "bias", groups * filters) : nullptr;
+    py::array_t<float> y(out_shape);
+    FXP_REQUIRE(y.size() == batch * groups * filters * out_size, "output shape does not match the geometry");
+    float* ys = y.mutable_data();
+    const Isa path = fxp::ort::isa_of(isa);
+    py::gil_scoped_release nogil;
+    fxp::ort::mlas_conv(c, xs, ws, bs, ys, path);
+    return y;
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_onnxruntime, m) {
@@ -289,5 +367,11 @@ PYBIND11_MODULE(_onnxruntime, m) {
     m.def("qlinear_global_average_pool", &qlinear_global_average_pool, py::arg("x"), py::arg("x_scale"),
           py::arg("x_zero_point"), py::arg("y_scale"), py::arg("y_zero_point"), py::arg("batch"), py::arg("channels"),
           py::arg("image"), py::arg("channels_last"), py::arg("out_shape"));
+    m.def("sgemm", &sgemm, py::arg("trans_a"), py::arg("trans_b"), py::arg("batch"), py::arg("M"), py::arg("N"),
+          py::arg("K"), py::arg("alpha"), py::arg("a"), py::arg("b"), py::arg("b_shared"), py::arg("beta"), py::arg("c"),
+          py::arg("packed_b"), py::arg("threads"), py::arg("isa"));
+    m.def("conv_float", &conv_float, py::arg("x"), py::arg("w"), py::arg("bias"), py::arg("batch"), py::arg("groups"),
+          py::arg("in_channels"), py::arg("filters"), py::arg("in_shape"), py::arg("out_spatial"), py::arg("kernel"),
+          py::arg("dilation"), py::arg("stride"), py::arg("pad"), py::arg("threads"), py::arg("isa"), py::arg("out_shape"));
     m.def("mlas_unary", &mlas_unary, py::arg("function"), py::arg("x"), py::arg("isa"));
 }

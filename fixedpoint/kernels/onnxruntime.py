@@ -430,3 +430,140 @@ def sigmoid_float(x, *, isa=None):
 def tanh_float(x, *, isa=None):
     """ONNX Tanh on float32: MLAS tanh (TanhKernelFma3: clamp [-9, 9], rational polynomial with FMA)."""
     return _ort.mlas_unary(1, _float_array(x, "x"), _isa(isa))
+
+
+def _threads(threads):
+    if isinstance(threads, bool) or not isinstance(threads, numbers.Integral) or threads < 1:
+        raise ValueError(f"threads must be a positive int (ORT's intra-op thread count), got {threads!r}")
+    return int(threads)
+
+
+def gemm_float(a, b, c=None, *, alpha=1.0, beta=1.0, trans_a=False, trans_b=False, packed_b=True, threads=1, isa=None):
+    """ONNX Gemm on float32 as ORT's CPU kernel (gemm.cc) runs it on MLAS SGEMM.
+
+    Y = alpha * op(a) @ op(b) + beta * c. The bias c (scalar, (N,), (1, N), (M, 1) or (M, N)) is
+    broadcast into Y first; each output then sums its K blocks with FMA (C = fma(block_sum, alpha, C)).
+    `packed_b`: ORT prepacks a constant B (an initializer, the usual case): 256-wide K blocks;
+    packed_b=False emulates B fed at run time (K blocks from the N slice, the M = 1 AVX kernels), whose
+    result also depends on `threads` (ORT's intra-op thread count).
+    """
+    A, B = _float_array(a, "a"), _float_array(b, "b")
+    if A.ndim != 2 or B.ndim != 2:
+        raise ValueError(f"Gemm takes 2-D a and b, got shapes {A.shape} and {B.shape}")
+    M, K = (A.shape[1], A.shape[0]) if trans_a else A.shape
+    Kb, N = (B.shape[1], B.shape[0]) if trans_b else B.shape
+    if K != Kb:
+        raise ValueError(f"inner dimensions differ: op(a) is {M}x{K}, op(b) is {Kb}x{N}")
+    al, be = np.float32(alpha), np.float32(beta)
+    if not (np.isfinite(al) and np.isfinite(be)):
+        raise ValueError("alpha and beta must be finite")
+    y = np.zeros((M, N), np.float32)
+    if c is not None and be != 0:
+        C = _float_array(c, "c")
+        if C.size == 1:
+            y[...] = C.reshape(())
+        elif C.shape in ((N,), (1, N)):
+            y[...] = C.reshape(1, N)
+        elif C.shape in ((M, 1), (M, N)):
+            y[...] = C
+        else:
+            raise ValueError(f"bias c of shape {C.shape} does not broadcast to ({M}, {N}) as Gemm allows")
+        beta_call = float(be)
+    else:
+        beta_call = 0.0
+    _ort.sgemm(bool(trans_a), bool(trans_b), 1, M, N, K, float(al), A, B, True, beta_call, y, bool(packed_b),
+               _threads(threads), _isa(isa))
+    return y
+
+
+def matmul_float(a, b, *, packed_b=True, threads=1, isa=None):
+    """ONNX MatMul on float32 (matmul.cc -> MlasGemmBatch), a of rank >= 2 with a 2-D b (the batch
+    dimensions of a flattened into M, as ORT does), or a and b of equal rank with equal batch
+    dimensions (one GEMM per batch entry). `packed_b` and `threads` as in gemm_float (a constant 2-D b
+    is prepacked by ORT)."""
+    A, B = _float_array(a, "a"), _float_array(b, "b")
+    if A.ndim < 2 or B.ndim < 2:
+        raise ValueError(f"matmul_float takes a and b of rank >= 2, got shapes {A.shape} and {B.shape}")
+    if A.shape[-1] != B.shape[-2]:
+        raise ValueError(f"inner dimensions differ: {A.shape} @ {B.shape}")
+    K, N = B.shape[-2], B.shape[-1]
+    if B.ndim == 2:
+        M = int(np.prod(A.shape[:-1]))
+        y = np.empty(A.shape[:-1] + (N,), np.float32)
+        _ort.sgemm(False, False, 1, M, N, K, 1.0, A, B, True, 0.0, y, bool(packed_b), _threads(threads), _isa(isa))
+        return y
+    if A.shape[:-2] != B.shape[:-2]:
+        raise ValueError(f"batch dimensions differ: {A.shape} @ {B.shape} (only equal batch shapes are supported)")
+    if packed_b:
+        raise ValueError("ORT prepacks only a 2-D b; pass packed_b=False for batched b")
+    batch = int(np.prod(A.shape[:-2]))
+    M = A.shape[-2]
+    y = np.empty(A.shape[:-1] + (N,), np.float32)
+    _ort.sgemm(False, False, batch, M, N, K, 1.0, A, B, False, 0.0, y, False, _threads(threads), _isa(isa))
+    return y
+
+
+def conv_output_shape(in_spatial, kernel_shape, strides=None, pads=None, dilations=None, auto_pad="NOTSET"):
+    """(output spatial sizes, [head pads], [tail pads]) as ORT's ConvAttributes::InferPadsAndOutputShape
+    computes them: out = floor((in + head + tail - dilation * (k - 1) - 1) / stride) + 1; SAME_UPPER /
+    SAME_LOWER pad (ceil(in / stride) - 1) * stride + dilation * (k - 1) + 1 - in (the odd cell at the
+    tail / head); VALID pads nothing."""
+    d = len(in_spatial)
+    k = _ints(kernel_shape, d, "kernel_shape", 1)
+    s = _ints(strides if strides is not None else 1, d, "strides", 1)
+    dil = _ints(dilations if dilations is not None else 1, d, "dilations", 1)
+    p = _ints(pads if pads is not None else [0] * (2 * d), 2 * d, "pads", 0)
+    if auto_pad not in _AUTO_PADS:
+        raise ValueError(f"auto_pad must be one of {_AUTO_PADS}, got {auto_pad!r}")
+    head, tail, out = p[:d], p[d:], []
+    for i in range(d):
+        n = int(in_spatial[i])
+        dk = dil[i] * (k[i] - 1) + 1
+        if auto_pad == "VALID":
+            head[i] = tail[i] = 0
+        elif auto_pad in ("SAME_UPPER", "SAME_LOWER"):
+            target = (n + s[i] - 1) // s[i]
+            need = max(0, (target - 1) * s[i] + dk - n)
+            head[i] = (need + 1) // 2 if auto_pad == "SAME_LOWER" else need // 2
+            tail[i] = need - head[i]
+        size = (n + head[i] + tail[i] - dk) // s[i] + 1
+        if size <= 0:
+            raise ValueError(f"conv output size {size} along spatial dimension {i}")
+        out.append(size)
+    return out, head, tail
+
+
+def conv_float(x, w, b=None, *, strides=None, pads=None, dilations=None, group=1, auto_pad="NOTSET", threads=1,
+               isa=None):
+    """ONNX Conv on float32 as ORT's Conv<float> kernel runs it on MLAS (MlasConv, convolve.cpp): the
+    algorithm MLAS picks (GEMM on the input for 1x1, im2col + SGEMM in K blocks otherwise; one filter
+    per group takes the M = 1 kernel), FMA sums per K block, the bias added after the sums.
+
+    x: [N, C, spatial...] (1 to 3 spatial dimensions), w: [M, C / group, kernel...], b: [M] or None.
+    `threads` is ORT's intra-op thread count: it changes the K blocking of a single image.
+    This is the kernel of a session without the NCHWc layout rewrite (the reference profile,
+    optimization level below ORT_ENABLE_ALL); with it, ORT runs MlasNchwcConv instead.
+    """
+    X, W = _float_array(x, "x"), _float_array(w, "w")
+    if X.ndim < 3 or X.ndim > 5 or W.ndim != X.ndim:
+        raise ValueError(f"conv_float takes x of rank 3 to 5 and w of the same rank, got {X.shape} and {W.shape}")
+    if isinstance(group, bool) or not isinstance(group, numbers.Integral) or group < 1:
+        raise ValueError(f"group must be a positive int, got {group!r}")
+    n, c = X.shape[:2]
+    m, cg = W.shape[:2]
+    if c % group or m % group or cg != c // group:
+        raise ValueError(f"channels do not match: x has {c}, w {W.shape} with group={group}")
+    if X.size == 0 or W.size == 0:
+        raise ValueError("empty inputs are not supported")
+    sp, k = list(X.shape[2:]), list(W.shape[2:])
+    out, head, tail = conv_output_shape(sp, k, strides, pads, dilations, auto_pad)
+    d = len(sp)
+    s = _ints(strides if strides is not None else 1, d, "strides", 1)
+    dil = _ints(dilations if dilations is not None else 1, d, "dilations", 1)
+    B = None
+    if b is not None:
+        B = _float_array(b, "b")
+        if B.shape != (m,):
+            raise ValueError(f"bias must have shape ({m},), got {B.shape}")
+    return _ort.conv_float(X, W, B, n, group, cg, m // group, sp, out, k, dil, s, head + tail, _threads(threads),
+                           _isa(isa), [n, m] + out)
