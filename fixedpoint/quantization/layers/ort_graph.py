@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ...nn.functional import resolve_padding
 from ...runtime.profile import RuntimeNotSupportedError
 from .base import AffineKind
 
@@ -43,19 +44,54 @@ def ort_op(layer, runtime) -> str:
     return str(op)
 
 
-# float layer type -> (the fixedpoint.kernels.onnxruntime function computing ORT's float kernel,
-# its keyword arguments from the layer); types not listed run the layer's own float32 `forward`
+def _conv(k, layer):
+    w, b = layer.learnables["Weights"], layer.learnables.get("Bias")
+
+    def run(x):
+        pads = resolve_padding(layer.padding, x.shape[2:], w.shape[2:], layer.stride, layer.dilation)
+        return k.conv_float(x, w, b, strides=layer.stride, pads=list(pads), dilations=layer.dilation,
+                            group=layer.groups)
+    return run
+
+
+def _gemm(k, layer):
+    w, b = layer.learnables["Weights"], layer.learnables.get("Bias")
+    return lambda x: k.gemm_float(x.reshape(x.shape[0], -1), w, b, trans_b=True)
+
+
+def _average_pool(k, layer):
+    def run(x):
+        pads = resolve_padding(layer.padding, x.shape[2:], layer.pool_size, layer.stride, (1, 1))
+        return k.average_pool_float(x, kernel_shape=layer.pool_size, strides=layer.stride, pads=list(pads),
+                                    count_include_pad=layer.count_include_pad, ceil_mode=layer.ceil_mode)
+    return run
+
+
+def _batch_norm(k, layer):
+    p = layer.learnables
+    return lambda x: k.batch_norm_float(x, p["Scale"], p["Offset"], p["TrainedMean"], p["TrainedVariance"],
+                                        epsilon=layer.epsilon)
+
+
+# float layer type -> (the fixedpoint.kernels.onnxruntime function computing ORT's float kernel, a
+# builder of f(x) from the module and the float layer); other types run the layer's own `forward`
 FLOAT_KERNELS = {
-    "Sigmoid": ("sigmoid_float", lambda layer: {}),
-    "Tanh": ("tanh_float", lambda layer: {}),
-    "Softmax": ("softmax_float", lambda layer: {"axis": layer.axis}),
+    "Convolution2D": ("conv_float", _conv),
+    "FullyConnected": ("gemm_float", _gemm),
+    "BatchNormalization": ("batch_norm_float", _batch_norm),
+    "AveragePooling2D": ("average_pool_float", _average_pool),
+    "GlobalAveragePooling2D": ("global_average_pool_float", lambda k, layer: k.global_average_pool_float),
+    "Softmax": ("softmax_float", lambda k, layer: lambda x: k.softmax_float(x, axis=layer.axis)),
+    "Sigmoid": ("sigmoid_float", lambda k, layer: k.sigmoid_float),
+    "Tanh": ("tanh_float", lambda k, layer: k.tanh_float),
 }
 
 
 def float_kernel(layer, runtime):
     """The float32 function ORT computes for the layer's float operator: ORT's own kernel (MLAS) from
     `fixedpoint.kernels.onnxruntime` where `FLOAT_KERNELS` names one, else the layer's `forward`
-    (exact where float32 rounds once per operation in ORT's order: max, reshape, Relu, …)."""
+    (exact where float32 rounds once per operation as ORT does: max, reshape, Relu, LeakyRelu, Add,
+    Mul, Concat)."""
     runtime.choice(layer, "float", ("mlas",))
     float_layer = layer.layer
     entry = FLOAT_KERNELS.get(float_layer.type_name)
@@ -64,10 +100,9 @@ def float_kernel(layer, runtime):
             from ...kernels import onnxruntime as module
         except ImportError:
             module = None
-        function = getattr(module, entry[0], None)
-        if function is not None:
-            kwargs = entry[1](float_layer)
-            return lambda x: function(np.ascontiguousarray(x, np.float32), **kwargs)
+        if module is not None and hasattr(module, entry[0]):
+            function = entry[1](module, float_layer)
+            return lambda *xs: function(*[np.ascontiguousarray(x, np.float32) for x in xs])
     return float_layer.forward
 
 
