@@ -5,7 +5,7 @@
 //
 // float32(acc) rounds accumulators beyond 2^24; the product is one float32 multiply; the clamp is in
 // float before the rounding (so the rounded value is inside [lo - zp, hi - zp] and narrowing after
-// + zp is exact); RNE is round half to even (cvtps2dq / nearbyint under the default MXCSR / fenv).
+// + zp is exact); RNE is round half to even (cvtps2dq / lrint under the default MXCSR / fenv).
 // Callers pass the bounds already minus the zero point (lo_v = lo - zp, hi_v = hi - zp, as float).
 // Scalar and AVX-512 forms; both give the same bits for every input (no NaN can arise).
 #pragma once
@@ -22,7 +22,9 @@ namespace fxp {
 template <class Acc>
 inline int64_t fp32_scale_clamp_rne(Acc acc, float scale, float lo_v, float hi_v) {
     const float y = float(acc) * scale;
-    return int64_t(std::nearbyint(y < lo_v ? lo_v : (y > hi_v ? hi_v : y)));
+    // lrint rounds in the current mode (nearest even by default) like nearbyint, but compiles to
+    // cvtss2si (vectorisable) where nearbyint is a libm call without SSE4.1.
+    return int64_t(std::lrint(y < lo_v ? lo_v : (y > hi_v ? hi_v : y)));
 }
 
 // The whole formula for 8/16-bit outputs (the result fits int32).

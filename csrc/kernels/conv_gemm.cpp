@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <memory>
 #include <stdexcept>
 #include <type_traits>
 
@@ -95,12 +96,30 @@ void im2col_rows(const T* xp, const ConvGeometry& g, Index hp, Index wp, Index g
     });
 }
 
-// out[ch0 + j][p] = tile[p][j] for an (pixels x og) tile of `bytes`-byte words; out rows of `pixels`.
-void transpose_into(const char* tile, Index pixels, Index og, int bytes, char* out) {
-    for (Index j = 0; j < og; ++j) {
-        char* dst = out + j * pixels * bytes;
-        for (Index p = 0; p < pixels; ++p) std::memcpy(dst + p * bytes, tile + (p * og + j) * bytes, size_t(bytes));
+// Channel j of an int32 (pixels x og) tile as a contiguous plane.
+void gather_channel(const int32_t* tile, Index pixels, Index og, Index j, int32_t* plane) {
+    for (Index p = 0; p < pixels; ++p) plane[p] = tile[p * og + j];
+}
+
+// The zero-point-padded image in the layout the K order reads: Chw [c][y][x], Hwc [y][x][c].
+template <class T>
+void pad_image(const T* img, const ConvGeometry& g, Index hp, Index wp, KOrder order, T zp, T* xp) {
+    const Index c_n = g.channels, h = g.height, w = g.width;
+    std::fill(xp, xp + c_n * hp * wp, zp);
+    if (order == KOrder::Chw) {
+        for (Index c = 0; c < c_n; ++c)
+            for (Index y = 0; y < h; ++y)
+                std::memcpy(xp + (c * hp + y + g.pad_top) * wp + g.pad_left, img + (c * h + y) * w, size_t(w) * sizeof(T));
+        return;
     }
+    parallel_tasks(h, threads_for_work(double(c_n * h * w), h), [&](std::ptrdiff_t task, int) {
+        const Index y = Index(task);
+        T* row = xp + ((y + g.pad_top) * wp + g.pad_left) * c_n;
+        for (Index c = 0; c < c_n; ++c) {
+            const T* src = img + (c * h + y) * w;
+            for (Index x = 0; x < w; ++x) row[x * c_n + c] = src[x];
+        }
+    });
 }
 }  // namespace
 
@@ -112,24 +131,14 @@ void conv2d_gemm(const T* x, const ConvGeometry& g, const PackedConvGemm& w, con
     const bool sat = w.accum == Accum::Int16Pairs;
     if (sat && std::is_unsigned<T>::value == w.w_unsigned)
         throw std::invalid_argument("int16-pair accumulation needs exactly one unsigned operand (uint8 x int8)");
-    const int bytes = args.rq ? with_out_type(args.rq->out_type, [](auto o) { return int(sizeof(o)); }) : 4;
-    std::vector<T> xp(size_t(g.channels * hp * wp)), rows(size_t(pixels * k));
-    std::vector<char> tile(size_t(pixels * og * bytes));
+    // Scratch without zero-initialisation (every element is written before it is read).
+    std::unique_ptr<T[]> xp(new T[size_t(g.channels * hp * wp)]), rows(new T[size_t(pixels * k)]);
+    std::unique_ptr<int32_t[]> tile(new int32_t[size_t(pixels * og)]);
     std::vector<int32_t> zb(static_cast<size_t>(og));
     for (Index n = 0; n < g.batch; ++n) {
-        // The zero-point-padded image, in the layout the K order reads.
-        const T* img = x + n * g.channels * g.height * g.width;
-        std::fill(xp.begin(), xp.end(), T(args.x_zero_point));
-        for (Index c = 0; c < g.channels; ++c)
-            for (Index y = 0; y < g.height; ++y)
-                for (Index xx = 0; xx < g.width; ++xx) {
-                    const T v = img[(c * g.height + y) * g.width + xx];
-                    const Index py = y + g.pad_top, px = xx + g.pad_left;
-                    if (w.order == KOrder::Hwc) xp[size_t((py * wp + px) * g.channels + c)] = v;
-                    else xp[size_t((c * hp + py) * wp + px)] = v;
-                }
+        pad_image(x + n * g.channels * g.height * g.width, g, hp, wp, w.order, T(args.x_zero_point), xp.get());
         for (Index gi = 0; gi < g.groups; ++gi) {
-            im2col_rows(xp.data(), g, hp, wp, gi, w.order, rows.data());
+            im2col_rows(xp.get(), g, hp, wp, gi, w.order, rows.get());
             for (Index j = 0; j < og; ++j)
                 zb[size_t(j)] = args.w_zero_point[args.w_zero_point_count == 1 ? 0 : gi * og + j] + w.w_offset;
             AffineArgs ga;
@@ -139,22 +148,25 @@ void conv2d_gemm(const T* x, const ConvGeometry& g, const PackedConvGemm& w, con
             ga.zb = zb.data();
             ga.zb_count = og;
             ga.path = args.path;
-            ga.out = tile.data();
-            Requantizer rq;
-            if (args.rq) {  // the group's channels: per-channel parameters from channel gi * og on
-                rq = *args.rq;
-                if (rq.num_channels != 1) {
-                    rq.num_channels = og;
-                    if (rq.shift) rq.shift += gi * og;
-                    if (rq.multiplier) rq.multiplier += gi * og;
-                    if (rq.scale) rq.scale += gi * og;
+            ga.out = tile.get();  // int32 (pixels x og); requantized per channel plane below
+            if (sat) gemm_affine_pairs(rows.get(), pixels, w.quads[size_t(gi)], ga);
+            else gemm_affine(rows.get(), pixels, w.exact[size_t(gi)], ga);
+            // Each channel's plane out of the tile, requantized with its channel's parameters (the
+            // per-plane loop vectorises) straight into the NCHW output.
+            const Index ch0 = n * g.out_channels + gi * og;
+            parallel_tasks(og, threads_for_work(double(pixels * og), og), [&](std::ptrdiff_t task, int) {
+                const Index j = Index(task);
+                if (!args.rq) {
+                    gather_channel(tile.get(), pixels, og, j, static_cast<int32_t*>(args.out) + (ch0 + j) * pixels);
+                    return;
                 }
-                ga.rq = &rq;
-            }
-            if (sat) gemm_affine_pairs(rows.data(), pixels, w.quads[size_t(gi)], ga);
-            else gemm_affine(rows.data(), pixels, w.exact[size_t(gi)], ga);
-            char* out = static_cast<char*>(args.out) + ((n * g.out_channels + gi * og) * pixels) * bytes;
-            transpose_into(tile.data(), pixels, og, bytes, out);
+                std::vector<int32_t> plane(static_cast<size_t>(pixels));
+                gather_channel(tile.get(), pixels, og, j, plane.data());
+                with_out_type(args.rq->out_type, [&](auto o) {
+                    using Out = decltype(o);
+                    args.rq->apply_channel(plane.data(), pixels, gi * og + j, static_cast<Out*>(args.out) + (ch0 + j) * pixels);
+                });
+            });
         }
     }
 }

@@ -144,6 +144,17 @@ struct Requantizer {
     template <class Out, class Acc>
     void apply_per_column(const Acc* acc, std::ptrdiff_t n, std::ptrdiff_t c0, Out* out) const {
         if (num_channels == 1) return apply_channel(acc, n, 0, out);
+        if constexpr (std::is_same<Acc, int32_t>::value && sizeof(Out) < 4) {
+            if (mode == RequantMode::MlasFp32) {  // one scale per column: a loop that vectorises
+                const int64_t lo = std::max<int64_t>(clamp_lo, std::numeric_limits<Out>::min());
+                const int64_t hi = std::min<int64_t>(clamp_hi, std::numeric_limits<Out>::max());
+                const float flo = float(lo - zero_point), fhi = float(hi - zero_point);
+                const float* s = scale + c0;
+                const int32_t zp = zero_point;
+                loop(n, [=](std::ptrdiff_t j) { out[j] = Out(requantize_fp32(acc[j], s[j], flo, fhi, zp)); });
+                return;
+            }
+        }
         bool fits = true;
         for (std::ptrdiff_t j = 0; j < n; ++j) fits = fits && int32_fits(params_at(c0 + j));
         dispatch<Out, Acc>(fits, [&](auto op, auto fin) {
