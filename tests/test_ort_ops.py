@@ -568,3 +568,113 @@ def test_conv_float(case):
             inputs = [x, w] if bias is None else [x, w, bias]
             want = run_op("Conv", inputs, np.float32, attrs=kw, consts=(1, 2), threads=threads)
             assert_same(on_isas(lambda isa: fo.conv_float(x, w, bias, threads=threads, isa=isa, **kw)), want)
+
+
+# ---- BatchNormalization, Softmax, pooling, activations (float) -------------------------------------------
+
+@pytest.mark.parametrize("shape", [(2, 16, 7, 7), (3, 5), (1, 8, 33), (2, 3, 4, 5, 6)])
+def test_batch_norm_float(shape):
+    rng = np.random.default_rng(21)
+    x = rng.normal(0, 3, shape).astype(np.float32)
+    c = shape[1]
+    s, b, m = [rng.normal(0, 1, c).astype(np.float32) for _ in range(3)]
+    v = rng.uniform(0.01, 3, c).astype(np.float32)
+    for eps in (1e-5, 1e-3):
+        want = run_op("BatchNormalization", [x, s, b, m, v], np.float32, attrs=dict(epsilon=eps), consts=(1, 2, 3, 4),
+                      opset=15)
+        assert_same(on_isas(lambda isa: fo.batch_norm_float(x, s, b, m, v, epsilon=eps, isa=isa)), want)
+
+
+@pytest.mark.parametrize("shape,axis", [((4, 10), -1), ((3, 1000), 1), ((2, 3, 17), 1), ((5, 7), 0), ((2, 25), -1),
+                                        ((1, 8), -1), ((1, 3), -1), ((7, 24), 1), ((2, 49), 1), ((64, 10), 1)])
+def test_softmax_float(shape, axis):
+    rng = np.random.default_rng(22)
+    for scale in (1.0, 5.0, 40.0):
+        x = rng.normal(0, scale, shape).astype(np.float32)
+        want = run_op("Softmax", [x], np.float32, attrs=dict(axis=axis))
+        assert_same(on_isas(lambda isa: fo.softmax_float(x, axis=axis, isa=isa)), want)
+    x = rng.normal(0, 5, (2, 3, 4)).astype(np.float32)
+    want = run_op("Softmax", [x], np.float32, attrs=dict(axis=1), opset=11)
+    assert_same(fo.softmax_float(x, axis=1, opset=11), want)
+
+
+POOL_CASES = [
+    ((2, 3, 9, 9), dict(kernel_shape=[3, 3], pads=[1, 1, 1, 1])),
+    ((2, 3, 9, 9), dict(kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1])),
+    ((2, 3, 10, 11), dict(kernel_shape=[2, 3], strides=[2, 1])),
+    ((1, 2, 9, 9), dict(kernel_shape=[3, 3], strides=[3, 3])),                 # generic kernel (stride 3)
+    ((1, 2, 12), dict(kernel_shape=[3], strides=[2], pads=[1, 1])),            # 1-D: generic
+    ((1, 2, 5, 6, 7), dict(kernel_shape=[2, 3, 2], pads=[1, 1, 0, 1, 1, 0])),  # 3-D vector kernel
+    ((1, 2, 9, 9), dict(kernel_shape=[3, 3], strides=[2, 2], ceil_mode=1)),
+    ((1, 2, 10, 10), dict(kernel_shape=[3, 3], strides=[2, 2], ceil_mode=1)),  # windows past the input
+    ((1, 2, 8, 11), dict(kernel_shape=[3, 3], strides=[3, 2], pads=[1, 0, 1, 1], ceil_mode=1)),
+    ((1, 3, 7, 7), dict(kernel_shape=[7, 7])),                                 # global kernel
+    ((1, 2, 40, 40), dict(kernel_shape=[33, 2])),                              # kernel > 32: generic
+    ((1, 2, 9, 9), dict(kernel_shape=[3, 3], auto_pad="SAME_UPPER", strides=[2, 2])),
+]
+
+
+@pytest.mark.parametrize("case", POOL_CASES)
+def test_pool_float(case):
+    shape, kw = case
+    rng = np.random.default_rng(23)
+    x = rng.normal(0, 1, shape).astype(np.float32)
+    for cip in (0, 1):
+        want = run_op("AveragePool", [x], np.float32, attrs=dict(kw, count_include_pad=cip))
+        assert_same(fo.average_pool_float(x, count_include_pad=bool(cip), **kw), want)
+    assert_same(fo.max_pool(x, **kw), run_op("MaxPool", [x], np.float32, attrs=kw, opset=12))
+
+
+def test_max_pool_float_nan_and_signed_zero():
+    """MAXPS steps (vector kernel) and std::max steps (tail columns) treat NaN and -0 differently."""
+    x = np.zeros((1, 1, 6, 7), np.float32)
+    x[0, 0, ::2, ::3] = -0.0
+    x[0, 0, 1, 1] = np.nan
+    x[0, 0, 4, 6] = np.nan
+    x[0, 0, 3, 5] = -0.0
+    for kw in (dict(kernel_shape=[2, 2]), dict(kernel_shape=[3, 3], pads=[1, 1, 1, 1]), dict(kernel_shape=[6, 7]),
+               dict(kernel_shape=[2, 2], strides=[3, 3])):
+        assert_same(fo.max_pool(x, **kw), run_op("MaxPool", [x], np.float32, attrs=kw, opset=12))
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 7, 7), (1, 5, 9, 11), (2, 4, 13), (1, 2, 3, 4, 5), (64, 8, 1, 1)])
+def test_global_pool_float(shape):
+    rng = np.random.default_rng(24)
+    x = rng.normal(0, 1, shape).astype(np.float32)
+    assert_same(fo.global_average_pool_float(x), run_op("GlobalAveragePool", [x], np.float32))
+    assert_same(fo.global_max_pool_float(x), run_op("GlobalMaxPool", [x], np.float32))
+
+
+@pytest.mark.parametrize("dtype", QDTYPES)
+def test_max_pool_int8(dtype):
+    rng = np.random.default_rng(25)
+    info = np.iinfo(dtype)
+    x = rng.integers(info.min, info.max + 1, (2, 3, 9, 9)).astype(dtype)
+    for kw in (dict(kernel_shape=[3, 3], pads=[1, 1, 1, 1]), dict(kernel_shape=[3, 3], strides=[2, 2], dilations=[2, 2]),
+               dict(kernel_shape=[2, 2], strides=[2, 2], ceil_mode=1)):
+        assert_same(fo.max_pool(x, **kw), run_op("MaxPool", [x], dtype, attrs=kw, opset=12))
+
+
+def test_max_pool_float_dilated():
+    rng = np.random.default_rng(26)
+    x = rng.normal(0, 1, (2, 3, 9, 9)).astype(np.float32)
+    kw = dict(kernel_shape=[3, 3], strides=[2, 2], dilations=[2, 2], pads=[1, 1, 1, 1])
+    assert_same(fo.max_pool(x, **kw), run_op("MaxPool", [x], np.float32, attrs=kw, opset=12))
+
+
+def test_float_activations_and_binary():
+    rng = np.random.default_rng(27)
+    x = np.concatenate([rng.normal(0, 2, 1001), [-0.0, 0.0, np.nan, np.inf, -np.inf, 1e-45, -1e-45, 1.0, -1.0]])
+    x = x.astype(np.float32)
+    assert_same(on_isas(lambda isa: fo.relu_float(x, isa=isa)), run_op("Relu", [x], np.float32))
+    for lo, hi in ((-1.0, 1.0), (0.0, 6.0), (-0.5, 0.25)):
+        want = run_op("Clip", [x, np.float32(lo), np.float32(hi)], np.float32)
+        assert_same(on_isas(lambda isa: fo.clip_float(x, lo, hi, isa=isa)), want)
+    for alpha in (0.01, 0.2, 1.5):
+        want = run_op("LeakyRelu", [x], np.float32, attrs=dict(alpha=alpha))
+        assert_same(on_isas(lambda isa: fo.leaky_relu_float(x, alpha=alpha, isa=isa)), want)
+    a = rng.normal(0, 3, (2, 3, 4, 5)).astype(np.float32)
+    b = rng.normal(0, 3, (1, 3, 1, 1)).astype(np.float32)
+    for op in ("Add", "Sub", "Mul", "Div"):
+        assert_same(fo.binary_float(op, a, b), run_op(op, [a, b], np.float32))
+        assert_same(fo.binary_float(op, b, a), run_op(op, [b, a], np.float32))

@@ -11,9 +11,12 @@
 #include <string>
 #include <vector>
 
+#include "ops/onnxruntime/batch_norm_softmax.hpp"
+#include "ops/onnxruntime/float_activations.hpp"
 #include "ops/onnxruntime/lanes.hpp"
 #include "ops/onnxruntime/lookup_table.hpp"
 #include "ops/onnxruntime/mlas_conv.hpp"
+#include "ops/onnxruntime/mlas_pool.hpp"
 #include "ops/onnxruntime/mlas_sgemm.hpp"
 #include "ops/onnxruntime/mlas_transcendental.hpp"
 #include "ops/onnxruntime/qlinear_binary.hpp"
@@ -342,6 +345,110 @@ py::array conv_float(const py::array& x, const py::array& w, const std::optional
     return y;
 }
 
+py::array batch_norm_float(const py::array& x, const py::array& scale, const py::array& bias, const py::array& mean,
+                           const py::array& var, float epsilon, py::ssize_t batch, py::ssize_t channels, py::ssize_t plane,
+                           int isa) {
+    const float* xs = typed<float>(x, "x", batch * channels * plane);
+    const float* s = typed<float>(scale, "scale", channels);
+    const float* b = typed<float>(bias, "bias", channels);
+    const float* m = typed<float>(mean, "mean", channels);
+    const float* v = typed<float>(var, "var", channels);
+    const Isa path = fxp::ort::isa_of(isa);
+    py::array_t<float> y(shape_of(x));
+    float* ys = y.mutable_data();
+    py::gil_scoped_release nogil;
+    fxp::ort::batch_norm(xs, ys, batch, channels, plane, s, b, m, v, epsilon, path);
+    return y;
+}
+
+py::array softmax_float(const py::array& x, py::ssize_t d, int isa) {
+    FXP_REQUIRE(d > 0 && x.size() % d == 0, "x size must be a multiple of the row length");
+    const float* xs = typed<float>(x, "x", x.size());
+    const Isa path = fxp::ort::isa_of(isa);
+    py::array_t<float> y(shape_of(x));
+    float* ys = y.mutable_data();
+    py::gil_scoped_release nogil;
+    fxp::ort::mlas_softmax(xs, ys, x.size() / d, d, path);
+    return y;
+}
+
+fxp::ort::MlasPoolGeometry mlas_pool_geometry(const std::vector<py::ssize_t>& in, const std::vector<py::ssize_t>& out,
+                                              const std::vector<py::ssize_t>& kernel, const std::vector<py::ssize_t>& stride,
+                                              const std::vector<py::ssize_t>& pad) {
+    const size_t d = in.size();
+    FXP_REQUIRE(d >= 1 && d <= 3 && out.size() == d && kernel.size() == d && stride.size() == d && pad.size() == 2 * d,
+                "pooling takes 1 to 3 spatial dimensions");
+    fxp::ort::MlasPoolGeometry g;
+    g.dims = int(d);
+    for (size_t i = 0; i < d; ++i) {
+        FXP_REQUIRE(in[i] > 0 && out[i] > 0 && kernel[i] > 0 && stride[i] > 0 && pad[i] >= 0 && pad[i + d] >= 0 &&
+                        pad[i] < kernel[i] && pad[i + d] < kernel[i],
+                    "invalid pooling geometry (pads must be smaller than the kernel)");
+        g.in[i] = in[i];
+        g.out[i] = out[i];
+        g.kernel[i] = kernel[i];
+        g.stride[i] = stride[i];
+        g.head[i] = pad[i];
+        g.tail[i] = pad[i + d];
+    }
+    return g;
+}
+
+py::array mlas_pool(int kind, const py::array& x, py::ssize_t planes, const std::vector<py::ssize_t>& in,
+                    const std::vector<py::ssize_t>& out, const std::vector<py::ssize_t>& kernel,
+                    const std::vector<py::ssize_t>& stride, const std::vector<py::ssize_t>& pad,
+                    const std::vector<py::ssize_t>& out_shape) {
+    FXP_REQUIRE(kind >= 0 && kind <= 3, "kind must be 0 (max), 1 (average excluding pads), 2 (including pads) or 3 "
+                                        "(including pads, ceil mode)");
+    const fxp::ort::MlasPoolGeometry g = mlas_pool_geometry(in, out, kernel, stride, pad);
+    const float* xs = typed<float>(x, "x", planes * g.in_size());
+    py::array_t<float> y(out_shape);
+    FXP_REQUIRE(y.size() == planes * g.out_size(), "output shape does not match the geometry");
+    float* ys = y.mutable_data();
+    py::gil_scoped_release nogil;
+    fxp::ort::mlas_pool(fxp::ort::PoolKind(kind), g, xs, ys, planes);
+    return y;
+}
+
+py::array max_pool_dilated(const py::array& x, py::ssize_t planes, const std::vector<py::ssize_t>& in,
+                           const std::vector<py::ssize_t>& out, const std::vector<py::ssize_t>& kernel,
+                           const std::vector<py::ssize_t>& stride, const std::vector<py::ssize_t>& pad,
+                           const std::vector<py::ssize_t>& dilation, const std::vector<py::ssize_t>& out_shape) {
+    fxp::ort::MlasPoolGeometry g = mlas_pool_geometry(in, out, kernel, stride, pad);
+    FXP_REQUIRE(dilation.size() == in.size(), "one dilation per spatial dimension");
+    std::array<std::ptrdiff_t, 3> dil{1, 1, 1};
+    for (size_t i = 0; i < dilation.size(); ++i) {
+        FXP_REQUIRE(dilation[i] > 0, "dilations must be positive");
+        dil[i] = dilation[i];
+    }
+    auto run = [&](auto t) -> py::array {
+        using T = decltype(t);
+        const T* xs = typed<T>(x, "x", planes * g.in_size());
+        py::array_t<T> y(out_shape);
+        FXP_REQUIRE(y.size() == planes * g.out_size(), "output shape does not match the geometry");
+        T* ys = y.mutable_data();
+        py::gil_scoped_release nogil;
+        fxp::ort::max_pool_dilated(g, dil, xs, ys, planes);
+        return y;
+    };
+    if (has_dtype<float>(x)) return run(float{});
+    if (has_dtype<uint8_t>(x)) return run(uint8_t{});
+    if (has_dtype<int8_t>(x)) return run(int8_t{});
+    throw std::invalid_argument("x must be float32, uint8 or int8, got " + dtype_name(x));
+}
+
+py::array float_activation(int kind, const py::array& x, float lo, float hi, float alpha, int isa) {
+    FXP_REQUIRE(kind >= 0 && kind <= 2, "kind must be 0 (relu), 1 (clip) or 2 (leaky relu)");
+    const float* xs = typed<float>(x, "x", x.size());
+    const Isa path = fxp::ort::isa_of(isa);
+    py::array_t<float> y(shape_of(x));
+    float* ys = y.mutable_data();
+    const fxp::ort::ActivationParams p{fxp::ort::Activation(kind), lo, hi, alpha};
+    py::gil_scoped_release nogil;
+    fxp::ort::float_activation(xs, ys, x.size(), p, path);
+    return y;
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_onnxruntime, m) {
@@ -373,5 +480,15 @@ PYBIND11_MODULE(_onnxruntime, m) {
     m.def("conv_float", &conv_float, py::arg("x"), py::arg("w"), py::arg("bias"), py::arg("batch"), py::arg("groups"),
           py::arg("in_channels"), py::arg("filters"), py::arg("in_shape"), py::arg("out_spatial"), py::arg("kernel"),
           py::arg("dilation"), py::arg("stride"), py::arg("pad"), py::arg("threads"), py::arg("isa"), py::arg("out_shape"));
+    m.def("batch_norm_float", &batch_norm_float, py::arg("x"), py::arg("scale"), py::arg("bias"), py::arg("mean"),
+          py::arg("var"), py::arg("epsilon"), py::arg("batch"), py::arg("channels"), py::arg("plane"), py::arg("isa"));
+    m.def("softmax_float", &softmax_float, py::arg("x"), py::arg("d"), py::arg("isa"));
+    m.def("mlas_pool", &mlas_pool, py::arg("kind"), py::arg("x"), py::arg("planes"), py::arg("in_shape"),
+          py::arg("out_spatial"), py::arg("kernel"), py::arg("stride"), py::arg("pad"), py::arg("out_shape"));
+    m.def("max_pool_dilated", &max_pool_dilated, py::arg("x"), py::arg("planes"), py::arg("in_shape"),
+          py::arg("out_spatial"), py::arg("kernel"), py::arg("stride"), py::arg("pad"), py::arg("dilation"),
+          py::arg("out_shape"));
+    m.def("float_activation", &float_activation, py::arg("kind"), py::arg("x"), py::arg("lo"), py::arg("hi"),
+          py::arg("alpha"), py::arg("isa"));
     m.def("mlas_unary", &mlas_unary, py::arg("function"), py::arg("x"), py::arg("isa"));
 }

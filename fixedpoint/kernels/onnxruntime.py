@@ -567,3 +567,127 @@ def conv_float(x, w, b=None, *, strides=None, pads=None, dilations=None, group=1
             raise ValueError(f"bias must have shape ({m},), got {B.shape}")
     return _ort.conv_float(X, W, B, n, group, cg, m // group, sp, out, k, dil, s, head + tail, _threads(threads),
                            _isa(isa), [n, m] + out)
+
+
+def batch_norm_float(x, scale, bias, mean, var, *, epsilon=1e-5, isa=None):
+    """ONNX BatchNormalization (inference) on float32 as batch_norm.h computes it:
+    s = (1 / sqrt(var + eps)) * scale, t = bias - mean * s, y = x * s + t (no FMA)."""
+    X = _float_array(x, "x")
+    if X.ndim < 2:
+        raise ValueError(f"x must have at least 2 dimensions (N, C, ...), got shape {X.shape}")
+    c = X.shape[1]
+    params = []
+    for name, v in (("scale", scale), ("bias", bias), ("mean", mean), ("var", var)):
+        a = _float_array(v, name)
+        if a.shape != (c,):
+            raise ValueError(f"{name} must have shape ({c},), got {a.shape}")
+        params.append(a)
+    eps = np.float32(epsilon)
+    if not (np.isfinite(eps) and eps >= 0):
+        raise ValueError(f"epsilon must be finite and >= 0, got {epsilon!r}")
+    plane = int(np.prod(X.shape[2:], dtype=np.int64))
+    return _ort.batch_norm_float(X, *params, float(eps), X.shape[0], c, plane, _isa(isa))
+
+
+def softmax_float(x, *, axis=-1, opset=13, isa=None):
+    """ONNX Softmax on float32 (softmax.cc -> MLAS MlasComputeSoftmax): exp(x - max) with MLAS's FMA3
+    polynomial, the row sum in 8 lanes, then each value times 1 / sum. opset >= 13 reduces along
+    `axis`; opset < 13 over the flattened dimensions from `axis` on."""
+    X = _float_array(x, "x")
+    if X.ndim == 0 or X.size == 0:
+        raise ValueError("x must have at least one dimension and one element")
+    ax = _axis(axis, X.ndim)
+    if isinstance(opset, bool) or not isinstance(opset, numbers.Integral) or opset < 1:
+        raise ValueError(f"opset must be a positive int, got {opset!r}")
+    if opset < 13:
+        return _ort.softmax_float(X, int(np.prod(X.shape[ax:], dtype=np.int64)), _isa(isa))
+    moved = np.ascontiguousarray(np.moveaxis(X, ax, -1))
+    return np.ascontiguousarray(np.moveaxis(_ort.softmax_float(moved, X.shape[ax], _isa(isa)), -1, ax))
+
+
+def _float_pool(kind, x, kernel_shape, strides, pads, ceil_mode, auto_pad, op):
+    X = _float_array(x, "x")
+    n, c, sp = _spatial(X, False, op)
+    out, head, tail = pool_output_shape(sp, kernel_shape, strides, pads, ceil_mode=ceil_mode, auto_pad=auto_pad)
+    k = _ints(kernel_shape, len(sp), "kernel_shape", 1)
+    s = _ints(strides if strides is not None else 1, len(sp), "strides", 1)
+    return _ort.mlas_pool(kind, X, n * c, sp, out, k, s, head + tail, [n, c] + out)
+
+
+def max_pool(x, *, kernel_shape, strides=None, pads=None, dilations=None, ceil_mode=False, auto_pad="NOTSET"):
+    """ONNX MaxPool (one output) on float32 (MLAS MlasPool, or pool.cc's loop with dilations) or on
+    uint8/int8 (an exact maximum, as ORT's loop takes it). Float maxima follow MLAS's MAXPS / std::max
+    steps, so NaN and signed zeros come out as ORT's."""
+    X = np.asarray(x)
+    if X.dtype not in (np.float32, np.uint8, np.int8):
+        raise ValueError(f"x must be float32, uint8 or int8, got dtype {X.dtype}")
+    X = np.ascontiguousarray(X)
+    n, c, sp = _spatial(X, False, "MaxPool")
+    d = len(sp)
+    dil = _ints(dilations if dilations is not None else 1, d, "dilations", 1)
+    out, head, tail = pool_output_shape(sp, kernel_shape, strides, pads, dilations=dil, ceil_mode=ceil_mode,
+                                        auto_pad=auto_pad)
+    k = _ints(kernel_shape, d, "kernel_shape", 1)
+    s = _ints(strides if strides is not None else 1, d, "strides", 1)
+    if X.dtype == np.float32 and all(v == 1 for v in dil):
+        return _ort.mlas_pool(0, X, n * c, sp, out, k, s, head + tail, [n, c] + out)
+    return _ort.max_pool_dilated(X, n * c, sp, out, k, s, head + tail, dil, [n, c] + out)
+
+
+def average_pool_float(x, *, kernel_shape, strides=None, pads=None, count_include_pad=False, ceil_mode=False,
+                       auto_pad="NOTSET"):
+    """ONNX AveragePool on float32 (MLAS MlasPool): window sums in MLAS's order (column sums first for
+    2-D/3-D windows with a last stride <= 2), divided by the valid cell count or the kernel size.
+    ceil_mode with count_include_pad takes pool.cc's own loop (cells in order; divided by the cells
+    inside the padded input), as ORT 1.32 does."""
+    kind = (3 if ceil_mode else 2) if count_include_pad else 1
+    return _float_pool(kind, x, kernel_shape, strides, pads, ceil_mode, auto_pad, "AveragePool")
+
+
+def global_average_pool_float(x):
+    """ONNX GlobalAveragePool on float32 (MLAS global kernel): 4 lane sums over the image, reduced
+    (l0 + l2) + (l1 + l3), the tail added in order, divided by the image size."""
+    X = _float_array(x, "x")
+    n, c, sp = _spatial(X, False, "GlobalAveragePool")
+    return _ort.mlas_pool(1, X, n * c, sp, [1] * len(sp), sp, [1] * len(sp), [0] * (2 * len(sp)), [n, c] + [1] * len(sp))
+
+
+def global_max_pool_float(x):
+    """ONNX GlobalMaxPool on float32 (MLAS global kernel, MAXPS lanes then std::max over the tail)."""
+    X = _float_array(x, "x")
+    n, c, sp = _spatial(X, False, "GlobalMaxPool")
+    return _ort.mlas_pool(0, X, n * c, sp, [1] * len(sp), sp, [1] * len(sp), [0] * (2 * len(sp)), [n, c] + [1] * len(sp))
+
+
+def relu_float(x, *, isa=None):
+    """ONNX Relu on float32 as ORT computes it: MAXPS(0, x), so -0 and NaN pass through unchanged."""
+    return _ort.float_activation(0, _float_array(x, "x"), 0.0, 0.0, 0.0, _isa(isa))
+
+
+def clip_float(x, lo=None, hi=None, *, isa=None):
+    """ONNX Clip on float32: min(hi, max(lo, x)) in MINPS/MAXPS operand order (NaN and -0 pass through);
+    a missing bound is the float lowest / max."""
+    lo = np.float32(np.finfo(np.float32).min if lo is None else lo)
+    hi = np.float32(np.finfo(np.float32).max if hi is None else hi)
+    if np.isnan(lo) or np.isnan(hi):
+        raise ValueError("clip bounds must not be NaN")
+    return _ort.float_activation(1, _float_array(x, "x"), float(lo), float(hi), 0.0, _isa(isa))
+
+
+def leaky_relu_float(x, *, alpha=0.01, isa=None):
+    """ONNX LeakyRelu on float32: x >= 0 ? x : alpha * x."""
+    a = np.float32(alpha)
+    if not np.isfinite(a):
+        raise ValueError(f"alpha must be finite, got {alpha!r}")
+    return _ort.float_activation(2, _float_array(x, "x"), 0.0, 0.0, float(a), _isa(isa))
+
+
+def binary_float(op, a, b):
+    """ONNX Add/Sub/Mul/Div on float32 with numpy broadcasting: ORT computes each output with the one
+    IEEE operation (Eigen, no FMA), which numpy's float32 arithmetic performs identically."""
+    A, B = _float_array(a, "a"), _float_array(b, "b")
+    fn = {"Add": np.add, "Sub": np.subtract, "Mul": np.multiply, "Div": np.divide}.get(op)
+    if fn is None:
+        raise ValueError(f"op must be Add, Sub, Mul or Div, got {op!r}")
+    with np.errstate(all="ignore"):
+        return fn(A, B, dtype=np.float32)
