@@ -22,10 +22,14 @@ HOST_ALIAS = "onnxruntime"
 
 
 def host_runtime() -> str:
-    """The ONNX Runtime profile of this machine: VNNI when the CPU has AVX-512 VNNI or AVX-VNNI (MLAS
-    then accumulates u8·s8 exactly with vpdpbusd), else AVX2 (vpmaddubsw, saturating pair sums)."""
-    from .. import _kernels
-    if _kernels.cpu_has_vnni():
+    """The ONNX Runtime profile of this machine, from `fixedpoint.kernels.host_ort_profile()` (the CPU
+    features read once in csrc/cpu/features.hpp): AVX-512 VNNI or AVX-VNNI -> "onnxruntime-vnni" (MLAS
+    accumulates u8·s8 exactly with vpdpbusd); AVX2, and AVX-512BW without VNNI (MLAS's Avx512Core
+    kernels pair and saturate as the AVX2 ones do, docs/runtimes-onnxruntime-accumulation.md) ->
+    "onnxruntime-avx2". A CPU without AVX2 (MLAS's SSE kernels, not emulated) also gets the AVX2
+    profile's name, so predict works; its results are not claimed for such CPUs."""
+    from ..kernels import host_ort_profile
+    if host_ort_profile() == "vnni":
         return onnxruntime_vnni.PROFILE.name
     return onnxruntime_avx2.PROFILE.name
 
