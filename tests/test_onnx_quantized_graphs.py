@@ -291,3 +291,46 @@ def test_precise_profile_refuses_what_ort_cannot_run(zoo_models):
 def test_float_model_still_imports_as_network(tmp_path):
     model = fp.export_onnx(fp.examples.digits_cnn())
     assert isinstance(fp.import_onnx(model), fp.Network)
+
+
+def _resize_model(transform="asymmetric", nearest="floor"):
+    """x -> Conv -> Resize(nearest, x2) -> Conv -> GlobalAveragePool -> Flatten -> Gemm, in float."""
+    rng = np.random.default_rng(4)
+    init = [numpy_helper.from_array(v.astype(np.float32), n) for v, n in [
+        (rng.normal(0, 0.4, (4, 1, 3, 3)), "w1"), (rng.normal(0, 0.2, 4), "b1"),
+        (rng.normal(0, 0.4, (4, 4, 3, 3)), "w2"), (rng.normal(0, 0.2, 4), "b2"),
+        (rng.normal(0, 0.5, (10, 4)), "w3"), (rng.normal(0, 0.1, 10), "b3"),
+        (np.array([1, 1, 2, 2]), "scales")]]
+    nodes = [helper.make_node("Conv", ["x", "w1", "b1"], ["c1"], pads=[1, 1, 1, 1], name="conv1"),
+             helper.make_node("Resize", ["c1", "", "scales"], ["r"], mode="nearest", name="resize",
+                              coordinate_transformation_mode=transform, nearest_mode=nearest),
+             helper.make_node("Conv", ["r", "w2", "b2"], ["c2"], pads=[1, 1, 1, 1], name="conv2"),
+             helper.make_node("GlobalAveragePool", ["c2"], ["g"], name="gap"),
+             helper.make_node("Flatten", ["g"], ["f"], name="flat"),
+             helper.make_node("Gemm", ["f", "w3", "b3"], ["y"], transB=1, name="fc")]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TP.FLOAT, [None, 1, 8, 8])],
+                              [helper.make_tensor_value_info("y", TP.FLOAT, [None, 10])], init)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+
+
+@pytest.mark.parametrize("fmt", ["QDQ", "QOperator"])
+@pytest.mark.parametrize("transform, nearest", [("asymmetric", "floor"), ("half_pixel", "round_prefer_floor")])
+def test_nearest_resize(tmp_path, digits, fmt, transform, nearest):
+    source = tmp_path / "resize.onnx"
+    onnx.save(_resize_model(transform, nearest), str(source))
+    float_net = fp.import_onnx(str(source))
+    float_session = _session(str(source))
+    assert np.allclose(float_net.predict(digits[1]), float_session.run(None, {"x": digits[1]})[0], atol=1e-5)
+    path = quantize(source, tmp_path / f"resize_{fmt}.onnx", digits[0], fmt, "U8S8", True)
+    qnet = fp.import_onnx(path)
+    assert qnet.layer("resize").type_name == "Resize2D"
+    x = np.concatenate([digits[1], np.random.default_rng(6).uniform(-0.3, 1.3, (256, 1, 8, 8)).astype(np.float32)])
+    for runtime, session in (("onnxruntime", _session(path)), ("onnxruntime-reference", _session(path, disable=True))):
+        assert np.array_equal(qnet.predict(x, runtime=runtime), session.run(None, {"x": x})[0]), runtime
+
+
+def test_linear_resize_is_refused(tmp_path):
+    model = _resize_model()
+    next(a for a in model.graph.node[1].attribute if a.name == "mode").s = b"linear"
+    with pytest.raises(OnnxImportError, match="nearest"):
+        fp.import_onnx(model)

@@ -41,7 +41,7 @@ FIELDS = {"optimized": "ort_op", "optimized-precise": "ort_op_precise", "as-writ
 UNARY = {"AveragePool": "QLinearAveragePool", "GlobalAveragePool": "QLinearGlobalAveragePool",
          "LeakyRelu": "QLinearLeakyRelu", "Sigmoid": "QLinearSigmoid", "Softmax": "QLinearSoftmax"}
 BINARY = {"Add": "QLinearAdd", "Mul": "QLinearMul"}
-DROP_QDQ = {"Flatten", "Reshape", "Transpose", "Squeeze", "Unsqueeze"}   # and MaxPool from opset 12
+DROP_QDQ = {"Flatten", "Reshape", "Transpose", "Squeeze", "Unsqueeze", "Resize"}   # and MaxPool from 12
 
 
 def s8_to_u8(imp, q_node) -> bool:

@@ -37,7 +37,7 @@ QUANTIZED_OPS = frozenset({"QuantizeLinear", "DequantizeLinear", "DynamicQuantiz
 
 # standard operators that may read integer tensors directly (they only move or select values)
 INTEGER_MOVES = frozenset({"MaxPool", "GlobalMaxPool", "Flatten", "Reshape", "Transpose", "Squeeze",
-                           "Unsqueeze", "Identity", "Dropout"})
+                           "Unsqueeze", "Identity", "Dropout", "Resize"})
 
 
 def is_quantized(model) -> bool:

@@ -60,8 +60,8 @@ _SOURCES = {
     "Transpose": "DropQDQNodesRules (Flatten/Reshape/Transpose/Squeeze/Unsqueeze run on the integers)",
     "Identity": "QuantizeLinear of a float tensor (quantize_linear.cc, MlasQuantizeLinear), or Identity",
     "Dropout": "inference Dropout is an identity",
-    "Resize": "onnxruntime/core/providers/cpu/tensor/upsample.cc (Resize on uint8/int8 after "
-              "DropQDQNodesRules, or float between DQ and Q)",
+    "Resize2D": "onnxruntime/core/providers/cpu/tensor/upsample.cc (nearest Resize copies values: on the "
+                "integers after DropQDQNodesRules, or in float between DQ and Q)",
 }
 
 

@@ -21,6 +21,7 @@ from .max_pooling2d import MaxPooling2DLayer
 from .multiplication import MultiplicationLayer
 from .relu import ReLULayer
 from .reshape import ReshapeLayer
+from .resize import Resize2DLayer
 from .sigmoid import SigmoidLayer
 from .softmax import SoftmaxLayer
 from .tanh import TanhLayer
@@ -32,6 +33,6 @@ __all__ = [
     "ConcatenationLayer", "Convolution2DLayer", "CrossChannelNormalizationLayer", "DropoutLayer",
     "FeatureInputLayer", "FlattenLayer", "FullyConnectedLayer", "GlobalAveragePooling2DLayer",
     "GlobalMaxPooling2DLayer", "IdentityLayer", "ImageInputLayer", "LeakyReLULayer",
-    "MaxPooling2DLayer", "MultiplicationLayer", "ReLULayer", "ReshapeLayer", "SigmoidLayer",
+    "MaxPooling2DLayer", "MultiplicationLayer", "ReLULayer", "ReshapeLayer", "Resize2DLayer", "SigmoidLayer",
     "SoftmaxLayer", "TanhLayer", "TransposeLayer",
 ]

@@ -1,11 +1,12 @@
 """Operators that move data without arithmetic: Concat, Flatten, Reshape, Squeeze, Unsqueeze,
-Transpose, Dropout (inference) and Identity."""
+Transpose, Dropout (inference), Identity and nearest-neighbour Resize."""
 from __future__ import annotations
 
 import numpy as np
 
 from ...nn.layers import (ConcatenationLayer, DropoutLayer, FlattenLayer, IdentityLayer, ReshapeLayer,
-                         TransposeLayer)
+                         Resize2DLayer, TransposeLayer)
+from ..model import text
 from ..registry import BATCH, axis_of, register, simple
 
 
@@ -93,3 +94,42 @@ register("Squeeze", "Unsqueeze", handler=squeeze_unsqueeze)
 register("Transpose", handler=transpose)
 register("Dropout", handler=dropout)
 register("Identity", handler=simple(IdentityLayer))
+
+
+# coordinate_transformation_mode -> nearest_mode values that map output i to input floor(i / s) for an
+# integer factor s (see fixedpoint/nn/layers/resize.py)
+_FLOOR_NEAREST = {"asymmetric": ("floor",),
+                  "half_pixel": ("round_prefer_floor", "round_prefer_ceil"),
+                  "pytorch_half_pixel": ("round_prefer_floor", "round_prefer_ceil")}
+
+
+def resize(imp, node, attrs):
+    """Resize of H and W by integer factors, mode "nearest": `Resize2D`."""
+    x = imp.runtime_input(node)
+    shape = imp.shape[x]
+    mode = text(attrs.get("mode", "nearest"))
+    transform = text(attrs.get("coordinate_transformation_mode", "half_pixel"))
+    nearest = text(attrs.get("nearest_mode", "round_prefer_floor"))
+    if mode != "nearest" or nearest not in _FLOOR_NEAREST.get(transform, ()) or attrs.get("antialias", 0) \
+            or attrs.get("axes") is not None:
+        imp.fail(node, f"only mode='nearest' upsampling by integer factors is supported, with "
+                       f"coordinate_transformation_mode/nearest_mode asymmetric/floor or "
+                       f"half_pixel/round_prefer_*; got {mode}/{transform}/{nearest}")
+    scales = imp.const(node, 2, required=False) if len(node.input) > 2 else None
+    sizes = imp.const(node, 3, required=False) if len(node.input) > 3 else None
+    if scales is not None and np.size(scales):
+        factors = np.asarray(scales, np.float64).reshape(-1)
+    elif sizes is not None and None not in shape[2:]:
+        sizes = np.asarray(sizes, np.float64).reshape(-1)
+        factors = np.concatenate([[1.0, 1.0], sizes[2:] / np.asarray(shape[2:], np.float64)]) \
+            if sizes.size == 4 else np.zeros(4)
+    else:
+        imp.fail(node, "needs constant scales, or constant sizes with a known input size")
+    if len(shape) != 4 or factors.size != 4 or factors[0] != 1 or factors[1] != 1 \
+            or np.any(factors[2:] < 1) or np.any(factors[2:] != np.round(factors[2:])):
+        imp.fail(node, f"only integer upsampling of H and W of NCHW data is supported, got factors "
+                       f"{factors.tolist()} on shape {shape}")
+    imp.add(Resize2DLayer(imp.layer_name(node), factors[2:]), [x], node.output[0])
+
+
+register("Resize", handler=resize)

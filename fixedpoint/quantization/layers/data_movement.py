@@ -13,13 +13,14 @@ class DataMovementKind(QuantizedKind):
         return ql.layer.forward(x)
 
 
-@register_affine_kind("Flatten", "Reshape", "Transpose", "Dropout", "Identity")
+@register_affine_kind("Flatten", "Reshape", "Transpose", "Dropout", "Identity", "Resize2D")
 class AffineDataMovementKind(OrtGraphKind):
-    """Flatten, Reshape, Transpose, Dropout, Identity on affine integers (ORT drops their DQ/Q pair);
+    """Flatten, Reshape, Transpose, Dropout, Identity, nearest Resize on affine integers (ORT drops their
+    DQ/Q pair);
     an Identity also stands for a QuantizeLinear of a float tensor (its input is quantized on entry)."""
 
     ORT_OPS = {op: "bind_move" for op in ("Flatten", "Reshape", "Transpose", "Identity",
-                                           "Squeeze", "Unsqueeze")}
+                                           "Squeeze", "Unsqueeze", "Resize")}
 
     def bind_move(self, layer, runtime):
         return same_params_route(layer, runtime, layer.layer.forward)

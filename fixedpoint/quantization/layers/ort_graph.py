@@ -29,7 +29,7 @@ DEFAULT_OPS = {
     "LeakyReLU": "QLinearLeakyRelu", "Sigmoid": "QLinearSigmoid", "Softmax": "QLinearSoftmax",
     "MaxPooling2D": "MaxPool", "GlobalMaxPooling2D": "GlobalMaxPool", "ReLU": "Clamp",
     "ClippedReLU": "Clamp", "Flatten": "Flatten", "Reshape": "Reshape", "Transpose": "Transpose",
-    "Identity": "Identity", "Dropout": "Identity",
+    "Identity": "Identity", "Dropout": "Identity", "Resize2D": "Resize",
 }
 
 
