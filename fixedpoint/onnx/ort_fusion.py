@@ -104,12 +104,29 @@ def learnable_data(imp, name, record) -> dict:
     if bias_name and bias_name in imp.qconst and imp.qconst[bias_name][0].dtype == np.int32:
         data["bias"] = imp.qconst[bias_name][0].reshape(-1).astype(np.int32)
         data["ort_int32_bias"] = True
-    else:   # no bias, or a float one: ORT cannot fuse (qdq_selectors.cc ConvNodeGroupSelector)
+    elif bias_name and bias_name in imp.constants and bias_name not in imp.qconst:
+        data["bias"] = weight_bias_quantization(imp, node, np.asarray(imp.constants[bias_name]),
+                                                record.in_params[0], pw)
+        data["ort_int32_bias"] = True
+    else:   # no bias, or a DQ of another type: ORT cannot fuse (qdq_selectors.cc ConvNodeGroupSelector)
         data["bias"] = np.zeros(w.shape[0], np.int32)
         data["ort_int32_bias"] = not bias_name
     if data["bias"].size != w.shape[0]:
         imp.fail(node, f"bias of {data['bias'].size} values for {w.shape[0]} outputs")
     return data
+
+
+def weight_bias_quantization(imp, node, bias, input_params, weight_params) -> np.ndarray:
+    """The int32 bias ORT makes of a float bias (qdq_transformer/weight_bias_quantization.cc, Level 1,
+    before the QDQ fusion): Cast<int32>(Round(bias / (x_scale * w_scale))), each step an ORT float32
+    kernel (Mul, Div, Round half to even); the QDQ group then fuses like one with an int32 bias."""
+    bias = bias.astype(np.float32).reshape(-1)
+    scale = np.float32(input_params.scale[0]) * weight_params.scale.astype(np.float32)
+    with np.errstate(over="ignore", invalid="ignore"):
+        rounded = np.rint(bias / scale)
+    if not np.all(np.abs(rounded) < 2.0 ** 31):
+        imp.fail(node, "its float bias does not fit int32 at scale x_scale * w_scale")
+    return rounded.astype(np.int32)
 
 
 def _attr(node, key, default):

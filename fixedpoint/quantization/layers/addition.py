@@ -43,7 +43,9 @@ class AffineAdditionKind(OrtGraphKind):
         formula = ort_kernels(layer, self.FORMULA)
         (pa, pb), pc = layer.input_params, layer.output_params
 
+        sa, za, sb, zb = scalar(pa, "scale"), scalar(pa), scalar(pb, "scale"), scalar(pb)
+        sc, zc = scalar(pc, "scale"), scalar(pc)
+
         def run(a, b):
-            return formula(a, scalar(pa, "scale"), scalar(pa), b, scalar(pb, "scale"), scalar(pb),
-                           scalar(pc, "scale"), scalar(pc))
+            return formula(a, sa, za, b, sb, zb, sc, zc)
         return run

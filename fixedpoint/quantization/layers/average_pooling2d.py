@@ -35,9 +35,11 @@ class AffineAveragePoolingKind(OrtGraphKind):
         pool = layer.layer
         (px,), py = layer.input_params, layer.output_params
 
+        sx, zx, sy, zy = scalar(px, "scale"), scalar(px), scalar(py, "scale"), scalar(py)
+
         def run(x):
             pads = resolve_padding(pool.padding, x.shape[2:], pool.pool_size, pool.stride, (1, 1))
-            return formula(x, scalar(px, "scale"), scalar(px), scalar(py, "scale"), scalar(py),
+            return formula(x, sx, zx, sy, zy,
                            kernel_shape=pool.pool_size, strides=pool.stride, pads=list(pads),
                            count_include_pad=pool.count_include_pad, ceil_mode=pool.ceil_mode)
         return run

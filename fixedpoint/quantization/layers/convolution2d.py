@@ -101,14 +101,15 @@ class ConvolutionKind(LearnableKind):
                               requantizer=rq)
 
 
-def channels_last_patches(x: np.ndarray, kernel, stride, pads, dilation, out_hw) -> np.ndarray:
+def channels_last_patches(x: np.ndarray, kernel, stride, pads, dilation, out_hw, pad_value=0) -> np.ndarray:
     """The convolution patches of NCHW `x` as an (N·OH·OW) × (kh·kw·C) matrix, taps ordered
-    (kh, kw, C), gathered from a zero-padded NHWC copy in which one kernel row of all channels is
-    a contiguous run. Zero padding is exact here (symmetric int8 has no zero point)."""
+    (kh, kw, C), gathered from a padded NHWC copy in which one kernel row of all channels is a
+    contiguous run. Padding takes `pad_value`: 0 for symmetric int8, the input zero point for affine
+    integers (so a padded tap adds nothing once the zero point is subtracted)."""
     n, c, h, w = x.shape
     (kh, kw), (sh, sw), (dh, dw), (oh, ow) = kernel, stride, dilation, out_hw
     top, left, bottom, right = pads
-    padded = np.zeros((n, h + top + bottom, w + left + right, c), x.dtype)
+    padded = np.full((n, h + top + bottom, w + left + right, c), pad_value, x.dtype)
     padded[:, top:top + h, left:left + w, :] = x.transpose(0, 2, 3, 1)
     sn, sy, sx, sc = padded.strides
     view = as_strided(padded, (n, oh, ow, kh, kw, c),
@@ -124,25 +125,39 @@ class AffineConvolutionKind(AffineLinearKind):
 
     ORT_OPS = {"QLinearConv": "bind_ort_graph_integer"}
 
+    # images up to this many pixels run as one GEMM over the whole batch's patches (the convolution
+    # kernel's set-up per image dominates there); larger ones and grouped convolutions use conv2d
+    BATCH_GEMM_PIXELS = 1024
+
     def integer_function(self, layer, requantizer, accumulation, flip_input):
         conv = layer.layer
-        packed = kernels.pack_weights(layer.weights, groups=conv.groups)
+        weights = layer.weights
+        o, c_group, kh, kw = weights.shape
         zx = int(layer.input_params[0].zero_point[0]) + (128 if flip_input else 0)
-        extra = {}
         zw = layer.weight_params.zero_point
-        if np.any(zw != 0):
-            extra["w_zero_point"] = int(zw[0]) if np.all(zw == zw[0]) else zw.astype(np.int32)
-        if accumulation is not None:
-            extra["accumulation"] = accumulation
+        zw = 0 if not np.any(zw != 0) else (int(zw[0]) if np.all(zw == zw[0]) else zw.astype(np.int32))
+        extra = {} if accumulation is None else {"accumulation": accumulation}
         bias = layer.bias
-        kh, kw = layer.weights.shape[2:]
+        if conv.groups == 1:   # (kh, kw, C) rows: the patches' order, and MLAS's NHWC im2col order
+            gemm_weights = kernels.pack_weights(np.ascontiguousarray(
+                weights.transpose(2, 3, 1, 0).reshape(kh * kw * c_group, o)))
+            gemm_extra = dict(extra, b_zero_point=zw) if not np.isscalar(zw) or zw else extra
+        packed = kernels.pack_weights(weights, groups=conv.groups)
+        conv_extra = dict(extra, w_zero_point=zw) if not np.isscalar(zw) or zw else extra
 
         def run(x):
             conv._check(x.shape)
             if flip_input:
                 x = flip_to_uint8(x)
             pads = resolve_padding(conv.padding, x.shape[2:], (kh, kw), conv.stride, conv.dilation)
+            if conv.groups == 1 and x.shape[2] * x.shape[3] <= self.BATCH_GEMM_PIXELS:
+                oh, ow = (output_size(n, k, s, p0, p1, d) for n, k, s, p0, p1, d in zip(
+                    x.shape[2:], (kh, kw), conv.stride, pads[:2], pads[2:], conv.dilation))
+                cols = channels_last_patches(x, (kh, kw), conv.stride, pads, conv.dilation, (oh, ow), zx)
+                y = kernels.gemm(cols, gemm_weights, bias=bias, a_zero_point=zx, requantizer=requantizer,
+                                 **gemm_extra)
+                return y.reshape(x.shape[0], oh, ow, o).transpose(0, 3, 1, 2)
             return kernels.conv2d(x, packed, bias=bias, stride=conv.stride, padding=pads,
                                   dilation=conv.dilation, groups=conv.groups, x_zero_point=zx,
-                                  requantizer=requantizer, **extra)
+                                  requantizer=requantizer, **conv_extra)
         return run

@@ -24,7 +24,9 @@ class AffineGlobalAveragePoolingKind(OrtGraphKind):
         formula = ort_kernels(layer, "qlinear_global_average_pool")
         (px,), py = layer.input_params, layer.output_params
 
+        sx, zx, sy, zy = scalar(px, "scale"), scalar(px), scalar(py, "scale"), scalar(py)
+
         def run(x):
             layer.layer._check(x.shape)
-            return formula(x, scalar(px, "scale"), scalar(px), scalar(py, "scale"), scalar(py))
+            return formula(x, sx, zx, sy, zy)
         return run

@@ -17,7 +17,8 @@ class AffineSoftmaxKind(OrtGraphKind):
         axis = layer.layer.axis
         opset = int(getattr(layer, "ort_opset", 13))
 
+        sx, zx, sy, zy = scalar(px, "scale"), scalar(px), scalar(py, "scale"), scalar(py)
+
         def run(x):
-            return formula(x, scalar(px, "scale"), scalar(px), scalar(py, "scale"), scalar(py),
-                           axis=axis, opset=opset)
+            return formula(x, sx, zx, sy, zy, axis=axis, opset=opset)
         return run
