@@ -22,7 +22,7 @@ from .. import kernels
 from ..nn.io import (NetworkFileError, network_from_bundle, network_to_bundle, read_npz_bundle,
                      write_npz_bundle)
 from ..progress import ProgressBar
-from .layers import AffineLayer, QuantizedLayer
+from .layers import AffineLayer, QuantizedLayer, runtime_float_function
 from .qparams import QuantParams
 from .targets import TargetProfile, get_target
 
@@ -193,6 +193,10 @@ class QuantizedNetwork:
         functions = self._bound.get(profile.name)
         if functions is None or any(functions.get(n, (None,))[0] is not ql for n, ql in self.qlayers.items()):
             functions = {name: (ql, ql.kind.bind(ql, profile)) for name, ql in self.qlayers.items()}
+            for layer in self.network.layers:   # float layers on the runtime's own float kernels
+                function = None if layer.name in functions else runtime_float_function(layer, profile)
+                if function is not None:
+                    functions[layer.name] = (None, function)
             self._bound[profile.name] = functions
         return functions
 
@@ -277,6 +281,8 @@ class QuantizedNetwork:
                 return QTensor(self._integer_input(layer.name, args[0]), self.input_params[layer.name])
             return layer.forward(*[dequantize(a) if type(a) is QTensor else a for a in args])
         ql, function = bound
+        if ql is None:
+            return function(*[dequantize(a) if type(a) is QTensor else a for a in args])
         stored = []
         for a, p in zip(args, ql.input_params):
             if type(a) is QTensor and a.params == p:

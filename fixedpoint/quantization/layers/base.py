@@ -44,6 +44,17 @@ def _registrar(registry: dict, what: str):
     return register
 
 
+# runtime family -> f(float layer, profile) giving the function that runtime computes the float layer
+# with (None: the layer's own `forward`); used for the float layers of affine networks
+RUNTIME_FLOAT_FUNCTIONS: dict = {}
+
+
+def runtime_float_function(layer, profile):
+    """The float function `profile`'s runtime computes `layer` with, or None (its `forward`)."""
+    make = RUNTIME_FLOAT_FUNCTIONS.get(profile.family)
+    return None if make is None else make(layer, profile)
+
+
 register_kind = _registrar(QUANTIZED_KINDS, "a power-of-two")
 register_affine_kind = _registrar(AFFINE_KINDS, "an affine")
 

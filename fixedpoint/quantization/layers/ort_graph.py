@@ -15,7 +15,7 @@ import numpy as np
 
 from ...nn.functional import resolve_padding
 from ...runtime.profile import RuntimeNotSupportedError
-from .base import AffineKind
+from .base import RUNTIME_FLOAT_FUNCTIONS, AffineKind
 
 # recipe "graph" -> the layer attribute holding the operator ORT runs in that graph
 GRAPH_FIELDS = {"optimized": "ort_op", "optimized-precise": "ort_op_precise",
@@ -87,23 +87,39 @@ FLOAT_KERNELS = {
 }
 
 
-def float_kernel(layer, runtime):
-    """The float32 function ORT computes for the layer's float operator: ORT's own kernel (MLAS) from
-    `fixedpoint.kernels.onnxruntime` where `FLOAT_KERNELS` names one, else the layer's `forward`
-    (exact where float32 rounds once per operation as ORT does: max, reshape, Relu, LeakyRelu, Add,
-    Mul, Concat)."""
-    runtime.choice(layer, "float", ("mlas",))
-    float_layer = layer.layer
+def ort_float_function(float_layer):
+    """ORT's own float kernel (MLAS) for a float layer, from `fixedpoint.kernels.onnxruntime`, or None
+    when `FLOAT_KERNELS` names none for its type (or the module lacks it)."""
     entry = FLOAT_KERNELS.get(float_layer.type_name)
-    if entry is not None:
-        try:
-            from ...kernels import onnxruntime as module
-        except ImportError:
-            module = None
-        if module is not None and hasattr(module, entry[0]):
-            function = entry[1](module, float_layer)
-            return lambda *xs: function(*[np.ascontiguousarray(x, np.float32) for x in xs])
-    return float_layer.forward
+    if entry is None:
+        return None
+    try:
+        from ...kernels import onnxruntime as module
+    except ImportError:
+        return None
+    if not hasattr(module, entry[0]):
+        return None
+    function = entry[1](module, float_layer)
+    return lambda *xs: function(*[np.ascontiguousarray(x, np.float32) for x in xs])
+
+
+def float_kernel(layer, runtime):
+    """The float32 function ORT computes for the layer's float operator: ORT's own kernel where
+    `FLOAT_KERNELS` names one, else the layer's `forward` (exact where float32 rounds once per
+    operation as ORT does: max, reshape, Relu, LeakyRelu, Add, Mul, Concat)."""
+    runtime.choice(layer, "float", ("mlas",))
+    return ort_float_function(layer.layer) or layer.layer.forward
+
+
+def _float_layer_function(float_layer, runtime):
+    """A float layer of an ORT network (no DQ/Q around it) runs on ORT's float kernel too."""
+    if float_layer.type_name not in runtime.ops:
+        return None
+    runtime.choice(float_layer, "float", ("mlas",))
+    return ort_float_function(float_layer)
+
+
+RUNTIME_FLOAT_FUNCTIONS["onnxruntime"] = _float_layer_function
 
 
 def float_route(layer, runtime):
