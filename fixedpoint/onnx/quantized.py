@@ -71,6 +71,7 @@ class QuantizedImporter(Importer):
         self.dq_params: dict[str, QuantParams] = {}  # DQ output -> parameters it dequantizes with
         self.dq_source: dict[str, str] = {}       # DQ output -> the integer tensor
         self.records: dict[str, Record] = {}
+        self.interned: dict[QuantParams, QuantParams] = {}
         self.readers: dict[str, list] = defaultdict(list)   # tensor -> nodes reading it
         for node in self.graph.node:
             for name in node.input:
@@ -87,9 +88,12 @@ class QuantizedImporter(Importer):
             self.fail(node, "scales must be float32")
         size = max(scale.size, zero.size)
         try:
-            return QuantParams(zero.dtype, scale, zero.reshape(-1), axis if size > 1 else None)
+            params = QuantParams(zero.dtype, scale, zero.reshape(-1), axis if size > 1 else None)
         except ValueError as error:
             self.fail(node, f"quantization parameters: {error}")
+        # one object per distinct value: a tensor's producer and readers then share it, and the
+        # network's per-call check that an input has the parameters a layer reads is an identity test
+        return self.interned.setdefault(params, params)
 
     def node_params(self, node, rank=None) -> QuantParams:
         """A QuantizeLinear / DequantizeLinear node's parameters (axis normalised for `rank`)."""

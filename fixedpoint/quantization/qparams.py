@@ -142,6 +142,8 @@ class QuantParams:
 
     # --- comparison and files --------------------------------------------------------------------
     def __eq__(self, other) -> bool:
+        if self is other:
+            return True
         return (isinstance(other, QuantParams) and self.dtype == other.dtype and self.axis == other.axis
                 and np.array_equal(self.scale, other.scale)
                 and np.array_equal(self.zero_point, other.zero_point))
