@@ -153,13 +153,14 @@ def test_digits_fusion_decisions(tmp_path, digits):
 
 
 # --- hand-made QDQ graphs ------------------------------------------------------------------------------
-def _qdq_conv_model(activation=None, clip_max=6.0, zero=0, final_dq=True, out_graph_too=False):
+def _qdq_conv_model(activation=None, clip_max=6.0, zero=0, final_dq=True, channels=(1, 4), out_scale=0.03):
     """x -> Q -> DQ -> Conv (DQ int8 weights, int32 bias) [-> Relu | Clip] -> Q [-> DQ]."""
     rng = np.random.default_rng(3)
-    w = rng.integers(-127, 128, (4, 1, 3, 3)).astype(np.int8)
+    cin, cout = channels
+    w = rng.integers(-127, 128, (cout, cin, 3, 3)).astype(np.int8)
     ws = np.float32(0.01)
-    sx, sy = np.float32(1 / 255), np.float32(0.03)
-    b = rng.integers(-300, 300, 4).astype(np.int32)
+    sx, sy = np.float32(1 / 255), np.float32(out_scale)
+    b = rng.integers(-300, 300, cout).astype(np.int32)
     init = [numpy_helper.from_array(v, n) for v, n in [
         (np.array(sx), "sx"), (np.array(0, np.uint8), "zx"), (w, "w"), (np.array(ws), "ws"),
         (np.array(0, np.int8), "zw"), (b, "b"), (np.array(sx * ws, np.float32), "bs"), (np.array(0, np.int32), "zb"),
@@ -178,11 +179,11 @@ def _qdq_conv_model(activation=None, clip_max=6.0, zero=0, final_dq=True, out_gr
         nodes.append(helper.make_node("Clip", ["y", "lo", "hi"], ["r"], name="act"))
         y = "r"
     nodes.append(helper.make_node("QuantizeLinear", [y, "sy", "zy"], ["yq"], name="q"))
-    outputs = [helper.make_tensor_value_info("yq", TP.UINT8, [None, 4, 8, 8])]
+    outputs = [helper.make_tensor_value_info("yq", TP.UINT8, [None, cout, 8, 8])]
     if final_dq:
         nodes.append(helper.make_node("DequantizeLinear", ["yq", "sy", "zy"], ["out"]))
-        outputs = [helper.make_tensor_value_info("out", TP.FLOAT, [None, 4, 8, 8])]
-    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TP.FLOAT, [None, 1, 8, 8])],
+        outputs = [helper.make_tensor_value_info("out", TP.FLOAT, [None, cout, 8, 8])]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TP.FLOAT, [None, cin, 8, 8])],
                               outputs, init)
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
 
@@ -204,6 +205,20 @@ def test_relu_clip_before_q(tmp_path, digits, activation, clip_max, zero, fused)
     x = np.concatenate([digits[1], np.random.default_rng(1).uniform(-0.5, 1.5, (256, 1, 8, 8)).astype(np.float32)])
     for runtime, session in (("onnxruntime", _session(path)), ("onnxruntime-reference", _session(path, disable=True))):
         assert np.array_equal(qnet.predict(x, runtime=runtime), session.run(None, {"x": x})[0]), runtime
+
+
+@pytest.mark.parametrize("channels", [(8, 16), (64, 64), (4, 12)])
+def test_float_conv_in_the_optimized_graph(tmp_path, channels):
+    """A Conv whose Relu is not redundant (zero point 20) stays float in ORT's optimized graph (FusedConv
+    with its Relu; not NCHWc, whose rewrite needs initializer weights and these come through a DQ): ORT's
+    MlasConv sums (conv_float), then the Q."""
+    path = str(tmp_path / "m.onnx")
+    onnx.save(_qdq_conv_model("Relu", zero=20, channels=channels, out_scale=0.25), path)
+    qnet = fp.import_onnx(path)
+    assert qnet.qlayers["conv"].ort_op == ""
+    assert "Conv" in ort_ops(path, tmp_path)
+    x = np.random.default_rng(8).uniform(-0.2, 1.2, (512, channels[0], 8, 8)).astype(np.float32)
+    assert np.array_equal(qnet.predict(x), _session(path).run(None, {"x": x})[0])
 
 
 def test_integer_graph_output(tmp_path, digits):
