@@ -29,7 +29,7 @@ from ..quantization.layers import AFFINE_KINDS, AffineLayer
 from ..quantization.qparams import QuantParams
 from .importer import Importer
 from .model import OnnxImportError, attributes
-from .registry import QUANTIZED_HANDLERS
+from .registry import HANDLERS, QUANTIZED_HANDLERS
 
 # operators that make a model a quantized one
 QUANTIZED_OPS = frozenset({"QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear", "QLinearConv",
@@ -155,6 +155,15 @@ class QuantizedImporter(Importer):
             self.qtensor[output] = params
         else:
             self.records[name] = Record(node, "qdq", inputs, [self.dq_params.get(t) for t in inputs])
+
+    def unsupported(self, node):
+        domain = f" (domain {node.domain!r})" if node.domain not in ("", "ai.onnx") else ""
+        supported = sorted(set(HANDLERS) | set(QUANTIZED_HANDLERS) | {"QuantizeLinear", "DequantizeLinear"})
+        raise OnnxImportError(
+            f"{self.what}: unsupported operator {node.op_type!r}{domain} at node "
+            f"{node.name or '(unnamed)'!r}. Supported operators in quantized models: "
+            f"{', '.join(supported)}; any standard operator whose inputs are all constants is "
+            f"evaluated at import time")
 
     def dequantize_linear(self, node):
         x, out = node.input[0], node.output[0]
