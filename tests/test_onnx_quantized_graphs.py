@@ -349,3 +349,15 @@ def test_linear_resize_is_refused(tmp_path):
     next(a for a in model.graph.node[1].attribute if a.name == "mode").s = b"linear"
     with pytest.raises(OnnxImportError, match="nearest"):
         fp.import_onnx(model)
+
+
+def test_save_load_keeps_every_profile(zoo_models, digits, tmp_path):
+    """An imported network saved and loaded computes the same bits under every ORT profile (the
+    per-graph operators and the integers are plain saved data)."""
+    from fixedpoint.quantization.qnetwork import load_quantized_network
+    qnet = fp.import_onnx(zoo_models[("QDQ", "S8S8", True)])
+    qnet.save(tmp_path / "q.npz")
+    loaded = load_quantized_network(tmp_path / "q.npz")
+    for runtime in ("onnxruntime", "onnxruntime-avx2", "onnxruntime-vnni", "onnxruntime-reference"):
+        assert np.array_equal(loaded.predict(digits[1], runtime=runtime), qnet.predict(digits[1], runtime=runtime))
+    assert loaded.qlayers["conv2"].ort_op == qnet.qlayers["conv2"].ort_op == ""
