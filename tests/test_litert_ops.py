@@ -195,3 +195,89 @@ def test_optimized_depthwise_channel_split():
     assert [(lo, hi, p.mode) for lo, hi, p in rq.parts] == [(0, 8, "ruy_double_halfup"), (8, 10, "gemmlowp_double")]
     acc = np.full((1, 10), -6, np.int32)   # -6 * 0.25 = -1.5: half up -> -1, half away -> -2
     assert rq(acc).tolist() == [[-1] * 8 + [-2] * 2]
+
+
+# ---- ADD / SUB / MUL --------------------------------------------------------------------------------
+BINARY_SHAPES = [
+    ((2, 5, 7, 19), (2, 5, 7, 19)),      # 1330 elements: NEON blocks + a 2-element scalar tail
+    ((1, 4, 4, 16), (1, 4, 4, 16)),      # multiple of 16: NEON only
+    ((3, 7), (3, 7)),                    # 21: one block + tail of 5
+    ((2, 6, 5, 21), (1, 1, 1, 21)),      # per-channel vector (second input broadcasts fast)
+    ((1, 1, 1, 13), (2, 3, 4, 13)),      # first input broadcasts fast
+    ((2, 6, 5, 11), (1, 1, 1, 1)),       # scalar: y4 == 1 (AddScalarBroadcast, 8 at a time)
+    ((2, 6, 5, 11), (2, 6, 5, 1)),       # inner broadcast of a column
+    ((2, 1, 5, 3), (1, 4, 1, 3)),        # both broadcast: generic (reference code)
+    ((5,), (4, 1)),                      # ranks differ, generic
+]
+
+
+def binary_scales(rng, op, ties):
+    if op == "mul":
+        if ties:
+            s1, s2 = np.float32(2.0 ** -rng.integers(3, 6)), np.float32(2.0 ** -rng.integers(3, 6))
+            return s1, s2, np.float32(s1 * s2 * 2.0 ** rng.integers(4, 7))
+        s1, s2 = np.float32(rng.uniform(0.01, 0.1)), np.float32(rng.uniform(0.01, 0.1))
+        return s1, s2, np.float32(s1 * s2 * rng.uniform(40, 120))
+    if ties:
+        return (np.float32(2.0 ** -rng.integers(4, 7)), np.float32(2.0 ** -rng.integers(4, 7)),
+                np.float32(2.0 ** -rng.integers(3, 6)))
+    return tuple(np.float32(rng.uniform(0.01, 0.2)) for _ in range(3))
+
+
+def binary_model(op, a, b, q, out_shape, act):
+    (s1, z1), (s2, z2), (so, zo) = q
+    return single_op_model(op.upper(), [T(a.shape, I8, s1, z1), T(b.shape, I8, s2, z2)],
+                           [T(out_shape, I8, so, zo)], fused_activation_function=act)
+
+
+@pytest.mark.parametrize("resolver", ALL)
+@pytest.mark.parametrize("ties", [False, True])
+@pytest.mark.parametrize("op", ["add", "sub", "mul"])
+@pytest.mark.parametrize("case", range(len(BINARY_SHAPES)))
+def test_binary(case, op, ties, resolver):
+    sa, sb = BINARY_SHAPES[case]
+    rng = np.random.default_rng(5000 + 7 * case + 2 * ["add", "sub", "mul"].index(op) + ties)
+    s1, s2, so = binary_scales(rng, op, ties)
+    z1, z2, zo = (int(v) for v in rng.integers(-40, 40, 3))
+    act = ["NONE", "RELU", "RELU6", "RELU_N1_TO_1"][case % 4]
+    a, b = rand_i8(rng, sa), rand_i8(rng, sb)
+    fn = getattr(litert, op)
+    ours = fn(a, b, a_scale=s1, a_zero_point=z1, b_scale=s2, b_zero_point=z2, output_scale=so, output_zero_point=zo,
+              activation=act, resolver=resolver)
+    model = binary_model(op, a, b, ((s1, z1), (s2, z2), (so, zo)), ours.shape, act)
+    (theirs,) = run_model(model, [a, b], resolver)
+    assert theirs.shape == ours.shape
+    assert np.array_equal(ours, theirs), f"{np.sum(ours != theirs)} of {ours.size} differ"
+
+
+ALL_I8 = np.arange(-128, 128, dtype=I8)
+# Scale sets for the exhaustive tests: realistic; powers of two (ties); a tiny output scale (the NEON
+# add's 16-bit narrowing wraps, the input roundings show); MUL with real multiplier 2 (int16 saturation).
+EXHAUSTIVE_SCALES = {
+    "add": [(0.05, -3, 0.08, 5, 0.1, 2), (2 ** -4, 7, 2 ** -6, -9, 2 ** -3, 1), (1.0, 0, 0.7, 3, 2 ** -14, 4),
+            (0.3, 10, 0.0003, -100, 0.00031, 0)],
+    "sub": [(0.05, -3, 0.08, 5, 0.1, 2), (2 ** -4, 7, 2 ** -6, -9, 2 ** -3, 1), (1.0, 0, 0.7, 3, 2 ** -14, 4)],
+    "mul": [(0.05, -3, 0.08, 5, 0.004, 2), (2 ** -4, 7, 2 ** -5, -9, 2 ** -5, 1), (1.0, 0, 1.0, 3, 0.5, 100),
+            (0.02, 0, 0.03, 0, 0.02 * 0.03 * 300, -50)],
+}
+
+
+@pytest.mark.parametrize("resolver", ALL)
+@pytest.mark.parametrize("layout", ["elementwise", "scalar_broadcast"])
+@pytest.mark.parametrize("op,params", [(op, p) for op, ps in EXHAUSTIVE_SCALES.items() for p in ps])
+def test_binary_all_pairs(op, params, layout, resolver):
+    """All 65536 (a, b) int8 pairs, through the elementwise loop (one run of 65536 + a 7-element
+    tail) or the scalar-broadcast loop (each row of a against one b)."""
+    s1, z1, s2, z2, so, zo = params
+    if layout == "elementwise":
+        a = np.concatenate([np.repeat(ALL_I8, 256), ALL_I8[:7]])
+        b = np.concatenate([np.tile(ALL_I8, 256), ALL_I8[-7:]])
+    else:
+        a = np.tile(ALL_I8, (256, 1))
+        b = ALL_I8.reshape(256, 1)
+    kw = dict(a_scale=s1, a_zero_point=z1, b_scale=s2, b_zero_point=z2, output_scale=so, output_zero_point=zo)
+    ours = getattr(litert, op)(a, b, resolver=resolver, **kw)
+    model = binary_model(op, a, b, ((np.float32(s1), z1), (np.float32(s2), z2), (np.float32(so), zo)), ours.shape,
+                         "NONE")
+    (theirs,) = run_model(model, [a, b], resolver)
+    assert np.array_equal(ours, theirs), f"{np.sum(ours != theirs)} of {ours.size} differ"

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "ops/litert/binary.hpp"
 #include "ops/litert/conv_params.hpp"
 #include "ops/litert/quant_params.hpp"
 
@@ -48,6 +49,23 @@ py::array_t<T> vector_array(const std::vector<T>& v) {
     py::array_t<T> a(py::ssize_t(v.size()));
     std::copy(v.begin(), v.end(), a.mutable_data());
     return a;
+}
+
+// The shapes of a, b and their broadcast output, each extended with leading 1s to one rank.
+lr::BinaryShapes binary_shapes(const py::array& a, const py::array& b, const std::vector<py::ssize_t>& out) {
+    lr::BinaryShapes s;
+    s.rank = int(out.size());
+    require(s.rank <= lr::kMaxBinaryRank, "tensors of rank above 6 are not supported");
+    require(a.ndim() <= s.rank && b.ndim() <= s.rank, "the output shape must have the largest rank");
+    for (int d = 0; d < s.rank; ++d) {
+        const int da = d - (s.rank - int(a.ndim())), db = d - (s.rank - int(b.ndim()));
+        s.a[d] = da >= 0 ? a.shape(da) : 1;
+        s.b[d] = db >= 0 ? b.shape(db) : 1;
+        s.out[d] = out[d];
+        require((s.a[d] == s.out[d] || s.a[d] == 1) && (s.b[d] == s.out[d] || s.b[d] == 1),
+                "shapes do not broadcast to the output shape");
+    }
+    return s;
 }
 
 }  // namespace
@@ -107,4 +125,31 @@ PYBIND11_MODULE(_litert, m) {
                   return out;
               });
           });
+
+    // ---- ADD / SUB / MUL -----------------------------------------------------------------------
+    m.def("binary",
+          [](int op, int resolver, const py::array& a, float a_scale, int32_t a_zp, const py::array& b, float b_scale,
+             int32_t b_zp, float out_scale, int32_t out_zp, int activation, const std::vector<py::ssize_t>& out_shape) -> py::array {
+              require(op >= 0 && op <= 2, "op must be 0 (add), 1 (sub) or 2 (mul)");
+              require((a.flags() & py::array::c_style) && (b.flags() & py::array::c_style), "a and b must be C-contiguous");
+              require(has_dtype<int8_t>(a) && has_dtype<int8_t>(b), "a and b must be int8");
+              const lr::BinaryShapes shapes = binary_shapes(a, b, out_shape);
+              const lr::BinaryArgs args{lr::BinaryOp(op), lr::resolver_from_int(resolver), {a_scale, a_zp}, {b_scale, b_zp},
+                                        {out_scale, out_zp}, lr::activation_from_int(activation)};
+              py::array_t<int8_t> out(out_shape);
+              const int8_t* pa = static_cast<const int8_t*>(a.data());
+              const int8_t* pb = static_cast<const int8_t*>(b.data());
+              int8_t* po = out.mutable_data();
+              // Parameter errors surface before the GIL is released.
+              if (!lr::runs_in_xnnpack(args))
+                  lr::tflite_binary_params(args.op, args.in1, args.in2, args.out, args.act, -128, 127);
+              {
+                  py::gil_scoped_release nogil;
+                  lr::binary_op(args, shapes, pa, pb, po);
+              }
+              return out;
+          });
+    m.def("xnnpack_takes_binary", [](int op, float a_scale, float b_scale, float out_scale) {
+        return lr::xnn_binary_supported(lr::BinaryOp(op), {a_scale, 0}, {b_scale, 0}, {out_scale, 0});
+    });
 }

@@ -309,3 +309,53 @@ class FullyConnected:
 def fully_connected(x, weights, bias=None, **kwargs):
     """FULLY_CONNECTED: x (B, K) int8, weights (N, K) int8 -> (B, N) int8 (see `FullyConnected`)."""
     return FullyConnected(weights, bias, **kwargs)(x)
+
+
+# ---- ADD, SUB, MUL ----------------------------------------------------------------------------------
+_BINARY_OPS = ("add", "sub", "mul")
+
+
+def _tflite_tensor(x, name, dtypes=(np.int8,)):
+    """x as a C-contiguous array in TFLite axis order (a transposed view is copied)."""
+    x = _array(x, name, dtypes)
+    return x if x.flags.c_contiguous else np.ascontiguousarray(x)
+
+
+def _binary(op, a, b, a_scale, a_zero_point, b_scale, b_zero_point, output_scale, output_zero_point, activation,
+            resolver):
+    a = _tflite_tensor(a, "a")
+    b = _tflite_tensor(b, "b")
+    try:
+        shape = np.broadcast_shapes(a.shape, b.shape)
+    except ValueError:
+        raise ValueError(f"shapes {a.shape} and {b.shape} do not broadcast") from None
+    if len(shape) > 6:
+        raise ValueError(f"tensors of rank {len(shape)} exceed LiteRT's broadcast rank 6")
+    return _litert.binary(_BINARY_OPS.index(op), resolver_code(resolver), a, _scale(a_scale, "a_scale"),
+                          _zero_point(a_zero_point, np.int8, "a_zero_point"), b, _scale(b_scale, "b_scale"),
+                          _zero_point(b_zero_point, np.int8, "b_zero_point"), _scale(output_scale, "output_scale"),
+                          _zero_point(output_zero_point, np.int8, "output_zero_point"), activation_code(activation),
+                          list(shape))
+
+
+def add(a, b, *, a_scale, a_zero_point, b_scale, b_zero_point, output_scale, output_zero_point, activation=None,
+        resolver):
+    """ADD of int8 tensors in TFLite axis order (numpy broadcasting), fused activation, exactly as
+    `resolver` computes it. The optimized kernels treat elements by position (NEON blocks of 16 and
+    scalar tails), so the inputs must be in TFLite's order; the result is C-contiguous in that order."""
+    return _binary("add", a, b, a_scale, a_zero_point, b_scale, b_zero_point, output_scale, output_zero_point,
+                   activation, resolver)
+
+
+def sub(a, b, *, a_scale, a_zero_point, b_scale, b_zero_point, output_scale, output_zero_point, activation=None,
+        resolver):
+    """SUB a - b of int8 tensors (see `add`; LiteRT has no optimized int8 SUB: reference = optimized)."""
+    return _binary("sub", a, b, a_scale, a_zero_point, b_scale, b_zero_point, output_scale, output_zero_point,
+                   activation, resolver)
+
+
+def mul(a, b, *, a_scale, a_zero_point, b_scale, b_zero_point, output_scale, output_zero_point, activation=None,
+        resolver):
+    """MUL of int8 tensors (see `add`)."""
+    return _binary("mul", a, b, a_scale, a_zero_point, b_scale, b_zero_point, output_scale, output_zero_point,
+                   activation, resolver)
