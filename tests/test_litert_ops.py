@@ -281,3 +281,109 @@ def test_binary_all_pairs(op, params, layout, resolver):
                          "NONE")
     (theirs,) = run_model(model, [a, b], resolver)
     assert np.array_equal(ours, theirs), f"{np.sum(ours != theirs)} of {ours.size} differ"
+
+
+# ---- one-input ops ------------------------------------------------------------------------------------
+def all_values(dtype, tail=5):
+    """Every value of dtype (256, a multiple of the NEON blocks) then `tail` more (scalar tail)."""
+    info = np.iinfo(dtype)
+    v = np.arange(info.min, info.max + 1, dtype=dtype)
+    return np.concatenate([v, v[37:37 + tail]])
+
+
+UNARY_CASES = [
+    # (op, model op, input (scale, zp), output (scale, zp), options)
+    ("relu", "RELU", (0.05, -10), (0.05, -10), {}),
+    ("relu", "RELU", (0.05, 3), (0.031, -128), {}),
+    ("relu6", "RELU6", (0.04, -5), (6 / 255, -128), {}),
+    ("relu6", "RELU6", (2 ** -4, 0), (2 ** -5, -100), {}),
+    ("relu_n1_to_1", "RELU_N1_TO_1", (0.02, 1), (1 / 127.5, 0), {}),
+    ("leaky_relu", "LEAKY_RELU", (0.05, -10), (0.04, -20), {"alpha": 0.1}),
+    ("leaky_relu", "LEAKY_RELU", (2 ** -4, 5), (2 ** -4, 5), {"alpha": 0.25}),
+    ("leaky_relu", "LEAKY_RELU", (0.05, 0), (0.05, 0), {"alpha": 0.001}),   # XNNPACK declines: |neg| < 2^-8
+    ("hard_swish", "HARD_SWISH", (0.05, -10), (0.03, -80), {}),
+    ("hard_swish", "HARD_SWISH", (0.2, 30), (0.11, -100), {}),
+    ("hard_swish", "HARD_SWISH", (0.01, 0), (0.004, -128), {}),
+    ("logistic", "LOGISTIC", (0.05, -10), (1 / 256, -128), {}),
+    ("logistic", "LOGISTIC", (0.1, 20), (1 / 256, -128), {}),
+    ("tanh", "TANH", (0.05, -10), (1 / 128, 0), {}),
+    ("tanh", "TANH", (0.02, 7), (1 / 128, 0), {}),
+    # Scales where TFLite's table (roundf, half away) and XNNPACK's (RNE after + zp) differ:
+    ("logistic", "LOGISTIC", (0.02983490191400051, -47), (1 / 256, -128), {}),
+    ("logistic", "LOGISTIC", (0.115488201379776, 69), (1 / 256, -128), {}),
+    ("tanh", "TANH", (0.1, 0), (0.4, 0), {}),     # tanh = +-1 -> +-2.5: 3 (TFLite) vs 2 (XNNPACK)
+    ("tanh", "TANH", (0.1, 0), (0.4, 1), {}),
+]
+
+
+@pytest.mark.parametrize("resolver", ALL)
+@pytest.mark.parametrize("case", range(len(UNARY_CASES)))
+def test_unary_all_values(case, resolver):
+    op, model_op, (si, zi), (so, zo), opts = UNARY_CASES[case]
+    x = all_values(np.int8).reshape(1, -1)
+    ours = getattr(litert, op)(x, input_scale=si, input_zero_point=zi, output_scale=so, output_zero_point=zo,
+                               resolver=resolver, **opts)
+    model = single_op_model(model_op, [T(x.shape, I8, si, zi)], [T(x.shape, I8, so, zo)], **opts)
+    (theirs,) = run_model(model, [x], resolver)
+    assert np.array_equal(ours, theirs), f"{np.sum(ours != theirs)} of {ours.size} differ"
+
+
+REQUANTIZE_CASES = [
+    # (input dtype, (scale, zp), output dtype, (scale, zp))
+    (np.int8, (0.05, -3), np.int8, (0.07, 5)),
+    (np.int8, (2 ** -4, 4), np.int8, (2 ** -2, -7)),        # ties for every value
+    (np.int8, (0.05, -3), np.uint8, (0.05, 125)),
+    (np.int8, (0.1, 0), np.uint8, (0.1, 128)),               # the xor 0x80 shortcut
+    (np.uint8, (0.1, 128), np.int8, (0.1, 0)),
+    (np.uint8, (2 ** -3, 100), np.int8, (2 ** -1, 3)),
+    (np.int8, (1.0, 0), np.int8, (0.003, 0)),                # XNNPACK declines: ratio > 128
+]
+
+
+@pytest.mark.parametrize("resolver", ALL)
+@pytest.mark.parametrize("case", range(len(REQUANTIZE_CASES)))
+def test_requantize_all_values(case, resolver):
+    di, (si, zi), do, (so, zo) = REQUANTIZE_CASES[case]
+    x = all_values(di, tail=11).reshape(1, -1)
+    ours = litert.quantize(x, input_scale=si, input_zero_point=zi, output_scale=so, output_zero_point=zo, dtype=do,
+                           resolver=resolver)
+    model = single_op_model("QUANTIZE", [T(x.shape, di, si, zi)], [T(x.shape, do, so, zo)])
+    (theirs,) = run_model(model, [x], resolver)
+    assert ours.dtype == theirs.dtype
+    assert np.array_equal(ours, theirs), f"{np.sum(ours != theirs)} of {ours.size} differ"
+
+
+def float_inputs(rng, scale, zp, n=4093):
+    """Float32 values around the quantization grid: exact .5 ties, neighbours of ties, random values
+    over and beyond the range, signed zeros, infinities and huge values."""
+    k = np.arange(-140, 140)
+    ties = ((k + 0.5) * np.float64(scale)).astype(np.float32)
+    near = np.concatenate([np.nextafter(ties, np.float32(np.inf)), np.nextafter(ties, np.float32(-np.inf))])
+    rand = rng.uniform(-300 * scale, 300 * scale, n).astype(np.float32)
+    special = np.array([0.0, -0.0, np.inf, -np.inf, 1e30, -1e30, 3e9 * scale, -3e9 * scale], np.float32)
+    x = np.concatenate([ties, near, rand, special]).astype(np.float32)
+    return rng.permutation(x)
+
+
+@pytest.mark.parametrize("resolver", ALL)
+@pytest.mark.parametrize("dtype,scale,zp", [(np.int8, 0.05, -3), (np.int8, 2 ** -4, 0), (np.uint8, 0.03, 128),
+                                            (np.int8, 0.0123, 77), (np.uint8, 1 / 3, 0)])
+def test_quantize_float(dtype, scale, zp, resolver):
+    rng = np.random.default_rng(int(scale * 1e4) + zp)
+    x = float_inputs(rng, np.float32(scale), zp).reshape(1, -1)
+    ours = litert.quantize(x, output_scale=scale, output_zero_point=zp, dtype=dtype, resolver=resolver)
+    model = single_op_model("QUANTIZE", [T(x.shape, np.float32)], [T(x.shape, dtype, scale, zp)])
+    (theirs,) = run_model(model, [x], resolver)
+    assert np.array_equal(ours, theirs), f"{np.sum(ours != theirs)} of {ours.size} differ"
+
+
+@pytest.mark.parametrize("resolver", ALL)
+@pytest.mark.parametrize("dtype,scale,zp", [(np.int8, 0.05, -3), (np.int8, 0.1234567, 100), (np.uint8, 0.03, 128),
+                                            (np.uint8, 7.77e-5, 3)])
+def test_dequantize(dtype, scale, zp, resolver):
+    x = all_values(dtype, tail=7).reshape(1, -1)
+    ours = litert.dequantize(x, scale=scale, zero_point=zp, resolver=resolver)
+    model = single_op_model("DEQUANTIZE", [T(x.shape, dtype, scale, zp)], [T(x.shape, np.float32)])
+    (theirs,) = run_model(model, [x], resolver)
+    assert ours.dtype == np.float32
+    assert np.array_equal(ours.view(np.int32), theirs.view(np.int32)), f"{np.sum(ours != theirs)} differ"

@@ -359,3 +359,82 @@ def mul(a, b, *, a_scale, a_zero_point, b_scale, b_zero_point, output_scale, out
     """MUL of int8 tensors (see `add`)."""
     return _binary("mul", a, b, a_scale, a_zero_point, b_scale, b_zero_point, output_scale, output_zero_point,
                    activation, resolver)
+
+
+# ---- one-input ops ----------------------------------------------------------------------------------
+_UNARY_OPS = ("relu", "relu6", "relu_n1_to_1", "leaky_relu", "hard_swish", "logistic", "tanh", "requantize")
+_BYTE_TYPES = (np.dtype(np.int8), np.dtype(np.uint8))
+
+
+def _unary(op, x, input_scale, input_zero_point, output_scale, output_zero_point, resolver, dtype=None, alpha=0.0):
+    x = _tflite_tensor(x, "x", (np.int8, np.uint8))
+    out_dt = x.dtype if dtype is None else _dtype8(dtype)
+    return _litert.unary(_UNARY_OPS.index(op), resolver_code(resolver), x, _scale(input_scale, "input_scale"),
+                         _zero_point(input_zero_point, x.dtype, "input_zero_point"), _scale(output_scale, "output_scale"),
+                         _zero_point(output_zero_point, out_dt, "output_zero_point"), out_dt.name, float(alpha))
+
+
+def relu(x, *, input_scale, input_zero_point, output_scale, output_zero_point, resolver):
+    """RELU of an int8/uint8 tensor (any layout: element-wise): clamp(MBQM(q - z_in) + z_out) as
+    QuantizedReluX computes it (one formula for every resolver: XNNPACK takes only float RELU)."""
+    return _unary("relu", x, input_scale, input_zero_point, output_scale, output_zero_point, resolver)
+
+
+def relu6(x, *, input_scale, input_zero_point, output_scale, output_zero_point, resolver):
+    """RELU6 of an int8/uint8 tensor (see `relu`)."""
+    return _unary("relu6", x, input_scale, input_zero_point, output_scale, output_zero_point, resolver)
+
+
+def relu_n1_to_1(x, *, input_scale, input_zero_point, output_scale, output_zero_point, resolver):
+    """RELU_N1_TO_1 of an int8/uint8 tensor (see `relu`)."""
+    return _unary("relu_n1_to_1", x, input_scale, input_zero_point, output_scale, output_zero_point, resolver)
+
+
+def leaky_relu(x, *, alpha, input_scale, input_zero_point, output_scale, output_zero_point, resolver):
+    """LEAKY_RELU of an int8/uint8 tensor: TFLite's two gemmlowp multipliers, or XNNPACK's
+    8-bit multipliers when the delegate takes the scales."""
+    a = np.float32(alpha)
+    if not np.isfinite(a):
+        raise ValueError(f"alpha must be finite, got {alpha!r}")
+    return _unary("leaky_relu", x, input_scale, input_zero_point, output_scale, output_zero_point, resolver,
+                  alpha=float(a))
+
+
+def hard_swish(x, *, input_scale, input_zero_point, output_scale, output_zero_point, resolver):
+    """HARD_SWISH of an int8/uint8 tensor: the reference int16 fixed-point formula, which every
+    resolver runs on x86 (no int8 XNNPACK kernel, the optimized one is ARM-only)."""
+    return _unary("hard_swish", x, input_scale, input_zero_point, output_scale, output_zero_point, resolver)
+
+
+def logistic(x, *, input_scale, input_zero_point, output_scale, output_zero_point, resolver):
+    """LOGISTIC of an int8/uint8 tensor: TFLite's float table (expf) or XNNPACK's (double exp)."""
+    return _unary("logistic", x, input_scale, input_zero_point, output_scale, output_zero_point, resolver)
+
+
+def tanh(x, *, input_scale, input_zero_point, output_scale, output_zero_point, resolver):
+    """TANH of an int8/uint8 tensor: TFLite's float table (tanhf) or XNNPACK's."""
+    return _unary("tanh", x, input_scale, input_zero_point, output_scale, output_zero_point, resolver)
+
+
+def quantize(x, *, output_scale, output_zero_point, resolver, dtype=np.int8, input_scale=None,
+             input_zero_point=None):
+    """QUANTIZE in TFLite element order: float32 x -> dtype (int8/uint8), or an int8/uint8 x (with
+    input_scale, input_zero_point) requantized to dtype (int8 -> int8, int8 <-> uint8)."""
+    dt = _dtype8(dtype)
+    if isinstance(x, np.ndarray) and x.dtype == np.float32:
+        if input_scale is not None or input_zero_point is not None:
+            raise ValueError("a float32 input takes no input_scale / input_zero_point")
+        x = x if x.flags.c_contiguous else np.ascontiguousarray(x)
+        return _litert.quantize(resolver_code(resolver), x, _scale(output_scale, "output_scale"),
+                                _zero_point(output_zero_point, dt, "output_zero_point"), dt.name)
+    if input_scale is None or input_zero_point is None:
+        raise ValueError("requantizing an integer x needs input_scale and input_zero_point "
+                         "(x must be float32, int8 or uint8)")
+    return _unary("requantize", x, input_scale, input_zero_point, output_scale, output_zero_point, resolver, dtype=dt)
+
+
+def dequantize(x, *, scale, zero_point, resolver):
+    """DEQUANTIZE of an int8/uint8 tensor (TFLite element order) to float32."""
+    x = _tflite_tensor(x, "x", (np.int8, np.uint8))
+    return _litert.dequantize(resolver_code(resolver), x, _scale(scale, "scale"),
+                              _zero_point(zero_point, x.dtype, "zero_point"))
