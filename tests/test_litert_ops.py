@@ -387,3 +387,146 @@ def test_dequantize(dtype, scale, zp, resolver):
     (theirs,) = run_model(model, [x], resolver)
     assert ours.dtype == np.float32
     assert np.array_equal(ours.view(np.int32), theirs.view(np.int32)), f"{np.sum(ours != theirs)} differ"
+
+
+# ---- SOFTMAX, MEAN ----------------------------------------------------------------------------------------
+SOFTMAX_CASES = [((4, 10), 0.1, 1.0), ((2, 3, 37), 0.05, 1.0), ((5, 1000), 0.02, 1.0), ((3, 16), 0.25, 0.5),
+                 ((2, 64), 0.0625, 2.0), ((6, 7), 0.5, 1.0)]
+
+
+@pytest.mark.parametrize("resolver", ALL)
+@pytest.mark.parametrize("case", range(len(SOFTMAX_CASES)))
+def test_softmax(case, resolver):
+    shape, s_in, beta = SOFTMAX_CASES[case]
+    rng = np.random.default_rng(6000 + case)
+    z_in = int(rng.integers(-20, 20))
+    x = rand_i8(rng, shape)
+    x[0, ..., :3] = 5  # ties for the row maximum
+    ours = litert.softmax(x, beta=beta, input_scale=s_in, resolver=resolver)
+    model = single_op_model("SOFTMAX", [T(shape, I8, s_in, z_in)], [T(shape, I8, 1 / 256, -128)], beta=beta)
+    (theirs,) = run_model(model, [x], resolver)
+    assert np.array_equal(ours, theirs), f"{np.sum(ours != theirs)} of {ours.size} differ"
+
+
+
+@pytest.mark.parametrize("resolver", ALL)
+@pytest.mark.parametrize("s_in,beta,depth", [(0.05, 1.0, 8), (0.0625, 2.0, 16), (0.25, 0.5, 5)])
+def test_softmax_rows_where_resolvers_differ(s_in, beta, depth, resolver):
+    """The fixed-point and float-table softmaxes agree on all but ~1 row in 10^4; rows where they
+    disagree (picked from 2 * 10^5 candidates clustered near the row maximum) go to the runtime."""
+    rng = np.random.default_rng(int(depth * 100 + beta * 10))
+    x = rng.integers(-128, 128, (200000, depth)).astype(I8)
+    x[:, :depth // 2] = (x[:, :depth // 2] // 8 + 100).astype(I8)
+    ref = litert.softmax(x, beta=beta, input_scale=s_in, resolver="reference")
+    opt = litert.softmax(x, beta=beta, input_scale=s_in, resolver="optimized")
+    rows = np.nonzero((ref != opt).any(axis=1))[0]
+    assert len(rows) >= 5
+    x = np.ascontiguousarray(x[rows])
+    ours = litert.softmax(x, beta=beta, input_scale=s_in, resolver=resolver)
+    model = single_op_model("SOFTMAX", [T(x.shape, I8, s_in, 0)], [T(x.shape, I8, 1 / 256, -128)], beta=beta)
+    (theirs,) = run_model(model, [x], resolver)
+    assert np.array_equal(ours, theirs), f"{np.sum(ours != theirs)} of {ours.size} differ"
+
+MEAN_CASES = [
+    # (shape, axes, keep_dims, (s_in, z_in), (s_out, z_out))
+    ((2, 7, 5, 37), (1, 2), True, (0.05, -3), (0.02, 4)),        # optimized: 32 NEON channels + 5 scalar
+    ((1, 8, 8, 16), (1, 2), True, (2 ** -4, 0), (2 ** -4, 0)),   # power-of-two scales: ties
+    ((3, 4, 6, 10), (2, 1), True, (0.1, 17), (0.03, -60)),
+    ((2, 5, 5, 24), (1, 2), False, (0.05, -3), (0.02, 4)),       # no keep_dims: reference code
+    ((2, 6, 9), (1,), True, (0.07, 9), (0.05, -2)),
+    ((4, 3, 5, 6), (3,), False, (0.04, -50), (0.05, 30)),
+    ((1, 1, 1, 40), (1, 2), True, (0.05, -3), (0.02, 4)),
+]
+
+
+@pytest.mark.parametrize("resolver", ALL)
+@pytest.mark.parametrize("case", range(len(MEAN_CASES)))
+def test_mean(case, resolver):
+    shape, axes, keep, (si, zi), (so, zo) = MEAN_CASES[case]
+    rng = np.random.default_rng(7000 + case)
+    x = rand_i8(rng, shape)
+    ours = litert.mean(x, axes, keep_dims=keep, input_scale=si, input_zero_point=zi, output_scale=so,
+                       output_zero_point=zo, resolver=resolver)
+    axes_t = T((len(axes),), np.int32, data=np.array(axes, np.int32))
+    model = single_op_model("MEAN", [T(shape, I8, si, zi), axes_t], [T(ours.shape, I8, so, zo)], keep_dims=keep)
+    (theirs,) = run_model(model, [x], resolver)
+    assert theirs.shape == ours.shape
+    assert np.array_equal(ours, theirs), f"{np.sum(ours != theirs)} of {ours.size} differ"
+
+
+# ---- pooling, concatenation, pad, reshape -------------------------------------------------------------------
+POOL_CASES = [
+    # (N, H, W, C, filter, stride, padding, activation, (s, z))
+    (2, 9, 9, 5, (3, 3), (2, 2), "SAME", "NONE", (0.05, -3)),
+    (1, 8, 8, 16, (2, 2), (2, 2), "VALID", "RELU", (0.05, -3)),
+    (2, 7, 10, 3, (3, 2), (1, 3), "SAME", "RELU6", (4.0, 1)),          # 6/s on a tie: bounds differ
+    (1, 6, 6, 8, (6, 6), (1, 1), "VALID", "RELU_N1_TO_1", (2.0, 0)),
+    (3, 5, 4, 6, (4, 3), (2, 1), "SAME", "NONE", (0.1, 100)),
+]
+
+
+@pytest.mark.parametrize("resolver", ALL)
+@pytest.mark.parametrize("op", ["max", "average"])
+@pytest.mark.parametrize("case", range(len(POOL_CASES)))
+def test_pool2d(case, op, resolver):
+    n, h, w, c, (fh, fw), (sh, sw), padding, act, (s, z) = POOL_CASES[case]
+    rng = np.random.default_rng(8000 + case)
+    x = rand_i8(rng, (n, h, w, c))
+    fn = litert.max_pool2d if op == "max" else litert.average_pool2d
+    ours = nhwc(fn(nchw(x), filter_size=(fh, fw), stride=(sh, sw), padding=padding, activation=act, output_scale=s,
+                   output_zero_point=z, resolver=resolver))
+    model = single_op_model(f"{op.upper()}_POOL_2D", [T(x.shape, I8, s, z)], [T(ours.shape, I8, s, z)],
+                            padding=padding, stride_h=sh, stride_w=sw, filter_height=fh, filter_width=fw,
+                            fused_activation_function=act)
+    (theirs,) = run_model(model, [x], resolver)
+    assert theirs.shape == ours.shape
+    assert np.array_equal(ours, theirs), f"{np.sum(ours != theirs)} of {ours.size} differ"
+
+
+@pytest.mark.parametrize("resolver", ALL)
+@pytest.mark.parametrize("axis", [0, 1, 3, -1])
+def test_concatenation(axis, resolver):
+    rng = np.random.default_rng(9000 + axis)
+    shapes = [(2, 3, 4, 5), (2, 3, 4, 5), (2, 3, 4, 5)]
+    shapes = [tuple(d * (k + 1) if i == axis % 4 else d for i, d in enumerate(sh)) for k, sh in enumerate(shapes)]
+    xs = [rand_i8(rng, sh) for sh in shapes]
+    ours = litert.concatenation(xs, axis, scales=[0.05] * 3, zero_points=[-3] * 3, output_scale=0.05,
+                                output_zero_point=-3, resolver=resolver)
+    model = single_op_model("CONCATENATION", [T(sh, I8, 0.05, -3) for sh in shapes], [T(ours.shape, I8, 0.05, -3)],
+                            axis=axis)
+    (theirs,) = run_model(model, xs, resolver)
+    assert np.array_equal(ours, theirs)
+
+
+def test_concatenation_rescaling_rejected():
+    """LiteRT rejects int8 CONCATENATION whose inputs need rescaling: the builtin kernels in Prepare,
+    and the default resolver because XNNPACK claims the node and then fails to prepare it."""
+    from ai_edge_litert.interpreter import Interpreter  # noqa: F401
+
+    xs = [np.zeros((1, 2, 2, 3), I8)] * 2
+    model = single_op_model("CONCATENATION", [T((1, 2, 2, 3), I8, 0.05, -3), T((1, 2, 2, 3), I8, 0.07, 2)],
+                            [T((1, 2, 2, 6), I8, 0.1, 1)], axis=3)
+    for resolver in ALL:
+        with pytest.raises(Exception):
+            run_model(model, xs, resolver)
+        with pytest.raises(ValueError, match="rescaling"):
+            litert.concatenation(xs, 3, scales=[0.05, 0.07], zero_points=[-3, 2], output_scale=0.1,
+                                 output_zero_point=1, resolver=resolver)
+
+
+@pytest.mark.parametrize("resolver", ALL)
+def test_pad_and_reshape(resolver):
+    rng = np.random.default_rng(10)
+    x = rand_i8(rng, (2, 5, 6, 3))
+    paddings = np.array([[0, 0], [1, 2], [2, 1], [0, 0]], np.int32)
+    ours = litert.pad(x, paddings, output_zero_point=-7, resolver=resolver)
+    model = single_op_model("PAD", [T(x.shape, I8, 0.05, -7), T((4, 2), np.int32, data=paddings)],
+                            [T(ours.shape, I8, 0.05, -7)])
+    (theirs,) = run_model(model, [x], resolver)
+    assert np.array_equal(ours, theirs)
+    new_shape = [2, 15, 6]
+    ours = litert.reshape(x, new_shape, resolver=resolver)
+    model = single_op_model("RESHAPE", [T(x.shape, I8, 0.05, -7), T((3,), np.int32, data=np.array(new_shape))],
+                            [T(ours.shape, I8, 0.05, -7)], new_shape=new_shape)
+    (theirs,) = run_model(model, [x], resolver)
+    assert np.array_equal(ours, theirs)

@@ -13,7 +13,9 @@
 
 #include "ops/litert/binary.hpp"
 #include "ops/litert/conv_params.hpp"
+#include "ops/litert/mean.hpp"
 #include "ops/litert/quant_params.hpp"
+#include "ops/litert/softmax.hpp"
 #include "ops/litert/unary.hpp"
 
 namespace py = pybind11;
@@ -228,4 +230,49 @@ PYBIND11_MODULE(_litert, m) {
         }
         return out;
     });
+
+    // ---- SOFTMAX, MEAN ----------------------------------------------------------------------------
+    m.def("softmax",
+          [](int resolver, const py::array_t<int8_t, py::array::c_style>& x, float beta, float in_scale, float out_scale,
+             int32_t out_zp) -> py::array {
+              require(x.ndim() >= 1 && x.shape(x.ndim() - 1) > 0, "x must have a non-empty last axis");
+              const lr::Resolver r = lr::resolver_from_int(resolver);
+              const lr::SoftmaxParams p = lr::softmax_params(r, beta, in_scale, out_scale, out_zp);
+              py::array_t<int8_t> out(shape_of(x));
+              const py::ssize_t depth = x.shape(x.ndim() - 1), rows = x.size() / depth;
+              const int8_t* src = x.data();
+              int8_t* dst = out.mutable_data();
+              {
+                  py::gil_scoped_release nogil;
+                  lr::softmax(r, p, src, rows, depth, dst);
+              }
+              return out;
+          });
+    m.def("mean",
+          [](int resolver, const py::array_t<int8_t, py::array::c_style>& x, const std::vector<int>& axes, bool keep_dims,
+             float in_scale, int32_t in_zp, float out_scale, int32_t out_zp, int num_threads) -> py::array {
+              const int rank = int(x.ndim());
+              require(rank >= 1 && rank <= lr::kMaxMeanRank, "MEAN supports tensors of rank 1 to 6");
+              bool reduced[lr::kMaxMeanRank] = {};
+              std::ptrdiff_t shape[lr::kMaxMeanRank] = {};
+              for (int d = 0; d < rank; ++d) shape[d] = x.shape(d);
+              for (int a : axes) {
+                  require(a >= 0 && a < rank, "axis out of range");
+                  reduced[a] = true;
+              }
+              std::vector<py::ssize_t> out_shape;
+              for (int d = 0; d < rank; ++d)
+                  if (!reduced[d]) out_shape.push_back(shape[d]);
+                  else if (keep_dims) out_shape.push_back(1);
+              py::array_t<int8_t> out(out_shape);
+              const lr::MeanArgs args{lr::resolver_from_int(resolver), {in_scale, in_zp}, {out_scale, out_zp}, keep_dims,
+                                      num_threads};
+              const int8_t* src = x.data();
+              int8_t* dst = out.mutable_data();
+              {
+                  py::gil_scoped_release nogil;
+                  lr::mean(args, src, rank, shape, reduced, dst);
+              }
+              return out;
+          });
 }
