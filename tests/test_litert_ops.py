@@ -337,6 +337,8 @@ REQUANTIZE_CASES = [
     (np.uint8, (0.1, 128), np.int8, (0.1, 0)),
     (np.uint8, (2 ** -3, 100), np.int8, (2 ** -1, 3)),
     (np.int8, (1.0, 0), np.int8, (0.003, 0)),                # XNNPACK declines: ratio > 128
+    (np.uint8, (0.05, 131), np.uint8, (0.07, 120)),
+    (np.uint8, (2 ** -4, 0), np.uint8, (2 ** -3, 255)),
 ]
 
 
