@@ -35,6 +35,7 @@ EXTENSIONS = [
     ext("_requant", glob("csrc/kernels/requant*.cpp") + glob("csrc/kernels/elementwise*.cpp")
         + ["csrc/bindings/requant.cpp"]),
     Pybind11Extension("fixedpoint._onnxruntime", ["csrc/bindings/onnxruntime.cpp"], include_dirs=["csrc"], cxx_std=17, extra_compile_args=COMMON + ["-ffp-contract=off", "-Wno-psabi"]),  # ONNX Runtime's op formulas: a * b + c stays two roundings
+    ext("_litert", ["csrc/bindings/litert.cpp"]),
 ]
 
 only = [s.strip() for s in os.environ.get("FIXEDPOINT_ONLY", "").split(",") if s.strip()]
