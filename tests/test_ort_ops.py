@@ -621,8 +621,8 @@ def test_pool_float(case):
     x = rng.normal(0, 1, shape).astype(np.float32)
     for cip in (0, 1):
         want = run_op("AveragePool", [x], np.float32, attrs=dict(kw, count_include_pad=cip))
-        assert_same(fo.average_pool_float(x, count_include_pad=bool(cip), **kw), want)
-    assert_same(fo.max_pool(x, **kw), run_op("MaxPool", [x], np.float32, attrs=kw, opset=12))
+        assert_same(on_isas(lambda isa: fo.average_pool_float(x, count_include_pad=bool(cip), isa=isa, **kw)), want)
+    assert_same(on_isas(lambda isa: fo.max_pool(x, isa=isa, **kw)), run_op("MaxPool", [x], np.float32, attrs=kw, opset=12))
 
 
 def test_max_pool_float_nan_and_signed_zero():
@@ -634,7 +634,8 @@ def test_max_pool_float_nan_and_signed_zero():
     x[0, 0, 3, 5] = -0.0
     for kw in (dict(kernel_shape=[2, 2]), dict(kernel_shape=[3, 3], pads=[1, 1, 1, 1]), dict(kernel_shape=[6, 7]),
                dict(kernel_shape=[2, 2], strides=[3, 3])):
-        assert_same(fo.max_pool(x, **kw), run_op("MaxPool", [x], np.float32, attrs=kw, opset=12))
+        assert_same(on_isas(lambda isa: fo.max_pool(x, isa=isa, **kw)), run_op("MaxPool", [x], np.float32, attrs=kw,
+                                                                                opset=12))
 
 
 @pytest.mark.parametrize("shape", [(2, 3, 7, 7), (1, 5, 9, 11), (2, 4, 13), (1, 2, 3, 4, 5), (64, 8, 1, 1)])

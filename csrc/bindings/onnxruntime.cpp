@@ -397,7 +397,7 @@ fxp::ort::MlasPoolGeometry mlas_pool_geometry(const std::vector<py::ssize_t>& in
 py::array mlas_pool(int kind, const py::array& x, py::ssize_t planes, const std::vector<py::ssize_t>& in,
                     const std::vector<py::ssize_t>& out, const std::vector<py::ssize_t>& kernel,
                     const std::vector<py::ssize_t>& stride, const std::vector<py::ssize_t>& pad,
-                    const std::vector<py::ssize_t>& out_shape) {
+                    const std::vector<py::ssize_t>& out_shape, int isa) {
     FXP_REQUIRE(kind >= 0 && kind <= 3, "kind must be 0 (max), 1 (average excluding pads), 2 (including pads) or 3 "
                                         "(including pads, ceil mode)");
     const fxp::ort::MlasPoolGeometry g = mlas_pool_geometry(in, out, kernel, stride, pad);
@@ -405,8 +405,9 @@ py::array mlas_pool(int kind, const py::array& x, py::ssize_t planes, const std:
     py::array_t<float> y(out_shape);
     FXP_REQUIRE(y.size() == planes * g.out_size(), "output shape does not match the geometry");
     float* ys = y.mutable_data();
+    const Isa path = fxp::ort::isa_of(isa);
     py::gil_scoped_release nogil;
-    fxp::ort::mlas_pool(fxp::ort::PoolKind(kind), g, xs, ys, planes);
+    fxp::ort::mlas_pool(fxp::ort::PoolKind(kind), g, xs, ys, planes, path);
     return y;
 }
 
@@ -484,7 +485,7 @@ PYBIND11_MODULE(_onnxruntime, m) {
           py::arg("var"), py::arg("epsilon"), py::arg("batch"), py::arg("channels"), py::arg("plane"), py::arg("isa"));
     m.def("softmax_float", &softmax_float, py::arg("x"), py::arg("d"), py::arg("isa"));
     m.def("mlas_pool", &mlas_pool, py::arg("kind"), py::arg("x"), py::arg("planes"), py::arg("in_shape"),
-          py::arg("out_spatial"), py::arg("kernel"), py::arg("stride"), py::arg("pad"), py::arg("out_shape"));
+          py::arg("out_spatial"), py::arg("kernel"), py::arg("stride"), py::arg("pad"), py::arg("out_shape"), py::arg("isa"));
     m.def("max_pool_dilated", &max_pool_dilated, py::arg("x"), py::arg("planes"), py::arg("in_shape"),
           py::arg("out_spatial"), py::arg("kernel"), py::arg("stride"), py::arg("pad"), py::arg("dilation"),
           py::arg("out_shape"));

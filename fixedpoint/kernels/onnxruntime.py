@@ -50,32 +50,44 @@ def _float_array(x, name):
 
 def _scale(s, name):
     """A per-tensor scale: a positive finite float32 (given as a number or a one-element array)."""
-    a = np.asarray(s)
-    if a.size != 1:
-        raise ValueError(f"{name} must be a scalar (one element), got shape {a.shape}")
-    if a.dtype.kind not in "fiu":
-        raise ValueError(f"{name} must be a number, got dtype {a.dtype}")
-    v = np.float32(a.reshape(()))
-    if not (np.isfinite(v) and v > 0):
+    if isinstance(s, (float, np.floating)) and not isinstance(s, np.float64):   # fast path of the common case
+        v = np.float32(s)
+    else:
+        a = np.asarray(s)
+        if a.size != 1:
+            raise ValueError(f"{name} must be a scalar (one element), got shape {a.shape}")
+        if a.dtype.kind not in "fiu":
+            raise ValueError(f"{name} must be a number, got dtype {a.dtype}")
+        v = np.float32(a.reshape(()))
+    if not (v > 0 and v < np.inf):
         raise ValueError(f"{name} must be finite and > 0, got {s!r}")
     return float(v)
+
+
+_RANGES = {np.dtype(np.uint8): (0, 255), np.dtype(np.int8): (-128, 127), np.dtype(np.int32): (-2**31, 2**31 - 1)}
 
 
 def _zero_point(z, name, dtype):
     """A per-tensor zero point in the range of `dtype` (None: 0)."""
     if z is None:
         return 0
-    a = np.asarray(z)
-    if a.size != 1:
-        raise ValueError(f"{name} must be a scalar (one element), got shape {a.shape}")
-    if a.dtype.kind not in "iub":
-        raise ValueError(f"{name} must be an integer, got dtype {a.dtype}")
-    if a.dtype.kind in "iu" and a.dtype.itemsize == 1 and a.dtype != dtype:
-        raise ValueError(f"{name} has dtype {a.dtype} but the data are {np.dtype(dtype)}")
-    v = int(a.reshape(()))
-    info = np.iinfo(dtype)
-    if not info.min <= v <= info.max:
-        raise ValueError(f"{name} {v} outside the range of {np.dtype(dtype)} [{info.min}, {info.max}]")
+    dtype = np.dtype(dtype)
+    if isinstance(z, np.integer) and z.dtype.itemsize == 1 and z.dtype != dtype:
+        raise ValueError(f"{name} has dtype {z.dtype} but the data are {dtype}")
+    if isinstance(z, (int, np.integer)) and not isinstance(z, bool):
+        v = int(z)
+    else:
+        a = np.asarray(z)
+        if a.size != 1:
+            raise ValueError(f"{name} must be a scalar (one element), got shape {a.shape}")
+        if a.dtype.kind not in "iub":
+            raise ValueError(f"{name} must be an integer, got dtype {a.dtype}")
+        if a.dtype.kind in "iu" and a.dtype.itemsize == 1 and a.dtype != dtype:
+            raise ValueError(f"{name} has dtype {a.dtype} but the data are {dtype}")
+        v = int(a.reshape(()))
+    lo, hi = _RANGES[dtype]
+    if not lo <= v <= hi:
+        raise ValueError(f"{name} {v} outside the range of {dtype} [{lo}, {hi}]")
     return v
 
 
@@ -320,6 +332,8 @@ def qlinear_softmax(x, x_scale, x_zero_point, y_scale, y_zero_point, *, axis=-1,
     if opset < 13:
         d = int(np.prod(q.shape[ax:], dtype=np.int64))
         return _ort.qlinear_softmax(q, xs, ys, yz, d)
+    if ax == q.ndim - 1:
+        return _ort.qlinear_softmax(q, xs, ys, yz, q.shape[ax])
     moved = np.ascontiguousarray(np.moveaxis(q, ax, -1))
     y = _ort.qlinear_softmax(moved, xs, ys, yz, q.shape[ax])
     return np.ascontiguousarray(np.moveaxis(y, -1, ax))
@@ -601,20 +615,22 @@ def softmax_float(x, *, axis=-1, opset=13, isa=None):
         raise ValueError(f"opset must be a positive int, got {opset!r}")
     if opset < 13:
         return _ort.softmax_float(X, int(np.prod(X.shape[ax:], dtype=np.int64)), _isa(isa))
+    if ax == X.ndim - 1:
+        return _ort.softmax_float(X, X.shape[ax], _isa(isa))
     moved = np.ascontiguousarray(np.moveaxis(X, ax, -1))
     return np.ascontiguousarray(np.moveaxis(_ort.softmax_float(moved, X.shape[ax], _isa(isa)), -1, ax))
 
 
-def _float_pool(kind, x, kernel_shape, strides, pads, ceil_mode, auto_pad, op):
+def _float_pool(kind, x, kernel_shape, strides, pads, ceil_mode, auto_pad, op, isa):
     X = _float_array(x, "x")
     n, c, sp = _spatial(X, False, op)
     out, head, tail = pool_output_shape(sp, kernel_shape, strides, pads, ceil_mode=ceil_mode, auto_pad=auto_pad)
     k = _ints(kernel_shape, len(sp), "kernel_shape", 1)
     s = _ints(strides if strides is not None else 1, len(sp), "strides", 1)
-    return _ort.mlas_pool(kind, X, n * c, sp, out, k, s, head + tail, [n, c] + out)
+    return _ort.mlas_pool(kind, X, n * c, sp, out, k, s, head + tail, [n, c] + out, _isa(isa))
 
 
-def max_pool(x, *, kernel_shape, strides=None, pads=None, dilations=None, ceil_mode=False, auto_pad="NOTSET"):
+def max_pool(x, *, kernel_shape, strides=None, pads=None, dilations=None, ceil_mode=False, auto_pad="NOTSET", isa=None):
     """ONNX MaxPool (one output) on float32 (MLAS MlasPool, or pool.cc's loop with dilations) or on
     uint8/int8 (an exact maximum, as ORT's loop takes it). Float maxima follow MLAS's MAXPS / std::max
     steps, so NaN and signed zeros come out as ORT's."""
@@ -630,33 +646,35 @@ def max_pool(x, *, kernel_shape, strides=None, pads=None, dilations=None, ceil_m
     k = _ints(kernel_shape, d, "kernel_shape", 1)
     s = _ints(strides if strides is not None else 1, d, "strides", 1)
     if X.dtype == np.float32 and all(v == 1 for v in dil):
-        return _ort.mlas_pool(0, X, n * c, sp, out, k, s, head + tail, [n, c] + out)
+        return _ort.mlas_pool(0, X, n * c, sp, out, k, s, head + tail, [n, c] + out, _isa(isa))
     return _ort.max_pool_dilated(X, n * c, sp, out, k, s, head + tail, dil, [n, c] + out)
 
 
 def average_pool_float(x, *, kernel_shape, strides=None, pads=None, count_include_pad=False, ceil_mode=False,
-                       auto_pad="NOTSET"):
+                       auto_pad="NOTSET", isa=None):
     """ONNX AveragePool on float32 (MLAS MlasPool): window sums in MLAS's order (column sums first for
     2-D/3-D windows with a last stride <= 2), divided by the valid cell count or the kernel size.
     ceil_mode with count_include_pad takes pool.cc's own loop (cells in order; divided by the cells
     inside the padded input), as ORT 1.32 does."""
     kind = (3 if ceil_mode else 2) if count_include_pad else 1
-    return _float_pool(kind, x, kernel_shape, strides, pads, ceil_mode, auto_pad, "AveragePool")
+    return _float_pool(kind, x, kernel_shape, strides, pads, ceil_mode, auto_pad, "AveragePool", isa)
 
 
-def global_average_pool_float(x):
+def global_average_pool_float(x, *, isa=None):
     """ONNX GlobalAveragePool on float32 (MLAS global kernel): 4 lane sums over the image, reduced
     (l0 + l2) + (l1 + l3), the tail added in order, divided by the image size."""
     X = _float_array(x, "x")
     n, c, sp = _spatial(X, False, "GlobalAveragePool")
-    return _ort.mlas_pool(1, X, n * c, sp, [1] * len(sp), sp, [1] * len(sp), [0] * (2 * len(sp)), [n, c] + [1] * len(sp))
+    return _ort.mlas_pool(1, X, n * c, sp, [1] * len(sp), sp, [1] * len(sp), [0] * (2 * len(sp)), [n, c] + [1] * len(sp),
+                          _isa(isa))
 
 
-def global_max_pool_float(x):
+def global_max_pool_float(x, *, isa=None):
     """ONNX GlobalMaxPool on float32 (MLAS global kernel, MAXPS lanes then std::max over the tail)."""
     X = _float_array(x, "x")
     n, c, sp = _spatial(X, False, "GlobalMaxPool")
-    return _ort.mlas_pool(0, X, n * c, sp, [1] * len(sp), sp, [1] * len(sp), [0] * (2 * len(sp)), [n, c] + [1] * len(sp))
+    return _ort.mlas_pool(0, X, n * c, sp, [1] * len(sp), sp, [1] * len(sp), [0] * (2 * len(sp)), [n, c] + [1] * len(sp),
+                          _isa(isa))
 
 
 def relu_float(x, *, isa=None):
