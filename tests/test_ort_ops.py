@@ -679,3 +679,132 @@ def test_float_activations_and_binary():
     for op in ("Add", "Sub", "Mul", "Div"):
         assert_same(fo.binary_float(op, a, b), run_op(op, [a, b], np.float32))
         assert_same(fo.binary_float(op, b, a), run_op(op, [b, a], np.float32))
+
+
+# ---- Resize --------------------------------------------------------------------------------------------------
+
+RESIZE_COORDS = ["half_pixel", "asymmetric", "pytorch_half_pixel", "tf_half_pixel_for_nn", "align_corners",
+                 "half_pixel_symmetric"]
+
+
+def _resize_data(rng, dtype, shape):
+    if dtype == np.float32:
+        return (rng.standard_normal(shape) * 10).astype(np.float32)
+    info = np.iinfo(dtype)
+    return rng.integers(info.min, info.max + 1, shape).astype(dtype)
+
+
+def _ort_resize(x, scales=None, sizes=None, roi=None, opset=13, **attrs):
+    """Resize with roi / scales / sizes as initializers (as exported models have them)."""
+    if opset == 10:
+        return run_op("Resize", [x, np.asarray(scales, np.float32)], x.dtype, attrs=attrs, consts=(1,), opset=10)
+    ins = [x, np.asarray(roi if roi is not None else [], np.float32),
+           np.asarray(scales if scales is not None else [], np.float32),
+           None if sizes is None else np.asarray(sizes, np.int64)]
+    return run_op("Resize", ins, x.dtype, attrs=attrs, consts=(1, 2, 3), opset=opset)
+
+
+def _check_resize(x, scales=None, sizes=None, roi=None, **attrs):
+    opset = 19 if attrs.get("coordinate_transformation_mode") == "half_pixel_symmetric" else 13
+    want = _ort_resize(x, scales, sizes, roi, opset=opset, **attrs)
+    kw = dict(attrs)
+    if "exclude_outside" in kw:
+        kw["exclude_outside"] = bool(kw["exclude_outside"])
+    assert_same(fo.resize(x, scales=scales, sizes=sizes, roi=roi, **kw), want)
+
+
+RESIZE_NEAREST_CASES = [((2, 3, 5, 7), [1, 1, 2.0, 1.5]), ((1, 2, 9, 8), [1, 1, 0.5, 0.7]), ((3, 7), [2.5, 0.4]),
+                        ((11,), [1.7]), ((2, 3, 4, 5, 6), [1, 1.5, 0.5, 2, 1.3]), ((2, 3, 4, 4), [1, 1, 2, 2])]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.uint8, np.int8])
+@pytest.mark.parametrize("coord", RESIZE_COORDS)
+def test_resize_nearest(dtype, coord):
+    rng = np.random.default_rng(40)
+    for nearest in ["round_prefer_floor", "round_prefer_ceil", "floor", "ceil"]:
+        for shape, scales in RESIZE_NEAREST_CASES:
+            _check_resize(_resize_data(rng, dtype, shape), scales, mode="nearest",
+                          coordinate_transformation_mode=coord, nearest_mode=nearest)
+    _check_resize(_resize_data(rng, dtype, (2, 3, 5, 7)), sizes=[2, 3, 9, 4], mode="nearest",
+                  coordinate_transformation_mode=coord)
+
+
+# NCHW and 2-D (UpsampleBilinear), NHWC (scales [1, h, w, 1]: integer weights on uint8/int8), 3-D and 5-D
+# (trilinear), up- and down-sampling with fractional scales.
+RESIZE_LINEAR_CASES = [((2, 3, 5, 7), [1, 1, 2.0, 1.5]), ((1, 2, 9, 8), [1, 1, 0.6, 1.7]), ((3, 7), [2.5, 0.4]),
+                       ((2, 5, 6, 3), [1, 1.7, 0.6, 1]), ((2, 4, 4, 8), [1, 2, 2, 1]), ((3, 4, 5), [1.5, 2, 0.7]),
+                       ((1, 2, 3, 4, 5), [1, 1, 2, 1.5, 0.8]), ((1, 1, 4, 4), [1, 1, 3.3, 2.9])]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.uint8, np.int8])
+@pytest.mark.parametrize("coord", RESIZE_COORDS)
+def test_resize_linear(dtype, coord):
+    rng = np.random.default_rng(41)
+    for shape, scales in RESIZE_LINEAR_CASES:
+        _check_resize(_resize_data(rng, dtype, shape), scales, mode="linear", coordinate_transformation_mode=coord)
+    _check_resize(_resize_data(rng, dtype, (2, 3, 5, 7)), sizes=[2, 3, 9, 4], mode="linear",
+                  coordinate_transformation_mode=coord)
+    # extreme values: the truncating cast at the ends of the range
+    if dtype != np.float32:
+        info = np.iinfo(dtype)
+        x = rng.choice(np.array([info.min, info.min + 1, info.max - 1, info.max], dtype), (2, 3, 6, 5))
+        _check_resize(x, [1, 1, 1.7, 2.3], mode="linear", coordinate_transformation_mode=coord)
+        _check_resize(np.ascontiguousarray(x.transpose(0, 2, 3, 1)), [1, 1.7, 2.3, 1], mode="linear",
+                      coordinate_transformation_mode=coord)
+
+
+@pytest.mark.parametrize("coord", RESIZE_COORDS)
+def test_resize_cubic(coord):
+    rng = np.random.default_rng(42)
+    for shape, scales in [((2, 3, 5, 7), [1, 1, 2.0, 1.5]), ((1, 2, 9, 8), [1, 1, 0.6, 0.7]), ((3, 7), [2.5, 0.4])]:
+        for exclude in (0, 1):
+            for a in (-0.75, -0.5):
+                _check_resize(_resize_data(rng, np.float32, shape), scales, mode="cubic",
+                              coordinate_transformation_mode=coord, exclude_outside=exclude, cubic_coeff_a=a)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.uint8, np.int8])
+def test_resize_tf_crop_and_resize(dtype):
+    """Region of interest with points outside the input, extrapolation values outside the data range."""
+    rng = np.random.default_rng(43)
+    modes = ["nearest", "linear"] + (["cubic"] if dtype == np.float32 else [])
+    cases = [((2, 3, 5, 7), [1, 1, 2.0, 1.5], [0, 0, -0.5, -0.3, 1, 1, 1.5, 1.2]),
+             ((2, 5, 6, 3), [1, 1.7, 0.6, 1], [0, -0.2, 0.1, 0, 1, 1.1, 0.9, 1]),
+             ((3, 7), [2.5, 0.4], [0.1, 0.5, 1.3, 0.8])]
+    for mode in modes:
+        for shape, scales, roi in cases:
+            if mode == "cubic" and scales[1] != 1 and len(shape) == 4:
+                continue
+            for ev in (7.25, 300.0, -1.0, -200.0):
+                _check_resize(_resize_data(rng, dtype, shape), scales, roi=roi, mode=mode,
+                              coordinate_transformation_mode="tf_crop_and_resize", extrapolation_value=ev)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.uint8])
+def test_resize_opset10(dtype):
+    rng = np.random.default_rng(44)
+    x = _resize_data(rng, dtype, (2, 3, 5, 7))
+    for scales in ([1, 1, 2, 1.5], [1, 1, 0.5, 0.7], [1, 1, 2, 2]):
+        for mode in ("nearest", "linear"):
+            want = _ort_resize(x, scales, opset=10, mode=mode)
+            got = fo.resize(x, scales=scales, mode=mode, coordinate_transformation_mode="asymmetric",
+                            nearest_mode="simple")
+            assert_same(got, want)
+
+
+def test_resize_bad_arguments():
+    x = np.zeros((1, 1, 4, 4), np.float32)
+    with pytest.raises(ValueError, match="exactly one"):
+        fo.resize(x)
+    with pytest.raises(ValueError, match="4 values"):
+        fo.resize(x, scales=[2, 2])
+    with pytest.raises(ValueError, match="unknown Resize attribute"):
+        fo.resize(x, scales=[1, 1, 2, 2], mode="bilinear")
+    with pytest.raises(ValueError, match="linear mode"):
+        fo.resize(x, scales=[2, 1, 2, 2], mode="linear")
+    with pytest.raises(ValueError, match="cubic mode is float32"):
+        fo.resize(x.astype(np.uint8), scales=[1, 1, 2, 2], mode="cubic")
+    with pytest.raises(ValueError, match="greater than 0"):
+        fo.resize(x, scales=[1, 1, 0, 2])
+    with pytest.raises(ValueError, match="float32, uint8 or int8"):
+        fo.resize(x.astype(np.float64), scales=[1, 1, 2, 2])

@@ -23,6 +23,7 @@
 #include "ops/onnxruntime/qlinear_pool.hpp"
 #include "ops/onnxruntime/qlinear_softmax.hpp"
 #include "ops/onnxruntime/quantize_linear.hpp"
+#include "ops/onnxruntime/resize.hpp"
 
 namespace py = pybind11;
 using fxp::ort::Isa;
@@ -450,6 +451,63 @@ py::array float_activation(int kind, const py::array& x, float lo, float hi, flo
     return y;
 }
 
+// ---- Resize -------------------------------------------------------------------------------------------
+
+py::array resize(const py::array& x, const std::optional<std::vector<float>>& scales,
+                 const std::optional<std::vector<int64_t>>& sizes, const std::optional<std::vector<float>>& roi,
+                 int mode, int coord, int nearest, float cubic_coeff_a, bool exclude_outside,
+                 float extrapolation_value) {
+    FXP_REQUIRE(mode >= 0 && mode <= 2, "mode must be 0 (nearest), 1 (linear) or 2 (cubic)");
+    FXP_REQUIRE(coord >= 0 && coord <= 6, "coordinate_transformation_mode code out of range");
+    FXP_REQUIRE(nearest >= 0 && nearest <= 4, "nearest_mode code out of range");
+    FXP_REQUIRE(x.ndim() >= 1, "x must have at least one dimension");
+    FXP_REQUIRE(scales.has_value() != sizes.has_value(), "exactly one of scales and sizes must be given");
+    const size_t r = size_t(x.ndim());
+    std::vector<int64_t> in(x.shape(), x.shape() + r), out;
+    std::vector<float> s;
+    if (scales) {
+        FXP_REQUIRE(scales->size() == r, "scales must have one value per input dimension");
+        s = *scales;
+        fxp::ort::resize_validate(s, fxp::ort::ResizeMode(mode));
+        out = fxp::ort::resize_output_dims(in, s);
+    } else {
+        FXP_REQUIRE(sizes->size() == r, "sizes must have one value per input dimension");
+        out = *sizes;
+        for (size_t i = 0; i < r; ++i) {
+            FXP_REQUIRE(out[i] >= 0, "sizes must be non-negative");
+            FXP_REQUIRE(in[i] != 0 || out[i] == 0, "an empty input dimension can only have size 0");
+        }
+        s = fxp::ort::resize_scales_from_sizes(in, out);
+        fxp::ort::resize_validate(s, fxp::ort::ResizeMode(mode));
+    }
+    std::vector<float> region(2 * r, 0.0f);
+    for (size_t i = 0; i < r; ++i) region[r + i] = 1.0f;
+    if (roi) {
+        FXP_REQUIRE(roi->size() == 2 * r, "roi must have 2 * rank values (starts, then ends)");
+        region = *roi;
+    }
+    fxp::ort::ResizeSpec spec;
+    spec.mode = fxp::ort::ResizeMode(mode);
+    spec.coord = fxp::ort::ResizeCoord(coord);
+    spec.nearest = fxp::ort::ResizeNearest(nearest);
+    spec.cubic_coeff_a = cubic_coeff_a;
+    spec.exclude_outside = exclude_outside;
+    spec.extrapolation_value = extrapolation_value;
+    auto run = [&](auto t) -> py::array {
+        using T = decltype(t);
+        const T* xs = typed<T>(x, "x", x.size());
+        py::array_t<T> y(std::vector<py::ssize_t>(out.begin(), out.end()));
+        T* ys = y.mutable_data();
+        py::gil_scoped_release nogil;
+        fxp::ort::resize(xs, ys, in, out, s, region, spec);
+        return y;
+    };
+    if (has_dtype<float>(x)) return run(float{});
+    if (has_dtype<uint8_t>(x)) return run(uint8_t{});
+    if (has_dtype<int8_t>(x)) return run(int8_t{});
+    throw std::invalid_argument("x must be float32, uint8 or int8, got " + dtype_name(x));
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_onnxruntime, m) {
@@ -491,5 +549,8 @@ PYBIND11_MODULE(_onnxruntime, m) {
           py::arg("out_shape"));
     m.def("float_activation", &float_activation, py::arg("kind"), py::arg("x"), py::arg("lo"), py::arg("hi"),
           py::arg("alpha"), py::arg("isa"));
+    m.def("resize", &resize, py::arg("x"), py::arg("scales"), py::arg("sizes"), py::arg("roi"), py::arg("mode"),
+          py::arg("coord"), py::arg("nearest"), py::arg("cubic_coeff_a"), py::arg("exclude_outside"),
+          py::arg("extrapolation_value"));
     m.def("mlas_unary", &mlas_unary, py::arg("function"), py::arg("x"), py::arg("isa"));
 }

@@ -709,3 +709,65 @@ def binary_float(op, a, b):
         raise ValueError(f"op must be Add, Sub, Mul or Div, got {op!r}")
     with np.errstate(all="ignore"):
         return fn(A, B, dtype=np.float32)
+
+
+# ---- Resize --------------------------------------------------------------------------------------------
+
+_RESIZE_MODES = {"nearest": 0, "linear": 1, "cubic": 2}
+_RESIZE_COORDS = {"half_pixel": 0, "asymmetric": 1, "pytorch_half_pixel": 2, "tf_half_pixel_for_nn": 3,
+                  "align_corners": 4, "tf_crop_and_resize": 5, "half_pixel_symmetric": 6}
+_RESIZE_NEAREST = {"round_prefer_floor": 0, "round_prefer_ceil": 1, "floor": 2, "ceil": 3, "simple": 4}
+
+
+def resize(x, *, scales=None, sizes=None, roi=None, mode="nearest", coordinate_transformation_mode="half_pixel",
+           nearest_mode="round_prefer_floor", cubic_coeff_a=-0.75, exclude_outside=False, extrapolation_value=0.0):
+    """ONNX Resize (opset 11..19 attributes, no antialias/axes/keep_aspect_ratio_policy) as ORT's CPU
+    kernel (core/providers/cpu/tensor/upsample.cc) computes it on float32, uint8 or int8 data.
+
+    Exactly one of ``scales`` (one float per dimension; output size int64(float32(scale) * in)) or
+    ``sizes`` (output shape; scales become float32(out) / float32(in)) is given. ``roi`` (starts then
+    ends, 2 * rank floats) is used by tf_crop_and_resize only, which fills outside points with
+    ``extrapolation_value`` (cast to the data type as x86-64 GCC code does).
+
+    nearest: data movement with ORT's index rules. linear: 2-D and 4-D NCHW (scales[1] == 1) use the
+    4-term float formula (dx2*dy2)*X11 + (dx1*dy2)*X21 + (dx2*dy1)*X12 + (dx1*dy1)*X22 truncated to the
+    data type; 4-D NHWC (scales == [1, h, w, 1]) on uint8/int8 uses 10-bit integer weights and an int32
+    division by 2^20; 3-D / 5-D take the trilinear 8-term float formula. cubic: float32 only, 2-D or 4-D
+    NCHW. ``nearest_mode="simple"`` is opset 10's rule (with coordinate_transformation_mode="asymmetric").
+    """
+    X = np.asarray(x)
+    if X.dtype not in (np.float32, np.uint8, np.int8):
+        raise ValueError(f"x must be float32, uint8 or int8, got dtype {X.dtype}")
+    if X.ndim < 1:
+        raise ValueError("x must have at least one dimension")
+    if (scales is None) == (sizes is None):
+        raise ValueError("give exactly one of scales and sizes")
+    try:
+        m = _RESIZE_MODES[mode]
+        ct = _RESIZE_COORDS[coordinate_transformation_mode]
+        nm = _RESIZE_NEAREST[nearest_mode]
+    except KeyError as e:
+        raise ValueError(f"unknown Resize attribute value {e.args[0]!r}") from None
+    sc = sz = rg = None
+    if scales is not None:
+        s = np.asarray(scales, dtype=np.float64).reshape(-1)
+        if s.size != X.ndim:
+            raise ValueError(f"scales must have {X.ndim} values, got {s.size}")
+        if not np.all(np.isfinite(s)):
+            raise ValueError(f"scales must be finite, got {scales!r}")
+        sc = [float(v) for v in s.astype(np.float32)]
+    else:
+        z = np.asarray(sizes).reshape(-1)
+        if z.size != X.ndim or z.dtype.kind not in "iu":
+            raise ValueError(f"sizes must be {X.ndim} integers, got {sizes!r}")
+        sz = [int(v) for v in z]
+    if roi is not None:
+        r = np.asarray(roi, dtype=np.float32).reshape(-1)
+        if r.size != 2 * X.ndim:
+            raise ValueError(f"roi must have {2 * X.ndim} values (starts, then ends), got {r.size}")
+        rg = [float(v) for v in r]
+    a = np.float32(cubic_coeff_a)
+    e = np.float32(extrapolation_value)
+    if exclude_outside and m != 2:
+        raise ValueError("exclude_outside can be set only in cubic mode (as ORT enforces)")
+    return _ort.resize(np.ascontiguousarray(X), sc, sz, rg, m, ct, nm, float(a), bool(exclude_outside), float(e))
