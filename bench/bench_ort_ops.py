@@ -134,6 +134,13 @@ def cases(rng):
     gx = f32(64, 128, 8, 8)
     out["GlobalAveragePool float 64x128x8x8"] = (lambda: fo.global_average_pool_float(gx),
                                                  session("GlobalAveragePool", [gx], np.float32))
+    rq = u8(64, 32, 16, 16)
+    empty = np.zeros(0, np.float32)
+    for mode, extra in (("nearest", {}), ("linear", {})):
+        out[f"Resize {mode} x2 uint8 64x32x16x16"] = (
+            lambda mode=mode: fo.resize(rq, scales=[1, 1, 2, 2], mode=mode),
+            session("Resize", [rq, empty, np.array([1, 1, 2, 2], np.float32)], np.uint8, attrs=dict(mode=mode),
+                    consts=(1, 2)))
     return out
 
 
