@@ -808,3 +808,92 @@ def test_resize_bad_arguments():
         fo.resize(x, scales=[1, 1, 0, 2])
     with pytest.raises(ValueError, match="float32, uint8 or int8"):
         fo.resize(x.astype(np.float64), scales=[1, 1, 2, 2])
+
+
+# ---- the QDQ fusion facts recorded in docs/runtimes-onnxruntime-ops.md ------------------------------------
+
+def _qdq_model(op, qtype, nin=1, x_shape=(1, 4, 8, 8), weight=None, wtype=np.int8, consts=(), attrs=None,
+               same_params=False, out_zp=None):
+    """x -> Q -> DQ (per input) [+ DQ(weight)] -> op -> Q -> DQ."""
+    inits, nodes, graph_inputs, ins = [], [], [], []
+
+    def qparams(name, scale, zp, dtype):
+        inits.append(numpy_helper.from_array(np.array(scale, np.float32), name + "_s"))
+        inits.append(numpy_helper.from_array(np.array(zp, dtype), name + "_z"))
+
+    zp_in = 128 if qtype == np.uint8 else 0
+    for i in range(nin):
+        graph_inputs.append(helper.make_tensor_value_info(f"x{i}", TensorProto.FLOAT, list(x_shape)))
+        qparams(f"q{i}", 0.05, zp_in, qtype)
+        nodes += [helper.make_node("QuantizeLinear", [f"x{i}", f"q{i}_s", f"q{i}_z"], [f"xq{i}"]),
+                  helper.make_node("DequantizeLinear", [f"xq{i}", f"q{i}_s", f"q{i}_z"], [f"xd{i}"])]
+        ins.append(f"xd{i}")
+    if weight is not None:
+        inits.append(numpy_helper.from_array(np.ones(weight, wtype), "w"))
+        qparams("w", 0.01, 0, wtype)
+        nodes.append(helper.make_node("DequantizeLinear", ["w", "w_s", "w_z"], ["wd"]))
+        ins.append("wd")
+    for j, c in enumerate(consts):
+        inits.append(numpy_helper.from_array(c, f"c{j}"))
+        ins.append(f"c{j}")
+    nodes.append(helper.make_node(op, ins, ["y"], **(attrs or {})))
+    qparams("o", 0.05 if same_params else 0.07, zp_in if out_zp is None else out_zp, qtype)
+    nodes += [helper.make_node("QuantizeLinear", ["y", "o_s", "o_z"], ["yq"]),
+              helper.make_node("DequantizeLinear", ["yq", "o_s", "o_z"], ["out"])]
+    graph = helper.make_graph(nodes, "g", graph_inputs, [helper.make_tensor_value_info("out", TensorProto.FLOAT, None)],
+                              inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    return model
+
+
+def _optimized_nodes(model):
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "opt.onnx")
+        so = ort.SessionOptions()
+        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+        so.optimized_model_filepath = path
+        so.log_severity_level = 3
+        ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
+        return onnx.load(path).graph
+
+
+def test_qdq_fusion_table():
+    """What ORT_ENABLE_EXTENDED makes of DQ -> op -> Q (the table of the doc), incl. the x86 S8 -> U8
+    rewrite of int8 activations."""
+    cases = [
+        (dict(op="Conv", qtype=np.uint8, weight=(6, 4, 3, 3), attrs=dict(pads=[1, 1, 1, 1])), "QLinearConv"),
+        (dict(op="MatMul", qtype=np.uint8, weight=(8, 5), x_shape=(3, 8)), "QLinearMatMul"),
+        (dict(op="Gemm", qtype=np.uint8, weight=(5, 8), x_shape=(3, 8), attrs=dict(transB=1)), "QGemm"),
+        (dict(op="Add", qtype=np.uint8, nin=2), "QLinearAdd"),
+        (dict(op="Mul", qtype=np.uint8, nin=2), "QLinearMul"),
+        (dict(op="Concat", qtype=np.uint8, nin=2, attrs=dict(axis=1)), "QLinearConcat"),
+        (dict(op="AveragePool", qtype=np.uint8, attrs=dict(kernel_shape=[2, 2])), "QLinearAveragePool"),
+        (dict(op="GlobalAveragePool", qtype=np.uint8), "QLinearGlobalAveragePool"),
+        (dict(op="LeakyRelu", qtype=np.uint8), "QLinearLeakyRelu"),
+        (dict(op="Sigmoid", qtype=np.uint8), "QLinearSigmoid"),
+        (dict(op="Softmax", qtype=np.uint8, x_shape=(3, 10)), "QLinearSoftmax"),
+        (dict(op="Tanh", qtype=np.uint8), "Tanh"),                                   # stays float
+        (dict(op="Sub", qtype=np.uint8, nin=2), "Sub"),                              # stays float
+        (dict(op="MaxPool", qtype=np.uint8, attrs=dict(kernel_shape=[2, 2]), same_params=True), "MaxPool"),
+        (dict(op="Transpose", qtype=np.uint8, attrs=dict(perm=[0, 2, 3, 1]), same_params=True), "Transpose"),
+        (dict(op="Resize", qtype=np.uint8, attrs=dict(mode="nearest"), same_params=True,
+              consts=(np.zeros(0, np.float32), np.array([1, 1, 2, 2], np.float32))), "Resize"),
+        (dict(op="Relu", qtype=np.uint8, out_zp=0), None),                           # removed: Q clamps already
+    ]
+    for kw, expect in cases:
+        graph = _optimized_nodes(_qdq_model(**kw))
+        kinds = [n.op_type for n in graph.node]
+        core = [k for k in kinds if k not in ("QuantizeLinear", "DequantizeLinear")]
+        assert core == ([expect] if expect else []), (kw["op"], kinds)
+        fused_integer = expect is not None and expect != kw["op"]
+        moved = expect == kw["op"] and kw.get("same_params")
+        if fused_integer or moved:   # the op consumes the quantized tensor: no DQ before it
+            assert kinds.count("DequantizeLinear") == 1, (kw["op"], kinds)
+    # int8 activations become uint8 with zero point + 128 on x86; weights stay int8
+    graph = _optimized_nodes(_qdq_model("Conv", np.int8, weight=(6, 4, 3, 3), attrs=dict(pads=[1, 1, 1, 1])))
+    inits = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
+    conv = [n for n in graph.node if n.op_type == "QLinearConv"][0]
+    x_zp, w, y_zp = inits[conv.input[2]], inits[conv.input[3]], inits[conv.input[7]]
+    assert x_zp.dtype == np.uint8 and int(x_zp) == 128 and y_zp.dtype == np.uint8 and int(y_zp) == 128
+    assert w.dtype == np.int8
