@@ -10,6 +10,7 @@ some ops) the ORT side runs under `qemu-x86_64 -cpu Haswell` when qemu is on PAT
 comparison is skipped.
 """
 import os
+import platform
 import shutil
 import subprocess
 import sys
@@ -861,6 +862,8 @@ def _optimized_nodes(model):
 def test_qdq_fusion_table():
     """What ORT_ENABLE_EXTENDED makes of DQ -> op -> Q (the table of the doc), incl. the x86 S8 -> U8
     rewrite of int8 activations."""
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        pytest.skip("the recorded facts are ORT's x86 graph rules")
     cases = [
         (dict(op="Conv", qtype=np.uint8, weight=(6, 4, 3, 3), attrs=dict(pads=[1, 1, 1, 1])), "QLinearConv"),
         (dict(op="MatMul", qtype=np.uint8, weight=(8, 5), x_shape=(3, 8)), "QLinearMatMul"),
@@ -897,3 +900,34 @@ def test_qdq_fusion_table():
     x_zp, w, y_zp = inits[conv.input[2]], inits[conv.input[3]], inits[conv.input[7]]
     assert x_zp.dtype == np.uint8 and int(x_zp) == 128 and y_zp.dtype == np.uint8 and int(y_zp) == 128
     assert w.dtype == np.int8
+
+
+def test_fused_conv_relu_clip():
+    """Conv + Relu / Clip in float becomes com.microsoft FusedConv at ORT_ENABLE_EXTENDED (also when a
+    QDQ Conv cannot be fused): the activation after the bias equals relu_float / clip_float of conv_float."""
+    if _AVX512:
+        pytest.skip("runs the optimized session in-process (AVX2 host only)")
+    rng = np.random.default_rng(45)
+    x = rng.normal(0, 1, (2, 16, 9, 9)).astype(np.float32)
+    w = rng.normal(0, 0.3, (8, 16, 3, 3)).astype(np.float32)
+    b = rng.normal(0, 1, 8).astype(np.float32)
+    for act, bounds in (("Relu", []), ("Clip", [np.float32(-0.5), np.float32(0.7)])):
+        inits = [numpy_helper.from_array(w, "w"), numpy_helper.from_array(b, "b")]
+        inits += [numpy_helper.from_array(np.array(v), f"e{i}") for i, v in enumerate(bounds)]
+        nodes = [helper.make_node("Conv", ["x", "w", "b"], ["c"], pads=[1, 1, 1, 1]),
+                 helper.make_node(act, ["c"] + [f"e{i}" for i in range(len(bounds))], ["y"])]
+        graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(x.shape))],
+                                  [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], inits)
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+        model.ir_version = 8
+        with tempfile.TemporaryDirectory() as d:
+            so = ort.SessionOptions()
+            so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+            so.intra_op_num_threads = 1
+            so.optimized_model_filepath = os.path.join(d, "opt.onnx")
+            want = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"]).run(
+                None, {"x": x})[0]
+            assert [n.op_type for n in onnx.load(so.optimized_model_filepath).graph.node] == ["FusedConv"]
+        conv = fo.conv_float(x, w, b, pads=[1, 1, 1, 1])
+        got = fo.relu_float(conv) if act == "Relu" else fo.clip_float(conv, *bounds)
+        assert_same(got, want)
