@@ -10,6 +10,7 @@ some ops) the ORT side runs under `qemu-x86_64 -cpu Haswell` when qemu is on PAT
 comparison is skipped.
 """
 import os
+import platform
 import shutil
 import subprocess
 import sys
@@ -621,8 +622,8 @@ def test_pool_float(case):
     x = rng.normal(0, 1, shape).astype(np.float32)
     for cip in (0, 1):
         want = run_op("AveragePool", [x], np.float32, attrs=dict(kw, count_include_pad=cip))
-        assert_same(fo.average_pool_float(x, count_include_pad=bool(cip), **kw), want)
-    assert_same(fo.max_pool(x, **kw), run_op("MaxPool", [x], np.float32, attrs=kw, opset=12))
+        assert_same(on_isas(lambda isa: fo.average_pool_float(x, count_include_pad=bool(cip), isa=isa, **kw)), want)
+    assert_same(on_isas(lambda isa: fo.max_pool(x, isa=isa, **kw)), run_op("MaxPool", [x], np.float32, attrs=kw, opset=12))
 
 
 def test_max_pool_float_nan_and_signed_zero():
@@ -634,7 +635,8 @@ def test_max_pool_float_nan_and_signed_zero():
     x[0, 0, 3, 5] = -0.0
     for kw in (dict(kernel_shape=[2, 2]), dict(kernel_shape=[3, 3], pads=[1, 1, 1, 1]), dict(kernel_shape=[6, 7]),
                dict(kernel_shape=[2, 2], strides=[3, 3])):
-        assert_same(fo.max_pool(x, **kw), run_op("MaxPool", [x], np.float32, attrs=kw, opset=12))
+        assert_same(on_isas(lambda isa: fo.max_pool(x, isa=isa, **kw)), run_op("MaxPool", [x], np.float32, attrs=kw,
+                                                                                opset=12))
 
 
 @pytest.mark.parametrize("shape", [(2, 3, 7, 7), (1, 5, 9, 11), (2, 4, 13), (1, 2, 3, 4, 5), (64, 8, 1, 1)])
@@ -678,3 +680,254 @@ def test_float_activations_and_binary():
     for op in ("Add", "Sub", "Mul", "Div"):
         assert_same(fo.binary_float(op, a, b), run_op(op, [a, b], np.float32))
         assert_same(fo.binary_float(op, b, a), run_op(op, [b, a], np.float32))
+
+
+# ---- Resize --------------------------------------------------------------------------------------------------
+
+RESIZE_COORDS = ["half_pixel", "asymmetric", "pytorch_half_pixel", "tf_half_pixel_for_nn", "align_corners",
+                 "half_pixel_symmetric"]
+
+
+def _resize_data(rng, dtype, shape):
+    if dtype == np.float32:
+        return (rng.standard_normal(shape) * 10).astype(np.float32)
+    info = np.iinfo(dtype)
+    return rng.integers(info.min, info.max + 1, shape).astype(dtype)
+
+
+def _ort_resize(x, scales=None, sizes=None, roi=None, opset=13, **attrs):
+    """Resize with roi / scales / sizes as initializers (as exported models have them)."""
+    if opset == 10:
+        return run_op("Resize", [x, np.asarray(scales, np.float32)], x.dtype, attrs=attrs, consts=(1,), opset=10)
+    ins = [x, np.asarray(roi if roi is not None else [], np.float32),
+           np.asarray(scales if scales is not None else [], np.float32),
+           None if sizes is None else np.asarray(sizes, np.int64)]
+    return run_op("Resize", ins, x.dtype, attrs=attrs, consts=(1, 2, 3), opset=opset)
+
+
+def _check_resize(x, scales=None, sizes=None, roi=None, **attrs):
+    opset = 19 if attrs.get("coordinate_transformation_mode") == "half_pixel_symmetric" else 13
+    want = _ort_resize(x, scales, sizes, roi, opset=opset, **attrs)
+    kw = dict(attrs)
+    if "exclude_outside" in kw:
+        kw["exclude_outside"] = bool(kw["exclude_outside"])
+    assert_same(fo.resize(x, scales=scales, sizes=sizes, roi=roi, **kw), want)
+
+
+RESIZE_NEAREST_CASES = [((2, 3, 5, 7), [1, 1, 2.0, 1.5]), ((1, 2, 9, 8), [1, 1, 0.5, 0.7]), ((3, 7), [2.5, 0.4]),
+                        ((11,), [1.7]), ((2, 3, 4, 5, 6), [1, 1.5, 0.5, 2, 1.3]), ((2, 3, 4, 4), [1, 1, 2, 2])]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.uint8, np.int8])
+@pytest.mark.parametrize("coord", RESIZE_COORDS)
+def test_resize_nearest(dtype, coord):
+    rng = np.random.default_rng(40)
+    for nearest in ["round_prefer_floor", "round_prefer_ceil", "floor", "ceil"]:
+        for shape, scales in RESIZE_NEAREST_CASES:
+            _check_resize(_resize_data(rng, dtype, shape), scales, mode="nearest",
+                          coordinate_transformation_mode=coord, nearest_mode=nearest)
+    _check_resize(_resize_data(rng, dtype, (2, 3, 5, 7)), sizes=[2, 3, 9, 4], mode="nearest",
+                  coordinate_transformation_mode=coord)
+
+
+# NCHW and 2-D (UpsampleBilinear), NHWC (scales [1, h, w, 1]: integer weights on uint8/int8), 3-D and 5-D
+# (trilinear), up- and down-sampling with fractional scales.
+RESIZE_LINEAR_CASES = [((2, 3, 5, 7), [1, 1, 2.0, 1.5]), ((1, 2, 9, 8), [1, 1, 0.6, 1.7]), ((3, 7), [2.5, 0.4]),
+                       ((2, 5, 6, 3), [1, 1.7, 0.6, 1]), ((2, 4, 4, 8), [1, 2, 2, 1]), ((3, 4, 5), [1.5, 2, 0.7]),
+                       ((1, 2, 3, 4, 5), [1, 1, 2, 1.5, 0.8]), ((1, 1, 4, 4), [1, 1, 3.3, 2.9])]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.uint8, np.int8])
+@pytest.mark.parametrize("coord", RESIZE_COORDS)
+def test_resize_linear(dtype, coord):
+    rng = np.random.default_rng(41)
+    for shape, scales in RESIZE_LINEAR_CASES:
+        _check_resize(_resize_data(rng, dtype, shape), scales, mode="linear", coordinate_transformation_mode=coord)
+    _check_resize(_resize_data(rng, dtype, (2, 3, 5, 7)), sizes=[2, 3, 9, 4], mode="linear",
+                  coordinate_transformation_mode=coord)
+    # extreme values: the truncating cast at the ends of the range
+    if dtype != np.float32:
+        info = np.iinfo(dtype)
+        x = rng.choice(np.array([info.min, info.min + 1, info.max - 1, info.max], dtype), (2, 3, 6, 5))
+        _check_resize(x, [1, 1, 1.7, 2.3], mode="linear", coordinate_transformation_mode=coord)
+        _check_resize(np.ascontiguousarray(x.transpose(0, 2, 3, 1)), [1, 1.7, 2.3, 1], mode="linear",
+                      coordinate_transformation_mode=coord)
+
+
+@pytest.mark.parametrize("coord", RESIZE_COORDS)
+def test_resize_cubic(coord):
+    rng = np.random.default_rng(42)
+    for shape, scales in [((2, 3, 5, 7), [1, 1, 2.0, 1.5]), ((1, 2, 9, 8), [1, 1, 0.6, 0.7]), ((3, 7), [2.5, 0.4])]:
+        for exclude in (0, 1):
+            for a in (-0.75, -0.5):
+                _check_resize(_resize_data(rng, np.float32, shape), scales, mode="cubic",
+                              coordinate_transformation_mode=coord, exclude_outside=exclude, cubic_coeff_a=a)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.uint8, np.int8])
+def test_resize_tf_crop_and_resize(dtype):
+    """Region of interest with points outside the input, extrapolation values outside the data range."""
+    rng = np.random.default_rng(43)
+    modes = ["nearest", "linear"] + (["cubic"] if dtype == np.float32 else [])
+    cases = [((2, 3, 5, 7), [1, 1, 2.0, 1.5], [0, 0, -0.5, -0.3, 1, 1, 1.5, 1.2]),
+             ((2, 5, 6, 3), [1, 1.7, 0.6, 1], [0, -0.2, 0.1, 0, 1, 1.1, 0.9, 1]),
+             ((3, 7), [2.5, 0.4], [0.1, 0.5, 1.3, 0.8])]
+    for mode in modes:
+        for shape, scales, roi in cases:
+            if mode == "cubic" and scales[1] != 1 and len(shape) == 4:
+                continue
+            for ev in (7.25, 300.0, -1.0, -200.0):
+                _check_resize(_resize_data(rng, dtype, shape), scales, roi=roi, mode=mode,
+                              coordinate_transformation_mode="tf_crop_and_resize", extrapolation_value=ev)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.uint8])
+def test_resize_opset10(dtype):
+    rng = np.random.default_rng(44)
+    x = _resize_data(rng, dtype, (2, 3, 5, 7))
+    for scales in ([1, 1, 2, 1.5], [1, 1, 0.5, 0.7], [1, 1, 2, 2]):
+        for mode in ("nearest", "linear"):
+            want = _ort_resize(x, scales, opset=10, mode=mode)
+            got = fo.resize(x, scales=scales, mode=mode, coordinate_transformation_mode="asymmetric",
+                            nearest_mode="simple")
+            assert_same(got, want)
+
+
+def test_resize_bad_arguments():
+    x = np.zeros((1, 1, 4, 4), np.float32)
+    with pytest.raises(ValueError, match="exactly one"):
+        fo.resize(x)
+    with pytest.raises(ValueError, match="4 values"):
+        fo.resize(x, scales=[2, 2])
+    with pytest.raises(ValueError, match="unknown Resize attribute"):
+        fo.resize(x, scales=[1, 1, 2, 2], mode="bilinear")
+    with pytest.raises(ValueError, match="linear mode"):
+        fo.resize(x, scales=[2, 1, 2, 2], mode="linear")
+    with pytest.raises(ValueError, match="cubic mode is float32"):
+        fo.resize(x.astype(np.uint8), scales=[1, 1, 2, 2], mode="cubic")
+    with pytest.raises(ValueError, match="greater than 0"):
+        fo.resize(x, scales=[1, 1, 0, 2])
+    with pytest.raises(ValueError, match="float32, uint8 or int8"):
+        fo.resize(x.astype(np.float64), scales=[1, 1, 2, 2])
+
+
+# ---- the QDQ fusion facts recorded in docs/runtimes-onnxruntime-ops.md ------------------------------------
+
+def _qdq_model(op, qtype, nin=1, x_shape=(1, 4, 8, 8), weight=None, wtype=np.int8, consts=(), attrs=None,
+               same_params=False, out_zp=None):
+    """x -> Q -> DQ (per input) [+ DQ(weight)] -> op -> Q -> DQ."""
+    inits, nodes, graph_inputs, ins = [], [], [], []
+
+    def qparams(name, scale, zp, dtype):
+        inits.append(numpy_helper.from_array(np.array(scale, np.float32), name + "_s"))
+        inits.append(numpy_helper.from_array(np.array(zp, dtype), name + "_z"))
+
+    zp_in = 128 if qtype == np.uint8 else 0
+    for i in range(nin):
+        graph_inputs.append(helper.make_tensor_value_info(f"x{i}", TensorProto.FLOAT, list(x_shape)))
+        qparams(f"q{i}", 0.05, zp_in, qtype)
+        nodes += [helper.make_node("QuantizeLinear", [f"x{i}", f"q{i}_s", f"q{i}_z"], [f"xq{i}"]),
+                  helper.make_node("DequantizeLinear", [f"xq{i}", f"q{i}_s", f"q{i}_z"], [f"xd{i}"])]
+        ins.append(f"xd{i}")
+    if weight is not None:
+        inits.append(numpy_helper.from_array(np.ones(weight, wtype), "w"))
+        qparams("w", 0.01, 0, wtype)
+        nodes.append(helper.make_node("DequantizeLinear", ["w", "w_s", "w_z"], ["wd"]))
+        ins.append("wd")
+    for j, c in enumerate(consts):
+        inits.append(numpy_helper.from_array(c, f"c{j}"))
+        ins.append(f"c{j}")
+    nodes.append(helper.make_node(op, ins, ["y"], **(attrs or {})))
+    qparams("o", 0.05 if same_params else 0.07, zp_in if out_zp is None else out_zp, qtype)
+    nodes += [helper.make_node("QuantizeLinear", ["y", "o_s", "o_z"], ["yq"]),
+              helper.make_node("DequantizeLinear", ["yq", "o_s", "o_z"], ["out"])]
+    graph = helper.make_graph(nodes, "g", graph_inputs, [helper.make_tensor_value_info("out", TensorProto.FLOAT, None)],
+                              inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    return model
+
+
+def _optimized_nodes(model):
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "opt.onnx")
+        so = ort.SessionOptions()
+        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+        so.optimized_model_filepath = path
+        so.log_severity_level = 3
+        ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
+        return onnx.load(path).graph
+
+
+def test_qdq_fusion_table():
+    """What ORT_ENABLE_EXTENDED makes of DQ -> op -> Q (the table of the doc), incl. the x86 S8 -> U8
+    rewrite of int8 activations."""
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        pytest.skip("the recorded facts are ORT's x86 graph rules")
+    cases = [
+        (dict(op="Conv", qtype=np.uint8, weight=(6, 4, 3, 3), attrs=dict(pads=[1, 1, 1, 1])), "QLinearConv"),
+        (dict(op="MatMul", qtype=np.uint8, weight=(8, 5), x_shape=(3, 8)), "QLinearMatMul"),
+        (dict(op="Gemm", qtype=np.uint8, weight=(5, 8), x_shape=(3, 8), attrs=dict(transB=1)), "QGemm"),
+        (dict(op="Add", qtype=np.uint8, nin=2), "QLinearAdd"),
+        (dict(op="Mul", qtype=np.uint8, nin=2), "QLinearMul"),
+        (dict(op="Concat", qtype=np.uint8, nin=2, attrs=dict(axis=1)), "QLinearConcat"),
+        (dict(op="AveragePool", qtype=np.uint8, attrs=dict(kernel_shape=[2, 2])), "QLinearAveragePool"),
+        (dict(op="GlobalAveragePool", qtype=np.uint8), "QLinearGlobalAveragePool"),
+        (dict(op="LeakyRelu", qtype=np.uint8), "QLinearLeakyRelu"),
+        (dict(op="Sigmoid", qtype=np.uint8), "QLinearSigmoid"),
+        (dict(op="Softmax", qtype=np.uint8, x_shape=(3, 10)), "QLinearSoftmax"),
+        (dict(op="Tanh", qtype=np.uint8), "Tanh"),                                   # stays float
+        (dict(op="Sub", qtype=np.uint8, nin=2), "Sub"),                              # stays float
+        (dict(op="MaxPool", qtype=np.uint8, attrs=dict(kernel_shape=[2, 2]), same_params=True), "MaxPool"),
+        (dict(op="Transpose", qtype=np.uint8, attrs=dict(perm=[0, 2, 3, 1]), same_params=True), "Transpose"),
+        (dict(op="Resize", qtype=np.uint8, attrs=dict(mode="nearest"), same_params=True,
+              consts=(np.zeros(0, np.float32), np.array([1, 1, 2, 2], np.float32))), "Resize"),
+        (dict(op="Relu", qtype=np.uint8, out_zp=0), None),                           # removed: Q clamps already
+    ]
+    for kw, expect in cases:
+        graph = _optimized_nodes(_qdq_model(**kw))
+        kinds = [n.op_type for n in graph.node]
+        core = [k for k in kinds if k not in ("QuantizeLinear", "DequantizeLinear")]
+        assert core == ([expect] if expect else []), (kw["op"], kinds)
+        fused_integer = expect is not None and expect != kw["op"]
+        moved = expect == kw["op"] and kw.get("same_params")
+        if fused_integer or moved:   # the op consumes the quantized tensor: no DQ before it
+            assert kinds.count("DequantizeLinear") == 1, (kw["op"], kinds)
+    # int8 activations become uint8 with zero point + 128 on x86; weights stay int8
+    graph = _optimized_nodes(_qdq_model("Conv", np.int8, weight=(6, 4, 3, 3), attrs=dict(pads=[1, 1, 1, 1])))
+    inits = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
+    conv = [n for n in graph.node if n.op_type == "QLinearConv"][0]
+    x_zp, w, y_zp = inits[conv.input[2]], inits[conv.input[3]], inits[conv.input[7]]
+    assert x_zp.dtype == np.uint8 and int(x_zp) == 128 and y_zp.dtype == np.uint8 and int(y_zp) == 128
+    assert w.dtype == np.int8
+
+
+def test_fused_conv_relu_clip():
+    """Conv + Relu / Clip in float becomes com.microsoft FusedConv at ORT_ENABLE_EXTENDED (also when a
+    QDQ Conv cannot be fused): the activation after the bias equals relu_float / clip_float of conv_float."""
+    if _AVX512:
+        pytest.skip("runs the optimized session in-process (AVX2 host only)")
+    rng = np.random.default_rng(45)
+    x = rng.normal(0, 1, (2, 16, 9, 9)).astype(np.float32)
+    w = rng.normal(0, 0.3, (8, 16, 3, 3)).astype(np.float32)
+    b = rng.normal(0, 1, 8).astype(np.float32)
+    for act, bounds in (("Relu", []), ("Clip", [np.float32(-0.5), np.float32(0.7)])):
+        inits = [numpy_helper.from_array(w, "w"), numpy_helper.from_array(b, "b")]
+        inits += [numpy_helper.from_array(np.array(v), f"e{i}") for i, v in enumerate(bounds)]
+        nodes = [helper.make_node("Conv", ["x", "w", "b"], ["c"], pads=[1, 1, 1, 1]),
+                 helper.make_node(act, ["c"] + [f"e{i}" for i in range(len(bounds))], ["y"])]
+        graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(x.shape))],
+                                  [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], inits)
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+        model.ir_version = 8
+        with tempfile.TemporaryDirectory() as d:
+            so = ort.SessionOptions()
+            so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+            so.intra_op_num_threads = 1
+            so.optimized_model_filepath = os.path.join(d, "opt.onnx")
+            want = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"]).run(
+                None, {"x": x})[0]
+            assert [n.op_type for n in onnx.load(so.optimized_model_filepath).graph.node] == ["FusedConv"]
+        conv = fo.conv_float(x, w, b, pads=[1, 1, 1, 1])
+        got = fo.relu_float(conv) if act == "Relu" else fo.clip_float(conv, *bounds)
+        assert_same(got, want)

@@ -23,6 +23,7 @@
 #include "ops/onnxruntime/qlinear_pool.hpp"
 #include "ops/onnxruntime/qlinear_softmax.hpp"
 #include "ops/onnxruntime/quantize_linear.hpp"
+#include "ops/onnxruntime/resize.hpp"
 
 namespace py = pybind11;
 using fxp::ort::Isa;
@@ -397,7 +398,7 @@ fxp::ort::MlasPoolGeometry mlas_pool_geometry(const std::vector<py::ssize_t>& in
 py::array mlas_pool(int kind, const py::array& x, py::ssize_t planes, const std::vector<py::ssize_t>& in,
                     const std::vector<py::ssize_t>& out, const std::vector<py::ssize_t>& kernel,
                     const std::vector<py::ssize_t>& stride, const std::vector<py::ssize_t>& pad,
-                    const std::vector<py::ssize_t>& out_shape) {
+                    const std::vector<py::ssize_t>& out_shape, int isa) {
     FXP_REQUIRE(kind >= 0 && kind <= 3, "kind must be 0 (max), 1 (average excluding pads), 2 (including pads) or 3 "
                                         "(including pads, ceil mode)");
     const fxp::ort::MlasPoolGeometry g = mlas_pool_geometry(in, out, kernel, stride, pad);
@@ -405,8 +406,9 @@ py::array mlas_pool(int kind, const py::array& x, py::ssize_t planes, const std:
     py::array_t<float> y(out_shape);
     FXP_REQUIRE(y.size() == planes * g.out_size(), "output shape does not match the geometry");
     float* ys = y.mutable_data();
+    const Isa path = fxp::ort::isa_of(isa);
     py::gil_scoped_release nogil;
-    fxp::ort::mlas_pool(fxp::ort::PoolKind(kind), g, xs, ys, planes);
+    fxp::ort::mlas_pool(fxp::ort::PoolKind(kind), g, xs, ys, planes, path);
     return y;
 }
 
@@ -449,6 +451,63 @@ py::array float_activation(int kind, const py::array& x, float lo, float hi, flo
     return y;
 }
 
+// ---- Resize -------------------------------------------------------------------------------------------
+
+py::array resize(const py::array& x, const std::optional<std::vector<float>>& scales,
+                 const std::optional<std::vector<int64_t>>& sizes, const std::optional<std::vector<float>>& roi,
+                 int mode, int coord, int nearest, float cubic_coeff_a, bool exclude_outside,
+                 float extrapolation_value) {
+    FXP_REQUIRE(mode >= 0 && mode <= 2, "mode must be 0 (nearest), 1 (linear) or 2 (cubic)");
+    FXP_REQUIRE(coord >= 0 && coord <= 6, "coordinate_transformation_mode code out of range");
+    FXP_REQUIRE(nearest >= 0 && nearest <= 4, "nearest_mode code out of range");
+    FXP_REQUIRE(x.ndim() >= 1, "x must have at least one dimension");
+    FXP_REQUIRE(scales.has_value() != sizes.has_value(), "exactly one of scales and sizes must be given");
+    const size_t r = size_t(x.ndim());
+    std::vector<int64_t> in(x.shape(), x.shape() + r), out;
+    std::vector<float> s;
+    if (scales) {
+        FXP_REQUIRE(scales->size() == r, "scales must have one value per input dimension");
+        s = *scales;
+        fxp::ort::resize_validate(s, fxp::ort::ResizeMode(mode));
+        out = fxp::ort::resize_output_dims(in, s);
+    } else {
+        FXP_REQUIRE(sizes->size() == r, "sizes must have one value per input dimension");
+        out = *sizes;
+        for (size_t i = 0; i < r; ++i) {
+            FXP_REQUIRE(out[i] >= 0, "sizes must be non-negative");
+            FXP_REQUIRE(in[i] != 0 || out[i] == 0, "an empty input dimension can only have size 0");
+        }
+        s = fxp::ort::resize_scales_from_sizes(in, out);
+        fxp::ort::resize_validate(s, fxp::ort::ResizeMode(mode));
+    }
+    std::vector<float> region(2 * r, 0.0f);
+    for (size_t i = 0; i < r; ++i) region[r + i] = 1.0f;
+    if (roi) {
+        FXP_REQUIRE(roi->size() == 2 * r, "roi must have 2 * rank values (starts, then ends)");
+        region = *roi;
+    }
+    fxp::ort::ResizeSpec spec;
+    spec.mode = fxp::ort::ResizeMode(mode);
+    spec.coord = fxp::ort::ResizeCoord(coord);
+    spec.nearest = fxp::ort::ResizeNearest(nearest);
+    spec.cubic_coeff_a = cubic_coeff_a;
+    spec.exclude_outside = exclude_outside;
+    spec.extrapolation_value = extrapolation_value;
+    auto run = [&](auto t) -> py::array {
+        using T = decltype(t);
+        const T* xs = typed<T>(x, "x", x.size());
+        py::array_t<T> y(std::vector<py::ssize_t>(out.begin(), out.end()));
+        T* ys = y.mutable_data();
+        py::gil_scoped_release nogil;
+        fxp::ort::resize(xs, ys, in, out, s, region, spec);
+        return y;
+    };
+    if (has_dtype<float>(x)) return run(float{});
+    if (has_dtype<uint8_t>(x)) return run(uint8_t{});
+    if (has_dtype<int8_t>(x)) return run(int8_t{});
+    throw std::invalid_argument("x must be float32, uint8 or int8, got " + dtype_name(x));
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_onnxruntime, m) {
@@ -484,11 +543,14 @@ PYBIND11_MODULE(_onnxruntime, m) {
           py::arg("var"), py::arg("epsilon"), py::arg("batch"), py::arg("channels"), py::arg("plane"), py::arg("isa"));
     m.def("softmax_float", &softmax_float, py::arg("x"), py::arg("d"), py::arg("isa"));
     m.def("mlas_pool", &mlas_pool, py::arg("kind"), py::arg("x"), py::arg("planes"), py::arg("in_shape"),
-          py::arg("out_spatial"), py::arg("kernel"), py::arg("stride"), py::arg("pad"), py::arg("out_shape"));
+          py::arg("out_spatial"), py::arg("kernel"), py::arg("stride"), py::arg("pad"), py::arg("out_shape"), py::arg("isa"));
     m.def("max_pool_dilated", &max_pool_dilated, py::arg("x"), py::arg("planes"), py::arg("in_shape"),
           py::arg("out_spatial"), py::arg("kernel"), py::arg("stride"), py::arg("pad"), py::arg("dilation"),
           py::arg("out_shape"));
     m.def("float_activation", &float_activation, py::arg("kind"), py::arg("x"), py::arg("lo"), py::arg("hi"),
           py::arg("alpha"), py::arg("isa"));
+    m.def("resize", &resize, py::arg("x"), py::arg("scales"), py::arg("sizes"), py::arg("roi"), py::arg("mode"),
+          py::arg("coord"), py::arg("nearest"), py::arg("cubic_coeff_a"), py::arg("exclude_outside"),
+          py::arg("extrapolation_value"));
     m.def("mlas_unary", &mlas_unary, py::arg("function"), py::arg("x"), py::arg("isa"));
 }

@@ -50,32 +50,44 @@ def _float_array(x, name):
 
 def _scale(s, name):
     """A per-tensor scale: a positive finite float32 (given as a number or a one-element array)."""
-    a = np.asarray(s)
-    if a.size != 1:
-        raise ValueError(f"{name} must be a scalar (one element), got shape {a.shape}")
-    if a.dtype.kind not in "fiu":
-        raise ValueError(f"{name} must be a number, got dtype {a.dtype}")
-    v = np.float32(a.reshape(()))
-    if not (np.isfinite(v) and v > 0):
+    if isinstance(s, (float, np.floating)) and not isinstance(s, np.float64):   # fast path of the common case
+        v = np.float32(s)
+    else:
+        a = np.asarray(s)
+        if a.size != 1:
+            raise ValueError(f"{name} must be a scalar (one element), got shape {a.shape}")
+        if a.dtype.kind not in "fiu":
+            raise ValueError(f"{name} must be a number, got dtype {a.dtype}")
+        v = np.float32(a.reshape(()))
+    if not (v > 0 and v < np.inf):
         raise ValueError(f"{name} must be finite and > 0, got {s!r}")
     return float(v)
+
+
+_RANGES = {np.dtype(np.uint8): (0, 255), np.dtype(np.int8): (-128, 127), np.dtype(np.int32): (-2**31, 2**31 - 1)}
 
 
 def _zero_point(z, name, dtype):
     """A per-tensor zero point in the range of `dtype` (None: 0)."""
     if z is None:
         return 0
-    a = np.asarray(z)
-    if a.size != 1:
-        raise ValueError(f"{name} must be a scalar (one element), got shape {a.shape}")
-    if a.dtype.kind not in "iub":
-        raise ValueError(f"{name} must be an integer, got dtype {a.dtype}")
-    if a.dtype.kind in "iu" and a.dtype.itemsize == 1 and a.dtype != dtype:
-        raise ValueError(f"{name} has dtype {a.dtype} but the data are {np.dtype(dtype)}")
-    v = int(a.reshape(()))
-    info = np.iinfo(dtype)
-    if not info.min <= v <= info.max:
-        raise ValueError(f"{name} {v} outside the range of {np.dtype(dtype)} [{info.min}, {info.max}]")
+    dtype = np.dtype(dtype)
+    if isinstance(z, np.integer) and z.dtype.itemsize == 1 and z.dtype != dtype:
+        raise ValueError(f"{name} has dtype {z.dtype} but the data are {dtype}")
+    if isinstance(z, (int, np.integer)) and not isinstance(z, bool):
+        v = int(z)
+    else:
+        a = np.asarray(z)
+        if a.size != 1:
+            raise ValueError(f"{name} must be a scalar (one element), got shape {a.shape}")
+        if a.dtype.kind not in "iub":
+            raise ValueError(f"{name} must be an integer, got dtype {a.dtype}")
+        if a.dtype.kind in "iu" and a.dtype.itemsize == 1 and a.dtype != dtype:
+            raise ValueError(f"{name} has dtype {a.dtype} but the data are {dtype}")
+        v = int(a.reshape(()))
+    lo, hi = _RANGES[dtype]
+    if not lo <= v <= hi:
+        raise ValueError(f"{name} {v} outside the range of {dtype} [{lo}, {hi}]")
     return v
 
 
@@ -320,6 +332,8 @@ def qlinear_softmax(x, x_scale, x_zero_point, y_scale, y_zero_point, *, axis=-1,
     if opset < 13:
         d = int(np.prod(q.shape[ax:], dtype=np.int64))
         return _ort.qlinear_softmax(q, xs, ys, yz, d)
+    if ax == q.ndim - 1:
+        return _ort.qlinear_softmax(q, xs, ys, yz, q.shape[ax])
     moved = np.ascontiguousarray(np.moveaxis(q, ax, -1))
     y = _ort.qlinear_softmax(moved, xs, ys, yz, q.shape[ax])
     return np.ascontiguousarray(np.moveaxis(y, -1, ax))
@@ -601,20 +615,22 @@ def softmax_float(x, *, axis=-1, opset=13, isa=None):
         raise ValueError(f"opset must be a positive int, got {opset!r}")
     if opset < 13:
         return _ort.softmax_float(X, int(np.prod(X.shape[ax:], dtype=np.int64)), _isa(isa))
+    if ax == X.ndim - 1:
+        return _ort.softmax_float(X, X.shape[ax], _isa(isa))
     moved = np.ascontiguousarray(np.moveaxis(X, ax, -1))
     return np.ascontiguousarray(np.moveaxis(_ort.softmax_float(moved, X.shape[ax], _isa(isa)), -1, ax))
 
 
-def _float_pool(kind, x, kernel_shape, strides, pads, ceil_mode, auto_pad, op):
+def _float_pool(kind, x, kernel_shape, strides, pads, ceil_mode, auto_pad, op, isa):
     X = _float_array(x, "x")
     n, c, sp = _spatial(X, False, op)
     out, head, tail = pool_output_shape(sp, kernel_shape, strides, pads, ceil_mode=ceil_mode, auto_pad=auto_pad)
     k = _ints(kernel_shape, len(sp), "kernel_shape", 1)
     s = _ints(strides if strides is not None else 1, len(sp), "strides", 1)
-    return _ort.mlas_pool(kind, X, n * c, sp, out, k, s, head + tail, [n, c] + out)
+    return _ort.mlas_pool(kind, X, n * c, sp, out, k, s, head + tail, [n, c] + out, _isa(isa))
 
 
-def max_pool(x, *, kernel_shape, strides=None, pads=None, dilations=None, ceil_mode=False, auto_pad="NOTSET"):
+def max_pool(x, *, kernel_shape, strides=None, pads=None, dilations=None, ceil_mode=False, auto_pad="NOTSET", isa=None):
     """ONNX MaxPool (one output) on float32 (MLAS MlasPool, or pool.cc's loop with dilations) or on
     uint8/int8 (an exact maximum, as ORT's loop takes it). Float maxima follow MLAS's MAXPS / std::max
     steps, so NaN and signed zeros come out as ORT's."""
@@ -630,33 +646,35 @@ def max_pool(x, *, kernel_shape, strides=None, pads=None, dilations=None, ceil_m
     k = _ints(kernel_shape, d, "kernel_shape", 1)
     s = _ints(strides if strides is not None else 1, d, "strides", 1)
     if X.dtype == np.float32 and all(v == 1 for v in dil):
-        return _ort.mlas_pool(0, X, n * c, sp, out, k, s, head + tail, [n, c] + out)
+        return _ort.mlas_pool(0, X, n * c, sp, out, k, s, head + tail, [n, c] + out, _isa(isa))
     return _ort.max_pool_dilated(X, n * c, sp, out, k, s, head + tail, dil, [n, c] + out)
 
 
 def average_pool_float(x, *, kernel_shape, strides=None, pads=None, count_include_pad=False, ceil_mode=False,
-                       auto_pad="NOTSET"):
+                       auto_pad="NOTSET", isa=None):
     """ONNX AveragePool on float32 (MLAS MlasPool): window sums in MLAS's order (column sums first for
     2-D/3-D windows with a last stride <= 2), divided by the valid cell count or the kernel size.
     ceil_mode with count_include_pad takes pool.cc's own loop (cells in order; divided by the cells
     inside the padded input), as ORT 1.32 does."""
     kind = (3 if ceil_mode else 2) if count_include_pad else 1
-    return _float_pool(kind, x, kernel_shape, strides, pads, ceil_mode, auto_pad, "AveragePool")
+    return _float_pool(kind, x, kernel_shape, strides, pads, ceil_mode, auto_pad, "AveragePool", isa)
 
 
-def global_average_pool_float(x):
+def global_average_pool_float(x, *, isa=None):
     """ONNX GlobalAveragePool on float32 (MLAS global kernel): 4 lane sums over the image, reduced
     (l0 + l2) + (l1 + l3), the tail added in order, divided by the image size."""
     X = _float_array(x, "x")
     n, c, sp = _spatial(X, False, "GlobalAveragePool")
-    return _ort.mlas_pool(1, X, n * c, sp, [1] * len(sp), sp, [1] * len(sp), [0] * (2 * len(sp)), [n, c] + [1] * len(sp))
+    return _ort.mlas_pool(1, X, n * c, sp, [1] * len(sp), sp, [1] * len(sp), [0] * (2 * len(sp)), [n, c] + [1] * len(sp),
+                          _isa(isa))
 
 
-def global_max_pool_float(x):
+def global_max_pool_float(x, *, isa=None):
     """ONNX GlobalMaxPool on float32 (MLAS global kernel, MAXPS lanes then std::max over the tail)."""
     X = _float_array(x, "x")
     n, c, sp = _spatial(X, False, "GlobalMaxPool")
-    return _ort.mlas_pool(0, X, n * c, sp, [1] * len(sp), sp, [1] * len(sp), [0] * (2 * len(sp)), [n, c] + [1] * len(sp))
+    return _ort.mlas_pool(0, X, n * c, sp, [1] * len(sp), sp, [1] * len(sp), [0] * (2 * len(sp)), [n, c] + [1] * len(sp),
+                          _isa(isa))
 
 
 def relu_float(x, *, isa=None):
@@ -691,3 +709,65 @@ def binary_float(op, a, b):
         raise ValueError(f"op must be Add, Sub, Mul or Div, got {op!r}")
     with np.errstate(all="ignore"):
         return fn(A, B, dtype=np.float32)
+
+
+# ---- Resize --------------------------------------------------------------------------------------------
+
+_RESIZE_MODES = {"nearest": 0, "linear": 1, "cubic": 2}
+_RESIZE_COORDS = {"half_pixel": 0, "asymmetric": 1, "pytorch_half_pixel": 2, "tf_half_pixel_for_nn": 3,
+                  "align_corners": 4, "tf_crop_and_resize": 5, "half_pixel_symmetric": 6}
+_RESIZE_NEAREST = {"round_prefer_floor": 0, "round_prefer_ceil": 1, "floor": 2, "ceil": 3, "simple": 4}
+
+
+def resize(x, *, scales=None, sizes=None, roi=None, mode="nearest", coordinate_transformation_mode="half_pixel",
+           nearest_mode="round_prefer_floor", cubic_coeff_a=-0.75, exclude_outside=False, extrapolation_value=0.0):
+    """ONNX Resize (opset 11..19 attributes, no antialias/axes/keep_aspect_ratio_policy) as ORT's CPU
+    kernel (core/providers/cpu/tensor/upsample.cc) computes it on float32, uint8 or int8 data.
+
+    Exactly one of ``scales`` (one float per dimension; output size int64(float32(scale) * in)) or
+    ``sizes`` (output shape; scales become float32(out) / float32(in)) is given. ``roi`` (starts then
+    ends, 2 * rank floats) is used by tf_crop_and_resize only, which fills outside points with
+    ``extrapolation_value`` (cast to the data type as x86-64 GCC code does).
+
+    nearest: data movement with ORT's index rules. linear: 2-D and 4-D NCHW (scales[1] == 1) use the
+    4-term float formula (dx2*dy2)*X11 + (dx1*dy2)*X21 + (dx2*dy1)*X12 + (dx1*dy1)*X22 truncated to the
+    data type; 4-D NHWC (scales == [1, h, w, 1]) on uint8/int8 uses 10-bit integer weights and an int32
+    division by 2^20; 3-D / 5-D take the trilinear 8-term float formula. cubic: float32 only, 2-D or 4-D
+    NCHW. ``nearest_mode="simple"`` is opset 10's rule (with coordinate_transformation_mode="asymmetric").
+    """
+    X = np.asarray(x)
+    if X.dtype not in (np.float32, np.uint8, np.int8):
+        raise ValueError(f"x must be float32, uint8 or int8, got dtype {X.dtype}")
+    if X.ndim < 1:
+        raise ValueError("x must have at least one dimension")
+    if (scales is None) == (sizes is None):
+        raise ValueError("give exactly one of scales and sizes")
+    try:
+        m = _RESIZE_MODES[mode]
+        ct = _RESIZE_COORDS[coordinate_transformation_mode]
+        nm = _RESIZE_NEAREST[nearest_mode]
+    except KeyError as e:
+        raise ValueError(f"unknown Resize attribute value {e.args[0]!r}") from None
+    sc = sz = rg = None
+    if scales is not None:
+        s = np.asarray(scales, dtype=np.float64).reshape(-1)
+        if s.size != X.ndim:
+            raise ValueError(f"scales must have {X.ndim} values, got {s.size}")
+        if not np.all(np.isfinite(s)):
+            raise ValueError(f"scales must be finite, got {scales!r}")
+        sc = [float(v) for v in s.astype(np.float32)]
+    else:
+        z = np.asarray(sizes).reshape(-1)
+        if z.size != X.ndim or z.dtype.kind not in "iu":
+            raise ValueError(f"sizes must be {X.ndim} integers, got {sizes!r}")
+        sz = [int(v) for v in z]
+    if roi is not None:
+        r = np.asarray(roi, dtype=np.float32).reshape(-1)
+        if r.size != 2 * X.ndim:
+            raise ValueError(f"roi must have {2 * X.ndim} values (starts, then ends), got {r.size}")
+        rg = [float(v) for v in r]
+    a = np.float32(cubic_coeff_a)
+    e = np.float32(extrapolation_value)
+    if exclude_outside and m != 2:
+        raise ValueError("exclude_outside can be set only in cubic mode (as ORT enforces)")
+    return _ort.resize(np.ascontiguousarray(X), sc, sz, rg, m, ct, nm, float(a), bool(exclude_outside), float(e))

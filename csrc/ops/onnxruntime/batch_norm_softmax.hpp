@@ -85,11 +85,18 @@ inline void softmax_row_portable(const float* x, float* y, std::ptrdiff_t d) {
 }
 
 FXP_ORT_AVX2 inline void softmax_row_avx2(const float* x, float* y, std::ptrdiff_t d) {
-    float mx = std::numeric_limits<float>::lowest();
-    for (std::ptrdiff_t i = 0; i < d; ++i) mx = max_ps(mx, x[i]);
+    // the maximum (any order gives the same value for numbers)
+    __m256 vm = _mm256_set1_ps(std::numeric_limits<float>::lowest());
+    std::ptrdiff_t i = 0;
+    for (; i + 8 <= d; i += 8) vm = _mm256_max_ps(vm, _mm256_loadu_ps(x + i));
+    alignas(32) float lanes[8];
+    _mm256_store_ps(lanes, vm);
+    float mx = lanes[0];
+    for (int j = 1; j < 8; ++j) mx = max_ps(mx, lanes[j]);
+    for (; i < d; ++i) mx = max_ps(mx, x[i]);
     const __m256 neg_max = _mm256_set1_ps(-mx);
     __m256 acc = _mm256_setzero_ps();
-    std::ptrdiff_t i = 0;
+    i = 0;
     for (; i + 8 <= d; i += 8) {
         const __m256 e = sum_exp_lane(load8(x + i), neg_max);
         store8(y + i, e);

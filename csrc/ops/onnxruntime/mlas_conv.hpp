@@ -18,6 +18,7 @@
 #include <algorithm>
 #include <array>
 #include <cstdint>
+#include <cstring>
 #include <vector>
 
 #include "ops/onnxruntime/lanes.hpp"
@@ -127,40 +128,53 @@ inline ConvPlan mlas_conv_prepare(const ConvParams& c) {
 // (zeros in the padding), into col[kc x nc].
 inline void conv_im2col(const ConvPlan& p, const float* input, std::ptrdiff_t k0, std::ptrdiff_t kc, std::ptrdiff_t n0,
                         std::ptrdiff_t nc, float* col) {
-    const std::ptrdiff_t kd = p.kernel[0], kh = p.kernel[1], kw = p.kernel[2];
     const bool three = p.dims == 3;
+    // as 3-D (a depth of 1 for 2-D)
+    const std::ptrdiff_t ID = three ? p.in[0] : 1, IH = three ? p.in[1] : p.in[0], IW = three ? p.in[2] : p.in[1];
+    const std::ptrdiff_t OH = three ? p.out[1] : p.out[0], OW = three ? p.out[2] : p.out[1];
+    const std::ptrdiff_t KD = three ? p.kernel[0] : 1, KH = three ? p.kernel[1] : p.kernel[0], KW = three ? p.kernel[2] : p.kernel[1];
+    const std::ptrdiff_t SD = three ? p.stride[0] : 1, SH = three ? p.stride[1] : p.stride[0], SW = three ? p.stride[2] : p.stride[1];
+    const std::ptrdiff_t DD = three ? p.dilation[0] : 1, DH = three ? p.dilation[1] : p.dilation[0], DW = three ? p.dilation[2] : p.dilation[1];
+    const std::ptrdiff_t PD = three ? p.pad_head[0] : 0, PH = three ? p.pad_head[1] : p.pad_head[0], PW = three ? p.pad_head[2] : p.pad_head[1];
     for (std::ptrdiff_t r = 0; r < kc; ++r) {
         const std::ptrdiff_t k = k0 + r;
-        std::ptrdiff_t c, z = 0, y, x;
-        if (three) {
-            x = k % kw;
-            y = (k / kw) % kh;
-            z = (k / (kw * kh)) % kd;
-            c = k / (kw * kh * kd);
-        } else {
-            x = k % p.kernel[1];
-            y = (k / p.kernel[1]) % p.kernel[0];
-            c = k / (p.kernel[0] * p.kernel[1]);
-        }
+        const std::ptrdiff_t x = k % KW, y = (k / KW) % KH, z = (k / (KW * KH)) % KD, c = k / (KW * KH * KD);
         const float* in_c = input + c * p.input_size;
         float* row = col + r * nc;
-        for (std::ptrdiff_t j = 0; j < nc; ++j) {
-            const std::ptrdiff_t n = n0 + j;
-            float v = 0.0f;
-            if (three) {
-                const std::ptrdiff_t ox = n % p.out[2], oy = (n / p.out[2]) % p.out[1], oz = n / (p.out[2] * p.out[1]);
-                const std::ptrdiff_t iz = oz * p.stride[0] + z * p.dilation[0] - p.pad_head[0];
-                const std::ptrdiff_t iy = oy * p.stride[1] + y * p.dilation[1] - p.pad_head[1];
-                const std::ptrdiff_t ix = ox * p.stride[2] + x * p.dilation[2] - p.pad_head[2];
-                if (iz >= 0 && iz < p.in[0] && iy >= 0 && iy < p.in[1] && ix >= 0 && ix < p.in[2])
-                    v = in_c[(iz * p.in[1] + iy) * p.in[2] + ix];
+        std::ptrdiff_t j = 0, ox = n0 % OW, oy = (n0 / OW) % OH, oz = n0 / (OW * OH);
+        while (j < nc) {
+            // one output row (or its part): a fixed input row, columns ix = ox * SW + x * DW - PW
+            const std::ptrdiff_t run = std::min(OW - ox, nc - j);
+            const std::ptrdiff_t iz = oz * SD + z * DD - PD, iy = oy * SH + y * DH - PH;
+            float* dst = row + j;
+            if (iz < 0 || iz >= ID || iy < 0 || iy >= IH) {
+                std::fill(dst, dst + run, 0.0f);
             } else {
-                const std::ptrdiff_t ox = n % p.out[1], oy = n / p.out[1];
-                const std::ptrdiff_t iy = oy * p.stride[0] + y * p.dilation[0] - p.pad_head[0];
-                const std::ptrdiff_t ix = ox * p.stride[1] + x * p.dilation[1] - p.pad_head[1];
-                if (iy >= 0 && iy < p.in[0] && ix >= 0 && ix < p.in[1]) v = in_c[iy * p.in[1] + ix];
+                const float* src = in_c + (iz * IH + iy) * IW;
+                const std::ptrdiff_t ix0 = ox * SW + x * DW - PW;
+                if (SW == 1) {
+                    // columns before the input, inside it (a copy), after it
+                    const std::ptrdiff_t lead = std::min(run, std::max<std::ptrdiff_t>(0, -ix0));
+                    const std::ptrdiff_t body = std::max<std::ptrdiff_t>(0, std::min(run, IW - ix0) - lead);
+                    std::fill(dst, dst + lead, 0.0f);
+                    std::memcpy(dst + lead, src + ix0 + lead, size_t(body) * sizeof(float));
+                    std::fill(dst + lead + body, dst + run, 0.0f);
+                } else {
+                    for (std::ptrdiff_t t = 0; t < run; ++t) {
+                        const std::ptrdiff_t ix = ix0 + t * SW;
+                        dst[t] = (ix >= 0 && ix < IW) ? src[ix] : 0.0f;
+                    }
+                }
             }
-            row[j] = v;
+            j += run;
+            ox += run;
+            if (ox == OW) {
+                ox = 0;
+                if (++oy == OH) {
+                    oy = 0;
+                    ++oz;
+                }
+            }
         }
     }
 }

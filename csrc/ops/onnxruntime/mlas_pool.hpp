@@ -20,6 +20,7 @@
 #include <array>
 #include <cstdint>
 #include <limits>
+#include <type_traits>
 #include <vector>
 
 #include "ops/onnxruntime/lanes.hpp"
@@ -91,7 +92,24 @@ inline void pool_global(PoolKind kind, std::ptrdiff_t size, const float* x, floa
 
 constexpr std::ptrdiff_t kPoolReductionBuffer = 2048, kPoolReductionPadding = 3;
 
-inline void pool_vector(PoolKind kind, const MlasPoolGeometry& g, const float* x, float* y, std::vector<float>& buf) {
+// dst[j] = reduce(a[j], b[j]) for j < n, MAXPS (or add) per element; V = __m256 steps 8 at a time.
+template <class V>
+FXP_ORT_LANE void pool_reduce_row(PoolKind kind, float* dst, const float* a, const float* b, std::ptrdiff_t n) {
+    std::ptrdiff_t j = 0;
+    if constexpr (std::is_same<V, __m256>::value) {
+        if (kind == PoolKind::Max)
+            for (; j + 8 <= n; j += 8) store8(dst + j, max_ps(load8(a + j), load8(b + j)));
+        else
+            for (; j + 8 <= n; j += 8) store8(dst + j, add(load8(a + j), load8(b + j)));
+    }
+    for (; j < n; ++j) dst[j] = pool_reduce_vector(kind, a[j], b[j]);
+}
+
+// cols[ow]: the valid columns of output ow as MLAS's divider computes them in float:
+// min(start + KW, PL + W) - max(start, PL) with start = ow * SW in buffer units.
+template <class V>
+FXP_ORT_LANE void pool_vector_plane(PoolKind kind, const MlasPoolGeometry& g, const float* x, float* y, float* buf,
+                                    float* acc, const float* cols) {
     const bool three = g.dims == 3;
     // as 3-D: (planes, rows, width) with one plane for 2-D
     const std::ptrdiff_t D = three ? g.in[0] : 1, H = three ? g.in[1] : g.in[0], W = three ? g.in[2] : g.in[1];
@@ -100,17 +118,15 @@ inline void pool_vector(PoolKind kind, const MlasPoolGeometry& g, const float* x
     const std::ptrdiff_t SD = three ? g.stride[0] : 1, SH = three ? g.stride[1] : g.stride[0], SW = three ? g.stride[2] : g.stride[1];
     const std::ptrdiff_t PD = three ? g.head[0] : 0, PH = three ? g.head[1] : g.head[0], PL = three ? g.head[2] : g.head[1];
     const float init = pool_initial(kind);
-    // the row buffer: left padding, the reduced columns, the rest of the buffer holding the initial value
-    // (MLAS fills the right padding and 3 more; a window reaching further reads the same value here)
-    const std::ptrdiff_t need = PL + W + std::max<std::ptrdiff_t>((OW - 1) * SW + KW - PL - W, 0) + 8;
-    buf.assign(size_t(std::max(need, kPoolReductionBuffer)), init);
-    const std::ptrdiff_t wvec = W / 4 * 4;   // columns reduced by 4-wide vectors (MAXPS), the rest scalar
+    const std::ptrdiff_t span = (OW - 1) * SW + KW;   // buffer entries the outputs read
+    const std::ptrdiff_t wvec = W / 4 * 4;   // columns MLAS reduces 4-wide (MAXPS); the rest by std::max
     const float ksize = float(KD * KH * KW);
     auto clip = [](std::ptrdiff_t start, std::ptrdiff_t k, std::ptrdiff_t n, std::ptrdiff_t& lo, std::ptrdiff_t& hi) {
         // MLAS computes in size_t: a start before the input or past its end restarts at 0
         hi = std::min(start + k, n);
         lo = (start < 0 || start >= n) ? 0 : start;
     };
+    float* col = buf + PL;
     for (std::ptrdiff_t pd = 0; pd < OD; ++pd) {
         std::ptrdiff_t d0 = 0, d1 = 1;
         if (three) clip(pd * SD - PD, KD, D, d0, d1);
@@ -118,44 +134,93 @@ inline void pool_vector(PoolKind kind, const MlasPoolGeometry& g, const float* x
             std::ptrdiff_t h0, h1;
             clip(ph * SH - PH, KH, H, h0, h1);
             const std::ptrdiff_t rows = (d1 - d0) * (h1 - h0);
-            for (std::ptrdiff_t j = 0; j < W; ++j) {
-                const bool vec = j < wvec;
-                float r;
-                if (three) {
-                    r = init;
-                    for (std::ptrdiff_t dd = d0; dd < d1; ++dd)
-                        for (std::ptrdiff_t hh = h0; hh < h1; ++hh) {
-                            const float v = x[(dd * H + hh) * W + j];
-                            r = vec ? pool_reduce_vector(kind, r, v) : pool_reduce_scalar(kind, r, v);
-                        }
-                } else {
-                    r = x[h0 * W + j];
-                    for (std::ptrdiff_t hh = h0 + 1; hh < h1; ++hh) {
-                        const float v = x[hh * W + j];
-                        r = vec ? pool_reduce_vector(kind, r, v) : pool_reduce_scalar(kind, r, v);
+            // columns reduced down the window: 2-D from the first row, 3-D from the initial value
+            if (three) {
+                for (std::ptrdiff_t j = 0; j < W; ++j) col[j] = init;
+                for (std::ptrdiff_t dd = d0; dd < d1; ++dd)
+                    for (std::ptrdiff_t hh = h0; hh < h1; ++hh) {
+                        const float* src = x + (dd * H + hh) * W;
+                        pool_reduce_row<V>(kind, col, col, src, wvec);
+                        for (std::ptrdiff_t j = wvec; j < W; ++j) col[j] = pool_reduce_scalar(kind, col[j], src[j]);
                     }
+            } else if (h1 - h0 == 1) {
+                const float* src = x + h0 * W;
+                for (std::ptrdiff_t j = 0; j < W; ++j) col[j] = src[j];
+            } else {
+                const float* r0 = x + h0 * W;
+                const float* r1 = r0 + W;
+                pool_reduce_row<V>(kind, col, r0, r1, wvec);
+                for (std::ptrdiff_t j = wvec; j < W; ++j) col[j] = pool_reduce_scalar(kind, r0[j], r1[j]);
+                for (std::ptrdiff_t hh = h0 + 2; hh < h1; ++hh) {
+                    const float* src = x + hh * W;
+                    pool_reduce_row<V>(kind, col, col, src, wvec);
+                    for (std::ptrdiff_t j = wvec; j < W; ++j) col[j] = pool_reduce_scalar(kind, col[j], src[j]);
                 }
-                buf[size_t(PL + j)] = r;
+            }
+            // each output: KW consecutive buffer entries left to right (a stride-1 pass over the span)
+            const std::ptrdiff_t starts = span - KW + 1;
+            if (KW == 1) {
+                for (std::ptrdiff_t j = 0; j < starts; ++j) acc[j] = buf[j];
+            } else {
+                pool_reduce_row<V>(kind, acc, buf, buf + 1, starts);
+                for (std::ptrdiff_t t = 2; t < KW; ++t) pool_reduce_row<V>(kind, acc, acc, buf + t, starts);
             }
             float* yrow = y + (pd * OH + ph) * OW;
-            for (std::ptrdiff_t ow = 0; ow < OW; ++ow) {
-                const std::ptrdiff_t start = ow * SW;   // buffer index of the window's first column
-                float r = buf[size_t(start)];
-                for (std::ptrdiff_t t = 1; t < KW; ++t) r = pool_reduce_vector(kind, r, buf[size_t(start + t)]);
-                if (kind == PoolKind::AverageExcludePad) {
-                    const float lo = max_ps(float(start), float(PL)), hi = min_ps(float(start + KW), float(PL + W));
-                    r = div(r, max_ps(mul(sub(hi, lo), float(rows)), 1.0f));
-                } else if (kind == PoolKind::AverageIncludePad) {
-                    r = div(r, ksize);
+            std::ptrdiff_t ow = 0;
+            if constexpr (std::is_same<V, __m256>::value) {
+                if (SW == 1) {   // 8 outputs at a time: the same division per element
+                    for (; ow + 8 <= OW; ow += 8) {
+                        V r = load8(acc + ow);
+                        if (kind == PoolKind::AverageExcludePad)
+                            r = div(r, max_ps(mul(load8(cols + ow), splat(float(rows), r)), splat(1.0f, r)));
+                        else if (kind == PoolKind::AverageIncludePad)
+                            r = div(r, splat(ksize, r));
+                        store8(yrow + ow, r);
+                    }
                 }
+            }
+            for (; ow < OW; ++ow) {
+                float r = acc[ow * SW];
+                if (kind == PoolKind::AverageExcludePad) r = div(r, max_ps(mul(cols[ow], float(rows)), 1.0f));
+                else if (kind == PoolKind::AverageIncludePad) r = div(r, ksize);
                 yrow[ow] = r;
             }
         }
     }
 }
 
+// The row buffer of the vector kernel: left padding, the reduced columns, the rest holding the initial
+// value (MLAS fills the right padding and 3 more; a window reaching further reads the same value here).
+inline void pool_vector_buffers(PoolKind kind, const MlasPoolGeometry& g, std::vector<float>& buf, std::vector<float>& acc,
+                                std::vector<float>& cols) {
+    const bool three = g.dims == 3;
+    const std::ptrdiff_t W = three ? g.in[2] : g.in[1], OW = three ? g.out[2] : g.out[1];
+    const std::ptrdiff_t KW = three ? g.kernel[2] : g.kernel[1], SW = three ? g.stride[2] : g.stride[1];
+    const std::ptrdiff_t PL = three ? g.head[2] : g.head[1];
+    const std::ptrdiff_t span = (OW - 1) * SW + KW;
+    buf.assign(size_t(std::max(PL + W, span) + 8), pool_initial(kind));
+    acc.assign(size_t(span + 8), 0.0f);
+    cols.assign(size_t(OW), 0.0f);
+    for (std::ptrdiff_t ow = 0; ow < OW; ++ow) {
+        const float start = float(ow * SW);
+        cols[size_t(ow)] = sub(min_ps(add(start, float(KW)), float(PL + W)), max_ps(start, float(PL)));
+    }
+}
+
+inline void pool_vector_portable(PoolKind kind, const MlasPoolGeometry& g, const float* x, float* y, std::ptrdiff_t planes,
+                                 float* buf, float* acc, const float* cols) {
+    for (std::ptrdiff_t c = 0; c < planes; ++c)
+        pool_vector_plane<float>(kind, g, x + c * g.in_size(), y + c * g.out_size(), buf, acc, cols);
+}
+
+FXP_ORT_AVX2 inline void pool_vector_avx2(PoolKind kind, const MlasPoolGeometry& g, const float* x, float* y,
+                                          std::ptrdiff_t planes, float* buf, float* acc, const float* cols) {
+    for (std::ptrdiff_t c = 0; c < planes; ++c)
+        pool_vector_plane<__m256>(kind, g, x + c * g.in_size(), y + c * g.out_size(), buf, acc, cols);
+}
+
 // MlasPool over `planes` images (AverageCeilIncludePad: pool.cc's loop) (batch * channels) of geometry g.
-inline void mlas_pool(PoolKind kind, const MlasPoolGeometry& g, const float* x, float* y, std::ptrdiff_t planes) {
+inline void mlas_pool(PoolKind kind, const MlasPoolGeometry& g, const float* x, float* y, std::ptrdiff_t planes, Isa isa) {
     bool global = true, small = true;
     for (int d = 0; d < g.dims; ++d) {
         global &= g.kernel[size_t(d)] == g.in[size_t(d)] && g.stride[size_t(d)] == 1 && g.head[size_t(d)] == 0 &&
@@ -172,13 +237,16 @@ inline void mlas_pool(PoolKind kind, const MlasPoolGeometry& g, const float* x, 
         vector = remaining >= g.in[size_t(g.dims - 1)];
     }
     const std::ptrdiff_t in_size = g.in_size(), out_size = g.out_size();
-    std::vector<float> buf;
+    if (vector) {
+        std::vector<float> buf, acc, cols;
+        pool_vector_buffers(kind, g, buf, acc, cols);
+        if (isa == Isa::Avx2) pool_vector_avx2(kind, g, x, y, planes, buf.data(), acc.data(), cols.data());
+        else pool_vector_portable(kind, g, x, y, planes, buf.data(), acc.data(), cols.data());
+        return;
+    }
     for (std::ptrdiff_t c = 0; c < planes; ++c) {
-        const float* xc = x + c * in_size;
-        float* yc = y + c * out_size;
-        if (global) pool_global(kind, in_size, xc, yc);
-        else if (vector) pool_vector(kind, g, xc, yc, buf);
-        else pool_generic(kind, g, xc, yc);
+        if (global) pool_global(kind, in_size, x + c * in_size, y + c * out_size);
+        else pool_generic(kind, g, x + c * in_size, y + c * out_size);
     }
 }
 

@@ -48,76 +48,105 @@ struct Sgemm {
 
 // ---- the FMA3 kernel over one K block ------------------------------------------------------------------
 
-// ap: A block rows [M x kc] contiguous; bp: B block [kc x nc] contiguous; C rows of ldc.
-inline void fma3_block_portable(const float* ap, const float* bp, std::ptrdiff_t M, std::ptrdiff_t nc, std::ptrdiff_t kc,
-                                float alpha, bool zero_mode, float* C, std::ptrdiff_t ldc) {
-    for (std::ptrdiff_t m = 0; m < M; ++m)
-        for (std::ptrdiff_t n = 0; n < nc; ++n) {
+// Operands of one K block: A rows [M x kc] contiguous; B in panels of 16 columns, panel j holding
+// rows k = 0..kc-1 of 16 floats (zero beyond the last column).
+struct BlockOperands {
+    const float* a;
+    const float* b;
+    std::ptrdiff_t M, nc, kc;
+};
+
+inline void fma3_block_portable(const BlockOperands& o, float alpha, bool zero_mode, float* C, std::ptrdiff_t ldc) {
+    for (std::ptrdiff_t m = 0; m < o.M; ++m)
+        for (std::ptrdiff_t n = 0; n < o.nc; ++n) {
+            const float* bp = o.b + (n / 16) * o.kc * 16 + n % 16;
             float acc = 0.0f;
-            for (std::ptrdiff_t k = 0; k < kc; ++k) acc = fmadd(ap[m * kc + k], bp[k * nc + n], acc);
+            for (std::ptrdiff_t k = 0; k < o.kc; ++k) acc = fmadd(o.a[m * o.kc + k], bp[k * 16], acc);
             float& c = C[m * ldc + n];
             c = zero_mode ? mul(acc, alpha) : fmadd(acc, alpha, c);
         }
 }
 
-FXP_ORT_AVX2 inline void fma3_block_avx2(const float* ap, const float* bp, std::ptrdiff_t M, std::ptrdiff_t nc,
-                                         std::ptrdiff_t kc, float alpha, bool zero_mode, float* C, std::ptrdiff_t ldc) {
-    const __m256 va = _mm256_set1_ps(alpha);
-    std::ptrdiff_t m = 0;
-    for (; m + 4 <= M; m += 4) {
-        std::ptrdiff_t n = 0;
-        for (; n + 16 <= nc; n += 16) {
-            __m256 acc[4][2];
-            for (int r = 0; r < 4; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
-            for (std::ptrdiff_t k = 0; k < kc; ++k) {
-                const __m256 b0 = _mm256_loadu_ps(bp + k * nc + n), b1 = _mm256_loadu_ps(bp + k * nc + n + 8);
-#pragma GCC unroll 4
-                for (int r = 0; r < 4; ++r) {
-                    const __m256 a = _mm256_broadcast_ss(ap + (m + r) * kc + k);
-                    acc[r][0] = _mm256_fmadd_ps(a, b0, acc[r][0]);
-                    acc[r][1] = _mm256_fmadd_ps(a, b1, acc[r][1]);
-                }
-            }
-            for (int r = 0; r < 4; ++r)
-                for (int h = 0; h < 2; ++h) {
-                    float* c = C + (m + r) * ldc + n + 8 * h;
-                    _mm256_storeu_ps(c, zero_mode ? _mm256_mul_ps(acc[r][h], va) : _mm256_fmadd_ps(acc[r][h], va, _mm256_loadu_ps(c)));
-                }
+// ROWS rows x one 16-column panel: the accumulators of FgemmKernelFma3 (acc = fma(a, b, acc) in k order).
+template <int ROWS>
+FXP_ORT_AVX2 inline void fma3_tile_avx2(const float* a, std::ptrdiff_t lda, const float* panel, std::ptrdiff_t kc,
+                                        std::ptrdiff_t cols, float alpha, bool zero_mode, float* C, std::ptrdiff_t ldc) {
+    __m256 acc[ROWS][2];
+#pragma GCC unroll 6
+    for (int r = 0; r < ROWS; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
+    for (std::ptrdiff_t k = 0; k < kc; ++k) {
+        const __m256 b0 = _mm256_load_ps(panel + k * 16), b1 = _mm256_load_ps(panel + k * 16 + 8);
+#pragma GCC unroll 6
+        for (int r = 0; r < ROWS; ++r) {
+            const __m256 av = _mm256_broadcast_ss(a + r * lda + k);
+            acc[r][0] = _mm256_fmadd_ps(av, b0, acc[r][0]);
+            acc[r][1] = _mm256_fmadd_ps(av, b1, acc[r][1]);
         }
-        for (; n + 8 <= nc; n += 8) {
-            __m256 acc[4];
-            for (int r = 0; r < 4; ++r) acc[r] = _mm256_setzero_ps();
-            for (std::ptrdiff_t k = 0; k < kc; ++k) {
-                const __m256 b0 = _mm256_loadu_ps(bp + k * nc + n);
-                for (int r = 0; r < 4; ++r) acc[r] = _mm256_fmadd_ps(_mm256_broadcast_ss(ap + (m + r) * kc + k), b0, acc[r]);
-            }
-            for (int r = 0; r < 4; ++r) {
-                float* c = C + (m + r) * ldc + n;
-                _mm256_storeu_ps(c, zero_mode ? _mm256_mul_ps(acc[r], va) : _mm256_fmadd_ps(acc[r], va, _mm256_loadu_ps(c)));
-            }
-        }
-        for (; n < nc; ++n)
-            for (int r = 0; r < 4; ++r) {
-                float acc = 0.0f;
-                for (std::ptrdiff_t k = 0; k < kc; ++k) acc = fmadd(ap[(m + r) * kc + k], bp[k * nc + n], acc);
-                float& c = C[(m + r) * ldc + n];
-                c = zero_mode ? mul(acc, alpha) : fmadd(acc, alpha, c);
-            }
     }
-    for (; m < M; ++m) {
-        std::ptrdiff_t n = 0;
-        for (; n + 8 <= nc; n += 8) {
-            __m256 acc = _mm256_setzero_ps();
-            for (std::ptrdiff_t k = 0; k < kc; ++k)
-                acc = _mm256_fmadd_ps(_mm256_broadcast_ss(ap + m * kc + k), _mm256_loadu_ps(bp + k * nc + n), acc);
-            float* c = C + m * ldc + n;
-            _mm256_storeu_ps(c, zero_mode ? _mm256_mul_ps(acc, va) : _mm256_fmadd_ps(acc, va, _mm256_loadu_ps(c)));
+    const __m256 va = _mm256_set1_ps(alpha);
+#pragma GCC unroll 6
+    for (int r = 0; r < ROWS; ++r) {
+        float* c = C + r * ldc;
+        if (cols == 16) {
+            for (int h = 0; h < 2; ++h)
+                _mm256_storeu_ps(c + 8 * h, zero_mode ? _mm256_mul_ps(acc[r][h], va)
+                                                      : _mm256_fmadd_ps(acc[r][h], va, _mm256_loadu_ps(c + 8 * h)));
+        } else {
+            alignas(32) float t[16];
+            _mm256_store_ps(t, acc[r][0]);
+            _mm256_store_ps(t + 8, acc[r][1]);
+            for (std::ptrdiff_t j = 0; j < cols; ++j) c[j] = zero_mode ? mul(t[j], alpha) : fmadd(t[j], alpha, c[j]);
         }
-        for (; n < nc; ++n) {
-            float acc = 0.0f;
-            for (std::ptrdiff_t k = 0; k < kc; ++k) acc = fmadd(ap[m * kc + k], bp[k * nc + n], acc);
-            float& c = C[m * ldc + n];
-            c = zero_mode ? mul(acc, alpha) : fmadd(acc, alpha, c);
+    }
+}
+
+FXP_ORT_AVX2 inline void fma3_block_avx2(const BlockOperands& o, float alpha, bool zero_mode, float* C, std::ptrdiff_t ldc) {
+    for (std::ptrdiff_t n = 0; n < o.nc; n += 16) {
+        const float* panel = o.b + (n / 16) * o.kc * 16;
+        const std::ptrdiff_t cols = std::min<std::ptrdiff_t>(16, o.nc - n);
+        std::ptrdiff_t m = 0;
+        for (; m + 6 <= o.M; m += 6) fma3_tile_avx2<6>(o.a + m * o.kc, o.kc, panel, o.kc, cols, alpha, zero_mode, C + m * ldc + n, ldc);
+        switch (o.M - m) {
+            case 5: fma3_tile_avx2<5>(o.a + m * o.kc, o.kc, panel, o.kc, cols, alpha, zero_mode, C + m * ldc + n, ldc); break;
+            case 4: fma3_tile_avx2<4>(o.a + m * o.kc, o.kc, panel, o.kc, cols, alpha, zero_mode, C + m * ldc + n, ldc); break;
+            case 3: fma3_tile_avx2<3>(o.a + m * o.kc, o.kc, panel, o.kc, cols, alpha, zero_mode, C + m * ldc + n, ldc); break;
+            case 2: fma3_tile_avx2<2>(o.a + m * o.kc, o.kc, panel, o.kc, cols, alpha, zero_mode, C + m * ldc + n, ldc); break;
+            case 1: fma3_tile_avx2<1>(o.a + m * o.kc, o.kc, panel, o.kc, cols, alpha, zero_mode, C + m * ldc + n, ldc); break;
+            default: break;
+        }
+    }
+}
+
+// Scratch of one GEMM call: the packed A block and B panels (32-byte aligned).
+struct SgemmScratch {
+    std::vector<float> a;
+    std::vector<float> b;
+    float* b_aligned(size_t n) {
+        b.resize(n + 8);
+        return reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(b.data()) + 31) & ~uintptr_t(31));
+    }
+};
+
+// B block [k0, k0 + kc) x [n0, n0 + nc) into 16-column panels (zero padded). Order-neutral copies.
+inline void pack_b_panels(const Sgemm& p, std::ptrdiff_t n0, std::ptrdiff_t nc, std::ptrdiff_t k0, std::ptrdiff_t kc,
+                          float* panels) {
+    const std::ptrdiff_t np = (nc + 15) / 16;
+    for (std::ptrdiff_t j = 0; j < np; ++j) {
+        float* pj = panels + j * kc * 16;
+        const std::ptrdiff_t c0 = n0 + 16 * j, cols = std::min<std::ptrdiff_t>(16, n0 + nc - c0);
+        if (!p.trans_b) {
+            for (std::ptrdiff_t k = 0; k < kc; ++k) {
+                const float* src = p.B + (k0 + k) * p.ldb + c0;
+                float* dst = pj + k * 16;
+                std::memcpy(dst, src, size_t(cols) * sizeof(float));
+                for (std::ptrdiff_t c = cols; c < 16; ++c) dst[c] = 0.0f;
+            }
+        } else {
+            for (std::ptrdiff_t k = 0; k < kc * 16; ++k) pj[k] = 0.0f;
+            for (std::ptrdiff_t c = 0; c < cols; ++c) {
+                const float* src = p.B + (c0 + c) * p.ldb + k0;
+                for (std::ptrdiff_t k = 0; k < kc; ++k) pj[k * 16 + c] = src[k];
+            }
         }
     }
 }
@@ -125,19 +154,21 @@ FXP_ORT_AVX2 inline void fma3_block_avx2(const float* ap, const float* bp, std::
 // One K block [k0, k0 + kc) of columns [n0, n0 + nc), all rows: packs the operands (order-neutral) and
 // runs the FMA3 kernel.
 inline void fma3_block(const Sgemm& p, std::ptrdiff_t n0, std::ptrdiff_t nc, std::ptrdiff_t k0, std::ptrdiff_t kc,
-                       bool zero_mode, std::vector<float>& abuf, std::vector<float>& bbuf, Isa isa) {
-    abuf.resize(size_t(p.M * kc));
-    bbuf.resize(size_t(kc * nc));
-    for (std::ptrdiff_t m = 0; m < p.M; ++m)
-        for (std::ptrdiff_t k = 0; k < kc; ++k) abuf[size_t(m * kc + k)] = p.a(m, k0 + k);
-    for (std::ptrdiff_t k = 0; k < kc; ++k) {
-        if (!p.trans_b) std::memcpy(bbuf.data() + k * nc, p.B + (k0 + k) * p.ldb + n0, size_t(nc) * sizeof(float));
-        else
-            for (std::ptrdiff_t n = 0; n < nc; ++n) bbuf[size_t(k * nc + n)] = p.B[(n0 + n) * p.ldb + k0 + k];
+                       bool zero_mode, SgemmScratch& scratch, Isa isa) {
+    scratch.a.resize(size_t(p.M * kc));
+    float* a = scratch.a.data();
+    if (!p.trans_a) {
+        for (std::ptrdiff_t m = 0; m < p.M; ++m) std::memcpy(a + m * kc, p.A + m * p.lda + k0, size_t(kc) * sizeof(float));
+    } else {
+        for (std::ptrdiff_t k = 0; k < kc; ++k)
+            for (std::ptrdiff_t m = 0; m < p.M; ++m) a[m * kc + k] = p.A[(k0 + k) * p.lda + m];
     }
+    float* panels = scratch.b_aligned(size_t(((nc + 15) / 16) * kc * 16));
+    pack_b_panels(p, n0, nc, k0, kc, panels);
+    const BlockOperands o{a, panels, p.M, nc, kc};
     float* c = p.C + n0;
-    if (isa == Isa::Avx2) fma3_block_avx2(abuf.data(), bbuf.data(), p.M, nc, kc, p.alpha, zero_mode, c, p.ldc);
-    else fma3_block_portable(abuf.data(), bbuf.data(), p.M, nc, kc, p.alpha, zero_mode, c, p.ldc);
+    if (isa == Isa::Avx2) fma3_block_avx2(o, p.alpha, zero_mode, c, p.ldc);
+    else fma3_block_portable(o, p.alpha, zero_mode, c, p.ldc);
 }
 
 // MlasSgemmMultiplyBeta on columns [n0, n0 + nc)
@@ -151,10 +182,11 @@ inline void multiply_beta(const Sgemm& p, std::ptrdiff_t n0, std::ptrdiff_t nc) 
 // SgemmKernelM1Avx (B not transposed): K in groups of 4, then 2, then 1 (in k order); a group's
 // products are summed left to right, t = ((a0*b0 + a1*b1) + a2*b2) + a3*b3, and C = t + C
 // (the first group: t + 0 when beta is 0).
-inline void m1_kernel(const float* a, const float* b, std::ptrdiff_t ldb, float* c, std::ptrdiff_t K, std::ptrdiff_t N,
-                      bool zero) {
+inline void m1_kernel_portable(const float* a, const float* b, std::ptrdiff_t ldb, float* c, std::ptrdiff_t K,
+                               std::ptrdiff_t N, bool zero) {
     std::ptrdiff_t k = 0;
-    auto group = [&](int g) {
+    while (k < K) {
+        const int g = K - k >= 4 ? 4 : ((K - k) & 2 ? 2 : 1);
         for (std::ptrdiff_t n = 0; n < N; ++n) {
             float t = mul(a[k], b[k * ldb + n]);
             for (int j = 1; j < g; ++j) t = add(t, mul(a[k + j], b[(k + j) * ldb + n]));
@@ -162,10 +194,35 @@ inline void m1_kernel(const float* a, const float* b, std::ptrdiff_t ldb, float*
         }
         k += g;
         zero = false;
-    };
-    while (K - k >= 4) group(4);
-    if ((K - k) & 2) group(2);
-    if ((K - k) & 1) group(1);
+    }
+}
+
+FXP_ORT_AVX2 inline void m1_kernel_avx2(const float* a, const float* b, std::ptrdiff_t ldb, float* c, std::ptrdiff_t K,
+                                        std::ptrdiff_t N, bool zero) {
+    std::ptrdiff_t k = 0;
+    while (k < K) {
+        const int g = K - k >= 4 ? 4 : ((K - k) & 2 ? 2 : 1);
+        std::ptrdiff_t n = 0;
+        for (; n + 8 <= N; n += 8) {
+            __m256 t = _mm256_mul_ps(_mm256_set1_ps(a[k]), _mm256_loadu_ps(b + k * ldb + n));
+            for (int j = 1; j < g; ++j)
+                t = _mm256_add_ps(t, _mm256_mul_ps(_mm256_set1_ps(a[k + j]), _mm256_loadu_ps(b + (k + j) * ldb + n)));
+            _mm256_storeu_ps(c + n, _mm256_add_ps(t, zero ? _mm256_setzero_ps() : _mm256_loadu_ps(c + n)));
+        }
+        for (; n < N; ++n) {
+            float t = mul(a[k], b[k * ldb + n]);
+            for (int j = 1; j < g; ++j) t = add(t, mul(a[k + j], b[(k + j) * ldb + n]));
+            c[n] = add(t, zero ? 0.0f : c[n]);
+        }
+        k += g;
+        zero = false;
+    }
+}
+
+inline void m1_kernel(const float* a, const float* b, std::ptrdiff_t ldb, float* c, std::ptrdiff_t K, std::ptrdiff_t N,
+                      bool zero, Isa isa) {
+    if (isa == Isa::Avx2) m1_kernel_avx2(a, b, ldb, c, K, N, zero);
+    else m1_kernel_portable(a, b, ldb, c, K, N, zero);
 }
 
 // SgemmKernelM1TransposeBAvx (B transposed, rows of B are the outputs): 8 lane sums of a*b (multiply,
@@ -211,14 +268,14 @@ inline void mlas_sgemm_operation(const Sgemm& p, Isa isa) {
     }
     const bool beta01 = p.beta == 0.0f || p.beta == 1.0f;
     if (p.M == 1 && !p.trans_a && p.alpha == 1.0f && beta01) {
-        if (!p.trans_b) m1_kernel(p.A, p.B, p.ldb, p.C, p.K, p.N, p.beta == 0.0f);
+        if (!p.trans_b) m1_kernel(p.A, p.B, p.ldb, p.C, p.K, p.N, p.beta == 0.0f, isa);
         else m1_transpose_b_kernel(p.A, p.B, p.ldb, p.C, p.K, p.N, p.beta == 0.0f);
         return;
     }
     if (p.N == 1 && p.ldb == 1 && p.ldc == 1 && p.alpha == 1.0f && beta01) {
         // C^T = B^T A^T: B is the vector, the rows of op(A) the outputs
         if (!p.trans_a) m1_transpose_b_kernel(p.B, p.A, p.lda, p.C, p.K, p.M, p.beta == 0.0f);
-        else m1_kernel(p.B, p.A, p.lda, p.C, p.K, p.M, p.beta == 0.0f);
+        else m1_kernel(p.B, p.A, p.lda, p.C, p.K, p.M, p.beta == 0.0f, isa);
         return;
     }
     std::ptrdiff_t stride_n = kSgemmStrideN, stride_k = kSgemmStrideK;
@@ -233,13 +290,13 @@ inline void mlas_sgemm_operation(const Sgemm& p, Isa isa) {
             stride_n /= 2;
         }
     }
-    std::vector<float> abuf, bbuf;
+    SgemmScratch scratch;
     for (std::ptrdiff_t n = 0; n < p.N; n += stride_n) {
         const std::ptrdiff_t nc = std::min(p.N - n, stride_n);
         if (!beta01) multiply_beta(p, n, nc);
         bool zero = p.beta == 0.0f;
         for (std::ptrdiff_t k = 0; k < p.K; k += stride_k) {
-            fma3_block(p, n, nc, k, std::min(p.K - k, stride_k), zero, abuf, bbuf, isa);
+            fma3_block(p, n, nc, k, std::min(p.K - k, stride_k), zero, scratch, isa);
             zero = false;
         }
     }
@@ -248,13 +305,13 @@ inline void mlas_sgemm_operation(const Sgemm& p, Isa isa) {
 // One thread's GEMM on a prepacked B (MlasSgemmPackedOperation): fixed 128 x 256 slices, no M == 1 path.
 inline void mlas_sgemm_packed_operation(const Sgemm& p, Isa isa) {
     const bool beta01 = p.beta == 0.0f || p.beta == 1.0f;
-    std::vector<float> abuf, bbuf;
+    SgemmScratch scratch;
     for (std::ptrdiff_t n = 0; n < p.N; n += kSgemmPackedStrideN) {
         const std::ptrdiff_t nc = std::min(p.N - n, kSgemmPackedStrideN);
         if (!beta01) multiply_beta(p, n, nc);
         bool zero = p.beta == 0.0f;
         for (std::ptrdiff_t k = 0; k < p.K; k += kSgemmPackedStrideK) {
-            fma3_block(p, n, nc, k, std::min(p.K - k, kSgemmPackedStrideK), zero, abuf, bbuf, isa);
+            fma3_block(p, n, nc, k, std::min(p.K - k, kSgemmPackedStrideK), zero, scratch, isa);
             zero = false;
         }
     }
