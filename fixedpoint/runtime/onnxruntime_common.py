@@ -19,9 +19,9 @@ A recipe of an ORT profile names:
 ORT_VERSION = "1.32"
 
 QUANTIZE = {
-    "rounding": "Convergent", "division": "float32",
+    "rounding": "Convergent", "division": "float32", "kernel": "onnxruntime",
     "source": "onnxruntime/core/mlas/lib/quantize.cpp MlasQuantizeLinear: RNE(x / scale) + zero point, "
-              "saturated (a true float32 division)",
+              "saturated (a true float32 division); computed by kernels.onnxruntime.quantize_linear",
 }
 
 _FLOAT = ("float operator between DequantizeLinear and QuantizeLinear: onnxruntime/core/providers/cpu "
