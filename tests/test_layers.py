@@ -13,6 +13,7 @@ from fixedpoint.nn import functional as F
 from fixedpoint.nn.layers import LAYER_REGISTRY, make_layer
 
 from float_references import conv_reference
+from fixedpoint.nn.layers import Resize2DLayer
 
 RNG = np.random.default_rng(1234)
 
@@ -323,6 +324,7 @@ EXAMPLES = {
                                   [(2, 5, 2, 2)]),
     "Dropout": (lambda: fp.DropoutLayer("l", 0.2), [(2, 3)]),
     "Identity": (lambda: fp.IdentityLayer("l"), [(2, 3)]),
+    "Resize2D": (lambda: Resize2DLayer("l", (2, 3)), [(2, 3, 4, 5)]),
 }
 
 

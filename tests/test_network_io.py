@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import fixedpoint as fp
+from fixedpoint.nn.layers import Resize2DLayer
 from fixedpoint.nn.io import (NetworkFileError, network_from_bundle, network_to_bundle,
                               read_npz_bundle, write_npz_bundle)
 
@@ -21,7 +22,7 @@ def every_layer_network():
         fp.CrossChannelNormalizationLayer("lrn", 3, 1e-3, 0.7, 1.5),
         fp.MaxPooling2DLayer("maxp", 3, 2, (1, 1, 1, 1), True),
         fp.AveragePooling2DLayer("avgp", 2, 1, (0, 0, 1, 1), False, True),
-        fp.ClippedReLULayer("relu6", 6),
+        Resize2DLayer("resize", (2, 1)), fp.ClippedReLULayer("relu6", 6),
         fp.GlobalMaxPooling2DLayer("gmp"),
         fp.GlobalAveragePooling2DLayer("gap"),
         fp.MultiplicationLayer("mul"),
@@ -37,7 +38,7 @@ def every_layer_network():
     ]
     connections = [
         ("img", "conv"), ("conv", "bn"), ("bn", "leaky"), ("leaky", "lrn"), ("lrn", "maxp"),
-        ("maxp", "avgp"), ("avgp", "relu6"), ("relu6", "gmp"), ("relu6", "gap"),
+        ("maxp", "avgp"), ("avgp", "resize"), ("resize", "relu6"), ("relu6", "gmp"), ("relu6", "gap"),
         ("gmp", "mul/in1"), ("gap", "mul/in2"), ("mul", "reshape"), ("reshape", "transpose"),
         ("transpose", "flat"), ("flat", "drop"),
         ("feat", "fc_feat"), ("fc_feat", "sig"), ("sig", "tanh"), ("tanh", "ident"),
