@@ -117,6 +117,9 @@ def channels_last_patches(x: np.ndarray, kernel, stride, pads, dilation, out_hw,
     return view.reshape(n * oh * ow, kh * kw * c)
 
 
+FLOAT_EXACT_BOUND = float(1 << 24)
+
+
 @register_affine_kind("Convolution2D")
 class AffineConvolutionKind(AffineLinearKind):
     """Affine convolution (ONNX QLinearConv, TFLite CONV_2D / DEPTHWISE_CONV_2D): the exact or the
@@ -144,12 +147,30 @@ class AffineConvolutionKind(AffineLinearKind):
             gemm_extra = dict(extra, b_zero_point=zw) if not np.isscalar(zw) or zw else extra
         packed = kernels.pack_weights(weights, groups=conv.groups)
         conv_extra = dict(extra, w_zero_point=zw) if not np.isscalar(zw) or zw else extra
+        # grouped (depthwise) convolutions with exact sums: the compiled float convolution of
+        # (x - z_x) and (w - z_w) is exact when every partial sum is an integer below 2^24 (see
+        # exact_float_sums); with the bias too when |sums| + |bias| stay below it
+        centred = weights.astype(np.float32) - np.reshape(zw, (-1, 1, 1, 1)).astype(np.float32)
+        bound = c_group * kh * kw * 255 * float(np.abs(centred).max(initial=0))
+        float_route = accumulation is None and conv.groups > 1 and bound <= FLOAT_EXACT_BOUND
+        if float_route:
+            float_packed = kernels.pack_float_conv(centred, groups=conv.groups)
+            float_bias = bias.astype(np.float32) if bound + float(np.abs(bias).max(initial=0)) <= \
+                FLOAT_EXACT_BOUND else None
 
         def run(x):
             conv._check(x.shape)
             if flip_input:
                 x = flip_to_uint8(x)
             pads = resolve_padding(conv.padding, x.shape[2:], (kh, kw), conv.stride, conv.dilation)
+            if float_route and x.shape[2] * x.shape[3] <= self.BATCH_GEMM_PIXELS:
+                xf = x.astype(np.float32)
+                xf -= np.float32(zx)
+                sums = kernels.conv2d_float(xf, float_packed, bias=float_bias, stride=conv.stride,
+                                            pads=pads, dilation=conv.dilation).astype(np.int32)
+                if float_bias is None:
+                    sums += bias.reshape(1, -1, 1, 1)   # int32, wrapping as the accumulator does
+                return requantizer(sums, channel_axis=1)
             if conv.groups == 1 and x.shape[2] * x.shape[3] <= self.BATCH_GEMM_PIXELS:
                 oh, ow = (output_size(n, k, s, p0, p1, d) for n, k, s, p0, p1, d in zip(
                     x.shape[2:], (kh, kw), conv.stride, pads[:2], pads[2:], conv.dilation))
