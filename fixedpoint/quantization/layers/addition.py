@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 
 from ... import kernels
-from .base import QuantizedKind, register_affine_kind, register_kind, requantize
-from .ort_graph import OrtGraphKind, ort_kernels, scalar
+from .base import AffineKind, QuantizedKind, register_affine_kind, register_kind, requantize
+from .ort_graph import float_route, formula, ort_graph, ort_kernels, scalar
 
 
 @register_kind("Addition")
@@ -28,24 +28,29 @@ class AdditionKind(QuantizedKind):
         return requantize(total, ql.shift, ql.rounding)
 
 
-@register_affine_kind("Addition")
-class AffineAdditionKind(OrtGraphKind):
-    """Affine addition of two tensors (ONNX QLinearAdd): ORT's float formula (qladd.cpp)."""
+def ort_qlinear_binary(function_name):
+    """ORT's QLinearAdd / QLinearMul of two tensors (kernels.onnxruntime.qlinear_add / qlinear_mul:
+    qlinear_binary_op.cc, qladd.cpp, qlmul.cpp), scales and zero points bound once."""
+    def bind(layer, runtime):
+        function = ort_kernels(layer, function_name)
+        (pa, pb), pc = layer.input_params, layer.output_params
+        sa, za, sb, zb = scalar(pa, "scale"), scalar(pa), scalar(pb, "scale"), scalar(pb)
+        sc, zc = scalar(pc, "scale"), scalar(pc)
+        return lambda a, b: function(a, sa, za, b, sb, zb, sc, zc)
+    return bind
 
-    ORT_OPS = {"QLinearAdd": "bind_qlinear"}
-    FORMULA = "qlinear_add"
+
+@register_affine_kind("Addition")
+class AffineAdditionKind(AffineKind):
+    """Affine addition of two tensors. Formulas by recipe "compute": "ort-graph" (QLinearAdd, or the
+    float Add between DQ and Q), "float"."""
+
+    COMPUTE = {"ort-graph": ort_graph({"QLinearAdd": ort_qlinear_binary("qlinear_add")}),
+               "float": float_route}
 
     def check(self, layer):
         if len(layer.input_params) != 2 or any(p.per_channel for p in [*layer.input_params, layer.output_params]):
             raise ValueError(f"layer {layer.name!r}: needs two inputs and per-tensor parameters")
 
-    def bind_qlinear(self, layer, runtime):
-        formula = ort_kernels(layer, self.FORMULA)
-        (pa, pb), pc = layer.input_params, layer.output_params
-
-        sa, za, sb, zb = scalar(pa, "scale"), scalar(pa), scalar(pb, "scale"), scalar(pb)
-        sc, zc = scalar(pc, "scale"), scalar(pc)
-
-        def run(a, b):
-            return formula(a, sa, za, b, sb, zb, sc, zc)
-        return run
+    def bind(self, layer, runtime):
+        return formula(self.COMPUTE, layer, runtime)

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from ... import kernels
 from ...nn.functional import resolve_padding
-from .base import QuantizedKind, register_affine_kind, register_kind
-from .ort_graph import OrtGraphKind, ort_kernels, scalar
+from .base import AffineKind, QuantizedKind, register_affine_kind, register_kind
+from .ort_graph import float_route, formula, ort_graph, ort_kernels, scalar
 
 
 @register_kind("AveragePooling2D")
@@ -24,22 +24,26 @@ class AveragePoolingKind(QuantizedKind):
                                   count_include_pad=layer.count_include_pad, rounding=ql.rounding)
 
 
+def _ort_qlinear_average_pool(layer, runtime):
+    """ORT's com.microsoft QLinearAveragePool (qlinear_pool.cc; kernels.onnxruntime.qlinear_average_pool)."""
+    function = ort_kernels(layer, "qlinear_average_pool")
+    pool = layer.layer
+    (px,), py = layer.input_params, layer.output_params
+    sx, zx, sy, zy = scalar(px, "scale"), scalar(px), scalar(py, "scale"), scalar(py)
+
+    def run(x):
+        pads = resolve_padding(pool.padding, x.shape[2:], pool.pool_size, pool.stride, (1, 1))
+        return function(x, sx, zx, sy, zy, kernel_shape=pool.pool_size, strides=pool.stride, pads=list(pads),
+                        count_include_pad=pool.count_include_pad, ceil_mode=pool.ceil_mode)
+    return run
+
+
 @register_affine_kind("AveragePooling2D")
-class AffineAveragePoolingKind(OrtGraphKind):
-    """Affine average pooling (com.microsoft QLinearAveragePool): ORT's float formula (qlinear_pool.cc)."""
+class AffineAveragePoolingKind(AffineKind):
+    """Affine average pooling. Formulas by recipe "compute": "ort-graph" (QLinearAveragePool, or the
+    float AveragePool between DQ and Q), "float"."""
 
-    ORT_OPS = {"QLinearAveragePool": "bind_qlinear"}
+    COMPUTE = {"ort-graph": ort_graph({"QLinearAveragePool": _ort_qlinear_average_pool}), "float": float_route}
 
-    def bind_qlinear(self, layer, runtime):
-        formula = ort_kernels(layer, "qlinear_average_pool")
-        pool = layer.layer
-        (px,), py = layer.input_params, layer.output_params
-
-        sx, zx, sy, zy = scalar(px, "scale"), scalar(px), scalar(py, "scale"), scalar(py)
-
-        def run(x):
-            pads = resolve_padding(pool.padding, x.shape[2:], pool.pool_size, pool.stride, (1, 1))
-            return formula(x, sx, zx, sy, zy,
-                           kernel_shape=pool.pool_size, strides=pool.stride, pads=list(pads),
-                           count_include_pad=pool.count_include_pad, ceil_mode=pool.ceil_mode)
-        return run
+    def bind(self, layer, runtime):
+        return formula(self.COMPUTE, layer, runtime)

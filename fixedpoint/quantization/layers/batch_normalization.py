@@ -2,12 +2,15 @@
 between DequantizeLinear and QuantizeLinear."""
 from __future__ import annotations
 
-from .base import register_affine_kind
-from .ort_graph import OrtGraphKind
+from .base import AffineKind, register_affine_kind
+from .ort_graph import float_route, formula, ort_graph
 
 
 @register_affine_kind("BatchNormalization")
-class AffineBatchNormalizationKind(OrtGraphKind):
-    """Float between DQ and Q in every ORT graph (no QLinear form)."""
+class AffineBatchNormalizationKind(AffineKind):
+    """Formulas by recipe "compute": "ort-graph" (always the float operator between DQ and Q), "float"."""
 
-    ORT_OPS = {}
+    COMPUTE = {"ort-graph": ort_graph({}), "float": float_route}
+
+    def bind(self, layer, runtime):
+        return formula(self.COMPUTE, layer, runtime)

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import QuantizedKind, register_affine_kind, register_kind, requantize
-from .ort_graph import OrtGraphKind, ort_kernels, scalar
+from .base import AffineKind, QuantizedKind, register_affine_kind, register_kind, requantize
+from .ort_graph import float_route, formula, ort_graph, ort_kernels, scalar
 
 
 @register_kind("Concatenation")
@@ -22,20 +22,25 @@ class ConcatenationKind(QuantizedKind):
         return np.concatenate(parts, axis=ql.layer.axis)
 
 
+def _ort_qlinear_concat(layer, runtime):
+    """ORT's QLinearConcat (qlinear_concat.cc): each input requantized through ORT's table, or copied
+    when its parameters equal the output's (kernels.onnxruntime.qlinear_concat)."""
+    function = ort_kernels(layer, "qlinear_concat")
+    out, axis = layer.output_params, layer.layer.axis
+    params = [(scalar(p, "scale"), scalar(p)) for p in layer.input_params]
+
+    def run(*xs):
+        return function([(x, s, z) for x, (s, z) in zip(xs, params)], scalar(out, "scale"), scalar(out),
+                        axis=axis)
+    return run
+
+
 @register_affine_kind("Concatenation")
-class AffineConcatenationKind(OrtGraphKind):
-    """Affine concatenation (ONNX QLinearConcat): each input requantized through ORT's table, or copied
-    when its parameters equal the output's."""
+class AffineConcatenationKind(AffineKind):
+    """Affine concatenation. Formulas by recipe "compute": "ort-graph" (QLinearConcat, or the float
+    Concat between DQ and Q), "float"."""
 
-    ORT_OPS = {"QLinearConcat": "bind_qlinear"}
+    COMPUTE = {"ort-graph": ort_graph({"QLinearConcat": _ort_qlinear_concat}), "float": float_route}
 
-    def bind_qlinear(self, layer, runtime):
-        formula = ort_kernels(layer, "qlinear_concat")
-        out, axis = layer.output_params, layer.layer.axis
-
-        params = [(scalar(p, "scale"), scalar(p)) for p in layer.input_params]
-
-        def run(*xs):
-            return formula([(x, s, z) for x, (s, z) in zip(xs, params)], scalar(out, "scale"), scalar(out),
-                           axis=axis)
-        return run
+    def bind(self, layer, runtime):
+        return formula(self.COMPUTE, layer, runtime)

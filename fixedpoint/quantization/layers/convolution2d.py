@@ -126,7 +126,7 @@ class AffineConvolutionKind(AffineLinearKind):
     runtime's int32 sums of (x − z_x)·(w − z_w) plus the bias, then the runtime's requantizer, all in
     one compiled pass. Padding takes the input zero point, so a padded tap adds nothing."""
 
-    ORT_OPS = {"QLinearConv": "bind_ort_graph_integer"}
+    ORT_OPS = ("QLinearConv",)
 
     # images up to this many pixels run as one GEMM over the whole batch's patches (the convolution
     # kernel's set-up per image dominates there); larger ones and grouped convolutions use conv2d

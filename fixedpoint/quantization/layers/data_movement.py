@@ -1,8 +1,8 @@
 """Flatten, reshape, dropout (inference) and identity: the stored integers are passed or reshaped."""
 from __future__ import annotations
 
-from .base import QuantizedKind, register_affine_kind, register_kind
-from .ort_graph import OrtGraphKind, same_params_route
+from .base import AffineKind, QuantizedKind, register_affine_kind, register_kind
+from .ort_graph import float_route, formula, moving, ort_graph
 
 
 @register_kind("Flatten", "Reshape", "Dropout", "Identity")
@@ -14,13 +14,14 @@ class DataMovementKind(QuantizedKind):
 
 
 @register_affine_kind("Flatten", "Reshape", "Transpose", "Dropout", "Identity", "Resize2D")
-class AffineDataMovementKind(OrtGraphKind):
-    """Flatten, Reshape, Transpose, Dropout, Identity, nearest Resize on affine integers (ORT drops their
-    DQ/Q pair);
-    an Identity also stands for a QuantizeLinear of a float tensor (its input is quantized on entry)."""
+class AffineDataMovementKind(AffineKind):
+    """Flatten, Reshape, Transpose, Dropout, Identity and nearest Resize on affine integers. Formulas by
+    recipe "compute": "ort-graph" (ORT drops their DQ/Q pair; an Identity also stands for a
+    QuantizeLinear of a float tensor, quantized on entry), "float"."""
 
-    ORT_OPS = {op: "bind_move" for op in ("Flatten", "Reshape", "Transpose", "Identity",
-                                           "Squeeze", "Unsqueeze", "Resize")}
+    COMPUTE = {"ort-graph": ort_graph({op: moving(lambda layer: layer.layer.forward) for op in (
+        "Flatten", "Reshape", "Transpose", "Identity", "Squeeze", "Unsqueeze", "Resize")}),
+        "float": float_route}
 
-    def bind_move(self, layer, runtime):
-        return same_params_route(layer, runtime, layer.layer.forward)
+    def bind(self, layer, runtime):
+        return formula(self.COMPUTE, layer, runtime)

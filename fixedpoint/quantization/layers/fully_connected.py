@@ -44,7 +44,7 @@ class AffineFullyConnectedKind(AffineLinearKind):
     """Affine fully connected layer (ONNX QLinearMatMul / QGemm, TFLite FULLY_CONNECTED): int32 sums
     of (x − z_x)·(w − z_w) plus the bias, then the runtime's requantizer, in one compiled pass."""
 
-    ORT_OPS = {"QLinearMatMul": "bind_ort_graph_integer", "QGemm": "bind_ort_graph_integer"}
+    ORT_OPS = ("QLinearMatMul", "QGemm")
 
     def integer_function(self, layer, requantizer, accumulation, flip_input):
         packed = kernels.pack_weights(np.ascontiguousarray(layer.weights.T))

@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 from ... import kernels
-from .base import QuantizedKind, register_affine_kind, register_kind
-from .ort_graph import OrtGraphKind, ort_kernels, scalar
+from .base import AffineKind, QuantizedKind, register_affine_kind, register_kind
+from .ort_graph import float_route, formula, ort_graph, ort_kernels, scalar
 
 
 @register_kind("GlobalAveragePooling2D")
@@ -13,20 +13,26 @@ class GlobalAveragePoolingKind(QuantizedKind):
         return kernels.global_avg_pool(x, rounding=ql.rounding)
 
 
+def _ort_qlinear_global_average_pool(layer, runtime):
+    """ORT's com.microsoft QLinearGlobalAveragePool, NCHW (qlgavgpool.cpp;
+    kernels.onnxruntime.qlinear_global_average_pool)."""
+    function = ort_kernels(layer, "qlinear_global_average_pool")
+    (px,), py = layer.input_params, layer.output_params
+    sx, zx, sy, zy = scalar(px, "scale"), scalar(px), scalar(py, "scale"), scalar(py)
+
+    def run(x):
+        layer.layer._check(x.shape)
+        return function(x, sx, zx, sy, zy)
+    return run
+
+
 @register_affine_kind("GlobalAveragePooling2D")
-class AffineGlobalAveragePoolingKind(OrtGraphKind):
-    """Affine global average pooling (com.microsoft QLinearGlobalAveragePool, NCHW): ORT's formula
-    (qlgavgpool.cpp)."""
+class AffineGlobalAveragePoolingKind(AffineKind):
+    """Affine global average pooling. Formulas by recipe "compute": "ort-graph"
+    (QLinearGlobalAveragePool, or the float GlobalAveragePool between DQ and Q), "float"."""
 
-    ORT_OPS = {"QLinearGlobalAveragePool": "bind_qlinear"}
+    COMPUTE = {"ort-graph": ort_graph({"QLinearGlobalAveragePool": _ort_qlinear_global_average_pool}),
+               "float": float_route}
 
-    def bind_qlinear(self, layer, runtime):
-        formula = ort_kernels(layer, "qlinear_global_average_pool")
-        (px,), py = layer.input_params, layer.output_params
-
-        sx, zx, sy, zy = scalar(px, "scale"), scalar(px), scalar(py, "scale"), scalar(py)
-
-        def run(x):
-            layer.layer._check(x.shape)
-            return formula(x, sx, zx, sy, zy)
-        return run
+    def bind(self, layer, runtime):
+        return formula(self.COMPUTE, layer, runtime)

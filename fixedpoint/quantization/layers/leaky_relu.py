@@ -6,8 +6,8 @@ import math
 import numpy as np
 
 
-from .base import QuantizedKind, quantize_scaled, register_affine_kind, register_kind, requantize
-from .ort_graph import OrtGraphKind, ort_kernels, scalar
+from .base import AffineKind, QuantizedKind, quantize_scaled, register_affine_kind, register_kind, requantize
+from .ort_graph import float_route, formula, ort_graph, ort_kernels, scalar
 
 
 @register_kind("LeakyReLU")
@@ -29,23 +29,26 @@ class LeakyReLUKind(QuantizedKind):
         return np.where(x >= 0, x, negative)
 
 
-@register_affine_kind("LeakyReLU")
-class AffineLeakyReLUKind(OrtGraphKind):
-    """Affine leaky ReLU (com.microsoft QLinearLeakyRelu): a 256-entry table built in float32."""
-
-    ORT_OPS = {"QLinearLeakyRelu": "bind_table"}
-    TABLE = "leaky_relu"
-
-    def table_arguments(self, layer):
-        return {"alpha": float(layer.layer.scale)}
-
-    def bind_table(self, layer, runtime):
+def ort_lookup_table(function_name, arguments=lambda layer: {}):
+    """ORT's table-driven activations (QLinearLeakyRelu, QLinearSigmoid: qlinear_lookup_table.cc): the
+    256-entry table built once at bind (kernels.onnxruntime.qlinear_lookup_table), applied per call."""
+    def bind(layer, runtime):
         build = ort_kernels(layer, "qlinear_lookup_table")
         apply = ort_kernels(layer, "apply_lookup_table")
         (px,), py = layer.input_params, layer.output_params
-        table = build(self.TABLE, scalar(px, "scale"), scalar(px), scalar(py, "scale"), scalar(py),
-                      dtype=py.dtype, **self.table_arguments(layer))
+        table = build(function_name, scalar(px, "scale"), scalar(px), scalar(py, "scale"), scalar(py),
+                      dtype=py.dtype, **arguments(layer))
+        return lambda x: apply(x, table)
+    return bind
 
-        def run(x):
-            return apply(x, table)
-        return run
+
+@register_affine_kind("LeakyReLU")
+class AffineLeakyReLUKind(AffineKind):
+    """Affine leaky ReLU. Formulas by recipe "compute": "ort-graph" (QLinearLeakyRelu, or the float
+    LeakyRelu between DQ and Q), "float"."""
+
+    COMPUTE = {"ort-graph": ort_graph({"QLinearLeakyRelu": ort_lookup_table(
+        "leaky_relu", lambda layer: {"alpha": float(layer.layer.scale)})}), "float": float_route}
+
+    def bind(self, layer, runtime):
+        return formula(self.COMPUTE, layer, runtime)

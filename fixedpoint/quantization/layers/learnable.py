@@ -8,8 +8,8 @@ import numpy as np
 from ... import kernels
 from ...runtime.profile import RuntimeNotSupportedError
 from ..qparams import QuantParams
-from .base import QuantizedKind, quantize_scaled
-from .ort_graph import OrtGraphKind, ort_op
+from .base import AffineKind, QuantizedKind, quantize_scaled
+from .ort_graph import float_route, formula, ort_graph, ort_op
 
 
 class LearnableKind(QuantizedKind):
@@ -58,7 +58,7 @@ def exact_float_sums(float_op, x: np.ndarray) -> np.ndarray:
     return float_op(x.astype(np.float32)).astype(np.int32)
 
 
-class AffineLinearKind(OrtGraphKind):
+class AffineLinearKind(AffineKind):
     """What affine convolution and fully connected layers share.
 
     Data fields: `weights` (int8, or uint8 with a zero point; OIHW for convolutions, (outputs,
@@ -69,11 +69,18 @@ class AffineLinearKind(OrtGraphKind):
     `ort_op_precise`, `ort_op_unoptimized` (the operator ORT runs per graph, see `ort_graph`) and
     `ort_activation_dtype` (the activation type after ORT's S8->U8 conversion of QDQ pairs).
 
-    `compute` recipes: "integer" (exact int32 sums, the runtime's requantizer), "float" and
-    "ort-graph" (`OrtGraphKind`: the ORT operator with MLAS's accumulation on the profile's CPU)."""
+    Formulas by recipe "compute" (`COMPUTE`, made per kind from its `ORT_OPS`): "integer" (exact int32
+    sums, the runtime's requantizer), "ort-graph" (the ORT operator with MLAS's accumulation on the
+    profile's CPU, or the float operator between DQ and Q), "float"."""
 
-    COMPUTE = {"integer": "bind_integer", "float": "bind_float", "ort-graph": "bind_ort_graph"}
-    ORT_OPS = {}   # set by the subclasses
+    ORT_OPS: tuple = ()   # the ORT operators the subclass computes
+
+    def __init__(self):
+        self.COMPUTE = {"integer": self.bind_integer, "float": float_route,
+                        "ort-graph": ort_graph({op: self.bind_ort_integer for op in self.ORT_OPS})}
+
+    def bind(self, layer, runtime):
+        return formula(self.COMPUTE, layer, runtime)
 
     def check(self, layer):
         w, wp = layer.weights, layer.weight_params
@@ -156,7 +163,7 @@ class AffineLinearKind(OrtGraphKind):
             return None, False
         return acc, flipped
 
-    def bind_ort_graph_integer(self, layer, runtime):
+    def bind_ort_integer(self, layer, runtime):
         op = ort_op(layer, runtime)
         acc, flipped = self.ort_accumulation(layer, runtime, op)
         return self.integer_function(layer, self.requantizer(layer, runtime), acc, flipped)

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from ... import kernels
 from ...nn.functional import pool_pads
-from .base import QuantizedKind, register_affine_kind, register_kind
-from .ort_graph import OrtGraphKind, same_params_route
+from .base import AffineKind, QuantizedKind, register_affine_kind, register_kind
+from .ort_graph import float_route, formula, moving, ort_graph
 
 
 @register_kind("MaxPooling2D", "GlobalMaxPooling2D")
@@ -24,13 +24,19 @@ class MaxPoolingKind(QuantizedKind):
         return kernels.max_pool2d(x, layer.pool_size, layer.stride, full)
 
 
+def _max_of(layer):
+    kind = MaxPoolingKind()
+    return lambda x: kind.run(layer, x)
+
+
 @register_affine_kind("MaxPooling2D", "GlobalMaxPooling2D")
-class AffineMaxPoolingKind(OrtGraphKind):
-    """Max pooling of affine integers: ORT drops the DQ/Q pair around MaxPool (equal parameters) and
-    takes the maximum of the integers; a positive scale keeps the order, so it is exact."""
+class AffineMaxPoolingKind(AffineKind):
+    """Max pooling of affine integers. Formulas by recipe "compute": "ort-graph" (ORT drops the DQ/Q
+    pair around MaxPool when both have the same parameters and takes the maximum of the integers; a
+    positive scale keeps the order, so it is exact), "float"."""
 
-    ORT_OPS = {"MaxPool": "bind_max", "GlobalMaxPool": "bind_max"}
+    COMPUTE = {"ort-graph": ort_graph({"MaxPool": moving(_max_of), "GlobalMaxPool": moving(_max_of)}),
+               "float": float_route}
 
-    def bind_max(self, layer, runtime):
-        kind = MaxPoolingKind()
-        return same_params_route(layer, runtime, lambda x: kind.run(layer, x))
+    def bind(self, layer, runtime):
+        return formula(self.COMPUTE, layer, runtime)

@@ -4,7 +4,8 @@ from __future__ import annotations
 import numpy as np
 
 from .base import QuantizedKind, register_affine_kind, register_kind, requantize
-from .addition import AffineAdditionKind
+from .addition import AffineAdditionKind, ort_qlinear_binary
+from .ort_graph import float_route, ort_graph
 
 
 @register_kind("Multiplication")
@@ -29,7 +30,8 @@ class MultiplicationKind(QuantizedKind):
 
 @register_affine_kind("Multiplication")
 class AffineMultiplicationKind(AffineAdditionKind):
-    """Affine product of two tensors (ONNX QLinearMul): ORT's float formula (qlmul.cpp)."""
+    """Affine product of two tensors. Formulas by recipe "compute": "ort-graph" (QLinearMul, or the
+    float Mul between DQ and Q), "float"."""
 
-    ORT_OPS = {"QLinearMul": "bind_qlinear"}
-    FORMULA = "qlinear_mul"
+    COMPUTE = {"ort-graph": ort_graph({"QLinearMul": ort_qlinear_binary("qlinear_mul")}),
+               "float": float_route}

@@ -4,7 +4,8 @@ An ORT profile's recipe says "compute": "ort-graph" and names a graph ("optimize
 "optimized-precise", "as-written"); the importer records on each layer, per graph, the operator ORT
 executes for it (`fixedpoint/onnx/ort_fusion.py`): an integer QLinear* operator, or "" when ORT runs
 the float operator between DequantizeLinear and QuantizeLinear. A kind then looks the operator up in
-its table (`ORT_OPS`: operator name -> builder) or takes `float_route`.
+its "ort-graph" table (`ort_graph`: operator name -> builder) or takes `float_route`. Every kind
+dispatches on the recipe's "compute" with `formula` (recipe value -> f(layer, runtime)).
 
 Layers made by hand carry no record; they run as the integer operator ORT fuses their type into
 (`DEFAULT_OPS`).
@@ -15,7 +16,7 @@ import numpy as np
 
 from ...nn.functional import resolve_padding
 from ...runtime.profile import RuntimeNotSupportedError
-from .base import RUNTIME_FLOAT_FUNCTIONS, AffineKind
+from .base import RUNTIME_FLOAT_FUNCTIONS
 
 # recipe "graph" -> the layer attribute holding the operator ORT runs in that graph
 GRAPH_FIELDS = {"optimized": "ort_op", "optimized-precise": "ort_op_precise",
@@ -143,31 +144,32 @@ def same_params_route(layer, runtime, move):
     return float_route(layer, runtime)
 
 
-class OrtGraphKind(AffineKind):
-    """An affine kind that runs as ONNX Runtime's graph says: `compute` is looked up in `COMPUTE`
-    (recipe value -> method name), "ort-graph" looks the layer's operator up in `ORT_OPS`
-    (operator -> method name; "" -> `float_route`)."""
+def formula(table: dict, layer, runtime):
+    """The function `table[recipe "compute"]` binds for `layer` under `runtime` (recipe value →
+    f(layer, runtime), so the formulas of several runtimes sit side by side in one kind)."""
+    return table[runtime.choice(layer, "compute", tuple(table))](layer, runtime)
 
-    COMPUTE = {"ort-graph": "bind_ort_graph", "float": "bind_float"}
-    ORT_OPS: dict = {}
 
-    def bind(self, layer, runtime):
-        compute = runtime.choice(layer, "compute", tuple(self.COMPUTE))
-        return getattr(self, self.COMPUTE[compute])(layer, runtime)
-
-    def bind_float(self, layer, runtime):
-        return float_route(layer, runtime)
-
-    def bind_ort_graph(self, layer, runtime):
+def ort_graph(ops: dict):
+    """The "ort-graph" entry of a kind's COMPUTE table: the operator ORT runs for the layer
+    (`ort_op`) looked up in `ops` (operator → f(layer, runtime)); "" runs `float_route`."""
+    def bind(layer, runtime):
         op = ort_op(layer, runtime)
         if not op:
             return float_route(layer, runtime)
-        method = self.ORT_OPS.get(op)
-        if method is None:
+        make = ops.get(op)
+        if make is None:
             raise RuntimeNotSupportedError(
                 f"layer {layer.name!r}: ONNX Runtime runs it as {op}, which the {layer.type_name} kind "
-                f"does not implement (it implements {', '.join(sorted(self.ORT_OPS)) or 'none'})")
-        return getattr(self, method)(layer, runtime)
+                f"does not implement (it implements {', '.join(sorted(ops)) or 'none'})")
+        return make(layer, runtime)
+    return bind
+
+
+def moving(move_of_layer):
+    """An ORT operator that moves or selects integers: `same_params_route` with the function
+    `move_of_layer(layer)` computes."""
+    return lambda layer, runtime: same_params_route(layer, runtime, move_of_layer(layer))
 
 
 def ort_kernels(layer, what: str):
