@@ -6,6 +6,9 @@ The rules follow ORT's graph transformers, in the order ORT runs them (Level 1, 
 sources under onnxruntime/core/optimizer/, read on the 1.32 tree and checked against the graphs the
 installed runtime writes with SessionOptions.optimized_model_filepath):
 
+0. ConstantSharing and CommonSubexpressionElimination (constant_sharing.cc,
+   common_subexpression_elimination.cc): QuantizeLinear nodes reading the same tensor with equal
+   constant parameters become one (`quantized.merge_identical_quantize_nodes`).
 1. EnsureUniqueDQForNodeUnit (ensure_unique_dq_for_node_unit.cc): a DequantizeLinear read by several
    nodes is duplicated, one per reader.
 2. Relu / Clip before a QuantizeLinear that saturates at the same bounds are removed
@@ -45,7 +48,8 @@ DROP_QDQ = {"Flatten", "Reshape", "Transpose", "Squeeze", "Unsqueeze", "Resize"}
 
 
 def s8_to_u8(imp, q_node) -> bool:
-    """Whether ORT turns this int8 QuantizeLinear (and its DequantizeLinear) into uint8 (rule 3)."""
+    """Whether ORT turns this int8 QuantizeLinear (and its DequantizeLinear) into uint8 (rule 3; a Q
+    merged with an identical one by rule 0 counts the readers of both)."""
     zero = q_node.input[2] if len(q_node.input) > 2 else ""
     if not zero or zero not in imp.constants or np.asarray(imp.constants[zero]).dtype != np.int8 \
             or np.asarray(imp.constants[zero]).size != 1:
@@ -64,6 +68,7 @@ def s8_to_u8(imp, q_node) -> bool:
 def q_node_of(imp, tensor):
     """The QuantizeLinear node a dequantized run-time tensor comes from (None for QLinear outputs)."""
     source = imp.dq_source.get(tensor, tensor)
+    source = imp.q_alias.get(source, source)
     for node in imp.graph.node:
         if node.op_type == "QuantizeLinear" and node.output[0] == source:
             return node

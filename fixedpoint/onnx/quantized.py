@@ -77,6 +77,36 @@ class QuantizedImporter(Importer):
             for name in node.input:
                 if name:
                     self.readers[name].append(node)
+        self.q_alias = self.merge_identical_quantize_nodes()
+
+    def merge_identical_quantize_nodes(self) -> dict:
+        """ORT's Level-1 ConstantSharing and CommonSubexpressionElimination merge QuantizeLinear nodes
+        that read the same tensor with equal constant scale, zero point and axis (quantize_static's
+        DedicatedQDQPair writes such copies). {output of a merged Q: output of the Q kept}; the use
+        counts and readers are moved to the kept output, so the rules that count readers (a producer's
+        sole reader, ORT's S8->U8 conversion) see the merged graph."""
+        kept, alias = {}, {}
+        for node in self.graph.node:
+            if node.op_type != "QuantizeLinear" or node.domain not in ("", "ai.onnx"):
+                continue
+            values = [self.constants.get(name) if name else None for name in node.input[1:3]]
+            if len(node.input) < 2 or values[0] is None or (len(node.input) > 2 and node.input[2]
+                                                            and values[1] is None):
+                continue
+            key = (node.input[0], tuple(sorted((a.name, str(a)) for a in node.attribute))) + tuple(
+                None if v is None else (np.asarray(v).dtype.str, np.asarray(v).shape, np.asarray(v).tobytes())
+                for v in values)
+            if key not in kept:
+                kept[key] = node.output[0]
+                continue
+            target, merged = kept[key], node.output[0]
+            alias[merged] = target
+            self.uses[node.input[0]] -= 1
+            self.uses[target] += self.uses.pop(merged, 0)
+            self.readers[target].extend(self.readers.pop(merged, []))
+            if merged in self.graph_outputs:
+                self.graph_outputs.add(target)
+        return alias
 
     # --- parameters --------------------------------------------------------------------------------
     def params(self, node, scale_index: int, zero_index: int, *, axis=None, dtype=None, rank=None):
@@ -119,6 +149,11 @@ class QuantizedImporter(Importer):
         present = [name for name in node.input if name]
         if op == "DequantizeLinear":
             return self.dequantize_linear(node)
+        if op == "QuantizeLinear" and node.output[0] in self.q_alias:   # merged with an earlier Q
+            kept = self.q_alias[node.output[0]]
+            self.alias(node.output[0], kept)
+            self.qtensor[node.output[0]] = self.qtensor[kept]
+            return
         if op == "QuantizeLinear" and node.input[0] in self.producer:
             return self.quantize_linear(node)
         handler = QUANTIZED_HANDLERS.get(op)
