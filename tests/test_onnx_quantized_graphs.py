@@ -174,6 +174,27 @@ def test_dedicated_qdq_pairs_merge_as_in_ort(tmp_path, digits, types):
                               _session(path, precise=True).run(None, {"input": x})[0])
 
 
+@pytest.mark.parametrize("types", ["U8S8", "S8S8"])
+@pytest.mark.parametrize("option", ["QuantizeBias", "AddQDQPairToWeight", "ActivationSymmetric"])
+def test_quantize_static_options(tmp_path, digits, types, option):
+    """Float biases (QuantizeBias=False: ORT's WeightBiasQuantization makes them int32; a group that then
+    stays float, like the S8S8 stem convolution, runs with the dequantized int32 bias: 215 of 1258
+    outputs differed with the original float bias), weights as Q -> DQ of float initializers, and
+    symmetric activations."""
+    source = tmp_path / "mobilenet.onnx"
+    onnx.save(fp.export_onnx(fp.prepare_network(fp.examples.digits_mobilenet())), str(source))
+    value = option != "QuantizeBias"
+    path = quantize(source, tmp_path / f"{option}_{types}.onnx", digits[0], "QDQ", types, True, **{option: value})
+    qnet = fp.import_onnx(path)
+    x = np.concatenate([digits[1], np.random.default_rng(10).uniform(-0.3, 1.3, (256, 1, 8, 8)).astype(np.float32)])
+    assert np.array_equal(qnet.predict(x), _session(path).run(None, {"input": x})[0])
+    assert np.array_equal(qnet.predict(x, runtime="onnxruntime-reference"),
+                          _session(path, disable=True).run(None, {"input": x})[0])
+    if AVX2_HOST:
+        assert np.array_equal(qnet.predict(x, runtime="onnxruntime-avx2-precise"),
+                              _session(path, precise=True).run(None, {"input": x})[0])
+
+
 # --- hand-made QDQ graphs ------------------------------------------------------------------------------
 def _qdq_conv_model(activation=None, clip_max=6.0, zero=0, final_dq=True, channels=(1, 4), out_scale=0.03):
     """x -> Q -> DQ -> Conv (DQ int8 weights, int32 bias) [-> Relu | Clip] -> Q [-> DQ]."""

@@ -113,6 +113,10 @@ def learnable_data(imp, name, record) -> dict:
         data["bias"] = weight_bias_quantization(imp, node, np.asarray(imp.constants[bias_name]),
                                                 record.in_params[0], pw)
         data["ort_int32_bias"] = True
+        # a group that then does not fuse runs its float operator on the DequantizeLinear of that
+        # int32 bias (scale x_scale * w_scale, the Mul node's float32 product)
+        scale = np.float32(record.in_params[0].scale[0]) * pw.scale.astype(np.float32)
+        data["ort_float_bias"] = (data["bias"].astype(np.float32) * scale).astype(np.float32)
     else:   # no bias, or a DQ of another type: ORT cannot fuse (qdq_selectors.cc ConvNodeGroupSelector)
         data["bias"] = np.zeros(w.shape[0], np.int32)
         data["ort_int32_bias"] = not bias_name

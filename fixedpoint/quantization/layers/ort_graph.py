@@ -107,9 +107,15 @@ def ort_float_function(float_layer):
 def float_kernel(layer, runtime):
     """The float32 function ORT computes for the layer's float operator: ORT's own kernel where
     `FLOAT_KERNELS` names one, else the layer's `forward` (exact where float32 rounds once per
-    operation as ORT does: max, reshape, Relu, LeakyRelu, Add, Mul, Concat)."""
+    operation as ORT does: max, reshape, Relu, LeakyRelu, Add, Mul, Concat). In an optimized graph a
+    layer whose float bias ORT quantized (`ort_float_bias`, WeightBiasQuantization) uses that bias."""
     runtime.choice(layer, "float", ("mlas",))
-    return ort_float_function(layer.layer) or layer.layer.forward
+    float_layer = layer.layer
+    bias = getattr(layer, "ort_float_bias", None)
+    if bias is not None and runtime.choice(layer, "graph", tuple(GRAPH_FIELDS)) != "as-written":
+        float_layer = float_layer.copy()
+        float_layer.learnables["Bias"] = np.array(bias, np.float32)
+    return ort_float_function(float_layer) or float_layer.forward
 
 
 def _float_layer_function(float_layer, runtime):
