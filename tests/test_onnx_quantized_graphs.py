@@ -412,3 +412,23 @@ def test_save_load_keeps_every_profile(zoo_models, digits, tmp_path):
     for runtime in ("onnxruntime", "onnxruntime-avx2", "onnxruntime-vnni", "onnxruntime-reference"):
         assert np.array_equal(loaded.predict(digits[1], runtime=runtime), qnet.predict(digits[1], runtime=runtime))
     assert loaded.qlayers["conv2"].ort_op == qnet.qlayers["conv2"].ort_op == ""
+
+
+def test_dequantize_without_zero_point(tmp_path, digits):
+    """DequantizeLinear without a zero point input: zero of the integers' own type (the int32 bias)."""
+    model = _qdq_conv_model("Relu")
+    bias_dq = next(n for n in model.graph.node if n.op_type == "DequantizeLinear" and n.input[0] == "b")
+    del bias_dq.input[2]
+    path = str(tmp_path / "m.onnx")
+    onnx.save(model, path)
+    qnet = fp.import_onnx(path)
+    assert qnet.qlayers["conv"].ort_op == "QLinearConv"
+    assert np.array_equal(qnet.predict(digits[1]), _session(path).run(None, {"x": digits[1]})[0])
+
+
+def test_float16_scale_is_refused():
+    model = _qdq_conv_model()
+    scale = next(t for t in model.graph.initializer if t.name == "sy")
+    scale.CopyFrom(numpy_helper.from_array(np.array(0.03, np.float16), "sy"))
+    with pytest.raises(OnnxImportError, match="float32"):
+        fp.import_onnx(model)

@@ -109,13 +109,15 @@ class QuantizedImporter(Importer):
         return alias
 
     # --- parameters --------------------------------------------------------------------------------
-    def params(self, node, scale_index: int, zero_index: int, *, axis=None, dtype=None, rank=None):
-        """QuantParams from a node's constant scale and zero point inputs (zero point absent: uint8 0)."""
-        scale = np.asarray(self.const(node, scale_index), np.float32).reshape(-1)
+    def params(self, node, scale_index: int, zero_index: int, *, axis=None, dtype=None):
+        """QuantParams from a node's constant scale and zero point inputs (zero point absent: 0 of
+        `dtype`, uint8 by default, as ONNX defines it)."""
+        scale = np.asarray(self.const(node, scale_index))
+        if scale.dtype != np.float32:
+            self.fail(node, f"scales must be float32, got {scale.dtype}")
+        scale = scale.reshape(-1)
         zero = self.const(node, zero_index, required=False)
         zero = np.zeros(1, np.uint8 if dtype is None else dtype) if zero is None else np.asarray(zero)
-        if scale.dtype != np.float32:
-            self.fail(node, "scales must be float32")
         size = max(scale.size, zero.size)
         try:
             params = QuantParams(zero.dtype, scale, zero.reshape(-1), axis if size > 1 else None)
@@ -125,21 +127,18 @@ class QuantizedImporter(Importer):
         # network's per-call check that an input has the parameters a layer reads is an identity test
         return self.interned.setdefault(params, params)
 
-    def node_params(self, node, rank=None) -> QuantParams:
-        """A QuantizeLinear / DequantizeLinear node's parameters (axis normalised for `rank`)."""
+    def node_params(self, node, rank=None, dtype=None) -> QuantParams:
+        """A QuantizeLinear / DequantizeLinear node's parameters (axis normalised for `rank`; `dtype`:
+        the integer type when the zero point is absent)."""
         attrs = attributes(node)
         if attrs.get("block_size", 0):
             self.fail(node, "blocked quantization (block_size) is not supported")
+        if attrs.get("output_dtype", 0):
+            self.fail(node, "the output_dtype attribute is not supported")
         axis = int(attrs.get("axis", 1))
         if rank is not None and -rank <= axis < rank:
             axis %= rank
-        return self.params(node, 1, 2, axis=axis)
-
-    def params_of(self, tensor):
-        """The parameters of a run-time tensor read as integers (DQ output or integer tensor), or None."""
-        if tensor in self.dq_params:
-            return self.dq_params[tensor]
-        return self.qtensor.get(tensor)
+        return self.params(node, 1, 2, axis=axis, dtype=dtype)
 
     # --- the walk ----------------------------------------------------------------------------------
     def node(self, node):
@@ -204,7 +203,10 @@ class QuantizedImporter(Importer):
         x, out = node.input[0], node.output[0]
         if x in self.constants:
             value = np.asarray(self.constants[x])
-            params = self.node_params(node, value.ndim)
+            if value.dtype not in (np.dtype(np.int8), np.dtype(np.uint8), np.dtype(np.int32)):
+                self.fail(node, f"dequantizes a constant of type {value.dtype}; int8, uint8 and int32 "
+                                f"are supported")
+            params = self.node_params(node, value.ndim, dtype=value.dtype)
             if value.dtype != params.dtype:
                 self.fail(node, f"integers of type {value.dtype} with a {params.dtype} zero point")
             self.qconst[out] = (value, params)
@@ -213,7 +215,7 @@ class QuantizedImporter(Importer):
         if x not in self.qtensor:
             self.fail(node, f"dequantizes {x!r}, which is no quantized tensor (graph inputs must be "
                             f"float32; a DequantizeLinear reads a QuantizeLinear or QLinear* output)")
-        params = self.node_params(node)
+        params = self.node_params(node, dtype=self.qtensor[x].dtype)
         if params != self.qtensor[x]:
             self.fail(node, f"its parameters {params} differ from those {x!r} was quantized with "
                             f"({self.qtensor[x]}); not supported")
