@@ -10,7 +10,6 @@ import pytest
 
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
-quantization = pytest.importorskip("onnxruntime.quantization")
 
 import fixedpoint as fp  # noqa: E402
 from fixedpoint.nn import Network  # noqa: E402
@@ -18,7 +17,7 @@ from fixedpoint.nn.layers.base import make_layer as L  # noqa: E402
 from fixedpoint.onnx import OnnxImportError  # noqa: E402
 from fixedpoint.runtime import RuntimeNotSupportedError  # noqa: E402
 
-from test_onnx_quantized_import import AVX2_HOST, TYPES, _session  # noqa: E402
+from test_onnx_quantized_import import AVX2_HOST, TYPES, _quantization, _session  # noqa: E402
 
 helper, numpy_helper, TP = onnx.helper, onnx.numpy_helper, onnx.TensorProto
 
@@ -65,6 +64,7 @@ def digits():
 
 
 def quantize(source, path, x_cal, fmt, types, per_channel, **extra_options):
+    quantization = _quantization()
     feed = onnx.load(str(source)).graph.input[0].name
 
     class Reader(quantization.CalibrationDataReader):
@@ -341,7 +341,7 @@ def test_dynamic_quantization_is_refused(tmp_path):
                               [helper.make_tensor_value_info("y", TP.FLOAT, [None, 10])], init)
     source, path = tmp_path / "f.onnx", tmp_path / "d.onnx"
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), str(source))
-    quantization.quantize_dynamic(str(source), str(path))
+    _quantization().quantize_dynamic(str(source), str(path))
     with pytest.raises(OnnxImportError, match="DynamicQuantizeLinear"):
         fp.import_onnx(str(path))
 
