@@ -135,14 +135,7 @@ class AffineLinearKind(AffineKind):
         isa = runtime.choice(layer, "accumulation", ("avx2", "avx2-precise", "vnni", "host"))
         activation = np.dtype(getattr(layer, "ort_activation_dtype", layer.input_params[0].dtype))
         flipped = activation != layer.input_params[0].dtype
-        if not hasattr(kernels, "ort_accumulation"):   # before the MLAS accumulation kernels
-            if isa in ("vnni", "avx2-precise") or (activation, layer.weights.dtype) != (
-                    np.dtype(np.uint8), np.dtype(np.int8)):
-                return None, False
-            raise RuntimeNotSupportedError(
-                f"layer {layer.name!r}: MLAS's AVX2 int16-pair accumulation is not available "
-                f"(fixedpoint.kernels.ort_accumulation is missing)")
-        if isa == "host":
+        if isa == "host":   # the reference profile's QOperator nodes: this machine's MLAS kernels
             isa = kernels.host_ort_profile() or "avx2"
             isa = "avx2" if isa == "avx512bw" else isa
         if isa.endswith("-precise") and layer.weights.dtype == np.int8 and \
