@@ -34,6 +34,7 @@ EXTENSIONS = [
         + ["csrc/bindings/kernels.cpp"]),
     ext("_requant", glob("csrc/kernels/requant*.cpp") + glob("csrc/kernels/elementwise*.cpp")
         + ["csrc/bindings/requant.cpp"]),
+    ext("_litert", ["csrc/bindings/litert.cpp"]),
 ]
 
 only = [s.strip() for s in os.environ.get("FIXEDPOINT_ONLY", "").split(",") if s.strip()]

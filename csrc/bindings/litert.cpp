@@ -1,0 +1,155 @@
+// pybind11 binding of fixedpoint._litert: LiteRT's int8 operator arithmetic per op resolver
+// (csrc/ops/litert/*.hpp). Inputs arrive with checked dtypes and shapes from
+// fixedpoint/kernels/litert.py; this layer checks what memory accesses depend on and releases the
+// GIL for the loops.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "ops/litert/binary.hpp"
+#include "ops/litert/conv_params.hpp"
+#include "ops/litert/quant_params.hpp"
+
+namespace py = pybind11;
+namespace lr = fxp::litert;
+
+namespace {
+
+template <class T>
+bool has_dtype(const py::array& a) { return a.dtype().is(py::dtype::of<T>()); }
+
+void require(bool ok, const std::string& what) {
+    if (!ok) throw std::invalid_argument(what);
+}
+
+std::vector<py::ssize_t> shape_of(const py::array& a) { return {a.shape(), a.shape() + a.ndim()}; }
+
+// (qmin, qmax) of an 8-bit output dtype name.
+std::pair<int32_t, int32_t> range_of(const std::string& dtype) {
+    if (dtype == "int8") return {-128, 127};
+    if (dtype == "uint8") return {0, 255};
+    throw std::invalid_argument("dtype must be int8 or uint8, got " + dtype);
+}
+
+// Calls fn(T{}) with the 8-bit type named `dtype`.
+template <class Fn>
+decltype(auto) with_dtype8(const std::string& dtype, Fn&& fn) {
+    if (dtype == "int8") return fn(int8_t{});
+    if (dtype == "uint8") return fn(uint8_t{});
+    throw std::invalid_argument("dtype must be int8 or uint8, got " + dtype);
+}
+
+template <class T>
+py::array_t<T> vector_array(const std::vector<T>& v) {
+    py::array_t<T> a(py::ssize_t(v.size()));
+    std::copy(v.begin(), v.end(), a.mutable_data());
+    return a;
+}
+
+// The shapes of a, b and their broadcast output, each extended with leading 1s to one rank.
+lr::BinaryShapes binary_shapes(const py::array& a, const py::array& b, const std::vector<py::ssize_t>& out) {
+    lr::BinaryShapes s;
+    s.rank = int(out.size());
+    require(s.rank <= lr::kMaxBinaryRank, "tensors of rank above 6 are not supported");
+    require(a.ndim() <= s.rank && b.ndim() <= s.rank, "the output shape must have the largest rank");
+    for (int d = 0; d < s.rank; ++d) {
+        const int da = d - (s.rank - int(a.ndim())), db = d - (s.rank - int(b.ndim()));
+        s.a[d] = da >= 0 ? a.shape(da) : 1;
+        s.b[d] = db >= 0 ? b.shape(db) : 1;
+        s.out[d] = out[d];
+        require((s.a[d] == s.out[d] || s.a[d] == 1) && (s.b[d] == s.out[d] || s.b[d] == 1),
+                "shapes do not broadcast to the output shape");
+    }
+    return s;
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_litert, m) {
+    m.doc() = "fixedpoint._litert: LiteRT (TFLite interpreter) int8 operator arithmetic per op resolver "
+              "(reference, optimized, xnnpack)";
+
+    // ---- parameter derivation ------------------------------------------------------------------
+    m.def("quantize_multiplier", [](double real) {
+        const lr::QuantizedMultiplier q = lr::quantize_multiplier(real);
+        return py::make_tuple(q.multiplier, q.shift);
+    });
+    m.def("activation_range", [](int resolver, int activation, float scale, int32_t zero_point, const std::string& dtype) {
+        const auto [qmin, qmax] = range_of(dtype);
+        const lr::Range r = lr::activation_range(lr::resolver_from_int(resolver), lr::activation_from_int(activation),
+                                                 scale, zero_point, qmin, qmax);
+        return py::make_tuple(r.lo, r.hi);
+    });
+
+    m.def("conv_requant_plan",
+          [](int resolver, int kind, float input_scale, const py::array_t<float, py::array::c_style | py::array::forcecast>& weight_scales,
+             py::ssize_t channels, float output_scale, int32_t output_zero_point, int activation, const std::string& dtype) {
+              require(kind >= 0 && kind <= 2, "kind must be 0 (conv), 1 (depthwise) or 2 (fully connected)");
+              const auto [qmin, qmax] = range_of(dtype);
+              const lr::ConvRequantPlan p = lr::conv_requant_plan(
+                  lr::resolver_from_int(resolver), lr::ConvKind(kind), input_scale, weight_scales.data(),
+                  weight_scales.size(), channels, output_scale, output_zero_point, lr::activation_from_int(activation),
+                  qmin, qmax);
+              py::dict d;
+              d["rounding"] = vector_array(p.rounding);
+              d["multiplier"] = vector_array(p.multiplier);
+              d["shift"] = vector_array(p.shift);
+              d["scale"] = vector_array(p.scale);
+              d["real"] = vector_array(p.real);
+              d["zero_point"] = p.zero_point;
+              d["clamp"] = py::make_tuple(p.clamp.lo, p.clamp.hi);
+              return d;
+          });
+
+    m.def("requantize_double_round",
+          [](const py::array_t<int32_t, py::array::c_style>& acc, const py::array_t<double, py::array::c_style>& real,
+             int32_t zero_point, int32_t lo, int32_t hi, const std::string& dtype) -> py::array {
+              require(acc.ndim() == 2, "acc must be 2-D (rows, channels)");
+              require(real.ndim() == 1 && real.shape(0) == acc.shape(1), "real must hold one multiplier per channel");
+              return with_dtype8(dtype, [&](auto t) -> py::array {
+                  using Out = decltype(t);
+                  py::array_t<Out> out(shape_of(acc));
+                  const int32_t* a = acc.data();
+                  const double* r = real.data();
+                  Out* o = out.mutable_data();
+                  const py::ssize_t rows = acc.shape(0), ch = acc.shape(1);
+                  {
+                      py::gil_scoped_release nogil;
+                      lr::requantize_double_round(a, rows, ch, r, zero_point, lr::Range{lo, hi}, o);
+                  }
+                  return out;
+              });
+          });
+
+    // ---- ADD / SUB / MUL -----------------------------------------------------------------------
+    m.def("binary",
+          [](int op, int resolver, const py::array& a, float a_scale, int32_t a_zp, const py::array& b, float b_scale,
+             int32_t b_zp, float out_scale, int32_t out_zp, int activation, const std::vector<py::ssize_t>& out_shape) -> py::array {
+              require(op >= 0 && op <= 2, "op must be 0 (add), 1 (sub) or 2 (mul)");
+              require((a.flags() & py::array::c_style) && (b.flags() & py::array::c_style), "a and b must be C-contiguous");
+              require(has_dtype<int8_t>(a) && has_dtype<int8_t>(b), "a and b must be int8");
+              const lr::BinaryShapes shapes = binary_shapes(a, b, out_shape);
+              const lr::BinaryArgs args{lr::BinaryOp(op), lr::resolver_from_int(resolver), {a_scale, a_zp}, {b_scale, b_zp},
+                                        {out_scale, out_zp}, lr::activation_from_int(activation)};
+              py::array_t<int8_t> out(out_shape);
+              const int8_t* pa = static_cast<const int8_t*>(a.data());
+              const int8_t* pb = static_cast<const int8_t*>(b.data());
+              int8_t* po = out.mutable_data();
+              // Parameter errors surface before the GIL is released.
+              if (!lr::runs_in_xnnpack(args))
+                  lr::tflite_binary_params(args.op, args.in1, args.in2, args.out, args.act, -128, 127);
+              {
+                  py::gil_scoped_release nogil;
+                  lr::binary_op(args, shapes, pa, pb, po);
+              }
+              return out;
+          });
+    m.def("xnnpack_takes_binary", [](int op, float a_scale, float b_scale, float out_scale) {
+        return lr::xnn_binary_supported(lr::BinaryOp(op), {a_scale, 0}, {b_scale, 0}, {out_scale, 0});
+    });
+}

@@ -1,0 +1,361 @@
+"""LiteRT (the TFLite interpreter, ai-edge-litert) int8 operators, bit for bit, per op resolver.
+
+LiteRT computes a full-integer model differently depending on how it is run (docs/runtimes-litert-ops.md):
+
+  resolver="reference"  OpResolverType.BUILTIN_REF: the reference kernels (gemmlowp double rounding).
+  resolver="optimized"  BUILTIN_WITHOUT_DEFAULT_DELEGATES: the optimized kernels. The x86 wheel runs
+                        their NEON paths through NEON_2_SSE, so several ops round one way in the
+                        vector loop and another in its scalar tail; the functions here follow that.
+  resolver="xnnpack"    AUTO / BUILTIN (the default): XNNPACK takes the ops it supports (fp32
+                        requantization, parameters in float); `xnnpack_takes(op)` says which, and the
+                        others run as "optimized".
+
+Layout. Convolution-like ops take NCHW activations (`x[n, c, h, w]`) and the weights in their
+.tflite layout (CONV_2D OHWI, DEPTHWISE_CONV_2D 1HW(C*m), FULLY_CONNECTED (N, K)). Element-wise,
+pooling and reduction ops take tensors in TFLite's own axis order (NHWC for images) because some
+optimized kernels treat an element by its position in that order; an NCHW array `a` is passed as the
+view `a.transpose(0, 2, 3, 1)` (no copy) and the result comes back in the same memory order.
+
+Quantization parameters are given as floats exactly as stored in the model (float32 scales, integer
+zero points); every derivation (multipliers, shifts, float scales, activation bounds) happens in C++
+(csrc/ops/litert) in the precision the runtime uses.
+"""
+import numpy as np
+
+from .. import _litert
+from .conv import conv2d as _conv2d
+from .gemm import PackedWeights, gemm as _gemm
+from .requantize import Requantizer
+
+RESOLVERS = ("reference", "optimized", "xnnpack")
+ACTIVATIONS = ("NONE", "RELU", "RELU_N1_TO_1", "RELU6")  # TFLite ActivationFunctionType codes 0..3
+_CONV_KINDS = ("conv2d", "depthwise_conv2d", "fully_connected")
+_ROUNDING_MODES = {0: "gemmlowp_double", 1: "ruy_double_halfup", 2: "mlas_fp32"}  # 3: double round (own)
+
+
+# ---- argument checks ------------------------------------------------------------------------------
+def resolver_code(resolver):
+    if isinstance(resolver, str) and resolver.lower() in RESOLVERS:
+        return RESOLVERS.index(resolver.lower())
+    raise ValueError(f"resolver must be one of {', '.join(RESOLVERS)}; got {resolver!r}")
+
+
+def activation_code(activation):
+    """TFLite fused-activation code of a name ("RELU6", case-insensitive), a code 0..3, or None."""
+    if activation is None:
+        return 0
+    if isinstance(activation, str) and activation.upper() in ACTIVATIONS:
+        return ACTIVATIONS.index(activation.upper())
+    if isinstance(activation, (int, np.integer)) and not isinstance(activation, bool) and 0 <= activation <= 3:
+        return int(activation)
+    raise ValueError(f"activation must be one of {', '.join(ACTIVATIONS)} (or None); got {activation!r}")
+
+
+def _scale(value, name):
+    """A positive finite float32 scale, as the model stores it."""
+    try:
+        s = np.float32(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a positive finite float, got {value!r}") from None
+    if np.ndim(value) != 0 or not (np.isfinite(s) and s > 0):
+        raise ValueError(f"{name} must be a positive finite float, got {value!r}")
+    return float(s)
+
+
+def _scales(value, name):
+    s = np.asarray(value, dtype=np.float32).reshape(-1)
+    if s.size == 0 or not np.all(np.isfinite(s)) or np.any(s <= 0):
+        raise ValueError(f"{name} must hold positive finite floats, got {value!r}")
+    return np.ascontiguousarray(s)
+
+
+def _dtype8(dtype, name="dtype"):
+    dt = np.dtype(dtype) if not isinstance(dtype, np.dtype) else dtype
+    if dt not in (np.dtype(np.int8), np.dtype(np.uint8)):
+        raise ValueError(f"{name} must be int8 or uint8, got {dtype!r}")
+    return dt
+
+
+def _zero_point(value, dtype, name):
+    info = np.iinfo(dtype)
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not info.min <= value <= info.max:
+        raise ValueError(f"{name} must be an int in [{info.min}, {info.max}] (the range of {np.dtype(dtype).name}), "
+                         f"got {value!r}")
+    return int(value)
+
+
+def _array(value, name, dtypes, ndim=None):
+    if not isinstance(value, np.ndarray):
+        raise ValueError(f"{name} must be a numpy array, got {type(value).__name__}")
+    if value.dtype not in [np.dtype(d) for d in dtypes]:
+        raise ValueError(f"{name} must have dtype {' or '.join(np.dtype(d).name for d in dtypes)}, got {value.dtype}")
+    if ndim is not None and value.ndim != ndim:
+        raise ValueError(f"{name} must be {ndim}-D, got shape {value.shape}")
+    return value
+
+
+# ---- parameter derivation -----------------------------------------------------------------------
+def quantize_multiplier(real):
+    """TFLite QuantizeMultiplier of a double: (Q0.31 multiplier, exponent)."""
+    return _litert.quantize_multiplier(float(real))
+
+
+def activation_range(activation, output_scale, output_zero_point, *, resolver, dtype=np.int8):
+    """(lo, hi) of a fused activation in the output domain, as `resolver` quantizes its bounds:
+    TFLite rounds 6/s half away from zero then adds the zero point; XNNPACK rounds 6/s + zp to even."""
+    dt = _dtype8(dtype)
+    return _litert.activation_range(resolver_code(resolver), activation_code(activation),
+                                    _scale(output_scale, "output_scale"),
+                                    _zero_point(output_zero_point, dt, "output_zero_point"), dt.name)
+
+
+class ConvRequantizer:
+    """The requantization of a CONV_2D / DEPTHWISE_CONV_2D / FULLY_CONNECTED int32 accumulator as one
+    LiteRT resolver does it, derived from the model's float scales.
+
+    `parts` lists (first channel, end channel, fixedpoint.kernels.Requantizer or None) — None marks
+    the reference FULLY_CONNECTED's double-precision rounding, which no Requantizer mode holds. The
+    optimized DEPTHWISE_CONV_2D has two parts (half-up NEON channels, then gemmlowp channels).
+    `fused` is the single Requantizer a conv2d / gemm call can apply in its own pass, else None.
+    `plan` is the raw dict from C++ (per-channel rounding code, multiplier, shift, scale, real).
+    """
+
+    def __init__(self, kind, *, input_scale, weight_scales, output_scale, output_zero_point, channels,
+                 activation=None, resolver, dtype=np.int8):
+        if kind not in _CONV_KINDS:
+            raise ValueError(f"kind must be one of {', '.join(_CONV_KINDS)}; got {kind!r}")
+        dt = _dtype8(dtype)
+        if isinstance(channels, bool) or not isinstance(channels, (int, np.integer)) or channels < 1:
+            raise ValueError(f"channels must be a positive int, got {channels!r}")
+        ws = _scales(weight_scales, "weight_scales")
+        if ws.size not in (1, channels):
+            raise ValueError(f"weight_scales has {ws.size} entries; expected 1 or one per output channel ({channels})")
+        self.kind, self.resolver, self.dtype, self.channels = kind, RESOLVERS[resolver_code(resolver)], dt, int(channels)
+        zp = _zero_point(output_zero_point, dt, "output_zero_point")
+        self.plan = _litert.conv_requant_plan(resolver_code(resolver), _CONV_KINDS.index(kind),
+                                              _scale(input_scale, "input_scale"), ws, int(channels),
+                                              _scale(output_scale, "output_scale"), zp, activation_code(activation),
+                                              dt.name)
+        self.clamp = tuple(self.plan["clamp"])
+        rounding = self.plan["rounding"]
+        self.parts = []
+        start = 0
+        for c in range(1, channels + 1):
+            if c == channels or rounding[c] != rounding[start]:
+                self.parts.append((start, c, self._part(int(rounding[start]), start, c, zp)))
+                start = c
+        only = self.parts[0][2] if len(self.parts) == 1 else None
+        self.fused = only
+
+    def _part(self, code, lo, hi, zp):
+        if code == 3:
+            return None
+        sl = slice(lo, hi)
+        mode = _ROUNDING_MODES[code]
+        if mode == "mlas_fp32":
+            return Requantizer(mode, scale=self.plan["scale"][sl], zero_point=zp, dtype=self.dtype, clamp=self.clamp)
+        return Requantizer(mode, multiplier=self.plan["multiplier"][sl], shift=self.plan["shift"][sl], zero_point=zp,
+                           dtype=self.dtype, clamp=self.clamp)
+
+    def __call__(self, acc, *, channel_axis=1):
+        """Requantize an int32 accumulator whose output channels run along `channel_axis`."""
+        acc = _array(acc, "acc", (np.int32,))
+        if not -acc.ndim <= channel_axis < acc.ndim or acc.shape[channel_axis] != self.channels:
+            raise ValueError(f"acc of shape {acc.shape} must have {self.channels} channels along axis {channel_axis}")
+        axis = channel_axis % acc.ndim
+        if self.fused is not None:
+            return self.fused(np.ascontiguousarray(acc), channel_axis=axis)
+        moved = np.moveaxis(acc, axis, -1)
+        flat = np.ascontiguousarray(moved).reshape(-1, self.channels)
+        out = np.empty(flat.shape, dtype=self.dtype)
+        for lo, hi, rq in self.parts:
+            part = np.ascontiguousarray(flat[:, lo:hi])
+            if rq is None:
+                out[:, lo:hi] = _litert.requantize_double_round(part, np.ascontiguousarray(self.plan["real"][lo:hi]),
+                                                                int(self.plan["zero_point"]), self.clamp[0],
+                                                                self.clamp[1], self.dtype.name)
+            else:
+                out[:, lo:hi] = rq(part, channel_axis=1)
+        return np.moveaxis(out.reshape(moved.shape), -1, axis)
+
+    def __repr__(self):
+        return f"ConvRequantizer({self.kind!r}, resolver={self.resolver!r}, channels={self.channels}, clamp={self.clamp})"
+
+
+def conv_requantizer(kind, **kwargs):
+    """`ConvRequantizer(kind, ...)`: how `resolver` requantizes a conv2d / depthwise_conv2d /
+    fully_connected accumulator (keywords: input_scale, weight_scales, output_scale,
+    output_zero_point, channels, activation, resolver, dtype)."""
+    return ConvRequantizer(kind, **kwargs)
+
+
+# ---- CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED ----------------------------------------------------
+def _padding(padding, kernel, stride, dilation):
+    p = padding.upper() if isinstance(padding, str) else None
+    if p == "VALID":
+        return 0
+    if p == "SAME":
+        return "same"  # TFLite SAME: the odd padding pixel after (ONNX SAME_UPPER)
+    raise ValueError(f"padding must be 'SAME' or 'VALID', got {padding!r}")
+
+
+def _pair(v, name):
+    if isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= 1:
+        return (int(v), int(v))
+    if isinstance(v, (tuple, list)) and len(v) == 2 and all(isinstance(t, (int, np.integer)) and t >= 1 for t in v):
+        return (int(v[0]), int(v[1]))
+    raise ValueError(f"{name} must be a positive int or (h, w) pair, got {v!r}")
+
+
+def _bias(bias, channels):
+    if bias is None:
+        return None
+    b = _array(bias, "bias", (np.int32,), 1)
+    if b.shape[0] != channels:
+        raise ValueError(f"bias must have {channels} entries (one per output channel), got {b.shape[0]}")
+    return np.ascontiguousarray(b)
+
+
+class Conv2D:
+    """A CONV_2D (or DEPTHWISE_CONV_2D) layer prepared once: weights packed, requantization derived.
+
+    weights: CONV_2D OHWI int8 (TFLite layout), DEPTHWISE_CONV_2D (1, kh, kw, C*m) int8;
+    weight_scales: one or one per output channel; bias: int32 per output channel or None;
+    stride, dilation: int or (h, w); padding "SAME" / "VALID"; activation: fused activation name.
+    Call with x (N, C, H, W) int8 -> (N, O, H_out, W_out) int8.
+    """
+
+    def __init__(self, weights, bias=None, *, input_scale, input_zero_point, weight_scales, output_scale,
+                 output_zero_point, stride=1, padding="VALID", dilation=1, activation=None, resolver,
+                 depthwise=False, depth_multiplier=None):
+        w = _array(weights, "weights", (np.int8,), 4)
+        if depthwise:
+            if w.shape[0] != 1:
+                raise ValueError(f"depthwise weights must have shape (1, kh, kw, C*m), got {w.shape}")
+            out_c = w.shape[3]
+            oihw = np.ascontiguousarray(w[0].transpose(2, 0, 1)[:, None])   # (C*m, 1, kh, kw)
+            self.depth_multiplier = depth_multiplier
+        else:
+            out_c = w.shape[0]
+            oihw = np.ascontiguousarray(w.transpose(0, 3, 1, 2))             # OHWI -> OIHW
+        self.depthwise = bool(depthwise)
+        self.out_channels = out_c
+        self.kernel = oihw.shape[2:]
+        self.stride, self.dilation = _pair(stride, "stride"), _pair(dilation, "dilation")
+        self.padding = _padding(padding, self.kernel, self.stride, self.dilation)
+        self.input_zero_point = _zero_point(input_zero_point, np.int8, "input_zero_point")
+        self.bias = _bias(bias, out_c)
+        self.requantizer = ConvRequantizer("depthwise_conv2d" if depthwise else "conv2d", input_scale=input_scale,
+                                           weight_scales=weight_scales, output_scale=output_scale,
+                                           output_zero_point=output_zero_point, channels=out_c, activation=activation,
+                                           resolver=resolver)
+        self._oihw = oihw
+        self._packed = None
+
+    def __call__(self, x):
+        x = _array(x, "x", (np.int8,), 4)
+        groups = 1
+        if self.depthwise:
+            groups = x.shape[1]
+            if self.out_channels % groups:
+                raise ValueError(f"x has {groups} channels, which must divide the {self.out_channels} depthwise outputs")
+            if self.depth_multiplier is not None and self.out_channels != groups * self.depth_multiplier:
+                raise ValueError(f"depth_multiplier {self.depth_multiplier} x {groups} input channels != "
+                                 f"{self.out_channels} output channels")
+        if self._packed is None or self._packed.groups != groups:
+            self._packed = PackedWeights(self._oihw, groups)
+        rq = self.requantizer
+        acc = _conv2d(x, self._packed, bias=self.bias, stride=self.stride, padding=self.padding,
+                      dilation=self.dilation, groups=groups, x_zero_point=self.input_zero_point,
+                      requantizer=rq.fused)
+        return acc if rq.fused is not None else rq(acc, channel_axis=1)
+
+
+def conv2d(x, weights, bias=None, **kwargs):
+    """CONV_2D: x (N, C, H, W) int8, weights OHWI int8 -> (N, O, H_out, W_out) int8 (see `Conv2D`)."""
+    return Conv2D(weights, bias, **kwargs)(x)
+
+
+def depthwise_conv2d(x, weights, bias=None, **kwargs):
+    """DEPTHWISE_CONV_2D: x (N, C, H, W) int8, weights (1, kh, kw, C*m) int8 -> (N, C*m, H_out, W_out)."""
+    return Conv2D(weights, bias, depthwise=True, **kwargs)(x)
+
+
+class FullyConnected:
+    """A FULLY_CONNECTED layer prepared once: weights (N, K) int8 as stored, bias int32 (N,) or None.
+    Call with x (B, K) int8 -> (B, N) int8."""
+
+    def __init__(self, weights, bias=None, *, input_scale, input_zero_point, weight_scales, output_scale,
+                 output_zero_point, activation=None, resolver):
+        w = _array(weights, "weights", (np.int8,), 2)
+        self.units, self.depth = w.shape
+        self.bias = _bias(bias, self.units)
+        self.input_zero_point = _zero_point(input_zero_point, np.int8, "input_zero_point")
+        self.requantizer = ConvRequantizer("fully_connected", input_scale=input_scale, weight_scales=weight_scales,
+                                           output_scale=output_scale, output_zero_point=output_zero_point,
+                                           channels=self.units, activation=activation, resolver=resolver)
+        self._packed = PackedWeights(np.ascontiguousarray(w.T))
+
+    def __call__(self, x):
+        x = _array(x, "x", (np.int8,), 2)
+        if x.shape[1] != self.depth:
+            raise ValueError(f"x must have {self.depth} columns to match the weights, got shape {x.shape}")
+        rq = self.requantizer
+        acc = _gemm(np.ascontiguousarray(x), self._packed, bias=self.bias, a_zero_point=self.input_zero_point,
+                    requantizer=rq.fused)
+        return acc if rq.fused is not None else rq(acc, channel_axis=1)
+
+
+def fully_connected(x, weights, bias=None, **kwargs):
+    """FULLY_CONNECTED: x (B, K) int8, weights (N, K) int8 -> (B, N) int8 (see `FullyConnected`)."""
+    return FullyConnected(weights, bias, **kwargs)(x)
+
+
+# ---- ADD, SUB, MUL ----------------------------------------------------------------------------------
+_BINARY_OPS = ("add", "sub", "mul")
+
+
+def _tflite_tensor(x, name, dtypes=(np.int8,)):
+    """x as a C-contiguous array in TFLite axis order (a transposed view is copied)."""
+    x = _array(x, name, dtypes)
+    return x if x.flags.c_contiguous else np.ascontiguousarray(x)
+
+
+def _binary(op, a, b, a_scale, a_zero_point, b_scale, b_zero_point, output_scale, output_zero_point, activation,
+            resolver):
+    a = _tflite_tensor(a, "a")
+    b = _tflite_tensor(b, "b")
+    try:
+        shape = np.broadcast_shapes(a.shape, b.shape)
+    except ValueError:
+        raise ValueError(f"shapes {a.shape} and {b.shape} do not broadcast") from None
+    if len(shape) > 6:
+        raise ValueError(f"tensors of rank {len(shape)} exceed LiteRT's broadcast rank 6")
+    return _litert.binary(_BINARY_OPS.index(op), resolver_code(resolver), a, _scale(a_scale, "a_scale"),
+                          _zero_point(a_zero_point, np.int8, "a_zero_point"), b, _scale(b_scale, "b_scale"),
+                          _zero_point(b_zero_point, np.int8, "b_zero_point"), _scale(output_scale, "output_scale"),
+                          _zero_point(output_zero_point, np.int8, "output_zero_point"), activation_code(activation),
+                          list(shape))
+
+
+def add(a, b, *, a_scale, a_zero_point, b_scale, b_zero_point, output_scale, output_zero_point, activation=None,
+        resolver):
+    """ADD of int8 tensors in TFLite axis order (numpy broadcasting), fused activation, exactly as
+    `resolver` computes it. The optimized kernels treat elements by position (NEON blocks of 16 and
+    scalar tails), so the inputs must be in TFLite's order; the result is C-contiguous in that order."""
+    return _binary("add", a, b, a_scale, a_zero_point, b_scale, b_zero_point, output_scale, output_zero_point,
+                   activation, resolver)
+
+
+def sub(a, b, *, a_scale, a_zero_point, b_scale, b_zero_point, output_scale, output_zero_point, activation=None,
+        resolver):
+    """SUB a - b of int8 tensors (see `add`; LiteRT has no optimized int8 SUB: reference = optimized)."""
+    return _binary("sub", a, b, a_scale, a_zero_point, b_scale, b_zero_point, output_scale, output_zero_point,
+                   activation, resolver)
+
+
+def mul(a, b, *, a_scale, a_zero_point, b_scale, b_zero_point, output_scale, output_zero_point, activation=None,
+        resolver):
+    """MUL of int8 tensors (see `add`)."""
+    return _binary("mul", a, b, a_scale, a_zero_point, b_scale, b_zero_point, output_scale, output_zero_point,
+                   activation, resolver)

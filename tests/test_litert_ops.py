@@ -1,0 +1,283 @@
+"""fixedpoint.kernels.litert against the real LiteRT interpreter (ai-edge-litert), op by op and
+resolver by resolver, on crafted one-op .tflite models (tests/tflite_builder.py).
+
+Every comparison is np.array_equal on full-range random int8 data plus edge values. Scales are
+drawn two ways: random (realistic) and powers of two, which make the real multiplier a power of two
+so that every rounding step meets exact ties — the inputs on which the resolvers' roundings differ
+(each family of tests asserts that such differences occur, so the checks can fail).
+"""
+import numpy as np
+import pytest
+
+pytest.importorskip("ai_edge_litert")
+
+from tflite_builder import RESOLVERS, T, run_model, single_op_model, xnnpack_took  # noqa: E402
+
+from fixedpoint.kernels import litert  # noqa: E402
+
+ALL = tuple(RESOLVERS)
+I8 = np.int8
+
+
+def rand_i8(rng, shape, lo=-128, hi=127):
+    """Full-range int8 with the extremes planted at the first and last positions."""
+    x = rng.integers(lo, hi + 1, shape).astype(I8)
+    flat = x.reshape(-1)
+    if flat.size >= 2:
+        flat[0], flat[-1] = lo, hi
+    return x
+
+
+def nhwc(a):
+    return np.ascontiguousarray(a.transpose(0, 2, 3, 1))
+
+
+def nchw(a):
+    return np.ascontiguousarray(a.transpose(0, 3, 1, 2))
+
+
+# ---- CONV_2D / DEPTHWISE_CONV_2D / FULLY_CONNECTED -------------------------------------------------
+def conv_scales(rng, channels, ties, per_channel, taps):
+    """(input, weights, output) scales. Random: the output scale puts accumulators of `taps`
+    full-range products mostly inside int8. Ties: powers of two with a real multiplier of 2^-2..2^-4
+    (for the small operands of `conv_data`), so that every rounding step meets exact ties."""
+    n = channels if per_channel else 1
+    if ties:
+        s_in = np.float32(2.0 ** -rng.integers(3, 7))
+        s_w = (2.0 ** -rng.integers(5, 7, n)).astype(np.float32)
+        s_out = np.float32(s_in * s_w[0] * 2.0 ** rng.integers(2, 5))
+        return s_in, s_w, s_out
+    target = 40.0 / (np.sqrt(taps) * 74.0 * 73.0)  # real multiplier giving outputs of std ~40
+    s_in = np.float32(rng.uniform(0.005, 0.05))
+    s_w = rng.uniform(0.001, 0.02, n).astype(np.float32)
+    return s_in, s_w, np.float32(s_in * s_w.mean() / target * rng.uniform(0.7, 1.4))
+
+
+def conv_data(rng, ties, x_shape, w_shape, channels, z_in):
+    """Input, weights and bias: full range (extremes planted), or small operands around the zero
+    point (|x - z_in|, |w| <= 3) whose accumulators tie under the `ties` scales."""
+    if ties:
+        x = np.clip(z_in + rng.integers(-3, 4, x_shape), -128, 127).astype(I8)
+        return x, rng.integers(-3, 4, w_shape).astype(I8), rng.integers(-20, 21, channels).astype(np.int32)
+    return (rand_i8(rng, x_shape), rand_i8(rng, w_shape, -127, 127),
+            rng.integers(-5000, 5000, channels).astype(np.int32))
+
+
+CONV_CASES = [
+    # (N, H, W, C, O, kh, kw, stride, dilation, padding, activation)
+    (2, 9, 9, 5, 6, 3, 3, 1, 1, "SAME", "NONE"),
+    (1, 10, 7, 3, 11, 3, 2, 2, 1, "VALID", "RELU"),
+    (2, 8, 8, 16, 8, 1, 1, 1, 1, "VALID", "RELU6"),
+    (1, 12, 12, 4, 9, 3, 3, 1, 2, "SAME", "RELU_N1_TO_1"),
+    (3, 7, 9, 8, 16, 5, 3, (2, 1), (1, 2), "SAME", "NONE"),
+    (1, 1, 1, 24, 10, 1, 1, 1, 1, "VALID", "NONE"),
+]
+
+
+def conv_model(x_q, w, bias, s_in, z_in, s_w, s_out, z_out, out_shape, per_channel, op, qdim, **options):
+    return single_op_model(
+        op, [T(x_q.shape, I8, s_in, z_in), T(w.shape, I8, s_w, 0, data=w, quantized_dimension=qdim),
+             T(bias.shape, np.int32, (s_in * s_w).astype(np.float32), 0, data=bias, quantized_dimension=0)],
+        [T(out_shape, I8, s_out, z_out)], **options)
+
+
+@pytest.mark.parametrize("resolver", ALL)
+@pytest.mark.parametrize("ties", [False, True])
+@pytest.mark.parametrize("per_channel", [False, True])
+@pytest.mark.parametrize("case", range(len(CONV_CASES)))
+def test_conv2d(case, per_channel, ties, resolver):
+    n, h, w_, c, o, kh, kw, stride, dilation, padding, act = CONV_CASES[case]
+    rng = np.random.default_rng(1000 + case * 4 + 2 * per_channel + ties)
+    s_in, s_w, s_out = conv_scales(rng, o, ties, per_channel, kh * kw * c)
+    z_in, z_out = int(rng.integers(-20, 20)), int(rng.integers(-10, 10))
+    x, w, bias = conv_data(rng, ties, (n, h, w_, c), (o, kh, kw, c), o, z_in)
+    layer = litert.Conv2D(w, bias, input_scale=s_in, input_zero_point=z_in, weight_scales=s_w, output_scale=s_out,
+                          output_zero_point=z_out, stride=stride, padding=padding, dilation=dilation,
+                          activation=act, resolver=resolver)
+    ours = nhwc(layer(nchw(x)))
+    sh, sw_ = (stride, stride) if isinstance(stride, int) else stride
+    dh, dw = (dilation, dilation) if isinstance(dilation, int) else dilation
+    model = conv_model(x, w, bias, s_in, z_in, s_w, s_out, z_out, ours.shape, per_channel, "CONV_2D", 0,
+                       padding=padding, stride_h=sh, stride_w=sw_, dilation_h_factor=dh, dilation_w_factor=dw,
+                       fused_activation_function=act)
+    (theirs,) = run_model(model, [x], resolver)
+    assert theirs.shape == ours.shape
+    assert np.array_equal(ours, theirs), f"{np.sum(ours != theirs)} of {ours.size} differ"
+
+
+DW_CASES = [
+    # (N, H, W, C, m, kh, kw, stride, dilation, padding, activation)
+    (2, 9, 9, 10, 1, 3, 3, 1, 1, "SAME", "NONE"),    # 8 NEON channels + 2 scalar (optimized)
+    (1, 10, 8, 3, 2, 3, 3, 2, 1, "VALID", "RELU"),
+    (2, 8, 8, 16, 1, 3, 3, 1, 1, "SAME", "RELU6"),
+    (1, 11, 9, 5, 3, 5, 3, (1, 2), (2, 1), "SAME", "RELU_N1_TO_1"),
+    (3, 6, 6, 7, 1, 1, 1, 1, 1, "VALID", "NONE"),
+]
+
+
+@pytest.mark.parametrize("resolver", ALL)
+@pytest.mark.parametrize("ties", [False, True])
+@pytest.mark.parametrize("per_channel", [False, True])
+@pytest.mark.parametrize("case", range(len(DW_CASES)))
+def test_depthwise_conv2d(case, per_channel, ties, resolver):
+    n, h, w_, c, m, kh, kw, stride, dilation, padding, act = DW_CASES[case]
+    rng = np.random.default_rng(2000 + case * 4 + 2 * per_channel + ties)
+    s_in, s_w, s_out = conv_scales(rng, c * m, ties, per_channel, kh * kw)
+    z_in, z_out = int(rng.integers(-20, 20)), int(rng.integers(-10, 10))
+    x, w, bias = conv_data(rng, ties, (n, h, w_, c), (1, kh, kw, c * m), c * m, z_in)
+    layer = litert.Conv2D(w, bias, input_scale=s_in, input_zero_point=z_in, weight_scales=s_w, output_scale=s_out,
+                          output_zero_point=z_out, stride=stride, padding=padding, dilation=dilation,
+                          activation=act, resolver=resolver, depthwise=True, depth_multiplier=m)
+    ours = nhwc(layer(nchw(x)))
+    sh, sw_ = (stride, stride) if isinstance(stride, int) else stride
+    dh, dw = (dilation, dilation) if isinstance(dilation, int) else dilation
+    model = conv_model(x, w, bias, s_in, z_in, s_w, s_out, z_out, ours.shape, per_channel, "DEPTHWISE_CONV_2D", 3,
+                       padding=padding, stride_h=sh, stride_w=sw_, dilation_h_factor=dh, dilation_w_factor=dw,
+                       depth_multiplier=m, fused_activation_function=act)
+    (theirs,) = run_model(model, [x], resolver)
+    assert theirs.shape == ours.shape
+    assert np.array_equal(ours, theirs), f"{np.sum(ours != theirs)} of {ours.size} differ"
+
+
+FC_CASES = [(64, 40, 12, "NONE"), (1, 33, 9, "RELU"), (7, 8, 4, "RELU6"), (16, 100, 3, "RELU_N1_TO_1")]
+
+
+@pytest.mark.parametrize("resolver", ALL)
+@pytest.mark.parametrize("ties", [False, True])
+@pytest.mark.parametrize("per_channel", [False, True])
+@pytest.mark.parametrize("case", range(len(FC_CASES)))
+def test_fully_connected(case, per_channel, ties, resolver):
+    b, k, units, act = FC_CASES[case]
+    rng = np.random.default_rng(3000 + case * 4 + 2 * per_channel + ties)
+    s_in, s_w, s_out = conv_scales(rng, units, ties, per_channel, k)
+    z_in, z_out = int(rng.integers(-20, 20)), int(rng.integers(-10, 10))
+    x, w, bias = conv_data(rng, ties, (b, k), (units, k), units, z_in)
+    ours = litert.fully_connected(x, w, bias, input_scale=s_in, input_zero_point=z_in, weight_scales=s_w,
+                                  output_scale=s_out, output_zero_point=z_out, activation=act, resolver=resolver)
+    model = conv_model(x, w, bias, s_in, z_in, s_w, s_out, z_out, ours.shape, per_channel, "FULLY_CONNECTED", 0,
+                       fused_activation_function=act)
+    (theirs,) = run_model(model, [x], resolver)
+    assert np.array_equal(ours, theirs), f"{np.sum(ours != theirs)} of {ours.size} differ"
+
+
+@pytest.mark.parametrize("resolver", ALL)
+@pytest.mark.parametrize("activation,s_out", [("RELU6", 4.0), ("RELU_N1_TO_1", 2.0), ("RELU", 0.5)])
+@pytest.mark.parametrize("z_out", [-3, 0, 1, 4])
+def test_fused_activation_bounds(activation, s_out, z_out, resolver):
+    """Output scales that put 6/s or 1/s on a .5 tie: TFLite rounds the bound half away from zero
+    and adds the zero point, XNNPACK rounds (bound/s + zp) to even."""
+    rng = np.random.default_rng(40 + z_out)
+    s_in, s_w = np.float32(0.5), np.array([0.25], np.float32)
+    x = rng.integers(-128, 128, (32, 6)).astype(I8)
+    w = rng.integers(-4, 5, (5, 6)).astype(I8)
+    bias = np.zeros(5, np.int32)
+    ours = litert.fully_connected(x, w, bias, input_scale=s_in, input_zero_point=0, weight_scales=s_w,
+                                  output_scale=s_out, output_zero_point=z_out, activation=activation, resolver=resolver)
+    model = conv_model(x, w, bias, s_in, 0, s_w, np.float32(s_out), z_out, ours.shape, False, "FULLY_CONNECTED", 0,
+                       fused_activation_function=activation)
+    (theirs,) = run_model(model, [x], resolver)
+    assert np.array_equal(ours, theirs)
+
+
+def test_activation_bound_rounding_differs():
+    """The two bound derivations disagree on ties (the reason activation_range takes a resolver)."""
+    assert litert.activation_range("RELU6", 4.0, 1, resolver="reference") == (1, 3)
+    assert litert.activation_range("RELU6", 4.0, 1, resolver="xnnpack") == (1, 2)
+    assert litert.activation_range("RELU_N1_TO_1", 2.0, 0, resolver="reference") == (-1, 1)
+    assert litert.activation_range("RELU_N1_TO_1", 2.0, 0, resolver="xnnpack") == (0, 0)
+
+
+def test_optimized_depthwise_channel_split():
+    """The optimized depthwise kernel rounds half up on channels [0, 8 floor(C/8)) (NEON loop) and
+    half away from zero on the rest (scalar loop); with C = 10 both kinds occur."""
+    rq = litert.conv_requantizer("depthwise_conv2d", input_scale=1.0, weight_scales=[0.25], output_scale=1.0,
+                                 output_zero_point=0, channels=10, resolver="optimized")
+    assert [(lo, hi, p.mode) for lo, hi, p in rq.parts] == [(0, 8, "ruy_double_halfup"), (8, 10, "gemmlowp_double")]
+    acc = np.full((1, 10), -6, np.int32)   # -6 * 0.25 = -1.5: half up -> -1, half away -> -2
+    assert rq(acc).tolist() == [[-1] * 8 + [-2] * 2]
+
+
+# ---- ADD / SUB / MUL --------------------------------------------------------------------------------
+BINARY_SHAPES = [
+    ((2, 5, 7, 19), (2, 5, 7, 19)),      # 1330 elements: NEON blocks + a 2-element scalar tail
+    ((1, 4, 4, 16), (1, 4, 4, 16)),      # multiple of 16: NEON only
+    ((3, 7), (3, 7)),                    # 21: one block + tail of 5
+    ((2, 6, 5, 21), (1, 1, 1, 21)),      # per-channel vector (second input broadcasts fast)
+    ((1, 1, 1, 13), (2, 3, 4, 13)),      # first input broadcasts fast
+    ((2, 6, 5, 11), (1, 1, 1, 1)),       # scalar: y4 == 1 (AddScalarBroadcast, 8 at a time)
+    ((2, 6, 5, 11), (2, 6, 5, 1)),       # inner broadcast of a column
+    ((2, 1, 5, 3), (1, 4, 1, 3)),        # both broadcast: generic (reference code)
+    ((5,), (4, 1)),                      # ranks differ, generic
+]
+
+
+def binary_scales(rng, op, ties):
+    if op == "mul":
+        if ties:
+            s1, s2 = np.float32(2.0 ** -rng.integers(3, 6)), np.float32(2.0 ** -rng.integers(3, 6))
+            return s1, s2, np.float32(s1 * s2 * 2.0 ** rng.integers(4, 7))
+        s1, s2 = np.float32(rng.uniform(0.01, 0.1)), np.float32(rng.uniform(0.01, 0.1))
+        return s1, s2, np.float32(s1 * s2 * rng.uniform(40, 120))
+    if ties:
+        return (np.float32(2.0 ** -rng.integers(4, 7)), np.float32(2.0 ** -rng.integers(4, 7)),
+                np.float32(2.0 ** -rng.integers(3, 6)))
+    return tuple(np.float32(rng.uniform(0.01, 0.2)) for _ in range(3))
+
+
+def binary_model(op, a, b, q, out_shape, act):
+    (s1, z1), (s2, z2), (so, zo) = q
+    return single_op_model(op.upper(), [T(a.shape, I8, s1, z1), T(b.shape, I8, s2, z2)],
+                           [T(out_shape, I8, so, zo)], fused_activation_function=act)
+
+
+@pytest.mark.parametrize("resolver", ALL)
+@pytest.mark.parametrize("ties", [False, True])
+@pytest.mark.parametrize("op", ["add", "sub", "mul"])
+@pytest.mark.parametrize("case", range(len(BINARY_SHAPES)))
+def test_binary(case, op, ties, resolver):
+    sa, sb = BINARY_SHAPES[case]
+    rng = np.random.default_rng(5000 + 7 * case + 2 * ["add", "sub", "mul"].index(op) + ties)
+    s1, s2, so = binary_scales(rng, op, ties)
+    z1, z2, zo = (int(v) for v in rng.integers(-40, 40, 3))
+    act = ["NONE", "RELU", "RELU6", "RELU_N1_TO_1"][case % 4]
+    a, b = rand_i8(rng, sa), rand_i8(rng, sb)
+    fn = getattr(litert, op)
+    ours = fn(a, b, a_scale=s1, a_zero_point=z1, b_scale=s2, b_zero_point=z2, output_scale=so, output_zero_point=zo,
+              activation=act, resolver=resolver)
+    model = binary_model(op, a, b, ((s1, z1), (s2, z2), (so, zo)), ours.shape, act)
+    (theirs,) = run_model(model, [a, b], resolver)
+    assert theirs.shape == ours.shape
+    assert np.array_equal(ours, theirs), f"{np.sum(ours != theirs)} of {ours.size} differ"
+
+
+ALL_I8 = np.arange(-128, 128, dtype=I8)
+# Scale sets for the exhaustive tests: realistic; powers of two (ties); a tiny output scale (the NEON
+# add's 16-bit narrowing wraps, the input roundings show); MUL with real multiplier 2 (int16 saturation).
+EXHAUSTIVE_SCALES = {
+    "add": [(0.05, -3, 0.08, 5, 0.1, 2), (2 ** -4, 7, 2 ** -6, -9, 2 ** -3, 1), (1.0, 0, 0.7, 3, 2 ** -14, 4),
+            (0.3, 10, 0.0003, -100, 0.00031, 0)],
+    "sub": [(0.05, -3, 0.08, 5, 0.1, 2), (2 ** -4, 7, 2 ** -6, -9, 2 ** -3, 1), (1.0, 0, 0.7, 3, 2 ** -14, 4)],
+    "mul": [(0.05, -3, 0.08, 5, 0.004, 2), (2 ** -4, 7, 2 ** -5, -9, 2 ** -5, 1), (1.0, 0, 1.0, 3, 0.5, 100),
+            (0.02, 0, 0.03, 0, 0.02 * 0.03 * 300, -50)],
+}
+
+
+@pytest.mark.parametrize("resolver", ALL)
+@pytest.mark.parametrize("layout", ["elementwise", "scalar_broadcast"])
+@pytest.mark.parametrize("op,params", [(op, p) for op, ps in EXHAUSTIVE_SCALES.items() for p in ps])
+def test_binary_all_pairs(op, params, layout, resolver):
+    """All 65536 (a, b) int8 pairs, through the elementwise loop (one run of 65536 + a 7-element
+    tail) or the scalar-broadcast loop (each row of a against one b)."""
+    s1, z1, s2, z2, so, zo = params
+    if layout == "elementwise":
+        a = np.concatenate([np.repeat(ALL_I8, 256), ALL_I8[:7]])
+        b = np.concatenate([np.tile(ALL_I8, 256), ALL_I8[-7:]])
+    else:
+        a = np.tile(ALL_I8, (256, 1))
+        b = ALL_I8.reshape(256, 1)
+    kw = dict(a_scale=s1, a_zero_point=z1, b_scale=s2, b_zero_point=z2, output_scale=so, output_zero_point=zo)
+    ours = getattr(litert, op)(a, b, resolver=resolver, **kw)
+    model = binary_model(op, a, b, ((np.float32(s1), z1), (np.float32(s2), z2), (np.float32(so), zo)), ours.shape,
+                         "NONE")
+    (theirs,) = run_model(model, [a, b], resolver)
+    assert np.array_equal(ours, theirs), f"{np.sum(ours != theirs)} of {ours.size} differ"
