@@ -4,7 +4,8 @@ from __future__ import annotations
 import numpy as np
 
 from ... import kernels
-from .base import QuantizedKind, register_kind, requantize
+from .base import AffineKind, QuantizedKind, register_affine_kind, register_kind, requantize
+from .litert_common import litert_binary
 
 
 @register_kind("Addition")
@@ -25,3 +26,16 @@ class AdditionKind(QuantizedKind):
                                        rounding=ql.rounding, overflow="Saturate", dtype=np.int8)
         total = sum(np.left_shift(q.astype(np.int64), s) for q, s in zip(inputs, ql.alignment_shifts))
         return requantize(total, ql.shift, ql.rounding)
+
+
+@register_affine_kind("Addition")
+class AffineAdditionKind(AffineKind):
+    """Affine addition (TFLite ADD: add.cc, reference_integer_ops::Add, optimized_integer_ops::Add,
+    XNNPACK qs8 vadd). Data: optional `activation` (a fused TFLite activation). Formulas by recipe
+    "formula"."""
+
+    FORMULAS = {"litert": litert_binary("add")}
+
+    def bind(self, layer, runtime):
+        from .litert_common import formula
+        return formula(self.FORMULAS, layer, runtime)

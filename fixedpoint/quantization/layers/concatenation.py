@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import QuantizedKind, register_kind, requantize
+from .base import AffineKind, QuantizedKind, register_affine_kind, register_kind, requantize
 
 
 @register_kind("Concatenation")
@@ -19,3 +19,29 @@ class ConcatenationKind(QuantizedKind):
         parts = [q if s == 0 else requantize(q.astype(np.int32), s, ql.rounding)
                  for q, s in zip(inputs, ql.input_shifts)]
         return np.concatenate(parts, axis=ql.layer.axis)
+
+
+def _litert_concatenation(layer, runtime):
+    """TFLite int8 CONCATENATION copies: its Prepare requires every input to share the output's
+    scale and zero point and the fused activation to be NONE (tflite/kernels/concatenation.cc);
+    XNNPACK's concatenate copies too."""
+    from ...runtime.profile import RuntimeNotSupportedError
+    from .litert_common import activation, same_params
+    same_params(layer, "LiteRT's int8 CONCATENATION")
+    if activation(layer) != "NONE":
+        raise RuntimeNotSupportedError(f"layer {layer.name!r}: LiteRT's CONCATENATION takes no fused "
+                                       f"activation, got {activation(layer)}")
+    axis = layer.layer.axis
+    return lambda *inputs: np.concatenate(inputs, axis=axis)
+
+
+@register_affine_kind("Concatenation")
+class AffineConcatenationKind(AffineKind):
+    """Affine concatenation along the float layer's axis. Data: optional `activation`. Formulas by
+    recipe "formula"."""
+
+    FORMULAS = {"litert": _litert_concatenation}
+
+    def bind(self, layer, runtime):
+        from .litert_common import formula
+        return formula(self.FORMULAS, layer, runtime)

@@ -125,7 +125,7 @@ class AffineConvolutionKind(AffineLinearKind):
     def bind(self, layer, runtime):
         self.integer_route(layer, runtime)
         conv = layer.layer
-        rq = self.requantizer(layer, runtime)
+        fused, after = self.split(self.requantizer(layer, runtime))
         packed = kernels.pack_weights(layer.weights, groups=conv.groups)
         zx = int(layer.input_params[0].zero_point[0])
         bias = layer.bias
@@ -134,7 +134,8 @@ class AffineConvolutionKind(AffineLinearKind):
         def run(x):
             conv._check(x.shape)
             pads = resolve_padding(conv.padding, x.shape[2:], (kh, kw), conv.stride, conv.dilation)
-            return kernels.conv2d(x, packed, bias=bias, stride=conv.stride, padding=pads,
-                                  dilation=conv.dilation, groups=conv.groups, x_zero_point=zx,
-                                  requantizer=rq)
+            out = kernels.conv2d(x, packed, bias=bias, stride=conv.stride, padding=pads,
+                                 dilation=conv.dilation, groups=conv.groups, x_zero_point=zx,
+                                 requantizer=fused)
+            return out if after is None else after(out, channel_axis=1)
         return run

@@ -1,7 +1,7 @@
 """Flatten, reshape, dropout (inference) and identity: the stored integers are passed or reshaped."""
 from __future__ import annotations
 
-from .base import QuantizedKind, register_kind
+from .base import AffineKind, QuantizedKind, register_affine_kind, register_kind
 
 
 @register_kind("Flatten", "Reshape", "Dropout", "Identity")
@@ -10,3 +10,46 @@ class DataMovementKind(QuantizedKind):
 
     def run(self, ql, x):
         return ql.layer.forward(x)
+
+
+def _move(layer, runtime):
+    """Reshape, flatten, transpose: the integers move, their meaning stays (TFLite RESHAPE / SQUEEZE
+    copy the bytes, reshape.cc; our NHWC ↔ NCHW transposes have no LiteRT counterpart)."""
+    from .litert_common import same_params
+    same_params(layer, f"a {layer.type_name} layer")
+    forward = layer.layer.forward
+    return forward
+
+
+def _litert_requantize(layer, runtime):
+    """TFLite QUANTIZE from integers to integers (quantize.cc, reference_ops::Requantize;
+    optimized NEON blocks and tail; XNNPACK qs8 convert where the delegate takes it)."""
+    from .litert_common import from_tflite, litert, quant_args, resolver, to_tflite
+    out = layer.output_params
+    kw = dict(**quant_args(layer.input_params[0], "input"), output_scale=float(out.scale[0]),
+              output_zero_point=int(out.zero_point[0]), dtype=out.dtype, resolver=resolver(layer, runtime))
+    quantize = litert().quantize
+    return lambda x: from_tflite(quantize(to_tflite(x), **kw))
+
+
+@register_affine_kind("Reshape", "Flatten", "Transpose")
+class AffineDataMovementKind(AffineKind):
+    """Reshape, flatten and transpose of integers (input and output share their quantization):
+    every runtime moves the same bytes."""
+
+    def bind(self, layer, runtime):
+        return _move(layer, runtime)
+
+
+@register_affine_kind("Identity")
+class AffineIdentityKind(AffineKind):
+    """Identity: with equal input and output quantization the integers pass unchanged; otherwise it
+    is a requantization (a TFLite int → int QUANTIZE), computed by the formula the recipe names."""
+
+    FORMULAS = {"litert": _litert_requantize}
+
+    def bind(self, layer, runtime):
+        if layer.input_params[0] == layer.output_params:
+            return lambda x: x
+        from .litert_common import formula
+        return formula(self.FORMULAS, layer, runtime)

@@ -46,12 +46,13 @@ class AffineFullyConnectedKind(AffineLinearKind):
 
     def bind(self, layer, runtime):
         self.integer_route(layer, runtime)
-        rq = self.requantizer(layer, runtime)
+        fused, after = self.split(self.requantizer(layer, runtime))
         packed = kernels.pack_weights(np.ascontiguousarray(layer.weights.T))
         zx = int(layer.input_params[0].zero_point[0])
         bias = layer.bias
 
         def run(x):
-            return kernels.gemm(x.reshape(x.shape[0], -1), packed, bias=bias, a_zero_point=zx,
-                                requantizer=rq)
+            out = kernels.gemm(x.reshape(x.shape[0], -1), packed, bias=bias, a_zero_point=zx,
+                               requantizer=fused)
+            return out if after is None else after(out, channel_axis=1)
         return run

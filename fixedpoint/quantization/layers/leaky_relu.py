@@ -5,7 +5,7 @@ import math
 
 import numpy as np
 
-from .base import QuantizedKind, quantize_scaled, register_kind, requantize
+from .base import AffineKind, QuantizedKind, quantize_scaled, register_affine_kind, register_kind, requantize
 
 
 @register_kind("LeakyReLU")
@@ -25,3 +25,24 @@ class LeakyReLUKind(QuantizedKind):
         negative = requantize(x.astype(np.int32) * np.int32(ql.scale_stored),
                               ql.scale_fraction_length, ql.rounding)
         return np.where(x >= 0, x, negative)
+
+
+def _litert_leaky_relu(layer, runtime):
+    """TFLite LEAKY_RELU (activations.cc LeakyReluEval, reference_ops::QuantizeLeakyRelu; XNNPACK
+    qs8 vlrelu where the delegate takes it)."""
+    from .litert_common import from_tflite, litert, quant_args, resolver, to_tflite
+    kw = dict(alpha=float(layer.layer.scale), **quant_args(layer.input_params[0], "input"),
+              **quant_args(layer.output_params, "output"), resolver=resolver(layer, runtime))
+    leaky = litert().leaky_relu
+    return lambda x: from_tflite(leaky(to_tflite(x), **kw))
+
+
+@register_affine_kind("LeakyReLU")
+class AffineLeakyReLUKind(AffineKind):
+    """Affine leaky ReLU (the slope is the float layer's `scale`). Formulas by recipe "formula"."""
+
+    FORMULAS = {"litert": _litert_leaky_relu}
+
+    def bind(self, layer, runtime):
+        from .litert_common import formula
+        return formula(self.FORMULAS, layer, runtime)

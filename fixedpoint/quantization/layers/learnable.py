@@ -64,7 +64,11 @@ class AffineLinearKind(AffineKind):
     inputs) for fully connected layers), `weight_params` (`QuantParams`, per tensor or per output
     channel along axis 0), `bias` (int32, one per output, at scale s_x · s_w, zero point 0), and
     optionally `clamp` (lo, hi): a fused activation's bounds in the output's integers (a TFLite fused
-    ReLU, say); without it the output type's range."""
+    ReLU, say); without it the output type's range.
+
+    Layers imported from .tflite files also hold `tflite_op` ("CONV_2D", "DEPTHWISE_CONV_2D",
+    "FULLY_CONNECTED") and `activation` (the fused activation's name): LiteRT's resolvers derive the
+    requantization and the activation bounds from them and the scales, each in its own way."""
 
     def check(self, layer):
         w, wp = layer.weights, layer.weight_params
@@ -97,7 +101,25 @@ class AffineLinearKind(AffineKind):
         from ...runtime.requantization import DERIVATIONS
         derive = DERIVATIONS[runtime.choice(layer, "requantization", DERIVATIONS)]
         return derive(layer.input_params[0].scale[0], layer.weight_params.scale, layer.output_params,
-                      self.clamp(layer))
+                      self.clamp(layer), **self.derivation_keywords(layer))
+
+    @staticmethod
+    def derivation_keywords(layer) -> dict:
+        """What a LiteRT derivation needs beyond the scales: the TFLite operator, its fused
+        activation and the output channel count (none for other layers)."""
+        op = getattr(layer, "tflite_op", None)
+        if op is None:
+            return {}
+        return {"op": str(op), "activation": str(getattr(layer, "activation", None) or "NONE"),
+                "channels": int(layer.weights.shape[0])}
+
+    @staticmethod
+    def split(requantizer):
+        """(the requantizer a conv2d / gemm call applies in its own pass or None, the function
+        applied to its int32 output afterwards or None): a LiteRT requantizer whose channels round
+        differently (`fused` None) runs as a second pass."""
+        fused = getattr(requantizer, "fused", requantizer)
+        return (fused, None) if fused is not None else (None, requantizer)
 
     def integer_route(self, layer, runtime):
         """Checks that the recipe computes in integers with exact int32 sums (the accumulations

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import QuantizedKind, register_kind, requantize
+from .base import AffineKind, QuantizedKind, register_affine_kind, register_kind, requantize
+from .litert_common import litert_binary
 
 
 @register_kind("Multiplication")
@@ -24,3 +25,16 @@ class MultiplicationKind(QuantizedKind):
         for q in inputs[1:]:
             product = product * q
         return requantize(product, ql.shift, ql.rounding)
+
+
+@register_affine_kind("Multiplication")
+class AffineMultiplicationKind(AffineKind):
+    """Affine multiplication (TFLite MUL: mul.cc, reference_integer_ops::Mul,
+    optimized_integer_ops::Mul, XNNPACK qs8 vmul). Data: optional `activation`. Formulas by recipe
+    "formula"."""
+
+    FORMULAS = {"litert": litert_binary("mul")}
+
+    def bind(self, layer, runtime):
+        from .litert_common import formula
+        return formula(self.FORMULAS, layer, runtime)

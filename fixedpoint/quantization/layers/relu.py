@@ -3,10 +3,33 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import QuantizedKind, register_kind
+from .base import AffineKind, QuantizedKind, register_affine_kind, register_kind
 
 
 @register_kind("ReLU")
 class ReLUKind(QuantizedKind):
     def run(self, ql, x):
         return np.maximum(x, np.int8(0))
+
+
+def _litert_relu(layer, runtime):
+    """TFLite RELU (activations.cc ReluEval → QuantizedReluX): requantize, clamp at the zero point."""
+    from .litert_common import from_tflite, litert, quant_args, resolver, to_tflite
+    kw = dict(**quant_args(layer.input_params[0], "input"), **quant_args(layer.output_params, "output"),
+              resolver=resolver(layer, runtime))
+    relu = litert().relu
+    return lambda x: from_tflite(relu(to_tflite(x), **kw))
+
+
+@register_affine_kind("ReLU")
+class AffineReLUKind(AffineKind):
+    """Affine ReLU. Data: optional `fused` (True: the layer before applied it as a fused activation
+    with its requantization; the integers pass unchanged). Formulas by recipe "formula"."""
+
+    FORMULAS = {"litert": _litert_relu}
+
+    def bind(self, layer, runtime):
+        if getattr(layer, "fused", False):
+            return lambda x: x
+        from .litert_common import formula
+        return formula(self.FORMULAS, layer, runtime)
