@@ -281,3 +281,252 @@ def test_binary_all_pairs(op, params, layout, resolver):
                          "NONE")
     (theirs,) = run_model(model, [a, b], resolver)
     assert np.array_equal(ours, theirs), f"{np.sum(ours != theirs)} of {ours.size} differ"
+
+
+# ---- one-input ops ------------------------------------------------------------------------------------
+def all_values(dtype, tail=5):
+    """Every value of dtype (256, a multiple of the NEON blocks) then `tail` more (scalar tail)."""
+    info = np.iinfo(dtype)
+    v = np.arange(info.min, info.max + 1, dtype=dtype)
+    return np.concatenate([v, v[37:37 + tail]])
+
+
+UNARY_CASES = [
+    # (op, model op, input (scale, zp), output (scale, zp), options)
+    ("relu", "RELU", (0.05, -10), (0.05, -10), {}),
+    ("relu", "RELU", (0.05, 3), (0.031, -128), {}),
+    ("relu6", "RELU6", (0.04, -5), (6 / 255, -128), {}),
+    ("relu6", "RELU6", (2 ** -4, 0), (2 ** -5, -100), {}),
+    ("relu_n1_to_1", "RELU_N1_TO_1", (0.02, 1), (1 / 127.5, 0), {}),
+    ("leaky_relu", "LEAKY_RELU", (0.05, -10), (0.04, -20), {"alpha": 0.1}),
+    ("leaky_relu", "LEAKY_RELU", (2 ** -4, 5), (2 ** -4, 5), {"alpha": 0.25}),
+    ("leaky_relu", "LEAKY_RELU", (0.05, 0), (0.05, 0), {"alpha": 0.001}),   # XNNPACK declines: |neg| < 2^-8
+    ("hard_swish", "HARD_SWISH", (0.05, -10), (0.03, -80), {}),
+    ("hard_swish", "HARD_SWISH", (0.2, 30), (0.11, -100), {}),
+    ("hard_swish", "HARD_SWISH", (0.01, 0), (0.004, -128), {}),
+    ("logistic", "LOGISTIC", (0.05, -10), (1 / 256, -128), {}),
+    ("logistic", "LOGISTIC", (0.1, 20), (1 / 256, -128), {}),
+    ("tanh", "TANH", (0.05, -10), (1 / 128, 0), {}),
+    ("tanh", "TANH", (0.02, 7), (1 / 128, 0), {}),
+    # Scales where TFLite's table (roundf, half away) and XNNPACK's (RNE after + zp) differ:
+    ("logistic", "LOGISTIC", (0.02983490191400051, -47), (1 / 256, -128), {}),
+    ("logistic", "LOGISTIC", (0.115488201379776, 69), (1 / 256, -128), {}),
+    ("tanh", "TANH", (0.1, 0), (0.4, 0), {}),     # tanh = +-1 -> +-2.5: 3 (TFLite) vs 2 (XNNPACK)
+    ("tanh", "TANH", (0.1, 0), (0.4, 1), {}),
+]
+
+
+@pytest.mark.parametrize("resolver", ALL)
+@pytest.mark.parametrize("case", range(len(UNARY_CASES)))
+def test_unary_all_values(case, resolver):
+    op, model_op, (si, zi), (so, zo), opts = UNARY_CASES[case]
+    x = all_values(np.int8).reshape(1, -1)
+    ours = getattr(litert, op)(x, input_scale=si, input_zero_point=zi, output_scale=so, output_zero_point=zo,
+                               resolver=resolver, **opts)
+    model = single_op_model(model_op, [T(x.shape, I8, si, zi)], [T(x.shape, I8, so, zo)], **opts)
+    (theirs,) = run_model(model, [x], resolver)
+    assert np.array_equal(ours, theirs), f"{np.sum(ours != theirs)} of {ours.size} differ"
+
+
+REQUANTIZE_CASES = [
+    # (input dtype, (scale, zp), output dtype, (scale, zp))
+    (np.int8, (0.05, -3), np.int8, (0.07, 5)),
+    (np.int8, (2 ** -4, 4), np.int8, (2 ** -2, -7)),        # ties for every value
+    (np.int8, (0.05, -3), np.uint8, (0.05, 125)),
+    (np.int8, (0.1, 0), np.uint8, (0.1, 128)),               # the xor 0x80 shortcut
+    (np.uint8, (0.1, 128), np.int8, (0.1, 0)),
+    (np.uint8, (2 ** -3, 100), np.int8, (2 ** -1, 3)),
+    (np.int8, (1.0, 0), np.int8, (0.003, 0)),                # XNNPACK declines: ratio > 128
+]
+
+
+@pytest.mark.parametrize("resolver", ALL)
+@pytest.mark.parametrize("case", range(len(REQUANTIZE_CASES)))
+def test_requantize_all_values(case, resolver):
+    di, (si, zi), do, (so, zo) = REQUANTIZE_CASES[case]
+    x = all_values(di, tail=11).reshape(1, -1)
+    ours = litert.quantize(x, input_scale=si, input_zero_point=zi, output_scale=so, output_zero_point=zo, dtype=do,
+                           resolver=resolver)
+    model = single_op_model("QUANTIZE", [T(x.shape, di, si, zi)], [T(x.shape, do, so, zo)])
+    (theirs,) = run_model(model, [x], resolver)
+    assert ours.dtype == theirs.dtype
+    assert np.array_equal(ours, theirs), f"{np.sum(ours != theirs)} of {ours.size} differ"
+
+
+def float_inputs(rng, scale, zp, n=4093):
+    """Float32 values around the quantization grid: exact .5 ties, neighbours of ties, random values
+    over and beyond the range, signed zeros, infinities and huge values."""
+    k = np.arange(-140, 140)
+    ties = ((k + 0.5) * np.float64(scale)).astype(np.float32)
+    near = np.concatenate([np.nextafter(ties, np.float32(np.inf)), np.nextafter(ties, np.float32(-np.inf))])
+    rand = rng.uniform(-300 * scale, 300 * scale, n).astype(np.float32)
+    special = np.array([0.0, -0.0, np.inf, -np.inf, 1e30, -1e30, 3e9 * scale, -3e9 * scale], np.float32)
+    x = np.concatenate([ties, near, rand, special]).astype(np.float32)
+    return rng.permutation(x)
+
+
+@pytest.mark.parametrize("resolver", ALL)
+@pytest.mark.parametrize("dtype,scale,zp", [(np.int8, 0.05, -3), (np.int8, 2 ** -4, 0), (np.uint8, 0.03, 128),
+                                            (np.int8, 0.0123, 77), (np.uint8, 1 / 3, 0)])
+def test_quantize_float(dtype, scale, zp, resolver):
+    rng = np.random.default_rng(int(scale * 1e4) + zp)
+    x = float_inputs(rng, np.float32(scale), zp).reshape(1, -1)
+    ours = litert.quantize(x, output_scale=scale, output_zero_point=zp, dtype=dtype, resolver=resolver)
+    model = single_op_model("QUANTIZE", [T(x.shape, np.float32)], [T(x.shape, dtype, scale, zp)])
+    (theirs,) = run_model(model, [x], resolver)
+    assert np.array_equal(ours, theirs), f"{np.sum(ours != theirs)} of {ours.size} differ"
+
+
+@pytest.mark.parametrize("resolver", ALL)
+@pytest.mark.parametrize("dtype,scale,zp", [(np.int8, 0.05, -3), (np.int8, 0.1234567, 100), (np.uint8, 0.03, 128),
+                                            (np.uint8, 7.77e-5, 3)])
+def test_dequantize(dtype, scale, zp, resolver):
+    x = all_values(dtype, tail=7).reshape(1, -1)
+    ours = litert.dequantize(x, scale=scale, zero_point=zp, resolver=resolver)
+    model = single_op_model("DEQUANTIZE", [T(x.shape, dtype, scale, zp)], [T(x.shape, np.float32)])
+    (theirs,) = run_model(model, [x], resolver)
+    assert ours.dtype == np.float32
+    assert np.array_equal(ours.view(np.int32), theirs.view(np.int32)), f"{np.sum(ours != theirs)} differ"
+
+
+# ---- SOFTMAX, MEAN ----------------------------------------------------------------------------------------
+SOFTMAX_CASES = [((4, 10), 0.1, 1.0), ((2, 3, 37), 0.05, 1.0), ((5, 1000), 0.02, 1.0), ((3, 16), 0.25, 0.5),
+                 ((2, 64), 0.0625, 2.0), ((6, 7), 0.5, 1.0)]
+
+
+@pytest.mark.parametrize("resolver", ALL)
+@pytest.mark.parametrize("case", range(len(SOFTMAX_CASES)))
+def test_softmax(case, resolver):
+    shape, s_in, beta = SOFTMAX_CASES[case]
+    rng = np.random.default_rng(6000 + case)
+    z_in = int(rng.integers(-20, 20))
+    x = rand_i8(rng, shape)
+    x[0, ..., :3] = 5  # ties for the row maximum
+    ours = litert.softmax(x, beta=beta, input_scale=s_in, resolver=resolver)
+    model = single_op_model("SOFTMAX", [T(shape, I8, s_in, z_in)], [T(shape, I8, 1 / 256, -128)], beta=beta)
+    (theirs,) = run_model(model, [x], resolver)
+    assert np.array_equal(ours, theirs), f"{np.sum(ours != theirs)} of {ours.size} differ"
+
+
+
+@pytest.mark.parametrize("resolver", ALL)
+@pytest.mark.parametrize("s_in,beta,depth", [(0.05, 1.0, 8), (0.0625, 2.0, 16), (0.25, 0.5, 5)])
+def test_softmax_rows_where_resolvers_differ(s_in, beta, depth, resolver):
+    """The fixed-point and float-table softmaxes agree on all but ~1 row in 10^4; rows where they
+    disagree (picked from 2 * 10^5 candidates clustered near the row maximum) go to the runtime."""
+    rng = np.random.default_rng(int(depth * 100 + beta * 10))
+    x = rng.integers(-128, 128, (200000, depth)).astype(I8)
+    x[:, :depth // 2] = (x[:, :depth // 2] // 8 + 100).astype(I8)
+    ref = litert.softmax(x, beta=beta, input_scale=s_in, resolver="reference")
+    opt = litert.softmax(x, beta=beta, input_scale=s_in, resolver="optimized")
+    rows = np.nonzero((ref != opt).any(axis=1))[0]
+    assert len(rows) >= 5
+    x = np.ascontiguousarray(x[rows])
+    ours = litert.softmax(x, beta=beta, input_scale=s_in, resolver=resolver)
+    model = single_op_model("SOFTMAX", [T(x.shape, I8, s_in, 0)], [T(x.shape, I8, 1 / 256, -128)], beta=beta)
+    (theirs,) = run_model(model, [x], resolver)
+    assert np.array_equal(ours, theirs), f"{np.sum(ours != theirs)} of {ours.size} differ"
+
+MEAN_CASES = [
+    # (shape, axes, keep_dims, (s_in, z_in), (s_out, z_out))
+    ((2, 7, 5, 37), (1, 2), True, (0.05, -3), (0.02, 4)),        # optimized: 32 NEON channels + 5 scalar
+    ((1, 8, 8, 16), (1, 2), True, (2 ** -4, 0), (2 ** -4, 0)),   # power-of-two scales: ties
+    ((3, 4, 6, 10), (2, 1), True, (0.1, 17), (0.03, -60)),
+    ((2, 5, 5, 24), (1, 2), False, (0.05, -3), (0.02, 4)),       # no keep_dims: reference code
+    ((2, 6, 9), (1,), True, (0.07, 9), (0.05, -2)),
+    ((4, 3, 5, 6), (3,), False, (0.04, -50), (0.05, 30)),
+    ((1, 1, 1, 40), (1, 2), True, (0.05, -3), (0.02, 4)),
+]
+
+
+@pytest.mark.parametrize("resolver", ALL)
+@pytest.mark.parametrize("case", range(len(MEAN_CASES)))
+def test_mean(case, resolver):
+    shape, axes, keep, (si, zi), (so, zo) = MEAN_CASES[case]
+    rng = np.random.default_rng(7000 + case)
+    x = rand_i8(rng, shape)
+    ours = litert.mean(x, axes, keep_dims=keep, input_scale=si, input_zero_point=zi, output_scale=so,
+                       output_zero_point=zo, resolver=resolver)
+    axes_t = T((len(axes),), np.int32, data=np.array(axes, np.int32))
+    model = single_op_model("MEAN", [T(shape, I8, si, zi), axes_t], [T(ours.shape, I8, so, zo)], keep_dims=keep)
+    (theirs,) = run_model(model, [x], resolver)
+    assert theirs.shape == ours.shape
+    assert np.array_equal(ours, theirs), f"{np.sum(ours != theirs)} of {ours.size} differ"
+
+
+# ---- pooling, concatenation, pad, reshape -------------------------------------------------------------------
+POOL_CASES = [
+    # (N, H, W, C, filter, stride, padding, activation, (s, z))
+    (2, 9, 9, 5, (3, 3), (2, 2), "SAME", "NONE", (0.05, -3)),
+    (1, 8, 8, 16, (2, 2), (2, 2), "VALID", "RELU", (0.05, -3)),
+    (2, 7, 10, 3, (3, 2), (1, 3), "SAME", "RELU6", (4.0, 1)),          # 6/s on a tie: bounds differ
+    (1, 6, 6, 8, (6, 6), (1, 1), "VALID", "RELU_N1_TO_1", (2.0, 0)),
+    (3, 5, 4, 6, (4, 3), (2, 1), "SAME", "NONE", (0.1, 100)),
+]
+
+
+@pytest.mark.parametrize("resolver", ALL)
+@pytest.mark.parametrize("op", ["max", "average"])
+@pytest.mark.parametrize("case", range(len(POOL_CASES)))
+def test_pool2d(case, op, resolver):
+    n, h, w, c, (fh, fw), (sh, sw), padding, act, (s, z) = POOL_CASES[case]
+    rng = np.random.default_rng(8000 + case)
+    x = rand_i8(rng, (n, h, w, c))
+    fn = litert.max_pool2d if op == "max" else litert.average_pool2d
+    ours = nhwc(fn(nchw(x), filter_size=(fh, fw), stride=(sh, sw), padding=padding, activation=act, output_scale=s,
+                   output_zero_point=z, resolver=resolver))
+    model = single_op_model(f"{op.upper()}_POOL_2D", [T(x.shape, I8, s, z)], [T(ours.shape, I8, s, z)],
+                            padding=padding, stride_h=sh, stride_w=sw, filter_height=fh, filter_width=fw,
+                            fused_activation_function=act)
+    (theirs,) = run_model(model, [x], resolver)
+    assert theirs.shape == ours.shape
+    assert np.array_equal(ours, theirs), f"{np.sum(ours != theirs)} of {ours.size} differ"
+
+
+@pytest.mark.parametrize("resolver", ALL)
+@pytest.mark.parametrize("axis", [0, 1, 3, -1])
+def test_concatenation(axis, resolver):
+    rng = np.random.default_rng(9000 + axis)
+    shapes = [(2, 3, 4, 5), (2, 3, 4, 5), (2, 3, 4, 5)]
+    shapes = [tuple(d * (k + 1) if i == axis % 4 else d for i, d in enumerate(sh)) for k, sh in enumerate(shapes)]
+    xs = [rand_i8(rng, sh) for sh in shapes]
+    ours = litert.concatenation(xs, axis, scales=[0.05] * 3, zero_points=[-3] * 3, output_scale=0.05,
+                                output_zero_point=-3, resolver=resolver)
+    model = single_op_model("CONCATENATION", [T(sh, I8, 0.05, -3) for sh in shapes], [T(ours.shape, I8, 0.05, -3)],
+                            axis=axis)
+    (theirs,) = run_model(model, xs, resolver)
+    assert np.array_equal(ours, theirs)
+
+
+def test_concatenation_rescaling_rejected():
+    """LiteRT rejects int8 CONCATENATION whose inputs need rescaling: the builtin kernels in Prepare,
+    and the default resolver because XNNPACK claims the node and then fails to prepare it."""
+    from ai_edge_litert.interpreter import Interpreter  # noqa: F401
+
+    xs = [np.zeros((1, 2, 2, 3), I8)] * 2
+    model = single_op_model("CONCATENATION", [T((1, 2, 2, 3), I8, 0.05, -3), T((1, 2, 2, 3), I8, 0.07, 2)],
+                            [T((1, 2, 2, 6), I8, 0.1, 1)], axis=3)
+    for resolver in ALL:
+        with pytest.raises(Exception):
+            run_model(model, xs, resolver)
+        with pytest.raises(ValueError, match="rescaling"):
+            litert.concatenation(xs, 3, scales=[0.05, 0.07], zero_points=[-3, 2], output_scale=0.1,
+                                 output_zero_point=1, resolver=resolver)
+
+
+@pytest.mark.parametrize("resolver", ALL)
+def test_pad_and_reshape(resolver):
+    rng = np.random.default_rng(10)
+    x = rand_i8(rng, (2, 5, 6, 3))
+    paddings = np.array([[0, 0], [1, 2], [2, 1], [0, 0]], np.int32)
+    ours = litert.pad(x, paddings, output_zero_point=-7, resolver=resolver)
+    model = single_op_model("PAD", [T(x.shape, I8, 0.05, -7), T((4, 2), np.int32, data=paddings)],
+                            [T(ours.shape, I8, 0.05, -7)])
+    (theirs,) = run_model(model, [x], resolver)
+    assert np.array_equal(ours, theirs)
+    new_shape = [2, 15, 6]
+    ours = litert.reshape(x, new_shape, resolver=resolver)
+    model = single_op_model("RESHAPE", [T(x.shape, I8, 0.05, -7), T((3,), np.int32, data=np.array(new_shape))],
+                            [T(ours.shape, I8, 0.05, -7)], new_shape=new_shape)
+    (theirs,) = run_model(model, [x], resolver)
+    assert np.array_equal(ours, theirs)

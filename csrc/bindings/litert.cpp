@@ -13,7 +13,10 @@
 
 #include "ops/litert/binary.hpp"
 #include "ops/litert/conv_params.hpp"
+#include "ops/litert/mean.hpp"
 #include "ops/litert/quant_params.hpp"
+#include "ops/litert/softmax.hpp"
+#include "ops/litert/unary.hpp"
 
 namespace py = pybind11;
 namespace lr = fxp::litert;
@@ -66,6 +69,23 @@ lr::BinaryShapes binary_shapes(const py::array& a, const py::array& b, const std
                 "shapes do not broadcast to the output shape");
     }
     return s;
+}
+
+lr::ByteType byte_type_of(const py::array& a, const char* name) {
+    if (has_dtype<int8_t>(a)) return lr::ByteType::Int8;
+    if (has_dtype<uint8_t>(a)) return lr::ByteType::UInt8;
+    throw std::invalid_argument(std::string(name) + " must be int8 or uint8");
+}
+
+lr::ByteType byte_type_named(const std::string& dtype) {
+    if (dtype == "int8") return lr::ByteType::Int8;
+    if (dtype == "uint8") return lr::ByteType::UInt8;
+    throw std::invalid_argument("dtype must be int8 or uint8, got " + dtype);
+}
+
+py::array new_byte_array(const std::vector<py::ssize_t>& shape, lr::ByteType t) {
+    if (t == lr::ByteType::Int8) return py::array_t<int8_t>(shape);
+    return py::array_t<uint8_t>(shape);
 }
 
 }  // namespace
@@ -152,4 +172,107 @@ PYBIND11_MODULE(_litert, m) {
     m.def("xnnpack_takes_binary", [](int op, float a_scale, float b_scale, float out_scale) {
         return lr::xnn_binary_supported(lr::BinaryOp(op), {a_scale, 0}, {b_scale, 0}, {out_scale, 0});
     });
+
+    // ---- one-input ops --------------------------------------------------------------------------
+    m.def("unary",
+          [](int op, int resolver, const py::array& x, float in_scale, int32_t in_zp, float out_scale, int32_t out_zp,
+             const std::string& out_dtype, float alpha) -> py::array {
+              require(op >= 0 && op <= 7, "unknown unary op code");
+              require(bool(x.flags() & py::array::c_style), "x must be C-contiguous");
+              const lr::UnaryArgs args{lr::UnaryOp(op), lr::resolver_from_int(resolver), {in_scale, in_zp},
+                                       {out_scale, out_zp}, byte_type_of(x, "x"), byte_type_named(out_dtype), alpha};
+              const lr::UnaryTables t = lr::unary_tables(args);
+              py::array out = new_byte_array(shape_of(x), args.out_type);
+              const uint8_t* src = static_cast<const uint8_t*>(x.data());
+              uint8_t* dst = static_cast<uint8_t*>(out.mutable_data());
+              const py::ssize_t n = x.size();
+              {
+                  py::gil_scoped_release nogil;
+                  lr::apply_unary_tables(t, src, n, dst);
+              }
+              return out;
+          });
+    m.def("unary_table", [](int op, int resolver, float in_scale, int32_t in_zp, float out_scale, int32_t out_zp,
+                             const std::string& in_dtype, const std::string& out_dtype, float alpha) {
+        const lr::UnaryArgs args{lr::UnaryOp(op), lr::resolver_from_int(resolver), {in_scale, in_zp}, {out_scale, out_zp},
+                                 byte_type_named(in_dtype), byte_type_named(out_dtype), alpha};
+        const lr::UnaryTables t = lr::unary_tables(args);
+        py::array_t<uint8_t> vec(256), tail(256);
+        std::copy(t.vec, t.vec + 256, vec.mutable_data());
+        std::copy(t.tail, t.tail + 256, tail.mutable_data());
+        return py::make_tuple(vec, tail, t.block, lr::unary_runs_in_xnnpack(args));
+    });
+    m.def("quantize",
+          [](int resolver, const py::array_t<float, py::array::c_style>& x, float scale, int32_t zp, const std::string& dtype) -> py::array {
+              const lr::ByteType t = byte_type_named(dtype);
+              py::array out = new_byte_array(shape_of(x), t);
+              const float* src = x.data();
+              uint8_t* dst = static_cast<uint8_t*>(out.mutable_data());
+              const py::ssize_t n = x.size();
+              const lr::Resolver r = lr::resolver_from_int(resolver);
+              {
+                  py::gil_scoped_release nogil;
+                  lr::quantize_float(r, src, n, {scale, zp}, t, dst);
+              }
+              return out;
+          });
+    m.def("dequantize", [](int resolver, const py::array& q, float scale, int32_t zp) -> py::array {
+        require(bool(q.flags() & py::array::c_style), "q must be C-contiguous");
+        const lr::ByteType t = byte_type_of(q, "q");
+        py::array_t<float> out(shape_of(q));
+        const uint8_t* src = static_cast<const uint8_t*>(q.data());
+        float* dst = out.mutable_data();
+        const py::ssize_t n = q.size();
+        const lr::Resolver r = lr::resolver_from_int(resolver);
+        {
+            py::gil_scoped_release nogil;
+            lr::dequantize(r, src, n, {scale, zp}, t, dst);
+        }
+        return out;
+    });
+
+    // ---- SOFTMAX, MEAN ----------------------------------------------------------------------------
+    m.def("softmax",
+          [](int resolver, const py::array_t<int8_t, py::array::c_style>& x, float beta, float in_scale, float out_scale,
+             int32_t out_zp) -> py::array {
+              require(x.ndim() >= 1 && x.shape(x.ndim() - 1) > 0, "x must have a non-empty last axis");
+              const lr::Resolver r = lr::resolver_from_int(resolver);
+              const lr::SoftmaxParams p = lr::softmax_params(r, beta, in_scale, out_scale, out_zp);
+              py::array_t<int8_t> out(shape_of(x));
+              const py::ssize_t depth = x.shape(x.ndim() - 1), rows = x.size() / depth;
+              const int8_t* src = x.data();
+              int8_t* dst = out.mutable_data();
+              {
+                  py::gil_scoped_release nogil;
+                  lr::softmax(r, p, src, rows, depth, dst);
+              }
+              return out;
+          });
+    m.def("mean",
+          [](int resolver, const py::array_t<int8_t, py::array::c_style>& x, const std::vector<int>& axes, bool keep_dims,
+             float in_scale, int32_t in_zp, float out_scale, int32_t out_zp, int num_threads) -> py::array {
+              const int rank = int(x.ndim());
+              require(rank >= 1 && rank <= lr::kMaxMeanRank, "MEAN supports tensors of rank 1 to 6");
+              bool reduced[lr::kMaxMeanRank] = {};
+              std::ptrdiff_t shape[lr::kMaxMeanRank] = {};
+              for (int d = 0; d < rank; ++d) shape[d] = x.shape(d);
+              for (int a : axes) {
+                  require(a >= 0 && a < rank, "axis out of range");
+                  reduced[a] = true;
+              }
+              std::vector<py::ssize_t> out_shape;
+              for (int d = 0; d < rank; ++d)
+                  if (!reduced[d]) out_shape.push_back(shape[d]);
+                  else if (keep_dims) out_shape.push_back(1);
+              py::array_t<int8_t> out(out_shape);
+              const lr::MeanArgs args{lr::resolver_from_int(resolver), {in_scale, in_zp}, {out_scale, out_zp}, keep_dims,
+                                      num_threads};
+              const int8_t* src = x.data();
+              int8_t* dst = out.mutable_data();
+              {
+                  py::gil_scoped_release nogil;
+                  lr::mean(args, src, rank, shape, reduced, dst);
+              }
+              return out;
+          });
 }

@@ -359,3 +359,201 @@ def mul(a, b, *, a_scale, a_zero_point, b_scale, b_zero_point, output_scale, out
     """MUL of int8 tensors (see `add`)."""
     return _binary("mul", a, b, a_scale, a_zero_point, b_scale, b_zero_point, output_scale, output_zero_point,
                    activation, resolver)
+
+
+# ---- one-input ops ----------------------------------------------------------------------------------
+_UNARY_OPS = ("relu", "relu6", "relu_n1_to_1", "leaky_relu", "hard_swish", "logistic", "tanh", "requantize")
+_BYTE_TYPES = (np.dtype(np.int8), np.dtype(np.uint8))
+
+
+def _unary(op, x, input_scale, input_zero_point, output_scale, output_zero_point, resolver, dtype=None, alpha=0.0):
+    x = _tflite_tensor(x, "x", (np.int8, np.uint8))
+    out_dt = x.dtype if dtype is None else _dtype8(dtype)
+    return _litert.unary(_UNARY_OPS.index(op), resolver_code(resolver), x, _scale(input_scale, "input_scale"),
+                         _zero_point(input_zero_point, x.dtype, "input_zero_point"), _scale(output_scale, "output_scale"),
+                         _zero_point(output_zero_point, out_dt, "output_zero_point"), out_dt.name, float(alpha))
+
+
+def relu(x, *, input_scale, input_zero_point, output_scale, output_zero_point, resolver):
+    """RELU of an int8/uint8 tensor (any layout: element-wise): clamp(MBQM(q - z_in) + z_out) as
+    QuantizedReluX computes it (one formula for every resolver: XNNPACK takes only float RELU)."""
+    return _unary("relu", x, input_scale, input_zero_point, output_scale, output_zero_point, resolver)
+
+
+def relu6(x, *, input_scale, input_zero_point, output_scale, output_zero_point, resolver):
+    """RELU6 of an int8/uint8 tensor (see `relu`)."""
+    return _unary("relu6", x, input_scale, input_zero_point, output_scale, output_zero_point, resolver)
+
+
+def relu_n1_to_1(x, *, input_scale, input_zero_point, output_scale, output_zero_point, resolver):
+    """RELU_N1_TO_1 of an int8/uint8 tensor (see `relu`)."""
+    return _unary("relu_n1_to_1", x, input_scale, input_zero_point, output_scale, output_zero_point, resolver)
+
+
+def leaky_relu(x, *, alpha, input_scale, input_zero_point, output_scale, output_zero_point, resolver):
+    """LEAKY_RELU of an int8/uint8 tensor: TFLite's two gemmlowp multipliers, or XNNPACK's
+    8-bit multipliers when the delegate takes the scales."""
+    a = np.float32(alpha)
+    if not np.isfinite(a):
+        raise ValueError(f"alpha must be finite, got {alpha!r}")
+    return _unary("leaky_relu", x, input_scale, input_zero_point, output_scale, output_zero_point, resolver,
+                  alpha=float(a))
+
+
+def hard_swish(x, *, input_scale, input_zero_point, output_scale, output_zero_point, resolver):
+    """HARD_SWISH of an int8/uint8 tensor: the reference int16 fixed-point formula, which every
+    resolver runs on x86 (no int8 XNNPACK kernel, the optimized one is ARM-only)."""
+    return _unary("hard_swish", x, input_scale, input_zero_point, output_scale, output_zero_point, resolver)
+
+
+def logistic(x, *, input_scale, input_zero_point, output_scale, output_zero_point, resolver):
+    """LOGISTIC of an int8/uint8 tensor: TFLite's float table (expf) or XNNPACK's (double exp)."""
+    return _unary("logistic", x, input_scale, input_zero_point, output_scale, output_zero_point, resolver)
+
+
+def tanh(x, *, input_scale, input_zero_point, output_scale, output_zero_point, resolver):
+    """TANH of an int8/uint8 tensor: TFLite's float table (tanhf) or XNNPACK's."""
+    return _unary("tanh", x, input_scale, input_zero_point, output_scale, output_zero_point, resolver)
+
+
+def quantize(x, *, output_scale, output_zero_point, resolver, dtype=np.int8, input_scale=None,
+             input_zero_point=None):
+    """QUANTIZE in TFLite element order: float32 x -> dtype (int8/uint8), or an int8/uint8 x (with
+    input_scale, input_zero_point) requantized to dtype (int8 -> int8, int8 <-> uint8)."""
+    dt = _dtype8(dtype)
+    if isinstance(x, np.ndarray) and x.dtype == np.float32:
+        if input_scale is not None or input_zero_point is not None:
+            raise ValueError("a float32 input takes no input_scale / input_zero_point")
+        x = x if x.flags.c_contiguous else np.ascontiguousarray(x)
+        return _litert.quantize(resolver_code(resolver), x, _scale(output_scale, "output_scale"),
+                                _zero_point(output_zero_point, dt, "output_zero_point"), dt.name)
+    if input_scale is None or input_zero_point is None:
+        raise ValueError("requantizing an integer x needs input_scale and input_zero_point "
+                         "(x must be float32, int8 or uint8)")
+    return _unary("requantize", x, input_scale, input_zero_point, output_scale, output_zero_point, resolver, dtype=dt)
+
+
+def dequantize(x, *, scale, zero_point, resolver):
+    """DEQUANTIZE of an int8/uint8 tensor (TFLite element order) to float32."""
+    x = _tflite_tensor(x, "x", (np.int8, np.uint8))
+    return _litert.dequantize(resolver_code(resolver), x, _scale(scale, "scale"),
+                              _zero_point(zero_point, x.dtype, "zero_point"))
+
+
+# ---- SOFTMAX, MEAN -----------------------------------------------------------------------------------
+def softmax(x, *, beta=1.0, input_scale, output_scale=1 / 256, output_zero_point=-128, resolver):
+    """SOFTMAX of int8 x along its last axis (TFLite's axis): gemmlowp fixed point (reference) or
+    the float exp table (optimized; XNNPACK does not take int8 SOFTMAX). The output must be int8
+    with zero point -128 and scale 1/256, as TFLite requires. The input zero point cancels."""
+    x = _tflite_tensor(x, "x")
+    b = np.float32(beta)
+    if not (np.isfinite(b) and b > 0):
+        raise ValueError(f"beta must be a positive finite float, got {beta!r}")
+    return _litert.softmax(resolver_code(resolver), x, float(b), _scale(input_scale, "input_scale"),
+                           _scale(output_scale, "output_scale"), _zero_point(output_zero_point, np.int8,
+                                                                            "output_zero_point"))
+
+
+def mean(x, axes, *, keep_dims, input_scale, input_zero_point, output_scale, output_zero_point, resolver,
+         num_threads=1):
+    """MEAN of int8 x (TFLite axis order) over `axes`. The optimized kernel for a 4-D input reduced
+    over axes (1, 2) with keep_dims splits the channels among `num_threads` (the interpreter's
+    thread count) and rounds the NEON blocks of 16 channels half up; give the count it ran with."""
+    x = _tflite_tensor(x, "x")
+    if isinstance(axes, (int, np.integer)):
+        axes = [axes]
+    ax = sorted({int(a) % x.ndim if -x.ndim <= int(a) < x.ndim else _bad_axis(a, x.ndim) for a in axes})
+    if not ax:
+        raise ValueError("axes must name at least one axis")
+    if isinstance(num_threads, bool) or not isinstance(num_threads, (int, np.integer)) or num_threads < 1:
+        raise ValueError(f"num_threads must be a positive int, got {num_threads!r}")
+    return _litert.mean(resolver_code(resolver), x, ax, bool(keep_dims), _scale(input_scale, "input_scale"),
+                        _zero_point(input_zero_point, np.int8, "input_zero_point"), _scale(output_scale, "output_scale"),
+                        _zero_point(output_zero_point, np.int8, "output_zero_point"), int(num_threads))
+
+
+def _bad_axis(a, ndim):
+    raise ValueError(f"axis {a!r} out of range for a tensor of rank {ndim}")
+
+
+# ---- data movement and pooling -------------------------------------------------------------------------
+def _same_or_valid(padding, size, kernel, stride):
+    """TFLite's pooling padding (ComputePaddingHeightWidth) as (before, after) per spatial axis."""
+    p = padding.upper() if isinstance(padding, str) else None
+    if p not in ("SAME", "VALID"):
+        raise ValueError(f"padding must be 'SAME' or 'VALID', got {padding!r}")
+    pads = []
+    for n, k, s in zip(size, kernel, stride):
+        out = -(-n // s) if p == "SAME" else (n - k + s) // s
+        if out < 1:
+            raise ValueError(f"the {k}-wide window does not fit the input of size {n} (VALID padding)")
+        total = max((out - 1) * s + k - n, 0)
+        pads.append((total // 2, total - total // 2))
+    return (pads[0][0], pads[1][0], pads[0][1], pads[1][1])
+
+
+def _pool(kind, x, filter_size, stride, padding, activation, output_scale, output_zero_point, resolver):
+    from .elementwise import avg_pool2d, max_pool2d
+
+    x = _array(x, "x", (np.int8,), 4)
+    k, s = _pair(filter_size, "filter_size"), _pair(stride, "stride")
+    pads = _same_or_valid(padding, x.shape[2:], k, s)
+    # XNNPACK takes int8 max pooling only (CheckPoolingParams: strides within the filter); the
+    # activation bounds follow whoever runs the op.
+    runner = "xnnpack" if (resolver_code(resolver) == 2 and kind == "max" and s[0] <= k[0] and s[1] <= k[1]) \
+        else "reference"
+    lo, hi = activation_range(activation, output_scale, output_zero_point, resolver=runner)
+    if kind == "max":
+        y = max_pool2d(x, k, s, pads)
+    else:
+        y = avg_pool2d(x, k, s, pads, count_include_pad=False, rounding="Round")
+    return np.clip(y, lo, hi, out=y)
+
+
+def max_pool2d(x, *, filter_size, stride, padding="VALID", activation=None, output_scale, output_zero_point, resolver):
+    """MAX_POOL_2D of int8 NCHW x: the max over the window's taps inside the input, clamped to the
+    fused activation (bounds rounded as `resolver` rounds them). Input and output quantization are
+    the same in TFLite (no rescaling); the output scale and zero point only place the activation."""
+    return _pool("max", x, filter_size, stride, padding, activation, output_scale, output_zero_point, resolver)
+
+
+def average_pool2d(x, *, filter_size, stride, padding="VALID", activation=None, output_scale, output_zero_point,
+                   resolver):
+    """AVERAGE_POOL_2D of int8 NCHW x: the window sum over the taps inside the input divided by
+    their count, rounded half away from zero ((acc +- n/2) / n), clamped to the fused activation.
+    Every resolver computes this (XNNPACK takes only float average pooling)."""
+    return _pool("avg", x, filter_size, stride, padding, activation, output_scale, output_zero_point, resolver)
+
+
+def concatenation(xs, axis, *, scales, zero_points, output_scale, output_zero_point, resolver):
+    """CONCATENATION of int8 tensors (TFLite axis order) along `axis`. TFLite requires every input's
+    scale and zero point to equal the output's for int8 (and XNNPACK then fails to prepare the
+    model), so the op is a copy; unequal parameters raise ValueError as LiteRT refuses them."""
+    resolver_code(resolver)
+    xs = [_array(x, f"xs[{i}]", (np.int8,)) for i, x in enumerate(xs)]
+    if len(xs) < 1 or len(scales) != len(xs) or len(zero_points) != len(xs):
+        raise ValueError("give one scale and one zero point per input")
+    so = np.float32(_scale(output_scale, "output_scale"))
+    for i, (s, z) in enumerate(zip(scales, zero_points)):
+        if np.float32(_scale(s, f"scales[{i}]")) != so or z != output_zero_point:
+            raise ValueError(f"input {i} has scale {s} / zero point {z} but the output {output_scale} / "
+                             f"{output_zero_point}: LiteRT rejects int8 CONCATENATION with rescaling")
+    return np.concatenate(xs, axis=axis)
+
+
+def pad(x, paddings, *, output_zero_point, resolver, constant=None):
+    """PAD (PADV2 with `constant`) of int8 x in TFLite axis order: the new positions take the output
+    zero point (or the constant), the others keep their values (no rescaling in any resolver)."""
+    resolver_code(resolver)
+    x = _array(x, "x", (np.int8,))
+    p = np.asarray(paddings)
+    if p.shape != (x.ndim, 2) or p.dtype.kind not in "iu" or np.any(p < 0):
+        raise ValueError(f"paddings must be a ({x.ndim}, 2) array of non-negative ints, got {paddings!r}")
+    value = _zero_point(output_zero_point if constant is None else constant, np.int8, "pad value")
+    return np.pad(x, [tuple(int(v) for v in row) for row in p], constant_values=value)
+
+
+def reshape(x, shape, *, resolver):
+    """RESHAPE: the same values in TFLite (row-major) order."""
+    resolver_code(resolver)
+    return np.ascontiguousarray(_array(x, "x", (np.int8, np.uint8))).reshape(shape)
