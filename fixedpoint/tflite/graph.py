@@ -28,12 +28,14 @@ BATCH = Batch()
 @dataclass(frozen=True)
 class Value:
     """A run-time tensor: the layer producing it, its TFLite shape (batch None), its quantization
-    (None: float32), and the axis order our layers hold it in ("native" or "nchw")."""
+    (None: float32), and the axis order our layers hold it in ("native" or "nchw"). `pending`: the
+    layer produces floats that a QUANTIZE turned into these integers; the reading layer quantizes."""
 
     layer: str
     shape: tuple
     params: QuantParams | None
     order: str = "native"
+    pending: bool = False
 
     @property
     def ours(self) -> tuple:

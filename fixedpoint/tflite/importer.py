@@ -20,7 +20,7 @@ from collections import Counter
 
 import numpy as np
 
-from ..nn.layers import TensorInputLayer, TransposeLayer
+from ..nn.layers import IdentityLayer, TensorInputLayer, TransposeLayer
 from ..nn.network import Network
 from ..quantization.layers import AffineLayer
 from ..quantization.qparams import QuantParams
@@ -271,6 +271,8 @@ class Importer:
                 raise TfliteImportError(f"{self.what}: output {t.name!r} is a constant or produced by no "
                                         f"operator")
             value = self.in_order(value, "native", index)
+            if value.pending:   # a QUANTIZE of a float input is itself an output: quantize here
+                value = self.add_layer(IdentityLayer(self.unique(f"{value.layer}/quantize")), [value], value)
             if value.layer in outputs:
                 raise TfliteImportError(f"{self.what}: output {t.name!r} repeats another output")
             kinds.add("float" if t.dtype == np.float32 else "integer")

@@ -23,7 +23,7 @@ def quantize(imp, op):
     if params is None:
         imp.fail(op, "QUANTIZE to float32 is not a quantization")
     if x.params is None:   # float input: quantized where the next layer reads it
-        imp.values[t] = Value(x.layer, x.shape, params, x.order)
+        imp.values[t] = Value(x.layer, x.shape, params, x.order, pending=True)
         return
     order = "nchw" if len(x.shape) == 4 else "native"
     x = imp.value(op, 0, order)
