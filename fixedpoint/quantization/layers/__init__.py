@@ -6,7 +6,7 @@ Importing this package registers every kind.
 """
 from . import (addition, average_pooling2d, clipped_relu, concatenation, convolution2d, data_movement,  # noqa: F401
                fully_connected, global_average_pooling2d, hard_swish, leaky_relu, max_pooling2d, multiplication,
-               pad, relu, sigmoid, subtraction, tanh)
+               pad, relu, sigmoid, softmax, subtraction, tanh)
 from .base import (AFFINE_KINDS, QUANTIZED_KINDS, AffineKind, AffineLayer, BuildOptions, QuantizedKind,  # noqa: F401
                    QuantizedLayer, quantize_scaled, register_affine_kind, register_kind)
 from .learnable import FLOAT_EXACT_MAX_PRODUCTS, FLOAT_EXACT_MAX_TERMS, exact_float_sums  # noqa: F401

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from ... import kernels
 from ...nn.functional import resolve_padding
-from .base import QuantizedKind, register_kind
+from .base import AffineKind, QuantizedKind, register_affine_kind, register_kind
+from .max_pooling2d import _litert_pool
 
 
 @register_kind("AveragePooling2D")
@@ -21,3 +22,15 @@ class AveragePoolingKind(QuantizedKind):
         pads = resolve_padding(layer.padding, x.shape[2:], layer.pool_size, layer.stride, (1, 1))
         return kernels.avg_pool2d(x, layer.pool_size, layer.stride, pads,
                                   count_include_pad=layer.count_include_pad, rounding=ql.rounding)
+
+
+@register_affine_kind("AveragePooling2D")
+class AffineAveragePoolingKind(AffineKind):
+    """Affine average pooling (padding excluded from the count). Data: optional `activation`.
+    Formulas by recipe "formula"."""
+
+    FORMULAS = {"litert": _litert_pool("average_pool2d")}
+
+    def bind(self, layer, runtime):
+        from .litert_common import formula
+        return formula(self.FORMULAS, layer, runtime)

@@ -1,8 +1,6 @@
 """Quantized max pooling (windowed and global): the maximum of the stored integers."""
 from __future__ import annotations
 
-import numpy as np
-
 from ... import kernels
 from ...nn.functional import pool_pads
 from .base import AffineKind, QuantizedKind, register_affine_kind, register_kind
@@ -25,32 +23,41 @@ class MaxPoolingKind(QuantizedKind):
         return kernels.max_pool2d(x, layer.pool_size, layer.stride, full)
 
 
-def _litert_max_pool(layer, runtime):
-    """TFLite MAX_POOL_2D on int8 (pooling.cc MaxEval, reference_integer_ops::MaxPool; XNNPACK max
-    pooling): the maximum of the stored integers over the window (padding never wins), clamped to
-    the fused activation's bounds as the resolver quantizes them. Input and output share their
-    quantization (pooling.cc Prepare)."""
-    from .litert_common import activation, litert, resolver, same_params
-    same_params(layer, "LiteRT's int8 MAX_POOL_2D")
-    pool, out = layer.layer, layer.output_params
-    lo, hi = litert().activation_range(activation(layer), float(out.scale[0]), int(out.zero_point[0]),
-                                       resolver=resolver(layer, runtime), dtype=out.dtype)
-    clamp = (lo, hi) != (out.qmin, out.qmax)
-    padding = pool.padding if isinstance(pool.padding, str) else tuple(pool.padding)
 
-    def run(x):
-        pool._check(x.shape)
-        full, _, _ = pool_pads(x.shape, pool.pool_size, pool.stride, padding, pool.ceil_mode)
-        y = kernels.max_pool2d(x, pool.pool_size, pool.stride, full)
-        return np.clip(y, lo, hi, out=y) if clamp else y
-    return run
+def _litert_pool(function_name):
+    """TFLite {MAX,AVERAGE}_POOL_2D on int8 NCHW (pooling.cc MaxEval / AverageEval,
+    reference_integer_ops::MaxPool / AveragePool; XNNPACK max pooling where the delegate takes it):
+    `fixedpoint.kernels.litert.max_pool2d / average_pool2d`, the fused activation's bounds rounded
+    as the resolver that runs the op rounds them. Input and output share their quantization."""
+    def bind(layer, runtime):
+        from ...runtime.profile import RuntimeNotSupportedError
+        from .litert_common import activation, litert, resolver, same_params
+        same_params(layer, f"LiteRT's int8 {function_name}")
+        pool, out = layer.layer, layer.output_params
+        padding = pool.padding if isinstance(pool.padding, str) else tuple(pool.padding)
+        if padding not in ("same", (0, 0, 0, 0)) or pool.ceil_mode or (
+                getattr(pool, "count_include_pad", False)):
+            raise RuntimeNotSupportedError(
+                f"layer {layer.name!r}: LiteRT pools with SAME (padding excluded from averages) or "
+                f"VALID windows, not padding={pool.padding!r}, ceil_mode={pool.ceil_mode}")
+        kw = dict(filter_size=pool.pool_size, stride=pool.stride,
+                  padding="SAME" if padding == "same" else "VALID", activation=activation(layer),
+                  output_scale=float(out.scale[0]), output_zero_point=int(out.zero_point[0]),
+                  resolver=resolver(layer, runtime))
+        function = getattr(litert(), function_name)
+
+        def run(x):
+            pool._check(x.shape)
+            return function(x, **kw)
+        return run
+    return bind
 
 
 @register_affine_kind("MaxPooling2D")
 class AffineMaxPoolingKind(AffineKind):
     """Affine max pooling. Data: optional `activation`. Formulas by recipe "formula"."""
 
-    FORMULAS = {"litert": _litert_max_pool}
+    FORMULAS = {"litert": _litert_pool("max_pool2d")}
 
     def bind(self, layer, runtime):
         from .litert_common import formula

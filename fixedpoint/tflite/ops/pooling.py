@@ -41,11 +41,17 @@ def mean(imp, op):
                      f"spatial axes [1, 2] of an NHWC tensor)")
     keep = bool(op.options.get("keep_dims", False))
     t = op.outputs[0]
+    expected = (None, 1, 1, x.shape[3]) if keep else (None, x.shape[3])
+    if imp.batch_shape(t, op)[1:] != expected[1:]:
+        imp.fail(op, f"output shape {list(imp.tensors[t].shape)} is not the mean over H and W of "
+                     f"{list(x.shape)} (keep_dims={keep})")
     name = imp.name_for(op)
     pooled_shape = (None, 1, 1, x.shape[3])
-    pooled = imp.add_layer(GlobalAveragePooling2DLayer(name), [x],
-                           Value("", pooled_shape, imp.params(t, op), "nchw"), {"tflite_op": op.op})
+    pool_name = name if keep else imp.unique(f"{name}/pool")    # the op's name is its output's
+    pooled = imp.add_layer(GlobalAveragePooling2DLayer(pool_name), [x],
+                           Value("", pooled_shape, imp.params(t, op), "nchw"),
+                           {"tflite_op": op.op, "keep_dims": keep})
     if not keep:   # (N, C, 1, 1) -> (N, C): the same memory
-        pooled = imp.add_layer(ReshapeLayer(imp.unique(f"{name}/squeeze"), (x.shape[3],)), [pooled],
+        pooled = imp.add_layer(ReshapeLayer(name, (x.shape[3],)), [pooled],
                                Value("", (None, x.shape[3]), pooled.params, "native"))
     imp.values[t] = pooled
