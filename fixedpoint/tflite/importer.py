@@ -43,6 +43,21 @@ def import_tflite(source, *, name: str | None = None):
     return Importer(model).quantized_network(name)
 
 
+# builtin operator -> (its options table, whether the options are required)
+OPTIONS = {
+    "CONV_2D": ("Conv2DOptions", True), "DEPTHWISE_CONV_2D": ("DepthwiseConv2DOptions", True),
+    "FULLY_CONNECTED": ("FullyConnectedOptions", False), "ADD": ("AddOptions", False),
+    "SUB": ("SubOptions", False), "MUL": ("MulOptions", False),
+    "CONCATENATION": ("ConcatenationOptions", True), "MAX_POOL_2D": ("Pool2DOptions", True),
+    "AVERAGE_POOL_2D": ("Pool2DOptions", True), "MEAN": ("ReducerOptions", False),
+    "RESHAPE": ("ReshapeOptions", False), "SQUEEZE": ("SqueezeOptions", False),
+    "SOFTMAX": ("SoftmaxOptions", True), "LEAKY_RELU": ("LeakyReluOptions", True),
+    "STRIDED_SLICE": ("StridedSliceOptions", False), "PACK": ("PackOptions", False),
+    "SHAPE": ("ShapeOptions", False), "PAD": ("PadOptions", False), "QUANTIZE": ("QuantizeOptions", False),
+    "DEQUANTIZE": ("DequantizeOptions", False), "HARD_SWISH": ("HardSwishOptions", False),
+}
+
+
 class Importer:
     """One import: walks the operators in order, keeping for every tensor its constant value or the
     `Value` (layer, shape, quantization, order) that produces it."""
@@ -221,6 +236,18 @@ class Importer:
         """Tensor `index` is `value` (an operator folded into its producer)."""
         self.values[index] = value
 
+    def check_options(self, op):
+        """The operator carries the options table of its kind: required where TFLite needs it
+        (strides, windows), optional where the schema defaults describe the op."""
+        expected, required = OPTIONS.get(op.op, (None, False))
+        if op.options_table is None:
+            if required:
+                self.fail(op, f"the operator has no {expected}")
+            return
+        if op.options_table != expected:
+            self.fail(op, f"the operator carries {op.options_table}; {op.op} takes "
+                          f"{expected or 'no builtin options'}")
+
     # --- the walk ----------------------------------------------------------------------------------
     def walk(self):
         model = self.model
@@ -251,12 +278,13 @@ class Importer:
                     f"{self.what}: operator {op.index} is {op.op}, which the importer does not support; "
                     f"supported operators: {', '.join(supported_operators())}")
             self.op_counts[op.op] += 1
+            self.check_options(op)
             try:
                 handler(self, op)
             except TfliteImportError:
                 raise
-            except (ValueError, TypeError) as error:   # a layer rejecting the operator's attributes
-                self.fail(op, str(error))
+            except (ValueError, TypeError, KeyError, IndexError) as error:   # attributes we cannot express
+                self.fail(op, f"{type(error).__name__}: {error}")
         return inputs
 
     def quantized_network(self, name: str | None = None):

@@ -28,11 +28,12 @@ def _litert_pool(function_name):
     """TFLite {MAX,AVERAGE}_POOL_2D on int8 NCHW (pooling.cc MaxEval / AverageEval,
     reference_integer_ops::MaxPool / AveragePool; XNNPACK max pooling where the delegate takes it):
     `fixedpoint.kernels.litert.max_pool2d / average_pool2d`, the fused activation's bounds rounded
-    as the resolver that runs the op rounds them. Input and output share their quantization."""
+    as the resolver that runs the op rounds them. TFLite expects the input's quantization on the
+    output but only checks it in debug builds: the integers are pooled as they are, the output's
+    parameters place the activation bounds."""
     def bind(layer, runtime):
         from ...runtime.profile import RuntimeNotSupportedError
-        from .litert_common import activation, litert, resolver, same_params
-        same_params(layer, f"LiteRT's int8 {function_name}")
+        from .litert_common import activation, litert, resolver
         pool, out = layer.layer, layer.output_params
         padding = pool.padding if isinstance(pool.padding, str) else tuple(pool.padding)
         if padding not in ("same", (0, 0, 0, 0)) or pool.ceil_mode or (

@@ -86,7 +86,7 @@ def depthwise_conv_2d(imp, op):
 @register("FULLY_CONNECTED")
 def fully_connected(imp, op):
     from ..graph import same_memory_order
-    o = op.options
+    o = {"fused_activation_function": 0, "weights_format": 0, "keep_num_dims": False, **op.options}
     if o["weights_format"] != 0:
         imp.fail(op, f"weights_format {o['weights_format']} (shuffled weights) is not supported")
     x = imp.value(op, 0)
