@@ -120,7 +120,14 @@ def channels_last_patches(x: np.ndarray, kernel, stride, pads, dilation, out_hw)
 class AffineConvolutionKind(AffineLinearKind):
     """Affine convolution (ONNX QLinearConv, TFLite CONV_2D / DEPTHWISE_CONV_2D): the exact or the
     runtime's int32 sums of (x − z_x)·(w − z_w) plus the bias, then the runtime's requantizer, all in
-    one compiled pass. Padding takes the input zero point, so a padded tap adds nothing."""
+    one compiled pass. Padding takes the input zero point, so a padded tap adds nothing.
+
+    Exact routes: the int8 conv kernel, or — for small images (at most SMALL_IMAGE_PIXELS output
+    pixels), where its per-image setup dominates — the float32 convolution of x − z_x
+    (`nn.functional.conv2d`, compiled or BLAS), whose every partial sum is an integer of magnitude
+    at most max_c Σ|w_c|·max|x − z_x| + |bias_c| ≤ 2^24 (checked once), so float32 holds it exactly."""
+
+    SMALL_IMAGE_PIXELS = 256
 
     def bind(self, layer, runtime):
         self.integer_route(layer, runtime)
@@ -130,10 +137,25 @@ class AffineConvolutionKind(AffineLinearKind):
         zx = int(layer.input_params[0].zero_point[0])
         bias = layer.bias
         kh, kw = layer.weights.shape[2:]
+        x_span = max(zx - layer.input_params[0].qmin, layer.input_params[0].qmax - zx)
+        taps = np.abs(layer.weights.astype(np.int64)).reshape(len(bias), -1).sum(axis=1)
+        float_exact = int((taps * x_span + np.abs(bias.astype(np.int64))).max()) <= 1 << 24
+        float_weights = layer.weights.astype(np.float32)
+        float_weights.flags.writeable = False          # packed once by the float convolution
+        float_bias = bias.astype(np.float32)
 
         def run(x):
             conv._check(x.shape)
             pads = resolve_padding(conv.padding, x.shape[2:], (kh, kw), conv.stride, conv.dilation)
+            oh, ow = (output_size(x.shape[2 + a], (kh, kw)[a], conv.stride[a], pads[a], pads[a + 2],
+                                  conv.dilation[a]) for a in range(2))
+            if float_exact and oh * ow <= self.SMALL_IMAGE_PIXELS:
+                xf = np.empty(x.shape, np.float32)
+                np.subtract(x, np.float32(zx), out=xf, casting="unsafe")
+                acc = conv2d_float(xf, float_weights, float_bias, conv.stride, pads, conv.dilation,
+                                   conv.groups).astype(np.int32)
+                rq = fused if fused is not None else after
+                return rq(acc, channel_axis=1)
             out = kernels.conv2d(x, packed, bias=bias, stride=conv.stride, padding=pads,
                                  dilation=conv.dilation, groups=conv.groups, x_zero_point=zx,
                                  requantizer=fused)
