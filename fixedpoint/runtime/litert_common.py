@@ -104,7 +104,7 @@ def ops(resolver: str) -> dict:
                          "requantization": f"litert-{resolver}",
                          "source": f"{op}: {where}; {what[resolver]}"}
     for kind, (op, where, what) in _OPS.items():
-        recipes[kind] = {"formula": "litert", "resolver": resolver,
+        recipes[kind] = {"compute": "litert", "resolver": resolver,
                          "source": f"{op}: {where}; {what[resolver]}"}
     return recipes
 

@@ -32,10 +32,10 @@ class AdditionKind(QuantizedKind):
 class AffineAdditionKind(AffineKind):
     """Affine addition (TFLite ADD: add.cc, reference_integer_ops::Add, optimized_integer_ops::Add,
     XNNPACK qs8 vadd). Data: optional `activation` (a fused TFLite activation). Formulas by recipe
-    "formula"."""
+    "compute"."""
 
-    FORMULAS = {"litert": litert_binary("add")}
+    COMPUTE = {"litert": litert_binary("add")}
 
     def bind(self, layer, runtime):
         from .litert_common import formula
-        return formula(self.FORMULAS, layer, runtime)
+        return formula(self.COMPUTE, layer, runtime)

@@ -27,10 +27,10 @@ class AveragePoolingKind(QuantizedKind):
 @register_affine_kind("AveragePooling2D")
 class AffineAveragePoolingKind(AffineKind):
     """Affine average pooling (padding excluded from the count). Data: optional `activation`.
-    Formulas by recipe "formula"."""
+    Formulas by recipe "compute"."""
 
-    FORMULAS = {"litert": _litert_pool("average_pool2d")}
+    COMPUTE = {"litert": _litert_pool("average_pool2d")}
 
     def bind(self, layer, runtime):
         from .litert_common import formula
-        return formula(self.FORMULAS, layer, runtime)
+        return formula(self.COMPUTE, layer, runtime)

@@ -38,10 +38,10 @@ def _litert_concatenation(layer, runtime):
 @register_affine_kind("Concatenation")
 class AffineConcatenationKind(AffineKind):
     """Affine concatenation along the float layer's axis. Data: optional `activation`. Formulas by
-    recipe "formula"."""
+    recipe "compute"."""
 
-    FORMULAS = {"litert": _litert_concatenation}
+    COMPUTE = {"litert": _litert_concatenation}
 
     def bind(self, layer, runtime):
         from .litert_common import formula
-        return formula(self.FORMULAS, layer, runtime)
+        return formula(self.COMPUTE, layer, runtime)

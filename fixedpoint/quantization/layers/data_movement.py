@@ -32,24 +32,17 @@ def _litert_requantize(layer, runtime):
     return lambda x: from_tflite(quantize(to_tflite(x), **kw))
 
 
-@register_affine_kind("Reshape", "Flatten", "Transpose")
+
+@register_affine_kind("Flatten", "Reshape", "Transpose", "Dropout", "Identity")
 class AffineDataMovementKind(AffineKind):
-    """Reshape, flatten and transpose of integers (input and output share their quantization):
-    every runtime moves the same bytes."""
+    """Flatten, reshape, transpose, dropout and identity of integers: every runtime moves the same
+    bytes when input and output share their quantization. An Identity whose parameters differ is a
+    requantization (a TFLite int → int QUANTIZE), computed by the formula the recipe names."""
+
+    COMPUTE = {"litert": _litert_requantize}
 
     def bind(self, layer, runtime):
+        if layer.type_name == "Identity" and layer.input_params[0] != layer.output_params:
+            from .litert_common import formula
+            return formula(self.COMPUTE, layer, runtime)
         return _move(layer, runtime)
-
-
-@register_affine_kind("Identity")
-class AffineIdentityKind(AffineKind):
-    """Identity: with equal input and output quantization the integers pass unchanged; otherwise it
-    is a requantization (a TFLite int → int QUANTIZE), computed by the formula the recipe names."""
-
-    FORMULAS = {"litert": _litert_requantize}
-
-    def bind(self, layer, runtime):
-        if layer.input_params[0] == layer.output_params:
-            return lambda x: x
-        from .litert_common import formula
-        return formula(self.FORMULAS, layer, runtime)

@@ -34,10 +34,10 @@ def _litert_mean(layer, runtime):
 @register_affine_kind("GlobalAveragePooling2D")
 class AffineGlobalAveragePoolingKind(AffineKind):
     """Affine global average pooling (a TFLite MEAN over the spatial axes). Formulas by recipe
-    "formula"."""
+    "compute"."""
 
-    FORMULAS = {"litert": _litert_mean}
+    COMPUTE = {"litert": _litert_mean}
 
     def bind(self, layer, runtime):
         from .litert_common import formula
-        return formula(self.FORMULAS, layer, runtime)
+        return formula(self.COMPUTE, layer, runtime)

@@ -15,10 +15,10 @@ def _litert_hard_swish(layer, runtime):
 
 @register_affine_kind("HardSwish")
 class AffineHardSwishKind(AffineKind):
-    """Affine HardSwish: formulas by recipe "formula"."""
+    """Affine HardSwish: formulas by recipe "compute"."""
 
-    FORMULAS = {"litert": _litert_hard_swish}
+    COMPUTE = {"litert": _litert_hard_swish}
 
     def bind(self, layer, runtime):
         from .litert_common import formula
-        return formula(self.FORMULAS, layer, runtime)
+        return formula(self.COMPUTE, layer, runtime)

@@ -39,10 +39,10 @@ def _litert_leaky_relu(layer, runtime):
 
 @register_affine_kind("LeakyReLU")
 class AffineLeakyReLUKind(AffineKind):
-    """Affine leaky ReLU (the slope is the float layer's `scale`). Formulas by recipe "formula"."""
+    """Affine leaky ReLU (the slope is the float layer's `scale`). Formulas by recipe "compute"."""
 
-    FORMULAS = {"litert": _litert_leaky_relu}
+    COMPUTE = {"litert": _litert_leaky_relu}
 
     def bind(self, layer, runtime):
         from .litert_common import formula
-        return formula(self.FORMULAS, layer, runtime)
+        return formula(self.COMPUTE, layer, runtime)

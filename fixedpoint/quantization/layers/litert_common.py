@@ -2,7 +2,7 @@
 quantization arguments of `fixedpoint.kernels.litert`, and TFLite's axis order.
 
 The formulas themselves are `fixedpoint.kernels.litert` (compiled, per op resolver). A LiteRT recipe
-reads {"formula": "litert", "resolver": "reference" | "optimized" | "xnnpack", "source": ...};
+reads {"compute": "litert", "resolver": "reference" | "optimized" | "xnnpack", "source": ...};
 "xnnpack" is the default resolver (AUTO), which runs an op with XNNPACK where the delegate takes it
 and with the optimized kernels elsewhere (the kernels module decides per op and parameters).
 
@@ -68,9 +68,9 @@ def same_params(layer, what: str) -> None:
 
 
 def formula(table: dict, layer, runtime):
-    """The function `table[recipe formula]` binds for `layer` under `runtime` (recipe value →
+    """The function `table[recipe "compute"]` binds for `layer` under `runtime` (recipe value →
     function, so the formulas of several runtimes sit side by side in one kind)."""
-    return table[runtime.choice(layer, "formula", tuple(table))](layer, runtime)
+    return table[runtime.choice(layer, "compute", tuple(table))](layer, runtime)
 
 
 def litert_binary(function_name):

@@ -54,12 +54,13 @@ def _litert_pool(function_name):
     return bind
 
 
-@register_affine_kind("MaxPooling2D")
+@register_affine_kind("MaxPooling2D", "GlobalMaxPooling2D")
 class AffineMaxPoolingKind(AffineKind):
-    """Affine max pooling. Data: optional `activation`. Formulas by recipe "formula"."""
+    """Affine max pooling. Data: optional `activation`. Formulas by recipe "compute" (LiteRT has
+    no global max pooling: a REDUCE_MAX is not imported)."""
 
-    FORMULAS = {"litert": _litert_pool("max_pool2d")}
+    COMPUTE = {"litert": _litert_pool("max_pool2d")}
 
     def bind(self, layer, runtime):
         from .litert_common import formula
-        return formula(self.FORMULAS, layer, runtime)
+        return formula(self.COMPUTE, layer, runtime)

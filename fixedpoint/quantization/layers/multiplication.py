@@ -31,10 +31,10 @@ class MultiplicationKind(QuantizedKind):
 class AffineMultiplicationKind(AffineKind):
     """Affine multiplication (TFLite MUL: mul.cc, reference_integer_ops::Mul,
     optimized_integer_ops::Mul, XNNPACK qs8 vmul). Data: optional `activation`. Formulas by recipe
-    "formula"."""
+    "compute"."""
 
-    FORMULAS = {"litert": litert_binary("mul")}
+    COMPUTE = {"litert": litert_binary("mul")}
 
     def bind(self, layer, runtime):
         from .litert_common import formula
-        return formula(self.FORMULAS, layer, runtime)
+        return formula(self.COMPUTE, layer, runtime)

@@ -15,10 +15,10 @@ def _litert_logistic(layer, runtime):
 
 @register_affine_kind("Sigmoid")
 class AffineSigmoidKind(AffineKind):
-    """Affine Sigmoid: formulas by recipe "formula"."""
+    """Affine Sigmoid: formulas by recipe "compute"."""
 
-    FORMULAS = {"litert": _litert_logistic}
+    COMPUTE = {"litert": _litert_logistic}
 
     def bind(self, layer, runtime):
         from .litert_common import formula
-        return formula(self.FORMULAS, layer, runtime)
+        return formula(self.COMPUTE, layer, runtime)

@@ -26,10 +26,10 @@ def _litert_softmax(layer, runtime):
 
 @register_affine_kind("Softmax")
 class AffineSoftmaxKind(AffineKind):
-    """Affine softmax: formulas by recipe "formula"."""
+    """Affine softmax: formulas by recipe "compute"."""
 
-    FORMULAS = {"litert": _litert_softmax}
+    COMPUTE = {"litert": _litert_softmax}
 
     def bind(self, layer, runtime):
         from .litert_common import formula
-        return formula(self.FORMULAS, layer, runtime)
+        return formula(self.COMPUTE, layer, runtime)

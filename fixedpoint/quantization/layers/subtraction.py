@@ -8,10 +8,10 @@ from .litert_common import litert_binary
 @register_affine_kind("Subtraction")
 class AffineSubtractionKind(AffineKind):
     """Affine subtraction (TFLite SUB: sub.cc, reference_ops::Sub / SubElementwise, XNNPACK qs8
-    vadd with a negated second scale). Data: optional `activation`. Formulas by recipe "formula"."""
+    vadd with a negated second scale). Data: optional `activation`. Formulas by recipe "compute"."""
 
-    FORMULAS = {"litert": litert_binary("sub")}
+    COMPUTE = {"litert": litert_binary("sub")}
 
     def bind(self, layer, runtime):
         from .litert_common import formula
-        return formula(self.FORMULAS, layer, runtime)
+        return formula(self.COMPUTE, layer, runtime)

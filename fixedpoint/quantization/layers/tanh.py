@@ -15,10 +15,10 @@ def _litert_tanh(layer, runtime):
 
 @register_affine_kind("Tanh")
 class AffineTanhKind(AffineKind):
-    """Affine Tanh: formulas by recipe "formula"."""
+    """Affine Tanh: formulas by recipe "compute"."""
 
-    FORMULAS = {"litert": _litert_tanh}
+    COMPUTE = {"litert": _litert_tanh}
 
     def bind(self, layer, runtime):
         from .litert_common import formula
-        return formula(self.FORMULAS, layer, runtime)
+        return formula(self.COMPUTE, layer, runtime)
