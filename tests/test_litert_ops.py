@@ -436,6 +436,8 @@ MEAN_CASES = [
     ((2, 6, 9), (1,), True, (0.07, 9), (0.05, -2)),
     ((4, 3, 5, 6), (3,), False, (0.04, -50), (0.05, 30)),
     ((1, 1, 1, 40), (1, 2), True, (0.05, -3), (0.02, 4)),
+    ((2, 4, 3, 5), (1, 3), True, (0.05, -3), (0.02, 4)),          # axes not in one block
+    ((3, 6, 7, 9), (0, 1, 2), False, (0.05, 10), (0.01, -4)),
 ]
 
 
@@ -530,3 +532,77 @@ def test_pad_and_reshape(resolver):
                             [T(ours.shape, I8, 0.05, -7)], new_shape=new_shape)
     (theirs,) = run_model(model, [x], resolver)
     assert np.array_equal(ours, theirs)
+
+
+# ---- which ops XNNPACK takes in the default resolver ------------------------------------------------------
+def delegation_cases():
+    """(op name, model bytes, keywords of litert.xnnpack_takes) for every op, with parameters on
+    both sides of the delegate's checks."""
+    S = (1, 8, 8, 16)
+    a = lambda shape=S, s=0.05, z=-3, dt=I8: T(shape, dt, s, z)  # noqa: E731
+    rng = np.random.default_rng(0)
+    w = rng.integers(-127, 128, (4, 3, 3, 16)).astype(I8)
+    ws = np.full(4, 0.01, np.float32)
+    bias = T((4,), np.int32, ws * 0.05, 0, data=np.zeros(4, np.int32))
+    cases = [
+        ("conv2d", single_op_model("CONV_2D", [a(), T(w.shape, I8, ws, 0, data=w), bias], [a((1, 6, 6, 4), 0.1, 0)],
+                                   padding="VALID", stride_h=1, stride_w=1), {}),
+        ("depthwise_conv2d", single_op_model(
+            "DEPTHWISE_CONV_2D", [a(), T((1, 3, 3, 16), I8, np.full(16, 0.01, np.float32), 0,
+                                         data=rng.integers(-127, 128, (1, 3, 3, 16)).astype(I8), quantized_dimension=3),
+                                  T((16,), np.int32, np.full(16, 5e-4, np.float32), 0, data=np.zeros(16, np.int32))],
+            [a((1, 6, 6, 16), 0.1, 0)], padding="VALID", stride_h=1, stride_w=1, depth_multiplier=1), {}),
+        ("fully_connected", single_op_model("FULLY_CONNECTED", [a((2, 16)), T((4, 16), I8, [0.01], 0,
+                                                                               data=w[:, 0, 0, :]), bias],
+                                            [a((2, 4), 0.1, 0)]), {}),
+        ("concatenation", single_op_model("CONCATENATION", [a(), a()], [a((1, 8, 8, 32))], axis=3), {}),
+        ("mean", single_op_model("MEAN", [a(), T((2,), np.int32, data=np.array([1, 2], np.int32))],
+                                 [a((1, 1, 1, 16), 0.02, 1)], keep_dims=True), {}),
+        ("reshape", single_op_model("RESHAPE", [a(), T((2,), np.int32, data=np.array([1, 1024], np.int32))],
+                                    [a((1, 1024))], new_shape=[1, 1024]), {}),
+        ("pad", single_op_model("PAD", [a(), T((4, 2), np.int32, data=np.array([[0, 0], [1, 1], [1, 1], [0, 0]]))],
+                                [a((1, 10, 10, 16))]), {}),
+        ("softmax", single_op_model("SOFTMAX", [a()], [a(S, 1 / 256, -128)], beta=1.0), {}),
+        ("logistic", single_op_model("LOGISTIC", [a()], [a(S, 1 / 256, -128)]), {}),
+        ("tanh", single_op_model("TANH", [a()], [a(S, 1 / 128, 0)]), {}),
+        ("hard_swish", single_op_model("HARD_SWISH", [a()], [a(S, 0.03, -80)]), {}),
+        ("dequantize", single_op_model("DEQUANTIZE", [a()], [T(S, np.float32)]), {}),
+        ("quantize", single_op_model("QUANTIZE", [T(S, np.float32)], [a()]), dict(float_input=True)),
+    ]
+    for op in ("relu", "relu6", "relu_n1_to_1"):
+        cases.append((op, single_op_model(op.upper(), [a()], [a()]), {}))
+    for s_out in (0.03, 1e-4):
+        for op in ("add", "sub", "mul"):
+            so = s_out * (0.05 if op == "mul" else 1) * (1e-3 if op == "mul" and s_out < 0.01 else 1)
+            cases.append((op, single_op_model(op.upper(), [a(), a(S, 0.07, 2)], [a(S, so, 1)]),
+                          dict(input_scale=0.05, b_scale=0.07, output_scale=so)))
+    for alpha in (0.1, 0.001):
+        cases.append(("leaky_relu", single_op_model("LEAKY_RELU", [a()], [a(S, 0.04, -20)], alpha=alpha),
+                      dict(input_scale=0.05, output_scale=0.04, alpha=alpha)))
+    for s_out, dt in ((0.07, I8), (1e-4, I8), (0.07, np.uint8)):
+        cases.append(("quantize", single_op_model("QUANTIZE", [a()], [T(S, dt, s_out, 5)]),
+                      dict(input_scale=0.05, output_scale=s_out, output_dtype=dt)))
+    for (fh, fw), (sh, sw) in (((2, 2), (2, 2)), ((3, 3), (2, 2)), ((2, 2), (3, 3)), ((1, 1), (2, 2)),
+                               ((3, 2), (1, 3))):
+        oh, ow = -(-8 // sh), -(-8 // sw)
+        for op in ("max", "average"):
+            cases.append((f"{op}_pool2d", single_op_model(f"{op.upper()}_POOL_2D", [a()], [a((1, oh, ow, 16))],
+                                                           padding="SAME", stride_h=sh, stride_w=sw, filter_height=fh,
+                                                           filter_width=fw),
+                          dict(filter_size=(fh, fw), stride=(sh, sw))))
+    return cases
+
+
+def test_xnnpack_delegation():
+    """Which int8 ops the default resolver gives to XNNPACK: the interpreter's execution plan (a
+    DELEGATE node producing the output) against litert.xnnpack_takes, op by op."""
+    seen = {True: set(), False: set()}
+    for op, model, kw in delegation_cases():
+        took = xnnpack_took(model)
+        assert took == litert.xnnpack_takes(op, **kw), (op, kw, took)
+        seen[took].add(op)
+    # The profile facts this grounds: XNNPACK takes these, and declines these (int8).
+    assert {"conv2d", "depthwise_conv2d", "fully_connected", "add", "sub", "mul", "concatenation", "max_pool2d",
+            "mean", "reshape", "pad", "logistic", "tanh", "leaky_relu", "quantize", "dequantize"} <= seen[True]
+    assert {"average_pool2d", "softmax", "relu", "relu6", "relu_n1_to_1", "hard_swish"} <= seen[False]
+    assert {"add", "sub", "mul", "leaky_relu", "quantize", "max_pool2d"} <= seen[False]  # declined by scales/strides

@@ -14,6 +14,7 @@
 #include "ops/litert/binary.hpp"
 #include "ops/litert/conv_params.hpp"
 #include "ops/litert/mean.hpp"
+#include "ops/litert/pool.hpp"
 #include "ops/litert/quant_params.hpp"
 #include "ops/litert/softmax.hpp"
 #include "ops/litert/unary.hpp"
@@ -149,7 +150,8 @@ PYBIND11_MODULE(_litert, m) {
     // ---- ADD / SUB / MUL -----------------------------------------------------------------------
     m.def("binary",
           [](int op, int resolver, const py::array& a, float a_scale, int32_t a_zp, const py::array& b, float b_scale,
-             int32_t b_zp, float out_scale, int32_t out_zp, int activation, const std::vector<py::ssize_t>& out_shape) -> py::array {
+             int32_t b_zp, float out_scale, int32_t out_zp, int activation, const std::vector<py::ssize_t>& out_shape,
+             bool avx2) -> py::array {
               require(op >= 0 && op <= 2, "op must be 0 (add), 1 (sub) or 2 (mul)");
               require((a.flags() & py::array::c_style) && (b.flags() & py::array::c_style), "a and b must be C-contiguous");
               require(has_dtype<int8_t>(a) && has_dtype<int8_t>(b), "a and b must be int8");
@@ -165,7 +167,7 @@ PYBIND11_MODULE(_litert, m) {
                   lr::tflite_binary_params(args.op, args.in1, args.in2, args.out, args.act, -128, 127);
               {
                   py::gil_scoped_release nogil;
-                  lr::binary_op(args, shapes, pa, pb, po);
+                  lr::binary_op(args, shapes, pa, pb, po, avx2);
               }
               return out;
           });
@@ -176,7 +178,7 @@ PYBIND11_MODULE(_litert, m) {
     // ---- one-input ops --------------------------------------------------------------------------
     m.def("unary",
           [](int op, int resolver, const py::array& x, float in_scale, int32_t in_zp, float out_scale, int32_t out_zp,
-             const std::string& out_dtype, float alpha) -> py::array {
+             const std::string& out_dtype, float alpha, bool avx2) -> py::array {
               require(op >= 0 && op <= 7, "unknown unary op code");
               require(bool(x.flags() & py::array::c_style), "x must be C-contiguous");
               const lr::UnaryArgs args{lr::UnaryOp(op), lr::resolver_from_int(resolver), {in_scale, in_zp},
@@ -188,7 +190,7 @@ PYBIND11_MODULE(_litert, m) {
               const py::ssize_t n = x.size();
               {
                   py::gil_scoped_release nogil;
-                  lr::apply_unary_tables(t, src, n, dst);
+                  lr::apply_unary_tables(t, src, n, dst, avx2);
               }
               return out;
           });
@@ -203,7 +205,8 @@ PYBIND11_MODULE(_litert, m) {
         return py::make_tuple(vec, tail, t.block, lr::unary_runs_in_xnnpack(args));
     });
     m.def("quantize",
-          [](int resolver, const py::array_t<float, py::array::c_style>& x, float scale, int32_t zp, const std::string& dtype) -> py::array {
+          [](int resolver, const py::array_t<float, py::array::c_style>& x, float scale, int32_t zp, const std::string& dtype,
+             bool avx2) -> py::array {
               const lr::ByteType t = byte_type_named(dtype);
               py::array out = new_byte_array(shape_of(x), t);
               const float* src = x.data();
@@ -212,11 +215,11 @@ PYBIND11_MODULE(_litert, m) {
               const lr::Resolver r = lr::resolver_from_int(resolver);
               {
                   py::gil_scoped_release nogil;
-                  lr::quantize_float(r, src, n, {scale, zp}, t, dst);
+                  lr::quantize_float(r, src, n, {scale, zp}, t, dst, avx2);
               }
               return out;
           });
-    m.def("dequantize", [](int resolver, const py::array& q, float scale, int32_t zp) -> py::array {
+    m.def("dequantize", [](int resolver, const py::array& q, float scale, int32_t zp, bool avx2) -> py::array {
         require(bool(q.flags() & py::array::c_style), "q must be C-contiguous");
         const lr::ByteType t = byte_type_of(q, "q");
         py::array_t<float> out(shape_of(q));
@@ -226,7 +229,7 @@ PYBIND11_MODULE(_litert, m) {
         const lr::Resolver r = lr::resolver_from_int(resolver);
         {
             py::gil_scoped_release nogil;
-            lr::dequantize(r, src, n, {scale, zp}, t, dst);
+            lr::dequantize(r, src, n, {scale, zp}, t, dst, avx2);
         }
         return out;
     });
@@ -250,7 +253,7 @@ PYBIND11_MODULE(_litert, m) {
           });
     m.def("mean",
           [](int resolver, const py::array_t<int8_t, py::array::c_style>& x, const std::vector<int>& axes, bool keep_dims,
-             float in_scale, int32_t in_zp, float out_scale, int32_t out_zp, int num_threads) -> py::array {
+             float in_scale, int32_t in_zp, float out_scale, int32_t out_zp, int num_threads, bool avx2) -> py::array {
               const int rank = int(x.ndim());
               require(rank >= 1 && rank <= lr::kMaxMeanRank, "MEAN supports tensors of rank 1 to 6");
               bool reduced[lr::kMaxMeanRank] = {};
@@ -271,7 +274,29 @@ PYBIND11_MODULE(_litert, m) {
               int8_t* dst = out.mutable_data();
               {
                   py::gil_scoped_release nogil;
-                  lr::mean(args, src, rank, shape, reduced, dst);
+                  lr::mean(args, src, rank, shape, reduced, dst, avx2);
+              }
+              return out;
+          });
+
+    // ---- pooling ---------------------------------------------------------------------------------------
+    m.def("pool2d",
+          [](bool average, const py::array_t<int8_t, py::array::c_style>& x, int fh, int fw, int sh, int sw, int pad_top,
+             int pad_left, py::ssize_t out_h, py::ssize_t out_w, int32_t lo, int32_t hi, bool avx2) -> py::array {
+              require(x.ndim() == 4, "x must be NCHW (4-D)");
+              require(fh >= 1 && fw >= 1 && sh >= 1 && sw >= 1 && pad_top >= 0 && pad_left >= 0 && pad_top < fh &&
+                          pad_left < fw && out_h >= 1 && out_w >= 1,
+                      "invalid pooling geometry");
+              require((out_h - 1) * sh - pad_top < x.shape(2) && (out_w - 1) * sw - pad_left < x.shape(3),
+                      "a pooling window lies outside the input");
+              const lr::PoolArgs a{x.shape(0) * x.shape(1), x.shape(2), x.shape(3), out_h, out_w, fh, fw, sh, sw,
+                                   pad_top, pad_left, lr::Range{lo, hi}};
+              py::array_t<int8_t> out({x.shape(0), x.shape(1), out_h, out_w});
+              const int8_t* src = x.data();
+              int8_t* dst = out.mutable_data();
+              {
+                  py::gil_scoped_release nogil;
+                  lr::pool2d(average, a, src, dst, avx2);
               }
               return out;
           });

@@ -26,11 +26,18 @@ from .. import _litert
 from .conv import conv2d as _conv2d
 from .gemm import PackedWeights, gemm as _gemm
 from .requantize import Requantizer
+from .threads import get_kernel_path
 
 RESOLVERS = ("reference", "optimized", "xnnpack")
 ACTIVATIONS = ("NONE", "RELU", "RELU_N1_TO_1", "RELU6")  # TFLite ActivationFunctionType codes 0..3
 _CONV_KINDS = ("conv2d", "depthwise_conv2d", "fully_connected")
 _ROUNDING_MODES = {0: "gemmlowp_double", 1: "ruy_double_halfup", 2: "mlas_fp32"}  # 3: double round (own)
+
+
+def _avx2():
+    """Whether the compiled loops may run their AVX2 instantiation (the kernels' path setting and the
+    CPU, fixedpoint.kernels.get_kernel_path); both instantiations give the same bits."""
+    return get_kernel_path() != "portable"
 
 
 # ---- argument checks ------------------------------------------------------------------------------
@@ -335,7 +342,7 @@ def _binary(op, a, b, a_scale, a_zero_point, b_scale, b_zero_point, output_scale
                           _zero_point(a_zero_point, np.int8, "a_zero_point"), b, _scale(b_scale, "b_scale"),
                           _zero_point(b_zero_point, np.int8, "b_zero_point"), _scale(output_scale, "output_scale"),
                           _zero_point(output_zero_point, np.int8, "output_zero_point"), activation_code(activation),
-                          list(shape))
+                          list(shape), _avx2())
 
 
 def add(a, b, *, a_scale, a_zero_point, b_scale, b_zero_point, output_scale, output_zero_point, activation=None,
@@ -371,7 +378,8 @@ def _unary(op, x, input_scale, input_zero_point, output_scale, output_zero_point
     out_dt = x.dtype if dtype is None else _dtype8(dtype)
     return _litert.unary(_UNARY_OPS.index(op), resolver_code(resolver), x, _scale(input_scale, "input_scale"),
                          _zero_point(input_zero_point, x.dtype, "input_zero_point"), _scale(output_scale, "output_scale"),
-                         _zero_point(output_zero_point, out_dt, "output_zero_point"), out_dt.name, float(alpha))
+                         _zero_point(output_zero_point, out_dt, "output_zero_point"), out_dt.name, float(alpha),
+                         _avx2())
 
 
 def relu(x, *, input_scale, input_zero_point, output_scale, output_zero_point, resolver):
@@ -426,7 +434,7 @@ def quantize(x, *, output_scale, output_zero_point, resolver, dtype=np.int8, inp
             raise ValueError("a float32 input takes no input_scale / input_zero_point")
         x = x if x.flags.c_contiguous else np.ascontiguousarray(x)
         return _litert.quantize(resolver_code(resolver), x, _scale(output_scale, "output_scale"),
-                                _zero_point(output_zero_point, dt, "output_zero_point"), dt.name)
+                                _zero_point(output_zero_point, dt, "output_zero_point"), dt.name, _avx2())
     if input_scale is None or input_zero_point is None:
         raise ValueError("requantizing an integer x needs input_scale and input_zero_point "
                          "(x must be float32, int8 or uint8)")
@@ -437,7 +445,7 @@ def dequantize(x, *, scale, zero_point, resolver):
     """DEQUANTIZE of an int8/uint8 tensor (TFLite element order) to float32."""
     x = _tflite_tensor(x, "x", (np.int8, np.uint8))
     return _litert.dequantize(resolver_code(resolver), x, _scale(scale, "scale"),
-                              _zero_point(zero_point, x.dtype, "zero_point"))
+                              _zero_point(zero_point, x.dtype, "zero_point"), _avx2())
 
 
 # ---- SOFTMAX, MEAN -----------------------------------------------------------------------------------
@@ -469,7 +477,7 @@ def mean(x, axes, *, keep_dims, input_scale, input_zero_point, output_scale, out
         raise ValueError(f"num_threads must be a positive int, got {num_threads!r}")
     return _litert.mean(resolver_code(resolver), x, ax, bool(keep_dims), _scale(input_scale, "input_scale"),
                         _zero_point(input_zero_point, np.int8, "input_zero_point"), _scale(output_scale, "output_scale"),
-                        _zero_point(output_zero_point, np.int8, "output_zero_point"), int(num_threads))
+                        _zero_point(output_zero_point, np.int8, "output_zero_point"), int(num_threads), _avx2())
 
 
 def _bad_axis(a, ndim):
@@ -493,21 +501,18 @@ def _same_or_valid(padding, size, kernel, stride):
 
 
 def _pool(kind, x, filter_size, stride, padding, activation, output_scale, output_zero_point, resolver):
-    from .elementwise import avg_pool2d, max_pool2d
-
     x = _array(x, "x", (np.int8,), 4)
     k, s = _pair(filter_size, "filter_size"), _pair(stride, "stride")
-    pads = _same_or_valid(padding, x.shape[2:], k, s)
+    top, left, bottom, right = _same_or_valid(padding, x.shape[2:], k, s)
+    out_h = (x.shape[2] + top + bottom - k[0]) // s[0] + 1
+    out_w = (x.shape[3] + left + right - k[1]) // s[1] + 1
     # XNNPACK takes int8 max pooling only (CheckPoolingParams: strides within the filter); the
     # activation bounds follow whoever runs the op.
     runner = "xnnpack" if (resolver_code(resolver) == 2 and kind == "max" and s[0] <= k[0] and s[1] <= k[1]) \
         else "reference"
     lo, hi = activation_range(activation, output_scale, output_zero_point, resolver=runner)
-    if kind == "max":
-        y = max_pool2d(x, k, s, pads)
-    else:
-        y = avg_pool2d(x, k, s, pads, count_include_pad=False, rounding="Round")
-    return np.clip(y, lo, hi, out=y)
+    x = x if x.flags.c_contiguous else np.ascontiguousarray(x)
+    return _litert.pool2d(kind == "avg", x, k[0], k[1], s[0], s[1], top, left, out_h, out_w, lo, hi, _avx2())
 
 
 def max_pool2d(x, *, filter_size, stride, padding="VALID", activation=None, output_scale, output_zero_point, resolver):
@@ -557,3 +562,35 @@ def reshape(x, shape, *, resolver):
     """RESHAPE: the same values in TFLite (row-major) order."""
     resolver_code(resolver)
     return np.ascontiguousarray(_array(x, "x", (np.int8, np.uint8))).reshape(shape)
+
+
+# ---- which ops XNNPACK takes -----------------------------------------------------------------------------
+_XNNPACK_ALWAYS = {"conv2d", "depthwise_conv2d", "fully_connected", "concatenation", "mean", "reshape", "pad",
+                   "logistic", "tanh", "dequantize"}
+_XNNPACK_NEVER = {"average_pool2d", "softmax", "relu", "relu6", "relu_n1_to_1", "hard_swish"}
+
+
+def xnnpack_takes(op, *, input_scale=None, output_scale=None, b_scale=None, alpha=None, filter_size=None,
+                  stride=None, input_dtype=np.int8, output_dtype=np.int8, float_input=False):
+    """Whether the default resolver (AUTO) hands this int8 op to XNNPACK (the delegate's checks in
+    xnnpack_delegate.cc, as verified in tests/test_litert_ops.py); otherwise the optimized builtin
+    kernel runs it. Scale arguments are those of the op's tensors (ADD/SUB/MUL: input_scale is a,
+    b_scale is b). CONV/DEPTHWISE/FC are taken when their weights and bias are constants."""
+    if op in _XNNPACK_ALWAYS:
+        return True
+    if op in _XNNPACK_NEVER:
+        return False
+    if op in _BINARY_OPS:
+        return bool(_litert.xnnpack_takes_binary(_BINARY_OPS.index(op), _scale(input_scale, "input_scale"),
+                                                 _scale(b_scale, "b_scale"), _scale(output_scale, "output_scale")))
+    if op == "max_pool2d":
+        (fh, fw), (sh, sw) = _pair(filter_size, "filter_size"), _pair(stride, "stride")
+        return sh <= fh and sw <= fw
+    if op == "leaky_relu" or op == "quantize":
+        if op == "quantize" and float_input:
+            return True
+        code = _UNARY_OPS.index("leaky_relu" if op == "leaky_relu" else "requantize")
+        return bool(_litert.unary_table(code, 2, _scale(input_scale, "input_scale"), 0,
+                                        _scale(output_scale, "output_scale"), 0, np.dtype(input_dtype).name,
+                                        np.dtype(output_dtype).name, float(0.0 if alpha is None else alpha))[3])
+    raise ValueError(f"unknown op {op!r}")

@@ -116,8 +116,8 @@ inline int32_t tflite_add_ref(int32_t a, int32_t b, const TfliteBinaryParams& p,
 template <class T>
 inline int32_t neon_add_finish(int32_t sum, const TfliteBinaryParams& p) {
     const int32_t s = rounding_divide_by_pot(saturating_rounding_doubling_high_mul(sum, p.output_multiplier), -p.output_shift);
-    const int16_t v = wrap_to_int16(int32_t(wrap_to_int16(s)) + p.output_offset);
-    return clamp_to(int32_t(saturate_to<T>(v)), p.act);
+    const int32_t v = wrap_to_int16(wrap_to_int16(s) + p.output_offset);
+    return clamp_to(saturate_to<T>(v), p.act);
 }
 
 // AddElementwiseInt8, NEON loop.
@@ -147,8 +147,8 @@ template <class T>
 inline int32_t tflite_mul_neon(int32_t a, int32_t b, const TfliteBinaryParams& p) {
     const int32_t prod = (p.input1_offset + a) * (p.input2_offset + b);
     const int32_t s = multiply_by_quantized_multiplier(prod, p.output_multiplier, p.output_shift);
-    const int16_t v = wrap_to_int16(int32_t(saturate_to<int16_t>(s)) + p.output_offset);
-    return clamp_to(int32_t(saturate_to<T>(v)), p.act);
+    const int32_t v = wrap_to_int16(saturate_to<int16_t>(s) + p.output_offset);
+    return clamp_to(saturate_to<T>(v), p.act);
 }
 
 // ---- XNNPACK ---------------------------------------------------------------------------------
@@ -212,8 +212,8 @@ inline XnnBinaryParams xnn_binary_params(BinaryOp op, Quant in1, Quant in2, Quan
 template <class T>
 inline int32_t xnn_add(int32_t a, int32_t b, const XnnBinaryParams& p) {
     const int32_t acc = wrap_add(wrap_add(p.bias, wrap_mul(a, p.a_multiplier)), wrap_mul(b, p.b_multiplier));
-    const int16_t v = saturate_to<int16_t>(int32_t(saturate_to<int16_t>(acc >> p.shift)) + p.output_zero_point);
-    return clamp_to(int32_t(saturate_to<T>(v)), p.act);
+    const int32_t v = saturate_to<int16_t>(saturate_to<int16_t>(acc >> p.shift) + p.output_zero_point);
+    return clamp_to(saturate_to<T>(v), p.act);
 }
 
 template <class T>
@@ -221,8 +221,8 @@ inline int32_t xnn_mul(int32_t a, int32_t b, const XnnBinaryParams& p) {
     const int32_t prod = (a - p.a_zero_point) * (b - p.b_zero_point);
     const float y = float(prod) * p.scale;
     const int32_t r = int32_t(std::nearbyint(y));  // |prod * scale| < 2^24: cvtps_epi32 RNE
-    const int16_t v = saturate_to<int16_t>(int32_t(saturate_to<int16_t>(r)) + p.output_zero_point);
-    return clamp_to(int32_t(saturate_to<T>(v)), p.act);
+    const int32_t v = saturate_to<int16_t>(saturate_to<int16_t>(r) + p.output_zero_point);
+    return clamp_to(saturate_to<T>(v), p.act);
 }
 
 // ---- broadcasting ----------------------------------------------------------------------------------
@@ -234,8 +234,35 @@ struct BinaryShapes {
 };
 
 // numpy broadcasting over contiguous a, b: out[idx] = f(a[ia], b[ib]) in row-major output order.
+// The innermost run is contiguous in each input or a broadcast scalar, so each run vectorises.
+// The same broadcast with adjacent axes merged where each input is either whole or broadcast on
+// both (e.g. equal shapes become one axis), so that the innermost runs are as long as possible.
+inline BinaryShapes collapse_axes(const BinaryShapes& s) {
+    BinaryShapes c;
+    for (int d = 0; d < s.rank; ++d) {
+        if (s.out[d] == 1) continue;  // size-1 axes change nothing
+        const bool ab = s.a[d] == 1, bb = s.b[d] == 1;
+        if (c.rank > 0 && (c.a[c.rank - 1] == 1) == ab && (c.b[c.rank - 1] == 1) == bb) {
+            c.out[c.rank - 1] *= s.out[d];
+            if (!ab) c.a[c.rank - 1] *= s.a[d];
+            if (!bb) c.b[c.rank - 1] *= s.b[d];
+        } else {
+            c.a[c.rank] = s.a[d];
+            c.b[c.rank] = s.b[d];
+            c.out[c.rank] = s.out[d];
+            ++c.rank;
+        }
+    }
+    if (c.rank == 0) {  // a single element
+        c.rank = 1;
+        c.a[0] = c.b[0] = c.out[0] = 1;
+    }
+    return c;
+}
+
 template <class T, class F>
-inline void broadcast_apply(const BinaryShapes& s, const T* a, const T* b, T* out, F f) {
+inline void broadcast_apply(bool avx2, const BinaryShapes& shapes, const T* a, const T* b, T* out, F f) {
+    const BinaryShapes s = collapse_axes(shapes);
     std::array<std::ptrdiff_t, kMaxBinaryRank> sa{}, sb{};
     std::ptrdiff_t acc_a = 1, acc_b = 1;
     for (int d = s.rank - 1; d >= 0; --d) {
@@ -249,7 +276,7 @@ inline void broadcast_apply(const BinaryShapes& s, const T* a, const T* b, T* ou
     if (total == 0) return;
     const int last = s.rank - 1;
     const std::ptrdiff_t inner = s.rank ? s.out[last] : 1;
-    const std::ptrdiff_t ia_step = s.rank ? sa[last] : 0, ib_step = s.rank ? sb[last] : 0;
+    const bool a_run = s.rank && sa[last] == 1, b_run = s.rank && sb[last] == 1;
     std::array<std::ptrdiff_t, kMaxBinaryRank> idx{};
     for (std::ptrdiff_t o = 0; o < total; o += inner) {
         std::ptrdiff_t oa = 0, ob = 0;
@@ -257,7 +284,13 @@ inline void broadcast_apply(const BinaryShapes& s, const T* a, const T* b, T* ou
             oa += idx[d] * sa[d];
             ob += idx[d] * sb[d];
         }
-        for (std::ptrdiff_t i = 0; i < inner; ++i) out[o + i] = T(f(a[oa + i * ia_step], b[ob + i * ib_step]));
+        const T* pa = a + oa;
+        const T* pb = b + ob;
+        T* po = out + o;
+        if (a_run && b_run) for_range(avx2, 0, inner, [=](std::ptrdiff_t i) { po[i] = T(f(pa[i], pb[i])); });
+        else if (a_run) for_range(avx2, 0, inner, [=, vb = int32_t(*pb)](std::ptrdiff_t i) { po[i] = T(f(pa[i], vb)); });
+        else if (b_run) for_range(avx2, 0, inner, [=, va = int32_t(*pa)](std::ptrdiff_t i) { po[i] = T(f(va, pb[i])); });
+        else po[0] = T(f(*pa, *pb));  // inner == 1
         for (int d = last - 1; d >= 0; --d) {
             if (++idx[d] < s.out[d]) break;
             idx[d] = 0;
@@ -347,21 +380,22 @@ inline bool runs_in_xnnpack(const BinaryArgs& a) {
 }
 
 template <class T>
-inline void binary_op(const BinaryArgs& args, const BinaryShapes& shapes, const T* a, const T* b, T* out) {
+inline void binary_op(const BinaryArgs& args, const BinaryShapes& shapes, const T* a, const T* b, T* out, bool avx2) {
     constexpr int32_t qmin = std::numeric_limits<T>::min(), qmax = std::numeric_limits<T>::max();
     if (runs_in_xnnpack(args)) {
         const XnnBinaryParams p = xnn_binary_params(args.op, args.in1, args.in2, args.out, args.act, qmin, qmax);
         if (args.op == BinaryOp::Mul)
-            broadcast_apply(shapes, a, b, out, [&](int32_t x, int32_t y) { return xnn_mul<T>(x, y, p); });
+            broadcast_apply(avx2, shapes, a, b, out, [p](int32_t x, int32_t y) { return xnn_mul<T>(x, y, p); });
         else
-            broadcast_apply(shapes, a, b, out, [&](int32_t x, int32_t y) { return xnn_add<T>(x, y, p); });
+            broadcast_apply(avx2, shapes, a, b, out, [p](int32_t x, int32_t y) { return xnn_add<T>(x, y, p); });
         return;
     }
     const TfliteBinaryParams p = tflite_binary_params(args.op, args.in1, args.in2, args.out, args.act, qmin, qmax);
-    const bool sub = args.op == BinaryOp::Sub;
+    const bool sub = args.op == BinaryOp::Sub, mul = args.op == BinaryOp::Mul;
     auto reference = [&](const T* x, const T* y, T* o) {
-        if (args.op == BinaryOp::Mul) broadcast_apply(shapes, x, y, o, [&](int32_t u, int32_t v) { return tflite_mul_ref(u, v, p); });
-        else broadcast_apply(shapes, x, y, o, [&](int32_t u, int32_t v) { return tflite_add_ref(u, v, p, sub); });
+        if (mul) broadcast_apply(avx2, shapes, x, y, o, [p](int32_t u, int32_t v) { return tflite_mul_ref(u, v, p); });
+        else if (sub) broadcast_apply(avx2, shapes, x, y, o, [p](int32_t u, int32_t v) { return tflite_add_ref(u, v, p, true); });
+        else broadcast_apply(avx2, shapes, x, y, o, [p](int32_t u, int32_t v) { return tflite_add_ref(u, v, p, false); });
     };
     // SUB has no optimized int8 kernel (sub.cc runs reference_ops::Sub / BroadcastQuantSubSlow).
     if (args.resolver == Resolver::Reference || sub) return reference(a, b, out);
@@ -375,21 +409,28 @@ inline void binary_op(const BinaryArgs& args, const BinaryShapes& shapes, const 
         std::swap(q.input1_multiplier, q.input2_multiplier);
         std::swap(q.input1_shift, q.input2_shift);
     }
-    const bool mul = args.op == BinaryOp::Mul;
+    // One run of n elements: the NEON loop on whole blocks of 16, the scalar (reference) formula after.
     auto elementwise = [&](std::ptrdiff_t n, const T* x1, const T* x2, T* o) {
-        const std::ptrdiff_t vec = n / 16 * 16;  // the NEON loop: 16 elements at a time
-        for (std::ptrdiff_t i = 0; i < n; ++i) {
-            const int32_t u = x1[i], v = x2[i];
-            if (mul) o[i] = T(i < vec ? tflite_mul_neon<T>(u, v, q) : tflite_mul_ref(u, v, q));
-            else o[i] = T(i < vec ? tflite_add_neon<T>(u, v, q) : tflite_add_ref(u, v, q, false));
+        const std::ptrdiff_t vec = n / 16 * 16;
+        if (mul) {
+            for_range(avx2, 0, vec, [=](std::ptrdiff_t i) { o[i] = T(tflite_mul_neon<T>(x1[i], x2[i], q)); });
+            for_range(avx2, vec, n, [=](std::ptrdiff_t i) { o[i] = T(tflite_mul_ref(x1[i], x2[i], q)); });
+        } else {
+            for_range(avx2, 0, vec, [=](std::ptrdiff_t i) { o[i] = T(tflite_add_neon<T>(x1[i], x2[i], q)); });
+            for_range(avx2, vec, n, [=](std::ptrdiff_t i) { o[i] = T(tflite_add_ref(x1[i], x2[i], q, false)); });
         }
     };
+    // A broadcast scalar against a run: AddScalarBroadcast takes 8 at a time, MulSimpleBroadcast 16.
     auto scalar = [&](std::ptrdiff_t n, T s, const T* x2, T* o) {
-        const std::ptrdiff_t vec = n / (mul ? 16 : 8) * (mul ? 16 : 8);  // AddScalarBroadcast: 8 at a time
-        for (std::ptrdiff_t i = 0; i < n; ++i) {
-            const int32_t v = x2[i];
-            if (mul) o[i] = T(i < vec ? tflite_mul_neon<T>(s, v, q) : tflite_mul_ref(s, v, q));
-            else o[i] = T(i < vec ? tflite_add_neon_scalar<T>(s, v, q) : tflite_add_ref(s, v, q, false));
+        const int32_t sv = s;
+        if (mul) {
+            const std::ptrdiff_t vec = n / 16 * 16;
+            for_range(avx2, 0, vec, [=](std::ptrdiff_t i) { o[i] = T(tflite_mul_neon<T>(sv, x2[i], q)); });
+            for_range(avx2, vec, n, [=](std::ptrdiff_t i) { o[i] = T(tflite_mul_ref(sv, x2[i], q)); });
+        } else {
+            const std::ptrdiff_t vec = n / 8 * 8;
+            for_range(avx2, 0, vec, [=](std::ptrdiff_t i) { o[i] = T(tflite_add_neon_scalar<T>(sv, x2[i], q)); });
+            for_range(avx2, vec, n, [=](std::ptrdiff_t i) { o[i] = T(tflite_add_ref(sv, x2[i], q, false)); });
         }
     };
     if (f.category == BroadcastCategory::NonBroadcast) {

@@ -38,12 +38,39 @@ struct MeanArgs {
 };
 
 // Sums of q over the reduced axes, one per output element (row-major over the kept axes).
+// Reduced axes forming one block [r0, r1) (ignoring size-1 axes) sum as outer x reduced x inner,
+// the inner loop contiguous; any other set of axes takes the general index walk.
 inline std::vector<int32_t> reduce_sums(const int8_t* x, int rank, const std::ptrdiff_t* shape, const bool* reduced,
-                                        std::ptrdiff_t* count) {
+                                        std::ptrdiff_t* count, bool avx2) {
     std::ptrdiff_t outputs = 1, n = 1;
     for (int d = 0; d < rank; ++d) (reduced[d] ? n : outputs) *= shape[d];
     *count = n;
     std::vector<int32_t> sums(std::size_t(outputs), 0);
+    int r0 = -1, r1 = -1;
+    for (int d = 0; d < rank; ++d)
+        if (reduced[d] && shape[d] != 1) {
+            if (r0 < 0) r0 = d;
+            r1 = d;
+        }
+    bool block = true;
+    for (int d = r0 + 1; r0 >= 0 && d < r1; ++d)
+        if (!reduced[d] && shape[d] != 1) block = false;
+    if (block) {
+        std::ptrdiff_t outer = 1, red = 1, inner = 1;
+        for (int d = 0; d < rank; ++d) {
+            if (r0 >= 0 && d < r0) outer *= shape[d];
+            else if (r0 >= 0 && d <= r1) red *= shape[d];
+            else inner *= shape[d];
+        }
+        int32_t* out = sums.data();
+        for (std::ptrdiff_t o = 0; o < outer; ++o)
+            for (std::ptrdiff_t r = 0; r < red; ++r) {
+                const int8_t* row = x + (o * red + r) * inner;
+                int32_t* acc = out + o * inner;
+                for_range(avx2, 0, inner, [=](std::ptrdiff_t i) { acc[i] += row[i]; });
+            }
+        return sums;
+    }
     // Output strides over the kept axes; reduced axes stride 0.
     std::array<std::ptrdiff_t, kMaxMeanRank> ostride{};
     std::ptrdiff_t acc = 1;
@@ -67,9 +94,10 @@ inline std::vector<int32_t> reduce_sums(const int8_t* x, int rank, const std::pt
     return sums;
 }
 
-inline void mean(const MeanArgs& a, const int8_t* x, int rank, const std::ptrdiff_t* shape, const bool* reduced, int8_t* y) {
+inline void mean(const MeanArgs& a, const int8_t* x, int rank, const std::ptrdiff_t* shape, const bool* reduced, int8_t* y,
+                 bool avx2) {
     std::ptrdiff_t n = 0;
-    const std::vector<int32_t> sums = reduce_sums(x, rank, shape, reduced, &n);
+    const std::vector<int32_t> sums = reduce_sums(x, rank, shape, reduced, &n, avx2);
     const std::size_t outputs = sums.size();
     if (n == 0) throw std::invalid_argument("MEAN over an empty axis");
     auto clamp8 = [](int32_t v) { return int8_t(std::min(std::max(v, -128), 127)); };

@@ -15,6 +15,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstddef>
 #include <cstdint>
 #include <limits>
 #include <stdexcept>
@@ -149,11 +150,24 @@ inline int32_t multiply_by_quantized_multiplier_half_up(int32_t x, int32_t m, in
     return rounding_shift_right_half_up(saturating_rounding_doubling_high_mul(wrap_shl(x, left), m), right);
 }
 
-template <class T>
-inline T saturate_to(int64_t v) {
-    return T(std::min<int64_t>(std::max<int64_t>(v, std::numeric_limits<T>::min()), std::numeric_limits<T>::max()));
+// f(i) for i in [begin, end), compiled for AVX2 when `avx2` (the caller's choice, from
+// fixedpoint.kernels.get_kernel_path()) and portably otherwise: the same source, the same bits (no
+// float contraction either way). Give f by value with its parameters captured by value, so that
+// byte-typed stores cannot alias them and the loop vectorises.
+template <class F>
+inline void for_range(bool avx2, std::ptrdiff_t begin, std::ptrdiff_t end, F f) {
+    if (end <= begin) return;
+    auto g = [f, begin](std::ptrdiff_t i) { f(begin + i); };
+    if (avx2) requant_loop_avx2(end - begin, g);
+    else requant_loop_portable(end - begin, g);
 }
-inline int16_t wrap_to_int16(int32_t v) { return int16_t(uint16_t(uint32_t(v))); }
+
+// Saturation into a narrower type and two's-complement wrap to 16 bits, in int32 lanes (vectorisable).
+template <class T>
+inline int32_t saturate_to(int32_t v) {
+    return std::min<int32_t>(std::max<int32_t>(v, std::numeric_limits<T>::min()), std::numeric_limits<T>::max());
+}
+inline int32_t wrap_to_int16(int32_t v) { return int32_t(uint32_t(v) << 16) >> 16; }
 
 }  // namespace litert
 }  // namespace fxp

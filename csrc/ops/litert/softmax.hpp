@@ -29,6 +29,7 @@ struct SoftmaxParams {
     int input_left_shift = 0;
     int diff_min = 0;
     float table[256];  // optimized: table[255 - v] = expf(-s_in * beta * v)
+    int32_t exp[256];  // reference: exp_on_negative_values of the rescaled difference -v, Q0.31
     float output_scale = 1.0f / 256.0f;
     int32_t output_zero_point = -128;
 };
@@ -51,6 +52,10 @@ inline SoftmaxParams softmax_params(Resolver r, float beta, float input_scale, f
         // CalculateInputRadius(5, left_shift): floor(31 * 2^26 / 2^left_shift).
         const double radius = 1.0 * ((1 << 5) - 1) * double(int64_t(1) << 26) / double(int64_t(1) << p.input_left_shift);
         p.diff_min = int(-1.0 * int(std::floor(radius)));
+        for (int v = 0; v <= 255; ++v) {  // MultiplyByQuantizedMultiplierGreaterThanOne, then exp
+            const int32_t scaled = saturating_rounding_doubling_high_mul(wrap_shl(-v, p.input_left_shift), p.input_multiplier);
+            p.exp[v] = gemmlowp::exp_on_negative_values(scaled, 5);
+        }
     } else {
         const float scale = -input_scale * beta;
         for (int v = 0; v <= 255; ++v) p.table[255 - v] = std::exp(scale * float(v));
@@ -68,20 +73,19 @@ inline void softmax_row(Resolver r, const SoftmaxParams& p, const int8_t* x, std
         for (std::ptrdiff_t c = 0; c < depth; ++c) sum_exp += table_offset[x[c]];
         const float inv_sum_exp = 1.0f / (sum_exp * p.output_scale);
         for (std::ptrdiff_t c = 0; c < depth; ++c) {
+            // int(std::round(prob)) for 0 <= prob <= 256: truncate, then up when the exact rest is >= 1/2.
             const float prob = table_offset[x[c]] * inv_sum_exp;
-            const int32_t q = int32_t(std::round(prob)) + p.output_zero_point;
+            const int32_t t = int32_t(prob);
+            const int32_t q = t + (prob - float(t) >= 0.5f ? 1 : 0) + p.output_zero_point;
             y[c] = int8_t(std::max(std::min(127, q), -128));
         }
         return;
     }
-    auto scaled_diff = [&](int32_t d) {  // MultiplyByQuantizedMultiplierGreaterThanOne
-        return saturating_rounding_doubling_high_mul(wrap_shl(d, p.input_left_shift), p.input_multiplier);
-    };
+    // exp of each difference d = q - max in [-255, 0] is p.exp[-d] (computed once per call).
     int32_t sum_of_exps = 0;  // Q12.19
     for (std::ptrdiff_t c = 0; c < depth; ++c) {
         const int32_t d = int32_t(x[c]) - max_in_row;
-        if (d >= p.diff_min)
-            sum_of_exps = gemmlowp::add(sum_of_exps, gemmlowp::rescale(gemmlowp::exp_on_negative_values(scaled_diff(d), 5), 0, 12));
+        if (d >= p.diff_min) sum_of_exps = gemmlowp::add(sum_of_exps, gemmlowp::rescale(p.exp[-d], 0, 12));
     }
     int num_bits_over_unit = 0;
     const int32_t shifted_scale = gemmlowp::get_reciprocal(sum_of_exps, 12, &num_bits_over_unit);
@@ -90,7 +94,7 @@ inline void softmax_row(Resolver r, const SoftmaxParams& p, const int8_t* x, std
     for (std::ptrdiff_t c = 0; c < depth; ++c) {
         const int32_t d = int32_t(x[c]) - max_in_row;
         if (d >= p.diff_min) {
-            const int32_t e = gemmlowp::exp_on_negative_values(scaled_diff(d), 5);
+            const int32_t e = p.exp[-d];
             const int32_t unsat = rounding_divide_by_pot(gemmlowp::mul(shifted_scale, e), exponent);
             y[c] = int8_t(std::max(std::min(unsat - 128, 127), -128));
         } else {

@@ -34,6 +34,8 @@
 #pragma once
 
 #include <algorithm>
+#include <immintrin.h>
+
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -111,7 +113,7 @@ inline bool unary_runs_in_xnnpack(const UnaryArgs& a) {
 // saturated to int16 then to the output type.
 inline int32_t xnn_rescale_q8(int32_t x, int32_t m, int32_t z_out, ByteType out) {
     const int32_t v = (x * m + 128) >> 8;
-    return std::min(std::max(int32_t(saturate_to<int16_t>(v + z_out)), byte_min(out)), byte_max(out));
+    return std::min(std::max(saturate_to<int16_t>(v + z_out), byte_min(out)), byte_max(out));
 }
 
 // gemmlowp int16 fixed point of the reference HardSwish (reference/hard_swish.h).
@@ -126,7 +128,7 @@ inline int16_t sdhm16(int16_t a, int16_t b) {  // SaturatingDoublingHighMul: tru
     return int16_t((int32_t(a) * int32_t(b)) / (1 << 15));
 }
 inline int16_t saturating_left_shift16(int16_t v, int amount) {
-    return saturate_to<int16_t>(int64_t(v) * (int64_t(1) << amount));
+    return int16_t(std::min<int64_t>(std::max<int64_t>(int64_t(v) * (int64_t(1) << amount), INT16_MIN), INT16_MAX));
 }
 inline int16_t rdbpot16(int16_t x, int e) { return int16_t(rounding_divide_by_pot(x, e)); }
 
@@ -304,49 +306,105 @@ inline UnaryTables unary_tables(const UnaryArgs& a) {
     return t;
 }
 
+// A 256-byte table lookup, 32 bytes at a time with AVX2 byte shuffles (vpshufb looks up 16 entries
+// and gives 0 for an index with its top bit set). Step k shuffles the index minus 16 k into a
+// 16-byte slice; the slices are stored as XOR differences so that the steps an index passes through
+// telescope to its own slice: steps 0..8 subtract with wrap-around (indices 0..127 go negative and
+// drop out after their slice), steps 9..15 subtract with signed saturation (indices 128..255, which
+// came back positive at step 8, drop out after theirs and never wrap back).
+__attribute__((target("avx2"))) inline void lookup_bytes_avx2(const uint8_t* table, const uint8_t* in,
+                                                                std::ptrdiff_t n, uint8_t* out) {
+    __m256i t[16], d[16];
+    for (int k = 0; k < 16; ++k)
+        t[k] = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(table + 16 * k)));
+    d[0] = t[0];
+    for (int k = 1; k < 16; ++k) {
+        d[k] = _mm256_xor_si256(t[k - 1], t[k]);
+        if (k >= 8) d[k] = _mm256_xor_si256(d[k], d[k - 8]);
+    }
+    const __m256i sixteen = _mm256_set1_epi8(16);
+    std::ptrdiff_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(in + i));
+        __m256i y = _mm256_shuffle_epi8(d[0], x);
+        for (int k = 1; k <= 8; ++k) {
+            x = _mm256_sub_epi8(x, sixteen);
+            y = _mm256_xor_si256(y, _mm256_shuffle_epi8(d[k], x));
+        }
+        for (int k = 9; k < 16; ++k) {
+            x = _mm256_subs_epi8(x, sixteen);
+            y = _mm256_xor_si256(y, _mm256_shuffle_epi8(d[k], x));
+        }
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + i), y);
+    }
+    for (; i < n; ++i) out[i] = table[in[i]];
+}
+
+inline void lookup_bytes(bool avx2, const uint8_t* table, const uint8_t* in, std::ptrdiff_t n, uint8_t* out) {
+    if (avx2) return lookup_bytes_avx2(table, in, n, out);
+    for (std::ptrdiff_t i = 0; i < n; ++i) out[i] = table[in[i]];
+}
+
 // out[i] = table(in[i]) for a flat run of n elements (the kernels see the whole tensor as one run).
-inline void apply_unary_tables(const UnaryTables& t, const uint8_t* in, std::ptrdiff_t n, uint8_t* out) {
+inline void apply_unary_tables(const UnaryTables& t, const uint8_t* in, std::ptrdiff_t n, uint8_t* out, bool avx2) {
     const std::ptrdiff_t vec_end = t.block ? n / t.block * t.block : 0;
-    for (std::ptrdiff_t i = 0; i < vec_end; ++i) out[i] = t.vec[in[i]];
-    for (std::ptrdiff_t i = vec_end; i < n; ++i) out[i] = t.tail[in[i]];
+    lookup_bytes(avx2, t.vec, in, vec_end, out);
+    lookup_bytes(avx2, t.tail, in + vec_end, n - vec_end, out + vec_end);
 }
 
 // ---- QUANTIZE float -> int8 / uint8 -----------------------------------------------------------------
-inline void quantize_float(Resolver r, const float* x, std::ptrdiff_t n, Quant out, ByteType t, uint8_t* y) {
+// roundf / std::round: to nearest, ties away from zero, from the exact remainder of the truncation.
+inline float round_half_away(float v) {
+    const float t = std::trunc(v);
+    const float d = v - t;  // exact
+    return t + (d >= 0.5f ? 1.0f : 0.0f) - (d <= -0.5f ? 1.0f : 0.0f);
+}
+inline int32_t x86_cvtt_f(float v) { return (v >= -2147483648.0f && v < 2147483648.0f) ? int32_t(v) : INT32_MIN; }
+
+inline void quantize_float(Resolver r, const float* x, std::ptrdiff_t n, Quant out, ByteType t, uint8_t* y, bool avx2) {
     const int32_t lo = byte_min(t), hi = byte_max(t), z = out.zero_point;
-    auto clamp = [&](int32_t v) { return value_byte(std::min(std::max(v, lo), hi)); };
     if (r == Resolver::Xnnpack) {
         const float inv = 1.0f / out.scale;
-        for (std::ptrdiff_t i = 0; i < n; ++i) {
+        for_range(avx2, 0, n, [=](std::ptrdiff_t i) {
             float v = x[i] * inv;
             v = v < 32767.0f ? v : 32767.0f;  // minps: NaN takes the bound
             const int32_t q = saturate_to<int16_t>(saturate_to<int16_t>(x86_cvt_rne(v)) + z);
-            y[i] = clamp(q);
-        }
+            y[i] = value_byte(std::min(std::max(q, lo), hi));
+        });
         return;
     }
-    std::ptrdiff_t i = 0;
     if (r == Resolver::Optimized) {
         const double scale = double(out.scale);
         const float reverse = float(1.0f / scale);
-        for (const std::ptrdiff_t end = n / 8 * 8; i < end; ++i) y[i] = clamp(wrap_add(x86_cvt_rne(x[i] * reverse), z));
-        for (; i < n; ++i) y[i] = clamp(wrap_add(x86_cvtt(std::round(double(x[i]) / scale)), z));
+        const std::ptrdiff_t end = n / 8 * 8;  // the NEON loop, 8 at a time
+        for_range(avx2, 0, end, [=](std::ptrdiff_t i) {
+            y[i] = value_byte(std::min(std::max(wrap_add(x86_cvt_rne(x[i] * reverse), z), lo), hi));
+        });
+        for (std::ptrdiff_t i = end; i < n; ++i)
+            y[i] = value_byte(std::min(std::max(wrap_add(x86_cvtt(std::round(double(x[i]) / scale)), z), lo), hi));
         return;
     }
-    for (; i < n; ++i) y[i] = clamp(wrap_add(x86_cvtt(double(std::round(x[i] / out.scale))), z));
+    const float s = out.scale;
+    for_range(avx2, 0, n, [=](std::ptrdiff_t i) {
+        y[i] = value_byte(std::min(std::max(wrap_add(x86_cvtt_f(round_half_away(x[i] / s)), z), lo), hi));
+    });
 }
 
 // ---- DEQUANTIZE int8 / uint8 -> float ----------------------------------------------------------------
-inline void dequantize(Resolver r, const uint8_t* q, std::ptrdiff_t n, Quant in, ByteType t, float* y) {
+// float(double(s) * (q - z)): the double product is exact (24 + 9 bits), so this is the correctly
+// rounded float product, which float(q - z) * s also is.
+inline void dequantize(Resolver r, const uint8_t* q, std::ptrdiff_t n, Quant in, ByteType t, float* y, bool avx2) {
     const double scale = double(in.scale);
+    const float s = in.scale;
     const int32_t z = in.zero_point;
-    std::ptrdiff_t i = 0;
+    std::ptrdiff_t start = 0;
+    auto value = [t](uint8_t b) { return t == ByteType::Int8 ? int32_t(int8_t(b)) : int32_t(b); };
     if (r == Resolver::Optimized) {
-        const float scale_f = float(scale), zero_times_scale = float(-z * scale);
-        for (const std::ptrdiff_t end = n / 8 * 8; i < end; ++i)
-            y[i] = float(byte_value(q[i], t)) * scale_f + zero_times_scale;
+        const float zero_times_scale = float(-z * scale);
+        start = n / 8 * 8;  // the NEON loop, 8 at a time: two float roundings
+        for_range(avx2, 0, start, [=](std::ptrdiff_t i) { y[i] = float(value(q[i])) * s + zero_times_scale; });
     }
-    for (; i < n; ++i) y[i] = float(scale * (byte_value(q[i], t) - z));
+    for_range(avx2, start, n, [=](std::ptrdiff_t i) { y[i] = float(value(q[i]) - z) * s; });
 }
 
 }  // namespace litert
