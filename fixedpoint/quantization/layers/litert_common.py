@@ -43,8 +43,10 @@ def to_tflite(x: np.ndarray) -> np.ndarray:
 
 
 def from_tflite(y: np.ndarray) -> np.ndarray:
-    """A result in TFLite's order back in ours (4-D NHWC → NCHW, made contiguous)."""
-    return np.ascontiguousarray(y.transpose(TO_NCHW)) if y.ndim == 4 else y
+    """A result in TFLite's order back in ours: 4-D NHWC → an NCHW view of the same memory (no
+    copy: the next LiteRT formula usually reads it NHWC again, `to_tflite` then gives the
+    contiguous array back; kernels that need NCHW memory copy it themselves)."""
+    return y.transpose(TO_NCHW) if y.ndim == 4 else y
 
 
 def tflite_axis(axis: int, ndim: int) -> int:
