@@ -37,4 +37,4 @@ from .tflite import TfliteImportError, import_tflite
 from .quantization import (QuantizationDetails, QuantizedNetwork, QuantParams, ValidationResult, dlquantizer,
                            load_quantized_network, quantization_details)
 from .runtime import RuntimeNotSupportedError, get_runtime, runtimes
-from .analysis import quantization_error, quantization_report
+from .analysis import compare_runtimes, quantization_error, quantization_report

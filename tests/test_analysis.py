@@ -140,9 +140,14 @@ def test_histogram_window_and_estimates():
     stats = TensorStatistics("t", "Activations", "t")
     # f = 4: representable bins k in [-4, 3]; 2^-6 (k=-6) and 2^-5 (k=-5) underflow, 16 (k=4) saturates
     stats.update(np.array([2.0 ** -6, 2.0 ** -5, 2.0 ** -4, 1.0, 8.0, 16.0, 0.0, 0.0]))
-    tensor = QuantizedTensor("t", "Activations", 8, np.array([4]), stats)
-    assert tensor.window() == (-4, 3)
+    tensor = QuantizedTensor("t", "Activations", fp.QuantParams.pow2(4), stats)
+    assert tensor.window() == (-4, 3) and tensor.type_text == "int8, f=4"
     assert tensor.fractions() == (1 / 8, 2 / 6)
+    # uint8, scale 1/8, zero point 8: values down to 1/16 round to the zero point (bins k <= -4 are
+    # below the window), magnitudes up to (255 - 8) / 8 = 30.875 fit (bin 4 = (8, 16] is the last whole bin)
+    affine = QuantizedTensor("t", "Activations", fp.QuantParams(np.uint8, 0.125, 8), stats)
+    assert affine.window() == (-3, 4) and affine.type_text == "uint8, scale=0.125, zero point=8"
+    assert affine.fractions() == (0.0, 3 / 6)
 
 
 def test_cli_quantize_writes_the_report(tmp_path):

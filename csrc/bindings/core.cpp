@@ -7,6 +7,7 @@
 
 #include <string>
 
+#include "cpu/features.hpp"
 #include "fixed/fi_ops.hpp"
 #include "fixed/matmul16.hpp"
 
@@ -43,13 +44,11 @@ bool use64(bool exact64, bool any_u64, int s, const Word& word) {
 // The whole-array loops, compiled twice: for baseline x86-64 and for AVX2 (chosen at run time).
 // `flatten` inlines every helper into each copy, so each copy vectorises for its own target.
 bool has_avx2() {
-    static const bool avx2 = __builtin_cpu_supports("avx2");
-    return avx2;
+    return fxp::cpu::has_avx2();
 }
 
 bool has_vnni() {  // AVX-512 VNNI usable on 256-bit vectors
-    static const bool vnni = __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512vl");
-    return vnni;
+    return fxp::cpu::has_avx512_vnni();
 }
 
 #define FXP_TWO_TARGETS(name, call, params, args)                                              \
@@ -264,8 +263,7 @@ __attribute__((target("avx2"))) void matmul_avx2(const In* a, const In* b, Acc* 
 
 template <class In, class Acc>
 void matmul_dispatch(const In* a, const In* b, Acc* c, std::size_t m, std::size_t n, std::size_t p) {
-    static const bool avx2 = __builtin_cpu_supports("avx2");
-    if (avx2) matmul_avx2(a, b, c, m, n, p);
+    if (fxp::cpu::has_avx2()) matmul_avx2(a, b, c, m, n, p);
     else matmul_portable(a, b, c, m, n, p);
 }
 

@@ -16,7 +16,9 @@
 #include <vector>
 
 #include "bindings/requantizer_args.hpp"
+#include "cpu/features.hpp"
 #include "kernels/conv.hpp"
+#include "kernels/conv_gemm.hpp"
 #include "kernels/conv_float.hpp"
 #include "kernels/gemm_affine.hpp"
 #include "kernels/gemm_ceiling.hpp"
@@ -113,8 +115,10 @@ bool env_forces_portable() {
 
 py::array gemm(const py::array& a, const fxp::kern::PackedGemmB& b, const std::optional<py::array>& bias,
                const py::array& za, const py::array& zb, int overflow, bool wide, const std::optional<py::dict>& rq_params,
-               int path, const std::optional<py::array>& out_arg) {
+               int path, const std::optional<py::array>& out_arg, int accumulation) {
     require_array(a, "a", 2);
+    FXP_REQUIRE(accumulation == 0 || accumulation == 1,
+                "accumulation code must be 0 (exact) or 1 (int16 pairs), got " + std::to_string(accumulation));
     FXP_REQUIRE(has_dtype<int8_t>(a) || has_dtype<uint8_t>(a), "a must be int8 or uint8, got " + describe(a));
     const Index m = a.shape(0), k = a.shape(1), n = b.n;
     FXP_REQUIRE(k == b.k, "a has K = " + std::to_string(k) + " columns but b has K = " + std::to_string(b.k) + " rows");
@@ -133,6 +137,13 @@ py::array gemm(const py::array& a, const fxp::kern::PackedGemmB& b, const std::o
     py::array out = output_array(out_arg, rq, py::dtype::of<int32_t>(), {m, n});
     args.out = out.mutable_data();
     const bool is_unsigned = has_dtype<uint8_t>(a);
+    if (accumulation == 1) {
+        FXP_REQUIRE(is_unsigned, "int16-pair accumulation needs a uint8 A against int8 B (MLAS U8S8), got " + describe(a));
+        FXP_REQUIRE(overflow == 0, "int16-pair accumulation wraps like int32 hardware: overflow must be wrap");
+        py::gil_scoped_release release;
+        fxp::kern::gemm_affine_pairs(static_cast<const uint8_t*>(a.data()), m, b.quads, args);
+        return out;
+    }
     {
         py::gil_scoped_release release;
         if (is_unsigned) fxp::kern::gemm_affine(static_cast<const uint8_t*>(a.data()), m, b, args);
@@ -245,6 +256,56 @@ py::array conv2d(const py::array& x, const fxp::kern::PackedConvWeights& w, int3
     return out;
 }
 
+// OIHW int8/uint8 weights for conv2d_gemm: order 0 (c, kh, kw) or 1 (kh, kw, c); accum 0 exact, 1 int16 pairs.
+fxp::kern::PackedConvGemm pack_conv_gemm(const py::array& w, Index groups, int order, int accum) {
+    require_array(w, "w", 4);
+    FXP_REQUIRE(has_dtype<int8_t>(w) || has_dtype<uint8_t>(w), "w must be int8 or uint8, got " + describe(w));
+    FXP_REQUIRE(groups >= 1 && w.shape(0) % groups == 0,
+            "groups = " + std::to_string(groups) + " must divide the " + std::to_string(w.shape(0)) + " output channels of w");
+    FXP_REQUIRE(order == 0 || order == 1, "K order code must be 0 (c, kh, kw) or 1 (kh, kw, c), got " + std::to_string(order));
+    FXP_REQUIRE(accum == 0 || accum == 1, "accumulation code must be 0 (exact) or 1 (int16 pairs), got " + std::to_string(accum));
+    for (int d = 0; d < 4; ++d) FXP_REQUIRE(w.shape(d) >= 1, "w must have no empty dimension, got " + describe(w));
+    const bool w_unsigned = has_dtype<uint8_t>(w);
+    py::gil_scoped_release release;
+    return fxp::kern::pack_conv_gemm(w.data(), w_unsigned, w.shape(0), w.shape(1), w.shape(2), w.shape(3), groups,
+                                     fxp::kern::KOrder(order), fxp::kern::Accum(accum));
+}
+
+py::array conv2d_gemm(const py::array& x, const fxp::kern::PackedConvGemm& w, int32_t x_zero_point, const py::array& w_zero_point,
+                      std::array<Index, 2> stride, std::array<Index, 2> dilation, std::array<Index, 4> pads,
+                      const std::optional<py::array>& bias, const std::optional<py::dict>& rq_params, int path) {
+    require_array(x, "x", 4);
+    FXP_REQUIRE(has_dtype<int8_t>(x) || has_dtype<uint8_t>(x), "x must be int8 or uint8, got " + describe(x));
+    const fxp::kern::ConvGeometry g = conv_geometry(x, w, stride, dilation, pads);
+    const bool x_unsigned = has_dtype<uint8_t>(x);
+    if (x_zero_point < (x_unsigned ? 0 : -128) || x_zero_point > (x_unsigned ? 255 : 127))
+        throw std::invalid_argument("x_zero_point = " + std::to_string(x_zero_point) + " is outside the range of x's dtype");
+    FXP_REQUIRE(w.accum != fxp::kern::Accum::Int16Pairs || x_unsigned != w.w_unsigned,
+                "int16-pair accumulation needs exactly one unsigned operand: x " + describe(x) + " with " +
+                    (w.w_unsigned ? "uint8" : "int8") + " weights");
+    fxp::kern::ConvGemmArgs args;
+    Index count = 0;
+    args.w_zero_point = int32_vector(w_zero_point, "w_zero_point", g.out_channels, true, args.w_zero_point_count);
+    for (Index i = 0; i < args.w_zero_point_count; ++i) {
+        const int32_t z = args.w_zero_point[i];
+        FXP_REQUIRE(w.w_unsigned ? (z >= 0 && z <= 255) : (z >= -128 && z <= 127),
+                    "w_zero_point " + std::to_string(z) + " is outside the range of the weights' dtype");
+    }
+    args.bias = int32_vector(bias, "bias", g.out_channels, false, count);
+    args.x_zero_point = x_zero_point;
+    args.path = env_forces_portable() ? fxp::kern::Path::Portable : path_of(path);
+    const auto rq = requantizer(rq_params, g.out_channels);
+    args.rq = rq ? &*rq : nullptr;
+    py::array out = make_output(rq, py::dtype::of<int32_t>(), {g.batch, g.out_channels, g.out_h(), g.out_w()});
+    args.out = out.mutable_data();
+    {
+        py::gil_scoped_release release;
+        if (x_unsigned) fxp::kern::conv2d_gemm(static_cast<const uint8_t*>(x.data()), g, w, args);
+        else fxp::kern::conv2d_gemm(static_cast<const int8_t*>(x.data()), g, w, args);
+    }
+    return out;
+}
+
 fxp::kern::PackedFloatConv pack_float_conv_weights(const py::array& w, Index groups) {
     require_array(w, "w", 4);
     FXP_REQUIRE(has_dtype<float>(w), "w must be float32, got " + describe(w));
@@ -333,6 +394,11 @@ PYBIND11_MODULE(_kernels, m) {
         .def_readonly("kernel_w", &fxp::kern::PackedConvWeights::kernel_w)
         .def_readonly("groups", &fxp::kern::PackedConvWeights::groups);
 
+    py::class_<fxp::kern::PackedConvGemm>(m, "PackedConvGemm")
+        .def_readonly("out_channels", &fxp::kern::PackedConvGemm::out_channels)
+        .def_readonly("in_per_group", &fxp::kern::PackedConvGemm::in_per_group)
+        .def_readonly("groups", &fxp::kern::PackedConvGemm::groups);
+
     py::class_<fxp::kern::PackedFloatConv>(m, "PackedFloatConv")
         .def_readonly("out_channels", &fxp::kern::PackedFloatConv::out_channels)
         .def_readonly("in_per_group", &fxp::kern::PackedFloatConv::in_per_group)
@@ -340,6 +406,19 @@ PYBIND11_MODULE(_kernels, m) {
         .def_readonly("kernel_w", &fxp::kern::PackedFloatConv::kernel_w)
         .def_readonly("groups", &fxp::kern::PackedFloatConv::groups);
 
+    m.def("cpu_features", [] {
+        const fxp::cpu::Features& f = fxp::cpu::features();
+        py::dict d;
+        d["avx2"] = f.avx2;
+        d["fma"] = f.fma;
+        d["avx512f"] = f.avx512f;
+        d["avx512bw"] = f.avx512bw;
+        d["avx512vl"] = f.avx512vl;
+        d["avx512vnni"] = f.avx512vnni;
+        d["avx512vbmi"] = f.avx512vbmi;
+        d["avx_vnni"] = f.avx_vnni;
+        return d;
+    });
     m.def("cpu_has_avx2", &fxp::kern::cpu_has_avx2);
     m.def("cpu_has_vnni", &fxp::kern::cpu_has_vnni);
     m.def("set_vnni_allowed", &fxp::kern::set_vnni_allowed, py::arg("allowed"));
@@ -349,7 +428,11 @@ PYBIND11_MODULE(_kernels, m) {
     m.def("pack_gemm_b", &pack_gemm_b, py::arg("b"));
     m.def("pack_conv_weights", &pack_conv_weights, py::arg("w"), py::arg("groups"));
     m.def("gemm", &gemm, py::arg("a"), py::arg("b"), py::arg("bias"), py::arg("a_zero_point"), py::arg("b_zero_point"),
-          py::arg("overflow"), py::arg("wide"), py::arg("requantizer"), py::arg("path"), py::arg("out") = py::none());
+          py::arg("overflow"), py::arg("wide"), py::arg("requantizer"), py::arg("path"), py::arg("out") = py::none(),
+          py::arg("accumulation") = 0);
+    m.def("pack_conv_gemm", &pack_conv_gemm, py::arg("w"), py::arg("groups"), py::arg("order"), py::arg("accumulation"));
+    m.def("conv2d_gemm", &conv2d_gemm, py::arg("x"), py::arg("w"), py::arg("x_zero_point"), py::arg("w_zero_point"),
+          py::arg("stride"), py::arg("dilation"), py::arg("pads"), py::arg("bias"), py::arg("requantizer"), py::arg("path"));
     m.def("gemm_i16", &gemm_i16, py::arg("a"), py::arg("b"), py::arg("bias"), py::arg("a_zero_point"),
           py::arg("b_zero_point"), py::arg("requantizer"));
     m.def("conv2d", &conv2d, py::arg("x"), py::arg("w"), py::arg("x_zero_point"), py::arg("stride"), py::arg("dilation"),

@@ -9,6 +9,7 @@
 #include <stdexcept>
 #include <type_traits>
 
+#include "cpu/features.hpp"
 #include "kernels/conv_depthwise.hpp"
 #include "kernels/gemm_affine.hpp"
 #include "kernels/gemm_vnni.hpp"
@@ -93,9 +94,7 @@ inline void quad_unit_sse2(const void* r0, const void* r1, const void* r2, const
 static_assert(NR == 16, "quad_unit_sse2 packs 16 columns");
 
 bool cpu_has_vbmi() {
-    static const bool has = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                            __builtin_cpu_supports("avx512vbmi");
-    return has;
+    return cpu::has_avx512_vbmi();
 }
 
 // One panel in the quad layout: unit u from the four K rows base + offsets[4u..4u+3] (16 bytes each;

@@ -11,6 +11,8 @@
 #include <type_traits>
 #include <vector>
 
+#include "cpu/features.hpp"
+#include "fixed/requantize_fp32.hpp"
 #include "kernels/gemm_vnni.hpp"
 #include "kernels/threads.hpp"
 
@@ -24,8 +26,7 @@ constexpr Index kLanes = 16;  // output columns per vector (int32 lanes)
 
 // VNNI allowed (the process-wide switch of gemm_vnni.hpp) and vpermb present.
 bool avx512_bytes_enabled() {
-    static const bool vbmi = __builtin_cpu_supports("avx512vbmi");
-    return vbmi && vnni_enabled();
+    return cpu::has_avx512_vbmi() && vnni_enabled();
 }
 
 // What every plane shares: per block of 16 output columns and group of 4 taps, where its load starts
@@ -64,9 +65,8 @@ struct StoreFp32 {
     float scale, lo, hi;
     int32_t zp;
     FXP_AVX512_BYTES inline __m512i requantize(__m512i acc) const {
-        __m512 y = _mm512_mul_ps(_mm512_cvtepi32_ps(acc), _mm512_set1_ps(scale));
-        y = _mm512_min_ps(_mm512_max_ps(y, _mm512_set1_ps(lo)), _mm512_set1_ps(hi));
-        return _mm512_add_epi32(_mm512_cvtps_epi32(y), _mm512_set1_epi32(zp));  // MXCSR: nearest even
+        return requantize_fp32_avx512(acc, _mm512_set1_ps(scale), _mm512_set1_ps(lo), _mm512_set1_ps(hi),
+                                      _mm512_set1_epi32(zp));
     }
     template <int NB>
     FXP_AVX512_BYTES inline void row(const __m512i* acc, Index oh, Index j0) const {

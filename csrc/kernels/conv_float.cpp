@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "cpu/features.hpp"
 #include "kernels/threads.hpp"
 
 namespace fxp::kern {
@@ -610,8 +611,7 @@ void for_each_image(int threads, Index batch, Fn fn) {
 }
 
 bool cpu_has_avx2_fma() {
-    static const bool has = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    return has;
+    return cpu::has_avx2_fma();
 }
 
 // The epilogue on sums already stored in out (one plane of `plane` values per image and channel).

@@ -8,14 +8,15 @@
 #include <stdexcept>
 #include <type_traits>
 
+#include "cpu/features.hpp"
+#include "fixed/rounding.hpp"
 #include "kernels/gemm_vnni.hpp"
 #include "kernels/threads.hpp"
 
 namespace fxp::kern {
 
 bool cpu_has_avx2() {
-    static const bool has = __builtin_cpu_supports("avx2");
-    return has;
+    return cpu::has_avx2();
 }
 
 Path resolve(Path requested) {
@@ -39,8 +40,7 @@ __attribute__((target("avx512f,avx512bw"))) void copy_sign_flipped_avx512(const 
 }  // namespace
 
 void copy_sign_flipped(const unsigned char* s, Index k, unsigned char* d, Index n) {
-    static const bool avx512bw = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw");
-    if (avx512bw) return copy_sign_flipped_avx512(s, k, d, n);
+    if (cpu::has_avx512bw()) return copy_sign_flipped_avx512(s, k, d, n);
     Index b = 0;
     const __m128i sign = _mm_set1_epi8(char(0x80));  // SSE2: baseline x86-64
     for (; b + 16 <= k; b += 16)
@@ -134,18 +134,20 @@ namespace {
 using MicroKernel = void (*)(const int32_t* a, Index lda, const int32_t* b, Index units, int32_t* c, Index ldc,
                              bool accumulate);
 
-template <bool AU, bool BU>
+// Sat: each pair sum saturated to int16 as vpmaddubsw does (Accum::Int16Pairs).
+template <bool AU, bool BU, bool Sat = false>
 void micro_portable_quads(const int32_t* a, Index lda, const int32_t* b, Index units, int32_t* c, Index ldc,
                           bool accumulate) {
     uint32_t acc[MR][NR] = {};
     auto byte = [](uint32_t w, int t, bool uns) { return uns ? int32_t(uint8_t(w >> (8 * t))) : int32_t(int8_t(w >> (8 * t))); };
+    auto pair = [](int32_t s) { return Sat ? saturate<int32_t>(s, INT16_MIN, INT16_MAX) : s; };
     for (Index u = 0; u < units; ++u) {
         for (int r = 0; r < MR; ++r) {
             const uint32_t aw = uint32_t(a[r * lda + u]);
             const int32_t a0 = byte(aw, 0, AU), a1 = byte(aw, 1, AU), a2 = byte(aw, 2, AU), a3 = byte(aw, 3, AU);
             for (int j = 0; j < NR; ++j) {
                 const uint32_t bw = uint32_t(b[u * NR + j]);
-                acc[r][j] += uint32_t(a0 * byte(bw, 0, BU) + a1 * byte(bw, 1, BU) + a2 * byte(bw, 2, BU) + a3 * byte(bw, 3, BU));
+                acc[r][j] += uint32_t(pair(a0 * byte(bw, 0, BU) + a1 * byte(bw, 1, BU)) + pair(a2 * byte(bw, 2, BU) + a3 * byte(bw, 3, BU)));
             }
         }
     }
@@ -241,12 +243,17 @@ __attribute__((target("avx2"))) void micro_avx2(const int32_t* a, Index lda, con
     store_tile(tile, c, ldc, accumulate);
 }
 
-MicroKernel pick_kernel(const RowSource& a, const ColSource& b, Path path) {
+MicroKernel pick_kernel(const RowSource& a, const ColSource& b, Path path, Accum accum) {
     const bool avx2 = resolve(path) != Path::Portable && path != Path::Vnni;
+    if (accum == Accum::Int16Pairs && a.layout != Layout::Quads)
+        throw std::invalid_argument("int16-pair accumulation needs the quad layout");
     if (a.layout == Layout::Pairs) return avx2 ? micro_avx2<0> : micro_portable_pairs;
     if (a.is_unsigned == b.is_unsigned)
         throw std::invalid_argument("quad layout needs exactly one unsigned operand");
+    // vpmaddubsw saturates its pair sums: the AVX2 quad kernels are Int16Pairs for every byte.
     if (avx2) return a.is_unsigned ? micro_avx2<1> : micro_avx2<2>;
+    if (accum == Accum::Int16Pairs)
+        return a.is_unsigned ? micro_portable_quads<true, false, true> : micro_portable_quads<false, true, true>;
     return a.is_unsigned ? micro_portable_quads<true, false> : micro_portable_quads<false, true>;
 }
 
@@ -294,17 +301,18 @@ void choose_tiles(Index m, Index n, int threads, Index& mc, Index& nc) {
 
 }  // namespace
 
-void multiply(const RowSource& a, const ColSource& b, const Epilogue& ep, Path path, Index u0, Index u1) {
+void multiply(const RowSource& a, const ColSource& b, const Epilogue& ep, Path path, Index u0, Index u1, Accum accum) {
     if (a.layout != b.layout || a.k != b.k || a.units != b.units)
         throw std::invalid_argument("packed operands disagree on layout or K");
     if (u1 < 0) u1 = a.units;
     const Index m = a.count, n = b.count;
     if (m == 0 || n == 0) return;
-    const MicroKernel kernel = pick_kernel(a, b, path);
+    const MicroKernel kernel = pick_kernel(a, b, path, accum);
     // Quads on a VNNI CPU: vpdpbusd kernels, two B panels per call where there are two.
     VnniKernels vnni;
     // (Path::Vnni without VNNI hardware falls back to the portable kernel, which is exact for any byte.)
-    if (a.layout == Layout::Quads && vnni_enabled() && (path == Path::Vnni || resolve(path) == Path::Auto))
+    if (a.layout == Layout::Quads && accum == Accum::Exact && vnni_enabled() &&
+        (path == Path::Vnni || resolve(path) == Path::Auto))
         vnni = vnni_kernels(a.is_unsigned);
 
     const double work = double(m) * double(n) * double(a.k) * double(u1 - u0) / double(std::max<Index>(1, a.units));

@@ -39,6 +39,14 @@ enum class Layout : int { Pairs = 0, Quads = 1 };
 // unsigned bytes may exceed 127 (only valid when vnni_enabled()).
 enum class Path : int { Auto = 0, Avx2Exact = 1, Portable = 2, Vnni = 3 };
 
+// How the quad layout's four products reach the int32 sum. Exact: every product exactly (vpdpbusd,
+// or vpmaddubsw where the caller proved no pair can saturate). Int16Pairs: as ONNX Runtime's MLAS
+// U8S8 kernels on CPUs without VNNI (QgemmU8S8KernelAvx2, ConvSymKernelAvx2, the Avx512Core ones)
+// compute it: vpmaddubsw adds the products of K steps (4q, 4q+1) and (4q+2, 4q+3) of the unsigned by
+// the signed bytes into int16 lanes with signed saturation, then vpmaddwd with ones adds the two
+// pair sums into int32. Never on the VNNI kernels; the portable kernel saturates the same pairs.
+enum class Accum : int { Exact = 0, Int16Pairs = 1 };
+
 bool cpu_has_avx2();
 // The path a request resolves to on this machine (Auto -> Avx2Exact without AVX2 -> Portable).
 Path resolve(Path requested);
@@ -176,6 +184,8 @@ struct Epilogue {
 // Runs the multiply over K units [u0, u1) (the whole K by default) and calls ep for every output row.
 // Requires a.layout == b.layout, a.k == b.k, and for Quads exactly one unsigned operand whose bytes
 // are <= 127 unless path is Vnni. Every path computes every layout (the portable one in plain C++).
-void multiply(const RowSource& a, const ColSource& b, const Epilogue& ep, Path path, Index u0 = 0, Index u1 = -1);
+// accum Int16Pairs (quads only): the saturating pair sums above, whatever the bytes.
+void multiply(const RowSource& a, const ColSource& b, const Epilogue& ep, Path path, Index u0 = 0, Index u1 = -1,
+              Accum accum = Accum::Exact);
 
 }  // namespace fxp::kern

@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cstring>
 #include <functional>
+#include <stdexcept>
 #include <limits>
 #include <type_traits>
 #include <vector>
@@ -23,7 +24,7 @@ PackedGemmB pack_gemm_b(const int8_t* b, Index k, Index n) {
     p.n = n;
     p.pairs = pack_cols(b, n, k, 1, n, Layout::Pairs);
     p.has_quads = cpu_has_avx2();
-    if (p.has_quads) p.quads = pack_cols(b, n, k, 1, n, Layout::Quads);
+    p.quads = pack_cols(b, n, k, 1, n, Layout::Quads);  // (the int16-pair accumulation reads them on any CPU)
     p.has_flipped = p.has_quads && cpu_has_vnni();
     if (p.has_flipped) {
         std::vector<uint8_t> flipped(size_t(k * n));
@@ -413,6 +414,27 @@ void gemm_affine(const T* a, Index m, const PackedGemmB& b, const AffineArgs& ar
         multiply(pa, pb, SumEpilogue(total.data(), n), path, u, std::min(pa.units, u + chunk));
     finish_wide(args, m, n, total, [&](Index i, Index j) { return corr.term(i, j); });
 }
+
+template <class TA>
+void gemm_affine_pairs(const TA* a, Index m, const PackedCols& b, const AffineArgs& args) {
+    const Index k = b.k, n = b.count;
+    if (b.layout != Layout::Quads) throw std::invalid_argument("int16-pair accumulation needs B packed as quads");
+    if (std::is_unsigned<TA>::value == b.is_unsigned)
+        throw std::invalid_argument("int16-pair accumulation needs exactly one unsigned operand (uint8 x int8)");
+    if (args.overflow != AccOverflow::Wrap) throw std::invalid_argument("int16-pair accumulation wraps like int32 hardware");
+    RowMajorRows<TA> pa(a, m, k, Layout::Quads, std::is_unsigned<TA>::value);
+    std::vector<int64_t> row_sums(size_t(m), 0);
+    if (std::any_of(args.zb, args.zb + args.zb_count, [](int32_t z) { return z != 0; }))
+        parallel_tasks(m, threads_for_work(double(m) * double(k), m),
+                       [&](std::ptrdiff_t i, int) { row_sums[size_t(i)] = line_sum(a + i * k, k, 1); });
+    const Corrections corr(args, row_sums, b.col_sums, k);
+    WrapEpilogue ep(corr, n);
+    // Path::Vnni would pick the portable kernel; any other path on an AVX2 CPU the vpmaddubsw one.
+    multiply(pa, b, ep, args.path == Path::Vnni ? Path::Auto : args.path, 0, -1, Accum::Int16Pairs);
+}
+
+template void gemm_affine_pairs<int8_t>(const int8_t*, Index, const PackedCols&, const AffineArgs&);
+template void gemm_affine_pairs<uint8_t>(const uint8_t*, Index, const PackedCols&, const AffineArgs&);
 
 template void gemm_affine<int8_t>(const int8_t*, Index, const PackedGemmB&, const AffineArgs&);
 template void gemm_affine<uint8_t>(const uint8_t*, Index, const PackedGemmB&, const AffineArgs&);

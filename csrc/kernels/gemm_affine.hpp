@@ -24,8 +24,8 @@ struct AccumulatorOverflow {
     int64_t value;
 };
 
-// B packed once for repeated calls: the exact pair layout always, the vpmaddubsw quad layout too when
-// the CPU has AVX2.
+// B packed once for repeated calls: the exact pair layout and the quad layout (has_quads: the CPU has
+// AVX2, so the exact route may take the quads; the int16-pair accumulation always reads them).
 // quads_flipped (VNNI CPUs): the quads of B + 128 (each byte xor 0x80) as the unsigned operand, for
 // a full-range int8 A read in place as the signed one (gemm_affine.cpp).
 struct PackedGemmB {
@@ -58,6 +58,13 @@ bool direct_fp32(const Requantizer& rq, DirectFp32& out);
 // A: m x k row-major (T = int8_t or uint8_t). Throws AccumulatorOverflow under the raise policy.
 template <class T>
 void gemm_affine(const T* a, Index m, const PackedGemmB& b, const AffineArgs& args);
+
+// ONNX Runtime's AVX2 U8S8 accumulation (Accum::Int16Pairs, gemm.hpp): the raw bytes of A (m x k,
+// row-major) and of the packed quads of B, exactly one of TA/TB unsigned, summed in saturating int16
+// pairs of K steps (4q, 4q+1), (4q+2, 4q+3); zero-point corrections and bias added exactly afterwards
+// (modulo 2^32, as MLAS's row/column sum buffers). args.overflow must be Wrap.
+template <class TA>
+void gemm_affine_pairs(const TA* a, Index m, const PackedCols& b_quads, const AffineArgs& args);
 
 // int16 x int16 -> int64 accumulators (portable; every product is exact in int64).
 void gemm_affine_i16(const int16_t* a, const int16_t* b, Index m, Index k, Index n, const AffineArgs& args);

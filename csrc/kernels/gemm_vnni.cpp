@@ -8,14 +8,14 @@
 #include <chrono>
 #include <utility>
 
+#include "cpu/features.hpp"
+#include "fixed/requantize_fp32.hpp"
 #include "kernels/gemm_ceiling.hpp"
 
 namespace fxp::kern {
 
 bool cpu_has_vnni() {
-    static const bool has = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                            __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
-    return has;
+    return cpu::has_avx512_vnni();
 }
 
 namespace {
@@ -107,9 +107,7 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni"))) void micro_vnni(
 #pragma GCC unroll 2
             for (int v = 0; v < NV; ++v) {
                 const __m512i x = _mm512_add_epi32(_mm512_add_epi32(acc[r][v], add[v]), row_term);
-                __m512 y = _mm512_mul_ps(_mm512_cvtepi32_ps(x), out.scale_row ? row_scale : col_scale[v]);
-                y = _mm512_min_ps(_mm512_max_ps(y, lo), hi);
-                const __m512i z = _mm512_add_epi32(_mm512_cvtps_epi32(y), zp);  // MXCSR: nearest even
+                const __m512i z = requantize_fp32_avx512(x, out.scale_row ? row_scale : col_scale[v], lo, hi, zp);
                 char* dst = reinterpret_cast<char*>(out.c) + (r * out.ldc + v * NR) * q->bytes;
                 if (q->bytes == 1) _mm512_mask_cvtepi32_storeu_epi8(dst, mask[v], z);
                 else _mm512_mask_cvtepi32_storeu_epi16(dst, mask[v], z);

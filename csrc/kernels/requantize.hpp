@@ -28,6 +28,8 @@
 #include <string>
 #include <type_traits>
 
+#include "cpu/features.hpp"
+#include "fixed/requantize_fp32.hpp"
 #include "fixed/rounding.hpp"
 
 namespace fxp {
@@ -70,8 +72,7 @@ __attribute__((target("avx2"))) inline void requant_loop_avx2(std::ptrdiff_t n, 
     for (std::ptrdiff_t i = 0; i < n; ++i) f(i);
 }
 inline bool requant_cpu_has_avx2() {
-    static const bool has = __builtin_cpu_supports("avx2");
-    return has;
+    return cpu::has_avx2();
 }
 
 // The last step of a requantization (and of any integer kernel writing an output word):
@@ -143,6 +144,17 @@ struct Requantizer {
     template <class Out, class Acc>
     void apply_per_column(const Acc* acc, std::ptrdiff_t n, std::ptrdiff_t c0, Out* out) const {
         if (num_channels == 1) return apply_channel(acc, n, 0, out);
+        if constexpr (std::is_same<Acc, int32_t>::value && sizeof(Out) < 4) {
+            if (mode == RequantMode::MlasFp32) {  // one scale per column: a loop that vectorises
+                const int64_t lo = std::max<int64_t>(clamp_lo, std::numeric_limits<Out>::min());
+                const int64_t hi = std::min<int64_t>(clamp_hi, std::numeric_limits<Out>::max());
+                const float flo = float(lo - zero_point), fhi = float(hi - zero_point);
+                const float* s = scale + c0;
+                const int32_t zp = zero_point;
+                loop(n, [=](std::ptrdiff_t j) { out[j] = Out(requantize_fp32(acc[j], s[j], flo, fhi, zp)); });
+                return;
+            }
+        }
         bool fits = true;
         for (std::ptrdiff_t j = 0; j < n; ++j) fits = fits && int32_fits(params_at(c0 + j));
         dispatch<Out, Acc>(fits, [&](auto op, auto fin) {
@@ -186,9 +198,8 @@ struct Requantizer {
         const int64_t hi = std::min<int64_t>(clamp_hi, std::numeric_limits<Out>::max());
         const bool wrap = overflow == Overflow::Wrap;
         const FinishWord<Out> fin{zero_point, lo, hi, wrap};
-        // MLAS clamps in float before rounding: to [lo - zp, hi - zp], then rounds (RNE) and adds zp.
+        // MLAS clamps in float before rounding: to [lo - zp, hi - zp] (fixed/requantize_fp32.hpp).
         const float flo = float(lo - zero_point), fhi = float(hi - zero_point);
-        auto clamp_float = [=](float y) { return y < flo ? flo : (y > fhi ? fhi : y); };
 
         if constexpr (!wide && sizeof(Out) < 4) {
             if (fits32) {
@@ -222,7 +233,7 @@ struct Requantizer {
                         return;
                     case RequantMode::MlasFp32:
                         body([=](int32_t a, const ChannelParams& cp) {
-                            return int32_t(std::nearbyint(clamp_float(float(a) * cp.scale)));
+                            return int32_t(fp32_scale_clamp_rne(a, cp.scale, flo, fhi));
                         }, fin32);
                         return;
                 }
@@ -279,7 +290,7 @@ struct Requantizer {
                 // The integer clamp in fin is then a no-op but for int32 outputs, where it keeps the
                 // float bound's rounding from leaving the range.
                 body([=](Acc a, const ChannelParams& cp) {
-                    return int64_t(std::nearbyint(clamp_float(float(a) * cp.scale)));  // RNE (default mode)
+                    return fp32_scale_clamp_rne(a, cp.scale, flo, fhi);
                 }, fin);
                 return;
         }

@@ -49,6 +49,15 @@ def round_scaled(values: np.ndarray, fraction_length: int, rounding: str) -> np.
     raise ValueError(f"unknown rounding method {rounding!r}")
 
 
+def stored_estimate(values: np.ndarray, params, rounding: str) -> np.ndarray:
+    """The integers (before saturation, as float64) that float values would be stored as: exact for
+    power-of-two parameters (`round_scaled` with the target's rounding), round half to even of
+    value / scale + zero point (in float64) for affine ones."""
+    if params.is_pow2:
+        return round_scaled(values, params.fraction_length, rounding)
+    return np.rint(np.asarray(values, np.float64) / float(params.scale[0])) + int(params.zero_point[0])
+
+
 class _Accumulator:
     """Running sums of one layer over the batches."""
 
@@ -61,7 +70,7 @@ class _Accumulator:
         self.underflow = 0
         self.nonzero = 0
 
-    def add(self, reference: np.ndarray, quantized: np.ndarray, fraction_length, rounding):
+    def add(self, reference: np.ndarray, quantized: np.ndarray, params, rounding):
         reference = np.asarray(reference, np.float64)
         error = np.asarray(quantized, np.float64) - reference
         self.elements += reference.size
@@ -69,12 +78,12 @@ class _Accumulator:
         self.noise += float(np.sum(error * error))
         if error.size:
             self.max_error = max(self.max_error, float(np.max(np.abs(error))))
-        if fraction_length is not None:
-            stored = round_scaled(reference, fraction_length, rounding)
-            self.saturated += int(np.count_nonzero((stored > 127) | (stored < -128)))
+        if params is not None:
+            stored = stored_estimate(reference, params, rounding)
+            self.saturated += int(np.count_nonzero((stored > params.qmax) | (stored < params.qmin)))
             nonzero = reference != 0
             self.nonzero += int(np.count_nonzero(nonzero))
-            self.underflow += int(np.count_nonzero(nonzero & (stored == 0)))
+            self.underflow += int(np.count_nonzero(nonzero & (stored == int(params.zero_point[0]))))
 
     def sqnr(self) -> float:
         """10·log10(Σ float² / Σ error²): +inf when the outputs are equal."""
@@ -86,7 +95,7 @@ class _Accumulator:
 
 
 def quantization_error(quantized, x: np.ndarray, *, float_network=None,
-                       batch_size: int = 32) -> pd.DataFrame:
+                       batch_size: int = 32, runtime=None) -> pd.DataFrame:
     """One row per layer (input layers excluded): SQNR in dB, maximum absolute error, and for
     quantized layers the saturation and underflow of the float values in the layer's int8 type.
 
@@ -94,13 +103,17 @@ def quantization_error(quantized, x: np.ndarray, *, float_network=None,
     (N, ...). `float_network`: the float network to compare with; by default the prepared network
     the quantized one was built from (batch norm folded), so that the difference is quantization
     alone. Saturation and underflow fractions are of all elements and of the non-zero float
-    values respectively; they are NaN for layers running in float.
+    values respectively; they are NaN for layers running in float. `runtime`: the profile an
+    affine network runs as (default its own); the input of a network taking integers is compared
+    with the float network run on its dequantized values.
     """
     qnet = _quantized_network(quantized)
     float_network = qnet.network if float_network is None else float_network
     if int(batch_size) != batch_size or batch_size < 1:
         raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
-    x = np.asarray(x, dtype=np.float32)
+    x = np.asarray(x)
+    if x.dtype.kind == "f":
+        x = x.astype(np.float32, copy=False)
     if x.ndim < 1 or len(x) == 0:
         raise ValueError(f"x must hold at least one observation, got shape {x.shape}")
     network = qnet.network
@@ -112,24 +125,25 @@ def quantization_error(quantized, x: np.ndarray, *, float_network=None,
     rounding = qnet.target.rounding
     sums = {name: _Accumulator() for name in names}
     input_name = network.input_names[0]
+    integer_input = qnet.input_params.get(input_name)
     for start in range(0, len(x), batch_size):
         batch = np.ascontiguousarray(x[start:start + batch_size])
-        floats = float_network.run({input_name: batch}, outputs=names)
-        quants = qnet.run({input_name: batch}, outputs=names)
+        float_batch = batch if integer_input is None else integer_input.dequantize(batch)
+        floats = float_network.run({input_name: float_batch}, outputs=names)
+        quants = qnet.run({input_name: batch}, outputs=names, runtime=runtime)
         for name in names:
             value = quants[name]
             ql = qnet.qlayers.get(name)
-            f = ql.output_fraction_length if ql is not None else None
             if isinstance(value, QTensor):
                 value = dequantize(value)
-            sums[name].add(floats[name], value, f, rounding)
+            sums[name].add(floats[name], value, None if ql is None else ql.output_params, rounding)
     rows = []
     for name in names:
         s, ql = sums[name], qnet.qlayers.get(name)
         quantized_layer = ql is not None
         nan = math.nan
         rows.append((name, network.layer(name).type_name, quantized_layer,
-                     f"int8, f={ql.output_fraction_length}" if quantized_layer else "single",
+                     ql.output_params.describe() if quantized_layer else "single",
                      s.elements, s.sqnr(), s.max_error,
                      s.saturated if quantized_layer else nan,
                      s.saturated / s.elements if quantized_layer and s.elements else nan,

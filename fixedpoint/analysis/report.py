@@ -23,15 +23,14 @@ _COLORS = {"in range": "#4878a8", "saturate": "#d62728", "underflow": "#e8a317"}
 
 @dataclass
 class QuantizedTensor:
-    """One tensor that is stored in fixed point, its calibration statistics and its type.
+    """One tensor that is stored as integers, its calibration statistics and its type.
 
-    `fraction_lengths` has one entry, or one per output channel for per-channel weights; the window
-    drawn is then the union of the channels' windows."""
+    `params` has one scale, or one per output channel for per-channel weights; the window drawn is
+    then the union of the channels' windows."""
 
     layer: str
     kind: str                     # "Weights" | "Bias" | "Activations"
-    word_length: int
-    fraction_lengths: np.ndarray
+    params: object                # QuantParams
     statistics: object            # calibration.TensorStatistics
     note: str = ""
 
@@ -41,14 +40,22 @@ class QuantizedTensor:
 
     @property
     def type_text(self) -> str:
-        lo, hi = int(self.fraction_lengths.min()), int(self.fraction_lengths.max())
-        f = str(lo) if lo == hi else f"{lo}..{hi} (per channel)"
-        return f"int{self.word_length}, f={f}"
+        p = self.params
+        if np.all(p.zero_point == 0) and _pow2_scales(p.scale):
+            f = 1 - np.frexp(p.scale.astype(np.float64))[1]
+            lo, hi = int(f.min()), int(f.max())
+            return f"{p.dtype.name}, f={lo if lo == hi else f'{lo}..{hi} (per channel)'}"
+        return p.describe()
 
     def window(self) -> tuple[int, int]:
-        """(lowest, highest) log2 bin k = ceil(log2|x|) that the type represents: bins above would
-        saturate (|x| beyond 2^(w-1-f)), bins below round to zero (|x| <= 2^(-f-1))."""
-        return -int(self.fraction_lengths.max()), self.word_length - 1 - int(self.fraction_lengths.min())
+        """(lowest, highest) log2 bin k = ceil(log2|x|) the type represents: values of bins below
+        round to the zero point (|x| <= scale / 2), bins above saturate (beyond the largest
+        magnitude scale · max(qmax − zp, zp − qmin))."""
+        p = self.params
+        reach = p.scale.astype(np.float64) * np.maximum(p.qmax - p.zero_point, p.zero_point - p.qmin)
+        low = int(np.floor(np.log2(p.scale.astype(np.float64))).min())
+        high = int(np.floor(np.log2(reach)).max())
+        return low, high
 
     def fractions(self) -> tuple[float, float]:
         """(share of all values in saturating bins, share of non-zero values in underflow bins),
@@ -62,6 +69,23 @@ class QuantizedTensor:
         return (over / total if total else 0.0), (under / nonzero if nonzero else 0.0)
 
 
+def _pow2_scales(scale: np.ndarray) -> bool:
+    return bool(np.all(np.frexp(scale.astype(np.float64))[0] == 0.5))
+
+
+def _learnable_params(ql):
+    """(weight params, bias params) of a quantized layer with weights: its own for affine layers;
+    power-of-two ones from the fraction lengths."""
+    from ..quantization.qparams import QuantParams
+    if ql.scheme == "affine":
+        wp = ql.weight_params
+        bias_scale = np.float64(ql.input_params[0].scale[0]) * wp.scale.astype(np.float64)
+        return wp, QuantParams(np.int32, bias_scale, 0, axis=0 if bias_scale.size > 1 else None)
+    f_w, f_b = np.atleast_1d(ql.weight_fraction_lengths), np.atleast_1d(ql.bias_fraction_lengths)
+    return (QuantParams.pow2(f_w, np.int8, axis=0),
+            QuantParams(np.int32, np.ldexp(1.0, -f_b.astype(np.int64)), 0, axis=0 if f_b.size > 1 else None))
+
+
 def quantized_tensors(qnet, statistics) -> list[QuantizedTensor]:
     """Weights and biases of the quantized layers, outputs of the quantized layers, and float
     outputs quantized where a quantized layer reads them (e.g. the input layer's)."""
@@ -70,22 +94,20 @@ def quantized_tensors(qnet, statistics) -> list[QuantizedTensor]:
     for layer in network.layers:
         name = layer.name
         ql = qnet.qlayers.get(name)
-        if ql is not None and hasattr(ql, "weights") and (name, "Weights") in statistics:
-            tensors.append(QuantizedTensor(name, "Weights", 8, np.atleast_1d(ql.weight_fraction_lengths),
-                                           statistics[(name, "Weights")]))
+        if ql is not None and getattr(ql, "weights", None) is not None and (name, "Weights") in statistics:
+            wp, bp = _learnable_params(ql)
+            tensors.append(QuantizedTensor(name, "Weights", wp, statistics[(name, "Weights")]))
             if (name, "Bias") in statistics:
-                tensors.append(QuantizedTensor(name, "Bias", 32, np.atleast_1d(ql.bias_fraction_lengths),
-                                               statistics[(name, "Bias")]))
+                tensors.append(QuantizedTensor(name, "Bias", bp, statistics[(name, "Bias")]))
         if (name, "Activations") not in statistics:
             continue
         if ql is not None:
-            f, note = ql.output_fraction_length, ""
-        elif any(c in qnet.qlayers for c in network.layer_consumers(name)):
-            f, note = qnet.activation_fraction_lengths[name], "float output, quantized where read"
+            params, note = ql.output_params, ""
+        elif any(c in qnet.qlayers for c in network.layer_consumers(name)) and name in qnet.activation_params:
+            params, note = qnet.activation_params[name], "float output, quantized where read"
         else:
             continue
-        tensors.append(QuantizedTensor(name, "Activations", 8, np.array([f]),
-                                       statistics[(name, "Activations")], note))
+        tensors.append(QuantizedTensor(name, "Activations", params, statistics[(name, "Activations")], note))
     return tensors
 
 
@@ -155,30 +177,39 @@ figcaption { font-size: 0.8em; }
 """
 
 
-def quantization_report(quantized, path, *, validation=None, data=None, error=None,
-                        title: str = "Quantization report") -> str:
+def quantization_report(quantized, path, *, validation=None, data=None, error=None, labels=None,
+                        runtimes=None, comparison=None, title: str = "Quantization report") -> str:
     """Write the HTML report to `path` and return the path.
 
     `quantized`: a dlquantizer after calibrate and quantize, or the QuantizedNetwork it returned
-    (it keeps the calibration statistics). `validation`: the ValidationResult of q.validate, if
-    any. `error`: a table from `quantization_error`; computed on `data` (input observations) when
-    not given and `data` is."""
+    (it keeps the calibration statistics; an imported or loaded network has none, and its report
+    holds the other sections). `validation`: the ValidationResult of q.validate, if any. `error`: a
+    table from `quantization_error`; computed on `data` (input observations) when not given and
+    `data` is. For networks that run on runtimes with scales and zero points, the runtime section is
+    `comparison` (a `compare_runtimes` table), or computed on `data` with `runtimes` (default: every
+    profile of the network's family) and `labels` (for accuracies)."""
+    from .compare import compare_runtimes
+
     qnet = _quantized_network(quantized)
     statistics = getattr(quantized, "calibration_statistics", None) or qnet.calibration_statistics
-    if not statistics:
-        raise ValueError("quantization_report needs the calibration statistics: pass the "
-                         "dlquantizer, or the QuantizedNetwork its quantize() returned (a network "
-                         "loaded from a file no longer has them)")
     if error is None and data is not None:
         error = quantization_error(qnet, data)
-    tensors = quantized_tensors(qnet, statistics)
+    if comparison is None and data is not None and qnet.scheme == "affine":
+        comparison = compare_runtimes(qnet, data, runtimes, labels=labels)
+    if not statistics and error is None and comparison is None:
+        raise ValueError("quantization_report needs the calibration statistics: pass the "
+                         "dlquantizer, or the QuantizedNetwork its quantize() returned (a network "
+                         "loaded from a file no longer has them), or data to study")
+    tensors = quantized_tensors(qnet, statistics) if statistics else []
     e = html.escape
     options = ", ".join(f"{k}={v}" for k, v in qnet.options.items())
+    runtime = (f"; runs as the {e(repr(qnet.default_runtime))} runtime profile by default"
+               if qnet.default_runtime else f", rounding {e(qnet.target.rounding)}")
     parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{e(title)}</title>"
              f"<style>{_STYLE}</style></head><body>",
              f"<h1>{e(title)}</h1>",
              f"<p>Execution environment <b>{e(qnet.target.name)}</b> (target library "
-             f"{e(qnet.target.target_library)!s}, rounding {e(qnet.target.rounding)}); {e(options)}. "
+             f"{e(qnet.target.target_library)!s}{runtime}); {e(options)}. "
              f"{len(qnet.qlayers)} of {len(qnet.network.layer_names)} layers run quantized.</p>"]
     if validation is not None:
         parts += ["<h2>Validation</h2>",
@@ -186,11 +217,17 @@ def quantization_report(quantized, path, *, validation=None, data=None, error=No
                   f"{validation.memory_reduction:.1f}%.</p>",
                   validation.metric_results.to_html(border=0, classes="table", float_format=_fmt),
                   validation.statistics.to_html(border=0, classes="table")]
+    if comparison is not None:
+        parts += runtime_section(comparison)
     if error is not None:
         parts += ["<h2>Per-layer error (float versus quantized)</h2>",
                   "<p>SQNR = 10·log10(Σ float² / Σ (quantized − float)²); errors accumulate from "
-                  "the input. Saturated: float values beyond the layer's int8 range; underflow: "
-                  "non-zero float values that round to zero.</p>", _table(error)]
+                  "the input. Saturated: float values beyond the layer's integer range; underflow: "
+                  "non-zero float values that round to the zero point.</p>", _table(error)]
+    if not statistics:
+        parts.append("<p>No calibration statistics (an imported or loaded network): no calibration "
+                     "table or histograms.</p></body></html>")
+        return _write(path, parts)
     parts += ["<h2>Calibration</h2>", _table(calibration_table(statistics, tensors)),
               "<h2>Histograms of the quantized tensors</h2>",
               "<p class='key'>Grey: the representable window of the type. "
@@ -207,6 +244,28 @@ def quantization_report(quantized, path, *, validation=None, data=None, error=No
                      f"<img alt='{e(tensor.name)}' src='data:image/png;base64,{png}'>"
                      f"<figcaption>{caption}</figcaption></figure>")
     parts.append("</div></body></html>")
-    with open(path, "w", encoding="utf-8") as stream:
-        stream.write("\n".join(parts))
+    return _write(path, parts)
+
+
+def runtime_section(comparison: pd.DataFrame) -> list[str]:
+    """The HTML of a `compare_runtimes` table: accuracies per runtime, then the layers that differ."""
+    e = html.escape
+    names = comparison.attrs.get("runtimes", [])
+    parts = ["<h2>Runtimes</h2>",
+             f"<p>The same inputs on each runtime profile, compared layer by layer with "
+             f"<b>{e(names[0]) if names else 'the first'}</b>: elements that differ and the largest "
+             f"difference in LSB of the layer's integers (differences accumulate along the graph).</p>"]
+    accuracy = comparison.attrs.get("accuracy")
+    if accuracy:
+        table = pd.DataFrame({"Runtime": list(accuracy), "Top-1 accuracy (%)": list(accuracy.values())})
+        parts.append(_table(table))
+    differing = comparison[comparison["Differing"] > 0]
+    parts.append(_table(differing) if len(differing) else
+                 "<p>Every layer computes the same bits on every runtime compared.</p>")
+    return parts
+
+
+def _write(path, parts) -> str:
+    from ..files import atomic_write
+    atomic_write(path, "\n".join(parts))
     return str(path)

@@ -8,6 +8,7 @@ from .requantize import (Requantizer, fp32_scale, multiply_by_quantized_multipli
                          requantize_fp32, requantize_shift, rounding_divide_by_pot,
                          saturating_rounding_doubling_high_mul)
 from .elementwise import add_shifted, avg_pool2d, global_avg_pool, max_pool2d, quantize
+from .accumulation import Accumulation, cpu_features, host_ort_profile, ort_accumulation
 from .gemm import AccumulatorOverflowError, PackedWeights, gemm, pack_weights
 from .conv import conv2d
 from .conv_float import conv2d_float, pack_float_conv

@@ -1,13 +1,16 @@
-"""Exact 2-D convolution in the ONNX layout: NCHW int8/uint8 input with a zero point, OIHW int8
-weights, int32 output (or a fused requantizer's dtype).
+"""Exact 2-D convolution in the ONNX layout: NCHW int8/uint8 input with a zero point, OIHW int8/uint8
+weights with an optional zero point, int32 output (or a fused requantizer's dtype).
 
 Padding uses the zero point (so padded taps contribute exactly nothing), groups include depthwise
-(groups == C, weights (C*m, 1, kh, kw)), which runs its own direct kernel. See docs/kernels.md.
+(groups == C, weights (C*m, 1, kh, kw)), which runs its own direct kernel. A weight zero point,
+uint8 weights or ONNX Runtime's int16-pair accumulation run as im2col + GEMM (csrc/kernels/conv_gemm.cpp).
+See docs/kernels.md.
 """
 import numpy as np
 
 from .. import _kernels
-from .gemm import PackedWeights, as_array, bias_array, describe, requantizer_params
+from .accumulation import ACCUMULATION_KINDS, K_ORDERS, as_accumulation
+from .gemm import PackedWeights, as_array, bias_array, describe, requantizer_params, zero_point_array
 from .threads import path_code
 
 
@@ -71,14 +74,22 @@ def _fast_call(x, w, bias, stride, padding, dilation, groups, x_zero_point, requ
                            requantizer_params(requantizer), path_code())
 
 
-def conv2d(x, w, *, bias=None, stride=1, padding=0, dilation=1, groups=1, x_zero_point=0, requantizer=None):
-    """Exact out[n, o] = sum over c, kh, kw of (x_pad - x_zero_point) * w, + bias[o].
+def conv2d(x, w, *, bias=None, stride=1, padding=0, dilation=1, groups=1, x_zero_point=0, requantizer=None,
+           w_zero_point=0, accumulation=None):
+    """Exact out[n, o] = sum over c, kh, kw of (x_pad - x_zero_point) * (w - w_zero_point), + bias[o].
 
-    x: (N, C, H, W) int8/uint8; w: (O, C/groups, kh, kw) int8 or `pack_weights(w, groups=groups)`;
+    x: (N, C, H, W) int8/uint8; w: (O, C/groups, kh, kw) int8/uint8 or `pack_weights(w, groups=groups)`;
     stride, dilation: int or (h, w); padding: see `resolve_padding`; bias: int32 per output channel.
+    w_zero_point: scalar or one per output channel, in the weights' range (uint8 weights of ONNX
+    U8U8 models have zero points near 128).
+    accumulation: None / "exact" (default), or ONNX Runtime's int16-pair saturation with its K order:
+    "int16_pairs:hwc" (QLinearConv: K = (kh, kw, c) per group) or "int16_pairs:chw" (ConvInteger:
+    K = (c, kh, kw)), or an `Accumulation` (see `ort_accumulation`); it needs exactly one of x, w uint8.
     Returns (N, O, H_out, W_out) int32, or the requantizer's dtype when `requantizer` is given.
     """
-    if type(w) is PackedWeights:
+    acc = as_accumulation(accumulation)
+    plain = acc.kind == "exact" and type(w_zero_point) is int and w_zero_point == 0
+    if type(w) is PackedWeights and plain and w.handle is not None:
         result = _fast_call(x, w, bias, stride, padding, dilation, groups, x_zero_point, requantizer)
         if result is not None:
             return result
@@ -90,7 +101,7 @@ def conv2d(x, w, *, bias=None, stride=1, padding=0, dilation=1, groups=1, x_zero
             raise ValueError(f"groups={groups} disagrees with the packed weights (packed with groups={w.groups})")
         packed = w
     else:
-        w = as_array(w, "w", ("int8",), 4)
+        w = as_array(w, "w", ("int8", "uint8"), 4)
         if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)) or groups < 1:
             raise ValueError(f"groups must be a positive int, got {groups!r}")
         if x.shape[1] % groups or w.shape[0] % groups:
@@ -110,5 +121,19 @@ def conv2d(x, w, *, bias=None, stride=1, padding=0, dilation=1, groups=1, x_zero
         if n + p0 + p1 < (k - 1) * d + 1:
             raise ValueError(f"the dilated kernel ({(k - 1) * d + 1}) is larger than the padded input ({n + p0 + p1}) "
                              f"along {'HW'[axis]}")
-    return _kernels.conv2d(x, packed.handle, int(x_zero_point), stride, dilation, pads, bias_array(bias, o, "output channel"),
-                           requantizer_params(requantizer), path_code())
+    zw = zero_point_array(w_zero_point, "w_zero_point", o, packed.dtype, "output channel")
+    if acc.kind == "exact" and packed.dtype == np.int8 and not zw.any():
+        return _kernels.conv2d(x, packed.handle, int(x_zero_point), stride, dilation, pads,
+                               bias_array(bias, o, "output channel"), requantizer_params(requantizer), path_code())
+    if acc.kind != "exact":
+        if acc.k_order is None:
+            raise ValueError("conv2d with int16-pair accumulation needs its K order: 'int16_pairs:hwc' (ONNX Runtime "
+                             "QLinearConv) or 'int16_pairs:chw' (ConvInteger)")
+        if (x.dtype == np.uint8) == (packed.dtype == np.uint8):
+            raise ValueError(f"int16-pair accumulation needs exactly one uint8 operand (MLAS U8S8): x is {x.dtype}, "
+                             f"w is {packed.dtype}")
+    # Exact sums do not depend on the K order; (kh, kw, c) gathers the im2col rows with copies.
+    order = K_ORDERS.index(acc.k_order or "hwc")
+    handle = packed.conv_gemm(order, ACCUMULATION_KINDS.index(acc.kind))
+    return _kernels.conv2d_gemm(x, handle, int(x_zero_point), zw, stride, dilation, pads,
+                                bias_array(bias, o, "output channel"), requantizer_params(requantizer), path_code())

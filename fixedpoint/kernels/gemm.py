@@ -8,6 +8,7 @@ clamp into the pass that writes each output tile. See docs/kernels.md.
 import numpy as np
 
 from .. import _kernels
+from .accumulation import ACCUMULATION_KINDS, as_accumulation
 from .threads import path_code, setting_path_code
 
 INT32_MAX = 2**31 - 1
@@ -84,22 +85,34 @@ def max_abs_offset(lo, hi, zero_points):
 
 
 class PackedWeights:
-    """Weights packed once into the kernels' layouts (int16 pairs, and byte quads with AVX2).
+    """Weights packed once into the kernels' layouts (int16 pairs and byte quads).
 
-    Pass it to `gemm` (from a 2-D (K, N) int8 matrix) or `conv2d` (from 4-D OIHW int8 weights) in
-    place of the array; a network layer packs its weights once and reuses them on every call.
+    Pass it to `gemm` (from a 2-D (K, N) int8/uint8 matrix) or `conv2d` (from 4-D OIHW int8/uint8
+    weights) in place of the array; a network layer packs its weights once and reuses them on every
+    call. uint8 GEMM weights are stored as int8 w - 128 (byte xor 0x80; `gemm` moves the zero point by
+    the same 128, so the result is exact). Convolutions that need the im2col + GEMM route (a weight
+    zero point, uint8 weights, int16-pair accumulation) pack their form on first use and keep it.
     """
 
     def __init__(self, weights, groups=1):
-        w = as_array(weights, "weights", ("int8",), weights.ndim if isinstance(weights, np.ndarray) else 2)
+        w = as_array(weights, "weights", ("int8", "uint8"), weights.ndim if isinstance(weights, np.ndarray) else 2)
+        self.offset = 0
+        self.weights = None
+        self._conv_gemm = {}
         if w.ndim == 2:
             if groups != 1:
                 raise ValueError(f"groups applies to 4-D convolution weights, got groups={groups} for {describe(w)}")
-            self.handle = _kernels.pack_gemm_b(w)
+            if w.dtype == np.uint8:
+                self.offset = -128
+                self.handle = _kernels.pack_gemm_b((w ^ np.uint8(0x80)).view(np.int8))
+            else:
+                self.handle = _kernels.pack_gemm_b(w)
         elif w.ndim == 4:
             if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)) or groups < 1 or w.shape[0] % groups:
                 raise ValueError(f"groups={groups!r} must be a positive int dividing the {w.shape[0]} output channels of w")
-            self.handle = _kernels.pack_conv_weights(w, int(groups))
+            # The direct convolution takes int8 weights; the im2col + GEMM route reads these.
+            self.weights = w.copy()
+            self.handle = _kernels.pack_conv_weights(w, int(groups)) if w.dtype == np.int8 else None
         else:
             raise ValueError(f"weights must be 2-D (K, N) for gemm or 4-D OIHW for conv2d, got {describe(w)}")
         self.shape = w.shape
@@ -112,8 +125,16 @@ class PackedWeights:
         return f"PackedWeights(shape={self.shape}, groups={self.groups})"
 
 
+    def conv_gemm(self, order, kind):
+        """The im2col + GEMM packing of these OIHW weights (K order code, accumulation code), cached."""
+        key = (order, kind)
+        if key not in self._conv_gemm:
+            self._conv_gemm[key] = _kernels.pack_conv_gemm(self.weights, self.groups, order, kind)
+        return self._conv_gemm[key]
+
+
 def pack_weights(weights, *, groups=1):
-    """Pack int8 weights once: (K, N) for `gemm`, OIHW (with `groups`) for `conv2d`."""
+    """Pack int8/uint8 weights once: (K, N) for `gemm`, OIHW (with `groups`) for `conv2d`."""
     return PackedWeights(weights, groups)
 
 
@@ -148,7 +169,7 @@ def _fast_call(a, b, bias, a_zero_point, b_zero_point, requantizer, out=None):
     layer's arithmetic. None when the call needs the general route (which also words the errors).
     The compiled call checks FIXEDPOINT_FORCE_PORTABLE itself (cheaper than from Python)."""
     if not (type(a) is np.ndarray and a.ndim == 2 and a.flags.c_contiguous and len(b.shape) == 2
-            and b.shape[0] == a.shape[1]):
+            and b.shape[0] == a.shape[1] and b.offset == 0):
         return None
     kind = a.dtype.char
     if kind == "b":
@@ -167,10 +188,11 @@ def _fast_call(a, b, bias, a_zero_point, b_zero_point, requantizer, out=None):
     return _kernels.gemm(a, b.handle, bias, za, zb, 0, False, params, setting_path_code(), out)
 
 
-def gemm(a, b, *, bias=None, a_zero_point=0, b_zero_point=0, overflow="wrap", requantizer=None, out=None):
+def gemm(a, b, *, bias=None, a_zero_point=0, b_zero_point=0, overflow="wrap", requantizer=None, out=None,
+         accumulation=None):
     """Exact C[M, N] = (A - a_zero_point)(B - b_zero_point) + bias.
 
-    a: (M, K) int8/uint8 with b: (K, N) int8 or `pack_weights(b)` -> int32; or a, b int16 -> int64.
+    a: (M, K) int8/uint8 with b: (K, N) int8/uint8 or `pack_weights(b)` -> int32; or a, b int16 -> int64.
     a_zero_point: scalar or one per row; b_zero_point: scalar or one per column; bias: int32 per column.
     overflow (int8 paths): "wrap" (int32 two's complement, default), "saturate" (to int32), "raise"
     (AccumulatorOverflowError naming the first output that does not fit int32).
@@ -178,8 +200,13 @@ def gemm(a, b, *, bias=None, a_zero_point=0, b_zero_point=0, overflow="wrap", re
     out: optional array of the result's shape and dtype to write into (directly when it is
     C-contiguous and shares no memory with an input; the int16 route copies). After an
     AccumulatorOverflowError its contents are unspecified.
+    accumulation: None / "exact" (default), or "int16_pairs" (an `Accumulation` of that kind) for ONNX
+    Runtime's AVX2 U8S8 arithmetic: a uint8 A against int8 B, the products of K steps (4q, 4q+1) and
+    (4q+2, 4q+3) summed in saturating int16, then exactly (`ort_accumulation` says when ORT does this).
     """
     direct = None if out is None else _direct_out(out, a, bias)
+    if accumulation is not None and as_accumulation(accumulation).kind != "exact":
+        return _gemm_int16_pairs(a, b, bias, a_zero_point, b_zero_point, overflow, requantizer, out, direct)
     if type(b) is PackedWeights and overflow == "wrap":
         result = _fast_call(a, b, bias, a_zero_point, b_zero_point, requantizer, direct)
         if result is not None:
@@ -197,17 +224,12 @@ def gemm(a, b, *, bias=None, a_zero_point=0, b_zero_point=0, overflow="wrap", re
                                    zero_point_array(a_zero_point, "a_zero_point", m, np.int16, "row"),
                                    zero_point_array(b_zero_point, "b_zero_point", n, np.int16, "column"), params)
         return _deliver(result, out)
-    packed = b if isinstance(b, PackedWeights) else None
-    if packed is None:
-        b = as_array(b, "b", ("int8",), 2)
-    elif len(packed.shape) != 2:
-        raise ValueError(f"b is packed convolution weights {packed.shape}; gemm needs weights packed from a (K, N) matrix")
-    k, n = packed.shape if packed else b.shape
-    if k != a.shape[1]:
-        raise ValueError(f"b must have K = {a.shape[1]} rows to match a ({describe(a)}), got K = {k} (b shape {(k, n)})")
+    packed = _packed_b(b, a)
+    k, n = packed.shape
     m = a.shape[0]
     za = zero_point_array(a_zero_point, "a_zero_point", m, a.dtype, "row")
-    zb = zero_point_array(b_zero_point, "b_zero_point", n, np.int8, "column")
+    # uint8 B is packed as int8 B - 128: its zero point moves by the same 128 (exact).
+    zb = zero_point_array(b_zero_point, "b_zero_point", n, packed.dtype, "column") + np.int32(packed.offset)
     bias32 = bias_array(bias, n, "column")
     wide = False
     if overflow != "wrap":
@@ -217,18 +239,42 @@ def gemm(a, b, *, bias=None, a_zero_point=0, b_zero_point=0, overflow="wrap", re
         extra = int(np.abs(bias32.astype(np.int64)).max()) if bias32 is not None and n else 0
         wide = k * max_abs_offset(a_lo, a_hi, za) * max_abs_offset(b_lo, b_hi, zb) + extra > INT32_MAX
         if wide and a.size:
-            if packed:
-                b_lo, b_hi = packed.min, packed.max
-            else:
-                b_lo, b_hi = int(b.min()), int(b.max())
+            b_lo, b_hi = packed.min + packed.offset, packed.max + packed.offset
             a_lo, a_hi = int(a.min()), int(a.max())
             wide = k * max_abs_offset(a_lo, a_hi, za) * max_abs_offset(b_lo, b_hi, zb) + extra > INT32_MAX
-    handle = packed.handle if packed else _kernels.pack_gemm_b(b)
+    handle = packed.handle
     try:
         result = _kernels.gemm(a, handle, bias32, za, zb, OVERFLOW_POLICIES.index(overflow), wide, params, path_code(),
                                direct)
     except OverflowError as e:
         raise AccumulatorOverflowError(str(e)) from None
+    return _deliver(result, out)
+
+
+def _packed_b(b, a):
+    """b as PackedWeights of a (K, N) matrix whose K matches a's columns."""
+    packed = b if isinstance(b, PackedWeights) else PackedWeights(as_array(b, "b", ("int8", "uint8"), 2))
+    if len(packed.shape) != 2:
+        raise ValueError(f"b is packed convolution weights {packed.shape}; gemm needs weights packed from a (K, N) matrix")
+    k, n = packed.shape
+    if k != a.shape[1]:
+        raise ValueError(f"b must have K = {a.shape[1]} rows to match a ({describe(a)}), got K = {k} (b shape {(k, n)})")
+    return packed
+
+
+def _gemm_int16_pairs(a, b, bias, a_zero_point, b_zero_point, overflow, requantizer, out, direct):
+    """gemm with MLAS's int16-pair saturating accumulation (uint8 A, int8 B, wrap)."""
+    if overflow != "wrap":
+        raise ValueError(f"accumulation='int16_pairs' wraps like int32 hardware; overflow must be 'wrap', got {overflow!r}")
+    a = as_array(a, "a", ("uint8",), 2)
+    packed = _packed_b(b, a)
+    if packed.dtype != np.int8:
+        raise ValueError(f"accumulation='int16_pairs' needs int8 b (MLAS U8S8), got {packed.dtype} weights")
+    k, n = packed.shape
+    za = zero_point_array(a_zero_point, "a_zero_point", a.shape[0], a.dtype, "row")
+    zb = zero_point_array(b_zero_point, "b_zero_point", n, np.int8, "column")
+    result = _kernels.gemm(a, packed.handle, bias_array(bias, n, "column"), za, zb, 0, False,
+                           requantizer_params(requantizer), path_code(), direct, ACCUMULATION_KINDS.index("int16_pairs"))
     return _deliver(result, out)
 
 

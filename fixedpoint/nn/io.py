@@ -15,6 +15,8 @@ import zipfile
 
 import numpy as np
 
+from ..files import atomic_open
+
 from .layers.base import LAYER_REGISTRY
 from .network import Network, NetworkError
 
@@ -36,7 +38,7 @@ def write_npz_bundle(path, meta: dict, arrays: dict[str, np.ndarray]) -> None:
         if np.asarray(value).dtype.kind not in "biufc":
             raise TypeError(f"array {key!r} must be numeric, got dtype {np.asarray(value).dtype}")
     text = json.dumps(meta, allow_nan=False)
-    with open(path, "wb") as stream:
+    with atomic_open(path) as stream:
         np.savez_compressed(stream, **{META_KEY: np.array(text)}, **arrays)
 
 

@@ -154,7 +154,7 @@ class QuantizedNetwork:
         """The float network's summary plus whether each layer runs quantized and its output type."""
         table = self.network.summary(print_table=False)
         table["Quantized"] = ["yes" if name in self.qlayers else "no" for name in table["Name"]]
-        table["Output type"] = [_type_text(self.qlayers[n].output_params) if n in self.qlayers
+        table["Output type"] = [type_text(self.qlayers[n].output_params) if n in self.qlayers
                                 else "single" for n in table["Name"]]
         if print_table:
             print(table.to_string(index=False))
@@ -378,11 +378,12 @@ class QuantizedNetwork:
         write_npz_bundle(path, meta, arrays)
 
 
-def _type_text(params: QuantParams) -> str:
-    """A short name of an integer type: "s8,5" (power of two), "u8 affine" (scale, zero point)."""
-    letter = "s" if params.dtype.kind == "i" else "u"
-    bits = params.dtype.itemsize * 8
-    return f"{letter}{bits},{params.fraction_length}" if params.is_pow2 else f"{letter}{bits} affine"
+def type_text(params: QuantParams) -> str:
+    """The summary's name of an integer type: "s8,5" (power of two, as MATLAB prints it), else the
+    parameters' description ("uint8, scale=0.02, zero point=3")."""
+    if params.is_pow2:
+        return f"{'s' if params.dtype.kind == 'i' else 'u'}{params.dtype.itemsize * 8},{params.fraction_length}"
+    return params.describe()
 
 
 def load_quantized_network(path) -> QuantizedNetwork:

@@ -132,6 +132,14 @@ class QuantParams:
                 types.append(numerictype(signed, bits, slope=slope, bias=-slope * int(z)))
         return types[0] if len(set(types)) == 1 and not self.per_channel else tuple(types)
 
+    def describe(self) -> str:
+        """A short description: "int8, f=7" (power of two), "uint8, scale=0.0392157, zero point=3"."""
+        if self.is_pow2:
+            return f"{self.dtype.name}, f={self._fraction_length}"
+        if self.per_channel:
+            return f"{self.dtype.name}, {self.scale.size} scales along axis {self.axis}"
+        return f"{self.dtype.name}, scale={float(self.scale[0]):.6g}, zero point={int(self.zero_point[0])}"
+
     # --- comparison and files --------------------------------------------------------------------
     def __eq__(self, other) -> bool:
         return (isinstance(other, QuantParams) and self.dtype == other.dtype and self.axis == other.axis

@@ -1,0 +1,45 @@
+// The fp32 requantization of ONNX Runtime's MLAS (MlasRequantizeOutput, ConvSym's fused store) and
+// XNNPACK's fp32 path (LiteRT's default interpreter), written once:
+//
+//     y = RNE(clamp(float32(acc) * scale, lo - zp, hi - zp)) + zp
+//
+// float32(acc) rounds accumulators beyond 2^24; the product is one float32 multiply; the clamp is in
+// float before the rounding (so the rounded value is inside [lo - zp, hi - zp] and narrowing after
+// + zp is exact); RNE is round half to even (cvtps2dq / lrint under the default MXCSR / fenv).
+// Callers pass the bounds already minus the zero point (lo_v = lo - zp, hi_v = hi - zp, as float).
+// Scalar and AVX-512 forms; both give the same bits for every input (no NaN can arise).
+#pragma once
+
+#include <immintrin.h>
+
+#include <cmath>
+#include <cstdint>
+
+namespace fxp {
+
+// RNE(clamp(float32(acc) * scale, lo_v, hi_v)), before the zero point. int64 so that an int32 output
+// whose float bound rounded up to 2^31 is still represented (the caller's integer clamp then applies).
+template <class Acc>
+inline int64_t fp32_scale_clamp_rne(Acc acc, float scale, float lo_v, float hi_v) {
+    const float y = float(acc) * scale;
+    // lrint rounds in the current mode (nearest even by default) like nearbyint, but compiles to
+    // cvtss2si (vectorisable) where nearbyint is a libm call without SSE4.1.
+    return int64_t(std::lrint(y < lo_v ? lo_v : (y > hi_v ? hi_v : y)));
+}
+
+// The whole formula for 8/16-bit outputs (the result fits int32).
+template <class Acc>
+inline int32_t requantize_fp32(Acc acc, float scale, float lo_v, float hi_v, int32_t zp) {
+    return int32_t(fp32_scale_clamp_rne(acc, scale, lo_v, hi_v)) + zp;
+}
+
+// 16 lanes: RNE(clamp(float32(acc) * scale, lo_v, hi_v)) + zp (cvtps2dq rounds to nearest even under
+// the default MXCSR, which the library never changes).
+__attribute__((target("avx512f"))) inline __m512i requantize_fp32_avx512(__m512i acc, __m512 scale, __m512 lo_v, __m512 hi_v,
+                                                                        __m512i zp) {
+    __m512 y = _mm512_mul_ps(_mm512_cvtepi32_ps(acc), scale);
+    y = _mm512_min_ps(_mm512_max_ps(y, lo_v), hi_v);
+    return _mm512_add_epi32(_mm512_cvtps_epi32(y), zp);
+}
+
+}  // namespace fxp
