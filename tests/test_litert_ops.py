@@ -606,3 +606,86 @@ def test_xnnpack_delegation():
             "mean", "reshape", "pad", "logistic", "tanh", "leaky_relu", "quantize", "dequantize"} <= seen[True]
     assert {"average_pool2d", "softmax", "relu", "relu6", "relu_n1_to_1", "hard_swish"} <= seen[False]
     assert {"add", "sub", "mul", "leaky_relu", "quantize", "max_pool2d"} <= seen[False]  # declined by scales/strides
+
+
+@pytest.mark.parametrize("resolver", ALL)
+@pytest.mark.parametrize("threads", [2, 3])
+def test_mean_threads(threads, resolver):
+    """The optimized 4-D H,W mean splits the channels among the interpreter's threads (each range
+    with its own NEON blocks of 16); the emulation takes the thread count."""
+    rng = np.random.default_rng(70 + threads)
+    shape = (2, 5, 6, 37)
+    x = rand_i8(rng, shape)
+    kw = dict(keep_dims=True, input_scale=2 ** -4, input_zero_point=3, output_scale=2 ** -5, output_zero_point=-1)
+    ours = litert.mean(x, (1, 2), resolver=resolver, num_threads=threads, **kw)
+    axes_t = T((2,), np.int32, data=np.array([1, 2], np.int32))
+    model = single_op_model("MEAN", [T(shape, I8, 2 ** -4, 3), axes_t], [T(ours.shape, I8, 2 ** -5, -1)], keep_dims=True)
+    (theirs,) = run_model(model, [x], resolver, num_threads=threads)
+    assert np.array_equal(ours, theirs), f"{np.sum(ours != theirs)} of {ours.size} differ"
+
+
+UINT8_UNARY_CASES = [
+    ("relu", "RELU", (0.05, 120), (0.05, 120), {}),
+    ("relu6", "RELU6", (0.04, 128), (6 / 255, 0), {}),
+    ("leaky_relu", "LEAKY_RELU", (0.05, 130), (0.04, 110), {"alpha": 0.1}),
+    ("hard_swish", "HARD_SWISH", (0.05, 118), (0.03, 48), {}),
+    ("logistic", "LOGISTIC", (0.05, 118), (1 / 256, 0), {}),
+    ("tanh", "TANH", (0.05, 128), (1 / 128, 128), {}),
+]
+
+
+@pytest.mark.parametrize("resolver", ALL)
+@pytest.mark.parametrize("case", range(len(UINT8_UNARY_CASES)))
+def test_unary_uint8_all_values(case, resolver):
+    op, model_op, (si, zi), (so, zo), opts = UINT8_UNARY_CASES[case]
+    x = all_values(np.uint8).reshape(1, -1)
+    ours = getattr(litert, op)(x, input_scale=si, input_zero_point=zi, output_scale=so, output_zero_point=zo,
+                               resolver=resolver, **opts)
+    model = single_op_model(model_op, [T(x.shape, np.uint8, si, zi)], [T(x.shape, np.uint8, so, zo)], **opts)
+    (theirs,) = run_model(model, [x], resolver)
+    assert ours.dtype == np.uint8
+    assert np.array_equal(ours, theirs), f"{np.sum(ours != theirs)} of {ours.size} differ"
+
+
+# ---- the AVX2 and portable instantiations agree -------------------------------------------------------------
+def test_portable_and_avx2_paths_agree():
+    """Every vectorised loop is compiled twice (AVX2 and portable) from one source; both give the
+    same bits (the runtime comparisons above run the default path)."""
+    from fixedpoint import kernels
+
+    rng = np.random.default_rng(99)
+    a, b = rand_i8(rng, (3, 7, 9, 37)), rand_i8(rng, (3, 7, 9, 37))
+    f = float_inputs(rng, np.float32(0.05), -3)
+    bq = dict(a_scale=0.05, a_zero_point=-3, b_scale=0.07, b_zero_point=2, output_scale=0.1, output_zero_point=1)
+
+    def run_all():
+        out = []
+        for r in ALL:
+            for op in ("add", "sub", "mul"):
+                out.append(getattr(litert, op)(a, b, resolver=r, **bq))
+                out.append(getattr(litert, op)(a, b[:, :1, :, :], resolver=r, **bq))
+                out.append(getattr(litert, op)(a, b[:1, :1, :1, :1], resolver=r, **bq))
+            out.append(litert.leaky_relu(a, alpha=0.1, input_scale=0.05, input_zero_point=-3, output_scale=0.04,
+                                         output_zero_point=-20, resolver=r))
+            out.append(litert.quantize(a, input_scale=2 ** -4, input_zero_point=4, output_scale=2 ** -2,
+                                       output_zero_point=-7, resolver=r))
+            for dt in (np.int8, np.uint8):
+                out.append(litert.quantize(f, output_scale=0.05, output_zero_point=3, dtype=dt, resolver=r))
+            out.append(litert.dequantize(a, scale=0.1234567, zero_point=7, resolver=r).view(np.int32))
+            out.append(litert.mean(a, (1, 2), keep_dims=True, input_scale=0.05, input_zero_point=-3, output_scale=0.02,
+                                   output_zero_point=4, resolver=r))
+            for fn in (litert.max_pool2d, litert.average_pool2d):
+                out.append(fn(nchw(a), filter_size=3, stride=2, padding="SAME", activation="RELU6", output_scale=0.05,
+                              output_zero_point=-3, resolver=r))
+        return out
+
+    default = run_all()
+    saved = kernels.get_kernel_path()
+    kernels.set_kernel_path("portable")
+    try:
+        portable = run_all()
+    finally:
+        kernels.set_kernel_path("auto" if saved in ("avx2", "vnni") else saved)
+    assert len(default) == len(portable)
+    for i, (x, y) in enumerate(zip(default, portable)):
+        assert np.array_equal(x, y), i

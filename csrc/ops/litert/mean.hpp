@@ -63,12 +63,11 @@ inline std::vector<int32_t> reduce_sums(const int8_t* x, int rank, const std::pt
             else inner *= shape[d];
         }
         int32_t* out = sums.data();
-        for (std::ptrdiff_t o = 0; o < outer; ++o)
-            for (std::ptrdiff_t r = 0; r < red; ++r) {
-                const int8_t* row = x + (o * red + r) * inner;
-                int32_t* acc = out + o * inner;
-                for_range(avx2, 0, inner, [=](std::ptrdiff_t i) { acc[i] += row[i]; });
-            }
+        for (std::ptrdiff_t o = 0; o < outer; ++o) {
+            const int8_t* rows = x + o * red * inner;
+            int32_t* acc = out + o * inner;
+            for_rows(avx2, red, inner, [=](std::ptrdiff_t r, std::ptrdiff_t i) { acc[i] += rows[r * inner + i]; });
+        }
         return sums;
     }
     // Output strides over the kept axes; reduced axes stride 0.

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <algorithm>
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <vector>
@@ -23,34 +24,65 @@ struct PoolArgs {
     Range act;
 };
 
+// round_divide<Round>(sum, count) for |sum| < 2^24 and 0 < count < 2^24 without an integer division:
+// the double quotient is within 2^-29 relative of sum / count, while a quotient that is not a tie
+// lies at least 1 / (2 count) from the nearest k + 1/2 and a tie is exact, so floor(|q| + 1/2)
+// decides as the exact quotient would (the + 1/2 adds an error below 2^-28).
+inline int32_t divide_round_half_away(int32_t sum, int32_t count) {
+    const double q = double(sum) / double(count);
+    const int32_t r = int32_t(std::fabs(q) + 0.5);
+    return sum < 0 ? -r : r;
+}
+
 inline void pool2d(bool average, const PoolArgs& a, const int8_t* x, int8_t* y, bool avx2) {
-    std::vector<int32_t> col(std::size_t(a.w));
+    const std::ptrdiff_t w = a.w, out_h = a.out_h, out_w = a.out_w;
+    // Window rows of each output row, clipped to the input; rows past the clip repeat the first
+    // row with weight 0 (sum) or are harmless repeats (max), so the loops carry no branch.
+    const std::size_t nh = std::size_t(out_h), nw = std::size_t(out_w);
+    std::vector<std::ptrdiff_t> row_lo(nh), row_hi(nh), col_lo(nw), col_hi(nw);
+    for (std::ptrdiff_t oy = 0; oy < out_h; ++oy) {
+        row_lo[std::size_t(oy)] = std::max<std::ptrdiff_t>(oy * a.sh - a.pad_top, 0);
+        row_hi[std::size_t(oy)] = std::min<std::ptrdiff_t>(oy * a.sh - a.pad_top + a.fh, a.h);
+    }
+    for (std::ptrdiff_t ox = 0; ox < out_w; ++ox) {
+        col_lo[std::size_t(ox)] = std::max<std::ptrdiff_t>(ox * a.sw - a.pad_left, 0);
+        col_hi[std::size_t(ox)] = std::min<std::ptrdiff_t>(ox * a.sw - a.pad_left + a.fw, w);
+    }
+    std::vector<int32_t> col(std::size_t(out_h * w));  // per output row: the column reductions
     int32_t* colp = col.data();
-    const std::ptrdiff_t w = a.w;
+    const std::ptrdiff_t* py0 = row_lo.data();
+    const std::ptrdiff_t* py1 = row_hi.data();
+    const Range act = a.act;
     for (std::ptrdiff_t p = 0; p < a.planes; ++p) {
-        const int8_t* plane = x + p * a.h * a.w;
-        int8_t* out = y + p * a.out_h * a.out_w;
-        for (std::ptrdiff_t oy = 0; oy < a.out_h; ++oy) {
-            const std::ptrdiff_t y0 = std::max<std::ptrdiff_t>(oy * a.sh - a.pad_top, 0);
-            const std::ptrdiff_t y1 = std::min<std::ptrdiff_t>(oy * a.sh - a.pad_top + a.fh, a.h);
-            const int8_t* first = plane + y0 * w;
-            for_range(avx2, 0, w, [=](std::ptrdiff_t i) { colp[i] = first[i]; });
-            for (std::ptrdiff_t r = y0 + 1; r < y1; ++r) {
-                const int8_t* row = plane + r * w;
-                if (average) for_range(avx2, 0, w, [=](std::ptrdiff_t i) { colp[i] += row[i]; });
-                else for_range(avx2, 0, w, [=](std::ptrdiff_t i) { colp[i] = std::max<int32_t>(colp[i], row[i]); });
-            }
-            for (std::ptrdiff_t ox = 0; ox < a.out_w; ++ox) {
-                const std::ptrdiff_t x0 = std::max<std::ptrdiff_t>(ox * a.sw - a.pad_left, 0);
-                const std::ptrdiff_t x1 = std::min<std::ptrdiff_t>(ox * a.sw - a.pad_left + a.fw, w);
-                int32_t v = colp[x0];
+        const int8_t* plane = x + p * a.h * w;
+        int8_t* out = y + p * out_h * out_w;
+        for_rows(avx2, out_h, w, [=](std::ptrdiff_t oy, std::ptrdiff_t i) { colp[oy * w + i] = plane[py0[oy] * w + i]; });
+        for (int ky = 1; ky < a.fh; ++ky) {
+            if (average)
+                for_rows(avx2, out_h, w, [=](std::ptrdiff_t oy, std::ptrdiff_t i) {
+                    const std::ptrdiff_t r = py0[oy] + ky;
+                    const int32_t use = r < py1[oy];
+                    colp[oy * w + i] += use * plane[(use ? r : py0[oy]) * w + i];
+                });
+            else
+                for_rows(avx2, out_h, w, [=](std::ptrdiff_t oy, std::ptrdiff_t i) {
+                    const std::ptrdiff_t r = py0[oy] + ky < py1[oy] ? py0[oy] + ky : py0[oy];
+                    colp[oy * w + i] = std::max<int32_t>(colp[oy * w + i], plane[r * w + i]);
+                });
+        }
+        for (std::ptrdiff_t oy = 0; oy < out_h; ++oy) {
+            const int32_t* c = colp + oy * w;
+            const int32_t rows = int32_t(py1[oy] - py0[oy]);
+            for (std::ptrdiff_t ox = 0; ox < out_w; ++ox) {
+                const std::ptrdiff_t c0 = col_lo[std::size_t(ox)], c1 = col_hi[std::size_t(ox)];
+                int32_t v = c[c0];
                 if (average) {
-                    for (std::ptrdiff_t c = x0 + 1; c < x1; ++c) v += colp[c];
-                    v = round_divide<Rounding::Round>(v, int32_t((y1 - y0) * (x1 - x0)));
+                    for (std::ptrdiff_t k = c0 + 1; k < c1; ++k) v += c[k];
+                    v = divide_round_half_away(v, rows * int32_t(c1 - c0));
                 } else {
-                    for (std::ptrdiff_t c = x0 + 1; c < x1; ++c) v = std::max(v, colp[c]);
+                    for (std::ptrdiff_t k = c0 + 1; k < c1; ++k) v = std::max(v, c[k]);
                 }
-                out[oy * a.out_w + ox] = int8_t(std::min(std::max(v, a.act.lo), a.act.hi));
+                out[oy * out_w + ox] = int8_t(std::min(std::max(v, act.lo), act.hi));
             }
         }
     }

@@ -163,6 +163,25 @@ inline void for_range(bool avx2, std::ptrdiff_t begin, std::ptrdiff_t end, F f) 
 }
 
 // Saturation into a narrower type and two's-complement wrap to 16 bits, in int32 lanes (vectorisable).
+// f(r, i) for r in [0, rows), i in [0, n): both loops inside one AVX2 (or portable) function, so that
+// short rows do not pay a call each; the inner loop vectorises.
+template <class F>
+__attribute__((target("avx2"))) inline void rows_loop_avx2(std::ptrdiff_t rows, std::ptrdiff_t n, F f) {
+    for (std::ptrdiff_t r = 0; r < rows; ++r)
+        for (std::ptrdiff_t i = 0; i < n; ++i) f(r, i);
+}
+template <class F>
+inline void rows_loop_portable(std::ptrdiff_t rows, std::ptrdiff_t n, F f) {
+    for (std::ptrdiff_t r = 0; r < rows; ++r)
+        for (std::ptrdiff_t i = 0; i < n; ++i) f(r, i);
+}
+template <class F>
+inline void for_rows(bool avx2, std::ptrdiff_t rows, std::ptrdiff_t n, F f) {
+    if (rows <= 0 || n <= 0) return;
+    if (avx2) rows_loop_avx2(rows, n, f);
+    else rows_loop_portable(rows, n, f);
+}
+
 template <class T>
 inline int32_t saturate_to(int32_t v) {
     return std::min<int32_t>(std::max<int32_t>(v, std::numeric_limits<T>::min()), std::numeric_limits<T>::max());

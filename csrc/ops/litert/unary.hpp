@@ -65,7 +65,9 @@ inline uint8_t value_byte(int32_t v) { return uint8_t(uint32_t(v)); }
 inline int32_t x86_cvtt(double v) { return (v > -2147483649.0 && v < 2147483648.0) ? int32_t(v) : INT32_MIN; }
 inline int32_t x86_cvt_rne(float v) {
     const float r = std::nearbyint(v);
-    return (r >= -2147483648.0f && r < 2147483648.0f) ? int32_t(r) : INT32_MIN;
+    const bool ok = (r >= -2147483648.0f) & (r < 2147483648.0f);  // selects, not branches: vectorisable
+    const int32_t c = int32_t(ok ? r : 0.0f);
+    return ok ? c : INT32_MIN;
 }
 
 struct UnaryArgs {
@@ -353,41 +355,73 @@ inline void apply_unary_tables(const UnaryTables& t, const uint8_t* in, std::ptr
 }
 
 // ---- QUANTIZE float -> int8 / uint8 -----------------------------------------------------------------
-// roundf / std::round: to nearest, ties away from zero, from the exact remainder of the truncation.
-inline float round_half_away(float v) {
-    const float t = std::trunc(v);
-    const float d = v - t;  // exact
-    return t + (d >= 0.5f ? 1.0f : 0.0f) - (d <= -0.5f ? 1.0f : 0.0f);
+// The rounding of each resolver on 8 floats at a time with AVX2 (the scalar code below is the
+// definition; this is the same arithmetic, lane by lane): x86's cvtt/cvt give INT32_MIN out of range.
+__attribute__((target("avx2"))) inline void quantize_float_avx2(Resolver r, const float* x, std::ptrdiff_t n,
+                                                                  float scale_or_inv, int32_t z, int32_t lo, int32_t hi,
+                                                                  int32_t* q) {
+    const __m256 k = _mm256_set1_ps(scale_or_inv);
+    const __m256 half = _mm256_set1_ps(0.5f), neg_half = _mm256_set1_ps(-0.5f), one = _mm256_set1_ps(1.0f);
+    const __m256 bound = _mm256_set1_ps(32767.0f);
+    const __m256i vz = _mm256_set1_epi32(z), vlo = _mm256_set1_epi32(lo), vhi = _mm256_set1_epi32(hi);
+    const __m256i s16lo = _mm256_set1_epi32(-32768), s16hi = _mm256_set1_epi32(32767);
+    for (std::ptrdiff_t i = 0; i + 8 <= n; i += 8) {
+        const __m256 v = _mm256_loadu_ps(x + i);
+        __m256i c;
+        if (r == Resolver::Reference) {  // roundf(x / s): truncate, then +-1 from the exact remainder
+            const __m256 y = _mm256_div_ps(v, k);
+            const __m256 t = _mm256_round_ps(y, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+            const __m256 d = _mm256_sub_ps(y, t);
+            const __m256 up = _mm256_and_ps(_mm256_cmp_ps(d, half, _CMP_GE_OQ), one);
+            const __m256 down = _mm256_and_ps(_mm256_cmp_ps(d, neg_half, _CMP_LE_OQ), one);
+            c = _mm256_add_epi32(_mm256_cvttps_epi32(_mm256_sub_ps(_mm256_add_ps(t, up), down)), vz);
+        } else if (r == Resolver::Optimized) {  // RNE(x * float(1 / s)) + z
+            c = _mm256_add_epi32(_mm256_cvtps_epi32(_mm256_mul_ps(v, k)), vz);
+        } else {  // XNNPACK: min(x * (1 / s), 32767) (NaN takes the bound), RNE, int16 saturation, + z
+            const __m256 y = _mm256_min_ps(_mm256_mul_ps(v, k), bound);
+            __m256i i32 = _mm256_cvtps_epi32(y);
+            i32 = _mm256_min_epi32(_mm256_max_epi32(i32, s16lo), s16hi);
+            c = _mm256_min_epi32(_mm256_max_epi32(_mm256_add_epi32(i32, vz), s16lo), s16hi);
+        }
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(q + i), _mm256_min_epi32(_mm256_max_epi32(c, vlo), vhi));
+    }
 }
-inline int32_t x86_cvtt_f(float v) { return (v >= -2147483648.0f && v < 2147483648.0f) ? int32_t(v) : INT32_MIN; }
 
 inline void quantize_float(Resolver r, const float* x, std::ptrdiff_t n, Quant out, ByteType t, uint8_t* y, bool avx2) {
     const int32_t lo = byte_min(t), hi = byte_max(t), z = out.zero_point;
-    if (r == Resolver::Xnnpack) {
-        const float inv = 1.0f / out.scale;
-        for_range(avx2, 0, n, [=](std::ptrdiff_t i) {
-            float v = x[i] * inv;
-            v = v < 32767.0f ? v : 32767.0f;  // minps: NaN takes the bound
-            const int32_t q = saturate_to<int16_t>(saturate_to<int16_t>(x86_cvt_rne(v)) + z);
+    const double scale = double(out.scale);
+    // The scalar definitions; std::ptrdiff_t `from` lets the AVX2 loop hand over its tail.
+    auto scalar = [&](std::ptrdiff_t from, std::ptrdiff_t to) {
+        for (std::ptrdiff_t i = from; i < to; ++i) {
+            int32_t q;
+            if (r == Resolver::Xnnpack) {
+                float v = x[i] * (1.0f / out.scale);
+                v = v < 32767.0f ? v : 32767.0f;  // minps: NaN takes the bound
+                q = saturate_to<int16_t>(saturate_to<int16_t>(x86_cvt_rne(v)) + z);
+            } else if (r == Resolver::Optimized) {
+                q = wrap_add(x86_cvt_rne(x[i] * float(1.0f / scale)), z);
+            } else {
+                q = wrap_add(x86_cvtt(double(std::round(x[i] / out.scale))), z);
+            }
             y[i] = value_byte(std::min(std::max(q, lo), hi));
-        });
-        return;
+        }
+    };
+    // The optimized kernel's NEON loop covers whole blocks of 8; its tail rounds double(x) / s.
+    const std::ptrdiff_t vec_end = r == Resolver::Optimized ? n / 8 * 8 : n;
+    std::ptrdiff_t done = 0;
+    if (avx2 && vec_end >= 8) {
+        const float k = r == Resolver::Reference ? out.scale : (r == Resolver::Optimized ? float(1.0f / scale) : 1.0f / out.scale);
+        constexpr std::ptrdiff_t chunk = 4096;
+        int32_t q[chunk];
+        for (; done + 8 <= vec_end; done += std::min(chunk, (vec_end - done) / 8 * 8)) {
+            const std::ptrdiff_t m = std::min(chunk, (vec_end - done) / 8 * 8);
+            quantize_float_avx2(r, x + done, m, k, z, lo, hi, q);
+            for (std::ptrdiff_t j = 0; j < m; ++j) y[done + j] = value_byte(q[j]);
+        }
     }
-    if (r == Resolver::Optimized) {
-        const double scale = double(out.scale);
-        const float reverse = float(1.0f / scale);
-        const std::ptrdiff_t end = n / 8 * 8;  // the NEON loop, 8 at a time
-        for_range(avx2, 0, end, [=](std::ptrdiff_t i) {
-            y[i] = value_byte(std::min(std::max(wrap_add(x86_cvt_rne(x[i] * reverse), z), lo), hi));
-        });
-        for (std::ptrdiff_t i = end; i < n; ++i)
-            y[i] = value_byte(std::min(std::max(wrap_add(x86_cvtt(std::round(double(x[i]) / scale)), z), lo), hi));
-        return;
-    }
-    const float s = out.scale;
-    for_range(avx2, 0, n, [=](std::ptrdiff_t i) {
-        y[i] = value_byte(std::min(std::max(wrap_add(x86_cvtt_f(round_half_away(x[i] / s)), z), lo), hi));
-    });
+    scalar(done, vec_end);
+    for (std::ptrdiff_t i = vec_end; i < n; ++i)
+        y[i] = value_byte(std::min(std::max(wrap_add(x86_cvtt(std::round(double(x[i]) / scale)), z), lo), hi));
 }
 
 // ---- DEQUANTIZE int8 / uint8 -> float ----------------------------------------------------------------
