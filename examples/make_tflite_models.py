@@ -5,6 +5,9 @@ library or its tests; only this script needs it):
 
     /work/tfvenv/bin/python examples/make_tflite_models.py
 
+(the venv imports this checkout's fixedpoint to read the bundled networks, so it needs numpy,
+pandas and the built extensions of this Python version: `/work/tfvenv/bin/pip install pandas`).
+
 It writes, for each model M of
 
 * ``digits_cnn``: `fp.examples.digits_cnn()` (batch norm folded with `fp.prepare_network`) rebuilt
