@@ -337,6 +337,8 @@ REQUANTIZE_CASES = [
     (np.uint8, (0.1, 128), np.int8, (0.1, 0)),
     (np.uint8, (2 ** -3, 100), np.int8, (2 ** -1, 3)),
     (np.int8, (1.0, 0), np.int8, (0.003, 0)),                # XNNPACK declines: ratio > 128
+    (np.uint8, (0.05, 131), np.uint8, (0.07, 120)),
+    (np.uint8, (2 ** -4, 0), np.uint8, (2 ** -3, 255)),
 ]
 
 
@@ -689,3 +691,39 @@ def test_portable_and_avx2_paths_agree():
     assert len(default) == len(portable)
     for i, (x, y) in enumerate(zip(default, portable)):
         assert np.array_equal(x, y), i
+
+
+def test_bad_arguments_raise_clear_errors():
+    x = np.zeros((1, 4, 4, 3), I8)
+    q = dict(a_scale=0.1, a_zero_point=0, b_scale=0.1, b_zero_point=0, output_scale=0.1, output_zero_point=0)
+    with pytest.raises(ValueError, match="resolver"):
+        litert.add(x, x, resolver="fast", **q)
+    with pytest.raises(ValueError, match="broadcast"):
+        litert.add(x, np.zeros((2, 3), I8), resolver="reference", **q)
+    with pytest.raises(ValueError, match="dtype"):
+        litert.add(x.astype(np.int16), x, resolver="reference", **q)
+    with pytest.raises(ValueError, match="a_scale"):
+        litert.add(x, x, resolver="reference", **{**q, "a_scale": 0.0})
+    with pytest.raises(ValueError, match="output_zero_point"):
+        litert.mul(x, x, resolver="xnnpack", **{**q, "output_zero_point": 200})
+    with pytest.raises(ValueError, match="activation"):
+        litert.add(x, x, resolver="reference", activation="TANH", **q)
+    with pytest.raises(ValueError, match="1/256"):
+        litert.softmax(x, input_scale=0.1, output_scale=0.01, resolver="reference")
+    with pytest.raises(ValueError, match="LOGISTIC"):
+        litert.logistic(x, input_scale=0.1, input_zero_point=0, output_scale=0.01, output_zero_point=0,
+                        resolver="reference")
+    with pytest.raises(ValueError, match="bias"):
+        litert.conv2d(np.zeros((1, 3, 4, 4), I8), np.zeros((2, 3, 3, 3), I8), np.zeros(3, np.int32), input_scale=0.1,
+                      input_zero_point=0, weight_scales=[0.01], output_scale=0.1, output_zero_point=0, resolver="optimized")
+    with pytest.raises(ValueError, match="weight_scales"):
+        litert.conv_requantizer("conv2d", input_scale=0.1, weight_scales=[0.1, 0.2], output_scale=0.1,
+                                output_zero_point=0, channels=3, resolver="reference")
+    with pytest.raises(ValueError, match="axis"):
+        litert.mean(x, 7, keep_dims=True, input_scale=0.1, input_zero_point=0, output_scale=0.1,
+                    output_zero_point=0, resolver="reference")
+    with pytest.raises(ValueError, match="padding"):
+        litert.max_pool2d(np.zeros((1, 3, 4, 4), I8), filter_size=2, stride=2, padding="FULL", output_scale=0.1,
+                          output_zero_point=0, resolver="reference")
+    with pytest.raises(ValueError, match="rejects"):
+        litert.add(x, x, resolver="reference", **{**q, "output_scale": 1e-9})

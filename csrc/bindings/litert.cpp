@@ -96,10 +96,6 @@ PYBIND11_MODULE(_litert, m) {
               "(reference, optimized, xnnpack)";
 
     // ---- parameter derivation ------------------------------------------------------------------
-    m.def("quantize_multiplier", [](double real) {
-        const lr::QuantizedMultiplier q = lr::quantize_multiplier(real);
-        return py::make_tuple(q.multiplier, q.shift);
-    });
     m.def("activation_range", [](int resolver, int activation, float scale, int32_t zero_point, const std::string& dtype) {
         const auto [qmin, qmax] = range_of(dtype);
         const lr::Range r = lr::activation_range(lr::resolver_from_int(resolver), lr::activation_from_int(activation),

@@ -13,6 +13,7 @@
 #include "bindings/requantizer_args.hpp"
 #include "kernels/elementwise.hpp"
 #include "kernels/float_pool.hpp"
+#include "fixed/quantize_multiplier.hpp"
 #include "kernels/requantize.hpp"
 
 namespace py = pybind11;
@@ -145,6 +146,19 @@ PYBIND11_MODULE(_requant, m) {
           [](const py::array_t<int32_t, py::array::c_style>& x, const py::array_t<int32_t, py::array::c_style>& e) {
               return int32_binary(x, e, [](int32_t v, int32_t s) { return fxp::rounding_divide_by_pot(v, s); });
           });
+
+    m.def("quantize_multiplier", [](const py::array_t<double, py::array::c_style>& real) {
+        py::array_t<int32_t> m0(real.size()), shift(real.size());
+        const double* r = real.data();
+        int32_t* mp = m0.mutable_data();
+        int32_t* sp = shift.mutable_data();
+        for (py::ssize_t i = 0; i < real.size(); ++i) {
+            const fxp::QuantizedMultiplier q = fxp::quantize_multiplier(r[i]);
+            mp[i] = q.multiplier;
+            sp[i] = q.shift;
+        }
+        return py::make_tuple(m0, shift);
+    }, py::arg("real"));
 
     m.def("quantize",
           [](const py::array& x, bool by_scale, double scale, int fraction_length, int64_t zero_point, int rounding,

@@ -102,11 +102,6 @@ def _array(value, name, dtypes, ndim=None):
 
 
 # ---- parameter derivation -----------------------------------------------------------------------
-def quantize_multiplier(real):
-    """TFLite QuantizeMultiplier of a double: (Q0.31 multiplier, exponent)."""
-    return _litert.quantize_multiplier(float(real))
-
-
 def activation_range(activation, output_scale, output_zero_point, *, resolver, dtype=np.int8):
     """(lo, hi) of a fused activation in the output domain, as `resolver` quantizes its bounds:
     TFLite rounds 6/s half away from zero then adds the zero point; XNNPACK rounds 6/s + zp to even."""

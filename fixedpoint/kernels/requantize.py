@@ -227,28 +227,17 @@ class Requantizer:
 
 # -- TFLite / gemmlowp primitives ----------------------------------------------------------------
 def quantize_multiplier(m):
-    """TFLite QuantizeMultiplier: real m > 0 -> (Q0.31 m0, shift) with m ~= m0 * 2^(shift - 31).
+    """TFLite QuantizeMultiplier: real m >= 0 -> (Q0.31 m0, shift) with m ~= m0 * 2^(shift - 31).
 
     frexp of the double, m0 = round-half-away(q * 2^31) (exact: q has 53 bits), the carry to 2^31
-    renormalised, and multipliers below 2^-32 flushed to (0, 0). Arrays give arrays (int32, int32).
+    renormalised, and multipliers below 2^-32 flushed to (0, 0); exponents above 30 are rejected
+    (csrc/fixed/quantize_multiplier.hpp, the one definition). Arrays give arrays (int32, int32).
     """
     a = np.asarray(m, dtype=np.float64)
-    if not np.all(np.isfinite(a)) or np.any(a < 0):
-        raise ValueError(f"real multiplier must be finite and >= 0, got {m!r}")
-    q, shift = np.frexp(a)
-    scaled = np.ldexp(q, 31)  # exact
-    m0 = np.floor(scaled + 0.5).astype(np.int64)  # q >= 0: half away from zero; + 0.5 is exact here
-    carry = m0 == 2**31
-    m0 = np.where(carry, 2**30, m0)
-    shift = np.where(carry, shift + 1, shift).astype(np.int64)
-    tiny = shift < -31
-    m0 = np.where(tiny, 0, m0)
-    shift = np.where(tiny, 0, shift)
-    if np.any(shift > 30):
-        raise ValueError(f"real multiplier {m!r} too large: TFLite exponents are at most 30")
+    m0, shift = _requant.quantize_multiplier(np.ascontiguousarray(a).reshape(-1))
     if a.ndim == 0:
-        return int(m0), int(shift)
-    return m0.astype(np.int32), shift.astype(np.int32)
+        return int(m0[0]), int(shift[0])
+    return m0.reshape(a.shape), shift.reshape(a.shape)
 
 
 def _int32_operands(**named):

@@ -28,6 +28,8 @@
 // optimized kernels run it.
 #pragma once
 
+#include <immintrin.h>
+
 #include <algorithm>
 #include <array>
 #include <cmath>
@@ -36,6 +38,7 @@
 #include <cstring>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "ops/litert/quant_params.hpp"
@@ -260,8 +263,10 @@ inline BinaryShapes collapse_axes(const BinaryShapes& s) {
     return c;
 }
 
-template <class T, class F>
-inline void broadcast_apply(bool avx2, const BinaryShapes& shapes, const T* a, const T* b, T* out, F f) {
+// Calls run(pa, a_step, pb, b_step, n, po) for each innermost run of the broadcast (steps 0 or 1:
+// an input is contiguous along the run or a broadcast scalar), in row-major output order.
+template <class T, class Run>
+inline void broadcast_runs(const BinaryShapes& shapes, const T* a, const T* b, T* out, Run run) {
     const BinaryShapes s = collapse_axes(shapes);
     std::array<std::ptrdiff_t, kMaxBinaryRank> sa{}, sb{};
     std::ptrdiff_t acc_a = 1, acc_b = 1;
@@ -275,8 +280,7 @@ inline void broadcast_apply(bool avx2, const BinaryShapes& shapes, const T* a, c
     for (int d = 0; d < s.rank; ++d) total *= s.out[d];
     if (total == 0) return;
     const int last = s.rank - 1;
-    const std::ptrdiff_t inner = s.rank ? s.out[last] : 1;
-    const bool a_run = s.rank && sa[last] == 1, b_run = s.rank && sb[last] == 1;
+    const std::ptrdiff_t inner = s.out[last];
     std::array<std::ptrdiff_t, kMaxBinaryRank> idx{};
     for (std::ptrdiff_t o = 0; o < total; o += inner) {
         std::ptrdiff_t oa = 0, ob = 0;
@@ -284,17 +288,77 @@ inline void broadcast_apply(bool avx2, const BinaryShapes& shapes, const T* a, c
             oa += idx[d] * sa[d];
             ob += idx[d] * sb[d];
         }
-        const T* pa = a + oa;
-        const T* pb = b + ob;
-        T* po = out + o;
-        if (a_run && b_run) for_range(avx2, 0, inner, [=](std::ptrdiff_t i) { po[i] = T(f(pa[i], pb[i])); });
-        else if (a_run) for_range(avx2, 0, inner, [=, vb = int32_t(*pb)](std::ptrdiff_t i) { po[i] = T(f(pa[i], vb)); });
-        else if (b_run) for_range(avx2, 0, inner, [=, va = int32_t(*pa)](std::ptrdiff_t i) { po[i] = T(f(va, pb[i])); });
-        else po[0] = T(f(*pa, *pb));  // inner == 1
+        run(a + oa, int(sa[last]), b + ob, int(sb[last]), inner, out + o);
         for (int d = last - 1; d >= 0; --d) {
             if (++idx[d] < s.out[d]) break;
             idx[d] = 0;
         }
+    }
+}
+
+// out = f(a, b) element by element under numpy broadcasting, each run a vectorisable loop.
+template <class T, class F>
+inline void broadcast_apply(bool avx2, const BinaryShapes& shapes, const T* a, const T* b, T* out, F f) {
+    broadcast_runs(shapes, a, b, out, [&](const T* pa, int as, const T* pb, int bs, std::ptrdiff_t n, T* po) {
+        if (as && bs) for_range(avx2, 0, n, [=](std::ptrdiff_t i) { po[i] = T(f(pa[i], pb[i])); });
+        else if (as) for_range(avx2, 0, n, [=, vb = int32_t(*pb)](std::ptrdiff_t i) { po[i] = T(f(pa[i], vb)); });
+        else if (bs) for_range(avx2, 0, n, [=, va = int32_t(*pa)](std::ptrdiff_t i) { po[i] = T(f(va, pb[i])); });
+        else for (std::ptrdiff_t i = 0; i < n; ++i) po[i] = T(f(*pa, *pb));
+    });
+}
+
+// XNNPACK's qs8 vadd / vmul microkernels on 16 int8 lanes at a time with AVX2, in the kernels' own
+// order of operations (int32 products and shift, or float scaling with cvtps; then packs to int16
+// with saturation, a saturating + zero point, packs to int8, the clamp); a step of 0 broadcasts an
+// input's first value. The scalar xnn_add / xnn_mul are the definition and handle the tail.
+struct XnnAvx2Consts {
+    __m256i va_m, vb_m, vbias, vaz, vbz;
+    __m128i vshift;
+    __m256 vscale;
+};
+
+__attribute__((target("avx2"))) inline __m256i xnn_load8_avx2(const int8_t* x, int step, std::ptrdiff_t i) {
+    return step ? _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(x + i))) : _mm256_set1_epi32(*x);
+}
+
+// Eight int32 results before the output zero point: (bias + a m_a + b m_b) >> shift, or
+// RNE(float((a - z_a)(b - z_b)) * scale).
+__attribute__((target("avx2"))) inline __m256i xnn_acc8_avx2(bool mul, const XnnAvx2Consts& c, const int8_t* a, int as,
+                                                               const int8_t* b, int bs, std::ptrdiff_t i) {
+    const __m256i va = xnn_load8_avx2(a, as, i), vb = xnn_load8_avx2(b, bs, i);
+    if (mul) {
+        const __m256i prod = _mm256_mullo_epi32(_mm256_sub_epi32(va, c.vaz), _mm256_sub_epi32(vb, c.vbz));
+        return _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_cvtepi32_ps(prod), c.vscale));
+    }
+    const __m256i acc = _mm256_add_epi32(_mm256_add_epi32(c.vbias, _mm256_mullo_epi32(va, c.va_m)), _mm256_mullo_epi32(vb, c.vb_m));
+    return _mm256_sra_epi32(acc, c.vshift);
+}
+
+__attribute__((target("avx2"))) inline void xnn_binary_avx2(bool mul, const XnnBinaryParams& p, const int8_t* a, int as,
+                                                              const int8_t* b, int bs, std::ptrdiff_t n, int8_t* out) {
+    XnnAvx2Consts c;
+    c.va_m = _mm256_set1_epi32(p.a_multiplier);
+    c.vb_m = _mm256_set1_epi32(p.b_multiplier);
+    c.vbias = _mm256_set1_epi32(p.bias);
+    c.vaz = _mm256_set1_epi32(p.a_zero_point);
+    c.vbz = _mm256_set1_epi32(p.b_zero_point);
+    c.vshift = _mm_cvtsi32_si128(p.shift);
+    c.vscale = _mm256_set1_ps(p.scale);
+    const __m256i vzo = _mm256_set1_epi16(int16_t(p.output_zero_point));
+    const __m128i vlo = _mm_set1_epi8(int8_t(p.act.lo)), vhi = _mm_set1_epi8(int8_t(p.act.hi));
+    std::ptrdiff_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        const __m256i lo8 = xnn_acc8_avx2(mul, c, a, as, b, bs, i), hi8 = xnn_acc8_avx2(mul, c, a, as, b, bs, i + 8);
+        // packs works within 128-bit halves: [lo 0-3, hi 0-3, lo 4-7, hi 4-7], reordered below.
+        const __m256i v16 = _mm256_adds_epi16(_mm256_packs_epi32(lo8, hi8), vzo);
+        __m128i v8 = _mm_packs_epi16(_mm256_castsi256_si128(v16), _mm256_extracti128_si256(v16, 1));
+        v8 = _mm_shuffle_epi32(v8, _MM_SHUFFLE(3, 1, 2, 0));
+        v8 = _mm_min_epi8(_mm_max_epi8(v8, vlo), vhi);
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(out + i), v8);
+    }
+    for (; i < n; ++i) {
+        const int32_t x = as ? a[i] : *a, y = bs ? b[i] : *b;
+        out[i] = int8_t(mul ? xnn_mul<int8_t>(x, y, p) : xnn_add<int8_t>(x, y, p));
     }
 }
 
@@ -384,10 +448,17 @@ inline void binary_op(const BinaryArgs& args, const BinaryShapes& shapes, const 
     constexpr int32_t qmin = std::numeric_limits<T>::min(), qmax = std::numeric_limits<T>::max();
     if (runs_in_xnnpack(args)) {
         const XnnBinaryParams p = xnn_binary_params(args.op, args.in1, args.in2, args.out, args.act, qmin, qmax);
-        if (args.op == BinaryOp::Mul)
-            broadcast_apply(avx2, shapes, a, b, out, [p](int32_t x, int32_t y) { return xnn_mul<T>(x, y, p); });
-        else
-            broadcast_apply(avx2, shapes, a, b, out, [p](int32_t x, int32_t y) { return xnn_add<T>(x, y, p); });
+        const bool mul = args.op == BinaryOp::Mul;
+        if constexpr (std::is_same<T, int8_t>::value) {
+            if (avx2) {
+                broadcast_runs(shapes, a, b, out, [&](const T* pa, int as, const T* pb, int bs, std::ptrdiff_t n, T* po) {
+                    xnn_binary_avx2(mul, p, pa, as, pb, bs, n, po);
+                });
+                return;
+            }
+        }
+        if (mul) broadcast_apply(avx2, shapes, a, b, out, [p](int32_t x, int32_t y) { return xnn_mul<T>(x, y, p); });
+        else broadcast_apply(avx2, shapes, a, b, out, [p](int32_t x, int32_t y) { return xnn_add<T>(x, y, p); });
         return;
     }
     const TfliteBinaryParams p = tflite_binary_params(args.op, args.in1, args.in2, args.out, args.act, qmin, qmax);

@@ -38,6 +38,19 @@ struct MeanArgs {
 };
 
 // Sums of q over the reduced axes, one per output element (row-major over the kept axes).
+// The int32 sum of n int8 values (exact; wraps only beyond 2^24 values, as int32 does).
+__attribute__((target("avx2"))) inline int32_t sum_bytes_avx2(const int8_t* x, std::ptrdiff_t n) {
+    int32_t s = 0;
+    for (std::ptrdiff_t i = 0; i < n; ++i) s = wrap_add(s, x[i]);
+    return s;
+}
+inline int32_t sum_bytes(bool avx2, const int8_t* x, std::ptrdiff_t n) {
+    if (avx2) return sum_bytes_avx2(x, n);
+    int32_t s = 0;
+    for (std::ptrdiff_t i = 0; i < n; ++i) s = wrap_add(s, x[i]);
+    return s;
+}
+
 // Reduced axes forming one block [r0, r1) (ignoring size-1 axes) sum as outer x reduced x inner,
 // the inner loop contiguous; any other set of axes takes the general index walk.
 inline std::vector<int32_t> reduce_sums(const int8_t* x, int rank, const std::ptrdiff_t* shape, const bool* reduced,
@@ -63,6 +76,10 @@ inline std::vector<int32_t> reduce_sums(const int8_t* x, int rank, const std::pt
             else inner *= shape[d];
         }
         int32_t* out = sums.data();
+        if (inner == 1) {  // reducing the innermost axes: a horizontal sum per output
+            for (std::ptrdiff_t o = 0; o < outer; ++o) out[o] = sum_bytes(avx2, x + o * red, red);
+            return sums;
+        }
         for (std::ptrdiff_t o = 0; o < outer; ++o) {
             const int8_t* rows = x + o * red * inner;
             int32_t* acc = out + o * inner;

@@ -21,6 +21,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "fixed/quantize_multiplier.hpp"
 #include "fixed/rounding.hpp"
 #include "kernels/requantize.hpp"
 
@@ -42,27 +43,8 @@ inline Activation activation_from_int(int a) {
 
 // ---- TFLite parameter derivation ----------------------------------------------------------------
 
-struct QuantizedMultiplier {
-    int32_t multiplier;  // Q0.31, in [2^30, 2^31) (0 for a zero or tiny real multiplier)
-    int32_t shift;       // exponent: real = multiplier * 2^(shift - 31)
-};
-
-// TFLite QuantizeMultiplier (quantization_util.cc): frexp of the double, the fraction rounded half
-// away from zero to 31 bits (exact: the double has 53), a carry to 2^31 renormalised, and shifts
-// below -31 flushed to (0, 0).
-inline QuantizedMultiplier quantize_multiplier(double m) {
-    if (m == 0.0) return {0, 0};
-    int shift = 0;
-    const double q = std::frexp(m, &shift);
-    int64_t q_fixed = int64_t(std::round(q * double(int64_t(1) << 31)));
-    if (q_fixed == (int64_t(1) << 31)) {
-        q_fixed /= 2;
-        ++shift;
-    }
-    if (shift < -31) return {0, 0};
-    if (shift > 30) throw std::invalid_argument("real multiplier " + std::to_string(m) + " too large for TFLite (exponent > 30)");
-    return {int32_t(q_fixed), int32_t(shift)};
-}
+using fxp::QuantizedMultiplier;
+using fxp::quantize_multiplier;  // fixed/quantize_multiplier.hpp
 
 // TFLite's Quantize helper of CalculateActivationRangeQuantized: zp + int(TfLiteRound(f / scale)),
 // the quotient in float and rounded half away from zero.

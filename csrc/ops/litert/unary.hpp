@@ -83,6 +83,11 @@ struct UnaryArgs {
 struct UnaryTables {
     uint8_t vec[256], tail[256];
     int block = 0;
+    // XNNPACK's LEAKY_RELU / int->int QUANTIZE (both tables equal): its 16-bit rescale, which the
+    // AVX2 path computes directly (xnn_rescale_avx2) instead of looking up.
+    bool xnn_rescale = false;
+    int32_t zi = 0, zo = 0, m_pos = 0, m_neg = 0;
+    ByteType in_type = ByteType::Int8, out_type = ByteType::Int8;
 };
 
 // ---- parameters and per-value formulas -------------------------------------------------------------
@@ -247,6 +252,9 @@ inline UnaryTables unary_tables(const UnaryArgs& a) {
                 const float pos = a.in.scale / a.out.scale, neg = pos * a.alpha;
                 const int32_t mp = int32_t(std::nearbyint(256.0f * pos)), mn = int32_t(std::nearbyint(256.0f * neg));
                 fill(t.tail, [&](int32_t q) { return xnn_rescale_q8(q - zi, q - zi >= 0 ? mp : mn, zo, a.out_type); });
+                t.xnn_rescale = true;
+                t.m_pos = mp;
+                t.m_neg = mn;
                 break;
             }
             const QuantizedMultiplier mi = quantize_multiplier(double(a.in.scale / a.out.scale));
@@ -289,6 +297,8 @@ inline UnaryTables unary_tables(const UnaryArgs& a) {
             if (xnn) {
                 const int32_t m = int32_t(std::nearbyint(256.0f * (a.in.scale / a.out.scale)));
                 fill(t.tail, [&](int32_t q) { return xnn_rescale_q8(q - zi, m, zo, a.out_type); });
+                t.xnn_rescale = true;
+                t.m_pos = t.m_neg = m;
                 break;
             }
             const QuantizedMultiplier m = quantize_multiplier(double(a.in.scale) / double(a.out.scale));
@@ -305,7 +315,33 @@ inline UnaryTables unary_tables(const UnaryArgs& a) {
             break;
         }
     }
+    t.zi = zi;
+    t.zo = zo;
+    t.in_type = a.in_type;
+    t.out_type = a.out_type;
     return t;
+}
+
+// XNNPACK's qs8/qu8 vcvt and vlrelu AVX2 kernels, 16 lanes at a time: x = (z_in - q) << 7 in int16,
+// mulhrs by -m (m per lane: positive or negative multiplier), saturating + z_out, packs to 8 bits.
+// The same integers as xnn_rescale_q8: mulhrs gives floor(((q - z_in) m 128 + 2^14) / 2^15).
+__attribute__((target("avx2"))) inline void xnn_rescale_avx2(const UnaryTables& t, const uint8_t* in, std::ptrdiff_t n,
+                                                               uint8_t* out) {
+    const bool signed_in = t.in_type == ByteType::Int8, signed_out = t.out_type == ByteType::Int8;
+    const __m256i vzi = _mm256_set1_epi16(int16_t(t.zi)), vzo = _mm256_set1_epi16(int16_t(t.zo));
+    const __m256i vpos = _mm256_set1_epi16(int16_t(-t.m_pos)), vneg = _mm256_set1_epi16(int16_t(-t.m_neg));
+    std::ptrdiff_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        const __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(in + i));
+        const __m256i q = signed_in ? _mm256_cvtepi8_epi16(raw) : _mm256_cvtepu8_epi16(raw);
+        const __m256i mult = _mm256_blendv_epi8(vneg, vpos, _mm256_cmpgt_epi16(q, vzi));
+        const __m256i x = _mm256_slli_epi16(_mm256_sub_epi16(vzi, q), 7);
+        const __m256i y = _mm256_adds_epi16(_mm256_mulhrs_epi16(x, mult), vzo);
+        const __m128i lo = _mm256_castsi256_si128(y), hi = _mm256_extracti128_si256(y, 1);
+        const __m128i packed = signed_out ? _mm_packs_epi16(lo, hi) : _mm_packus_epi16(lo, hi);
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(out + i), packed);
+    }
+    for (; i < n; ++i) out[i] = t.tail[in[i]];
 }
 
 // A 256-byte table lookup, 32 bytes at a time with AVX2 byte shuffles (vpshufb looks up 16 entries
@@ -349,6 +385,7 @@ inline void lookup_bytes(bool avx2, const uint8_t* table, const uint8_t* in, std
 
 // out[i] = table(in[i]) for a flat run of n elements (the kernels see the whole tensor as one run).
 inline void apply_unary_tables(const UnaryTables& t, const uint8_t* in, std::ptrdiff_t n, uint8_t* out, bool avx2) {
+    if (t.xnn_rescale && avx2) return xnn_rescale_avx2(t, in, n, out);
     const std::ptrdiff_t vec_end = t.block ? n / t.block * t.block : 0;
     lookup_bytes(avx2, t.vec, in, vec_end, out);
     lookup_bytes(avx2, t.tail, in + vec_end, n - vec_end, out + vec_end);
