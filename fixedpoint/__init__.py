@@ -32,6 +32,7 @@ from .nn.network import Network, NetworkError
 from .nn.prepare import prepare_network
 from .nn.io import load_network, save_network
 from .onnx import export_onnx, import_onnx
+from .tflite import TfliteImportError, import_tflite
 # --- quantization workflow ---
 from .quantization import (QuantizationDetails, QuantizedNetwork, QuantParams, ValidationResult, dlquantizer,
                            load_quantized_network, quantization_details)

@@ -325,6 +325,10 @@ EXAMPLES = {
     "Dropout": (lambda: fp.DropoutLayer("l", 0.2), [(2, 3)]),
     "Identity": (lambda: fp.IdentityLayer("l"), [(2, 3)]),
     "Resize2D": (lambda: Resize2DLayer("l", (2, 3)), [(2, 3, 4, 5)]),
+    "Subtraction": (lambda: fp.nn.layers.SubtractionLayer("l"), [(2, 3, 4, 4), (2, 3, 1, 1)]),
+    "HardSwish": (lambda: fp.nn.layers.HardSwishLayer("l"), [(2, 3, 2, 2)]),
+    "Pad": (lambda: fp.nn.layers.PadLayer("l", [(0, 1), (2, 0), (1, 1)]), [(2, 3, 4, 4)]),
+    "TensorInput": (lambda: fp.nn.layers.TensorInputLayer("l", (4, None, 3)), [(2, 4, 5, 3)]),
 }
 
 

@@ -35,6 +35,8 @@ def every_layer_network():
         fp.SigmoidLayer("sig"), fp.TanhLayer("tanh"), fp.IdentityLayer("ident"),
         fp.ConcatenationLayer("cat", 1, 2), fp.ReLULayer("relu"), fp.AdditionLayer("add", 2),
         fp.FullyConnectedLayer("fc", r(5, 16), r(5)), fp.SoftmaxLayer("prob"),
+        fp.nn.layers.TensorInputLayer("tin", (7,)), fp.nn.layers.PadLayer("pad", [(1, 0)]),
+        fp.nn.layers.HardSwishLayer("hswish"), fp.nn.layers.SubtractionLayer("sub"),
     ]
     connections = [
         ("img", "conv"), ("conv", "bn"), ("bn", "leaky"), ("leaky", "lrn"), ("lrn", "maxp"),
@@ -42,7 +44,8 @@ def every_layer_network():
         ("gmp", "mul/in1"), ("gap", "mul/in2"), ("mul", "reshape"), ("reshape", "transpose"),
         ("transpose", "flat"), ("flat", "drop"),
         ("feat", "fc_feat"), ("fc_feat", "sig"), ("sig", "tanh"), ("tanh", "ident"),
-        ("drop", "cat/in1"), ("ident", "cat/in2"), ("cat", "relu"),
+        ("tin", "pad"), ("pad", "hswish"), ("ident", "sub/in1"), ("hswish", "sub/in2"),
+        ("drop", "cat/in1"), ("sub", "cat/in2"), ("cat", "relu"),
         ("relu", "add/in1"), ("cat", "add/in2"), ("add", "fc"), ("fc", "prob"),
     ]
     return fp.Network(layers, connections, output_names=["prob", "cat"])
@@ -51,7 +54,8 @@ def every_layer_network():
 def inputs():
     rng = np.random.default_rng(12)
     return (rng.normal(size=(3, 4, 8, 7)).astype(np.float32),
-            rng.normal(size=(3, 3)).astype(np.float32))
+            rng.normal(size=(3, 3)).astype(np.float32),
+            rng.normal(size=(3, 7)).astype(np.float32))
 
 
 def test_every_layer_type_is_covered():

@@ -279,10 +279,10 @@ class QuantizedNetwork:
         if bound is None:
             if not layer.input_ports and layer.name in self.input_params:
                 return QTensor(self._integer_input(layer.name, args[0]), self.input_params[layer.name])
-            return layer.forward(*[dequantize(a) if type(a) is QTensor else a for a in args])
+            return layer.forward(*[self._dequantize(a, profile) if type(a) is QTensor else a for a in args])
         ql, function = bound
-        if ql is None:
-            return function(*[dequantize(a) if type(a) is QTensor else a for a in args])
+        if ql is None:   # a float layer on the runtime's own float kernel
+            return function(*[self._dequantize(a, profile) if type(a) is QTensor else a for a in args])
         stored = []
         for a, p in zip(args, ql.input_params):
             if type(a) is QTensor and a.params == p:
@@ -290,6 +290,15 @@ class QuantizedNetwork:
             else:
                 stored.append(self._quantize_input(dequantize(a) if type(a) is QTensor else a, p, profile))
         return QTensor(function(*stored), ql.output_params)
+
+    @staticmethod
+    def _dequantize(tensor: QTensor, profile=None) -> np.ndarray:
+        """An integer tensor leaving the quantized part: float32((q − zp) · scale), or as the
+        runtime profile's `dequantize` recipe says (affine networks)."""
+        if profile is None:
+            return dequantize(tensor)
+        from ..runtime.boundary import dequantize as runtime_dequantize
+        return runtime_dequantize(profile, tensor.q, tensor.params)
 
     def _integer_input(self, name, value) -> np.ndarray:
         params = self.input_params[name]
@@ -321,7 +330,7 @@ class QuantizedNetwork:
         elif self.integer_outputs:
             convert = lambda v: v.q if isinstance(v, QTensor) else v  # noqa: E731
         else:
-            convert = lambda v: dequantize(v) if isinstance(v, QTensor) else v  # noqa: E731
+            convert = lambda v: self._dequantize(v, profile) if isinstance(v, QTensor) else v  # noqa: E731
         values = [convert(v) for v in result.values()]
         single = isinstance(outputs, str) or (outputs is None and len(values) == 1)
         return values[0] if single else values

@@ -13,6 +13,13 @@ from types import MappingProxyType
 from typing import Mapping
 
 
+DEQUANTIZE_FLOAT32 = {
+    "formula": "float32",
+    "source": "ONNX DequantizeLinear (onnxruntime/core/providers/cpu/quantization/quantize_linear.cc) "
+              "and TFLite's reference DEQUANTIZE: float32((q - zero point) * scale), rounded once",
+}
+
+
 class RuntimeNotSupportedError(ValueError):
     """A layer type (or option) this runtime profile does not run; names the layer and the profile."""
 
@@ -33,6 +40,8 @@ class RuntimeProfile:
     the network input, or a float layer feeding a quantized one). `ops` maps a float layer type name
     to its recipe; every recipe has a "source" entry citing the runtime code it follows.
     `options` records the runtime settings the profile stands for (e.g. a session option).
+    `dequantize` is the recipe of an integer → float boundary (a DequantizeLinear / DEQUANTIZE at an
+    output, or a quantized layer feeding a float one); by default float32((q − zp) · scale).
     """
 
     name: str
@@ -42,13 +51,15 @@ class RuntimeProfile:
     ops: Mapping[str, Mapping[str, str]]
     isa: str | None = None
     options: Mapping[str, str] = field(default_factory=dict)
+    dequantize: Mapping[str, str] = field(default_factory=lambda: dict(DEQUANTIZE_FLOAT32))
 
     def __post_init__(self):
         object.__setattr__(self, "quantize", _frozen(self.quantize))
+        object.__setattr__(self, "dequantize", _frozen(self.dequantize))
         object.__setattr__(self, "ops", _frozen(self.ops))
         object.__setattr__(self, "options", _frozen(self.options))
         missing = [kind for kind, recipe in self.ops.items() if "source" not in recipe]
-        if missing or "source" not in self.quantize:
+        if missing or "source" not in self.quantize or "source" not in self.dequantize:
             raise ValueError(f"runtime profile {self.name!r}: every recipe must cite its source "
                              f"(missing for {missing or ['quantize']})")
 

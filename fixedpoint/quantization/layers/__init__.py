@@ -5,8 +5,8 @@
 Importing this package registers every kind.
 """
 from . import (addition, average_pooling2d, batch_normalization, clipped_relu, concatenation,  # noqa: F401
-               convolution2d, data_movement, fully_connected, global_average_pooling2d, leaky_relu,
-               max_pooling2d, multiplication, ort_graph, relu, sigmoid, softmax, tanh)
+               convolution2d, data_movement, fully_connected, global_average_pooling2d, hard_swish, leaky_relu,
+               max_pooling2d, multiplication, ort_graph, pad, relu, sigmoid, softmax, subtraction, tanh)
 from .base import (AFFINE_KINDS, QUANTIZED_KINDS, AffineKind, AffineLayer, BuildOptions, QuantizedKind,  # noqa: F401
                    QuantizedLayer, quantize_scaled, register_affine_kind, register_kind, runtime_float_function)
 from .learnable import FLOAT_EXACT_MAX_PRODUCTS, FLOAT_EXACT_MAX_TERMS, exact_float_sums  # noqa: F401

@@ -5,7 +5,8 @@ import numpy as np
 
 from ... import kernels
 from .base import AffineKind, QuantizedKind, register_affine_kind, register_kind, requantize
-from .ort_graph import float_route, formula, ort_graph, ort_kernels, scalar
+from .litert_common import litert_binary
+from .ort_graph import float_route, ort_graph, ort_kernels, scalar
 
 
 @register_kind("Addition")
@@ -43,14 +44,13 @@ def ort_qlinear_binary(function_name):
 @register_affine_kind("Addition")
 class AffineAdditionKind(AffineKind):
     """Affine addition of two tensors. Formulas by recipe "compute": "ort-graph" (QLinearAdd, or the
-    float Add between DQ and Q), "float"."""
+    float Add between DQ and Q), "float", "litert" (TFLite ADD: add.cc, reference_integer_ops::Add,
+    optimized_integer_ops::Add, XNNPACK qs8 vadd; data: optional `activation`, a fused TFLite
+    activation)."""
 
     COMPUTE = {"ort-graph": ort_graph({"QLinearAdd": ort_qlinear_binary("qlinear_add")}),
-               "float": float_route}
+               "float": float_route, "litert": litert_binary("add")}
 
     def check(self, layer):
         if len(layer.input_params) != 2 or any(p.per_channel for p in [*layer.input_params, layer.output_params]):
             raise ValueError(f"layer {layer.name!r}: needs two inputs and per-tensor parameters")
-
-    def bind(self, layer, runtime):
-        return formula(self.COMPUTE, layer, runtime)

@@ -4,7 +4,8 @@ from __future__ import annotations
 from ... import kernels
 from ...nn.functional import resolve_padding
 from .base import AffineKind, QuantizedKind, register_affine_kind, register_kind
-from .ort_graph import float_route, formula, ort_graph, ort_kernels, scalar
+from .max_pooling2d import litert_pool
+from .ort_graph import float_route, ort_graph, ort_kernels, scalar
 
 
 @register_kind("AveragePooling2D")
@@ -41,9 +42,9 @@ def _ort_qlinear_average_pool(layer, runtime):
 @register_affine_kind("AveragePooling2D")
 class AffineAveragePoolingKind(AffineKind):
     """Affine average pooling. Formulas by recipe "compute": "ort-graph" (QLinearAveragePool, or the
-    float AveragePool between DQ and Q), "float"."""
+    float AveragePool between DQ and Q), "float", "litert" (TFLite AVERAGE_POOL_2D, padding excluded
+    from the count; data: optional `activation`)."""
 
-    COMPUTE = {"ort-graph": ort_graph({"QLinearAveragePool": _ort_qlinear_average_pool}), "float": float_route}
+    COMPUTE = {"ort-graph": ort_graph({"QLinearAveragePool": _ort_qlinear_average_pool}), "float": float_route,
+               "litert": litert_pool("average_pool2d")}
 
-    def bind(self, layer, runtime):
-        return formula(self.COMPUTE, layer, runtime)

@@ -183,14 +183,18 @@ class AffineLayer:
 class AffineKind:
     """Semantics of one layer type on affine integers, for every runtime that runs it.
 
-    `check(layer)` validates the data fields when the layer is made (clear errors naming the layer);
+    `check(layer)` validates the data fields when the layer is made (clear errors naming the layer).
     `bind(layer, runtime)` returns `f(*input integer arrays) -> output integer array` computing the
-    layer as `runtime` (a `RuntimeProfile`) does: it reads the profile's recipe for the layer's type
-    (`runtime.recipe(layer)`), builds requantizers and packs weights once, and the returned function
-    only runs kernels."""
+    layer as `runtime` (a `RuntimeProfile`) does: the profile's recipe for the layer's type names a
+    "compute" entry, and `COMPUTE` maps that name to the function making `f` (recipe value →
+    f(layer, runtime)), so the formulas of every runtime sit side by side in one kind. They build
+    requantizers and pack weights once; `f` only runs kernels."""
+
+    COMPUTE: dict = {}
 
     def check(self, layer: AffineLayer) -> None:
         """Raise ValueError naming the layer when its data cannot be run."""
 
     def bind(self, layer: AffineLayer, runtime):
-        raise NotImplementedError
+        table = self.COMPUTE
+        return table[runtime.choice(layer, "compute", tuple(table))](layer, runtime)

@@ -3,7 +3,7 @@ between DequantizeLinear and QuantizeLinear."""
 from __future__ import annotations
 
 from .base import AffineKind, register_affine_kind
-from .ort_graph import float_route, formula, ort_graph
+from .ort_graph import float_route, ort_graph
 
 
 @register_affine_kind("BatchNormalization")
@@ -12,5 +12,3 @@ class AffineBatchNormalizationKind(AffineKind):
 
     COMPUTE = {"ort-graph": ort_graph({}), "float": float_route}
 
-    def bind(self, layer, runtime):
-        return formula(self.COMPUTE, layer, runtime)

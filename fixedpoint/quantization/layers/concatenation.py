@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from .base import AffineKind, QuantizedKind, register_affine_kind, register_kind, requantize
-from .ort_graph import float_route, formula, ort_graph, ort_kernels, scalar
+from .ort_graph import float_route, ort_graph, ort_kernels, scalar
 
 
 @register_kind("Concatenation")
@@ -35,12 +35,26 @@ def _ort_qlinear_concat(layer, runtime):
     return run
 
 
+def _litert_concatenation(layer, runtime):
+    """TFLite int8 CONCATENATION copies: its Prepare requires every input to share the output's
+    scale and zero point and the fused activation to be NONE (tflite/kernels/concatenation.cc);
+    XNNPACK's concatenate copies too."""
+    from ...runtime.profile import RuntimeNotSupportedError
+    from .litert_common import activation, same_params
+    same_params(layer, "LiteRT's int8 CONCATENATION")
+    if activation(layer) != "NONE":
+        raise RuntimeNotSupportedError(f"layer {layer.name!r}: LiteRT's CONCATENATION takes no fused "
+                                       f"activation, got {activation(layer)}")
+    axis = layer.layer.axis
+    return lambda *inputs: np.concatenate(inputs, axis=axis)
+
+
 @register_affine_kind("Concatenation")
 class AffineConcatenationKind(AffineKind):
-    """Affine concatenation. Formulas by recipe "compute": "ort-graph" (QLinearConcat, or the float
-    Concat between DQ and Q), "float"."""
+    """Affine concatenation along the float layer's axis. Formulas by recipe "compute": "ort-graph"
+    (QLinearConcat, or the float Concat between DQ and Q), "float", "litert" (TFLite CONCATENATION;
+    data: optional `activation`)."""
 
-    COMPUTE = {"ort-graph": ort_graph({"QLinearConcat": _ort_qlinear_concat}), "float": float_route}
+    COMPUTE = {"ort-graph": ort_graph({"QLinearConcat": _ort_qlinear_concat}), "float": float_route,
+               "litert": _litert_concatenation}
 
-    def bind(self, layer, runtime):
-        return formula(self.COMPUTE, layer, runtime)

@@ -134,6 +134,7 @@ class AffineConvolutionKind(AffineLinearKind):
 
     def integer_function(self, layer, requantizer, accumulation, flip_input):
         conv = layer.layer
+        fused, after = self.split(requantizer)
         weights = layer.weights
         o, c_group, kh, kw = weights.shape
         zx = int(layer.input_params[0].zero_point[0]) + (128 if flip_input else 0)
@@ -175,10 +176,13 @@ class AffineConvolutionKind(AffineLinearKind):
                 oh, ow = (output_size(n, k, s, p0, p1, d) for n, k, s, p0, p1, d in zip(
                     x.shape[2:], (kh, kw), conv.stride, pads[:2], pads[2:], conv.dilation))
                 cols = channels_last_patches(x, (kh, kw), conv.stride, pads, conv.dilation, (oh, ow), zx)
-                y = kernels.gemm(cols, gemm_weights, bias=bias, a_zero_point=zx, requantizer=requantizer,
+                y = kernels.gemm(cols, gemm_weights, bias=bias, a_zero_point=zx, requantizer=fused,
                                  **gemm_extra)
+                if after is not None:
+                    y = after(y, channel_axis=1)
                 return y.reshape(x.shape[0], oh, ow, o).transpose(0, 3, 1, 2)
-            return kernels.conv2d(x, packed, bias=bias, stride=conv.stride, padding=pads,
-                                  dilation=conv.dilation, groups=conv.groups, x_zero_point=zx,
-                                  requantizer=requantizer, **conv_extra)
+            y = kernels.conv2d(x, packed, bias=bias, stride=conv.stride, padding=pads,
+                               dilation=conv.dilation, groups=conv.groups, x_zero_point=zx,
+                               requantizer=fused, **conv_extra)
+            return y if after is None else after(y, channel_axis=1)
         return run

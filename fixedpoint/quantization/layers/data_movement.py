@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from .base import AffineKind, QuantizedKind, register_affine_kind, register_kind
-from .ort_graph import float_route, formula, moving, ort_graph
+from .ort_graph import float_route, moving, ort_graph
 
 
 @register_kind("Flatten", "Reshape", "Dropout", "Identity")
@@ -13,15 +13,40 @@ class DataMovementKind(QuantizedKind):
         return ql.layer.forward(x)
 
 
+def _move(layer, runtime):
+    """Reshape, flatten, transpose: the integers move, their meaning stays (TFLite RESHAPE / SQUEEZE
+    copy the bytes, reshape.cc; our NHWC ↔ NCHW transposes have no LiteRT counterpart)."""
+    from .litert_common import same_params
+    same_params(layer, f"a {layer.type_name} layer")
+    forward = layer.layer.forward
+    return forward
+
+
+def _litert_requantize(layer, runtime):
+    """TFLite QUANTIZE from integers to integers (quantize.cc, reference_ops::Requantize;
+    optimized NEON blocks and tail; XNNPACK qs8 convert where the delegate takes it)."""
+    from .litert_common import from_tflite, litert, quant_args, resolver, to_tflite
+    out = layer.output_params
+    kw = dict(**quant_args(layer.input_params[0], "input"), output_scale=float(out.scale[0]),
+              output_zero_point=int(out.zero_point[0]), dtype=out.dtype, resolver=resolver(layer, runtime))
+    quantize = litert().quantize
+    return lambda x: from_tflite(quantize(to_tflite(x), **kw))
+
+
+def _litert(layer, runtime):
+    """LiteRT: an Identity whose parameters differ is a requantization (a TFLite int → int QUANTIZE);
+    everything else moves the same bytes, input and output sharing their quantization."""
+    if layer.type_name == "Identity" and layer.input_params[0] != layer.output_params:
+        return _litert_requantize(layer, runtime)
+    return _move(layer, runtime)
+
+
 @register_affine_kind("Flatten", "Reshape", "Transpose", "Dropout", "Identity", "Resize2D")
 class AffineDataMovementKind(AffineKind):
     """Flatten, Reshape, Transpose, Dropout, Identity and nearest Resize on affine integers. Formulas by
     recipe "compute": "ort-graph" (ORT drops their DQ/Q pair; an Identity also stands for a
-    QuantizeLinear of a float tensor, quantized on entry), "float"."""
+    QuantizeLinear of a float tensor, quantized on entry), "float", "litert" (`_litert`)."""
 
     COMPUTE = {"ort-graph": ort_graph({op: moving(lambda layer: layer.layer.forward) for op in (
         "Flatten", "Reshape", "Transpose", "Identity", "Squeeze", "Unsqueeze", "Resize")}),
-        "float": float_route}
-
-    def bind(self, layer, runtime):
-        return formula(self.COMPUTE, layer, runtime)
+        "float": float_route, "litert": _litert}

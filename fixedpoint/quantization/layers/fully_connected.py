@@ -47,6 +47,7 @@ class AffineFullyConnectedKind(AffineLinearKind):
     ORT_OPS = ("QLinearMatMul", "QGemm")
 
     def integer_function(self, layer, requantizer, accumulation, flip_input):
+        fused, after = self.split(requantizer)
         packed = kernels.pack_weights(np.ascontiguousarray(layer.weights.T))
         zx = int(layer.input_params[0].zero_point[0]) + (128 if flip_input else 0)
         extra = {}
@@ -61,5 +62,6 @@ class AffineFullyConnectedKind(AffineLinearKind):
             x = x.reshape(x.shape[0], -1)
             if flip_input:
                 x = flip_to_uint8(x)
-            return kernels.gemm(x, packed, bias=bias, a_zero_point=zx, requantizer=requantizer, **extra)
+            y = kernels.gemm(x, packed, bias=bias, a_zero_point=zx, requantizer=fused, **extra)
+            return y if after is None else after(y, channel_axis=1)
         return run

@@ -7,7 +7,7 @@ import numpy as np
 
 
 from .base import AffineKind, QuantizedKind, quantize_scaled, register_affine_kind, register_kind, requantize
-from .ort_graph import float_route, formula, ort_graph, ort_kernels, scalar
+from .ort_graph import float_route, ort_graph, ort_kernels, scalar
 
 
 @register_kind("LeakyReLU")
@@ -42,13 +42,23 @@ def ort_lookup_table(function_name, arguments=lambda layer: {}):
     return bind
 
 
+def _litert_leaky_relu(layer, runtime):
+    """TFLite LEAKY_RELU (activations.cc LeakyReluEval, reference_ops::QuantizeLeakyRelu; XNNPACK
+    qs8 vlrelu where the delegate takes it)."""
+    from .litert_common import from_tflite, litert, quant_args, resolver, to_tflite
+    kw = dict(alpha=float(layer.layer.scale), **quant_args(layer.input_params[0], "input"),
+              **quant_args(layer.output_params, "output"), resolver=resolver(layer, runtime))
+    leaky = litert().leaky_relu
+    return lambda x: from_tflite(leaky(to_tflite(x), **kw))
+
+
 @register_affine_kind("LeakyReLU")
 class AffineLeakyReLUKind(AffineKind):
-    """Affine leaky ReLU. Formulas by recipe "compute": "ort-graph" (QLinearLeakyRelu, or the float
-    LeakyRelu between DQ and Q), "float"."""
+    """Affine leaky ReLU (the slope is the float layer's `scale`). Formulas by recipe "compute":
+    "ort-graph" (QLinearLeakyRelu, or the float LeakyRelu between DQ and Q), "float", "litert" (TFLite
+    LEAKY_RELU)."""
 
     COMPUTE = {"ort-graph": ort_graph({"QLinearLeakyRelu": ort_lookup_table(
-        "leaky_relu", lambda layer: {"alpha": float(layer.layer.scale)})}), "float": float_route}
+        "leaky_relu", lambda layer: {"alpha": float(layer.layer.scale)})}), "float": float_route,
+        "litert": _litert_leaky_relu}
 
-    def bind(self, layer, runtime):
-        return formula(self.COMPUTE, layer, runtime)

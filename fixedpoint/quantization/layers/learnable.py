@@ -9,7 +9,7 @@ from ... import kernels
 from ...runtime.profile import RuntimeNotSupportedError
 from ..qparams import QuantParams
 from .base import AffineKind, QuantizedKind, quantize_scaled
-from .ort_graph import float_route, formula, ort_graph, ort_op
+from .ort_graph import float_route, ort_graph, ort_op
 
 
 class LearnableKind(QuantizedKind):
@@ -67,7 +67,10 @@ class AffineLinearKind(AffineKind):
     optionally `clamp` (lo, hi): a fused activation's bounds in the output's integers (a TFLite fused
     ReLU, say); without it the output type's range. Imported ONNX layers also carry `ort_op`,
     `ort_op_precise`, `ort_op_unoptimized` (the operator ORT runs per graph, see `ort_graph`) and
-    `ort_activation_dtype` (the activation type after ORT's S8->U8 conversion of QDQ pairs).
+    `ort_activation_dtype` (the activation type after ORT's S8->U8 conversion of QDQ pairs). Layers
+    imported from .tflite files hold `tflite_op` ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
+    and `activation` (the fused activation's name): LiteRT's resolvers derive the requantization and
+    the activation bounds from them and the scales, each in its own way.
 
     Formulas by recipe "compute" (`COMPUTE`, made per kind from its `ORT_OPS`): "integer" (exact int32
     sums, the runtime's requantizer), "ort-graph" (the ORT operator with MLAS's accumulation on the
@@ -78,9 +81,6 @@ class AffineLinearKind(AffineKind):
     def __init__(self):
         self.COMPUTE = {"integer": self.bind_integer, "float": float_route,
                         "ort-graph": ort_graph({op: self.bind_ort_integer for op in self.ORT_OPS})}
-
-    def bind(self, layer, runtime):
-        return formula(self.COMPUTE, layer, runtime)
 
     def check(self, layer):
         w, wp = layer.weights, layer.weight_params
@@ -113,20 +113,29 @@ class AffineLinearKind(AffineKind):
         from ...runtime.requantization import DERIVATIONS
         derive = DERIVATIONS[runtime.choice(layer, "requantization", DERIVATIONS)]
         return derive(layer.input_params[0].scale[0], layer.weight_params.scale, layer.output_params,
-                      self.clamp(layer))
+                      self.clamp(layer), **self.derivation_keywords(layer))
 
-    def integer_route(self, layer, runtime):
-        """Checks that the recipe computes in integers with exact int32 sums (the accumulations
-        other runtimes need are chosen here as they are implemented)."""
-        runtime.choice(layer, "compute", ("integer",))
-        runtime.choice(layer, "accumulation", ("exact",))
-        if layer.weights.dtype != np.int8 or np.any(layer.weight_params.zero_point != 0):
-            raise RuntimeNotSupportedError(
-                f"layer {layer.name!r}: weights with a zero point (or uint8 weights) are not "
-                f"supported yet by the integer kernels")
+    @staticmethod
+    def derivation_keywords(layer) -> dict:
+        """What a LiteRT derivation needs beyond the scales: the TFLite operator, its fused
+        activation and the output channel count (none for other layers)."""
+        op = getattr(layer, "tflite_op", None)
+        if op is None:
+            return {}
+        return {"op": str(op), "activation": str(getattr(layer, "activation", None) or "NONE"),
+                "channels": int(layer.weights.shape[0])}
+
+    @staticmethod
+    def split(requantizer):
+        """(the requantizer a conv2d / gemm call applies in its own pass or None, the function
+        applied to its int32 output afterwards or None): a LiteRT requantizer whose channels round
+        differently (`fused` None) runs as a second pass."""
+        fused = getattr(requantizer, "fused", requantizer)
+        return (fused, None) if fused is not None else (None, requantizer)
 
     def bind_integer(self, layer, runtime):
-        self.integer_route(layer, runtime)
+        """Exact int32 sums and the runtime's requantizer (LiteRT, and hand-made affine layers)."""
+        runtime.choice(layer, "accumulation", ("exact",))
         return self.integer_function(layer, self.requantizer(layer, runtime), None, False)
 
     def ort_accumulation(self, layer, runtime, op):
@@ -162,8 +171,9 @@ class AffineLinearKind(AffineKind):
         return self.integer_function(layer, self.requantizer(layer, runtime), acc, flipped)
 
     def integer_function(self, layer, requantizer, accumulation, flip_input):
-        """f(x) computing the layer's sums with `accumulation` (None: exact) and `requantizer`;
-        `flip_input`: x is int8 but enters the sums as uint8 x ^ 0x80 with zero point + 128."""
+        """f(x) computing the layer's sums with `accumulation` (None: exact) and `requantizer` (a
+        `Requantizer`, or a LiteRT requantizer applied as `split` says); `flip_input`: x is int8 but
+        enters the sums as uint8 x ^ 0x80 with zero point + 128."""
         raise NotImplementedError
 
 

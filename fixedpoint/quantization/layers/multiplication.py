@@ -5,6 +5,7 @@ import numpy as np
 
 from .base import QuantizedKind, register_affine_kind, register_kind, requantize
 from .addition import AffineAdditionKind, ort_qlinear_binary
+from .litert_common import litert_binary
 from .ort_graph import float_route, ort_graph
 
 
@@ -31,7 +32,8 @@ class MultiplicationKind(QuantizedKind):
 @register_affine_kind("Multiplication")
 class AffineMultiplicationKind(AffineAdditionKind):
     """Affine product of two tensors. Formulas by recipe "compute": "ort-graph" (QLinearMul, or the
-    float Mul between DQ and Q), "float"."""
+    float Mul between DQ and Q), "float", "litert" (TFLite MUL: mul.cc, reference_integer_ops::Mul,
+    optimized_integer_ops::Mul, XNNPACK qs8 vmul; data: optional `activation`)."""
 
     COMPUTE = {"ort-graph": ort_graph({"QLinearMul": ort_qlinear_binary("qlinear_mul")}),
-               "float": float_route}
+               "float": float_route, "litert": litert_binary("mul")}

@@ -5,7 +5,7 @@ An ORT profile's recipe says "compute": "ort-graph" and names a graph ("optimize
 executes for it (`fixedpoint/onnx/ort_fusion.py`): an integer QLinear* operator, or "" when ORT runs
 the float operator between DequantizeLinear and QuantizeLinear. A kind then looks the operator up in
 its "ort-graph" table (`ort_graph`: operator name -> builder) or takes `float_route`. Every kind
-dispatches on the recipe's "compute" with `formula` (recipe value -> f(layer, runtime)).
+dispatches on the recipe's "compute" with its `COMPUTE` table (`AffineKind.bind`).
 
 Layers made by hand carry no record; they run as the integer operator ORT fuses their type into
 (`DEFAULT_OPS`).
@@ -149,11 +149,6 @@ def same_params_route(layer, runtime, move):
         return move
     return float_route(layer, runtime)
 
-
-def formula(table: dict, layer, runtime):
-    """The function `table[recipe "compute"]` binds for `layer` under `runtime` (recipe value →
-    f(layer, runtime), so the formulas of several runtimes sit side by side in one kind)."""
-    return table[runtime.choice(layer, "compute", tuple(table))](layer, runtime)
 
 
 def ort_graph(ops: dict):

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from .base import AffineKind, QuantizedKind, register_affine_kind, register_kind
-from .ort_graph import float_route, formula, ort_graph
+from .ort_graph import float_route, ort_graph
 
 
 @register_kind("ReLU")
@@ -31,12 +31,40 @@ def _ort_clamp(layer, runtime):
     return run
 
 
+def _litert_relu(layer, runtime):
+    """TFLite RELU (activations.cc ReluEval → QuantizedReluX): requantize, clamp at the zero point."""
+    from .litert_common import from_tflite, litert, quant_args, resolver, to_tflite
+    kw = dict(**quant_args(layer.input_params[0], "input"), **quant_args(layer.output_params, "output"),
+              resolver=resolver(layer, runtime))
+    relu = litert().relu
+    return lambda x: from_tflite(relu(to_tflite(x), **kw))
+
+
+def _litert_relu6(layer, runtime):
+    """TFLite RELU6 (activations.cc Relu6Eval → QuantizedReluX): requantize, clamp to [0, 6]."""
+    from .litert_common import from_tflite, litert, quant_args, resolver, to_tflite
+    if layer.layer.ceiling != 6.0:
+        from ...runtime.profile import RuntimeNotSupportedError
+        raise RuntimeNotSupportedError(f"layer {layer.name!r}: LiteRT clips at 6 (RELU6), not at "
+                                       f"{layer.layer.ceiling}")
+    kw = dict(**quant_args(layer.input_params[0], "input"), **quant_args(layer.output_params, "output"),
+              resolver=resolver(layer, runtime))
+    relu6 = litert().relu6
+    return lambda x: from_tflite(relu6(to_tflite(x), **kw))
+
+
 @register_affine_kind("ReLU", "ClippedReLU")
 class AffineClampKind(AffineKind):
-    """ReLU and clipped ReLU on affine integers. Formulas by recipe "compute": "ort-graph" (the clamp
-    after the Q), "float"."""
+    """ReLU and clipped ReLU on affine integers. Data: optional `fused` (True: the layer before applied
+    it as a fused activation with its requantization, as TFLite does; the integers pass unchanged).
+    Formulas by recipe "compute": "ort-graph" (the clamp after the Q), "float", "litert" (TFLite
+    RELU / RELU6: requantize, then clamp)."""
 
-    COMPUTE = {"ort-graph": ort_graph({"Clamp": _ort_clamp}), "float": float_route}
+    COMPUTE = {"ort-graph": ort_graph({"Clamp": _ort_clamp}), "float": float_route,
+               "litert": lambda layer, runtime: (_litert_relu if layer.type_name == "ReLU"
+                                                 else _litert_relu6)(layer, runtime)}
 
     def bind(self, layer, runtime):
-        return formula(self.COMPUTE, layer, runtime)
+        if getattr(layer, "fused", False):
+            return lambda x: x
+        return super().bind(layer, runtime)
