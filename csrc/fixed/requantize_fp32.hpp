@@ -27,10 +27,23 @@ inline int64_t fp32_scale_clamp_rne(Acc acc, float scale, float lo_v, float hi_v
     return int64_t(std::lrint(y < lo_v ? lo_v : (y > hi_v ? hi_v : y)));
 }
 
+// The same when the bounds lie inside int32 (8/16-bit outputs): rounded by irint, which compiles to
+// cvtss2si and vectorises to cvtps2dq (SSE2, AVX2), where lrint's int64 result needs AVX-512DQ.
+template <class Acc>
+inline int32_t fp32_scale_clamp_rne_i32(Acc acc, float scale, float lo_v, float hi_v) {
+    const float y = float(acc) * scale;
+    const float c = y < lo_v ? lo_v : (y > hi_v ? hi_v : y);
+#if defined(__GNUC__) && !defined(__clang__)
+    return __builtin_irintf(c);
+#else
+    return int32_t(std::lrint(c));
+#endif
+}
+
 // The whole formula for 8/16-bit outputs (the result fits int32).
 template <class Acc>
 inline int32_t requantize_fp32(Acc acc, float scale, float lo_v, float hi_v, int32_t zp) {
-    return int32_t(fp32_scale_clamp_rne(acc, scale, lo_v, hi_v)) + zp;
+    return fp32_scale_clamp_rne_i32(acc, scale, lo_v, hi_v) + zp;
 }
 
 // 16 lanes: RNE(clamp(float32(acc) * scale, lo_v, hi_v)) + zp (cvtps2dq rounds to nearest even under
