@@ -17,6 +17,7 @@ import pytest
 from fixedpoint import kernels as K
 from fixedpoint.kernels import Accumulation, Requantizer, conv2d, gemm, ort_accumulation
 from fixedpoint.kernels.requantize import fp32_scale
+from kernel_paths import on_every_path, restore_settings  # noqa: F401 (autouse fixture: settings restored)
 
 HOST = K.host_ort_profile()
 UNDER_QEMU = os.environ.get("FIXEDPOINT_ORT_UNDER_QEMU") == "1"
@@ -165,6 +166,73 @@ def test_conv_int16_pairs_matches_numpy(kernel_path, case, dtypes, order):
                  accumulation=f"int16_pairs:{order}")
     want = ref_conv(x, w, xzp, wzp, groups, (s, s), (d, d), (p,) * 4, sat=True, order=order)
     assert np.array_equal(got, want)
+
+
+# The GEMM convolution's code paths (csrc/kernels/conv_gemm.cpp): the image interleaved by 4 channels (K
+# order hwc with whole channel quads, any stride), the planar contiguous grid (stride 1 otherwise) and
+# the gathered one (other strides); several row blocks (O > 120), column tiles and chunks of images,
+# two K blocks (K > 576), odd K, groups, dilation, asymmetric padding, non-square kernels.
+ROUTE_CASES = [  # N, C, O, (kh, kw), groups, stride, dilation, pads (top, left, bottom, right), H, W
+    (3, 8, 6, (3, 3), 1, (1, 1), (1, 1), (1, 1, 1, 1), 9, 7),      # interleaved, stride 1
+    (2, 8, 10, (3, 3), 1, (2, 2), (1, 1), (1, 1, 1, 1), 9, 8),     # interleaved, stride 2
+    (2, 12, 9, (3, 2), 3, (1, 2), (2, 1), (0, 1, 2, 3), 8, 9),     # interleaved groups of 4 channels
+    (2, 5, 7, (3, 3), 1, (1, 1), (1, 2), (2, 1, 0, 1), 7, 11),     # planar contiguous (hwc, C = 5), odd K
+    (2, 3, 4, (5, 5), 1, (2, 1), (1, 1), (2, 2, 2, 2), 10, 9),     # planar gathered, K = 75
+    (1, 80, 8, (3, 3), 1, (1, 1), (1, 1), (1, 1, 1, 1), 6, 6),     # K = 720: two K blocks
+    (1, 4, 130, (1, 1), 1, (1, 1), (1, 1), (0, 0, 0, 0), 5, 5),    # O = 130: two row blocks
+    (1, 16, 24, (3, 3), 2, (1, 1), (1, 1), (1, 1, 1, 1), 30, 31),  # several column tiles per image
+    (37, 8, 16, (3, 3), 1, (1, 1), (1, 1), (1, 1, 1, 1), 8, 8),    # small images: chunks, each GEMM threaded
+    (40, 8, 16, (3, 3), 1, (1, 1), (1, 1), (1, 1, 1, 1), 16, 16),  # chunks of images on the threads
+    (9, 16, 32, (1, 1), 1, (1, 1), (1, 1), (0, 0, 0, 0), 4, 4),    # 1x1: an image is one run of pixels
+]
+
+
+def _route_call(case, x, w, xzp, wzp, order, rq=None, bias=None):
+    n, c, o, (kh, kw), groups, stride, dil, pads, h, w_ = case
+    return conv2d(x, w, x_zero_point=xzp, w_zero_point=wzp, groups=groups, stride=stride, dilation=dil,
+                  padding=pads, bias=bias, requantizer=rq, accumulation=f"int16_pairs:{order}" if order else None)
+
+
+@pytest.mark.parametrize("case", ROUTE_CASES)
+@pytest.mark.parametrize("order", ["hwc", "chw"])
+@pytest.mark.parametrize("dtypes", [(np.uint8, np.int8), (np.int8, np.uint8)])
+def test_conv_int16_pairs_route_geometries(case, order, dtypes):
+    """Every path (AVX2 vpmaddubsw, portable) and 1 and 2 threads give the numpy pair reference's bits, int32
+    and requantized, with weight zero points zero and per channel, and the packed weights reused."""
+    n, c, o, (kh, kw), groups, stride, dil, pads, h, w_ = case
+    rng = np.random.default_rng(n * 1000 + c * 10 + o)
+    x, w = rnd(rng, dtypes[0], (n, c, h, w_)), rnd(rng, dtypes[1], (o, c // groups, kh, kw))
+    xzp = int(rng.integers(np.iinfo(dtypes[0]).min, np.iinfo(dtypes[0]).max + 1))
+    wzps = [0 if dtypes[1] == np.int8 else 128,
+            rng.integers(np.iinfo(dtypes[1]).min, np.iinfo(dtypes[1]).max + 1, o).astype(np.int32)]
+    packed = K.pack_weights(w, groups=groups)
+    for wzp in wzps:
+        want = ref_conv(x, w, xzp, wzp, groups, stride, dil, pads, sat=True, order=order)
+        if isinstance(wzp, int) and dtypes[0] == np.uint8:  # full-range images: some pairs saturate
+            assert not np.array_equal(want, ref_conv(x, w, xzp, wzp, groups, stride, dil, pads))
+        got = on_every_path(lambda: _route_call(case, x, packed, xzp, wzp, order), ("avx2", "portable"))
+        assert np.array_equal(got, want)
+    scale = rng.uniform(1e-4, 1e-2, o).astype(np.float32)
+    bias = rng.integers(-5000, 5000, o).astype(np.int32)
+    rq = Requantizer.fp32(scale, zero_point=3, dtype=dtypes[0])
+    got = on_every_path(lambda: _route_call(case, x, packed, xzp, wzp, order, rq, bias), ("avx2", "portable"))
+    assert np.array_equal(got, ref_requant(want, bias, scale, 3, dtypes[0]))
+
+
+@pytest.mark.parametrize("case", ROUTE_CASES)
+@pytest.mark.parametrize("small", [False, True])
+def test_conv_weight_zero_point_route_geometries(case, small):
+    """The exact route with weight zero points: int16 pairs for full-range images, quads (interleaved where
+    whole channel quads) for images <= 127, on every path and 1 and 2 threads."""
+    n, c, o, (kh, kw), groups, stride, dil, pads, h, w_ = case
+    rng = np.random.default_rng(n * 100 + c + o)
+    x = rnd(rng, np.uint8, (n, c, h, w_), hi=127 if small else None)
+    xzp = int(rng.integers(0, 128 if small else 256))
+    for w, wzp in [(rnd(rng, np.uint8, (o, c // groups, kh, kw)), 129),
+                   (rnd(rng, np.int8, (o, c // groups, kh, kw)), rng.integers(-128, 128, o).astype(np.int32))]:
+        packed = K.pack_weights(w, groups=groups)
+        got = on_every_path(lambda: _route_call(case, x, packed, xzp, wzp, None))
+        assert np.array_equal(got, ref_conv(x, w, xzp, wzp, groups, stride, dil, pads))
 
 
 @pytest.mark.parametrize("case", CONV_CASES)

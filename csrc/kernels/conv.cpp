@@ -13,6 +13,7 @@
 #include "kernels/conv_depthwise.hpp"
 #include "kernels/gemm_affine.hpp"
 #include "kernels/gemm_vnni.hpp"
+#include "kernels/pack_units.hpp"
 #include "kernels/threads.hpp"
 
 namespace fxp::kern {
@@ -76,22 +77,6 @@ struct ColumnGrid {
     bool contiguous, dense = false;
     Index base(Index j) const { return contiguous ? j : (j / grid_w) * stride_h * padded_w + (j % grid_w) * stride_w; }
 };
-
-// Four K rows of 16 bytes as the quad layout of one unit: dword j = (r0[j], r1[j], r2[j], r3[j]), low
-// byte first. Two rounds of SSE2 unpacks (baseline x86-64, no run-time dispatch) instead of 64
-// byte moves.
-inline void quad_unit_sse2(const void* r0, const void* r1, const void* r2, const void* r3, int32_t* d) {
-    const __m128i a = _mm_loadu_si128(static_cast<const __m128i*>(r0)), b = _mm_loadu_si128(static_cast<const __m128i*>(r1));
-    const __m128i c = _mm_loadu_si128(static_cast<const __m128i*>(r2)), e = _mm_loadu_si128(static_cast<const __m128i*>(r3));
-    const __m128i ab_lo = _mm_unpacklo_epi8(a, b), ab_hi = _mm_unpackhi_epi8(a, b);  // (r0, r1) byte pairs
-    const __m128i ce_lo = _mm_unpacklo_epi8(c, e), ce_hi = _mm_unpackhi_epi8(c, e);  // (r2, r3) byte pairs
-    __m128i* out = reinterpret_cast<__m128i*>(d);
-    _mm_storeu_si128(out + 0, _mm_unpacklo_epi16(ab_lo, ce_lo));  // columns 0..3
-    _mm_storeu_si128(out + 1, _mm_unpackhi_epi16(ab_lo, ce_lo));  // 4..7
-    _mm_storeu_si128(out + 2, _mm_unpacklo_epi16(ab_hi, ce_hi));  // 8..11
-    _mm_storeu_si128(out + 3, _mm_unpackhi_epi16(ab_hi, ce_hi));  // 12..15
-}
-static_assert(NR == 16, "quad_unit_sse2 packs 16 columns");
 
 bool cpu_has_vbmi() {
     return cpu::has_avx512_vbmi();
