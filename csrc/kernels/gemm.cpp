@@ -208,39 +208,44 @@ void micro_portable_pairs(const int32_t* a, Index lda, const int32_t* b, Index u
     ROW(FXP_A0, 0, 1) ROW(FXP_A1, 2, 3) ROW(FXP_A2, 4, 5) ROW(FXP_A3, 6, 7) ROW(FXP_A4, 8, 9) ROW(FXP_A5, 10, 11) \
     "add $4, %[a0]\n\tadd $4, %[a3]\n\tadd $64, %[b]\n\tdec %[n]\n\tjnz 1b\n"                          \
     "2:\n\t"                                                                                           \
-    "vmovdqu %%ymm0, (%[out])\n\tvmovdqu %%ymm1, 32(%[out])\n\tvmovdqu %%ymm2, 64(%[out])\n\t"        \
-    "vmovdqu %%ymm3, 96(%[out])\n\tvmovdqu %%ymm4, 128(%[out])\n\tvmovdqu %%ymm5, 160(%[out])\n\t"    \
-    "vmovdqu %%ymm6, 192(%[out])\n\tvmovdqu %%ymm7, 224(%[out])\n\tvmovdqu %%ymm8, 256(%[out])\n\t"   \
-    "vmovdqu %%ymm9, 288(%[out])\n\tvmovdqu %%ymm10, 320(%[out])\n\tvmovdqu %%ymm11, 352(%[out])\n\t" \
+    "test %[acc], %[acc]\n\tjz 3f\n\t"                                                               \
+    "vpaddd (%[c0]), %%ymm0, %%ymm0\n\tvpaddd 32(%[c0]), %%ymm1, %%ymm1\n\t"                        \
+    "vpaddd (%[c0],%[ldc],1), %%ymm2, %%ymm2\n\tvpaddd 32(%[c0],%[ldc],1), %%ymm3, %%ymm3\n\t"      \
+    "vpaddd (%[c0],%[ldc],2), %%ymm4, %%ymm4\n\tvpaddd 32(%[c0],%[ldc],2), %%ymm5, %%ymm5\n\t"      \
+    "vpaddd (%[c3]), %%ymm6, %%ymm6\n\tvpaddd 32(%[c3]), %%ymm7, %%ymm7\n\t"                        \
+    "vpaddd (%[c3],%[ldc],1), %%ymm8, %%ymm8\n\tvpaddd 32(%[c3],%[ldc],1), %%ymm9, %%ymm9\n\t"      \
+    "vpaddd (%[c3],%[ldc],2), %%ymm10, %%ymm10\n\tvpaddd 32(%[c3],%[ldc],2), %%ymm11, %%ymm11\n"    \
+    "3:\n\t"                                                                                           \
+    "vmovdqu %%ymm0, (%[c0])\n\tvmovdqu %%ymm1, 32(%[c0])\n\t"                                      \
+    "vmovdqu %%ymm2, (%[c0],%[ldc],1)\n\tvmovdqu %%ymm3, 32(%[c0],%[ldc],1)\n\t"                    \
+    "vmovdqu %%ymm4, (%[c0],%[ldc],2)\n\tvmovdqu %%ymm5, 32(%[c0],%[ldc],2)\n\t"                    \
+    "vmovdqu %%ymm6, (%[c3])\n\tvmovdqu %%ymm7, 32(%[c3])\n\t"                                      \
+    "vmovdqu %%ymm8, (%[c3],%[ldc],1)\n\tvmovdqu %%ymm9, 32(%[c3],%[ldc],1)\n\t"                    \
+    "vmovdqu %%ymm10, (%[c3],%[ldc],2)\n\tvmovdqu %%ymm11, 32(%[c3],%[ldc],2)\n\t"                  \
     "vzeroupper\n\t"
 
+// The 6 x 16 block is stored straight into c (rows at c0 + r * ldc, r < 3, and c3 + (r - 3) * ldc),
+// added to what is there when `acc` is set (a later K block).
 #define FXP_ASM_OPERANDS                                                                               \
     : [a0] "+r"(a0), [a3] "+r"(a3), [b] "+r"(b), [n] "+r"(n)                                          \
-    : [ld] "r"(ld), [out] "r"(tile), [ones] "m"(ones)                                                  \
+    : [ld] "r"(ld), [c0] "r"(c), [c3] "r"(c3), [ldc] "r"(ldcb), [acc] "r"(acc), [ones] "m"(ones)        \
     : "memory", "cc", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9",  \
       "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15"
-
-// c (+)= the MR x NR tile (inlined into the AVX2 kernels, where it vectorises).
-inline void store_tile(const int32_t* tile, int32_t* c, Index ldc, bool accumulate) {
-    for (int r = 0; r < MR; ++r)
-        for (int j = 0; j < NR; ++j)
-            c[r * ldc + j] = int32_t((accumulate ? uint32_t(c[r * ldc + j]) : 0u) + uint32_t(tile[r * NR + j]));
-}
 
 struct alignas(32) Ones16 { int16_t v[16]; };
 constexpr Ones16 ones = {{1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1}};
 
 template <int Kind>  // 0: pairs, 1: quads with unsigned A, 2: quads with unsigned B
 __attribute__((target("avx2"))) void micro_avx2(const int32_t* a, Index lda, const int32_t* b, Index units, int32_t* c, Index ldc, bool accumulate) {
-    alignas(32) int32_t tile[MR * NR];
     const int32_t* a0 = a;
     const int32_t* a3 = a + 3 * lda;
-    const Index ld = lda * Index(sizeof(int32_t));
+    int32_t* c3 = c + 3 * ldc;
+    const Index ld = lda * Index(sizeof(int32_t)), ldcb = ldc * Index(sizeof(int32_t));
+    const Index acc = accumulate ? 1 : 0;
     Index n = units;
     if (Kind == 0) __asm__ volatile(FXP_LOOP(FXP_PAIRS_ROW) FXP_ASM_OPERANDS);
     else if (Kind == 1) __asm__ volatile(FXP_LOOP(FXP_QROW_AU) FXP_ASM_OPERANDS);
     else __asm__ volatile(FXP_LOOP(FXP_QROW_BU) FXP_ASM_OPERANDS);
-    store_tile(tile, c, ldc, accumulate);
 }
 
 MicroKernel pick_kernel(const RowSource& a, const ColSource& b, Path path, Accum accum) {
