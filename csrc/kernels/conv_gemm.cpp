@@ -124,9 +124,17 @@ struct ChunkCols : ColSource {
     // Pixel offset (in its image's grid, plus the image) of each of the 16 columns from c0; columns
     // past the count repeat column 0's (their results are never stored).
     void column_bases(Index c0, Index pixels_per_image, Index* base) const {
+        // (Stepped from c0's position: a division per column cost more than the panel's copies.)
+        Index img = c0 / grid.cols_img, jj = c0 - img * grid.cols_img;
+        Index oy = grid.contiguous ? 0 : jj / grid.ow, ox = grid.contiguous ? 0 : jj - oy * grid.ow;
         for (int j = 0; j < NR; ++j) {
-            const Index c = c0 + j < count ? c0 + j : 0, img = c / grid.cols_img;
-            base[j] = img * pixels_per_image + grid.base(c - img * grid.cols_img);
+            if (c0 + j >= count) {
+                base[j] = base[0];
+                continue;
+            }
+            base[j] = img * pixels_per_image + (grid.contiguous ? jj : oy * grid.sh * grid.wp + ox * grid.sw);
+            if (++jj == grid.cols_img) jj = 0, oy = 0, ox = 0, ++img;
+            else if (!grid.contiguous && ++ox == grid.ow) ox = 0, ++oy;
         }
     }
 
@@ -291,11 +299,13 @@ void pad_images(const T* x, Index images, const ConvGeometry& g, Index hp, Index
 template <class T>
 void interleave_images(const T* x, Index images, const ConvGeometry& g, Index hp, Index wp, T zp, bool simd, T* xp) {
     const Index h = g.height, w = g.width, quads = images * g.channels / 4;
+    // Without horizontal padding the rows of a plane are one run (in the image and in the buffer).
+    const Index run = wp == w ? h * w : w, runs = wp == w ? 1 : h;
     for (Index q = 0; q < quads; ++q) {
         const T* src = x + q * 4 * h * w;
         T* dst = xp + q * 4 * hp * wp;
         std::fill(dst, dst + 4 * g.pad_top * wp, zp);
-        for (Index y = 0; y < h; ++y) {
+        for (Index y = 0; y < runs; ++y) {
             T* row = dst + 4 * (g.pad_top + y) * wp;
             std::fill(row, row + 4 * g.pad_left, zp);
             const T* r0 = src + y * w;
@@ -304,12 +314,23 @@ void interleave_images(const T* x, Index images, const ConvGeometry& g, Index hp
             const T* r3 = r2 + h * w;
             int32_t* d = reinterpret_cast<int32_t*>(row + 4 * g.pad_left);
             Index x0 = 0;
-            if (simd)
-                for (; x0 + NR <= w; x0 += NR) quad_unit_sse2(r0 + x0, r1 + x0, r2 + x0, r3 + x0, d + x0);
-            for (; x0 < w; ++x0)
+            if (simd) {
+                for (; x0 + NR <= run; x0 += NR) quad_unit_sse2(r0 + x0, r1 + x0, r2 + x0, r3 + x0, d + x0);
+                if (x0 + 8 <= run) {  // 8 pixels: the low halves of the same unpacks
+                    const __m128i a = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(r0 + x0));
+                    const __m128i b = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(r1 + x0));
+                    const __m128i c = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(r2 + x0));
+                    const __m128i e = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(r3 + x0));
+                    const __m128i ab = _mm_unpacklo_epi8(a, b), ce = _mm_unpacklo_epi8(c, e);
+                    _mm_storeu_si128(reinterpret_cast<__m128i*>(d + x0), _mm_unpacklo_epi16(ab, ce));
+                    _mm_storeu_si128(reinterpret_cast<__m128i*>(d + x0 + 4), _mm_unpackhi_epi16(ab, ce));
+                    x0 += 8;
+                }
+            }
+            for (; x0 < run; ++x0)
                 d[x0] = int32_t(uint32_t(uint8_t(r0[x0])) | (uint32_t(uint8_t(r1[x0])) << 8) | (uint32_t(uint8_t(r2[x0])) << 16) |
                                 (uint32_t(uint8_t(r3[x0])) << 24));
-            std::fill(row + 4 * (g.pad_left + w), row + 4 * wp, zp);
+            if (runs > 1) std::fill(row + 4 * (g.pad_left + w), row + 4 * wp, zp);
         }
         std::fill(dst + 4 * (g.pad_top + h) * wp, dst + 4 * hp * wp, zp);
     }
