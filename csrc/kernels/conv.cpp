@@ -472,32 +472,36 @@ struct DepthwisePlan {
     std::vector<Index> tap_off;        // per kernel row and pair: its offset in a padded row's pairs
 };
 
-// Sum of one output row (oh) of one channel over the kernel: acc[0..ow).
-void depthwise_row_portable(const int32_t* pairs, const DepthwisePlan& d, const ConvGeometry& g, const int32_t* wpairs,
-                            Index oh, int32_t* acc) {
-    for (Index ow = 0; ow < d.ow; ++ow) {
-        uint32_t s = 0;
-        for (Index ki = 0; ki < g.kernel_h; ++ki) {
-            const int32_t* row = pairs + (oh * g.stride_h + ki * g.dilation_h) * d.row_w + ow;
-            for (Index t = 0; t < d.taps; ++t) {
-                const uint32_t v = uint32_t(row[d.tap_off[size_t(t)]]), wv = uint32_t(wpairs[ki * d.taps + t]);
-                s += uint32_t(int16_t(v) * int16_t(wv) + int16_t(v >> 16) * int16_t(wv >> 16));
+// bias + the sum of one channel's output plane over the kernel: acc[oh * ow + ow'].
+void depthwise_plane_portable(const int32_t* pairs, const DepthwisePlan& d, const ConvGeometry& g, const int32_t* wpairs,
+                              uint32_t bias, int32_t* acc) {
+    for (Index oh = 0; oh < d.oh; ++oh)
+        for (Index ow = 0; ow < d.ow; ++ow) {
+            uint32_t s = bias;
+            for (Index ki = 0; ki < g.kernel_h; ++ki) {
+                const int32_t* row = pairs + (oh * g.stride_h + ki * g.dilation_h) * d.row_w + ow;
+                for (Index t = 0; t < d.taps; ++t) {
+                    const uint32_t v = uint32_t(row[d.tap_off[size_t(t)]]), wv = uint32_t(wpairs[ki * d.taps + t]);
+                    s += uint32_t(int16_t(v) * int16_t(wv) + int16_t(v >> 16) * int16_t(wv >> 16));
+                }
             }
+            acc[oh * d.ow + ow] = int32_t(s);
         }
-        acc[ow] = int32_t(s);
-    }
 }
 
-// V independent accumulators of 8 outputs each (V = 4 in the body of a row, 1 for its tail).
-template <int V>
+// V independent accumulators of 8 outputs each, from the bias (V = 4 in the body of a row, 1 for its
+// tail); KH kernel rows and TAPS pairs per row fixed at compile time when not 0 (3 x 3 kernels).
+template <int V, int KH, int TAPS>
 __attribute__((target("avx2"))) inline void depthwise_block_avx2(const DepthwisePlan& d, const ConvGeometry& g,
-                                                                  const int32_t* wpairs, const int32_t* row0, int32_t* acc) {
+                                                                  const int32_t* wpairs, const int32_t* row0, __m256i bias,
+                                                                  int32_t* acc) {
+    const Index kh = KH ? KH : g.kernel_h, taps = TAPS ? TAPS : d.taps;
     __m256i s[V];
-    for (int v = 0; v < V; ++v) s[v] = _mm256_setzero_si256();
-    for (Index ki = 0; ki < g.kernel_h; ++ki) {
+    for (int v = 0; v < V; ++v) s[v] = bias;
+    for (Index ki = 0; ki < kh; ++ki) {
         const int32_t* row = row0 + ki * g.dilation_h * d.row_w;
-        for (Index t = 0; t < d.taps; ++t) {
-            const __m256i wv = _mm256_set1_epi32(wpairs[ki * d.taps + t]);
+        for (Index t = 0; t < taps; ++t) {
+            const __m256i wv = _mm256_set1_epi32(wpairs[ki * taps + t]);
             const int32_t* p = row + d.tap_off[size_t(t)];
             for (int v = 0; v < V; ++v)
                 s[v] = _mm256_add_epi32(s[v], _mm256_madd_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 8 * v)), wv));
@@ -506,13 +510,18 @@ __attribute__((target("avx2"))) inline void depthwise_block_avx2(const Depthwise
     for (int v = 0; v < V; ++v) _mm256_storeu_si256(reinterpret_cast<__m256i*>(acc + 8 * v), s[v]);
 }
 
-// acc[0..ow_round): the output row and up to 7 columns past it (overwritten by the next row).
-__attribute__((target("avx2"))) void depthwise_row_avx2(const int32_t* pairs, const DepthwisePlan& d, const ConvGeometry& g,
-                                                         const int32_t* wpairs, Index oh, int32_t* acc) {
-    const int32_t* row0 = pairs + oh * g.stride_h * d.row_w;
-    Index ow = 0;
-    for (; ow + 32 <= d.ow_round; ow += 32) depthwise_block_avx2<4>(d, g, wpairs, row0 + ow, acc + ow);
-    for (; ow < d.ow_round; ow += 8) depthwise_block_avx2<1>(d, g, wpairs, row0 + ow, acc + ow);
+// The plane: row oh at acc + oh * ow, each row written up to ow_round (overwritten by the next row).
+template <int KH, int TAPS>
+__attribute__((target("avx2"))) void depthwise_plane_avx2(const int32_t* pairs, const DepthwisePlan& d, const ConvGeometry& g,
+                                                           const int32_t* wpairs, uint32_t bias, int32_t* acc) {
+    const __m256i b = _mm256_set1_epi32(int32_t(bias));
+    for (Index oh = 0; oh < d.oh; ++oh) {
+        const int32_t* row0 = pairs + oh * g.stride_h * d.row_w;
+        int32_t* out = acc + oh * d.ow;
+        Index ow = 0;
+        for (; ow + 32 <= d.ow_round; ow += 32) depthwise_block_avx2<4, KH, TAPS>(d, g, wpairs, row0 + ow, b, out + ow);
+        for (; ow < d.ow_round; ow += 8) depthwise_block_avx2<1, KH, TAPS>(d, g, wpairs, row0 + ow, b, out + ow);
+    }
 }
 
 // v[pad_left + i] = x[i] - zp for the row's width (the padding of v stays zero).
@@ -521,7 +530,7 @@ void row_minus_zp(const T* xr, Index width, int32_t zp, int16_t* v) {
     for (Index i = 0; i < width; ++i) v[i] = int16_t(int32_t(xr[i]) - zp);
 }
 template <class T>
-__attribute__((target("avx2"))) void row_minus_zp_avx2(const T* xr, Index width, int32_t zp, int16_t* v) {
+__attribute__((target("avx2"))) inline void row_minus_zp_avx2(const T* xr, Index width, int32_t zp, int16_t* v) {
     const __m256i z = _mm256_set1_epi16(int16_t(zp));
     Index i = 0;
     for (; i + 16 <= width; i += 16) {
@@ -548,7 +557,15 @@ void pair_phases(const int16_t* v, Index stride, Index dil, Index phase_w, int32
         for (Index m = 0; m < phase_w; ++m)
             ph[r * phase_w + m] = int32_t(uint32_t(uint16_t(v[m * stride + r])) | (uint32_t(uint16_t(v[m * stride + r + dil])) << 16));
 }
-__attribute__((target("avx2"))) void pair_phases_avx2(const int16_t* v, Index stride, Index dil, Index phase_w, int32_t* ph) {
+__attribute__((target("avx2"))) inline void pair_phases_avx2(const int16_t* v, Index stride, Index dil, Index phase_w,
+                                                              int32_t* ph) {
+    if (stride == 2 && dil == 1) {  // the dwords at v + r (phase_w is a multiple of 16)
+        for (Index r = 0; r < 2; ++r)
+            for (Index i = 0; i < phase_w; i += 8)
+                _mm256_storeu_si256(reinterpret_cast<__m256i*>(ph + r * phase_w + i),
+                                    _mm256_loadu_si256(reinterpret_cast<const __m256i*>(v + r + 2 * i)));
+        return;
+    }
     if (stride != 1) return pair_phases(v, stride, dil, phase_w, ph);
     for (Index i = 0; i < phase_w; i += 16) {  // phase_w is a multiple of 16
         const __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(v + i));
@@ -557,6 +574,23 @@ __attribute__((target("avx2"))) void pair_phases_avx2(const int16_t* v, Index st
         _mm256_storeu_si256(reinterpret_cast<__m256i*>(ph + i), _mm256_permute2x128_si256(lo, hi, 0x20));
         _mm256_storeu_si256(reinterpret_cast<__m256i*>(ph + i + 8), _mm256_permute2x128_si256(lo, hi, 0x31));
     }
+}
+
+// The pairs of every padded row of one input plane (v: the rows x - zp, padding zero). All rows of v
+// first, then their pairs: the pairs read v with wide loads that would stall on the just-stored
+// narrower values of the same row (no store-to-load forwarding).
+template <class T>
+void build_plane(const T* xc, const ConvGeometry& g, const DepthwisePlan& d, int32_t zp, Index v_cap, int16_t* v,
+                 int32_t* pairs) {
+    for (Index h = 0; h < g.height; ++h) row_minus_zp(xc + h * g.width, g.width, zp, v + (g.pad_top + h) * v_cap + g.pad_left);
+    for (Index r = 0; r < d.hp; ++r) pair_phases(v + r * v_cap, g.stride_w, g.dilation_w, d.phase_w, pairs + r * d.row_w);
+}
+template <class T>
+__attribute__((target("avx2"))) void build_plane_avx2(const T* xc, const ConvGeometry& g, const DepthwisePlan& d, int32_t zp,
+                                                       Index v_cap, int16_t* v, int32_t* pairs) {
+    for (Index h = 0; h < g.height; ++h)
+        row_minus_zp_avx2(xc + h * g.width, g.width, zp, v + (g.pad_top + h) * v_cap + g.pad_left);
+    for (Index r = 0; r < d.hp; ++r) pair_phases_avx2(v + r * v_cap, g.stride_w, g.dilation_w, d.phase_w, pairs + r * d.row_w);
 }
 
 template <class T>
@@ -577,9 +611,9 @@ void conv_depthwise(const T* x, const ConvGeometry& g, const PackedConvWeights& 
     const Index v_cap = std::max(g.pad_left + g.width, d.phase_w * s + dil) + 16;
     const Index mult = g.out_channels / g.channels, kk = g.kernel_h * g.kernel_w;
     const bool avx2 = resolve(args.path) != Path::Portable;
-    const auto row_kernel = avx2 ? depthwise_row_avx2 : depthwise_row_portable;
-    const auto minus_zp = avx2 ? row_minus_zp_avx2<T> : row_minus_zp<T>;
-    const auto phases = avx2 ? pair_phases_avx2 : pair_phases;
+    const auto plane_kernel = !avx2 ? depthwise_plane_portable
+                              : g.kernel_h == 3 && d.taps == 2 ? depthwise_plane_avx2<3, 2> : depthwise_plane_avx2<0, 0>;
+    const auto build = avx2 ? build_plane_avx2<T> : build_plane<T>;
     // The weight pairs of every output channel, once per call.
     std::vector<int32_t> wpairs(size_t(g.out_channels * g.kernel_h * d.taps));
     for (Index oc = 0; oc < g.out_channels; ++oc)
@@ -594,39 +628,26 @@ void conv_depthwise(const T* x, const ConvGeometry& g, const PackedConvWeights& 
     const double work = double(planes) * double(mult) * double(count) * double(kk);
     struct Scratch {
         std::vector<int32_t> pairs, acc;
-        std::vector<int16_t> padded_row;  // v; its padding is zeroed once and never written
+        std::vector<int16_t> rows;  // v of every padded row; the padding is zeroed once and never written
     };
     const int threads = threads_for_work(work, planes);
     std::vector<Scratch> per_thread(static_cast<size_t>(threads));
     parallel_tasks(planes, threads, [&](std::ptrdiff_t task, int slot) {
         const Index pc = Index(task);
         Scratch& own = per_thread[size_t(slot)];
-        if (own.padded_row.empty()) {
+        if (own.rows.empty()) {
             own.pairs.resize(size_t(d.hp * d.row_w));
-            own.padded_row.assign(static_cast<size_t>(v_cap), 0);
+            own.rows.assign(static_cast<size_t>(d.hp * v_cap), 0);
             own.acc.resize(size_t(count + d.ow_round));  // the plane, rows at stride ow (+ a row's overhang)
         }
         int32_t* pairs = own.pairs.data();
         int32_t* acc = own.acc.data();
-        int16_t* v = own.padded_row.data();
+        int16_t* v = own.rows.data();
         const Index n = pc / g.channels, c = pc % g.channels;
         const T* xc = x + pc * g.height * g.width;
-        for (Index r = 0; r < d.hp; ++r) {
-            const Index h = r - g.pad_top;
-            int32_t* pr = pairs + r * d.row_w;
-            if (h < 0 || h >= g.height) {
-                std::memset(pr, 0, size_t(d.row_w) * sizeof(int32_t));
-                continue;
-            }
-            minus_zp(xc + h * g.width, g.width, args.x_zero_point, v + g.pad_left);
-            phases(v, s, dil, d.phase_w, pr);
-        }
+        build(xc, g, d, args.x_zero_point, v_cap, v, pairs);
         for (Index oc = c * mult; oc < (c + 1) * mult; ++oc) {
-            const int32_t* wp = wpairs.data() + oc * g.kernel_h * d.taps;
-            const uint32_t bias = uint32_t(args.bias ? args.bias[oc] : 0);
-            // Row oh at oh * ow; its columns past ow (up to ow_round) are overwritten by the next row.
-            for (Index oh = 0; oh < d.oh; ++oh) row_kernel(pairs, d, g, wp, oh, acc + oh * d.ow);
-            for (Index j = 0; j < count; ++j) acc[j] = int32_t(uint32_t(acc[j]) + bias);
+            plane_kernel(pairs, d, g, wpairs.data() + oc * g.kernel_h * d.taps, uint32_t(args.bias ? args.bias[oc] : 0), acc);
             emit(args, oc, acc, count, (n * g.out_channels + oc) * count);  // one requantization call per plane
         }
     });
