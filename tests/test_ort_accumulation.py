@@ -97,14 +97,15 @@ def ref_conv(x, w, xzp, wzp, groups=1, stride=(1, 1), dil=(1, 1), pads=(0, 0, 0,
     return wrap32(np.stack(out))
 
 
-def ref_requant(acc, bias, scale, zp, dtype, axis=1):
+def ref_requant(acc, bias, scale, zp, dtype, axis=1, clamp=None):
     """ORT's MlasRequantizeOutput, written out independently: RNE(clamp(f32(acc+bias)*scale)) + zp."""
     shape = [1] * acc.ndim
     shape[axis] = -1
     a = wrap32(acc + (0 if bias is None else np.asarray(bias, np.int64).reshape(shape))).astype(np.int32)
     info = np.iinfo(dtype)
+    lo, hi = (info.min, info.max) if clamp is None else clamp
     y = a.astype(np.float32) * np.asarray(scale, np.float32).reshape(shape if np.ndim(scale) else ())
-    y = np.clip(y, np.float32(info.min - zp), np.float32(info.max - zp))
+    y = np.clip(y, np.float32(lo - zp), np.float32(hi - zp))
     return (np.rint(y).astype(np.int32) + zp).astype(dtype)
 
 
@@ -184,6 +185,10 @@ ROUTE_CASES = [  # N, C, O, (kh, kw), groups, stride, dilation, pads (top, left,
     (37, 8, 16, (3, 3), 1, (1, 1), (1, 1), (1, 1, 1, 1), 8, 8),    # small images: chunks, each GEMM threaded
     (40, 8, 16, (3, 3), 1, (1, 1), (1, 1), (1, 1, 1, 1), 16, 16),  # chunks of images on the threads
     (9, 16, 32, (1, 1), 1, (1, 1), (1, 1), (0, 0, 0, 0), 4, 4),    # 1x1: an image is one run of pixels
+    # the direct form (interleaved, unit stride along rows, out_w a multiple of 4):
+    (3, 8, 13, (3, 3), 1, (2, 1), (1, 1), (1, 1, 1, 1), 9, 12),    # 4-pixel blocks, 60 pixels: a partial panel
+    (2, 16, 10, (3, 3), 2, (1, 1), (2, 2), (2, 2, 2, 2), 12, 16),  # 8-pixel blocks, groups, dilation
+    (1, 96, 8, (3, 3), 1, (1, 1), (1, 1), (1, 1, 1, 1), 8, 8),     # K = 864 in one pass
 ]
 
 
@@ -217,6 +222,26 @@ def test_conv_int16_pairs_route_geometries(case, order, dtypes):
     rq = Requantizer.fp32(scale, zero_point=3, dtype=dtypes[0])
     got = on_every_path(lambda: _route_call(case, x, packed, xzp, wzp, order, rq, bias), ("avx2", "portable"))
     assert np.array_equal(got, ref_requant(want, bias, scale, 3, dtypes[0]))
+
+
+@pytest.mark.parametrize("case", [ROUTE_CASES[i] for i in (0, 4, 10, 11, 12)])
+def test_conv_int16_pairs_route_requantizers(case):
+    """The stores of every output form: int32, fp32 into uint8 with an activation clamp, into int8 and
+    int16 (the direct form requantizes in registers), and another requantizer mode (a separate call)."""
+    n, c, o, (kh, kw), groups, stride, dil, pads, h, w_ = case
+    rng = np.random.default_rng(o * 31 + c)
+    x, w = rnd(rng, np.uint8, (n, c, h, w_)), rnd(rng, np.int8, (o, c // groups, kh, kw))
+    packed = K.pack_weights(w, groups=groups)
+    bias = rng.integers(-5000, 5000, o).astype(np.int32)
+    scale = rng.uniform(1e-4, 1e-2, o).astype(np.float32)
+    want = ref_conv(x, w, 11, 0, groups, stride, dil, pads, sat=True, order="hwc")
+    run = lambda rq: on_every_path(lambda: _route_call(case, x, packed, 11, 0, "hwc", rq, bias), ("avx2", "portable"))
+    assert np.array_equal(run(None), wrap32(want + bias[None, :, None, None]))
+    for dtype, zp, clamp in [(np.uint8, 3, (10, 200)), (np.int8, -5, None), (np.int16, 7, None)]:
+        rq = Requantizer.fp32(scale, zero_point=zp, dtype=dtype, clamp=clamp)
+        assert np.array_equal(run(rq), ref_requant(want, bias, scale, zp, dtype, clamp=clamp))
+    rq = Requantizer.gemmlowp(scale.astype(np.float64), zero_point=-2, dtype=np.int8)
+    assert np.array_equal(run(rq), rq(wrap32(want + bias[None, :, None, None]).astype(np.int32)))
 
 
 @pytest.mark.parametrize("case", ROUTE_CASES)

@@ -1,12 +1,15 @@
 // GEMM convolution: packed weight rows by im2col columns packed per tile (see conv_gemm.hpp).
 #include "kernels/conv_gemm.hpp"
 
+#include <immintrin.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <stdexcept>
 #include <type_traits>
 
+#include "fixed/requantize_fp32.hpp"
 #include "kernels/gemm_affine.hpp"
 #include "kernels/gemm_vnni.hpp"
 #include "kernels/pack_units.hpp"
@@ -272,6 +275,107 @@ struct PlaneEpilogue : Epilogue {
     }
 };
 
+// ---- the direct AVX2 form: image columns read in place, stored (and requantized) per block -------
+//
+// With an interleaved image, unit stride along rows and out_w a multiple of 4, the 16 columns of a
+// panel are 4 (or 2) runs of contiguous dwords of the image, so quads_from_image_avx2 reads them in
+// place (no packed panel), and each finished 6 x 16 block is corrected, requantized and stored
+// straight into its 6 NCHW planes (no int32 tile, no separate pass).
+struct BlockStore {
+    const ConvGemmArgs* args = nullptr;
+    const uint32_t* term = nullptr;  // per output channel
+    const int32_t* zw = nullptr;     // per output channel, or null
+    DirectFp32 fp32;                 // the requantizer in store form, if `fused`
+    bool fused = false;
+    const float* scale = nullptr;    // per output channel (fused)
+    Index pixels = 0;
+};
+
+// Rows [0, rows) of the block (row r: output channel oc0 + r, plane at out + plane0 + r * pixels),
+// columns [0, cols); cs: the 16 columns' sum(x) (with zw).
+__attribute__((target("avx2"))) void store_block_avx2(const int32_t* tile, Index rows, Index cols, Index oc0, Index plane0,
+                                                       const int32_t* cs, const BlockStore& st) {
+    const __m256 lo = _mm256_set1_ps(st.fp32.lo), hi = _mm256_set1_ps(st.fp32.hi);
+    const __m256i zp = _mm256_set1_epi32(st.fp32.zp);
+    const OutType out_type = st.args->rq ? st.args->rq->out_type : OutType::Int32;
+    for (Index r = 0; r < rows; ++r) {
+        const Index oc = oc0 + r, off = plane0 + r * st.pixels;
+        const __m256i t = _mm256_set1_epi32(int32_t(st.term[oc]));
+        __m256i v0 = _mm256_add_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(tile + 16 * r)), t);
+        __m256i v1 = _mm256_add_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(tile + 16 * r + 8)), t);
+        if (cs) {
+            const __m256i z = _mm256_set1_epi32(st.zw[oc]);
+            v0 = _mm256_sub_epi32(v0, _mm256_mullo_epi32(z, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(cs))));
+            v1 = _mm256_sub_epi32(v1, _mm256_mullo_epi32(z, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(cs + 8))));
+        }
+        alignas(32) int32_t words[16];
+        if (st.fused) {
+            const __m256 s = _mm256_set1_ps(st.scale[oc]);
+            const __m256i q0 = requantize_fp32_avx2(v0, s, lo, hi, zp), q1 = requantize_fp32_avx2(v1, s, lo, hi, zp);
+            // 16 int16 in column order (exact: the values lie inside the output word)
+            const __m256i w = _mm256_permute4x64_epi64(_mm256_packs_epi32(q0, q1), 0xD8);
+            if (st.fp32.bytes == 2) {
+                int16_t* out = static_cast<int16_t*>(st.args->out) + off;
+                if (cols == 16) _mm256_storeu_si256(reinterpret_cast<__m256i*>(out), w);
+                else _mm256_store_si256(reinterpret_cast<__m256i*>(words), w), std::memcpy(out, words, size_t(cols) * 2);
+                continue;
+            }
+            const __m128i w0 = _mm256_castsi256_si128(w), w1 = _mm256_extracti128_si256(w, 1);
+            const __m128i bytes = out_type == OutType::UInt8 ? _mm_packus_epi16(w0, w1) : _mm_packs_epi16(w0, w1);
+            uint8_t* out = static_cast<uint8_t*>(st.args->out) + off;
+            if (cols == 16) _mm_storeu_si128(reinterpret_cast<__m128i*>(out), bytes);
+            else _mm_store_si128(reinterpret_cast<__m128i*>(words), bytes), std::memcpy(out, words, size_t(cols));
+            continue;
+        }
+        if (!st.args->rq && cols == 16) {
+            int32_t* out = static_cast<int32_t*>(st.args->out) + off;
+            _mm256_storeu_si256(reinterpret_cast<__m256i*>(out), v0);
+            _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + 8), v1);
+            continue;
+        }
+        _mm256_store_si256(reinterpret_cast<__m256i*>(words), v0);
+        _mm256_store_si256(reinterpret_cast<__m256i*>(words + 8), v1);
+        with_out_type(out_type, [&](auto o) {
+            using Out = decltype(o);
+            if (st.args->rq) st.args->rq->apply_channel(words, cols, oc, static_cast<Out*>(st.args->out) + off);
+            else std::memcpy(static_cast<int32_t*>(st.args->out) + off, words, size_t(cols) * sizeof(int32_t));
+        });
+    }
+}
+
+// One chunk and group: every 16-pixel panel of each image (the last one of an image may be partial)
+// by every block of 6 weight rows. xg: the group's first channel quad in the chunk's first image.
+template <class T>
+void direct_chunk(const T* xg, Index images, Index img_stride, Index n0, Index oc0, Index out_channels, const Grid& grid,
+                  const PackedRows& w, const std::vector<Index>& unit_bytes, const int32_t* col_sums, const BlockStore& st) {
+    const Index pixels = grid.oh * grid.ow, per_image = (pixels + NR - 1) / NR, panels = images * per_image;
+    const Index og = w.count, blocks = (og + MR - 1) / MR;
+    const bool blocks8 = grid.ow % 8 == 0;
+    constexpr Index per_task = 4;  // panels
+    const Index tasks = (panels + per_task - 1) / per_task;
+    const double work = double(panels) * double(NR) * double(blocks * MR) * double(w.k);
+    parallel_tasks(tasks, threads_for_work(work, tasks), [&](std::ptrdiff_t task, int) {
+        alignas(32) int32_t tile[MR * NR];
+        for (Index pi = Index(task) * per_task; pi < std::min(panels, (Index(task) + 1) * per_task); ++pi) {
+            const Index img = pi / per_image, p0 = (pi - img * per_image) * NR, cols = std::min<Index>(NR, pixels - p0);
+            const unsigned char* base = reinterpret_cast<const unsigned char*>(xg + img * img_stride);
+            const unsigned char* b[4];
+            for (Index q = 0; q < 4; ++q) {
+                const Index p = p0 + 4 * q < pixels ? p0 + 4 * q : p0;  // past the image: any readable block
+                const Index oy = p / grid.ow, ox = p - oy * grid.ow;
+                b[q] = base + (oy * grid.sh * grid.wp + ox) * 4;
+            }
+            const int32_t* cs = col_sums ? col_sums + img * grid.cols_img + p0 : nullptr;
+            for (Index mb = 0; mb < blocks; ++mb) {
+                quads_from_image_avx2(w.data.data() + mb * MR * w.units, w.units, w.is_unsigned, b, blocks8, unit_bytes.data(),
+                                      w.units, tile);
+                store_block_avx2(tile, std::min<Index>(MR, og - mb * MR), cols, oc0 + mb * MR,
+                                 ((n0 + img) * out_channels + oc0 + mb * MR) * pixels + p0, cs, st);
+            }
+        }
+    });
+}
+
 // `images` NCHW images into the chunk buffer, each channel plane padded with the zero point.
 template <class T>
 void pad_images(const T* x, Index images, const ConvGeometry& g, Index hp, Index wp, T zp, T* xp) {
@@ -413,6 +517,9 @@ void conv2d_gemm(const T* x, const ConvGeometry& g, const PackedConvGemm& w, con
     grid.sw = g.stride_w;
     grid.cols_img = grid.contiguous ? round_up(oh * wp, NR) : oh * ow;
 
+    // Interleaved images with unit stride along rows and rows of whole 4-pixel blocks take the direct
+    // AVX2 form (vpmaddubsw: the pairs, or exact quads of bytes <= 127).
+    const bool direct = grid.interleaved && simd && cpu_has_avx2() && run != Path::Vnni && g.stride_w == 1 && ow % 4 == 0;
     // Per K step (planar: bytes from a column's base) or per K unit (interleaved: dwords).
     std::vector<Index> off;
     if (grid.interleaved) {
@@ -440,6 +547,22 @@ void conv2d_gemm(const T* x, const ConvGeometry& g, const PackedConvGemm& w, con
                                uint32_t(zx) * uint32_t(uint64_t(rows[size_t(grp)].row_sums[size_t(i)])) +
                                uint32_t(k) * uint32_t(zx) * uint32_t(zw[size_t(oc)]);
         }
+
+    BlockStore store;
+    std::vector<float> scales;
+    std::vector<Index> unit_bytes;
+    if (direct) {
+        store.args = &args;
+        store.term = term.data();
+        store.zw = zw.data();
+        store.pixels = oh * ow;
+        store.fused = args.rq && direct_fp32(*args.rq, store.fp32);
+        if (store.fused) {
+            for (Index oc = 0; oc < g.out_channels; ++oc) scales.push_back(args.rq->params_at(oc).scale);
+            store.scale = scales.data();
+        }
+        for (Index o : off) unit_bytes.push_back(4 * o);
+    }
 
     // Images per chunk: enough work to amortise a GEMM call (~2^20 multiply-adds), a padded chunk of at
     // most 256 KB (it stays in L2 while its tiles are packed), and at least one chunk per thread.
@@ -471,10 +594,15 @@ void conv2d_gemm(const T* x, const ConvGeometry& g, const PackedConvGemm& w, con
             ep.n0 = n0;
             ep.term = term.data();
             if (any_zw) {
-                sums.resize(size_t(images * grid.cols_img));
+                sums.resize(size_t(images * grid.cols_img + NR));  // (+ NR: a partial panel's block reads 16)
                 column_sums(xg, images, img_stride, cg, plane, grid, g, plane_sums, sums.data());
                 ep.zw = zw.data();
                 ep.col_sums = sums.data();
+            }
+            if (direct) {
+                direct_chunk(xg, images, img_stride, n0, grp * og, g.out_channels, grid, rows[size_t(grp)], unit_bytes,
+                             any_zw ? sums.data() : nullptr, store);
+                continue;
             }
             const ChunkCols<T> cols(xg, img_stride, grid, off, k, images, layout, read_unsigned, simd);
             multiply(rows[size_t(grp)], cols, ep, run, 0, -1, accum);

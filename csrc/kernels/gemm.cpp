@@ -248,6 +248,52 @@ __attribute__((target("avx2"))) void micro_avx2(const int32_t* a, Index lda, con
     else __asm__ volatile(FXP_LOOP(FXP_QROW_BU) FXP_ASM_OPERANDS);
 }
 
+// The same loop with B read in place from an image whose K unit u of a column is the dword at
+// byte offset unit_bytes[u] from the column's base (conv_gemm.cpp's interleaved images): columns
+// 0-7 and 8-15 from b[0] and b[2] (blocks of 8 contiguous columns), or 0-3, 4-7, 8-11, 12-15 from
+// b[0..3] (blocks of 4). The 6 x 16 block goes to `tile` (row r at tile + 16 r).
+#define FXP_LOAD_B8 "vmovdqu (%[b0],%[t]), %%ymm12\n\tvmovdqu (%[b2],%[t]), %%ymm13\n\t"
+#define FXP_LOAD_B4                                                                                    \
+    "vmovdqu (%[b0],%[t]), %%xmm12\n\tvinserti128 $1, (%[b1],%[t]), %%ymm12, %%ymm12\n\t"           \
+    "vmovdqu (%[b2],%[t]), %%xmm13\n\tvinserti128 $1, (%[b3],%[t]), %%ymm13, %%ymm13\n\t"
+#define FXP_LOOP_IMAGE(ROW, LOAD)                                                                      \
+    "vpxor %%xmm0, %%xmm0, %%xmm0\n\tvpxor %%xmm1, %%xmm1, %%xmm1\n\tvpxor %%xmm2, %%xmm2, %%xmm2\n\t" \
+    "vpxor %%xmm3, %%xmm3, %%xmm3\n\tvpxor %%xmm4, %%xmm4, %%xmm4\n\tvpxor %%xmm5, %%xmm5, %%xmm5\n\t" \
+    "vpxor %%xmm6, %%xmm6, %%xmm6\n\tvpxor %%xmm7, %%xmm7, %%xmm7\n\tvpxor %%xmm8, %%xmm8, %%xmm8\n\t" \
+    "vpxor %%xmm9, %%xmm9, %%xmm9\n\tvpxor %%xmm10, %%xmm10, %%xmm10\n\tvpxor %%xmm11, %%xmm11, %%xmm11\n\t" \
+    "test %[n], %[n]\n\tjz 2f\n\t"                                                                     \
+    ".p2align 5\n"                                                                                     \
+    "1:\n\t"                                                                                           \
+    "mov (%[uo]), %[t]\n\t" LOAD                                                                        \
+    ROW(FXP_A0, 0, 1) ROW(FXP_A1, 2, 3) ROW(FXP_A2, 4, 5) ROW(FXP_A3, 6, 7) ROW(FXP_A4, 8, 9) ROW(FXP_A5, 10, 11) \
+    "add $4, %[a0]\n\tadd $4, %[a3]\n\tadd $8, %[uo]\n\tdec %[n]\n\tjnz 1b\n"                         \
+    "2:\n\t"                                                                                           \
+    "vmovdqu %%ymm0, (%[out])\n\tvmovdqu %%ymm1, 32(%[out])\n\tvmovdqu %%ymm2, 64(%[out])\n\t"        \
+    "vmovdqu %%ymm3, 96(%[out])\n\tvmovdqu %%ymm4, 128(%[out])\n\tvmovdqu %%ymm5, 160(%[out])\n\t"    \
+    "vmovdqu %%ymm6, 192(%[out])\n\tvmovdqu %%ymm7, 224(%[out])\n\tvmovdqu %%ymm8, 256(%[out])\n\t"   \
+    "vmovdqu %%ymm9, 288(%[out])\n\tvmovdqu %%ymm10, 320(%[out])\n\tvmovdqu %%ymm11, 352(%[out])\n\t" \
+    "vzeroupper\n\t"
+#define FXP_IMAGE_OPERANDS                                                                             \
+    : [a0] "+r"(a0), [a3] "+r"(a3), [uo] "+r"(uo), [n] "+r"(n), [t] "=&r"(t)                           \
+    : [ld] "r"(ld), [b0] "r"(b[0]), [b1] "r"(b[1]), [b2] "r"(b[2]), [b3] "r"(b[3]), [out] "r"(tile),      \
+      [ones] "m"(ones)                                                                                 \
+    : "memory", "cc", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9",  \
+      "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15"
+
+template <bool AU, bool Blocks8>
+__attribute__((target("avx2"))) void micro_avx2_image(const int32_t* a, Index lda, const unsigned char* const* b,
+                                                       const Index* unit_bytes, Index units, int32_t* tile) {
+    const int32_t* a0 = a;
+    const int32_t* a3 = a + 3 * lda;
+    const Index ld = lda * Index(sizeof(int32_t));
+    const Index* uo = unit_bytes;
+    Index n = units, t;
+    if (AU && Blocks8) __asm__ volatile(FXP_LOOP_IMAGE(FXP_QROW_AU, FXP_LOAD_B8) FXP_IMAGE_OPERANDS);
+    else if (AU) __asm__ volatile(FXP_LOOP_IMAGE(FXP_QROW_AU, FXP_LOAD_B4) FXP_IMAGE_OPERANDS);
+    else if (Blocks8) __asm__ volatile(FXP_LOOP_IMAGE(FXP_QROW_BU, FXP_LOAD_B8) FXP_IMAGE_OPERANDS);
+    else __asm__ volatile(FXP_LOOP_IMAGE(FXP_QROW_BU, FXP_LOAD_B4) FXP_IMAGE_OPERANDS);
+}
+
 MicroKernel pick_kernel(const RowSource& a, const ColSource& b, Path path, Accum accum) {
     const bool avx2 = resolve(path) != Path::Portable && path != Path::Vnni;
     if (accum == Accum::Int16Pairs && a.layout != Layout::Quads)
@@ -305,6 +351,12 @@ void choose_tiles(Index m, Index n, int threads, Index& mc, Index& nc) {
 }
 
 }  // namespace
+
+void quads_from_image_avx2(const int32_t* a, Index lda, bool a_unsigned, const unsigned char* const b[4], bool blocks8,
+                           const Index* unit_bytes, Index units, int32_t* tile) {
+    if (a_unsigned) (blocks8 ? micro_avx2_image<true, true> : micro_avx2_image<true, false>)(a, lda, b, unit_bytes, units, tile);
+    else (blocks8 ? micro_avx2_image<false, true> : micro_avx2_image<false, false>)(a, lda, b, unit_bytes, units, tile);
+}
 
 void multiply(const RowSource& a, const ColSource& b, const Epilogue& ep, Path path, Index u0, Index u1, Accum accum) {
     if (a.layout != b.layout || a.k != b.k || a.units != b.units)
