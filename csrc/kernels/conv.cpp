@@ -10,6 +10,7 @@
 #include <type_traits>
 
 #include "cpu/features.hpp"
+#include "fixed/requantize_fp32.hpp"
 #include "kernels/conv_depthwise.hpp"
 #include "kernels/gemm_affine.hpp"
 #include "kernels/gemm_vnni.hpp"
@@ -494,9 +495,8 @@ void depthwise_plane_portable(const int32_t* pairs, const DepthwisePlan& d, cons
 template <int V, int KH, int TAPS>
 __attribute__((target("avx2"))) inline void depthwise_block_avx2(const DepthwisePlan& d, const ConvGeometry& g,
                                                                   const int32_t* wpairs, const int32_t* row0, __m256i bias,
-                                                                  int32_t* acc) {
+                                                                  __m256i* s) {
     const Index kh = KH ? KH : g.kernel_h, taps = TAPS ? TAPS : d.taps;
-    __m256i s[V];
     for (int v = 0; v < V; ++v) s[v] = bias;
     for (Index ki = 0; ki < kh; ++ki) {
         const int32_t* row = row0 + ki * g.dilation_h * d.row_w;
@@ -507,7 +507,6 @@ __attribute__((target("avx2"))) inline void depthwise_block_avx2(const Depthwise
                 s[v] = _mm256_add_epi32(s[v], _mm256_madd_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 8 * v)), wv));
         }
     }
-    for (int v = 0; v < V; ++v) _mm256_storeu_si256(reinterpret_cast<__m256i*>(acc + 8 * v), s[v]);
 }
 
 // The plane: row oh at acc + oh * ow, each row written up to ow_round (overwritten by the next row).
@@ -515,12 +514,68 @@ template <int KH, int TAPS>
 __attribute__((target("avx2"))) void depthwise_plane_avx2(const int32_t* pairs, const DepthwisePlan& d, const ConvGeometry& g,
                                                            const int32_t* wpairs, uint32_t bias, int32_t* acc) {
     const __m256i b = _mm256_set1_epi32(int32_t(bias));
+    __m256i s[4];
     for (Index oh = 0; oh < d.oh; ++oh) {
         const int32_t* row0 = pairs + oh * g.stride_h * d.row_w;
         int32_t* out = acc + oh * d.ow;
         Index ow = 0;
-        for (; ow + 32 <= d.ow_round; ow += 32) depthwise_block_avx2<4, KH, TAPS>(d, g, wpairs, row0 + ow, b, out + ow);
-        for (; ow < d.ow_round; ow += 8) depthwise_block_avx2<1, KH, TAPS>(d, g, wpairs, row0 + ow, b, out + ow);
+        for (; ow + 32 <= d.ow_round; ow += 32) {
+            depthwise_block_avx2<4, KH, TAPS>(d, g, wpairs, row0 + ow, b, s);
+            for (int v = 0; v < 4; ++v) _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + ow + 8 * v), s[v]);
+        }
+        for (; ow < d.ow_round; ow += 8) {
+            depthwise_block_avx2<1, KH, TAPS>(d, g, wpairs, row0 + ow, b, s);
+            _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + ow), s[0]);
+        }
+    }
+}
+
+// ONNX Runtime's fp32 requantization into 8/16-bit words in the store (DirectFp32, gemm.hpp).
+struct PlaneFp32 {
+    DirectFp32 f;
+    OutType type = OutType::UInt8;
+};
+
+// 8 sums requantized into words at out[at..], `valid` of them stored.
+__attribute__((target("avx2"))) inline void put_fp32_avx2(__m256i acc, __m256 sc, __m256 lo, __m256 hi, __m256i zp,
+                                                          const PlaneFp32& q, void* out, Index at, Index valid) {
+    const __m256i r = requantize_fp32_avx2(acc, sc, lo, hi, zp);
+    const __m128i w = _mm256_castsi256_si128(_mm256_permute4x64_epi64(_mm256_packs_epi32(r, r), 0xD8));  // 8 int16
+    alignas(16) unsigned char tmp[16];
+    if (q.f.bytes == 2) {
+        int16_t* o = static_cast<int16_t*>(out) + at;
+        if (valid >= 8) _mm_storeu_si128(reinterpret_cast<__m128i*>(o), w);
+        else _mm_store_si128(reinterpret_cast<__m128i*>(tmp), w), std::memcpy(o, tmp, size_t(valid) * 2);
+        return;
+    }
+    const __m128i bytes = q.type == OutType::UInt8 ? _mm_packus_epi16(w, w) : _mm_packs_epi16(w, w);
+    unsigned char* o = static_cast<unsigned char*>(out) + at;
+    if (valid >= 8) _mm_storel_epi64(reinterpret_cast<__m128i*>(o), bytes);
+    else _mm_store_si128(reinterpret_cast<__m128i*>(tmp), bytes), std::memcpy(o, tmp, size_t(valid));
+}
+
+// The same plane requantized as it is summed: each 8 outputs to 8 words of the output plane `out`;
+// a row's stores past ow land on the next row's start (rewritten next), the last row's are cut.
+template <int KH, int TAPS>
+__attribute__((target("avx2"))) void depthwise_plane_fp32_avx2(const int32_t* pairs, const DepthwisePlan& d,
+                                                                const ConvGeometry& g, const int32_t* wpairs, uint32_t bias,
+                                                                float scale, const PlaneFp32& q, void* out) {
+    const __m256i b = _mm256_set1_epi32(int32_t(bias)), zp = _mm256_set1_epi32(q.f.zp);
+    const __m256 sc = _mm256_set1_ps(scale), lo = _mm256_set1_ps(q.f.lo), hi = _mm256_set1_ps(q.f.hi);
+    __m256i s[4];
+    const Index count = d.oh * d.ow;
+    for (Index oh = 0; oh < d.oh; ++oh) {
+        const int32_t* row0 = pairs + oh * g.stride_h * d.row_w;
+        const Index at = oh * d.ow;
+        Index ow = 0;
+        for (; ow + 32 <= d.ow_round; ow += 32) {
+            depthwise_block_avx2<4, KH, TAPS>(d, g, wpairs, row0 + ow, b, s);
+            for (int v = 0; v < 4; ++v) put_fp32_avx2(s[v], sc, lo, hi, zp, q, out, at + ow + 8 * v, count - (at + ow + 8 * v));
+        }
+        for (; ow < d.ow_round; ow += 8) {
+            depthwise_block_avx2<1, KH, TAPS>(d, g, wpairs, row0 + ow, b, s);
+            put_fp32_avx2(s[0], sc, lo, hi, zp, q, out, at + ow, count - (at + ow));
+        }
     }
 }
 
@@ -611,8 +666,13 @@ void conv_depthwise(const T* x, const ConvGeometry& g, const PackedConvWeights& 
     const Index v_cap = std::max(g.pad_left + g.width, d.phase_w * s + dil) + 16;
     const Index mult = g.out_channels / g.channels, kk = g.kernel_h * g.kernel_w;
     const bool avx2 = resolve(args.path) != Path::Portable;
-    const auto plane_kernel = !avx2 ? depthwise_plane_portable
-                              : g.kernel_h == 3 && d.taps == 2 ? depthwise_plane_avx2<3, 2> : depthwise_plane_avx2<0, 0>;
+    const bool k33 = g.kernel_h == 3 && d.taps == 2;
+    const auto plane_kernel = !avx2 ? depthwise_plane_portable : k33 ? depthwise_plane_avx2<3, 2> : depthwise_plane_avx2<0, 0>;
+    // ONNX Runtime's fp32 requantization into words: in the AVX2 kernel's store.
+    PlaneFp32 fp32;
+    const bool fused = avx2 && args.rq && direct_fp32(*args.rq, fp32.f);
+    if (fused) fp32.type = args.rq->out_type;
+    const auto fused_kernel = k33 ? depthwise_plane_fp32_avx2<3, 2> : depthwise_plane_fp32_avx2<0, 0>;
     const auto build = avx2 ? build_plane_avx2<T> : build_plane<T>;
     // The weight pairs of every output channel, once per call.
     std::vector<int32_t> wpairs(size_t(g.out_channels * g.kernel_h * d.taps));
@@ -647,8 +707,16 @@ void conv_depthwise(const T* x, const ConvGeometry& g, const PackedConvWeights& 
         const T* xc = x + pc * g.height * g.width;
         build(xc, g, d, args.x_zero_point, v_cap, v, pairs);
         for (Index oc = c * mult; oc < (c + 1) * mult; ++oc) {
-            plane_kernel(pairs, d, g, wpairs.data() + oc * g.kernel_h * d.taps, uint32_t(args.bias ? args.bias[oc] : 0), acc);
-            emit(args, oc, acc, count, (n * g.out_channels + oc) * count);  // one requantization call per plane
+            const int32_t* wp = wpairs.data() + oc * g.kernel_h * d.taps;
+            const uint32_t bias = uint32_t(args.bias ? args.bias[oc] : 0);
+            const Index plane_at = (n * g.out_channels + oc) * count;
+            if (fused) {
+                fused_kernel(pairs, d, g, wp, bias, args.rq->params_at(oc).scale, fp32,
+                             static_cast<char*>(args.out) + plane_at * fp32.f.bytes);
+                continue;
+            }
+            plane_kernel(pairs, d, g, wp, bias, acc);
+            emit(args, oc, acc, count, plane_at);  // one requantization call per plane
         }
     });
 }
