@@ -245,14 +245,15 @@ def test_conv_int16_pairs_route_requantizers(case):
 
 
 @pytest.mark.parametrize("case", ROUTE_CASES)
-@pytest.mark.parametrize("small", [False, True])
-def test_conv_weight_zero_point_route_geometries(case, small):
-    """The exact route with weight zero points: int16 pairs for full-range images, quads (interleaved where
-    whole channel quads) for images <= 127, on every path and 1 and 2 threads."""
+@pytest.mark.parametrize("xdt,small", [(np.uint8, False), (np.uint8, True), (np.int8, False)])
+def test_conv_weight_zero_point_route_geometries(case, xdt, small):
+    """The exact route with weight zero points: int16 pairs for full-range images (from an image of int16
+    channel pairs where the direct form applies), quads (interleaved where whole channel quads) for
+    images <= 127, on every path and 1 and 2 threads."""
     n, c, o, (kh, kw), groups, stride, dil, pads, h, w_ = case
     rng = np.random.default_rng(n * 100 + c + o)
-    x = rnd(rng, np.uint8, (n, c, h, w_), hi=127 if small else None)
-    xzp = int(rng.integers(0, 128 if small else 256))
+    x = rnd(rng, xdt, (n, c, h, w_), hi=127 if small else None)
+    xzp = int(rng.integers(np.iinfo(xdt).min, 128 if small else np.iinfo(xdt).max + 1))
     for w, wzp in [(rnd(rng, np.uint8, (o, c // groups, kh, kw)), 129),
                    (rnd(rng, np.int8, (o, c // groups, kh, kw)), rng.integers(-128, 128, o).astype(np.int32))]:
         packed = K.pack_weights(w, groups=groups)

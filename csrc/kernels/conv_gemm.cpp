@@ -88,6 +88,7 @@ namespace {
 //   16 contiguous bytes.
 struct Grid {
     bool contiguous = true, interleaved = false;
+    bool int16_pairs = false;  // interleaved: 2 channels as int16 per dword (else 4 bytes)
     Index wp = 0, oh = 0, ow = 0, sh = 1, sw = 1, cols_img = 0;
     // Offset of column jj's first tap in its padded image, in pixels.
     Index base(Index jj) const { return contiguous ? jj : (jj / ow) * sh * wp + (jj % ow) * sw; }
@@ -277,9 +278,9 @@ struct PlaneEpilogue : Epilogue {
 
 // ---- the direct AVX2 form: image columns read in place, stored (and requantized) per block -------
 //
-// With an interleaved image, unit stride along rows and out_w a multiple of 4, the 16 columns of a
-// panel are 4 (or 2) runs of contiguous dwords of the image, so quads_from_image_avx2 reads them in
-// place (no packed panel), and each finished 6 x 16 block is corrected, requantized and stored
+// With an interleaved image (4 channel bytes, or 2 channels as int16, per dword), unit stride along
+// rows and out_w a multiple of 4, the 16 columns of a panel are 4 (or 2) runs of contiguous dwords of
+// the image, so block_from_image_avx2 reads them in place (no packed panel), and each finished 6 x 16 block is corrected, requantized and stored
 // straight into its 6 NCHW planes (no int32 tile, no separate pass).
 struct BlockStore {
     const ConvGemmArgs* args = nullptr;
@@ -345,8 +346,7 @@ __attribute__((target("avx2"))) void store_block_avx2(const int32_t* tile, Index
 
 // One chunk and group: every 16-pixel panel of each image (the last one of an image may be partial)
 // by every block of 6 weight rows. xg: the group's first channel quad in the chunk's first image.
-template <class T>
-void direct_chunk(const T* xg, Index images, Index img_stride, Index n0, Index oc0, Index out_channels, const Grid& grid,
+void direct_chunk(const unsigned char* xg, Index images, Index img_bytes, Index n0, Index oc0, Index out_channels, const Grid& grid,
                   const PackedRows& w, const std::vector<Index>& unit_bytes, const int32_t* col_sums, const BlockStore& st) {
     const Index pixels = grid.oh * grid.ow, per_image = (pixels + NR - 1) / NR, panels = images * per_image;
     const Index og = w.count, blocks = (og + MR - 1) / MR;
@@ -358,7 +358,7 @@ void direct_chunk(const T* xg, Index images, Index img_stride, Index n0, Index o
         alignas(32) int32_t tile[MR * NR];
         for (Index pi = Index(task) * per_task; pi < std::min(panels, (Index(task) + 1) * per_task); ++pi) {
             const Index img = pi / per_image, p0 = (pi - img * per_image) * NR, cols = std::min<Index>(NR, pixels - p0);
-            const unsigned char* base = reinterpret_cast<const unsigned char*>(xg + img * img_stride);
+            const unsigned char* base = xg + img * img_bytes;
             const unsigned char* b[4];
             for (Index q = 0; q < 4; ++q) {
                 const Index p = p0 + 4 * q < pixels ? p0 + 4 * q : p0;  // past the image: any readable block
@@ -367,8 +367,8 @@ void direct_chunk(const T* xg, Index images, Index img_stride, Index n0, Index o
             }
             const int32_t* cs = col_sums ? col_sums + img * grid.cols_img + p0 : nullptr;
             for (Index mb = 0; mb < blocks; ++mb) {
-                quads_from_image_avx2(w.data.data() + mb * MR * w.units, w.units, w.is_unsigned, b, blocks8, unit_bytes.data(),
-                                      w.units, tile);
+                block_from_image_avx2(w.data.data() + mb * MR * w.units, w.units, w.layout, w.is_unsigned, b, blocks8,
+                                      unit_bytes.data(), w.units, tile);
                 store_block_avx2(tile, std::min<Index>(MR, og - mb * MR), cols, oc0 + mb * MR,
                                  ((n0 + img) * out_channels + oc0 + mb * MR) * pixels + p0, cs, st);
             }
@@ -440,6 +440,33 @@ void interleave_images(const T* x, Index images, const ConvGeometry& g, Index hp
     }
 }
 
+// `images` NCHW images into the chunk buffer as int16 (sign- or zero-extended) with 2 channels per
+// dword ([c / 2][y][x][c % 2], C even), padded with the zero point: the pair layout of the exact route.
+template <class T>
+void interleave2_images(const T* x, Index images, const ConvGeometry& g, Index hp, Index wp, int32_t zp, bool simd, int32_t* xp) {
+    const Index h = g.height, w = g.width, pairs = images * g.channels / 2;
+    const int32_t zz = int32_t(uint32_t(uint16_t(int16_t(zp))) * 0x10001u);
+    const Index run = wp == w ? h * w : w, runs = wp == w ? 1 : h;
+    for (Index q = 0; q < pairs; ++q) {
+        const T* src = x + q * 2 * h * w;
+        int32_t* dst = xp + q * hp * wp;
+        std::fill(dst, dst + g.pad_top * wp, zz);
+        for (Index y = 0; y < runs; ++y) {
+            int32_t* row = dst + (g.pad_top + y) * wp;
+            std::fill(row, row + g.pad_left, zz);
+            const T* r0 = src + y * w;
+            const T* r1 = r0 + h * w;
+            int32_t* d = row + g.pad_left;
+            Index x0 = 0;
+            if (simd)
+                for (; x0 + NR <= run; x0 += NR) pair_unit_sse2<T>(r0 + x0, r1 + x0, d + x0);
+            for (; x0 < run; ++x0) d[x0] = int32_t(uint32_t(uint16_t(int16_t(r0[x0]))) | (uint32_t(uint16_t(int16_t(r1[x0]))) << 16));
+            if (runs > 1) std::fill(row + g.pad_left + w, row + wp, zz);
+        }
+        std::fill(dst + (g.pad_top + h) * wp, dst + hp * wp, zz);
+    }
+}
+
 // sum(x) of every valid column of the chunk (over the group's cg channels and the kernel taps, the
 // padding included), 0 for dropped columns: per image, the channel sum of the padded planes, then its
 // box sums over the taps.
@@ -450,7 +477,13 @@ void column_sums(const T* xp, Index images, Index img_stride, Index cg, Index pl
     for (Index img = 0; img < images; ++img) {
         const T* xi = xp + img * img_stride;
         std::fill(s.begin(), s.end(), 0);
-        if (grid.interleaved) {
+        if (grid.int16_pairs) {  // xp holds int16 (T = int16_t)
+            for (Index c2 = 0; c2 < cg / 2; ++c2)
+                for (Index q = 0; q < plane; ++q) {
+                    const T* v = xi + (c2 * plane + q) * 2;
+                    s[size_t(q)] += int32_t(v[0]) + int32_t(v[1]);
+                }
+        } else if (grid.interleaved) {
             for (Index c4 = 0; c4 < cg / 4; ++c4)
                 for (Index q = 0; q < plane; ++q) {
                     const T* v = xi + (c4 * plane + q) * 4;
@@ -508,7 +541,10 @@ void conv2d_gemm(const T* x, const ConvGeometry& g, const PackedConvGemm& w, con
     const std::vector<PackedRows>& rows = layout == Layout::Quads ? w.quads : w.pairs;
 
     Grid grid;
-    grid.interleaved = layout == Layout::Quads && w.order == KOrder::Hwc && cg % 4 == 0;
+    // The exact route's int16 pairs take the direct form from an image of int16 channel pairs.
+    grid.int16_pairs = !sat && layout == Layout::Pairs && w.order == KOrder::Hwc && cg % 2 == 0 && simd && cpu_has_avx2() &&
+                       g.stride_w == 1 && ow % 4 == 0;
+    grid.interleaved = (layout == Layout::Quads && w.order == KOrder::Hwc && cg % 4 == 0) || grid.int16_pairs;
     grid.contiguous = !grid.interleaved && g.stride_h == 1 && g.stride_w == 1;
     grid.wp = wp;
     grid.oh = oh;
@@ -523,9 +559,11 @@ void conv2d_gemm(const T* x, const ConvGeometry& g, const PackedConvGemm& w, con
     // Per K step (planar: bytes from a column's base) or per K unit (interleaved: dwords).
     std::vector<Index> off;
     if (grid.interleaved) {
+        const Index per_dword = grid.int16_pairs ? 2 : 4;
         for (Index i = 0; i < kh; ++i)
             for (Index t = 0; t < kw; ++t)
-                for (Index c4 = 0; c4 < cg / 4; ++c4) off.push_back(c4 * plane + i * g.dilation_h * wp + t * g.dilation_w);
+                for (Index cq = 0; cq < cg / per_dword; ++cq) off.push_back(cq * plane + i * g.dilation_h * wp + t * g.dilation_w);
+        off.resize(size_t(k_units(layout, k)), 0);  // K padding units (zero weights) read any dword
     } else {
         off.resize(size_t(k));
         for (Index c = 0; c < cg; ++c)
@@ -575,18 +613,22 @@ void conv2d_gemm(const T* x, const ConvGeometry& g, const PackedConvGemm& w, con
     const Accum accum = sat ? Accum::Int16Pairs : Accum::Exact;
     // Contiguous panels of the last image read up to a grid row past its end.
     const Index slack = grid.contiguous ? grid.cols_img + NR : 0;
+    const Index elem = grid.int16_pairs ? 2 : 1;  // bytes per channel value in the chunk buffer
 
     auto run_chunk = [&](std::ptrdiff_t ci, int) {
         static thread_local std::vector<uint8_t> buffer;
         static thread_local std::vector<int32_t> sums, plane_sums;
         const Index n0 = Index(ci) * nb, images = std::min(nb, g.batch - n0);
-        buffer.resize(size_t((images * img_stride + slack) * Index(sizeof(T))));
+        buffer.resize(size_t((images * img_stride + slack) * elem));
         T* xp = reinterpret_cast<T*>(buffer.data());
-        if (grid.interleaved) interleave_images(x + n0 * image_size, images, g, hp, wp, T(zx), simd, xp);
+        if (grid.int16_pairs)
+            interleave2_images(x + n0 * image_size, images, g, hp, wp, zx, simd, reinterpret_cast<int32_t*>(buffer.data()));
+        else if (grid.interleaved) interleave_images(x + n0 * image_size, images, g, hp, wp, T(zx), simd, xp);
         else pad_images(x + n0 * image_size, images, g, hp, wp, T(zx), xp);
         std::fill(xp + images * img_stride, xp + images * img_stride + slack, T(zx));
         for (Index grp = 0; grp < g.groups; ++grp) {
             const T* xg = xp + grp * cg * plane;
+            const unsigned char* xg_bytes = buffer.data() + grp * cg * plane * elem;
             PlaneEpilogue ep(args, grid);
             ep.out_channels = g.out_channels;
             ep.pixels = oh * ow;
@@ -595,12 +637,16 @@ void conv2d_gemm(const T* x, const ConvGeometry& g, const PackedConvGemm& w, con
             ep.term = term.data();
             if (any_zw) {
                 sums.resize(size_t(images * grid.cols_img + NR));  // (+ NR: a partial panel's block reads 16)
-                column_sums(xg, images, img_stride, cg, plane, grid, g, plane_sums, sums.data());
+                if (grid.int16_pairs)
+                    column_sums(reinterpret_cast<const int16_t*>(xg_bytes), images, img_stride, cg, plane, grid, g, plane_sums,
+                                sums.data());
+                else
+                    column_sums(xg, images, img_stride, cg, plane, grid, g, plane_sums, sums.data());
                 ep.zw = zw.data();
                 ep.col_sums = sums.data();
             }
             if (direct) {
-                direct_chunk(xg, images, img_stride, n0, grp * og, g.out_channels, grid, rows[size_t(grp)], unit_bytes,
+                direct_chunk(xg_bytes, images, img_stride * elem, n0, grp * og, g.out_channels, grid, rows[size_t(grp)], unit_bytes,
                              any_zw ? sums.data() : nullptr, store);
                 continue;
             }

@@ -280,7 +280,7 @@ __attribute__((target("avx2"))) void micro_avx2(const int32_t* a, Index lda, con
     : "memory", "cc", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9",  \
       "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15"
 
-template <bool AU, bool Blocks8>
+template <int Kind, bool Blocks8>  // Kind as micro_avx2: 0 pairs, 1 quads with unsigned A, 2 quads with unsigned B
 __attribute__((target("avx2"))) void micro_avx2_image(const int32_t* a, Index lda, const unsigned char* const* b,
                                                        const Index* unit_bytes, Index units, int32_t* tile) {
     const int32_t* a0 = a;
@@ -288,8 +288,10 @@ __attribute__((target("avx2"))) void micro_avx2_image(const int32_t* a, Index ld
     const Index ld = lda * Index(sizeof(int32_t));
     const Index* uo = unit_bytes;
     Index n = units, t;
-    if (AU && Blocks8) __asm__ volatile(FXP_LOOP_IMAGE(FXP_QROW_AU, FXP_LOAD_B8) FXP_IMAGE_OPERANDS);
-    else if (AU) __asm__ volatile(FXP_LOOP_IMAGE(FXP_QROW_AU, FXP_LOAD_B4) FXP_IMAGE_OPERANDS);
+    if (Kind == 0 && Blocks8) __asm__ volatile(FXP_LOOP_IMAGE(FXP_PAIRS_ROW, FXP_LOAD_B8) FXP_IMAGE_OPERANDS);
+    else if (Kind == 0) __asm__ volatile(FXP_LOOP_IMAGE(FXP_PAIRS_ROW, FXP_LOAD_B4) FXP_IMAGE_OPERANDS);
+    else if (Kind == 1 && Blocks8) __asm__ volatile(FXP_LOOP_IMAGE(FXP_QROW_AU, FXP_LOAD_B8) FXP_IMAGE_OPERANDS);
+    else if (Kind == 1) __asm__ volatile(FXP_LOOP_IMAGE(FXP_QROW_AU, FXP_LOAD_B4) FXP_IMAGE_OPERANDS);
     else if (Blocks8) __asm__ volatile(FXP_LOOP_IMAGE(FXP_QROW_BU, FXP_LOAD_B8) FXP_IMAGE_OPERANDS);
     else __asm__ volatile(FXP_LOOP_IMAGE(FXP_QROW_BU, FXP_LOAD_B4) FXP_IMAGE_OPERANDS);
 }
@@ -352,10 +354,14 @@ void choose_tiles(Index m, Index n, int threads, Index& mc, Index& nc) {
 
 }  // namespace
 
-void quads_from_image_avx2(const int32_t* a, Index lda, bool a_unsigned, const unsigned char* const b[4], bool blocks8,
-                           const Index* unit_bytes, Index units, int32_t* tile) {
-    if (a_unsigned) (blocks8 ? micro_avx2_image<true, true> : micro_avx2_image<true, false>)(a, lda, b, unit_bytes, units, tile);
-    else (blocks8 ? micro_avx2_image<false, true> : micro_avx2_image<false, false>)(a, lda, b, unit_bytes, units, tile);
+void block_from_image_avx2(const int32_t* a, Index lda, Layout layout, bool a_unsigned, const unsigned char* const b[4],
+                           bool blocks8, const Index* unit_bytes, Index units, int32_t* tile) {
+    using Kernel = void (*)(const int32_t*, Index, const unsigned char* const*, const Index*, Index, int32_t*);
+    static const Kernel kernels[3][2] = {{micro_avx2_image<0, false>, micro_avx2_image<0, true>},
+                                         {micro_avx2_image<1, false>, micro_avx2_image<1, true>},
+                                         {micro_avx2_image<2, false>, micro_avx2_image<2, true>}};
+    const int kind = layout == Layout::Pairs ? 0 : a_unsigned ? 1 : 2;
+    kernels[kind][blocks8 ? 1 : 0](a, lda, b, unit_bytes, units, tile);
 }
 
 void multiply(const RowSource& a, const ColSource& b, const Epilogue& ep, Path path, Index u0, Index u1, Accum accum) {
