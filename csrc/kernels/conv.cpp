@@ -649,7 +649,7 @@ __attribute__((target("avx2"))) void build_plane_avx2(const T* xc, const ConvGeo
 }
 
 template <class T>
-void conv_depthwise(const T* x, const ConvGeometry& g, const PackedConvWeights& w, const ConvArgs& args) {
+void conv_depthwise(const T* x, const ConvGeometry& g, const int16_t* weights, const ConvArgs& args) {
     DepthwisePlan d;
     const Index s = g.stride_w, dil = g.dilation_w;
     d.hp = g.height + g.pad_top + g.pad_bottom;
@@ -679,7 +679,7 @@ void conv_depthwise(const T* x, const ConvGeometry& g, const PackedConvWeights& 
     for (Index oc = 0; oc < g.out_channels; ++oc)
         for (Index ki = 0; ki < g.kernel_h; ++ki)
             for (Index t = 0; t < d.taps; ++t) {
-                const int8_t* wr = w.raw.data() + oc * kk + ki * g.kernel_w;
+                const int16_t* wr = weights + oc * kk + ki * g.kernel_w;
                 const int32_t w0 = wr[2 * t], w1 = 2 * t + 1 < g.kernel_w ? wr[2 * t + 1] : 0;
                 wpairs[size_t((oc * g.kernel_h + ki) * d.taps + t)] =
                     int32_t(uint32_t(uint16_t(int16_t(w0))) | (uint32_t(uint16_t(int16_t(w1))) << 16));
@@ -726,12 +726,19 @@ void conv_depthwise(const T* x, const ConvGeometry& g, const PackedConvWeights& 
 template <class T>
 void conv2d(const T* x, const ConvGeometry& g, const PackedConvWeights& w, const ConvArgs& args) {
     if (g.depthwise()) {
-        if (!conv_depthwise_bytes(x, g, w, args)) conv_depthwise(x, g, w, args);
+        if (!conv_depthwise_bytes(x, g, w, args)) conv_depthwise(x, g, std::vector<int16_t>(w.raw.begin(), w.raw.end()).data(), args);
     } else {
         conv_generic(x, g, w, args);
     }
 }
 
+template <class T>
+void conv2d_depthwise_int16(const T* x, const ConvGeometry& g, const int16_t* weights, const ConvArgs& args) {
+    conv_depthwise(x, g, weights, args);
+}
+
+template void conv2d_depthwise_int16<int8_t>(const int8_t*, const ConvGeometry&, const int16_t*, const ConvArgs&);
+template void conv2d_depthwise_int16<uint8_t>(const uint8_t*, const ConvGeometry&, const int16_t*, const ConvArgs&);
 template void conv2d<int8_t>(const int8_t*, const ConvGeometry&, const PackedConvWeights&, const ConvArgs&);
 template void conv2d<uint8_t>(const uint8_t*, const ConvGeometry&, const PackedConvWeights&, const ConvArgs&);
 

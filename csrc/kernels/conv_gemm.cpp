@@ -48,6 +48,11 @@ PackedConvGemm pack_conv_gemm(const void* w, bool w_unsigned, Index o, Index cg,
     p.accum = accum;
     p.w_unsigned = w_unsigned;
     const Index og = o / groups, k = cg * kh * kw;
+    if (accum == Accum::Exact && cg == 1 && groups > 1) {
+        p.depthwise.resize(size_t(o * k));
+        for (Index i = 0; i < o * k; ++i)
+            p.depthwise[size_t(i)] = w_unsigned ? int16_t(static_cast<const uint8_t*>(w)[i]) : int16_t(static_cast<const int8_t*>(w)[i]);
+    }
     for (Index gi = 0; gi < groups; ++gi) {
         if (accum == Accum::Int16Pairs) {
             if (w_unsigned) {
@@ -521,6 +526,22 @@ void conv2d_gemm(const T* x, const ConvGeometry& g, const PackedConvGemm& w, con
         throw std::invalid_argument("int16-pair accumulation needs exactly one unsigned operand (uint8 x int8)");
     if (g.batch == 0 || g.out_channels == 0) return;
     const int32_t zx = args.x_zero_point;
+    if (!w.depthwise.empty() && g.depthwise()) {  // the direct depthwise kernel on w - w_zero_point (exact)
+        const Index per = g.kernel_h * g.kernel_w;
+        std::vector<int16_t> wz(w.depthwise.size());
+        for (Index oc = 0; oc < g.out_channels; ++oc)
+            for (Index i = 0; i < per; ++i)
+                wz[size_t(oc * per + i)] =
+                    int16_t(w.depthwise[size_t(oc * per + i)] - args.w_zero_point[args.w_zero_point_count == 1 ? 0 : oc]);
+        ConvArgs a;
+        a.x_zero_point = zx;
+        a.bias = args.bias;
+        a.rq = args.rq;
+        a.out = args.out;
+        a.path = args.path;
+        conv2d_depthwise_int16(x, g, wz.data(), a);
+        return;
+    }
 
     // The pair sums: vpmaddubsw (AVX2, any path but Portable) or the portable kernel saturating the
     // same pairs. Exact: as the direct convolution, quads where they are exact (VNNI for uint8 images,

@@ -43,6 +43,9 @@ struct PackedConvGemm {
     // or VNNI).
     std::vector<PackedRows> quads, pairs;
     int32_t w_offset = 0;
+    // Depthwise (one input channel per group, groups > 1) with exact accumulation: the weights as
+    // given (O x kh x kw), for the direct depthwise kernel (conv.hpp) with w - w_zero_point.
+    std::vector<int16_t> depthwise;
 };
 
 // w: OIHW, int8 (w_unsigned false) or uint8.
