@@ -189,6 +189,7 @@ ROUTE_CASES = [  # N, C, O, (kh, kw), groups, stride, dilation, pads (top, left,
     (3, 8, 13, (3, 3), 1, (2, 1), (1, 1), (1, 1, 1, 1), 9, 12),    # 4-pixel blocks, 60 pixels: a partial panel
     (2, 16, 10, (3, 3), 2, (1, 1), (2, 2), (2, 2, 2, 2), 12, 16),  # 8-pixel blocks, groups, dilation
     (1, 96, 8, (3, 3), 1, (1, 1), (1, 1), (1, 1, 1, 1), 8, 8),     # K = 864 in one pass
+    (1, 32, 16, (3, 3), 1, (1, 1), (1, 1), (1, 1, 1, 1), 24, 24),  # one image, its panels on the threads
     (4, 8, 16, (3, 3), 8, (2, 2), (1, 1), (1, 1, 1, 1), 9, 9),     # depthwise x2, stride 2 (exact: direct kernel)
 ]
 

@@ -624,12 +624,13 @@ void conv2d_gemm(const T* x, const ConvGeometry& g, const PackedConvGemm& w, con
     }
 
     // Images per chunk: enough work to amortise a GEMM call (~2^20 multiply-adds), a padded chunk of at
-    // most 256 KB (it stays in L2 while its tiles are packed), and at least one chunk per thread.
+    // most 256 KB (it stays in L2 while its tiles are packed), and with several threads at least 4
+    // chunks per thread where the batch allows (chunks are shared out dynamically).
     const int threads = num_threads();
     const double work_img = double(g.out_channels) * double(grid.cols_img) * double(k);
     Index nb = std::max<Index>(1, Index(std::ceil(double(1 << 20) / work_img)));
     nb = std::min(nb, std::max<Index>(1, (Index(1) << 18) / img_stride));
-    nb = std::min(nb, std::max<Index>(1, (g.batch + threads - 1) / threads));
+    if (threads > 1) nb = std::min(nb, std::max<Index>(1, (g.batch + 4 * threads - 1) / (4 * threads)));
     const Index chunks = (g.batch + nb - 1) / nb;
     const Accum accum = sat ? Accum::Int16Pairs : Accum::Exact;
     // Contiguous panels of the last image read up to a grid row past its end.
@@ -678,7 +679,7 @@ void conv2d_gemm(const T* x, const ConvGeometry& g, const PackedConvGemm& w, con
     // Chunks on the threads when there are enough of them to share out evenly; else one chunk at a
     // time, its GEMM threaded over tiles. (Outputs do not depend on either: each is summed by the same
     // instruction sequence whichever chunk and tile hold it.)
-    if (chunks >= 4 * Index(threads) || work_img * double(nb) < 4 * kMinWorkPerThread) {
+    if (chunks >= 2 * Index(threads) || work_img * double(nb) < 4 * kMinWorkPerThread) {
         parallel_tasks(chunks, threads_for_work(work_img * double(g.batch), chunks), run_chunk);
     } else {
         for (Index ci = 0; ci < chunks; ++ci) run_chunk(ci, 0);
