@@ -283,6 +283,33 @@ def test_conv_weight_zero_point_exact(kernel_path, case, xdt, wdt):
     assert np.array_equal(got, ref_requant(want, bias, scale, 5, np.uint8))
 
 
+def test_conv_route_usual_call_equals_the_general_route():
+    """A packed layer's usual call (int geometry, int or int32-array zero points: the one-pass checks of
+    conv.py) gives the general route's bits, and bad zero points still raise ValueError."""
+    rng = np.random.default_rng(21)
+    x = rnd(rng, np.uint8, (3, 8, 8, 8))
+    for w, acc, wzps in [(rnd(rng, np.int8, (16, 8, 3, 3)), "int16_pairs:hwc", [0, rng.integers(-9, 9, 16).astype(np.int32)]),
+                         (rnd(rng, np.uint8, (16, 8, 3, 3)), None, [128, np.full(1, 130, np.int32)])]:
+        packed = K.pack_weights(w)
+        bias = rng.integers(-3000, 3000, 16).astype(np.int32)
+        scale = rng.uniform(1e-3, 1e-2, 16).astype(np.float32)
+        rq = Requantizer.fp32(scale, zero_point=4, dtype=np.uint8)
+        for wzp in wzps:
+            fast = conv2d(x, packed, x_zero_point=7, w_zero_point=wzp, padding=1, bias=bias, requantizer=rq, accumulation=acc)
+            general = conv2d(x, w, x_zero_point=7, w_zero_point=wzp, padding=(1, 1), stride=(1, 1), bias=bias,
+                             requantizer=rq, accumulation=acc)
+            assert np.array_equal(fast, general)
+            want = ref_conv(x, w, 7, wzp, pads=(1,) * 4, sat=acc is not None)
+            assert np.array_equal(fast, ref_requant(want, bias, scale, 4, np.uint8))
+    packed = K.pack_weights(rnd(rng, np.int8, (16, 8, 3, 3)))
+    with pytest.raises(ValueError, match="w_zero_point"):
+        conv2d(x, packed, w_zero_point=200, padding=1, accumulation="int16_pairs:hwc")
+    with pytest.raises(ValueError, match="w_zero_point"):
+        conv2d(x, packed, w_zero_point=np.full(16, 300, np.int32), padding=1, accumulation="int16_pairs:hwc")
+    with pytest.raises(ValueError, match="exactly one uint8"):
+        conv2d(x, K.pack_weights(rnd(rng, np.uint8, (16, 8, 3, 3))), padding=1, accumulation="int16_pairs:hwc")
+
+
 @pytest.mark.parametrize("m,k,n", [(1, 16, 3), (7, 45, 20)])
 def test_gemm_uint8_b_exact(kernel_path, m, k, n):
     rng = np.random.default_rng(k)
