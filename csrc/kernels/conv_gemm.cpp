@@ -372,9 +372,10 @@ void direct_chunk(const unsigned char* xg, Index images, Index img_bytes, Index 
             }
             const int32_t* cs = col_sums ? col_sums + img * grid.cols_img + p0 : nullptr;
             for (Index mb = 0; mb < blocks; ++mb) {
+                const Index rows = std::min<Index>(MR, og - mb * MR);
                 block_from_image_avx2(w.data.data() + mb * MR * w.units, w.units, w.layout, w.is_unsigned, b, blocks8,
-                                      unit_bytes.data(), w.units, tile);
-                store_block_avx2(tile, std::min<Index>(MR, og - mb * MR), cols, oc0 + mb * MR,
+                                      unit_bytes.data(), w.units, rows, tile);
+                store_block_avx2(tile, rows, cols, oc0 + mb * MR,
                                  ((n0 + img) * out_channels + oc0 + mb * MR) * pixels + p0, cs, st);
             }
         }

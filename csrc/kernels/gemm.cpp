@@ -256,22 +256,26 @@ __attribute__((target("avx2"))) void micro_avx2(const int32_t* a, Index lda, con
 #define FXP_LOAD_B4                                                                                    \
     "vmovdqu (%[b0],%[t]), %%xmm12\n\tvinserti128 $1, (%[b1],%[t]), %%ymm12, %%ymm12\n\t"           \
     "vmovdqu (%[b2],%[t]), %%xmm13\n\tvinserti128 $1, (%[b3],%[t]), %%ymm13, %%ymm13\n\t"
-#define FXP_LOOP_IMAGE(ROW, LOAD)                                                                      \
-    "vpxor %%xmm0, %%xmm0, %%xmm0\n\tvpxor %%xmm1, %%xmm1, %%xmm1\n\tvpxor %%xmm2, %%xmm2, %%xmm2\n\t" \
-    "vpxor %%xmm3, %%xmm3, %%xmm3\n\tvpxor %%xmm4, %%xmm4, %%xmm4\n\tvpxor %%xmm5, %%xmm5, %%xmm5\n\t" \
-    "vpxor %%xmm6, %%xmm6, %%xmm6\n\tvpxor %%xmm7, %%xmm7, %%xmm7\n\tvpxor %%xmm8, %%xmm8, %%xmm8\n\t" \
-    "vpxor %%xmm9, %%xmm9, %%xmm9\n\tvpxor %%xmm10, %%xmm10, %%xmm10\n\tvpxor %%xmm11, %%xmm11, %%xmm11\n\t" \
+// ROWS accumulator pairs (R = 6, 4 or 2 rows: a last block of fewer rows skips the others).
+#define FXP_ZERO_2 "vpxor %%xmm0, %%xmm0, %%xmm0\n\tvpxor %%xmm1, %%xmm1, %%xmm1\n\tvpxor %%xmm2, %%xmm2, %%xmm2\n\tvpxor %%xmm3, %%xmm3, %%xmm3\n\t"
+#define FXP_ZERO_4 FXP_ZERO_2 "vpxor %%xmm4, %%xmm4, %%xmm4\n\tvpxor %%xmm5, %%xmm5, %%xmm5\n\tvpxor %%xmm6, %%xmm6, %%xmm6\n\tvpxor %%xmm7, %%xmm7, %%xmm7\n\t"
+#define FXP_ZERO_6 FXP_ZERO_4 "vpxor %%xmm8, %%xmm8, %%xmm8\n\tvpxor %%xmm9, %%xmm9, %%xmm9\n\tvpxor %%xmm10, %%xmm10, %%xmm10\n\tvpxor %%xmm11, %%xmm11, %%xmm11\n\t"
+#define FXP_ROWS_2(ROW) ROW(FXP_A0, 0, 1) ROW(FXP_A1, 2, 3)
+#define FXP_ROWS_4(ROW) FXP_ROWS_2(ROW) ROW(FXP_A2, 4, 5) ROW(FXP_A3, 6, 7)
+#define FXP_ROWS_6(ROW) FXP_ROWS_4(ROW) ROW(FXP_A4, 8, 9) ROW(FXP_A5, 10, 11)
+#define FXP_STORE_2 "vmovdqu %%ymm0, (%[out])\n\tvmovdqu %%ymm1, 32(%[out])\n\tvmovdqu %%ymm2, 64(%[out])\n\tvmovdqu %%ymm3, 96(%[out])\n\t"
+#define FXP_STORE_4 FXP_STORE_2 "vmovdqu %%ymm4, 128(%[out])\n\tvmovdqu %%ymm5, 160(%[out])\n\tvmovdqu %%ymm6, 192(%[out])\n\tvmovdqu %%ymm7, 224(%[out])\n\t"
+#define FXP_STORE_6 FXP_STORE_4 "vmovdqu %%ymm8, 256(%[out])\n\tvmovdqu %%ymm9, 288(%[out])\n\tvmovdqu %%ymm10, 320(%[out])\n\tvmovdqu %%ymm11, 352(%[out])\n\t"
+#define FXP_LOOP_IMAGE(R, ROW, LOAD)                                                                   \
+    FXP_ZERO_##R                                                                                       \
     "test %[n], %[n]\n\tjz 2f\n\t"                                                                     \
     ".p2align 5\n"                                                                                     \
     "1:\n\t"                                                                                           \
     "mov (%[uo]), %[t]\n\t" LOAD                                                                        \
-    ROW(FXP_A0, 0, 1) ROW(FXP_A1, 2, 3) ROW(FXP_A2, 4, 5) ROW(FXP_A3, 6, 7) ROW(FXP_A4, 8, 9) ROW(FXP_A5, 10, 11) \
+    FXP_ROWS_##R(ROW)                                                                                  \
     "add $4, %[a0]\n\tadd $4, %[a3]\n\tadd $8, %[uo]\n\tdec %[n]\n\tjnz 1b\n"                         \
     "2:\n\t"                                                                                           \
-    "vmovdqu %%ymm0, (%[out])\n\tvmovdqu %%ymm1, 32(%[out])\n\tvmovdqu %%ymm2, 64(%[out])\n\t"        \
-    "vmovdqu %%ymm3, 96(%[out])\n\tvmovdqu %%ymm4, 128(%[out])\n\tvmovdqu %%ymm5, 160(%[out])\n\t"    \
-    "vmovdqu %%ymm6, 192(%[out])\n\tvmovdqu %%ymm7, 224(%[out])\n\tvmovdqu %%ymm8, 256(%[out])\n\t"   \
-    "vmovdqu %%ymm9, 288(%[out])\n\tvmovdqu %%ymm10, 320(%[out])\n\tvmovdqu %%ymm11, 352(%[out])\n\t" \
+    FXP_STORE_##R                                                                                      \
     "vzeroupper\n\t"
 #define FXP_IMAGE_OPERANDS                                                                             \
     : [a0] "+r"(a0), [a3] "+r"(a3), [uo] "+r"(uo), [n] "+r"(n), [t] "=&r"(t)                           \
@@ -280,7 +284,7 @@ __attribute__((target("avx2"))) void micro_avx2(const int32_t* a, Index lda, con
     : "memory", "cc", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9",  \
       "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15"
 
-template <int Kind, bool Blocks8>  // Kind as micro_avx2: 0 pairs, 1 quads with unsigned A, 2 quads with unsigned B
+template <int Kind, bool Blocks8, int R>  // Kind as micro_avx2: 0 pairs, 1 quads with unsigned A, 2 with unsigned B
 __attribute__((target("avx2"))) void micro_avx2_image(const int32_t* a, Index lda, const unsigned char* const* b,
                                                        const Index* unit_bytes, Index units, int32_t* tile) {
     const int32_t* a0 = a;
@@ -288,12 +292,21 @@ __attribute__((target("avx2"))) void micro_avx2_image(const int32_t* a, Index ld
     const Index ld = lda * Index(sizeof(int32_t));
     const Index* uo = unit_bytes;
     Index n = units, t;
-    if (Kind == 0 && Blocks8) __asm__ volatile(FXP_LOOP_IMAGE(FXP_PAIRS_ROW, FXP_LOAD_B8) FXP_IMAGE_OPERANDS);
-    else if (Kind == 0) __asm__ volatile(FXP_LOOP_IMAGE(FXP_PAIRS_ROW, FXP_LOAD_B4) FXP_IMAGE_OPERANDS);
-    else if (Kind == 1 && Blocks8) __asm__ volatile(FXP_LOOP_IMAGE(FXP_QROW_AU, FXP_LOAD_B8) FXP_IMAGE_OPERANDS);
-    else if (Kind == 1) __asm__ volatile(FXP_LOOP_IMAGE(FXP_QROW_AU, FXP_LOAD_B4) FXP_IMAGE_OPERANDS);
-    else if (Blocks8) __asm__ volatile(FXP_LOOP_IMAGE(FXP_QROW_BU, FXP_LOAD_B8) FXP_IMAGE_OPERANDS);
-    else __asm__ volatile(FXP_LOOP_IMAGE(FXP_QROW_BU, FXP_LOAD_B4) FXP_IMAGE_OPERANDS);
+#define FXP_IMAGE_KERNEL(RR)                                                                                          \
+    if (Kind == 0 && Blocks8) __asm__ volatile(FXP_LOOP_IMAGE(RR, FXP_PAIRS_ROW, FXP_LOAD_B8) FXP_IMAGE_OPERANDS);      \
+    else if (Kind == 0) __asm__ volatile(FXP_LOOP_IMAGE(RR, FXP_PAIRS_ROW, FXP_LOAD_B4) FXP_IMAGE_OPERANDS);            \
+    else if (Kind == 1 && Blocks8) __asm__ volatile(FXP_LOOP_IMAGE(RR, FXP_QROW_AU, FXP_LOAD_B8) FXP_IMAGE_OPERANDS);   \
+    else if (Kind == 1) __asm__ volatile(FXP_LOOP_IMAGE(RR, FXP_QROW_AU, FXP_LOAD_B4) FXP_IMAGE_OPERANDS);             \
+    else if (Blocks8) __asm__ volatile(FXP_LOOP_IMAGE(RR, FXP_QROW_BU, FXP_LOAD_B8) FXP_IMAGE_OPERANDS);                \
+    else __asm__ volatile(FXP_LOOP_IMAGE(RR, FXP_QROW_BU, FXP_LOAD_B4) FXP_IMAGE_OPERANDS);
+    if (R == 6) {
+        FXP_IMAGE_KERNEL(6)
+    } else if (R == 4) {
+        FXP_IMAGE_KERNEL(4)
+    } else {
+        FXP_IMAGE_KERNEL(2)
+    }
+#undef FXP_IMAGE_KERNEL
 }
 
 MicroKernel pick_kernel(const RowSource& a, const ColSource& b, Path path, Accum accum) {
@@ -355,13 +368,17 @@ void choose_tiles(Index m, Index n, int threads, Index& mc, Index& nc) {
 }  // namespace
 
 void block_from_image_avx2(const int32_t* a, Index lda, Layout layout, bool a_unsigned, const unsigned char* const b[4],
-                           bool blocks8, const Index* unit_bytes, Index units, int32_t* tile) {
+                           bool blocks8, const Index* unit_bytes, Index units, Index rows, int32_t* tile) {
     using Kernel = void (*)(const int32_t*, Index, const unsigned char* const*, const Index*, Index, int32_t*);
-    static const Kernel kernels[3][2] = {{micro_avx2_image<0, false>, micro_avx2_image<0, true>},
-                                         {micro_avx2_image<1, false>, micro_avx2_image<1, true>},
-                                         {micro_avx2_image<2, false>, micro_avx2_image<2, true>}};
+#define FXP_KINDS(R)                                                                                    \
+    {{micro_avx2_image<0, false, R>, micro_avx2_image<0, true, R>},                                      \
+     {micro_avx2_image<1, false, R>, micro_avx2_image<1, true, R>},                                      \
+     {micro_avx2_image<2, false, R>, micro_avx2_image<2, true, R>}}
+    static const Kernel kernels[3][3][2] = {FXP_KINDS(2), FXP_KINDS(4), FXP_KINDS(6)};
+#undef FXP_KINDS
     const int kind = layout == Layout::Pairs ? 0 : a_unsigned ? 1 : 2;
-    kernels[kind][blocks8 ? 1 : 0](a, lda, b, unit_bytes, units, tile);
+    const int r = rows <= 2 ? 0 : rows <= 4 ? 1 : 2;
+    kernels[r][kind][blocks8 ? 1 : 0](a, lda, b, unit_bytes, units, tile);
 }
 
 void multiply(const RowSource& a, const ColSource& b, const Epilogue& ep, Path path, Index u0, Index u1, Accum accum) {

@@ -186,9 +186,10 @@ struct Epilogue {
 // bytes each), in the layout's form (pairs: two int16 per dword, vpmaddwd, exact; quads: four bytes,
 // vpmaddubsw, i.e. Accum::Int16Pairs, exact when the unsigned operand is <= 127). a: the packed rows
 // (row r at a + r * lda; a_unsigned for quads); the image is the other operand. tile: the 6 x 16
-// int32 sums, row r at tile + 16 r. Requires AVX2.
+// int32 sums, row r at tile + 16 r; only the first `rows` are computed when rows <= 4 (2 or 4 rows
+// of the kernel run). Requires AVX2.
 void block_from_image_avx2(const int32_t* a, Index lda, Layout layout, bool a_unsigned, const unsigned char* const b[4],
-                           bool blocks8, const Index* unit_bytes, Index units, int32_t* tile);
+                           bool blocks8, const Index* unit_bytes, Index units, Index rows, int32_t* tile);
 
 // Runs the multiply over K units [u0, u1) (the whole K by default) and calls ep for every output row.
 // Requires a.layout == b.layout, a.k == b.k, and for Quads exactly one unsigned operand whose bytes
