@@ -101,8 +101,8 @@ struct Grid {
 };
 
 // The right GEMM operand: K rows by the chunk's columns, packed panel by panel into the layout's
-// units when the driver asks for a tile. Planar images: per K step the offset of its tap from a
-// column's base (koff, bytes); interleaved: per K unit (uoff, dwords).
+// units when the driver asks for a tile. `off`: planar images, per K step the offset of its tap from
+// a column's base (elements); interleaved, per K unit (dwords).
 template <class T>
 struct ChunkCols : ColSource {
     const T* xp;        // the group's first channel in the chunk's first padded image
