@@ -114,7 +114,8 @@ def fp32_by_hand(acc, scale, zp, lo, hi, dtype):
 @pytest.mark.parametrize("name", REQUANTIZERS)
 @pytest.mark.parametrize("dtype", [np.uint8, np.int8])
 @pytest.mark.parametrize("width", [38, 65, 70])  # output widths 37, 64, 69: blocks of 16 and of 64 outputs, tails
-def test_fused_requantization_equals_requantizing_the_int32_result(name, dtype, width):
+@pytest.mark.parametrize("stride", [1, 2])  # 2: the pair rows split into stride phases
+def test_fused_requantization_equals_requantizing_the_int32_result(name, dtype, width, stride):
     rng = np.random.default_rng(width)
     lo, hi = (0, 256) if dtype == np.uint8 else (-128, 128)
     x = rng.integers(lo, hi, (2, 6, 9, width)).astype(dtype)
@@ -122,8 +123,9 @@ def test_fused_requantization_equals_requantizing_the_int32_result(name, dtype, 
     bias = rng.integers(-5000, 5000, 12).astype(np.int32)
     rq = REQUANTIZERS[name](12)
     zp = int(rng.integers(lo, hi))
-    fused = on_every_path(lambda: conv2d(x, w, bias=bias, padding=(1, 0, 2, 1), groups=6, x_zero_point=zp, requantizer=rq))
-    acc = reference(x, w, pads=(1, 0, 2, 1), stride=(1, 1), dilation=(1, 1), zp=zp, bias=bias).astype(np.int32)
+    fused = on_every_path(lambda: conv2d(x, w, bias=bias, padding=(1, 0, 2, 1), stride=stride, groups=6, x_zero_point=zp,
+                                         requantizer=rq))
+    acc = reference(x, w, pads=(1, 0, 2, 1), stride=(stride, stride), dilation=(1, 1), zp=zp, bias=bias).astype(np.int32)
     np.testing.assert_array_equal(fused, rq(acc))
     assert fused.dtype == rq(acc).dtype
     if name == "fp32_uint8":

@@ -17,6 +17,7 @@ import pytest
 from fixedpoint import kernels as K
 from fixedpoint.kernels import Accumulation, Requantizer, conv2d, gemm, ort_accumulation
 from fixedpoint.kernels.requantize import fp32_scale
+from kernel_paths import on_every_path, restore_settings  # noqa: F401 (autouse fixture: settings restored)
 
 HOST = K.host_ort_profile()
 UNDER_QEMU = os.environ.get("FIXEDPOINT_ORT_UNDER_QEMU") == "1"
@@ -96,14 +97,15 @@ def ref_conv(x, w, xzp, wzp, groups=1, stride=(1, 1), dil=(1, 1), pads=(0, 0, 0,
     return wrap32(np.stack(out))
 
 
-def ref_requant(acc, bias, scale, zp, dtype, axis=1):
+def ref_requant(acc, bias, scale, zp, dtype, axis=1, clamp=None):
     """ORT's MlasRequantizeOutput, written out independently: RNE(clamp(f32(acc+bias)*scale)) + zp."""
     shape = [1] * acc.ndim
     shape[axis] = -1
     a = wrap32(acc + (0 if bias is None else np.asarray(bias, np.int64).reshape(shape))).astype(np.int32)
     info = np.iinfo(dtype)
+    lo, hi = (info.min, info.max) if clamp is None else clamp
     y = a.astype(np.float32) * np.asarray(scale, np.float32).reshape(shape if np.ndim(scale) else ())
-    y = np.clip(y, np.float32(info.min - zp), np.float32(info.max - zp))
+    y = np.clip(y, np.float32(lo - zp), np.float32(hi - zp))
     return (np.rint(y).astype(np.int32) + zp).astype(dtype)
 
 
@@ -167,6 +169,100 @@ def test_conv_int16_pairs_matches_numpy(kernel_path, case, dtypes, order):
     assert np.array_equal(got, want)
 
 
+# The GEMM convolution's code paths (csrc/kernels/conv_gemm.cpp): the image interleaved by 4 channels (K
+# order hwc with whole channel quads, any stride), the planar contiguous grid (stride 1 otherwise) and
+# the gathered one (other strides); several row blocks (O > 120), column tiles and chunks of images,
+# two K blocks (K > 576), odd K, groups, dilation, asymmetric padding, non-square kernels.
+ROUTE_CASES = [  # N, C, O, (kh, kw), groups, stride, dilation, pads (top, left, bottom, right), H, W
+    (3, 8, 6, (3, 3), 1, (1, 1), (1, 1), (1, 1, 1, 1), 9, 7),      # interleaved, stride 1
+    (2, 8, 10, (3, 3), 1, (2, 2), (1, 1), (1, 1, 1, 1), 9, 8),     # interleaved, stride 2
+    (2, 12, 9, (3, 2), 3, (1, 2), (2, 1), (0, 1, 2, 3), 8, 9),     # interleaved groups of 4 channels
+    (2, 5, 7, (3, 3), 1, (1, 1), (1, 2), (2, 1, 0, 1), 7, 11),     # planar contiguous (hwc, C = 5), odd K
+    (2, 3, 4, (5, 5), 1, (2, 1), (1, 1), (2, 2, 2, 2), 10, 9),     # planar gathered, K = 75
+    (1, 80, 8, (3, 3), 1, (1, 1), (1, 1), (1, 1, 1, 1), 6, 6),     # K = 720: two K blocks
+    (1, 4, 130, (1, 1), 1, (1, 1), (1, 1), (0, 0, 0, 0), 5, 5),    # O = 130: two row blocks
+    (1, 16, 24, (3, 3), 2, (1, 1), (1, 1), (1, 1, 1, 1), 30, 31),  # several column tiles per image
+    (37, 8, 16, (3, 3), 1, (1, 1), (1, 1), (1, 1, 1, 1), 8, 8),    # small images: chunks, each GEMM threaded
+    (40, 8, 16, (3, 3), 1, (1, 1), (1, 1), (1, 1, 1, 1), 16, 16),  # chunks of images on the threads
+    (9, 16, 32, (1, 1), 1, (1, 1), (1, 1), (0, 0, 0, 0), 4, 4),    # 1x1: an image is one run of pixels
+    # the direct form (interleaved, unit stride along rows, out_w a multiple of 4):
+    (3, 8, 13, (3, 3), 1, (2, 1), (1, 1), (1, 1, 1, 1), 9, 12),    # 4-pixel blocks, 60 pixels: a partial panel
+    (2, 16, 10, (3, 3), 2, (1, 1), (2, 2), (2, 2, 2, 2), 12, 16),  # 8-pixel blocks, groups, dilation
+    (1, 96, 8, (3, 3), 1, (1, 1), (1, 1), (1, 1, 1, 1), 8, 8),     # K = 864 in one pass
+    (1, 32, 16, (3, 3), 1, (1, 1), (1, 1), (1, 1, 1, 1), 24, 24),  # one image, its panels on the threads
+    (4, 8, 16, (3, 3), 8, (2, 2), (1, 1), (1, 1, 1, 1), 9, 9),     # depthwise x2, stride 2 (exact: direct kernel)
+]
+
+
+def _route_call(case, x, w, xzp, wzp, order, rq=None, bias=None):
+    n, c, o, (kh, kw), groups, stride, dil, pads, h, w_ = case
+    return conv2d(x, w, x_zero_point=xzp, w_zero_point=wzp, groups=groups, stride=stride, dilation=dil,
+                  padding=pads, bias=bias, requantizer=rq, accumulation=f"int16_pairs:{order}" if order else None)
+
+
+@pytest.mark.parametrize("case", ROUTE_CASES)
+@pytest.mark.parametrize("order", ["hwc", "chw"])
+@pytest.mark.parametrize("dtypes", [(np.uint8, np.int8), (np.int8, np.uint8)])
+def test_conv_int16_pairs_route_geometries(case, order, dtypes):
+    """Every path (AVX2 vpmaddubsw, portable) and 1 and 2 threads give the numpy pair reference's bits, int32
+    and requantized, with weight zero points zero and per channel, and the packed weights reused."""
+    n, c, o, (kh, kw), groups, stride, dil, pads, h, w_ = case
+    rng = np.random.default_rng(n * 1000 + c * 10 + o)
+    x, w = rnd(rng, dtypes[0], (n, c, h, w_)), rnd(rng, dtypes[1], (o, c // groups, kh, kw))
+    xzp = int(rng.integers(np.iinfo(dtypes[0]).min, np.iinfo(dtypes[0]).max + 1))
+    wzps = [0 if dtypes[1] == np.int8 else 128,
+            rng.integers(np.iinfo(dtypes[1]).min, np.iinfo(dtypes[1]).max + 1, o).astype(np.int32)]
+    packed = K.pack_weights(w, groups=groups)
+    for wzp in wzps:
+        want = ref_conv(x, w, xzp, wzp, groups, stride, dil, pads, sat=True, order=order)
+        if isinstance(wzp, int) and dtypes[0] == np.uint8:  # full-range images: some pairs saturate
+            assert not np.array_equal(want, ref_conv(x, w, xzp, wzp, groups, stride, dil, pads))
+        got = on_every_path(lambda: _route_call(case, x, packed, xzp, wzp, order), ("avx2", "portable"))
+        assert np.array_equal(got, want)
+    scale = rng.uniform(1e-4, 1e-2, o).astype(np.float32)
+    bias = rng.integers(-5000, 5000, o).astype(np.int32)
+    rq = Requantizer.fp32(scale, zero_point=3, dtype=dtypes[0])
+    got = on_every_path(lambda: _route_call(case, x, packed, xzp, wzp, order, rq, bias), ("avx2", "portable"))
+    assert np.array_equal(got, ref_requant(want, bias, scale, 3, dtypes[0]))
+
+
+@pytest.mark.parametrize("case", [ROUTE_CASES[i] for i in (0, 4, 10, 11, 12)])
+def test_conv_int16_pairs_route_requantizers(case):
+    """The stores of every output form: int32, fp32 into uint8 with an activation clamp, into int8 and
+    int16 (the direct form requantizes in registers), and another requantizer mode (a separate call)."""
+    n, c, o, (kh, kw), groups, stride, dil, pads, h, w_ = case
+    rng = np.random.default_rng(o * 31 + c)
+    x, w = rnd(rng, np.uint8, (n, c, h, w_)), rnd(rng, np.int8, (o, c // groups, kh, kw))
+    packed = K.pack_weights(w, groups=groups)
+    bias = rng.integers(-5000, 5000, o).astype(np.int32)
+    scale = rng.uniform(1e-4, 1e-2, o).astype(np.float32)
+    want = ref_conv(x, w, 11, 0, groups, stride, dil, pads, sat=True, order="hwc")
+    run = lambda rq: on_every_path(lambda: _route_call(case, x, packed, 11, 0, "hwc", rq, bias), ("avx2", "portable"))
+    assert np.array_equal(run(None), wrap32(want + bias[None, :, None, None]))
+    for dtype, zp, clamp in [(np.uint8, 3, (10, 200)), (np.int8, -5, None), (np.int16, 7, None)]:
+        rq = Requantizer.fp32(scale, zero_point=zp, dtype=dtype, clamp=clamp)
+        assert np.array_equal(run(rq), ref_requant(want, bias, scale, zp, dtype, clamp=clamp))
+    rq = Requantizer.gemmlowp(scale.astype(np.float64), zero_point=-2, dtype=np.int8)
+    assert np.array_equal(run(rq), rq(wrap32(want + bias[None, :, None, None]).astype(np.int32)))
+
+
+@pytest.mark.parametrize("case", ROUTE_CASES)
+@pytest.mark.parametrize("xdt,small", [(np.uint8, False), (np.uint8, True), (np.int8, False)])
+def test_conv_weight_zero_point_route_geometries(case, xdt, small):
+    """The exact route with weight zero points: int16 pairs for full-range images (from an image of int16
+    channel pairs where the direct form applies), quads (interleaved where whole channel quads) for
+    images <= 127, on every path and 1 and 2 threads."""
+    n, c, o, (kh, kw), groups, stride, dil, pads, h, w_ = case
+    rng = np.random.default_rng(n * 100 + c + o)
+    x = rnd(rng, xdt, (n, c, h, w_), hi=127 if small else None)
+    xzp = int(rng.integers(np.iinfo(xdt).min, 128 if small else np.iinfo(xdt).max + 1))
+    for w, wzp in [(rnd(rng, np.uint8, (o, c // groups, kh, kw)), 129),
+                   (rnd(rng, np.int8, (o, c // groups, kh, kw)), rng.integers(-128, 128, o).astype(np.int32))]:
+        packed = K.pack_weights(w, groups=groups)
+        got = on_every_path(lambda: _route_call(case, x, packed, xzp, wzp, None))
+        assert np.array_equal(got, ref_conv(x, w, xzp, wzp, groups, stride, dil, pads))
+
+
 @pytest.mark.parametrize("case", CONV_CASES)
 @pytest.mark.parametrize("xdt,wdt", [(np.uint8, np.uint8), (np.int8, np.uint8), (np.uint8, np.int8), (np.int8, np.int8)])
 def test_conv_weight_zero_point_exact(kernel_path, case, xdt, wdt):
@@ -185,6 +281,33 @@ def test_conv_weight_zero_point_exact(kernel_path, case, xdt, wdt):
     got = conv2d(x, w, x_zero_point=xzp, w_zero_point=wzp, groups=groups, stride=s, dilation=d, padding=p, bias=bias,
                  requantizer=Requantizer.fp32(scale, zero_point=5, dtype=np.uint8))
     assert np.array_equal(got, ref_requant(want, bias, scale, 5, np.uint8))
+
+
+def test_conv_route_usual_call_equals_the_general_route():
+    """A packed layer's usual call (int geometry, int or int32-array zero points: the one-pass checks of
+    conv.py) gives the general route's bits, and bad zero points still raise ValueError."""
+    rng = np.random.default_rng(21)
+    x = rnd(rng, np.uint8, (3, 8, 8, 8))
+    for w, acc, wzps in [(rnd(rng, np.int8, (16, 8, 3, 3)), "int16_pairs:hwc", [0, rng.integers(-9, 9, 16).astype(np.int32)]),
+                         (rnd(rng, np.uint8, (16, 8, 3, 3)), None, [128, np.full(1, 130, np.int32)])]:
+        packed = K.pack_weights(w)
+        bias = rng.integers(-3000, 3000, 16).astype(np.int32)
+        scale = rng.uniform(1e-3, 1e-2, 16).astype(np.float32)
+        rq = Requantizer.fp32(scale, zero_point=4, dtype=np.uint8)
+        for wzp in wzps:
+            fast = conv2d(x, packed, x_zero_point=7, w_zero_point=wzp, padding=1, bias=bias, requantizer=rq, accumulation=acc)
+            general = conv2d(x, w, x_zero_point=7, w_zero_point=wzp, padding=(1, 1), stride=(1, 1), bias=bias,
+                             requantizer=rq, accumulation=acc)
+            assert np.array_equal(fast, general)
+            want = ref_conv(x, w, 7, wzp, pads=(1,) * 4, sat=acc is not None)
+            assert np.array_equal(fast, ref_requant(want, bias, scale, 4, np.uint8))
+    packed = K.pack_weights(rnd(rng, np.int8, (16, 8, 3, 3)))
+    with pytest.raises(ValueError, match="w_zero_point"):
+        conv2d(x, packed, w_zero_point=200, padding=1, accumulation="int16_pairs:hwc")
+    with pytest.raises(ValueError, match="w_zero_point"):
+        conv2d(x, packed, w_zero_point=np.full(16, 300, np.int32), padding=1, accumulation="int16_pairs:hwc")
+    with pytest.raises(ValueError, match="exactly one uint8"):
+        conv2d(x, K.pack_weights(rnd(rng, np.uint8, (16, 8, 3, 3))), padding=1, accumulation="int16_pairs:hwc")
 
 
 @pytest.mark.parametrize("m,k,n", [(1, 16, 3), (7, 45, 20)])

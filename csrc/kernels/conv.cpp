@@ -10,9 +10,11 @@
 #include <type_traits>
 
 #include "cpu/features.hpp"
+#include "fixed/requantize_fp32.hpp"
 #include "kernels/conv_depthwise.hpp"
 #include "kernels/gemm_affine.hpp"
 #include "kernels/gemm_vnni.hpp"
+#include "kernels/pack_units.hpp"
 #include "kernels/threads.hpp"
 
 namespace fxp::kern {
@@ -76,22 +78,6 @@ struct ColumnGrid {
     bool contiguous, dense = false;
     Index base(Index j) const { return contiguous ? j : (j / grid_w) * stride_h * padded_w + (j % grid_w) * stride_w; }
 };
-
-// Four K rows of 16 bytes as the quad layout of one unit: dword j = (r0[j], r1[j], r2[j], r3[j]), low
-// byte first. Two rounds of SSE2 unpacks (baseline x86-64, no run-time dispatch) instead of 64
-// byte moves.
-inline void quad_unit_sse2(const void* r0, const void* r1, const void* r2, const void* r3, int32_t* d) {
-    const __m128i a = _mm_loadu_si128(static_cast<const __m128i*>(r0)), b = _mm_loadu_si128(static_cast<const __m128i*>(r1));
-    const __m128i c = _mm_loadu_si128(static_cast<const __m128i*>(r2)), e = _mm_loadu_si128(static_cast<const __m128i*>(r3));
-    const __m128i ab_lo = _mm_unpacklo_epi8(a, b), ab_hi = _mm_unpackhi_epi8(a, b);  // (r0, r1) byte pairs
-    const __m128i ce_lo = _mm_unpacklo_epi8(c, e), ce_hi = _mm_unpackhi_epi8(c, e);  // (r2, r3) byte pairs
-    __m128i* out = reinterpret_cast<__m128i*>(d);
-    _mm_storeu_si128(out + 0, _mm_unpacklo_epi16(ab_lo, ce_lo));  // columns 0..3
-    _mm_storeu_si128(out + 1, _mm_unpackhi_epi16(ab_lo, ce_lo));  // 4..7
-    _mm_storeu_si128(out + 2, _mm_unpacklo_epi16(ab_hi, ce_hi));  // 8..11
-    _mm_storeu_si128(out + 3, _mm_unpackhi_epi16(ab_hi, ce_hi));  // 12..15
-}
-static_assert(NR == 16, "quad_unit_sse2 packs 16 columns");
 
 bool cpu_has_vbmi() {
     return cpu::has_avx512_vbmi();
@@ -474,147 +460,263 @@ void conv_generic(const T* x, const ConvGeometry& g, const PackedConvWeights& w,
 }
 
 // ---- depthwise: direct kernel over int16 pairs of adjacent taps ---------------------------------
+//
+// Each padded input row v = x - zp (int16, zero padding) is stored as int16 pairs of horizontally
+// adjacent taps, pr[i] = (v[i], v[i + dilation]), split into `stride` phases ph[r][m] = pr[m * stride + r]
+// so that the pair of taps (2t, 2t + 1) of output columns ow.. is a contiguous run of phase
+// (2t * dilation) % stride at m = ow + (2t * dilation) / stride, for any horizontal stride. vpmaddwd
+// sums the two taps of 8 output columns at a time.
 
 struct DepthwisePlan {
-    Index hp, oh, ow, ow_round, pair_w, taps;  // taps: pairs per kernel row
+    Index hp, oh, ow, ow_round, taps;  // taps: pairs per kernel row
+    Index phase_w, row_w;              // pairs per phase, per padded row (stride phases)
+    std::vector<Index> tap_off;        // per kernel row and pair: its offset in a padded row's pairs
 };
 
-// Sum of one output row (oh) of one channel over the kernel: acc[0..ow_round).
-void depthwise_row_portable(const int32_t* pairs, const DepthwisePlan& d, const ConvGeometry& g, const int32_t* wpairs,
-                            Index oh, int32_t* acc) {
-    for (Index ow = 0; ow < d.ow; ++ow) {
-        uint32_t s = 0;
-        for (Index ki = 0; ki < g.kernel_h; ++ki) {
-            const int32_t* row = pairs + (oh * g.stride_h + ki * g.dilation_h) * d.pair_w + ow * g.stride_w;
-            for (Index t = 0; t < d.taps; ++t) {
-                const uint32_t v = uint32_t(row[2 * t * g.dilation_w]), wv = uint32_t(wpairs[ki * d.taps + t]);
-                s += uint32_t(int16_t(v) * int16_t(wv) + int16_t(v >> 16) * int16_t(wv >> 16));
+// bias + the sum of one channel's output plane over the kernel: acc[oh * ow + ow'].
+void depthwise_plane_portable(const int32_t* pairs, const DepthwisePlan& d, const ConvGeometry& g, const int32_t* wpairs,
+                              uint32_t bias, int32_t* acc) {
+    for (Index oh = 0; oh < d.oh; ++oh)
+        for (Index ow = 0; ow < d.ow; ++ow) {
+            uint32_t s = bias;
+            for (Index ki = 0; ki < g.kernel_h; ++ki) {
+                const int32_t* row = pairs + (oh * g.stride_h + ki * g.dilation_h) * d.row_w + ow;
+                for (Index t = 0; t < d.taps; ++t) {
+                    const uint32_t v = uint32_t(row[d.tap_off[size_t(t)]]), wv = uint32_t(wpairs[ki * d.taps + t]);
+                    s += uint32_t(int16_t(v) * int16_t(wv) + int16_t(v >> 16) * int16_t(wv >> 16));
+                }
             }
+            acc[oh * d.ow + ow] = int32_t(s);
         }
-        acc[ow] = int32_t(s);
-    }
 }
 
-// V independent accumulators of 8 outputs each (V = 4 in the body of a row, 1 for its tail).
-template <int V>
+// V independent accumulators of 8 outputs each, from the bias (V = 4 in the body of a row, 1 for its
+// tail); KH kernel rows and TAPS pairs per row fixed at compile time when not 0 (3 x 3 kernels).
+template <int V, int KH, int TAPS>
 __attribute__((target("avx2"))) inline void depthwise_block_avx2(const DepthwisePlan& d, const ConvGeometry& g,
-                                                                  const int32_t* wpairs, const int32_t* row0, int32_t* acc) {
-    __m256i s[V];
-    for (int v = 0; v < V; ++v) s[v] = _mm256_setzero_si256();
-    for (Index ki = 0; ki < g.kernel_h; ++ki) {
-        const int32_t* row = row0 + ki * g.dilation_h * d.pair_w;
-        for (Index t = 0; t < d.taps; ++t) {
-            const __m256i wv = _mm256_set1_epi32(wpairs[ki * d.taps + t]);
-            const int32_t* p = row + 2 * t * g.dilation_w;
+                                                                  const int32_t* wpairs, const int32_t* row0, __m256i bias,
+                                                                  __m256i* s) {
+    const Index kh = KH ? KH : g.kernel_h, taps = TAPS ? TAPS : d.taps;
+    for (int v = 0; v < V; ++v) s[v] = bias;
+    for (Index ki = 0; ki < kh; ++ki) {
+        const int32_t* row = row0 + ki * g.dilation_h * d.row_w;
+        for (Index t = 0; t < taps; ++t) {
+            const __m256i wv = _mm256_set1_epi32(wpairs[ki * taps + t]);
+            const int32_t* p = row + d.tap_off[size_t(t)];
             for (int v = 0; v < V; ++v)
                 s[v] = _mm256_add_epi32(s[v], _mm256_madd_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 8 * v)), wv));
         }
     }
-    for (int v = 0; v < V; ++v) _mm256_storeu_si256(reinterpret_cast<__m256i*>(acc + 8 * v), s[v]);
 }
 
-__attribute__((target("avx2"))) void depthwise_row_avx2(const int32_t* pairs, const DepthwisePlan& d, const ConvGeometry& g,
-                                                         const int32_t* wpairs, Index oh, int32_t* acc) {
-    const int32_t* row0 = pairs + oh * g.stride_h * d.pair_w;
-    Index ow = 0;
-    for (; ow + 32 <= d.ow_round; ow += 32) depthwise_block_avx2<4>(d, g, wpairs, row0 + ow, acc + ow);
-    for (; ow < d.ow_round; ow += 8) depthwise_block_avx2<1>(d, g, wpairs, row0 + ow, acc + ow);
-}
-
-// One padded input row r as int16 pairs: pr[i] = (v[i], v[i + dilation]) where v is x - zp with zero
-// padding (xr == nullptr for a padding row). v has room for every write and read (see conv_depthwise).
-template <class T>
-void build_pair_row(const T* xr, Index width, Index pad_left, int32_t zp, Index dil, int16_t* v, Index v_cap,
-                    int32_t* pr, Index pair_stride) {
-    std::fill(v, v + v_cap, int16_t(0));
-    if (xr)
-        for (Index i = 0; i < width; ++i) v[pad_left + i] = int16_t(int32_t(xr[i]) - zp);
-    for (Index i = 0; i < pair_stride; ++i)
-        pr[i] = int32_t(uint32_t(uint16_t(v[i])) | (uint32_t(uint16_t(v[i + dil])) << 16));
-}
-
-template <class T>
-__attribute__((target("avx2"))) void build_pair_row_avx2(const T* xr, Index width, Index pad_left, int32_t zp, Index dil,
-                                                           int16_t* v, Index v_cap, int32_t* pr, Index pair_stride) {
-    std::memset(v, 0, size_t(v_cap) * sizeof(int16_t));
-    if (xr) {
-        const __m256i z = _mm256_set1_epi16(int16_t(zp));
-        Index i = 0;
-        for (; i + 16 <= width; i += 16) {
-            const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(xr + i));
-            const __m256i w = std::is_unsigned<T>::value ? _mm256_cvtepu8_epi16(b) : _mm256_cvtepi8_epi16(b);
-            _mm256_storeu_si256(reinterpret_cast<__m256i*>(v + pad_left + i), _mm256_sub_epi16(w, z));
+// The plane: row oh at acc + oh * ow, each row written up to ow_round (overwritten by the next row).
+template <int KH, int TAPS>
+__attribute__((target("avx2"))) void depthwise_plane_avx2(const int32_t* pairs, const DepthwisePlan& d, const ConvGeometry& g,
+                                                           const int32_t* wpairs, uint32_t bias, int32_t* acc) {
+    const __m256i b = _mm256_set1_epi32(int32_t(bias));
+    __m256i s[4];
+    for (Index oh = 0; oh < d.oh; ++oh) {
+        const int32_t* row0 = pairs + oh * g.stride_h * d.row_w;
+        int32_t* out = acc + oh * d.ow;
+        Index ow = 0;
+        for (; ow + 32 <= d.ow_round; ow += 32) {
+            depthwise_block_avx2<4, KH, TAPS>(d, g, wpairs, row0 + ow, b, s);
+            for (int v = 0; v < 4; ++v) _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + ow + 8 * v), s[v]);
         }
-        for (; i < width; ++i) v[pad_left + i] = int16_t(int32_t(xr[i]) - zp);
+        for (; ow < d.ow_round; ow += 8) {
+            depthwise_block_avx2<1, KH, TAPS>(d, g, wpairs, row0 + ow, b, s);
+            _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + ow), s[0]);
+        }
     }
-    for (Index i = 0; i < pair_stride; i += 16) {  // pair_stride is a multiple of 16
+}
+
+// ONNX Runtime's fp32 requantization into 8/16-bit words in the store (DirectFp32, gemm.hpp).
+struct PlaneFp32 {
+    DirectFp32 f;
+    OutType type = OutType::UInt8;
+};
+
+// 8 sums requantized into words at out[at..], `valid` of them stored.
+__attribute__((target("avx2"))) inline void put_fp32_avx2(__m256i acc, __m256 sc, __m256 lo, __m256 hi, __m256i zp,
+                                                          const PlaneFp32& q, void* out, Index at, Index valid) {
+    const __m256i r = requantize_fp32_avx2(acc, sc, lo, hi, zp);
+    const __m128i w = _mm256_castsi256_si128(_mm256_permute4x64_epi64(_mm256_packs_epi32(r, r), 0xD8));  // 8 int16
+    alignas(16) unsigned char tmp[16];
+    if (q.f.bytes == 2) {
+        int16_t* o = static_cast<int16_t*>(out) + at;
+        if (valid >= 8) _mm_storeu_si128(reinterpret_cast<__m128i*>(o), w);
+        else _mm_store_si128(reinterpret_cast<__m128i*>(tmp), w), std::memcpy(o, tmp, size_t(valid) * 2);
+        return;
+    }
+    const __m128i bytes = q.type == OutType::UInt8 ? _mm_packus_epi16(w, w) : _mm_packs_epi16(w, w);
+    unsigned char* o = static_cast<unsigned char*>(out) + at;
+    if (valid >= 8) _mm_storel_epi64(reinterpret_cast<__m128i*>(o), bytes);
+    else _mm_store_si128(reinterpret_cast<__m128i*>(tmp), bytes), std::memcpy(o, tmp, size_t(valid));
+}
+
+// The same plane requantized as it is summed: each 8 outputs to 8 words of the output plane `out`;
+// a row's stores past ow land on the next row's start (rewritten next), the last row's are cut.
+template <int KH, int TAPS>
+__attribute__((target("avx2"))) void depthwise_plane_fp32_avx2(const int32_t* pairs, const DepthwisePlan& d,
+                                                                const ConvGeometry& g, const int32_t* wpairs, uint32_t bias,
+                                                                float scale, const PlaneFp32& q, void* out) {
+    const __m256i b = _mm256_set1_epi32(int32_t(bias)), zp = _mm256_set1_epi32(q.f.zp);
+    const __m256 sc = _mm256_set1_ps(scale), lo = _mm256_set1_ps(q.f.lo), hi = _mm256_set1_ps(q.f.hi);
+    __m256i s[4];
+    const Index count = d.oh * d.ow;
+    for (Index oh = 0; oh < d.oh; ++oh) {
+        const int32_t* row0 = pairs + oh * g.stride_h * d.row_w;
+        const Index at = oh * d.ow;
+        Index ow = 0;
+        for (; ow + 32 <= d.ow_round; ow += 32) {
+            depthwise_block_avx2<4, KH, TAPS>(d, g, wpairs, row0 + ow, b, s);
+            for (int v = 0; v < 4; ++v) put_fp32_avx2(s[v], sc, lo, hi, zp, q, out, at + ow + 8 * v, count - (at + ow + 8 * v));
+        }
+        for (; ow < d.ow_round; ow += 8) {
+            depthwise_block_avx2<1, KH, TAPS>(d, g, wpairs, row0 + ow, b, s);
+            put_fp32_avx2(s[0], sc, lo, hi, zp, q, out, at + ow, count - (at + ow));
+        }
+    }
+}
+
+// v[pad_left + i] = x[i] - zp for the row's width (the padding of v stays zero).
+template <class T>
+void row_minus_zp(const T* xr, Index width, int32_t zp, int16_t* v) {
+    for (Index i = 0; i < width; ++i) v[i] = int16_t(int32_t(xr[i]) - zp);
+}
+template <class T>
+__attribute__((target("avx2"))) inline void row_minus_zp_avx2(const T* xr, Index width, int32_t zp, int16_t* v) {
+    const __m256i z = _mm256_set1_epi16(int16_t(zp));
+    Index i = 0;
+    for (; i + 16 <= width; i += 16) {
+        const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(xr + i));
+        const __m256i w = std::is_unsigned<T>::value ? _mm256_cvtepu8_epi16(b) : _mm256_cvtepi8_epi16(b);
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(v + i), _mm256_sub_epi16(w, z));
+    }
+    if (i + 8 <= width) {
+        const __m128i b = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(xr + i));
+        const __m128i w = std::is_unsigned<T>::value ? _mm_cvtepu8_epi16(b) : _mm_cvtepi8_epi16(b);
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(v + i), _mm_sub_epi16(w, _mm256_castsi256_si128(z)));
+        i += 8;
+    }
+    for (; i < width; ++i) v[i] = int16_t(int32_t(xr[i]) - zp);
+}
+
+// The phases of one padded row's pairs from v (ph[r * phase_w + m] = (v[m s + r], v[m s + r + dil])).
+void pair_phases(const int16_t* v, Index stride, Index dil, Index phase_w, int32_t* ph) {
+    if (stride == dil + 1 && dil == 1) {  // (v[2m + r], v[2m + r + 1]) is the dword at v + r + 2m
+        for (Index r = 0; r < stride; ++r) std::memcpy(ph + r * phase_w, v + r, size_t(phase_w) * sizeof(int32_t));
+        return;
+    }
+    for (Index r = 0; r < stride; ++r)
+        for (Index m = 0; m < phase_w; ++m)
+            ph[r * phase_w + m] = int32_t(uint32_t(uint16_t(v[m * stride + r])) | (uint32_t(uint16_t(v[m * stride + r + dil])) << 16));
+}
+__attribute__((target("avx2"))) inline void pair_phases_avx2(const int16_t* v, Index stride, Index dil, Index phase_w,
+                                                              int32_t* ph) {
+    if (stride == 2 && dil == 1) {  // the dwords at v + r (phase_w is a multiple of 16)
+        for (Index r = 0; r < 2; ++r)
+            for (Index i = 0; i < phase_w; i += 8)
+                _mm256_storeu_si256(reinterpret_cast<__m256i*>(ph + r * phase_w + i),
+                                    _mm256_loadu_si256(reinterpret_cast<const __m256i*>(v + r + 2 * i)));
+        return;
+    }
+    if (stride != 1) return pair_phases(v, stride, dil, phase_w, ph);
+    for (Index i = 0; i < phase_w; i += 16) {  // phase_w is a multiple of 16
         const __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(v + i));
         const __m256i b = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(v + i + dil));
         const __m256i lo = _mm256_unpacklo_epi16(a, b), hi = _mm256_unpackhi_epi16(a, b);  // in-lane halves
-        _mm256_storeu_si256(reinterpret_cast<__m256i*>(pr + i), _mm256_permute2x128_si256(lo, hi, 0x20));
-        _mm256_storeu_si256(reinterpret_cast<__m256i*>(pr + i + 8), _mm256_permute2x128_si256(lo, hi, 0x31));
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(ph + i), _mm256_permute2x128_si256(lo, hi, 0x20));
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(ph + i + 8), _mm256_permute2x128_si256(lo, hi, 0x31));
     }
 }
 
+// The pairs of every padded row of one input plane (v: the rows x - zp, padding zero). All rows of v
+// first, then their pairs: the pairs read v with wide loads that would stall on the just-stored
+// narrower values of the same row (no store-to-load forwarding).
 template <class T>
-void conv_depthwise(const T* x, const ConvGeometry& g, const PackedConvWeights& w, const ConvArgs& args) {
+void build_plane(const T* xc, const ConvGeometry& g, const DepthwisePlan& d, int32_t zp, Index v_cap, int16_t* v,
+                 int32_t* pairs) {
+    for (Index h = 0; h < g.height; ++h) row_minus_zp(xc + h * g.width, g.width, zp, v + (g.pad_top + h) * v_cap + g.pad_left);
+    for (Index r = 0; r < d.hp; ++r) pair_phases(v + r * v_cap, g.stride_w, g.dilation_w, d.phase_w, pairs + r * d.row_w);
+}
+template <class T>
+__attribute__((target("avx2"))) void build_plane_avx2(const T* xc, const ConvGeometry& g, const DepthwisePlan& d, int32_t zp,
+                                                       Index v_cap, int16_t* v, int32_t* pairs) {
+    for (Index h = 0; h < g.height; ++h)
+        row_minus_zp_avx2(xc + h * g.width, g.width, zp, v + (g.pad_top + h) * v_cap + g.pad_left);
+    for (Index r = 0; r < d.hp; ++r) pair_phases_avx2(v + r * v_cap, g.stride_w, g.dilation_w, d.phase_w, pairs + r * d.row_w);
+}
+
+template <class T>
+void conv_depthwise(const T* x, const ConvGeometry& g, const int16_t* weights, const ConvArgs& args) {
     DepthwisePlan d;
+    const Index s = g.stride_w, dil = g.dilation_w;
     d.hp = g.height + g.pad_top + g.pad_bottom;
     d.oh = g.out_h();
     d.ow = g.out_w();
     d.ow_round = round_up(d.ow, 8);
     d.taps = (g.kernel_w + 1) / 2;
-    // Pair index i holds (v[i], v[i + dilation]) of the padded row v = x - zp; the last read is at
-    // (ow_round - 1) * stride + 2 * (taps - 1) * dilation.
-    d.pair_w = round_up((d.ow_round - 1) * g.stride_w + 2 * (d.taps - 1) * g.dilation_w + 1, 16);
-    const Index v_cap = std::max(g.pad_left + g.width, d.pair_w + g.dilation_w) + 16;
+    // Pair (2t, 2t + 1) of output column ow is pr[ow * s + 2t * dil]: phase (2t dil) % s, index
+    // ow + (2t dil) / s; the last index read is ow_round - 1 + (2 (taps - 1) dil) / s.
+    d.phase_w = round_up(d.ow_round + (2 * (d.taps - 1) * dil) / s, 16);
+    for (Index t = 0; t < d.taps; ++t) d.tap_off.push_back(((2 * t * dil) % s) * d.phase_w + (2 * t * dil) / s);
+    d.row_w = s * d.phase_w;
+    // v is read up to (phase_w - 1) s + (s - 1) + dil.
+    const Index v_cap = std::max(g.pad_left + g.width, d.phase_w * s + dil) + 16;
     const Index mult = g.out_channels / g.channels, kk = g.kernel_h * g.kernel_w;
     const bool avx2 = resolve(args.path) != Path::Portable;
-    const auto row_kernel = avx2 && g.stride_w == 1 ? depthwise_row_avx2 : depthwise_row_portable;
-    const auto build_row = avx2 ? build_pair_row_avx2<T> : build_pair_row<T>;
-    const Index planes = g.batch * g.channels;
-    const double work = double(planes) * double(mult) * double(d.oh * d.ow) * double(kk);
+    const bool k33 = g.kernel_h == 3 && d.taps == 2;
+    const auto plane_kernel = !avx2 ? depthwise_plane_portable : k33 ? depthwise_plane_avx2<3, 2> : depthwise_plane_avx2<0, 0>;
+    // ONNX Runtime's fp32 requantization into words: in the AVX2 kernel's store.
+    PlaneFp32 fp32;
+    const bool fused = avx2 && args.rq && direct_fp32(*args.rq, fp32.f);
+    if (fused) fp32.type = args.rq->out_type;
+    const auto fused_kernel = k33 ? depthwise_plane_fp32_avx2<3, 2> : depthwise_plane_fp32_avx2<0, 0>;
+    const auto build = avx2 ? build_plane_avx2<T> : build_plane<T>;
+    // The weight pairs of every output channel, once per call.
+    std::vector<int32_t> wpairs(size_t(g.out_channels * g.kernel_h * d.taps));
+    for (Index oc = 0; oc < g.out_channels; ++oc)
+        for (Index ki = 0; ki < g.kernel_h; ++ki)
+            for (Index t = 0; t < d.taps; ++t) {
+                const int16_t* wr = weights + oc * kk + ki * g.kernel_w;
+                const int32_t w0 = wr[2 * t], w1 = 2 * t + 1 < g.kernel_w ? wr[2 * t + 1] : 0;
+                wpairs[size_t((oc * g.kernel_h + ki) * d.taps + t)] =
+                    int32_t(uint32_t(uint16_t(int16_t(w0))) | (uint32_t(uint16_t(int16_t(w1))) << 16));
+            }
+    const Index planes = g.batch * g.channels, count = d.oh * d.ow;
+    const double work = double(planes) * double(mult) * double(count) * double(kk);
     struct Scratch {
-        std::vector<int32_t> pairs, acc, wpairs;
-        std::vector<int16_t> padded_row;
+        std::vector<int32_t> pairs, acc;
+        std::vector<int16_t> rows;  // v of every padded row; the padding is zeroed once and never written
     };
     const int threads = threads_for_work(work, planes);
     std::vector<Scratch> per_thread(static_cast<size_t>(threads));
     parallel_tasks(planes, threads, [&](std::ptrdiff_t task, int slot) {
         const Index pc = Index(task);
         Scratch& own = per_thread[size_t(slot)];
-        own.pairs.resize(size_t(d.hp * d.pair_w));
-        own.padded_row.resize(static_cast<size_t>(v_cap));
-        own.acc.resize(size_t(d.ow_round));
-        own.wpairs.resize(size_t(g.kernel_h * d.taps));
-        std::vector<int32_t>& pairs = own.pairs;
-        std::vector<int16_t>& padded_row = own.padded_row;
-        std::vector<int32_t>& acc = own.acc;
-        std::vector<int32_t>& wpairs = own.wpairs;
-        {
-            const Index n = pc / g.channels, c = pc % g.channels;
-            const T* xc = x + pc * g.height * g.width;
-            for (Index r = 0; r < d.hp; ++r) {
-                const Index h = r - g.pad_top;
-                build_row(h >= 0 && h < g.height ? xc + h * g.width : nullptr, g.width, g.pad_left, args.x_zero_point,
-                          g.dilation_w, padded_row.data(), v_cap, pairs.data() + r * d.pair_w, d.pair_w);
+        if (own.rows.empty()) {
+            own.pairs.resize(size_t(d.hp * d.row_w));
+            own.rows.assign(static_cast<size_t>(d.hp * v_cap), 0);
+            own.acc.resize(size_t(count + d.ow_round));  // the plane, rows at stride ow (+ a row's overhang)
+        }
+        int32_t* pairs = own.pairs.data();
+        int32_t* acc = own.acc.data();
+        int16_t* v = own.rows.data();
+        const Index n = pc / g.channels, c = pc % g.channels;
+        const T* xc = x + pc * g.height * g.width;
+        build(xc, g, d, args.x_zero_point, v_cap, v, pairs);
+        for (Index oc = c * mult; oc < (c + 1) * mult; ++oc) {
+            const int32_t* wp = wpairs.data() + oc * g.kernel_h * d.taps;
+            const uint32_t bias = uint32_t(args.bias ? args.bias[oc] : 0);
+            const Index plane_at = (n * g.out_channels + oc) * count;
+            if (fused) {
+                fused_kernel(pairs, d, g, wp, bias, args.rq->params_at(oc).scale, fp32,
+                             static_cast<char*>(args.out) + plane_at * fp32.f.bytes);
+                continue;
             }
-            for (Index oc = c * mult; oc < (c + 1) * mult; ++oc) {
-                const int8_t* wk = w.raw.data() + oc * kk;
-                for (Index ki = 0; ki < g.kernel_h; ++ki)
-                    for (Index t = 0; t < d.taps; ++t) {
-                        const Index kj = 2 * t;
-                        const int32_t w0 = wk[ki * g.kernel_w + kj], w1 = kj + 1 < g.kernel_w ? wk[ki * g.kernel_w + kj + 1] : 0;
-                        wpairs[size_t(ki * d.taps + t)] = int32_t(uint32_t(uint16_t(int16_t(w0))) | (uint32_t(uint16_t(int16_t(w1))) << 16));
-                    }
-                const uint32_t bias = uint32_t(args.bias ? args.bias[oc] : 0);
-                const Index out_plane = (n * g.out_channels + oc) * d.oh * d.ow;
-                for (Index oh = 0; oh < d.oh; ++oh) {
-                    row_kernel(pairs.data(), d, g, wpairs.data(), oh, acc.data());
-                    for (Index j = 0; j < d.ow; ++j) acc[size_t(j)] = int32_t(uint32_t(acc[size_t(j)]) + bias);
-                    emit(args, oc, acc.data(), d.ow, out_plane + oh * d.ow);
-                }
-            }
+            plane_kernel(pairs, d, g, wp, bias, acc);
+            emit(args, oc, acc, count, plane_at);  // one requantization call per plane
         }
     });
 }
@@ -624,12 +726,19 @@ void conv_depthwise(const T* x, const ConvGeometry& g, const PackedConvWeights& 
 template <class T>
 void conv2d(const T* x, const ConvGeometry& g, const PackedConvWeights& w, const ConvArgs& args) {
     if (g.depthwise()) {
-        if (!conv_depthwise_bytes(x, g, w, args)) conv_depthwise(x, g, w, args);
+        if (!conv_depthwise_bytes(x, g, w, args)) conv_depthwise(x, g, std::vector<int16_t>(w.raw.begin(), w.raw.end()).data(), args);
     } else {
         conv_generic(x, g, w, args);
     }
 }
 
+template <class T>
+void conv2d_depthwise_int16(const T* x, const ConvGeometry& g, const int16_t* weights, const ConvArgs& args) {
+    conv_depthwise(x, g, weights, args);
+}
+
+template void conv2d_depthwise_int16<int8_t>(const int8_t*, const ConvGeometry&, const int16_t*, const ConvArgs&);
+template void conv2d_depthwise_int16<uint8_t>(const uint8_t*, const ConvGeometry&, const int16_t*, const ConvArgs&);
 template void conv2d<int8_t>(const int8_t*, const ConvGeometry&, const PackedConvWeights&, const ConvArgs&);
 template void conv2d<uint8_t>(const uint8_t*, const ConvGeometry&, const PackedConvWeights&, const ConvArgs&);
 

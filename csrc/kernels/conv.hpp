@@ -54,4 +54,9 @@ struct ConvArgs {
 template <class T>
 void conv2d(const T* x, const ConvGeometry& g, const PackedConvWeights& w, const ConvArgs& args);
 
+// Depthwise (g.depthwise()) by the direct kernel with int16 weights (O x kh x kw), e.g. w - w_zero_point
+// of uint8 weights or of weights with a zero point (|w| <= 255: every pair of products is exact in int32).
+template <class T>
+void conv2d_depthwise_int16(const T* x, const ConvGeometry& g, const int16_t* weights, const ConvArgs& args);
+
 }  // namespace fxp::kern

@@ -1,21 +1,30 @@
-// 2-D convolution as im2col + the affine GEMM (gemm_affine.hpp), for what the direct convolution
-// (conv.hpp) does not take: a weight zero point (per tensor or per output channel), uint8 weights, and
-// ONNX Runtime's int16-pair saturating accumulation (Accum::Int16Pairs) with the K order MLAS uses.
+// 2-D convolution as a GEMM of the packed weights by the im2col matrix, for what the direct
+// convolution (conv.hpp) does not take: a weight zero point (per tensor or per output channel), uint8
+// weights, and ONNX Runtime's int16-pair saturating accumulation (Accum::Int16Pairs) in the K order
+// MLAS uses.
 //
-// Per image and group: the im2col rows (one per output pixel, the zero-point-padded taps in the
-// chosen K order) are the GEMM's A, the group's weights as a (K, O/groups) matrix its B; the GEMM
-// writes (pixels x channels) with the fused requantizer, transposed into the NCHW output.
+// Per group, out[o, p] = W[o, :] * col[:, p]: the weights (rows = output channels, K in the chosen
+// order) are the left operand, packed once; the im2col columns (one per output pixel) the right
+// operand, written by the GEMM driver tile by tile straight into its packed panel layout from a
+// zero-point-padded copy of a chunk of images (so the panel is built in cache and no patch matrix
+// exists). Rows are output channels and columns pixels, so each finished row of a tile is a run of
+// one NCHW output plane: the epilogue adds the zero-point terms and the bias, requantizes and stores
+// it there (no transpose, no gather pass).
 //   K order Chw: (c, kh, kw), the ONNX OIHW order (ConvInteger's NCHW im2col, conv_integer.cc).
 //   K order Hwc: (kh, kw, c), QLinearConv's NHWC im2col / ConvSym order (qlinearconv.cc).
 // Exact accumulation does not depend on the order; the saturating one pairs K steps (4q, 4q+1) and
 // (4q+2, 4q+3) of that order, K zero-padded to a multiple of 4 at its end.
+// Zero points never touch the inner loop: with raw = sum of the products as multiplied,
+//   sum (w - zw)(x - zx) = raw - zx * sum(w) - zw * sum(x) + K * zx * zw   (modulo 2^32),
+// sum(w) per output channel (packed once), sum(x) per output pixel (box sums of the padded image,
+// only when a weight zero point is not 0).
 #pragma once
 
 #include <cstdint>
 #include <vector>
 
 #include "kernels/conv.hpp"
-#include "kernels/gemm_affine.hpp"
+#include "kernels/gemm.hpp"
 #include "kernels/requantize.hpp"
 
 namespace fxp::kern {
@@ -27,11 +36,16 @@ struct PackedConvGemm {
     KOrder order = KOrder::Chw;
     Accum accum = Accum::Exact;
     bool w_unsigned = false;
-    // Exact: per group, the weights as int8 (uint8 weights stored as w - 128, i.e. byte xor 0x80: the
-    // zero points then move by -128, w_offset = -128). Int16Pairs: per group, the raw bytes as quads.
-    std::vector<PackedGemmB> exact;
-    std::vector<PackedCols> quads;
+    // Per group, the (O/groups) x K weight rows in the K order, with their sums.
+    // Int16Pairs: the raw bytes as quads (int8, or uint8 when the weights are the unsigned operand).
+    // Exact: int8 (uint8 weights stored as w - 128, i.e. byte xor 0x80: the zero points then move by
+    // w_offset = -128) as int16 pairs, and as quads on AVX2 CPUs (for images whose bytes are <= 127,
+    // or VNNI).
+    std::vector<PackedRows> quads, pairs;
     int32_t w_offset = 0;
+    // Depthwise (one input channel per group, groups > 1) with exact accumulation: the weights as
+    // given (O x kh x kw), for the direct depthwise kernel (conv.hpp) with w - w_zero_point.
+    std::vector<int16_t> depthwise;
 };
 
 // w: OIHW, int8 (w_unsigned false) or uint8.

@@ -208,39 +208,105 @@ void micro_portable_pairs(const int32_t* a, Index lda, const int32_t* b, Index u
     ROW(FXP_A0, 0, 1) ROW(FXP_A1, 2, 3) ROW(FXP_A2, 4, 5) ROW(FXP_A3, 6, 7) ROW(FXP_A4, 8, 9) ROW(FXP_A5, 10, 11) \
     "add $4, %[a0]\n\tadd $4, %[a3]\n\tadd $64, %[b]\n\tdec %[n]\n\tjnz 1b\n"                          \
     "2:\n\t"                                                                                           \
-    "vmovdqu %%ymm0, (%[out])\n\tvmovdqu %%ymm1, 32(%[out])\n\tvmovdqu %%ymm2, 64(%[out])\n\t"        \
-    "vmovdqu %%ymm3, 96(%[out])\n\tvmovdqu %%ymm4, 128(%[out])\n\tvmovdqu %%ymm5, 160(%[out])\n\t"    \
-    "vmovdqu %%ymm6, 192(%[out])\n\tvmovdqu %%ymm7, 224(%[out])\n\tvmovdqu %%ymm8, 256(%[out])\n\t"   \
-    "vmovdqu %%ymm9, 288(%[out])\n\tvmovdqu %%ymm10, 320(%[out])\n\tvmovdqu %%ymm11, 352(%[out])\n\t" \
+    "test %[acc], %[acc]\n\tjz 3f\n\t"                                                               \
+    "vpaddd (%[c0]), %%ymm0, %%ymm0\n\tvpaddd 32(%[c0]), %%ymm1, %%ymm1\n\t"                        \
+    "vpaddd (%[c0],%[ldc],1), %%ymm2, %%ymm2\n\tvpaddd 32(%[c0],%[ldc],1), %%ymm3, %%ymm3\n\t"      \
+    "vpaddd (%[c0],%[ldc],2), %%ymm4, %%ymm4\n\tvpaddd 32(%[c0],%[ldc],2), %%ymm5, %%ymm5\n\t"      \
+    "vpaddd (%[c3]), %%ymm6, %%ymm6\n\tvpaddd 32(%[c3]), %%ymm7, %%ymm7\n\t"                        \
+    "vpaddd (%[c3],%[ldc],1), %%ymm8, %%ymm8\n\tvpaddd 32(%[c3],%[ldc],1), %%ymm9, %%ymm9\n\t"      \
+    "vpaddd (%[c3],%[ldc],2), %%ymm10, %%ymm10\n\tvpaddd 32(%[c3],%[ldc],2), %%ymm11, %%ymm11\n"    \
+    "3:\n\t"                                                                                           \
+    "vmovdqu %%ymm0, (%[c0])\n\tvmovdqu %%ymm1, 32(%[c0])\n\t"                                      \
+    "vmovdqu %%ymm2, (%[c0],%[ldc],1)\n\tvmovdqu %%ymm3, 32(%[c0],%[ldc],1)\n\t"                    \
+    "vmovdqu %%ymm4, (%[c0],%[ldc],2)\n\tvmovdqu %%ymm5, 32(%[c0],%[ldc],2)\n\t"                    \
+    "vmovdqu %%ymm6, (%[c3])\n\tvmovdqu %%ymm7, 32(%[c3])\n\t"                                      \
+    "vmovdqu %%ymm8, (%[c3],%[ldc],1)\n\tvmovdqu %%ymm9, 32(%[c3],%[ldc],1)\n\t"                    \
+    "vmovdqu %%ymm10, (%[c3],%[ldc],2)\n\tvmovdqu %%ymm11, 32(%[c3],%[ldc],2)\n\t"                  \
     "vzeroupper\n\t"
 
+// The 6 x 16 block is stored straight into c (rows at c0 + r * ldc, r < 3, and c3 + (r - 3) * ldc),
+// added to what is there when `acc` is set (a later K block).
 #define FXP_ASM_OPERANDS                                                                               \
     : [a0] "+r"(a0), [a3] "+r"(a3), [b] "+r"(b), [n] "+r"(n)                                          \
-    : [ld] "r"(ld), [out] "r"(tile), [ones] "m"(ones)                                                  \
+    : [ld] "r"(ld), [c0] "r"(c), [c3] "r"(c3), [ldc] "r"(ldcb), [acc] "r"(acc), [ones] "m"(ones)        \
     : "memory", "cc", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9",  \
       "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15"
-
-// c (+)= the MR x NR tile (inlined into the AVX2 kernels, where it vectorises).
-inline void store_tile(const int32_t* tile, int32_t* c, Index ldc, bool accumulate) {
-    for (int r = 0; r < MR; ++r)
-        for (int j = 0; j < NR; ++j)
-            c[r * ldc + j] = int32_t((accumulate ? uint32_t(c[r * ldc + j]) : 0u) + uint32_t(tile[r * NR + j]));
-}
 
 struct alignas(32) Ones16 { int16_t v[16]; };
 constexpr Ones16 ones = {{1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1}};
 
 template <int Kind>  // 0: pairs, 1: quads with unsigned A, 2: quads with unsigned B
 __attribute__((target("avx2"))) void micro_avx2(const int32_t* a, Index lda, const int32_t* b, Index units, int32_t* c, Index ldc, bool accumulate) {
-    alignas(32) int32_t tile[MR * NR];
     const int32_t* a0 = a;
     const int32_t* a3 = a + 3 * lda;
-    const Index ld = lda * Index(sizeof(int32_t));
+    int32_t* c3 = c + 3 * ldc;
+    const Index ld = lda * Index(sizeof(int32_t)), ldcb = ldc * Index(sizeof(int32_t));
+    const Index acc = accumulate ? 1 : 0;
     Index n = units;
     if (Kind == 0) __asm__ volatile(FXP_LOOP(FXP_PAIRS_ROW) FXP_ASM_OPERANDS);
     else if (Kind == 1) __asm__ volatile(FXP_LOOP(FXP_QROW_AU) FXP_ASM_OPERANDS);
     else __asm__ volatile(FXP_LOOP(FXP_QROW_BU) FXP_ASM_OPERANDS);
-    store_tile(tile, c, ldc, accumulate);
+}
+
+// The same loop with B read in place from an image whose K unit u of a column is the dword at
+// byte offset unit_bytes[u] from the column's base (conv_gemm.cpp's interleaved images): columns
+// 0-7 and 8-15 from b[0] and b[2] (blocks of 8 contiguous columns), or 0-3, 4-7, 8-11, 12-15 from
+// b[0..3] (blocks of 4). The 6 x 16 block goes to `tile` (row r at tile + 16 r).
+#define FXP_LOAD_B8 "vmovdqu (%[b0],%[t]), %%ymm12\n\tvmovdqu (%[b2],%[t]), %%ymm13\n\t"
+#define FXP_LOAD_B4                                                                                    \
+    "vmovdqu (%[b0],%[t]), %%xmm12\n\tvinserti128 $1, (%[b1],%[t]), %%ymm12, %%ymm12\n\t"           \
+    "vmovdqu (%[b2],%[t]), %%xmm13\n\tvinserti128 $1, (%[b3],%[t]), %%ymm13, %%ymm13\n\t"
+// ROWS accumulator pairs (R = 6, 4 or 2 rows: a last block of fewer rows skips the others).
+#define FXP_ZERO_2 "vpxor %%xmm0, %%xmm0, %%xmm0\n\tvpxor %%xmm1, %%xmm1, %%xmm1\n\tvpxor %%xmm2, %%xmm2, %%xmm2\n\tvpxor %%xmm3, %%xmm3, %%xmm3\n\t"
+#define FXP_ZERO_4 FXP_ZERO_2 "vpxor %%xmm4, %%xmm4, %%xmm4\n\tvpxor %%xmm5, %%xmm5, %%xmm5\n\tvpxor %%xmm6, %%xmm6, %%xmm6\n\tvpxor %%xmm7, %%xmm7, %%xmm7\n\t"
+#define FXP_ZERO_6 FXP_ZERO_4 "vpxor %%xmm8, %%xmm8, %%xmm8\n\tvpxor %%xmm9, %%xmm9, %%xmm9\n\tvpxor %%xmm10, %%xmm10, %%xmm10\n\tvpxor %%xmm11, %%xmm11, %%xmm11\n\t"
+#define FXP_ROWS_2(ROW) ROW(FXP_A0, 0, 1) ROW(FXP_A1, 2, 3)
+#define FXP_ROWS_4(ROW) FXP_ROWS_2(ROW) ROW(FXP_A2, 4, 5) ROW(FXP_A3, 6, 7)
+#define FXP_ROWS_6(ROW) FXP_ROWS_4(ROW) ROW(FXP_A4, 8, 9) ROW(FXP_A5, 10, 11)
+#define FXP_STORE_2 "vmovdqu %%ymm0, (%[out])\n\tvmovdqu %%ymm1, 32(%[out])\n\tvmovdqu %%ymm2, 64(%[out])\n\tvmovdqu %%ymm3, 96(%[out])\n\t"
+#define FXP_STORE_4 FXP_STORE_2 "vmovdqu %%ymm4, 128(%[out])\n\tvmovdqu %%ymm5, 160(%[out])\n\tvmovdqu %%ymm6, 192(%[out])\n\tvmovdqu %%ymm7, 224(%[out])\n\t"
+#define FXP_STORE_6 FXP_STORE_4 "vmovdqu %%ymm8, 256(%[out])\n\tvmovdqu %%ymm9, 288(%[out])\n\tvmovdqu %%ymm10, 320(%[out])\n\tvmovdqu %%ymm11, 352(%[out])\n\t"
+#define FXP_LOOP_IMAGE(R, ROW, LOAD)                                                                   \
+    FXP_ZERO_##R                                                                                       \
+    "test %[n], %[n]\n\tjz 2f\n\t"                                                                     \
+    ".p2align 5\n"                                                                                     \
+    "1:\n\t"                                                                                           \
+    "mov (%[uo]), %[t]\n\t" LOAD                                                                        \
+    FXP_ROWS_##R(ROW)                                                                                  \
+    "add $4, %[a0]\n\tadd $4, %[a3]\n\tadd $8, %[uo]\n\tdec %[n]\n\tjnz 1b\n"                         \
+    "2:\n\t"                                                                                           \
+    FXP_STORE_##R                                                                                      \
+    "vzeroupper\n\t"
+#define FXP_IMAGE_OPERANDS                                                                             \
+    : [a0] "+r"(a0), [a3] "+r"(a3), [uo] "+r"(uo), [n] "+r"(n), [t] "=&r"(t)                           \
+    : [ld] "r"(ld), [b0] "r"(b[0]), [b1] "r"(b[1]), [b2] "r"(b[2]), [b3] "r"(b[3]), [out] "r"(tile),      \
+      [ones] "m"(ones)                                                                                 \
+    : "memory", "cc", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9",  \
+      "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15"
+
+template <int Kind, bool Blocks8, int R>  // Kind as micro_avx2: 0 pairs, 1 quads with unsigned A, 2 with unsigned B
+__attribute__((target("avx2"))) void micro_avx2_image(const int32_t* a, Index lda, const unsigned char* const* b,
+                                                       const Index* unit_bytes, Index units, int32_t* tile) {
+    const int32_t* a0 = a;
+    const int32_t* a3 = a + 3 * lda;
+    const Index ld = lda * Index(sizeof(int32_t));
+    const Index* uo = unit_bytes;
+    Index n = units, t;
+#define FXP_IMAGE_KERNEL(RR)                                                                                          \
+    if (Kind == 0 && Blocks8) __asm__ volatile(FXP_LOOP_IMAGE(RR, FXP_PAIRS_ROW, FXP_LOAD_B8) FXP_IMAGE_OPERANDS);      \
+    else if (Kind == 0) __asm__ volatile(FXP_LOOP_IMAGE(RR, FXP_PAIRS_ROW, FXP_LOAD_B4) FXP_IMAGE_OPERANDS);            \
+    else if (Kind == 1 && Blocks8) __asm__ volatile(FXP_LOOP_IMAGE(RR, FXP_QROW_AU, FXP_LOAD_B8) FXP_IMAGE_OPERANDS);   \
+    else if (Kind == 1) __asm__ volatile(FXP_LOOP_IMAGE(RR, FXP_QROW_AU, FXP_LOAD_B4) FXP_IMAGE_OPERANDS);             \
+    else if (Blocks8) __asm__ volatile(FXP_LOOP_IMAGE(RR, FXP_QROW_BU, FXP_LOAD_B8) FXP_IMAGE_OPERANDS);                \
+    else __asm__ volatile(FXP_LOOP_IMAGE(RR, FXP_QROW_BU, FXP_LOAD_B4) FXP_IMAGE_OPERANDS);
+    if (R == 6) {
+        FXP_IMAGE_KERNEL(6)
+    } else if (R == 4) {
+        FXP_IMAGE_KERNEL(4)
+    } else {
+        FXP_IMAGE_KERNEL(2)
+    }
+#undef FXP_IMAGE_KERNEL
 }
 
 MicroKernel pick_kernel(const RowSource& a, const ColSource& b, Path path, Accum accum) {
@@ -300,6 +366,20 @@ void choose_tiles(Index m, Index n, int threads, Index& mc, Index& nc) {
 }
 
 }  // namespace
+
+void block_from_image_avx2(const int32_t* a, Index lda, Layout layout, bool a_unsigned, const unsigned char* const b[4],
+                           bool blocks8, const Index* unit_bytes, Index units, Index rows, int32_t* tile) {
+    using Kernel = void (*)(const int32_t*, Index, const unsigned char* const*, const Index*, Index, int32_t*);
+#define FXP_KINDS(R)                                                                                    \
+    {{micro_avx2_image<0, false, R>, micro_avx2_image<0, true, R>},                                      \
+     {micro_avx2_image<1, false, R>, micro_avx2_image<1, true, R>},                                      \
+     {micro_avx2_image<2, false, R>, micro_avx2_image<2, true, R>}}
+    static const Kernel kernels[3][3][2] = {FXP_KINDS(2), FXP_KINDS(4), FXP_KINDS(6)};
+#undef FXP_KINDS
+    const int kind = layout == Layout::Pairs ? 0 : a_unsigned ? 1 : 2;
+    const int r = rows <= 2 ? 0 : rows <= 4 ? 1 : 2;
+    kernels[r][kind][blocks8 ? 1 : 0](a, lda, b, unit_bytes, units, tile);
+}
 
 void multiply(const RowSource& a, const ColSource& b, const Epilogue& ep, Path path, Index u0, Index u1, Accum accum) {
     if (a.layout != b.layout || a.k != b.k || a.units != b.units)

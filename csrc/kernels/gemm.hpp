@@ -181,6 +181,16 @@ struct Epilogue {
     virtual ~Epilogue() = default;
 };
 
+// One MR x NR block on AVX2 with the right operand read in place from an image: unit u of columns
+// 4i..4i+3 is the 16 bytes at b[i] + unit_bytes[u] (blocks8: columns 0-7 at b[0], 8-15 at b[2], 32
+// bytes each), in the layout's form (pairs: two int16 per dword, vpmaddwd, exact; quads: four bytes,
+// vpmaddubsw, i.e. Accum::Int16Pairs, exact when the unsigned operand is <= 127). a: the packed rows
+// (row r at a + r * lda; a_unsigned for quads); the image is the other operand. tile: the 6 x 16
+// int32 sums, row r at tile + 16 r; only the first `rows` are computed when rows <= 4 (2 or 4 rows
+// of the kernel run). Requires AVX2.
+void block_from_image_avx2(const int32_t* a, Index lda, Layout layout, bool a_unsigned, const unsigned char* const b[4],
+                           bool blocks8, const Index* unit_bytes, Index units, Index rows, int32_t* tile);
+
 // Runs the multiply over K units [u0, u1) (the whole K by default) and calls ep for every output row.
 // Requires a.layout == b.layout, a.k == b.k, and for Quads exactly one unsigned operand whose bytes
 // are <= 127 unless path is Vnni. Every path computes every layout (the portable one in plain C++).

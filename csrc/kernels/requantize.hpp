@@ -233,7 +233,7 @@ struct Requantizer {
                         return;
                     case RequantMode::MlasFp32:
                         body([=](int32_t a, const ChannelParams& cp) {
-                            return int32_t(fp32_scale_clamp_rne(a, cp.scale, flo, fhi));
+                            return fp32_scale_clamp_rne_i32(a, cp.scale, flo, fhi);
                         }, fin32);
                         return;
                 }

@@ -3,15 +3,17 @@ weights with an optional zero point, int32 output (or a fused requantizer's dtyp
 
 Padding uses the zero point (so padded taps contribute exactly nothing), groups include depthwise
 (groups == C, weights (C*m, 1, kh, kw)), which runs its own direct kernel. A weight zero point,
-uint8 weights or ONNX Runtime's int16-pair accumulation run as im2col + GEMM (csrc/kernels/conv_gemm.cpp).
+uint8 weights or ONNX Runtime's int16-pair accumulation run as a GEMM of the packed weights by im2col
+columns packed tile by tile (csrc/kernels/conv_gemm.cpp).
 See docs/kernels.md.
 """
 import numpy as np
 
 from .. import _kernels
 from .accumulation import ACCUMULATION_KINDS, K_ORDERS, as_accumulation
-from .gemm import PackedWeights, as_array, bias_array, describe, requantizer_params, zero_point_array
-from .threads import path_code
+from .gemm import (PackedWeights, _scalar_zero_point, as_array, bias_array, describe, requantizer_params,
+                   zero_point_array)
+from .threads import path_code, setting_path_code
 
 
 def _pair(value, name):
@@ -74,6 +76,48 @@ def _fast_call(x, w, bias, stride, padding, dilation, groups, x_zero_point, requ
                            requantizer_params(requantizer), path_code())
 
 
+_ORDER_CODES = {None: K_ORDERS.index("hwc"), "hwc": K_ORDERS.index("hwc"), "chw": K_ORDERS.index("chw")}
+_KIND_CODES = {kind: code for code, kind in enumerate(ACCUMULATION_KINDS)}
+
+
+def _fast_gemm_call(x, w, bias, stride, padding, dilation, groups, x_zero_point, requantizer, w_zero_point, acc):
+    """The usual call of a layer on the im2col + GEMM route (an emulated ONNX Runtime QLinearConv /
+    ConvInteger: contiguous x, packed w, int stride, padding and dilation, int zero points or an int32
+    array of weight zero points, int32 bias or none) checked in one pass, like `_fast_call`. None when
+    the call needs the general route (which also words the errors). The compiled call checks the
+    weight zero points' range and FIXEDPOINT_FORCE_PORTABLE itself."""
+    if not (type(x) is np.ndarray and x.ndim == 4 and x.flags.c_contiguous and len(w.shape) == 4
+            and type(stride) is int and type(padding) is int and type(dilation) is int and stride >= 1
+            and padding >= 0 and dilation >= 1 and (groups == 1 or groups == w.groups) and type(x_zero_point) is int):
+        return None
+    kind = x.dtype.char
+    if not ((kind == "b" and -128 <= x_zero_point <= 127) or (kind == "B" and 0 <= x_zero_point <= 255)):
+        return None
+    w_uint8 = w.dtype.char == "B"
+    if acc.kind != "exact" and (acc.k_order is None or (kind == "B") == w_uint8):
+        return None
+    o, cg, kh, kw = w.shape
+    if type(w_zero_point) is int:
+        zw = _scalar_zero_point(w_zero_point, 0, 255) if w_uint8 else _scalar_zero_point(w_zero_point, -128, 127)
+        if zw is None:
+            return None
+    elif not (type(w_zero_point) is np.ndarray and w_zero_point.dtype == np.int32 and w_zero_point.ndim == 1
+              and w_zero_point.shape[0] in (1, o) and w_zero_point.flags.c_contiguous):
+        return None
+    else:
+        zw = w_zero_point
+    _, c, h, wd = x.shape
+    if c != cg * w.groups or h + 2 * padding < (kh - 1) * dilation + 1 or wd + 2 * padding < (kw - 1) * dilation + 1:
+        return None
+    if bias is not None and not (type(bias) is np.ndarray and bias.dtype == np.int32 and bias.shape == (o,)
+                                 and bias.flags.c_contiguous):
+        return None
+    handle = w.conv_gemm(_ORDER_CODES[acc.k_order], _KIND_CODES[acc.kind])
+    return _kernels.conv2d_gemm(x, handle, x_zero_point, zw, (stride, stride), (dilation, dilation), (padding,) * 4,
+                                bias, None if requantizer is None else requantizer_params(requantizer),
+                                setting_path_code())
+
+
 def conv2d(x, w, *, bias=None, stride=1, padding=0, dilation=1, groups=1, x_zero_point=0, requantizer=None,
            w_zero_point=0, accumulation=None):
     """Exact out[n, o] = sum over c, kh, kw of (x_pad - x_zero_point) * (w - w_zero_point), + bias[o].
@@ -89,8 +133,12 @@ def conv2d(x, w, *, bias=None, stride=1, padding=0, dilation=1, groups=1, x_zero
     """
     acc = as_accumulation(accumulation)
     plain = acc.kind == "exact" and type(w_zero_point) is int and w_zero_point == 0
-    if type(w) is PackedWeights and plain and w.handle is not None:
-        result = _fast_call(x, w, bias, stride, padding, dilation, groups, x_zero_point, requantizer)
+    if type(w) is PackedWeights:
+        if plain and w.handle is not None:
+            result = _fast_call(x, w, bias, stride, padding, dilation, groups, x_zero_point, requantizer)
+        else:
+            result = _fast_gemm_call(x, w, bias, stride, padding, dilation, groups, x_zero_point, requantizer,
+                                     w_zero_point, acc)
         if result is not None:
             return result
     x = as_array(x, "x", ("int8", "uint8"), 4)
@@ -132,7 +180,7 @@ def conv2d(x, w, *, bias=None, stride=1, padding=0, dilation=1, groups=1, x_zero
         if (x.dtype == np.uint8) == (packed.dtype == np.uint8):
             raise ValueError(f"int16-pair accumulation needs exactly one uint8 operand (MLAS U8S8): x is {x.dtype}, "
                              f"w is {packed.dtype}")
-    # Exact sums do not depend on the K order; (kh, kw, c) gathers the im2col rows with copies.
+    # Exact sums do not depend on the K order (the packing is cached per order: hwc for them).
     order = K_ORDERS.index(acc.k_order or "hwc")
     handle = packed.conv_gemm(order, ACCUMULATION_KINDS.index(acc.kind))
     return _kernels.conv2d_gemm(x, handle, int(x_zero_point), zw, stride, dilation, pads,
