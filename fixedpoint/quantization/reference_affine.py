@@ -663,6 +663,9 @@ def _ort_qlinear_global_average_pool(ql, profile):
         n, c, h, w = x.shape
         total = fi_sum((x - _zp(px)).reshape(n, c, h * w), axis=2).reshape(n, c, 1, 1)
         scale = _scale(px) / (_scale(py) * F32(h * w))
+        if h * w >= 1 << 24 or not F32(2.0 ** -32) <= scale < F32(256.0):
+            raise ValueError(f"layer {ql.name!r}: QLinearGlobalAveragePool's scale {scale} or image size "
+                             f"{h * w} is outside what MLAS computes (ORT rejects it)")
         return requantize_fp32(total, scale, _zp(py), py.qmin, py.qmax)
     return run
 
@@ -1585,3 +1588,22 @@ def predict_reference(qnet, *x: np.ndarray, outputs: str | Sequence[str] | None 
     values = [convert(v) for v in result.values()]
     single = isinstance(outputs, str) or (outputs is None and len(values) == 1)
     return values[0] if single else values
+
+
+def reference_coverage(qnet, runtime=None) -> dict:
+    """{layer name: None if this reference computes the layer under `runtime`, else the reason}
+    for every layer the network computes (input layers included); a layer after an unsupported one
+    can still be supported itself (`outputs=` of it then fails for its source's reason)."""
+    profile = _profile(qnet, runtime)
+    coverage = {}
+    for layer in qnet.network.layers:
+        ql = qnet.qlayers.get(layer.name)
+        try:
+            if ql is not None:
+                layer_function(ql, profile)
+            elif layer.input_ports or layer.name not in qnet.input_params:
+                float_layer_function(layer, profile)
+            coverage[layer.name] = None
+        except ReferenceNotSupportedError as error:
+            coverage[layer.name] = str(error)
+    return coverage
