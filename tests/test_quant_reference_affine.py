@@ -314,12 +314,14 @@ def _ranges(net, x):
     return {n: (float(np.min(v)), float(np.max(v))) for n, v in zip(names, net.predict(x, outputs=names))}
 
 
-def _ort_network(with_sigmoid=False):
+def _ort_network(float_softmax=False):
     """Every ORT operator family of the reference in one graph: QuantizeLinear, QLinearConv (U8S8
     pairs after the S8 -> U8 flip, S8S8 depthwise, U8U8 grouped with weight zero points, U8S8 with
     weight zero points), Clamp, QLinearLeakyRelu, QLinearAdd, QLinearMul, QLinearConcat (one input
     requantized), QLinearAveragePool, MaxPool (ceil_mode), Pad, QLinearGlobalAveragePool, a float
-    BatchNormalization and float-route layers (the as-written graph), Flatten, QGemm, QLinearSoftmax."""
+    BatchNormalization and float-route layers (the as-written graph), Flatten, QGemm, QLinearSoftmax,
+    QLinearSigmoid and a Tanh between DequantizeLinear and QuantizeLinear (MLAS's polynomials).
+    `float_softmax`: the softmax runs in float (MLAS's softmax, which the reference does not cover)."""
     rng = np.random.default_rng(5)
     L = make_layer
     layers = [
@@ -344,11 +346,11 @@ def _ort_network(with_sigmoid=False):
           mean=rng.normal(0, 0.3, 16), variance=rng.uniform(0.2, 2, 16)),
         L("Flatten", "fl"),
         L("FullyConnected", "fc", weights=rng.normal(0, 0.5, (10, 16)), bias=rng.normal(0, 0.2, 10)),
-        L("Sigmoid" if with_sigmoid else "Softmax", "sm")]
+        L("Softmax", "sm"), L("Sigmoid", "sig"), L("Tanh", "th")]
     conns = [("in", "q_in"), ("q_in", "c1"), ("c1", "r1"), ("r1", "dw"), ("dw", "g"), ("g", "lr"), ("r1", "c2"),
              ("lr", "add/in1"), ("c2", "add/in2"), ("add", "mul/in1"), ("c2", "mul/in2"), ("mul", "cat/in1"),
              ("lr", "cat/in2"), ("cat", "ap"), ("ap", "mp"), ("mp", "clip"), ("clip", "pad"), ("pad", "gap"),
-             ("gap", "bn"), ("bn", "fl"), ("fl", "fc"), ("fc", "sm")]
+             ("gap", "bn"), ("bn", "fl"), ("fl", "fc"), ("fc", "sm"), ("fc", "sig"), ("fc", "th")]
     net = Network(layers, conns)
     ranges = _ranges(net, np.random.default_rng(1).uniform(-1.5, 1.5, (64, 3, 9, 9)).astype(np.float32))
     s8, u8 = np.int8, np.uint8
@@ -360,7 +362,8 @@ def _ort_network(with_sigmoid=False):
         "add": dict(dtype=u8, data=unopt), "mul": dict(dtype=u8, data=unopt), "cat": dict(data=unopt),
         "ap": dict(dtype=u8), "mp": dict(out="same", data=unopt), "clip": dict(out="same", data=unopt),
         "pad": dict(out="same"), "gap": dict(dtype=u8), "fl": dict(dtype=u8), "fc": dict(dtype=u8, weights=u8),
-        "sm": dict(out=P(u8, 1 / 256, 0)),
+        "sm": dict(out=P(u8, 1 / 256, 0), data=dict(ort_op="") if float_softmax else {}),
+        "sig": dict(out=P(u8, 1 / 256, 0)), "th": dict(out=P(u8, 1 / 128, 128), data=dict(ort_op="", ort_op_precise="")),
     }
     layers = _affine(net, ranges, u8, specs)
     # the concatenation's output keeps the product's parameters: that input is copied, the other requantized
@@ -528,11 +531,11 @@ def test_a_wrong_reference_fails(monkeypatch, broken, runtime, network):
 
 # --- what is not covered fails clearly ------------------------------------------------------------------
 def test_unsupported_layer_fails_clearly_and_earlier_outputs_still_work():
-    qnet = _ort_network(with_sigmoid=True)
+    qnet = _ort_network(float_softmax=True)
     x = _ort_input(qnet, 4, seed=4)
     coverage = reference_coverage(qnet, "onnxruntime-avx2")
     assert [n for n, why in coverage.items() if why] == ["sm"]
-    with pytest.raises(ReferenceNotSupportedError, match=r"'sm' \(Sigmoid\) under runtime 'onnxruntime-avx2'.*logistic"):
+    with pytest.raises(ReferenceNotSupportedError, match=r"'sm' \(Softmax\) under runtime 'onnxruntime-avx2'.*MLAS"):
         predict_reference(qnet, x, runtime="onnxruntime-avx2")
     fc = predict_reference(qnet, x, outputs="fc", runtime="onnxruntime-avx2")
     assert np.array_equal(fc.stored_integer, qnet.predict(x, outputs="fc", runtime="onnxruntime-avx2").stored_integer)
@@ -546,3 +549,38 @@ def test_runtime_argument_checks():
                                get_target("MATLAB"))
     with pytest.raises(ValueError, match="power-of-two"):
         predict_reference(pow2, np.zeros((1, 1, 2, 2), np.float32), runtime="onnxruntime-avx2")
+
+
+# --- the reference's float formulas against ONNX Runtime itself ------------------------------------------
+def test_float_formulas_equal_onnxruntime():
+    """MLAS's logistic and tanh polynomials and QuantizeLinear as the reference writes them, against
+    one-node models in the installed onnxruntime (its AVX2/FMA3 kernels; 1 thread), as bit patterns."""
+    ort = pytest.importorskip("onnxruntime")
+    onnx = pytest.importorskip("onnx")
+    from fixedpoint.kernels import cpu_features     # CPU detection only: which MLAS kernels ORT runs here
+    features = cpu_features()
+    if not (features["avx2"] and features["fma"]):
+        pytest.skip("MLAS runs its SSE kernels on this CPU (not the FMA3 ones the reference follows)")
+    h, TP = onnx.helper, onnx.TensorProto
+    rng = np.random.default_rng(0)
+    x = np.concatenate([rng.uniform(-25, 25, 100003), rng.normal(0, 3, 50001),
+                        [0, -0.0, 9, -9, 18, -18, 1e3, -1e3]]).astype(np.float32)
+
+    def run(node, inputs, out_type):
+        graph = h.make_graph([node], "g", [h.make_tensor_value_info("x", TP.FLOAT, [None])],
+                             [h.make_tensor_value_info("y", out_type, [None])], inputs)
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = 1
+        session = ort.InferenceSession(h.make_model(graph, opset_imports=[h.make_opsetid("", 13)]).SerializeToString(),
+                                       options, providers=["CPUExecutionProvider"])
+        return session.run(None, {"x": x})[0]
+    for op, function in (("Sigmoid", ra.mlas_logistic), ("Tanh", ra.mlas_tanh)):
+        assert np.array_equal(run(h.make_node(op, ["x"], ["y"]), [], TP.FLOAT).view(np.uint32),
+                              function(x).view(np.uint32)), op
+    params = P(np.uint8, np.float32(0.0371), 131)
+    ties = ((rng.integers(-200, 200, 20000) + 0.5) * float(params.scale[0])).astype(np.float32)
+    x = np.concatenate([x, ties])
+    inits = [onnx.numpy_helper.from_array(np.array(params.scale[0], np.float32), "s"),
+             onnx.numpy_helper.from_array(np.array(131, np.uint8), "z")]
+    got = run(h.make_node("QuantizeLinear", ["x", "s", "z"], ["y"]), inits, TP.UINT8)
+    assert np.array_equal(got, ra.ort_quantize_linear(x, params))

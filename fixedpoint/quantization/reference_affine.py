@@ -767,6 +767,78 @@ def _batch_norm_float(layer):
     return run
 
 
+def float32_literal(text: str) -> np.float32:
+    """A C float literal ("4.37e-11f"): the decimal value rounded once to float32 (ties to even)."""
+    value = Fraction(text)
+    guess = F32(float(value))
+    best = None
+    for c in (np.nextafter(guess, F32(-np.inf)), guess, np.nextafter(guess, F32(np.inf))):
+        key = (abs(Fraction(float(c)) - value), int(np.array(c, F32).view(np.int32)) & 1)
+        if best is None or key < best[0]:
+            best = (key, c)
+    return F32(best[1])
+
+
+# MLAS's rational approximations (logistic.cpp MlasLogisticConstants, tanh.cpp MlasTanhConstants of
+# ORT 1.32, the coefficients Eigen used), evaluated as LogisticKernelFma3 / TanhKernelFma3 do
+_LOGISTIC = [float32_literal(t) for t in (
+    "4.37031012579801e-11", "1.15627324459942e-07", "6.08574864600143e-05", "8.51377133304701e-03",
+    "2.48287947061529e-01", "6.10247389755681e-13", "5.76102136993427e-09", "6.29106785017040e-06",
+    "1.70198817374094e-03", "1.16817656904453e-01", "9.93151921023180e-01")]
+_TANH = [float32_literal(t) for t in (
+    "-2.76076847742355e-16", "2.00018790482477e-13", "-8.60467152213735e-11", "5.12229709037114e-08",
+    "1.48572235717979e-05", "6.37261928875436e-04", "4.89352455891786e-03", "1.19825839466702e-06",
+    "1.18534705686654e-04", "2.26843463243900e-03", "4.89352518554385e-03")]
+
+
+def _clamp_ps(x, lo, hi):
+    """vmaxps(lo, x) then vminps(hi, ·): the second operand wins when one is NaN."""
+    x = np.asarray(x, F32)
+    x = np.where(F32(lo) > x, F32(lo), x)
+    return np.where(F32(hi) < x, F32(hi), x)
+
+
+def mlas_logistic(x) -> np.ndarray:
+    """MlasComputeLogisticF32KernelFma3: x clamped to [−18, 18], p = x · P(x²), q = Q(x²) by FMA
+    Horner steps, max(0, p / q + 0.5) (no upper clamp)."""
+    a9, a7, a5, a3, a1, b10, b8, b6, b4, b2, b0 = _LOGISTIC
+    v = _clamp_ps(x, -18.0, 18.0)
+    x2 = v * v
+    p = fma32(x2, a9, a7)
+    for c in (a5, a3, a1):
+        p = fma32(x2, p, c)
+    q = fma32(x2, b10, b8)
+    for c in (b6, b4, b2, b0):
+        q = fma32(x2, q, c)
+    r = (v * p) / q + F32(0.5)
+    return np.where(F32(0) > r, F32(0), r)
+
+
+def mlas_tanh(x) -> np.ndarray:
+    """MlasComputeTanhF32KernelFma3: x clamped to [−9, 9], p = x · P(x²), q = Q(x²) by FMA Horner
+    steps, p / q."""
+    a13, a11, a9, a7, a5, a3, a1, b6, b4, b2, b0 = _TANH
+    v = _clamp_ps(x, -9.0, 9.0)
+    x2 = v * v
+    p = fma32(x2, a13, a11)
+    for c in (a9, a7, a5, a3, a1):
+        p = fma32(x2, p, c)
+    q = fma32(x2, b6, b4)
+    for c in (b2, b0):
+        q = fma32(x2, q, c)
+    return (v * p) / q
+
+
+def _ort_qlinear_sigmoid(ql, profile):
+    """QLinearSigmoid (qlinear_lookup_table.cc): a 256-entry table of MlasQuantizeLinear(
+    MlasComputeLogistic(x_scale · float(i − zp)))."""
+    (px,), py = ql.input_params, ql.output_params
+    info = np.iinfo(px.dtype)
+    v = _scale(px) * (np.arange(info.min, info.max + 1) - _zp(px)).astype(F32)
+    table = ort_quantize_linear(mlas_logistic(v), py)
+    return lambda x: table[x - info.min]
+
+
 # float operators that round once per element (or not at all), written here on float32 arrays
 def _float_function(layer, what: str):
     t = layer.type_name
@@ -790,6 +862,10 @@ def _float_function(layer, what: str):
         return lambda x: _max_pool_float(layer, np.asarray(x, F32))
     if t == "GlobalAveragePooling2D" and what == "onnxruntime":
         return _global_average_pool_mlas
+    if t == "Sigmoid" and what == "onnxruntime":
+        return mlas_logistic
+    if t == "Tanh" and what == "onnxruntime":
+        return mlas_tanh
     if t in ("Flatten", "Reshape", "Transpose", "Identity", "Dropout", "Resize2D", "ImageInput",
              "TensorInput", "FeatureInput"):
         return layer.forward
@@ -884,14 +960,12 @@ def _ort_layer(ql, profile):
         if ql.input_params[0] != ql.output_params:
             return _ort_float_route(ql, profile)
         return _ort_clamp(ql, profile)
-    if op == "QLinearSigmoid" and t == "Sigmoid":
-        raise _unsupported(ql, profile, "QLinearSigmoid's table holds MLAS's logistic polynomial "
-                                        "(LogisticKernelFma3), which this reference does not re-derive")
     table = {("Addition", "QLinearAdd"): _ort_qlinear_add, ("Multiplication", "QLinearMul"): _ort_qlinear_mul,
              ("Concatenation", "QLinearConcat"): _ort_qlinear_concat,
              ("AveragePooling2D", "QLinearAveragePool"): _ort_qlinear_average_pool,
              ("GlobalAveragePooling2D", "QLinearGlobalAveragePool"): _ort_qlinear_global_average_pool,
-             ("LeakyReLU", "QLinearLeakyRelu"): _ort_leaky_relu, ("Softmax", "QLinearSoftmax"): _ort_qlinear_softmax}
+             ("LeakyReLU", "QLinearLeakyRelu"): _ort_leaky_relu, ("Softmax", "QLinearSoftmax"): _ort_qlinear_softmax,
+             ("Sigmoid", "QLinearSigmoid"): _ort_qlinear_sigmoid}
     make = table.get((t, op))
     if make is None:
         raise _unsupported(ql, profile, f"ONNX Runtime runs it as {op}, not re-derived for {t} layers")
