@@ -710,15 +710,17 @@ def _ort_leaky_relu(ql, profile):
 
 
 def _ort_qlinear_softmax(ql, profile):
-    """com.microsoft QLinearSoftmax (qlinear_softmax.cc; the two measured deviations of ORT 1.32 from
-    its public source, docs/runtimes-onnxruntime-ops.md): shift = max(0, logf(FLT_MAX / float(D)) −
-    5) / x_scale in double, e(k) = float(exp((k − 255 + shift) · x_scale)) for k = x − max + 255,
-    sum in float32 in row order, q = nearbyintf((e / sum) · floorf(1 / y_scale)) + y_zp, clamped at
-    the top (255 for uint8, 127 for int8)."""
+    """com.microsoft QLinearSoftmax (qlinear_softmax.cc, as ORT 1.32 computes it): shift =
+    max(0, logf(FLT_MAX / float(D)) − 5) / x_scale in double, e(k) = float(exp((k − 255 + shift) ·
+    x_scale)) for k = x − max + 255, the row sum in float32 in order, then
+    q = nearbyint(double(e) · double(floorf(1 / y_scale)) / double(sum)) + y_zp, clamped at the top
+    (255 for uint8, 127 for int8). The quotient in double is measured, not read: it is the only
+    formula among float (e / sum)·ys, (e·ys) / sum, e·(ys / sum) and this one that equals ORT on
+    every row where they differ (tests/test_quant_reference_affine.py)."""
     (px,), py = ql.input_params, ql.output_params
     axis, opset = ql.layer.axis, int(getattr(ql, "ort_opset", 13))
     xs = float(_scale(px))
-    y_scale = np.floor(F32(1.0) / _scale(py))
+    y_scale = float(np.floor(F32(1.0) / _scale(py)))
 
     def run(x):
         ax = axis % x.ndim
@@ -736,7 +738,8 @@ def _ort_qlinear_softmax(ql, profile):
         total = np.zeros(rows.shape[0], F32)
         for j in range(d):
             total = total + e[:, j]
-        q = rne((e / total[:, None]) * y_scale).astype(np.int64) + _zp(py)
+        quotient = (e.astype(np.float64) * y_scale) / total.astype(np.float64)[:, None]
+        q = rne(quotient).astype(np.int64) + _zp(py)
         q = np.minimum(q, 255 if py.dtype == np.uint8 else 127)
         if opset < 13:
             return q.reshape(x.shape)
