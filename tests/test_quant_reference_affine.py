@@ -82,7 +82,8 @@ def _accumulation_grid():
         for op in ("MatMulInteger", "QLinearMatMul", "QGemm", "MatMulIntegerToFloat", "DynamicQuantizeMatMul"):
             cases += [dict(op_type=op, isa=isa, activation_dtype=a, weight_dtype=w)
                       for a, w in ((u8, s8), (u8, u8), (s8, s8))]
-        cases += [dict(op_type="ConvInteger", isa=isa, activation_dtype=a, weight_dtype=w) for a, w in ((s8, u8), (u8, s8))]
+        cases += [dict(op_type="ConvInteger", isa=isa, activation_dtype=a, weight_dtype=w)
+                  for a, w in ((s8, u8), (u8, s8))]
         cases.append(dict(op_type="QLinearConv", isa=isa, activation_dtype=u8, weight_dtype=s8, groups=1,
                           in_channels=8, out_channels=8))
         dw = dict(op_type="QLinearConv", isa=isa, activation_dtype=u8, weight_dtype=s8, groups=6, in_channels=6)
@@ -92,7 +93,8 @@ def _accumulation_grid():
               dict(op_type="MatMulInteger", isa="avx2-precise", activation_dtype=u8, weight_dtype=s8,
                    weight_is_constant=False),
               dict(op_type="QLinearMatMul", isa="avx2-precise", activation_dtype=u8, weight_dtype=s8, since_version=21),
-              dict(op_type="QLinearConv", isa="avx2-precise", activation_dtype=u8, weight_dtype=s8, domain="com.microsoft"),
+              dict(op_type="QLinearConv", isa="avx2-precise", activation_dtype=u8, weight_dtype=s8,
+                   domain="com.microsoft"),
               dict(op_type="QLinearConv", isa="avx2-precise", activation_dtype=s8, weight_dtype=s8),
               dict(op_type="QLinearConv", isa="avx2", activation_dtype=s8, weight_dtype=u8),
               dict(op_type="QLinearConv", isa="sse", activation_dtype=u8, weight_dtype=s8),
@@ -363,7 +365,8 @@ def _ort_network(float_softmax=False):
         "ap": dict(dtype=u8), "mp": dict(out="same", data=unopt), "clip": dict(out="same", data=unopt),
         "pad": dict(out="same"), "gap": dict(dtype=u8), "fl": dict(dtype=u8), "fc": dict(dtype=u8, weights=u8),
         "sm": dict(out=P(u8, 1 / 256, 0), data=dict(ort_op="") if float_softmax else {}),
-        "sig": dict(out=P(u8, 1 / 256, 0)), "th": dict(out=P(u8, 1 / 128, 128), data=dict(ort_op="", ort_op_precise="")),
+        "sig": dict(out=P(u8, 1 / 256, 0)),
+        "th": dict(out=P(u8, 1 / 128, 128), data=dict(ort_op="", ort_op_precise="")),
     }
     layers = _affine(net, ranges, u8, specs)
     # the concatenation's output keeps the product's parameters: that input is copied, the other requantized
@@ -605,7 +608,8 @@ def test_qlinear_softmax_equals_onnxruntime_on_rounding_ties():
             rows[0] = [100, 0, 65, 153, 109, 59, 87, 115, 224, 171]
         ours = softmax(rows)
         # the float32 quotient, for finding the rows where the rounding is a near tie
-        shift = max(0.0, float(ra._LOGF(float(np.float32(np.finfo(np.float32).max) / np.float32(d)))) - 5.0) / float(np.float32(xs))
+        f32 = np.float32
+        shift = max(0.0, float(ra._LOGF(float(f32(np.finfo(f32).max) / f32(d)))) - 5.0) / float(f32(xs))
         table = np.array([ra._EXP((k - 255 + shift) * float(np.float32(xs))) for k in range(256)]).astype(np.float32)
         e = table[rows - rows.max(1, keepdims=True) + 255]
         total = np.zeros(len(rows), np.float32)
@@ -616,9 +620,11 @@ def test_qlinear_softmax_equals_onnxruntime_on_rounding_ties():
         ties = np.flatnonzero((single != ours).any(1))
         pick = np.concatenate([ties, np.arange(2000)])
         inits = [nh.from_array(np.array(xs, np.float32), "xs"), nh.from_array(np.array(xz, dtype), "xz"),
-                 nh.from_array(np.array(1 / 255, np.float32), "ys"), nh.from_array(np.array(py.zero_point[0], dtype), "yz")]
+                 nh.from_array(np.array(1 / 255, np.float32), "ys"),
+                 nh.from_array(np.array(py.zero_point[0], dtype), "yz")]
         t = TP.UINT8 if dtype == np.uint8 else TP.INT8
-        node = h.make_node("QLinearSoftmax", ["x", "xs", "xz", "ys", "yz"], ["y"], domain="com.microsoft", axis=1, opset=13)
+        node = h.make_node("QLinearSoftmax", ["x", "xs", "xz", "ys", "yz"], ["y"], domain="com.microsoft", axis=1,
+                           opset=13)
         graph = h.make_graph([node], "g", [h.make_tensor_value_info("x", t, [None, d])],
                              [h.make_tensor_value_info("y", t, [None, d])], inits)
         model = h.make_model(graph, opset_imports=[h.make_opsetid("", 13), h.make_opsetid("com.microsoft", 1)])
@@ -627,3 +633,29 @@ def test_qlinear_softmax_equals_onnxruntime_on_rounding_ties():
         assert np.array_equal(ours[pick], want)
         checked_ties += len(ties)
     assert checked_ties >= 3, checked_ties   # rows where the float32 quotient is wrong are compared
+
+
+def test_tflite_uint8_boundaries_layer_by_layer():
+    """uint8 in -> QUANTIZE -> int8 CONV_2D -> QUANTIZE -> uint8 out (the converter's uint8 I/O, made with
+    tests/tflite_builder.py): the int <-> uint8 requantizations of every resolver."""
+    pytest.importorskip("tflite")
+    from tflite_builder import ModelBuilder
+    rng = np.random.default_rng(3)
+    b = ModelBuilder()
+    x = b.add_tensor("x", (1, 5, 5, 2), np.uint8, scale=0.04, zero_point=128)
+    xi = b.add_tensor("xi", (1, 5, 5, 2), np.int8, scale=0.05, zero_point=7)
+    b.add_operator("QUANTIZE", [x], [xi])
+    w = rng.integers(-127, 128, (4, 3, 3, 2)).astype(np.int8)
+    s_w = rng.uniform(0.002, 0.02, 4).astype(np.float32)
+    bias = rng.integers(-2000, 2000, 4).astype(np.int32)
+    wt = b.add_tensor("w", w.shape, np.int8, data=w, scale=s_w, zero_point=0)
+    bt = b.add_tensor("b", bias.shape, np.int32, data=bias, scale=(0.05 * s_w).astype(np.float32), zero_point=0)
+    y = b.add_tensor("y", (1, 5, 5, 4), np.int8, scale=0.08, zero_point=-3)
+    b.add_operator("CONV_2D", [xi, wt, bt], [y], padding="SAME", stride_w=1, stride_h=1)
+    out = b.add_tensor("out", (1, 5, 5, 4), np.uint8, scale=0.07, zero_point=125)
+    b.add_operator("QUANTIZE", [y], [out])
+    qnet = fp.import_tflite(b.build([x], [out]))
+    data = rng.integers(0, 256, (6, 5, 5, 2)).astype(np.uint8)
+    data.reshape(-1)[:2] = (0, 255)
+    for runtime in LITERT_PROFILES:
+        assert assert_same_layer_by_layer(qnet, data, runtime) >= 4
