@@ -261,6 +261,21 @@ def test_onnx_models_layer_by_layer(variant, models, data):
     assert compared > 0
 
 
+@pytest.mark.parametrize("name", ["digits_cnn_qdq.onnx", "digits_mobilenet_qdq.onnx"])
+def test_bundled_onnx_models_layer_by_layer(name):
+    """The QDQ models bundled with fp.examples (fp.examples.model_file), every ORT profile."""
+    pytest.importorskip("onnx")
+    qnet = fp.import_onnx(fp.examples.model_file(name))
+    (_, _), (x_val, _) = fp.examples.digits_data()
+    rng = np.random.default_rng(4)
+    adversarial = rng.uniform(-0.3, 1.3, (16,) + x_val.shape[1:]).astype(np.float32)
+    compared = 0
+    for runtime in ORT_PROFILES:
+        for x in (x_val[:16], adversarial, x_val[16:17]):
+            compared += assert_same_layer_by_layer(qnet, x, runtime)
+    assert compared > 0
+
+
 # --- hand-made affine networks ------------------------------------------------------------------------
 def _params(dtype, lo, hi):
     lo, hi = min(float(lo), 0.0), max(float(hi), 0.0)
