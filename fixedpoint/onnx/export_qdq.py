@@ -10,7 +10,8 @@ quantize_static); a quantized tensor read with other parameters is requantized t
 (DequantizeLinear, QuantizeLinear). A ReLU / clipped ReLU that quantize_static would have folded
 into its producer (same parameters, its producer's only reader, a clamp the QuantizeLinear's
 saturation makes redundant) sits between the producer and its QuantizeLinear, where ORT removes it.
-A fully connected layer reading a 4-D tensor flattens the integers before their DequantizeLinear.
+A fully connected layer reading a 4-D tensor reads it through a Flatten between a DequantizeLinear
+and a QuantizeLinear of the same parameters (as quantize_static writes it).
 
 Power-of-two networks (MATLAB / GPU / FPGA) are written the same way with scales 2^-f and zero point
 0: int8 activations and weights, int32 bias at 2^-(f_in + f_w) — what deploying such a model to ONNX
@@ -198,11 +199,13 @@ class _QdqWriter(_Exporter):
         view = layer_view(ql)
         inputs = {}
         for s, params in zip(sources, view.input_params):
-            integers = self.integer_tensor(s, params)
+            inputs[s] = self.dequantize(self.integer_tensor(s, params), params)
             if layer.type_name == "FullyConnected" and len(self.shapes[s]) != 2:
-                flat = self.unique(f"{name}/flatten")   # Gemm is 2-D: flatten the integers first
-                integers = self.node("Flatten", [integers], flat, flat, axis=1)
-            inputs[s] = self.dequantize(integers, params)
+                # Gemm is 2-D: a Flatten between DequantizeLinear and QuantizeLinear of the same
+                # parameters first, as quantize_static writes it (QDQDirect8BitOp)
+                flat = self.unique(f"{name}/flatten")
+                self.node("Flatten", [inputs[s]], flat, flat, axis=1)
+                inputs[s] = self.dequantize(self.quantize(flat, params, flat), params)
         if view.weights is not None:
             self.pending = {f"{name}/Weights": (view.weights, view.weight_params),
                             f"{name}/Bias": (view.bias, QuantParams(np.int32, view.bias_scale, 0,

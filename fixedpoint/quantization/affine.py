@@ -282,8 +282,8 @@ class AffinePlan:
             if sole_reader(source) != name or source in skip:
                 continue
             producer = net.layer(source).type_name
-            if target.fused_activation_producers:   # TFLite: fused into CONV_2D, ADD, ...
-                if producer in target.fused_activation_producers:
+            if target.fused_activation_producers:   # TFLite: fused into CONV_2D, ADD, ... (RELU, RELU6)
+                if producer in target.fused_activation_producers and getattr(layer, "ceiling", 6.0) == 6.0:
                     self.fused[source] = name
                     self.range_of[source] = name
             else:   # quantize_static: the activation's range goes to its input (adjust_tensor_ranges)
