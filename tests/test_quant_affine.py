@@ -167,7 +167,7 @@ def test_litert_network_matches_the_converters_structure_and_parameters(model, c
         assert getattr(a, "keep_dims", True) == getattr(b, "keep_dims", True), a.name
         if a.type_name in ("Convolution2D", "FullyConnected"):
             assert a.tflite_op == b.tflite_op, a.name
-    assert exact >= len(ours) - 3
+    assert exact >= len(ours) - 3   # measured: 5 of 7 (CNN), 6 of 9 (MobileNet)
 
 
 # --- ONNXRuntime environment ----------------------------------------------------------------------
