@@ -414,3 +414,28 @@ def test_errors_name_the_problem(calibrated, digits):
     pow2 = calibrated("digits_cnn", "MATLAB").quantize()
     with pytest.raises(ValueError, match="litert"):
         fp.compare_runtimes(pow2, digits[1][0][:4], runtimes=["MATLAB", "litert"])
+
+
+@pytest.mark.parametrize("per_channel", [True, False])
+def test_weight_scale_grows_for_a_bias_int32_cannot_hold_as_quantize_static_does(per_channel, tmp_path):
+    """Tiny inputs and weights with a large bias: s_x·s_w would put the bias beyond int32, so
+    quantize_static enlarges the weight scale (_adjust_weight_scale_for_int32_bias); ours the same."""
+    rng = np.random.default_rng(9)
+    weights = rng.normal(0, 1e-4, (3, 1, 3, 3))
+    if per_channel:
+        weights[1] *= 50                                # one channel that needs no adjustment
+    net = chain([make_layer("ImageInput", "input", input_size=(1, 5, 5)),
+                 make_layer("Convolution2D", "conv", weights=weights, bias=np.array([0.7, 1e-6, -0.4]), padding=1),
+                 make_layer("GlobalAveragePooling2D", "gap"),
+                 make_layer("FullyConnected", "fc", weights=rng.normal(0, 1, (2, 3)), bias=np.zeros(2))])
+    x = rng.uniform(0, 1e-3, (30, 1, 5, 5)).astype(np.float32)
+    q = fp.dlquantizer(net, "ONNXRuntime")
+    q.calibrate(x, progress=False)
+    qnet = q.quantize(per_channel=per_channel)
+    theirs = fp.import_onnx(quantize_static_model(q, tmp_path, per_channel=per_channel))
+    ours, ref = qnet.qlayers["conv"], theirs.qlayers["conv"]
+    assert ours.weight_params == ref.weight_params
+    assert np.array_equal(ours.weights, ref.weights) and np.array_equal(ours.bias, ref.bias)
+    plain = fp.quantization.affine.ort_weight_params(q.prepared_network.layer("conv").weights, per_channel)
+    assert np.any(ours.weight_params.scale > plain.scale)   # the adjustment happened
+    assert np.all(np.abs(ours.bias.astype(np.int64)) < 2 ** 31 - 1)

@@ -100,16 +100,18 @@ def ort_weight_params(weights: np.ndarray, per_channel: bool, reduce_range: bool
 
 def ort_adjust_weight_scale(input_scale, weight_params: QuantParams, bias: np.ndarray) -> QuantParams:
     """qdq_quantizer.py _adjust_weight_scale_for_int32_bias: where s_x·s_w (float64) is too small for
-    the bias to fit int32 with a 1.0001 margin, s_w grows by the ratio (per tensor: for the largest
-    |bias|, zero included; per channel: for each channel's |bias|)."""
+    the bias to fit int32 with a 1.0001 margin, s_w grows by the ratio, in float64, rounded to float32
+    (per tensor: for the largest |bias|, zero included, all in float64; per channel: for each
+    channel's |bias|, whose margin ORT forms in float32 — numpy 2's rules for a float32 bias times
+    Python floats)."""
     if np.any(weight_params.zero_point != 0):
         return weight_params
     bias = np.asarray(bias, np.float32).reshape(-1)
     qrange = np.float64(INT32_MAX) - np.float64(-INT32_MAX)
     sx = np.float64(np.float32(input_scale))
     scales = weight_params.scale.astype(np.float32).copy()
-    if weight_params.per_channel:
-        needed = [1.0001 * (2.0 * abs(np.float64(b))) / qrange for b in bias]
+    if weight_params.per_channel:   # numpy 2 keeps |b|, 2·|b| and 1.0001·2·|b| in float32 here
+        needed = [np.float64(np.float32(1.0001) * (np.float32(2.0) * np.abs(b))) / qrange for b in bias]
     else:
         absmax = max(abs(min(np.float64(bias.min(initial=0)), 0.0)), abs(max(np.float64(bias.max(initial=0)), 0.0)))
         needed = [1.0001 * (2.0 * absmax) / qrange]
