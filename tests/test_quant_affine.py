@@ -4,10 +4,9 @@ compared with ONNX Runtime.
 Peers: onnxruntime.quantization (compute_scale_zp, quantize_nparray, quantize_static with a
 calibration cache holding our ranges), ONNX Runtime itself on the exported QDQ models (host profile,
 graph optimizations disabled, session.x64quantprecision), and the TFLite converter's own output for
-the bundled digits networks (tests/data/*_float_io.tflite, made by examples/make_tflite_models.py
-from the same prepared networks and the same calibration images).
+the bundled digits networks (fp.examples.model_file("<model>_float_io.tflite"), made by
+examples/make_tflite_models.py from the same prepared networks and the same calibration images).
 """
-import os
 
 import numpy as np
 import pytest
@@ -23,7 +22,6 @@ from net_builders import chain, conv
 ort = pytest.importorskip("onnxruntime")
 onnx = pytest.importorskip("onnx")
 
-DATA = os.path.join(os.path.dirname(__file__), "data")
 MODELS = {"digits_cnn": fp.examples.digits_cnn, "digits_mobilenet": fp.examples.digits_mobilenet}
 N_CHECK = 400   # validation images run through ONNX Runtime per comparison
 
@@ -131,7 +129,7 @@ def test_litert_weights_and_biases_equal_the_converters_file(model):
     FULLY_CONNECTED, from the same float weights and the file's own input scales."""
     from fixedpoint.tflite.reader import read_model
     net = fp.prepare_network(MODELS[model]())
-    m = read_model(os.path.join(DATA, f"{model}_float_io.tflite"))
+    m = read_model(fp.examples.model_file(f"{model}_float_io.tflite"))
     ops = [op for op in m.operators if op.op in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")]
     layers = [layer for layer in net.layers if layer.type_name in ("Convolution2D", "FullyConnected")]
     assert len(ops) == len(layers)
@@ -152,7 +150,7 @@ def test_litert_network_matches_the_converters_structure_and_parameters(model, c
     agree to the converter's float32 calibration (its float convolutions round differently from ours,
     moving a range's end by a few ulps), zero points exactly."""
     qnet = calibrated(model, "LiteRT").quantize()
-    file_net = fp.import_tflite(os.path.join(DATA, f"{model}_float_io.tflite"))
+    file_net = fp.import_tflite(fp.examples.model_file(f"{model}_float_io.tflite"))
     ours = [ql for ql in qnet.qlayers.values() if not getattr(ql, "fused", False)]
     theirs = [ql for ql in file_net.qlayers.values() if not getattr(ql, "fused", False)
               and ql.type_name not in ("Transpose", "Pad", "Reshape")]   # the importer's layout layers

@@ -28,10 +28,6 @@ from .qparams import QuantParams
 INT32_MAX = np.iinfo(np.int32).max
 
 
-def _float32(value) -> np.float32:
-    return np.float32(value)
-
-
 # --- onnxruntime.quantization (quantize_static) ------------------------------------------------------
 
 def ort_range_params(rmin, rmax, dtype, symmetric: bool = False, reduce_range: bool = False) -> QuantParams:
@@ -49,8 +45,8 @@ def ort_range_params(rmin, rmax, dtype, symmetric: bool = False, reduce_range: b
     else:
         info = np.iinfo(dtype)
         qmin, qmax = int(info.min), int(info.max)
-    rmin = min(_float32(rmin), np.float32(0))
-    rmax = max(_float32(rmax), np.float32(0))
+    rmin = min(np.float32(rmin), np.float32(0))
+    rmax = max(np.float32(rmax), np.float32(0))
     if symmetric:
         absmax = max(abs(rmin), abs(rmax))
         rmin, rmax = -absmax, absmax
@@ -254,10 +250,6 @@ QUANTIZERS = {
 
 
 # --- the network -----------------------------------------------------------------------------------
-
-ACTIVATION_TYPES = ("ReLU", "ClippedReLU")
-TFLITE_OPS = {"FullyConnected": "FULLY_CONNECTED"}
-
 
 class AffinePlan:
     """Which calibrated range decides each tensor's parameters, and which activations fuse.
