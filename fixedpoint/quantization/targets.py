@@ -20,7 +20,7 @@ _CONDITIONAL_COMMON = frozenset({
 })
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)   # one object per environment: compared and hashed by identity
 class TargetProfile:
     """Everything that differs between execution environments.
 
