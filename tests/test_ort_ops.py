@@ -382,6 +382,42 @@ def test_qlinear_softmax_float_log(case):
     assert_same(fo.qlinear_softmax(row, xs, np.uint8(0), ys, np.uint8(0)), want)
 
 
+def test_qlinear_softmax_double_division_row():
+    """The row where the float (e / sum) * ys rounds to 253.5 (-> 254) and ORT gives 253: ys =
+    floorf(1 / float32(1/255)) = 254, and ORT divides in double (e * ys / sum = 253.49999664)."""
+    row = np.array([[100, 0, 65, 153, 109, 59, 87, 115, 224, 171]], np.uint8)
+    xs, ys = np.float32(0.11962616), np.float32(1 / 255)
+    want = run_op("QLinearSoftmax", [row, xs, np.uint8(154), ys, np.uint8(0)], np.uint8,
+                  attrs={"axis": -1, "opset": 13}, domain="com.microsoft", consts=(1, 2, 3, 4))
+    assert want[0, 8] == 253
+    assert_same(fo.qlinear_softmax(row, xs, np.uint8(154), ys, np.uint8(0)), want)
+
+
+# (dtype, D, x_scale, y_scale, y_zero_point, rows): the reproducer's parameters, both types, short rows
+# (a large share of ties: few terms) and rows longer than the 16- and 32-wide blocks of MLAS's vector
+# kernels (which sum in lanes; ORT 1.32 sums in order)
+SOFTMAX_SWEEPS = [(np.uint8, 10, 0.11962616, 1 / 255, 0, 400_000), (np.int8, 10, 0.11962616, 1 / 256, -128, 200_000),
+                  (np.uint8, 3, 0.3, 1 / 200, 3, 200_000), (np.int8, 5, 0.05, 1 / 256, 0, 100_000),
+                  (np.uint8, 40, 0.05, 1 / 256, 0, 100_000), (np.int8, 33, 0.02, 1 / 100, 1, 50_000)]
+
+
+def test_qlinear_softmax_random_rows():
+    """1,050,000 uniformly random rows against ORT, in chunks of 50,000 rows (before the double division
+    about 1 row in 10^5 differed)."""
+    rng = np.random.default_rng(14)
+    total = 0
+    for dtype, d, xs, ys, yz, rows in SOFTMAX_SWEEPS:
+        info = np.iinfo(dtype)
+        xs, ys, yz = np.float32(xs), np.float32(ys), dtype(yz)
+        for start in range(0, rows, 50_000):
+            x = rng.integers(info.min, info.max + 1, (min(50_000, rows - start), d)).astype(dtype)
+            want = run_op("QLinearSoftmax", [x, xs, dtype(0), ys, yz], dtype, attrs={"axis": -1, "opset": 13},
+                          domain="com.microsoft", consts=(1, 2, 3, 4))
+            assert_same(fo.qlinear_softmax(x, xs, dtype(0), ys, yz), want)
+            total += len(x)
+    assert total >= 1_000_000
+
+
 @pytest.mark.parametrize("dtype", QDTYPES)
 def test_qlinear_softmax_opset12(dtype):
     rng = np.random.default_rng(13)

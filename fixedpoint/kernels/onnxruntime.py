@@ -315,8 +315,9 @@ def qlinear_softmax(x, x_scale, x_zero_point, y_scale, y_zero_point, *, axis=-1,
 
     A table of float exp((i - 255 + shift) * x_scale) with shift = max(0, log(FLT_MAX / D) - 5) / x_scale;
     per row: sum (float, in order) of the table entries shifted so the row maximum is entry 255, then
-    q = int(nearbyintf(e * floor(1 / y_scale) / sum)) + y_zp (u8: capped at 255; s8: > 255 -> -1, else
-    the low byte: no lower clamp). opset >= 13 reduces along `axis` alone (D = x.shape[axis]); opset < 13
+    q = int(rint(double(e) * floor(1 / y_scale) / double(sum))) + y_zp, in double as onnxruntime 1.32
+    computes it (measured; the float orders of the public sources round differently on about 1 row in
+    10^5), capped at 255 (u8) or 127 (s8); q >= 0, so no lower clamp. opset >= 13 reduces along `axis` alone (D = x.shape[axis]); opset < 13
     along the flattened dimensions from `axis` on. x_zero_point is unused, as in ORT.
     """
     q = _qarray(x, "x")
