@@ -326,19 +326,6 @@ def test_dq_with_other_parameters_than_its_q():
         fp.import_onnx(model)
 
 
-def test_dynamic_quantization_is_refused(tmp_path):
-    rng = np.random.default_rng(2)
-    init = [numpy_helper.from_array(rng.normal(0, 0.3, (64, 10)).astype(np.float32), "w")]
-    nodes = [helper.make_node("Flatten", ["x"], ["f"]), helper.make_node("MatMul", ["f", "w"], ["y"], name="mm")]
-    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TP.FLOAT, [None, 1, 8, 8])],
-                              [helper.make_tensor_value_info("y", TP.FLOAT, [None, 10])], init)
-    source, path = tmp_path / "f.onnx", tmp_path / "d.onnx"
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), str(source))
-    _quantization().quantize_dynamic(str(source), str(path))
-    with pytest.raises(OnnxImportError, match="DynamicQuantizeLinear"):
-        fp.import_onnx(str(path))
-
-
 def test_precise_profile_refuses_what_ort_cannot_run(zoo_models):
     """ORT fails to create a session for S8S8 QOperator convolutions under x64quantprecision (no int8 x
     uint8 kernel); the profile says so instead of inventing numbers."""

@@ -87,7 +87,7 @@ def learnable_data(imp, name, record) -> dict:
     """The integer weights, their parameters and the int32 bias of a QDQ Conv / Gemm / MatMul."""
     layer = imp.layers[name]
     node = record.node
-    if layer.type_name not in ("Convolution2D", "FullyConnected"):
+    if layer.type_name not in ("Convolution2D", "FullyConnected") or node.op_type not in ("Conv", "MatMul", "Gemm"):
         return {}
     op = node.op_type
     weight = node.input[1] if len(node.input) > 1 else ""
@@ -146,6 +146,9 @@ def _attr(node, key, default):
 def decide(imp, name, record, data) -> dict:
     """{ort_op, ort_op_precise, ort_op_unoptimized, ort_activation_dtype}: see the module docstring."""
     node = record.node
+    if record.origin == "integer":
+        from .integer_ops import ort_ops
+        return ort_ops(imp, record)
     if record.origin == "qoperator":
         op = node.op_type
         return {FIELDS[g]: op for g in GRAPHS}
@@ -209,7 +212,9 @@ def fused_op(imp, record, data, in_types, out_type, precise) -> str:
             return ""
         return "QLinearConv" if op == "Conv" else "QLinearMatMul"
     if op in BINARY:
-        return BINARY[op] if len(set(in_types)) == 1 and in_types[0] == out_type else ""
+        if "operand" in data:   # a constant operand (its DequantizeLinear'd integers keep their type)
+            in_types = in_types + [data["operand"].dtype]
+        return BINARY[op] if len(in_types) == 2 and len(set(in_types)) == 1 and in_types[0] == out_type else ""
     if op in UNARY:
         return UNARY[op] if in_types[0] == out_type else ""
     if op == "Concat":
