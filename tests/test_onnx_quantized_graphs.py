@@ -115,6 +115,8 @@ def our_ops(qnet, field):
         op = getattr(ql, field, "") if ql is not None else ""
         if op in FUSED:
             counts[op] += 1
+        elif getattr(ql, "operand_op", None) is not None:   # an Add / Mul of a constant left in float
+            counts[str(ql.operand_op)] += 1
         elif layer.type_name in names and op in ("", None):
             counts[names[layer.type_name]] += 1
     return counts
@@ -277,20 +279,65 @@ def test_integer_graph_output(tmp_path, digits):
 
 
 def test_qdq_matmul(tmp_path, digits):
-    """A QDQ MatMul (quantize_static of a Flatten -> MatMul -> Add model) becomes QLinearMatMul plus a
-    QLinearAdd of a constant, which ORT fuses; here the Add of a constant is refused clearly."""
+    """A QDQ / QOperator MatMul with a bias Add (quantize_static of Flatten -> MatMul -> Add): ORT runs
+    QLinearMatMul and a QLinearAdd of the constant bias (2-D: the diagonal fully connected float layer holds
+    the constant's integers)."""
     rng = np.random.default_rng(2)
-    init = [numpy_helper.from_array(rng.normal(0, 0.3, (64, 10)).astype(np.float32), "w")]
-    nodes = [helper.make_node("Flatten", ["x"], ["f"]), helper.make_node("MatMul", ["f", "w"], ["y"], name="mm")]
+    init = [numpy_helper.from_array(rng.normal(0, 0.3, (64, 10)).astype(np.float32), "w"),
+            numpy_helper.from_array(rng.normal(0, 0.5, 10).astype(np.float32), "bias")]
+    nodes = [helper.make_node("Flatten", ["x"], ["f"]), helper.make_node("MatMul", ["f", "w"], ["y0"], name="mm"),
+             helper.make_node("Add", ["y0", "bias"], ["y"], name="add")]
     graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TP.FLOAT, [None, 1, 8, 8])],
                               [helper.make_tensor_value_info("y", TP.FLOAT, [None, 10])], init)
     source = tmp_path / "mm.onnx"
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), str(source))
+    x = np.concatenate([digits[1], np.random.default_rng(7).uniform(-0.3, 1.3, (256, 1, 8, 8)).astype(np.float32)])
     for fmt in ("QDQ", "QOperator"):
         path = quantize(source, tmp_path / f"mm_{fmt}.onnx", digits[0], fmt, "U8S8", True)
         qnet = fp.import_onnx(path)
-        expected = _session(path).run(None, {"x": digits[1]})[0]
-        assert np.array_equal(qnet.predict(digits[1]), expected), fmt
+        assert qnet.qlayers["add" if fmt == "QDQ" else "add_quant"].ort_op == "QLinearAdd"
+        assert our_ops(qnet, "ort_op") == ort_ops(path, tmp_path)
+        for runtime, session in (("onnxruntime", _session(path)), ("onnxruntime-reference", _session(path, disable=True))):
+            assert np.array_equal(qnet.predict(x, runtime=runtime), session.run(None, {"x": x})[0]), (fmt, runtime)
+
+
+def _constant_operand_model(first):
+    """x -> Conv -> Add(per-channel constant) -> Mul(scalar constant) -> Flatten -> Gemm; `first`: the
+    constants are the Add's and Mul's first inputs (ORT's operand A)."""
+    rng = np.random.default_rng(4)
+    init = [numpy_helper.from_array(v.astype(np.float32), n) for v, n in [
+        (rng.normal(0, .4, (4, 1, 3, 3)), "w1"), (rng.normal(0, .2, 4), "b1"), (rng.normal(0, .5, (4, 1, 1)), "c_add"),
+        (np.array(1.7), "c_mul"), (rng.normal(0, .5, (10, 256)), "w3"), (rng.normal(0, .1, 10), "b3")]]
+    pair = (lambda x, c: [c, x]) if first else (lambda x, c: [x, c])
+    nodes = [helper.make_node("Conv", ["x", "w1", "b1"], ["c1"], pads=[1, 1, 1, 1], name="conv1"),
+             helper.make_node("Add", pair("c1", "c_add"), ["a"], name="add"),
+             helper.make_node("Mul", pair("a", "c_mul"), ["m"], name="mul"),
+             helper.make_node("Flatten", ["m"], ["f"], name="flat"),
+             helper.make_node("Gemm", ["f", "w3", "b3"], ["y"], transB=1, name="fc")]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TP.FLOAT, [None, 1, 8, 8])],
+                              [helper.make_tensor_value_info("y", TP.FLOAT, [None, 10])], init)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+
+
+@pytest.mark.parametrize("fmt", ["QDQ", "QOperator"])
+@pytest.mark.parametrize("types", ["U8S8", "S8S8"])
+@pytest.mark.parametrize("first", [False, True], ids=["x-first", "constant-first"])
+def test_qlinear_add_mul_with_a_constant(tmp_path, digits, fmt, types, first):
+    """quantize_static quantizes the constant operand of an Add / Mul like an activation: QOperator writes
+    QLinearAdd / QLinearMul with a constant input, ORT fuses the QDQ group alike (when the constant's type
+    equals the activations' after the S8->U8 conversion; else the Add stays float). Every profile equals ORT;
+    the fused and float operators equal ORT's optimized graph."""
+    source = tmp_path / "c.onnx"
+    onnx.save(_constant_operand_model(first), str(source))
+    path = quantize(source, tmp_path / f"c_{fmt}_{types}.onnx", digits[0], fmt, types, True)
+    qnet = fp.import_onnx(path)
+    assert our_ops(qnet, "ort_op") == ort_ops(path, tmp_path)
+    x = np.concatenate([digits[1], np.random.default_rng(12).uniform(-0.3, 1.3, (256, 1, 8, 8)).astype(np.float32)])
+    runs = [("onnxruntime", _session(path)), ("onnxruntime-reference", _session(path, disable=True))]
+    if AVX2_HOST and not (fmt == "QOperator" and types == "S8S8"):   # ORT has no kernel there
+        runs.append(("onnxruntime-avx2-precise", _session(path, precise=True)))
+    for runtime, session in runs:
+        assert np.array_equal(qnet.predict(x, runtime=runtime), session.run(None, {"x": x})[0]), runtime
 
 
 # --- errors --------------------------------------------------------------------------------------------

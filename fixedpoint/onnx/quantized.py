@@ -234,7 +234,7 @@ class QuantizedImporter(Importer):
                 self.fail(node, "a per-axis quantized constant operand is not supported")
             name = self.producer[node.output[0]]
             self.records[name] = Record(node, "qdq", [x], [self.dq_params[x]], data={
-                "operand": ints, "operand_params": params, "operand_first": c == a})
+                "operand": ints, "operand_params": params, "operand_first": c == a, "operand_op": node.op_type})
         return True
 
     def unsupported(self, node):

@@ -186,7 +186,7 @@ def binary_constant(imp, node, op, constant, pa, pb, pc):
     """QLinearAdd / QLinearMul with a constant operand (quantize_static's QOperator form of an Add of a
     bias, a Mul by a constant): the float layer is the per-channel one of the float model
     (`elementwise.affine_layer`, from the dequantized constant); the layer keeps the constant's integers
-    (`operand`, `operand_params`, `operand_first`) for the QLinear formula."""
+    (`operand`, `operand_params`, `operand_first`, `operand_op`) for the QLinear formula."""
     from .elementwise import affine_layer, per_channel
     if len(constant) == 2:
         imp.fail(node, f"Q{op} of two constants")
@@ -205,7 +205,7 @@ def binary_constant(imp, node, op, constant, pa, pb, pc):
     gain, shift = (one, vector) if op == "Add" else (vector, zero)
     affine_layer(imp, node, x, gain, shift)
     name = imp.producer[node.output[0]]
-    record(imp, node, name, [x], [px], pc, operand=ints, operand_params=pk, operand_first=k == 0)
+    record(imp, node, name, [x], [px], pc, operand=ints, operand_params=pk, operand_first=k == 0, operand_op=op)
 
 
 def qlinear_concat(imp, node, attrs):

@@ -45,10 +45,9 @@ def ort_qlinear_binary_constant(layer, runtime):
     """ORT's QLinearAdd / QLinearMul of a tensor and a constant operand (a per-channel float layer of the
     float model: the affine convolution / fully connected kinds hold it). Data: `operand` (the constant's
     integers, in its ONNX shape: numpy broadcasting against the input), `operand_params` (per tensor),
-    `operand_first` (the constant is ORT's input A: the formula is not symmetric in A and B)."""
-    from .ort_graph import ort_op
-    op = ort_op(layer, runtime)
-    function = ort_kernels(layer, {"QLinearAdd": "qlinear_add", "QLinearMul": "qlinear_mul"}[op])
+    `operand_first` (the constant is ORT's input A: the formula is not symmetric in A and B), `operand_op`
+    ("Add" or "Mul": the ONNX operator)."""
+    function = ort_kernels(layer, {"Add": "qlinear_add", "Mul": "qlinear_mul"}[str(layer.operand_op)])
     c, pc = layer.operand, layer.operand_params
     (px,), py = layer.input_params, layer.output_params
     sc, zc, sx, zx = scalar(pc, "scale"), scalar(pc), scalar(px, "scale"), scalar(px)
@@ -72,6 +71,8 @@ def check_constant_operand(layer) -> None:
                          f"and an integer output, per tensor")
     if not isinstance(getattr(layer, "operand_first", None), (bool, np.bool_)):
         raise ValueError(f"layer {layer.name!r}: operand_first must be a bool")
+    if getattr(layer, "operand_op", None) not in ("Add", "Mul"):
+        raise ValueError(f"layer {layer.name!r}: operand_op must be 'Add' or 'Mul', got {getattr(layer, 'operand_op', None)!r}")
 
 
 @register_affine_kind("Addition")

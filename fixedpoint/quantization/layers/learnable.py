@@ -82,7 +82,7 @@ class AffineLinearKind(AffineKind):
 
     def __init__(self):
         ops = {op: self.bind_ort_integer for op in self.ORT_OPS + FLOAT_PORT_OPS.get(type(self).__name__, ())}
-        ops.update(QLinearAdd=ort_qlinear_binary_constant, QLinearMul=ort_qlinear_binary_constant)
+        ops.update(QLinearAdd=ort_qlinear_binary_constant, QLinearMul=ort_qlinear_binary_constant)   # operand_op
         self.COMPUTE = {"integer": self.bind_integer, "float": float_route, "ort-graph": ort_graph(ops)}
 
     def check(self, layer):
