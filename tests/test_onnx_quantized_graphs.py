@@ -422,10 +422,63 @@ def test_nearest_resize(tmp_path, digits, fmt, transform, nearest):
         assert np.array_equal(qnet.predict(x, runtime=runtime), session.run(None, {"x": x})[0]), runtime
 
 
-def test_linear_resize_is_refused(tmp_path):
+def _linear_resize_model(transform, scales):
     model = _resize_model()
-    next(a for a in model.graph.node[1].attribute if a.name == "mode").s = b"linear"
-    with pytest.raises(OnnxImportError, match="nearest"):
+    resize = model.graph.node[1]
+    for attribute in resize.attribute:
+        if attribute.name == "mode":
+            attribute.s = b"linear"
+        if attribute.name == "coordinate_transformation_mode":
+            attribute.s = transform.encode()
+    scale = next(t for t in model.graph.initializer if t.name == "scales")
+    scale.CopyFrom(numpy_helper.from_array(np.array(scales, np.float32), "scales"))
+    return model
+
+
+@pytest.mark.parametrize("fmt", ["QDQ", "QOperator"])
+@pytest.mark.parametrize("transform", ["asymmetric", "half_pixel", "align_corners", "pytorch_half_pixel"])
+@pytest.mark.parametrize("scales", [(1, 1, 2, 2), (1, 1, 3, 1.5)], ids=["x2", "x3-x1.5"])
+def test_linear_resize(tmp_path, digits, fmt, transform, scales):
+    """Linear Resize between convolutions. QDQ: ORT keeps it float between DQ and Q (on NHWC data in the
+    optimized graph, which gives the same floats). QOperator: it reads the integers; the optimized graph runs it
+    in NHWC between the NHWC QLinearConvs (10-bit integer weights: 195 to 783 of 1514 outputs differ from
+    the NCHW float formula with these factors), ORT_DISABLE_ALL in NCHW (the float formula, truncated)."""
+    source = tmp_path / "resize.onnx"
+    onnx.save(_linear_resize_model(transform, scales), str(source))
+    float_net = fp.import_onnx(str(source))
+    assert np.allclose(float_net.predict(digits[1]), _session(str(source)).run(None, {"x": digits[1]})[0], atol=1e-5)
+    path = quantize(source, tmp_path / f"resize_{fmt}.onnx", digits[0], fmt, "U8S8", True)
+    qnet = fp.import_onnx(path)
+    resize = qnet.layer("resize") if fmt == "QDQ" else next(l for l in qnet.layers if l.type_name == "Resize2D")
+    assert resize.type_name == "Resize2D" and resize.mode == "linear"
+    assert qnet.qlayers[resize.name].ort_op == ("" if fmt == "QDQ" else "ResizeNHWC")
+    assert our_ops(qnet, "ort_op") == ort_ops(path, tmp_path)
+    x = np.concatenate([digits[1], np.random.default_rng(6).uniform(-0.3, 1.3, (256, 1, 8, 8)).astype(np.float32)])
+    runs = [("onnxruntime", _session(path)), ("onnxruntime-reference", _session(path, disable=True))]
+    if AVX2_HOST:
+        runs.append(("onnxruntime-avx2-precise", _session(path, precise=True)))
+    for runtime, session in runs:
+        assert np.array_equal(qnet.predict(x, runtime=runtime), session.run(None, {"x": x})[0]), runtime
+
+
+def test_linear_resize_save_load(tmp_path, digits):
+    """The linear Resize2D layer's attributes are saved with the network; the loaded one computes the same bits
+    under every profile."""
+    from fixedpoint.quantization.qnetwork import load_quantized_network
+    source = tmp_path / "resize.onnx"
+    onnx.save(_linear_resize_model("half_pixel", (1, 1, 3, 1.5)), str(source))
+    qnet = fp.import_onnx(quantize(source, tmp_path / "resize_q.onnx", digits[0], "QOperator", "U8S8", True))
+    qnet.save(tmp_path / "q.npz")
+    loaded = load_quantized_network(tmp_path / "q.npz")
+    for runtime in ("onnxruntime", "onnxruntime-reference"):
+        assert np.array_equal(loaded.predict(digits[1], runtime=runtime), qnet.predict(digits[1], runtime=runtime))
+
+
+def test_cubic_resize_is_refused():
+    """ORT runs a cubic Resize on NHWC floats in the optimized graph (not the NCHW formula), not emulated."""
+    model = _resize_model()
+    next(a for a in model.graph.node[1].attribute if a.name == "mode").s = b"cubic"
+    with pytest.raises(OnnxImportError, match="cubic"):
         fp.import_onnx(model)
 
 

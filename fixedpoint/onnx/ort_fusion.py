@@ -158,6 +158,9 @@ def decide(imp, name, record, data) -> dict:
         return {FIELDS[g]: "Clamp" for g in GRAPHS}
     if record.origin == "move":
         op = node.op_type if node.op_type != "Dropout" else "Identity"
+        if getattr(imp.layers[name], "mode", "nearest") == "linear":   # a Resize computing on the integers
+            nhwc = "ResizeNHWC" if nhwc_input(imp, record) else "Resize"
+            return {"ort_op": nhwc, "ort_op_precise": nhwc, "ort_op_unoptimized": "Resize"}
         return {FIELDS[g]: op for g in GRAPHS}
     result = {"ort_op_unoptimized": ""}
     in_types = [ort_dtype(imp, t, p) for t, p in zip(record.inputs, record.in_params)]
@@ -171,6 +174,28 @@ def decide(imp, name, record, data) -> dict:
     if node.op_type == "Softmax":
         result["ort_opset"] = imp.opset
     return result
+
+
+# ORT operators the NhwcTransformer (optimizer/nhwc_transformer.cc) runs in NHWC on x86
+NHWC_OPS = ("QLinearConv", "QLinearAveragePool", "QLinearGlobalAveragePool")
+
+
+def nhwc_input(imp, record) -> bool:
+    """Whether ORT's optimized graph runs this Resize in NHWC: its input comes from an operator the
+    NhwcTransformer made NHWC, and the transpose optimizer (transpose_optimizer.cc, HandleResize) pushes the
+    Transpose back to NCHW below the Resize (checked in tests/test_onnx_quantized_graphs.py against the
+    optimized graphs: the Resize then reads the NHWC QLinearConv's output directly)."""
+    producer = imp.records.get(imp.producer.get(record.inputs[0]))
+    if producer is None:
+        return False
+    if producer.origin == "qoperator":
+        return producer.node.op_type in NHWC_OPS and not attributes_of(producer.node).get("channels_last", 0)
+    return False
+
+
+def attributes_of(node):
+    from .model import attributes
+    return attributes(node)
 
 
 def clip_redundant(imp, record) -> bool:
@@ -219,6 +244,8 @@ def fused_op(imp, record, data, in_types, out_type, precise) -> str:
         return UNARY[op] if in_types[0] == out_type else ""
     if op == "Concat":
         return "QLinearConcat" if all(t == out_type for t in in_types) else ""
+    if op == "Resize" and getattr(imp.layers[imp.producer[node.output[0]]], "mode", "nearest") != "nearest":
+        return ""   # a linear Resize between DQ and Q stays float (observed in ORT's optimized graphs)
     if op in DROP_QDQ or (op == "MaxPool" and imp.opset >= 12):
         same = record.in_params[0] == record.out_params and in_types[0] == out_type
         return ("MaxPool" if op == "MaxPool" else op) if same else ""
