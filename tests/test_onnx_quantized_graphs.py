@@ -474,6 +474,46 @@ def test_linear_resize_save_load(tmp_path, digits):
         assert np.array_equal(loaded.predict(digits[1], runtime=runtime), qnet.predict(digits[1], runtime=runtime))
 
 
+def _pad_model():
+    """x -> Conv -> Pad (H and W, asymmetric, zeros) -> Conv -> GlobalAveragePool -> Flatten -> Gemm."""
+    rng = np.random.default_rng(13)
+    init = [numpy_helper.from_array(v.astype(np.float32), n) for v, n in [
+        (rng.normal(0, .4, (4, 1, 3, 3)), "w1"), (rng.normal(0, .2, 4), "b1"), (rng.normal(0, .4, (4, 4, 3, 3)), "w2"),
+        (rng.normal(0, .2, 4), "b2"), (rng.normal(0, .5, (10, 4)), "w3"), (rng.normal(0, .1, 10), "b3")]]
+    init.append(numpy_helper.from_array(np.array([0, 0, 1, 2, 0, 0, 2, 1], np.int64), "pads"))
+    nodes = [helper.make_node("Conv", ["x", "w1", "b1"], ["c1"], pads=[1, 1, 1, 1], name="conv1"),
+             helper.make_node("Pad", ["c1", "pads"], ["p"], name="pad"),
+             helper.make_node("Conv", ["p", "w2", "b2"], ["c2"], name="conv2"),
+             helper.make_node("GlobalAveragePool", ["c2"], ["g"]), helper.make_node("Flatten", ["g"], ["f"]),
+             helper.make_node("Gemm", ["f", "w3", "b3"], ["y"], transB=1)]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TP.FLOAT, [None, 1, 8, 8])],
+                              [helper.make_tensor_value_info("y", TP.FLOAT, [None, 10])], init)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+
+
+@pytest.mark.parametrize("types", ["U8S8", "S8S8"])
+def test_qoperator_pad_before_qlinearconv(tmp_path, digits, types):
+    """quantize_static's QOperator Pad pads the integers with the zero point in front of a QLinearConv: folded
+    into the convolution's padding (which takes the input zero point), equal to ORT."""
+    source = tmp_path / "pad.onnx"
+    onnx.save(_pad_model(), str(source))
+    path = quantize(source, tmp_path / f"pad_{types}.onnx", digits[0], "QOperator", types, True)
+    assert "Pad" in [n.op_type for n in onnx.load(path).graph.node]
+    qnet = fp.import_onnx(path)
+    x = np.concatenate([digits[1], np.random.default_rng(14).uniform(-0.3, 1.3, (256, 1, 8, 8)).astype(np.float32)])
+    for runtime, session in (("onnxruntime", _session(path)), ("onnxruntime-reference", _session(path, disable=True))):
+        assert np.array_equal(qnet.predict(x, runtime=runtime), session.run(None, {"x": x})[0]), runtime
+
+
+def test_qdq_pad_is_refused(tmp_path, digits):
+    """A QDQ Pad (DequantizeLinear -> Pad -> QuantizeLinear) is refused with the node named."""
+    source = tmp_path / "pad.onnx"
+    onnx.save(_pad_model(), str(source))
+    path = quantize(source, tmp_path / "pad_qdq.onnx", digits[0], "QDQ", "U8S8", True)
+    with pytest.raises(OnnxImportError, match="'pad' \\(Pad\\)"):
+        fp.import_onnx(path)
+
+
 def test_cubic_resize_is_refused():
     """ORT runs a cubic Resize on NHWC floats in the optimized graph (not the NCHW formula), not emulated."""
     model = _resize_model()

@@ -185,6 +185,8 @@ class QuantizedImporter(Importer):
             self.unsupported(node)
         if op in ("Add", "Mul", "Sub") and self.binary_with_constant(node):
             return
+        if op == "Pad" and node.input[0] in self.qtensor:
+            return self.integer_pad(node)
         integer_inputs = [t for t in present if t in self.qtensor]
         if integer_inputs and op not in INTEGER_MOVES:
             self.fail(node, f"reads the integer tensor {integer_inputs[0]!r} directly; only "
@@ -204,6 +206,27 @@ class QuantizedImporter(Importer):
             self.qtensor[output] = params
         else:
             self.records[name] = Record(node, "qdq", inputs, [self.dq_params.get(t) for t in inputs])
+
+    def integer_pad(self, node):
+        """Pad of an integer tensor (quantize_static's QOperator Pad) with the zero point (real 0) in front
+        of QLinearConvs only: folded into their padding, which takes the input zero point (the same
+        integers the convolution reads in ORT)."""
+        from .model import text
+        x = node.input[0]
+        params = self.qtensor[x]
+        attrs = attributes(node)
+        pads = self.const(node, 1) if self.opset >= 11 else attrs.get("pads")
+        pads = [int(p) for p in np.reshape(pads, -1)]
+        value = self.const(node, 2, required=False)
+        readers = self.readers.get(node.output[0], [])
+        if (text(attrs.get("mode", "constant")) != "constant" or len(pads) != 8 or any(pads[k] for k in (0, 1, 4, 5))
+                or min(pads) < 0 or int(np.asarray(0 if value is None else value).reshape(-1)[0]) != int(params.zero_point[0])
+                or not readers or any(n.op_type != "QLinearConv" for n in readers)
+                or node.output[0] in self.graph_outputs or (len(node.input) > 3 and node.input[3])):
+            self.fail(node, "only constant padding of H and W with the zero point, read by QLinearConvs only, is "
+                            "supported on integers (it is folded into their padding)")
+        self.pending_pads[node.output[0]] = (x, (pads[2], pads[3], pads[6], pads[7]))
+        self.qtensor[node.output[0]] = params
 
     def binary_with_constant(self, node) -> bool:
         """Add / Mul / Sub of a dequantized run-time tensor and a constant: the per-channel float layer

@@ -15,7 +15,8 @@ from ..registry import HANDLERS, register_quantized
 
 
 def integer_input(imp, node, index, params):
-    """Run-time integer input `index` of a QLinear node, checked against its declared parameters."""
+    """Run-time integer input `index` of a QLinear node, checked against its declared parameters (a Pad's
+    output before a QLinearConv stands for its input: `QuantizedImporter.integer_pad`)."""
     tensor = node.input[index] if index < len(node.input) else ""
     if tensor not in imp.qtensor:
         imp.fail(node, f"input {index} ({tensor!r}) must be a quantized run-time tensor (a QuantizeLinear "
@@ -79,7 +80,8 @@ def qlinear_conv(imp, node, attrs):
     scale = (np.float32(px.scale[0]) * pw.scale).astype(np.float32)
     name = float_node(imp, node, "Conv", [x, wf, bf], {
         wf: pw.dequantize(w), bf: (bias.astype(np.float32) * scale).astype(np.float32)}, attrs)
-    record(imp, node, name, [x], [px], py, weights=w, weight_params=pw, bias=bias)
+    source = imp.pending_pads.get(x, (x,))[0]   # a folded Pad: the layer reads the Pad's input
+    record(imp, node, name, [source], [px], py, weights=w, weight_params=pw, bias=bias)
 
 
 def qlinear_matmul(imp, node, attrs):
