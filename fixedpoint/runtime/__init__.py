@@ -59,5 +59,17 @@ def runtimes() -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["Runtime", "Family", "CPU", "Description", "Layers"])
 
 
+def recipes(runtime=None) -> pd.DataFrame:
+    """What each profile (or only `runtime`) computes, per layer type: the recipe's choices and the
+    runtime source it follows; the first rows of a profile are its float → integer boundaries."""
+    profiles = list(RUNTIMES.values()) if runtime is None else [get_runtime(runtime)]
+    rows = []
+    for p in profiles:
+        for kind, recipe in [("(quantize)", p.quantize), ("(dequantize)", p.dequantize), *sorted(p.ops.items())]:
+            choices = ", ".join(f"{k}={v}" for k, v in recipe.items() if k != "source")
+            rows.append((p.name, kind, choices, recipe.get("source", "")))
+    return pd.DataFrame(rows, columns=["Runtime", "Layer type", "Recipe", "Source"])
+
+
 __all__ = ["RUNTIMES", "RuntimeProfile", "RuntimeNotSupportedError", "get_runtime", "host_runtime",
-           "runtimes"]
+           "recipes", "runtimes"]
