@@ -144,7 +144,8 @@ def quantization_error(quantized, x: np.ndarray, *, float_network=None,
         quantized_layer = ql is not None
         nan = math.nan
         rows.append((name, network.layer(name).type_name, quantized_layer,
-                     ql.output_params.describe() if quantized_layer else "single",
+                     ql.output_params.describe() if quantized_layer and ql.output_params is not None
+                     else "single",
                      s.elements, s.sqnr(), s.max_error,
                      s.saturated if quantized_layer else nan,
                      s.saturated / s.elements if quantized_layer and s.elements else nan,

@@ -136,7 +136,8 @@ class QuantizedNetwork:
         for layer in self.network.layers:
             ql = self.qlayers.get(layer.name)
             for key, value in layer.learnables.items():
-                if ql is not None and ql.scheme == "affine" and key in ("Weights", "Bias"):
+                if ql is not None and ql.scheme == "affine" and key in ("Weights", "Bias") and \
+                        getattr(ql, "weight_params", None) is not None and ql.input_params[0] is not None:
                     value = ql.weight_params.dequantize(ql.weights) if key == "Weights" else (
                         ql.bias * (np.float64(ql.input_params[0].scale[0]) * ql.weight_params.scale)
                     ).astype(np.float32)
@@ -155,7 +156,7 @@ class QuantizedNetwork:
         table = self.network.summary(print_table=False)
         table["Quantized"] = ["yes" if name in self.qlayers else "no" for name in table["Name"]]
         table["Output type"] = [type_text(self.qlayers[n].output_params) if n in self.qlayers
-                                else "single" for n in table["Name"]]
+                                and self.qlayers[n].output_params is not None else "single" for n in table["Name"]]
         if print_table:
             print(table.to_string(index=False))
             runtime = f", runs as {self.default_runtime!r} by default" if self.default_runtime else ""
@@ -285,11 +286,14 @@ class QuantizedNetwork:
             return function(*[self._dequantize(a, profile) if type(a) is QTensor else a for a in args])
         stored = []
         for a, p in zip(args, ql.input_params):
-            if type(a) is QTensor and a.params == p:
+            if p is None:   # a float port (the layer quantizes it itself, e.g. DynamicQuantizeLinear)
+                stored.append(self._dequantize(a, profile) if type(a) is QTensor else a)
+            elif type(a) is QTensor and a.params == p:
                 stored.append(a.q)
             else:
                 stored.append(self._quantize_input(dequantize(a) if type(a) is QTensor else a, p, profile))
-        return QTensor(function(*stored), ql.output_params)
+        out = function(*stored)
+        return out if ql.output_params is None else QTensor(out, ql.output_params)
 
     @staticmethod
     def _dequantize(tensor: QTensor, profile=None) -> np.ndarray:
@@ -371,8 +375,8 @@ class QuantizedNetwork:
                 entry.update(rounding=ql.rounding, input_fraction_lengths=ql.input_fraction_lengths,
                              output_fraction_length=ql.output_fraction_length)
             else:
-                entry.update(input_params=[p.to_config() for p in ql.input_params],
-                             output_params=ql.output_params.to_config())
+                entry.update(input_params=[None if p is None else p.to_config() for p in ql.input_params],
+                             output_params=None if ql.output_params is None else ql.output_params.to_config())
             layers[name] = entry
         meta = {"format": FORMAT, "version": VERSION, "target": self.target.name,
                 "options": self.options, "network": network_meta, "qlayers": layers,
@@ -423,9 +427,9 @@ def _from_bundle(meta: dict, arrays: dict, source: str) -> QuantizedNetwork:
                                            entry["input_fraction_lengths"],
                                            entry["output_fraction_length"], **data)
         else:
-            qlayers[name] = AffineLayer(network.layer(name),
-                                        [QuantParams.from_config(c) for c in entry["input_params"]],
-                                        QuantParams.from_config(entry["output_params"]), **data)
+            config = lambda c: None if c is None else QuantParams.from_config(c)  # noqa: E731 (None: float)
+            qlayers[name] = AffineLayer(network.layer(name), [config(c) for c in entry["input_params"]],
+                                        config(entry["output_params"]), **data)
     return QuantizedNetwork(
         network, qlayers, meta["activation_fraction_lengths"], get_target(meta["target"]), meta["options"],
         activation_params={k: QuantParams.from_config(c) for k, c in meta.get("activation_params", {}).items()},
