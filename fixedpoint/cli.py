@@ -2,7 +2,8 @@
 
 `demo` runs the whole quantization workflow on the two bundled digits models (no arguments, no
 downloads) and prints, per model, float and int8 accuracy per environment and exponent scheme and
-the learnable memory before and after. `quantize` does the same for an ONNX model and writes the
+the learnable memory before and after; then what the bundled MobileNet, as ONNX Runtime's and the
+TFLite converter's own quantizers wrote it, computes on each emulated runtime and CPU. `quantize` does the same for an ONNX model and writes the
 quantized network, the calibration table, the details and the HTML report (with the runtime
 comparison for the ONNXRuntime and LiteRT environments), and for ONNXRuntime the QDQ model.
 """
@@ -63,7 +64,44 @@ def demo(out=sys.stdout) -> int:
         print(f"\n{title}: {len(x_cal)} calibration / {len(x_val)} validation images "
               f"({time.perf_counter() - start:.1f} s)", file=out)
         print(_format_table(header, table), file=out)
+    runtimes_demo(x_val, y_val, out)
     return 0
+
+
+DEMO_RUNTIMES = {
+    "digits_mobilenet_qdq.onnx": ("ONNX Runtime", "onnxruntime-vnni",
+                                  ("onnxruntime-vnni", "onnxruntime-avx2", "onnxruntime-reference")),
+    "digits_mobilenet_float_io.tflite": ("LiteRT", "litert-reference",
+                                         ("litert-reference", "litert-optimized", "litert")),
+}
+
+
+def runtimes_demo(x_val, y_val, out=sys.stdout) -> None:
+    """Per bundled model file: top-1 accuracy under each runtime profile, and the layers whose
+    integers differ from the first profile's (fp.compare_runtimes)."""
+    from . import compare_runtimes, examples, import_onnx, import_tflite
+    from .runtime import get_runtime, host_runtime
+
+    for name, (runtime, baseline, profiles) in DEMO_RUNTIMES.items():
+        start = time.perf_counter()
+        tflite = name.endswith(".tflite")
+        qnet = (import_tflite if tflite else import_onnx)(examples.model_file(name))
+        x = np.ascontiguousarray(x_val.transpose(0, 2, 3, 1)) if tflite else x_val   # LiteRT takes NHWC
+        table = compare_runtimes(qnet, x, list(profiles), labels=y_val)
+        accuracy = table.attrs["accuracy"]
+        print(f"\n{runtime}: the bundled digits MobileNet as its own quantizer wrote it ({name}), "
+              f"{len(x_val)} validation images ({time.perf_counter() - start:.1f} s)", file=out)
+        print(_format_table(("runtime profile", "top-1 %", "what it emulates"),
+                            [(p, f"{accuracy[p]:.2f}", get_runtime(p).description.split(":")[0])
+                             for p in profiles]), file=out)
+        rows = [(r.Layer, r.Runtime, f"{r._7:.3g}", int(r._8)) for r in table.itertuples(index=False)
+                if r.Differing]
+        if rows:
+            print(f"Layers whose integers differ from {baseline} (elements %, largest difference in LSB):",
+                  file=out)
+            print(_format_table(("layer", "runtime profile", "differing %", "max |diff| LSB"), rows), file=out)
+        if not tflite:
+            print(f"This machine's CPU runs the {host_runtime()!r} profile.", file=out)
 
 
 def _load_arrays(path, need_labels: bool, what: str):
