@@ -338,7 +338,8 @@ def _ort_network(float_softmax=False):
     requantized), QLinearAveragePool, MaxPool (ceil_mode), Pad, QLinearGlobalAveragePool, a float
     BatchNormalization and float-route layers (the as-written graph), Flatten, QGemm, QLinearSoftmax,
     QLinearSigmoid and a Tanh between DequantizeLinear and QuantizeLinear (MLAS's polynomials).
-    `float_softmax`: the softmax runs in float (MLAS's softmax, which the reference does not cover)."""
+    `float_softmax`: the softmax runs in float between DequantizeLinear and QuantizeLinear (MLAS's
+    MlasComputeSoftmax, re-derived in the reference)."""
     rng = np.random.default_rng(5)
     L = make_layer
     layers = [
@@ -407,9 +408,10 @@ def _ort_input(qnet, n, seed):
     return x
 
 
+@pytest.mark.parametrize("float_softmax", [False, True], ids=["qlinear-softmax", "float-softmax"])
 @pytest.mark.parametrize("runtime", ORT_PROFILES)
-def test_hand_made_ort_network(runtime):
-    qnet = _ort_network()
+def test_hand_made_ort_network(runtime, float_softmax):
+    qnet = _ort_network(float_softmax)
     assert all(v is None for v in reference_coverage(qnet, runtime).values())
     for x in (_ort_input(qnet, 12, seed=2), _ort_input(qnet, 1, seed=3)):
         assert assert_same_layer_by_layer(qnet, x, runtime) == len(qnet.qlayers)
@@ -548,15 +550,30 @@ def test_a_wrong_reference_fails(monkeypatch, broken, runtime, network):
 
 
 # --- what is not covered fails clearly ------------------------------------------------------------------
+def _float_hard_swish_network():
+    """QuantizeLinear -> QLinearConv -> a float HardSwish (ORT's Eigen functor, not re-derived) -> QLinearConv."""
+    rng = np.random.default_rng(6)
+    L = make_layer
+    layers = [L("ImageInput", "in", input_size=(3, 9, 9)), L("Identity", "q_in"),
+              L("Convolution2D", "c1", weights=rng.normal(0, 0.5, (4, 3, 3, 3)), bias=rng.normal(0, 0.1, 4)),
+              L("HardSwish", "hs"),
+              L("Convolution2D", "c2", weights=rng.normal(0, 0.5, (4, 4, 3, 3)), bias=rng.normal(0, 0.1, 4))]
+    net = Network(layers, [("in", "q_in"), ("q_in", "c1"), ("c1", "hs"), ("hs", "c2")])
+    ranges = _ranges(net, np.random.default_rng(1).uniform(-1.5, 1.5, (16, 3, 9, 9)).astype(np.float32))
+    specs = {"q_in": dict(dtype=np.uint8), "c1": dict(dtype=np.uint8), "c2": dict(dtype=np.uint8)}
+    return fp.QuantizedNetwork(net, _affine(net, ranges, np.uint8, specs), None, get_target("ONNXRuntime"))
+
+
 def test_unsupported_layer_fails_clearly_and_earlier_outputs_still_work():
-    qnet = _ort_network(float_softmax=True)
+    qnet = _float_hard_swish_network()
     x = _ort_input(qnet, 4, seed=4)
-    coverage = reference_coverage(qnet, "onnxruntime-avx2")
-    assert [n for n, why in coverage.items() if why] == ["sm"]
-    with pytest.raises(ReferenceNotSupportedError, match=r"'sm' \(Softmax\) under runtime 'onnxruntime-avx2'.*MLAS"):
-        predict_reference(qnet, x, runtime="onnxruntime-avx2")
-    fc = predict_reference(qnet, x, outputs="fc", runtime="onnxruntime-avx2")
-    assert np.array_equal(fc.stored_integer, qnet.predict(x, outputs="fc", runtime="onnxruntime-avx2").stored_integer)
+    for runtime in ORT_PROFILES:
+        coverage = reference_coverage(qnet, runtime)
+        assert [n for n, why in coverage.items() if why] == ["hs"]
+        assert "float HardSwish layer runs the runtime's float kernel" in coverage["hs"]
+        with pytest.raises(ReferenceNotSupportedError, match=rf"'hs' \(HardSwish\) under runtime '{runtime}'"):
+            predict_reference(qnet, x, runtime=runtime)
+        assert assert_same_layer_by_layer(qnet, x, runtime) == 2     # q_in and c1; c2 reads the HardSwish
 
 
 def test_runtime_argument_checks():
