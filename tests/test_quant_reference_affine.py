@@ -223,7 +223,7 @@ def test_tflite_models_layer_by_layer(name):
     x_val, x_rand = t.model_inputs(qnet)
     compared = 0
     for runtime in LITERT_PROFILES:
-        for x in (x_val[:24], x_rand[:24], x_val[24:25]):
+        for x in (x_val[:8], x_rand[:8], x_val[24:25]):
             compared += assert_same_layer_by_layer(qnet, x, runtime)
     assert compared >= 3 * 3 * 10
     assert all(v is None for v in reference_coverage(qnet, "litert").values())
@@ -256,7 +256,7 @@ def test_onnx_models_layer_by_layer(variant, models, data):
             with pytest.raises(ReferenceNotSupportedError, match=runtime):
                 predict_reference(qnet, x[:1], runtime=runtime)
             continue
-        for batch in (x[:16], x[n_val:n_val + 16], x[n_val + 200:n_val + 201]):
+        for batch in (x[:8], x[n_val:n_val + 8], x[n_val + 200:n_val + 201]):
             compared += assert_same_layer_by_layer(qnet, batch, runtime)
     assert compared > 0
 
@@ -268,10 +268,10 @@ def test_bundled_onnx_models_layer_by_layer(name):
     qnet = fp.import_onnx(fp.examples.model_file(name))
     (_, _), (x_val, _) = fp.examples.digits_data()
     rng = np.random.default_rng(4)
-    adversarial = rng.uniform(-0.3, 1.3, (16,) + x_val.shape[1:]).astype(np.float32)
+    adversarial = rng.uniform(-0.3, 1.3, (8,) + x_val.shape[1:]).astype(np.float32)
     compared = 0
     for runtime in ORT_PROFILES:
-        for x in (x_val[:16], adversarial, x_val[16:17]):
+        for x in (x_val[:8], adversarial, x_val[16:17]):
             compared += assert_same_layer_by_layer(qnet, x, runtime)
     assert compared > 0
 

@@ -1,0 +1,207 @@
+"""The independent affine reference (fixedpoint/quantization/reference_affine.py) against
+`QuantizedNetwork.predict`, layer by layer, on the other ONNX models the suite builds:
+quantize_dynamic's digits networks and the hand-made integer chains (DynamicQuantizeLinear,
+ConvInteger / MatMulInteger -> Cast -> Mul -> Add, MatMulIntegerToFloat, DynamicQuantizeMatMul, QGemm
+without y_scale), the operator zoo of tests/test_onnx_quantized_graphs.py in every format and type, the
+hand-made QDQ Conv graphs (a float Conv left by ORT: MLAS's SGEMM order), Add / Mul with constant
+operands (ORT's broadcasting operand swap), QDQ MatMul, and nearest and linear Resize. Every ORT profile;
+where `predict` refuses a profile (ORT cannot create the session), the reference refuses too.
+Inputs: validation digits and uniform values past the calibrated range, batches of 6 and 1."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+onnx = pytest.importorskip("onnx")
+pytest.importorskip("onnxruntime")
+
+import fixedpoint as fp  # noqa: E402
+from fixedpoint.quantization.reference import predict_reference  # noqa: E402
+from fixedpoint.quantization.reference_affine import ReferenceNotSupportedError, reference_coverage  # noqa: E402
+from fixedpoint.runtime import RUNTIMES, RuntimeNotSupportedError  # noqa: E402
+
+from test_quant_reference_affine import assert_same_layer_by_layer  # noqa: E402
+
+G = pytest.importorskip("test_onnx_quantized_graphs")
+D = pytest.importorskip("test_onnx_quantized_dynamic")
+
+ORT_PROFILES = [name for name, p in RUNTIMES.items() if p.family == "onnxruntime"]
+
+
+@pytest.fixture(scope="module")
+def digits():
+    (x_cal, _), (x_val, _) = fp.examples.digits_data()
+    return x_cal, x_val
+
+
+def _batches(x_val, channels=1, seed=0):
+    rng = np.random.default_rng(seed)
+    wide = rng.uniform(-0.3, 1.3, (6, channels, 8, 8)).astype(np.float32)
+    if channels == 1:
+        return np.concatenate([x_val[:3], wide[:3]]), x_val[3:4]
+    return wide, wide[:1] * 1.5
+
+
+def check_every_profile(qnet, batches, uncovered=()) -> int:
+    """Layer by layer under each ORT profile (`uncovered`: the layers reference_coverage must name; every
+    other layer output, integer or float, is compared); the number of profiles compared."""
+    compared = 0
+    for runtime in ORT_PROFILES:
+        try:
+            qnet.predict(batches[0][:1], runtime=runtime)
+        except RuntimeNotSupportedError:
+            with pytest.raises(ReferenceNotSupportedError, match=runtime):
+                predict_reference(qnet, batches[0][:1], runtime=runtime)
+            continue
+        assert sorted(n for n, why in reference_coverage(qnet, runtime).items() if why) == sorted(uncovered)
+        for x in batches:
+            assert_same_layer_by_layer(qnet, x, runtime)
+        compared += 1
+    return compared
+
+
+# --- dynamic quantization -----------------------------------------------------------------------------------
+@pytest.mark.parametrize("variant", D.VARIANTS, ids=D._label)
+def test_quantize_dynamic_models(variant, tmp_path, digits):
+    quantization = pytest.importorskip("onnxruntime.quantization")
+    net, prepared, weight, pc = variant
+    source, path = tmp_path / "f.onnx", tmp_path / "q.onnx"
+    network = getattr(fp.examples, f"digits_{net}")()
+    onnx.save(fp.export_onnx(fp.prepare_network(network) if prepared else network), str(source))
+    quantization.quantize_dynamic(str(source), str(path), weight_type=getattr(quantization.QuantType, weight),
+                                  per_channel=pc)
+    qnet = fp.import_onnx(str(path))
+    assert check_every_profile(qnet, _batches(digits[1])) > 0
+
+
+@pytest.mark.parametrize("op", ["ConvInteger", "MatMulInteger"])
+@pytest.mark.parametrize("x_type, w_type", [(np.uint8, np.int8), (np.uint8, np.uint8), (np.int8, np.uint8),
+                                            (np.int8, np.int8)], ids=["u8s8", "u8u8", "s8u8", "s8s8"])
+def test_integer_product_chains(op, x_type, w_type):
+    """QuantizeLinear -> ConvInteger / MatMulInteger -> Cast -> Mul -> Add with full-range weights (the
+    AVX2 pair sums saturate for ConvInteger s8 x u8 and MatMulInteger u8 x s8)."""
+    qnet = fp.import_onnx(D._integer_chain(op, x_type, w_type))
+    shape = (6, 4, 8, 8) if op == "ConvInteger" else (6, 1, 8, 8)
+    x = np.random.default_rng(1).uniform(-3, 6, shape).astype(np.float32)
+    assert check_every_profile(qnet, (x, x[:1])) > 0
+    without_bias = fp.import_onnx(D._integer_chain(op, x_type, w_type, bias=False))
+    assert check_every_profile(without_bias, (x,)) > 0
+
+
+@pytest.mark.parametrize("op", ["DynamicQuantizeMatMul", "MatMulIntegerToFloat", "QGemm"])
+def test_com_microsoft_float_output_nodes(op, digits):
+    rng = np.random.default_rng(5)
+    h, nh = onnx.helper, onnx.numpy_helper
+    if op == "QGemm":
+        node = h.make_node(op, ["xq", "xs", "xz", "b", "bs", "bz", "c"], ["y"], domain="com.microsoft", transB=1,
+                           name="fused")
+        b = rng.integers(-128, 128, (10, 64)).astype(np.int8)
+    elif op == "DynamicQuantizeMatMul":
+        node = h.make_node(op, ["x", "b", "bs", "bz", "bias"], ["y"], domain="com.microsoft", name="fused")
+        b = rng.integers(-128, 128, (64, 10)).astype(np.int8)
+    else:
+        node = h.make_node(op, ["xq", "b", "xs", "bs", "xz", "bz", "bias"], ["y"], domain="com.microsoft", name="fused")
+        b = rng.integers(-128, 128, (64, 10)).astype(np.int8)
+    model = D._qoperator_model(node)
+    model.graph.initializer.extend([nh.from_array(b, "b"),
+                                    nh.from_array(rng.uniform(1e-3, 5e-3, 10).astype(np.float32), "bs"),
+                                    nh.from_array(np.zeros(10, np.int8), "bz"),
+                                    nh.from_array(rng.normal(0, 1, 10).astype(np.float32), "bias"),
+                                    nh.from_array(rng.integers(-5000, 5000, 10).astype(np.int32), "c")])
+    if op == "DynamicQuantizeMatMul":   # the QuantizeLinear is unused
+        del model.graph.node[1]
+    qnet = fp.import_onnx(model)
+    assert check_every_profile(qnet, _batches(digits[1])) > 0
+
+
+# --- quantize_static graphs ----------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def zoo_source(tmp_path_factory):
+    path = tmp_path_factory.mktemp("zoo") / "zoo.onnx"
+    onnx.save(fp.export_onnx(G.zoo()), str(path))
+    return path
+
+
+@pytest.mark.parametrize("fmt", ["QDQ", "QOperator"])
+@pytest.mark.parametrize("types", ["U8S8", "U8U8", "S8S8"])
+@pytest.mark.parametrize("per_channel", [False, True], ids=["pt", "pc"])
+def test_operator_zoo(zoo_source, tmp_path, digits, fmt, types, per_channel):
+    """Conv (3x3, 1x1, depthwise), LeakyRelu, AveragePool, Sigmoid, Tanh, Concat, Mul, MaxPool, Relu,
+    GlobalAveragePool, Flatten, Gemm, Softmax: fused or left in float as ORT decides per graph."""
+    path = G.quantize(zoo_source, tmp_path / "q.onnx", digits[0], fmt, types, per_channel)
+    assert check_every_profile(fp.import_onnx(path), _batches(digits[1])) > 0
+
+
+@pytest.mark.parametrize("activation, clip_max, zero", [("Relu", 6.0, 0), ("Relu", 6.0, 20), ("Clip", 6.0, 0),
+                                                        ("Clip", 8.0, 0), (None, 6.0, 7)])
+def test_qdq_conv_graphs(digits, activation, clip_max, zero):
+    """A Relu / Clip between Conv and Q: redundant ones fuse into QLinearConv, the others leave the Conv in
+    float (MLAS's SGEMM of the dequantized weights)."""
+    qnet = fp.import_onnx(G._qdq_conv_model(activation, clip_max, zero))
+    assert check_every_profile(qnet, _batches(digits[1])) > 0
+
+
+@pytest.mark.parametrize("channels", [(8, 16), (64, 64), (4, 12)])
+def test_float_conv_left_by_ort(digits, channels):
+    """Float Convs of several shapes (MlasConv's algorithms and K blocks) between DQ and Q."""
+    qnet = fp.import_onnx(G._qdq_conv_model("Relu", zero=20, channels=channels, out_scale=0.25))
+    assert qnet.qlayers["conv"].ort_op == ""
+    assert check_every_profile(qnet, _batches(digits[1], channels[0], seed=channels[1])) > 0
+
+
+def test_integer_graph_output(digits):
+    qnet = fp.import_onnx(G._qdq_conv_model("Relu", final_dq=False))
+    assert qnet.integer_outputs
+    x = _batches(digits[1])[0]
+    for runtime in ORT_PROFILES:
+        got = predict_reference(qnet, x, runtime=runtime)
+        assert got.dtype == np.uint8 and np.array_equal(got, qnet.predict(x, runtime=runtime))
+
+
+@pytest.mark.parametrize("fmt", ["QDQ", "QOperator"])
+@pytest.mark.parametrize("types", ["U8S8", "S8S8"])
+@pytest.mark.parametrize("first", [False, True], ids=["x-first", "constant-first"])
+def test_constant_operands(tmp_path, digits, fmt, types, first):
+    """Add of a per-channel constant and Mul of a scalar one: QLinearAdd / QLinearMul broadcasting (ORT
+    swaps the operands when input 0 is the scalar of a span) or float Add / Mul."""
+    source = tmp_path / "c.onnx"
+    onnx.save(G._constant_operand_model(first), str(source))
+    path = G.quantize(source, tmp_path / "q.onnx", digits[0], fmt, types, True)
+    assert check_every_profile(fp.import_onnx(path), _batches(digits[1])) > 0
+
+
+def test_qdq_matmul(tmp_path, digits):
+    h, nh, TP = onnx.helper, onnx.numpy_helper, onnx.TensorProto
+    rng = np.random.default_rng(2)
+    init = [nh.from_array(rng.normal(0, 0.3, (64, 10)).astype(np.float32), "w"),
+            nh.from_array(rng.normal(0, 0.5, 10).astype(np.float32), "bias")]
+    nodes = [h.make_node("Flatten", ["x"], ["f"]), h.make_node("MatMul", ["f", "w"], ["y0"], name="mm"),
+             h.make_node("Add", ["y0", "bias"], ["y"], name="add")]
+    graph = h.make_graph(nodes, "g", [h.make_tensor_value_info("x", TP.FLOAT, [None, 1, 8, 8])],
+                         [h.make_tensor_value_info("y", TP.FLOAT, [None, 10])], init)
+    source = tmp_path / "mm.onnx"
+    onnx.save(h.make_model(graph, opset_imports=[h.make_opsetid("", 13)]), str(source))
+    for fmt in ("QDQ", "QOperator"):
+        path = G.quantize(source, tmp_path / f"mm_{fmt}.onnx", digits[0], fmt, "U8S8", True)
+        assert check_every_profile(fp.import_onnx(path), _batches(digits[1])) > 0
+
+
+@pytest.mark.parametrize("fmt", ["QDQ", "QOperator"])
+@pytest.mark.parametrize("transform, nearest", [("asymmetric", "floor"), ("half_pixel", "round_prefer_floor")])
+def test_nearest_resize(tmp_path, digits, fmt, transform, nearest):
+    source = tmp_path / "resize.onnx"
+    onnx.save(G._resize_model(transform, nearest), str(source))
+    path = G.quantize(source, tmp_path / "q.onnx", digits[0], fmt, "U8S8", True)
+    assert check_every_profile(fp.import_onnx(path), _batches(digits[1])) > 0
+
+
+@pytest.mark.parametrize("fmt", ["QDQ", "QOperator"])
+@pytest.mark.parametrize("transform", ["asymmetric", "half_pixel", "align_corners", "pytorch_half_pixel"])
+@pytest.mark.parametrize("scales", [(1, 1, 3, 1.5)], ids=["x3-x1.5"])
+def test_linear_resize(tmp_path, digits, fmt, transform, scales):
+    """QDQ: a float Resize between DQ and Q; QOperator: ResizeNHWC's 10-bit integer weights (optimized
+    graph) or the NCHW float formula truncated (as written)."""
+    source = tmp_path / "resize.onnx"
+    onnx.save(G._linear_resize_model(transform, scales), str(source))
+    path = G.quantize(source, tmp_path / "q.onnx", digits[0], fmt, "U8S8", True)
+    assert check_every_profile(fp.import_onnx(path), _batches(digits[1])) > 0
