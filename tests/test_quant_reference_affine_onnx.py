@@ -1,4 +1,4 @@
-"""The independent affine reference (fixedpoint/quantization/reference_affine.py) against
+"""The independent affine reference (fixedpoint/quantization/reference_affine/) against
 `QuantizedNetwork.predict`, layer by layer, on the other ONNX models the suite builds:
 quantize_dynamic's digits networks and the hand-made integer chains (DynamicQuantizeLinear,
 ConvInteger / MatMulInteger -> Cast -> Mul -> Add, MatMulIntegerToFloat, DynamicQuantizeMatMul, QGemm
