@@ -127,7 +127,7 @@ def _ort_float_kernel(layer, packed_b: bool, bias, opset: int):
         return conv
     if t == "AveragePooling2D":
         return lambda x: mlas_average_pool(x, layer.pool_size, layer.stride, _pool_pads(layer, np.shape(x)),
-                                           layer.count_include_pad, layer.ceil_mode)
+                                           layer.count_include_pad, layer.ceil_mode, opset)
     if t == "Softmax":
         return lambda x: mlas_softmax(x, layer.axis, opset)
     if t == "Resize2D" and layer.mode == "linear":
@@ -490,20 +490,20 @@ def mlas_softmax(x, axis: int, opset: int = 13) -> np.ndarray:
     return np.moveaxis(mlas_softmax_rows(np.moveaxis(x, ax, -1)), -1, ax)
 
 
-def mlas_average_pool(x, pool, stride, pads, count_include_pad: bool, ceil_mode: bool) -> np.ndarray:
+def mlas_average_pool(x, pool, stride, pads, count_include_pad: bool, ceil_mode: bool, opset: int = 13) -> np.ndarray:
     """ONNX AveragePool on float32 NCHW as pool.cc / MlasPool (pooling.cpp) compute it: a kernel
     covering the unpadded image with stride 1 runs the global kernel; last stride ≤ 2 and kernels ≤
     32 the 2-D vector kernel (each output row's column sums over the window's input rows first, in
     row order, then KW of them left to right from a buffer whose padding holds +0, divided by the
     valid count (exclude pad) or kh·kw); anything else the generic kernel (valid cells in row-major
-    order from 0, same divisors). ceil_mode with count_include_pad is pool.cc's own AveragePool2DTask
-    loop (see `_average_pool_ceil_include_pad`)."""
+    order from 0, same divisors). ceil_mode with count_include_pad, and every AveragePool of opset 19
+    on, is ORT's own loop (`_average_pool_task`)."""
     x = np.asarray(x, F32)
     n, c, h, w = x.shape
     (kh, kw), (sh, sw) = pool, stride
     top, left, bottom, right = pads
-    if ceil_mode and count_include_pad:
-        return _average_pool_ceil_include_pad(x, pool, stride, pads)
+    if opset >= 19 or (ceil_mode and count_include_pad):
+        return _average_pool_task(x, pool, stride, pads, count_include_pad, ceil_mode)
     oh, ow = window_output_hw(x.shape, pool, stride, pads, ceil_mode=ceil_mode)
     if (kh, kw) == (h, w) and (sh, sw) == (1, 1) and not any(pads):
         return _global_average_pool_mlas(x)
@@ -553,19 +553,20 @@ def _average_pool_vector(x, pool, stride, pads, out_hw, count_include_pad):
     return out
 
 
-def _average_pool_ceil_include_pad(x, pool, stride, pads):
-    """pool.cc AveragePool2DTask (ceil_mode with count_include_pad): valid cells summed in row-major
-    order from 0, divided by the window's cells inside the padded input (hend = min(hstart + kh,
-    H + pads[1]), wend = min(wstart + kw, W + pads[3]) — ORT bounds the height by pads[1], the
-    width's leading pad, as its source does)."""
+def _average_pool_task(x, pool, stride, pads, count_include_pad: bool, ceil_mode: bool):
+    """ORT's own average-pooling loop (pool.cc / pool_functors.h AveragePool2DTask: AveragePool-19, and
+    ceil_mode with count_include_pad before it): the valid cells summed in row-major order from 0,
+    divided by the valid count, or with count_include_pad by the window's cells inside the padded
+    input (hend = min(hstart + kh, H + bottom), wend = min(wstart + kw, W + right); measured against
+    onnxruntime 1.32 with asymmetric pads, tests/test_quant_reference_affine_mlas.py)."""
     n, c, h, w = x.shape
     (kh, kw), (sh, sw) = pool, stride
     top, left, bottom, right = pads
-    oh, ow = window_output_hw(x.shape, pool, stride, pads, ceil_mode=True)
+    oh, ow = window_output_hw(x.shape, pool, stride, pads, ceil_mode=ceil_mode)
     out = np.zeros((n, c, oh, ow), F32)
     for y in range(oh):
         hs = y * sh - top
-        he = min(hs + kh, h + left)
+        he = min(hs + kh, h + bottom)
         for xo in range(ow):
             ws = xo * sw - left
             we = min(ws + kw, w + right)
@@ -574,7 +575,8 @@ def _average_pool_ceil_include_pad(x, pool, stride, pads):
                 for q in range(max(ws, 0), min(we, w)):
                     total = total + x[:, :, r, q]
                     cells += 1
-            out[:, :, y, xo] = total / F32((he - hs) * (we - ws)) if cells else total
+            count = (he - hs) * (we - ws) if count_include_pad else cells
+            out[:, :, y, xo] = total / F32(count) if count else total
     return out
 
 
