@@ -18,15 +18,25 @@ docs/runtimes-onnxruntime-*.md, docs/runtimes-litert-*.md and the runtime source
   multiply-add (`fma32`);
 * table-driven ops built from libm functions (LiteRT's LOGISTIC / TANH / SOFTMAX tables, ORT's
   QLinearSoftmax) call the C library's `expf` / `tanhf` / `logf` / `exp` through ctypes, as the
-  runtimes do.
+  runtimes do;
+* what ORT leaves in float (a QDQ group it does not fuse, every group of the as-written graph, a
+  float layer) is MLAS's float kernel written as float32 numpy operations in the kernel's own order:
+  SGEMM (FMA3 K loop, M = 1 kernels, K / N blocks, prepacked B), MlasConv's algorithms,
+  MlasComputeSoftmax, MlasPool / ORT's AveragePool loop, the logistic and tanh polynomials, linear
+  Resize (mlas_float.py, checked bit for bit against onnxruntime by
+  tests/test_quant_reference_affine_mlas.py).
 
-Nothing here calls `fixedpoint.kernels`, the affine layer kinds (their `bind`), or the compiled
-extensions other than the `fi` engine; the only shared pieces are the float network's geometry
-helpers and the runtime profiles (data). Layers whose runtime arithmetic is a float kernel this
-module does not re-derive (MLAS's float convolution, GEMM, pooling, logistic and tanh, ORT's
-float-route convolutions of a QDQ graph) raise `ReferenceNotSupportedError` naming the layer, the
-runtime and why; `outputs=` of the layers before them still works. The coverage table is in
-docs/quantized-semantics.md ("The independent reference path for affine networks").
+Modules: primitives (fixed-point steps, `fma32`, libm, window geometry, data movement, `fi` sums),
+boundaries, mlas_float, onnxruntime_ops, litert_ops; this module walks the graph.
+
+Nothing here calls `fixedpoint.kernels` (except `host_ort_profile`, CPU detection for the "host"
+accumulation recipe), the affine layer kinds (their `bind`), the float layers' `forward`, the
+package's geometry helpers, or the compiled extensions other than the `fi` engine; the shared pieces
+are `QuantParams`, the network's graph walk and the runtime profiles (data). A layer whose runtime
+arithmetic is not re-derived (a float HardSwish or LRN under ORT, LiteRT's float kernels, broadcasting
+LiteRT ADD / SUB / MUL, per-channel activation parameters, ...) raises `ReferenceNotSupportedError`
+naming the layer, the runtime and why, and `reference_coverage` lists it; `outputs=` of the layers
+before it still works. The coverage table is docs/reference-affine.md.
 
     y = predict_reference(qnet, x, runtime="onnxruntime-avx2")            # == qnet.predict(...)
     acts = predict_reference(qnet, x, outputs=names, runtime="litert")    # layer by layer
@@ -94,8 +104,8 @@ def layer_function(ql, profile):
 
 
 def float_layer_function(layer, profile):
-    """A float layer of an affine network: ORT's float operators that round once per element (or
-    its Eigen batch normalization) and data movement; other float kernels are not re-derived."""
+    """A float layer of an affine network: the runtime's float kernel where mlas_float re-derives it
+    (MLAS's, Eigen's batch normalization, one-rounding element-wise operators, data movement)."""
     function = _float_function(layer, profile.family)
     if function is None:
         raise ReferenceNotSupportedError(

@@ -94,6 +94,8 @@ def _float_function(layer, what: str, *, packed_b: bool = True, bias=None, opset
         return lambda x: np.where(np.asarray(x, F32) >= 0, np.asarray(x, F32), a * np.asarray(x, F32))
     if t == "Addition":
         return lambda *xs: _fold(np.add, xs)
+    if t == "Subtraction":
+        return lambda a, b: np.asarray(a, F32) - np.asarray(b, F32)
     if t == "Multiplication":
         return lambda *xs: _fold(np.multiply, xs)
     if t == "Concatenation":
