@@ -26,13 +26,13 @@ def fma3_host():
         pytest.skip("MLAS runs other SGEMM kernels on this CPU than the AVX2/FMA3 ones the reference follows")
 
 
-def _run(node, inputs: dict, initializers=(), opset=13):
-    """One node on ORT (ORT_DISABLE_ALL, one thread); `inputs` name -> float32 array."""
+def _run(node, inputs: dict, initializers=(), opset=13, threads=1):
+    """One node on ORT (ORT_DISABLE_ALL, `threads` intra-op threads); `inputs` name -> float32 array."""
     graph = h.make_graph([node], "g", [h.make_tensor_value_info(k, TP.FLOAT, list(v.shape)) for k, v in inputs.items()],
                          [h.make_tensor_value_info("y", TP.FLOAT, None)],
                          [nh.from_array(v, k) for k, v in initializers])
     options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
+    options.intra_op_num_threads = threads
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     model = h.make_model(graph, opset_imports=[h.make_opsetid("", opset)])
     session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
@@ -148,3 +148,27 @@ def test_linear_resize_equals_onnxruntime(mode, scales):
     node = h.make_node("Resize", ["x", "", "s"], ["y"], mode="linear", coordinate_transformation_mode=mode)
     want = _run(node, {"x": x}, [("s", np.array((1, 1) + scales, np.float32))])
     assert _bits_equal(mf.ort_resize_linear(x, scales, mode), want)
+
+
+@pytest.mark.parametrize("threads", [2, 4])
+def test_mlas_thread_splits_equal_onnxruntime(threads):
+    """With several intra-op threads MLAS splits a run-time-B GEMM (MlasGemmBatch's M / N ranges) and a
+    single image's convolution (MlasConvTryMultithread's segments); the splits change the sums."""
+    differs = 0
+    for m, k, n in [(8, 300, 20), (16, 600, 33), (64, 256, 40), (1, 600, 300)]:
+        rng = np.random.default_rng(m + k + n)
+        x = rng.normal(0, 1, (m, k)).astype(np.float32)
+        w = rng.normal(0, 0.3, (n, k)).astype(np.float32)
+        want = _run(h.make_node("Gemm", ["x", "w"], ["y"], transB=1), {"x": x, "w": w}, threads=threads)
+        assert _bits_equal(mf.mlas_gemm(x, w, None, packed_b=False, threads=threads), want), (m, k, n)
+        differs += not _bits_equal(mf.mlas_gemm(x, w, None, packed_b=False, threads=1), want)
+    xs, ws, stride, pads, dilation, groups = CONVS[1]
+    rng = np.random.default_rng(sum(ws))
+    x = rng.normal(0, 1, xs).astype(np.float32)
+    w = rng.normal(0, 0.3, ws).astype(np.float32)
+    b = rng.normal(0, 0.5, ws[0]).astype(np.float32)
+    node = h.make_node("Conv", ["x", "w", "b"], ["y"], strides=list(stride), pads=list(pads), group=groups)
+    want = _run(node, {"x": x}, [("w", w), ("b", b)], threads=threads)
+    assert _bits_equal(mf.mlas_conv(x, w, b, stride, pads, dilation, groups, threads=threads), want)
+    differs += not _bits_equal(mf.mlas_conv(x, w, b, stride, pads, dilation, groups, threads=1), want)
+    assert differs >= 2
