@@ -4,7 +4,9 @@ with a prepacked and with a run-time B, Softmax, AveragePool, linear Resize), OR
 rewrite), one intra-op thread. These are the kernels ORT runs where it leaves a QDQ group or a float
 layer in float; the layer-by-layer tests compare them only through a QuantizeLinear, which hides most
 one-ulp differences, so their summation orders are checked here directly. Each case also shows that a
-plain float32 formula (numpy's matmul / exp / sums) differs from ORT somewhere, so the order matters."""
+plain float32 formula (numpy's matmul / exp / sums) differs from ORT somewhere, so the order matters.
+Also ORT's com.microsoft QLinearAdd / QLinearMul with broadcasting (the operand swap) and
+DynamicQuantizeLinear, which the float-port and constant-operand layers use."""
 from __future__ import annotations
 
 import numpy as np
@@ -172,3 +174,75 @@ def test_mlas_thread_splits_equal_onnxruntime(threads):
     assert _bits_equal(mf.mlas_conv(x, w, b, stride, pads, dilation, groups, threads=threads), want)
     differs += not _bits_equal(mf.mlas_conv(x, w, b, stride, pads, dilation, groups, threads=1), want)
     assert differs >= 2
+
+
+# --- ORT's integer element-wise kernels and DynamicQuantizeLinear -------------------------------------------
+BROADCASTS = [((2, 3, 4, 5), (2, 3, 4, 5)), ((2, 3, 4, 5), (1, 3, 1, 1)), ((3, 1, 1), (2, 3, 4, 5)),
+              ((1,), (2, 3, 4, 5)), ((2, 3, 4, 5), ()), ((), (2, 3, 4, 5)), ((2, 3, 4, 1), (2, 3, 4, 5)),
+              ((2, 1, 4, 5), (2, 3, 1, 5)), ((5,), (2, 3, 4, 5)), ((2, 3, 1, 1), (1, 1, 4, 5))]
+
+
+def _qlinear_binary(op, a, b, pa, pb, pc):
+    names = ["a", "as", "az", "b", "bs", "bz", "cs", "cz"]
+    node = h.make_node(op, names, ["y"], domain="com.microsoft")
+    dtype = a.dtype
+    t = TP.UINT8 if dtype == np.uint8 else TP.INT8
+    inits = [nh.from_array(np.array(p.scale[0], np.float32), s) for p, s in ((pa, "as"), (pb, "bs"), (pc, "cs"))]
+    inits += [nh.from_array(np.array(p.zero_point[0], dtype), z) for p, z in ((pa, "az"), (pb, "bz"), (pc, "cz"))]
+    graph = h.make_graph([node], "g", [h.make_tensor_value_info("a", t, list(a.shape)),
+                                       h.make_tensor_value_info("b", t, list(b.shape))],
+                         [h.make_tensor_value_info("y", t, None)], inits)
+    model = h.make_model(graph, opset_imports=[h.make_opsetid("", 13), h.make_opsetid("com.microsoft", 1)])
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    return session.run(None, {"a": a, "b": b})[0]
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int8])
+@pytest.mark.parametrize("op", ["QLinearAdd", "QLinearMul"])
+def test_qlinear_add_mul_broadcasting_equal_onnxruntime(op, dtype):
+    """com.microsoft QLinearAdd / QLinearMul with numpy broadcasting in either direction (ORT swaps the
+    operands when input 0 is a span's scalar, which moves QLinearAdd's fused rounding)."""
+    from fixedpoint.quantization.reference_affine import onnxruntime_ops as ops
+    info = np.iinfo(dtype)
+    rng = np.random.default_rng(7)
+    P = ops.QuantParams
+    z = (lambda v: v) if dtype == np.uint8 else (lambda v: v - 128)
+    pa, pb, pc = P(dtype, np.float32(0.0371), z(131)), P(dtype, np.float32(0.0213), z(97)), P(dtype, np.float32(0.0419), z(120))
+    function = ops.ort_qlinear_add_values if op == "QLinearAdd" else ops.ort_qlinear_mul_values
+    for sa, sb in BROADCASTS:
+        a = rng.integers(info.min, info.max + 1, sa).astype(dtype)
+        b = rng.integers(info.min, info.max + 1, sb).astype(dtype)
+        want = _qlinear_binary(op, a, b, pa, pb, pc)
+        assert np.array_equal(function(a, pa, b, pb, pc), want.astype(np.int64)), (sa, sb)
+    # every pair of values, input 0 the scalar of each span; with these scales (found by a search) ORT's
+    # operand swap changes a QLinearAdd output
+    pa, pb, pc = (P(dtype, np.float32(s), z(v)) for s, v in ((0.09357217, 100), (0.0817695, 219), (0.0012711115, 141)))
+    a = np.arange(info.min, info.max + 1).astype(dtype).reshape(-1, 1)
+    b = np.tile(np.arange(info.min, info.max + 1).astype(dtype), (256, 1))
+    want = _qlinear_binary(op, a, b, pa, pb, pc).astype(np.int64)
+    assert ops.ort_input0_is_scalar(a.shape, b.shape)
+    assert np.array_equal(function(a, pa, b, pb, pc), want)
+    if op == "QLinearAdd" and dtype == np.uint8:
+        unswapped = function(np.broadcast_to(a, b.shape), pa, b, pb, pc)   # input 0 full: no swap
+        assert not np.array_equal(unswapped, want)
+
+
+def test_dynamic_quantize_linear_equals_onnxruntime():
+    from fixedpoint.quantization.reference_affine import onnxruntime_ops as ops
+    rng = np.random.default_rng(8)
+    node = h.make_node("DynamicQuantizeLinear", ["x"], ["y", "ys", "yz"])
+    graph = h.make_graph([node], "g", [h.make_tensor_value_info("x", TP.FLOAT, None)],
+                         [h.make_tensor_value_info("y", TP.UINT8, None), h.make_tensor_value_info("ys", TP.FLOAT, None),
+                          h.make_tensor_value_info("yz", TP.UINT8, None)])
+    session = ort.InferenceSession(h.make_model(graph, opset_imports=[h.make_opsetid("", 13)]).SerializeToString(),
+                                   providers=["CPUExecutionProvider"])
+    cases = [rng.normal(0, 3, (6, 64)), rng.uniform(0.5, 2, (3, 10)), -rng.uniform(0.5, 2, (3, 10)), np.zeros((2, 5)),
+             rng.uniform(-0.3, 1.3, (7, 1, 8, 8)), np.array([1e-30, -1e-30, 3.0])]
+    for x in cases:
+        x = np.asarray(x, np.float32)
+        y, ys, yz = session.run(None, {"x": x})
+        q, params = ops.ort_dynamic_quantize_linear(x)
+        assert np.float32(params.scale[0]).view(np.uint32) == np.float32(ys).view(np.uint32)
+        assert int(params.zero_point[0]) == int(yz) and np.array_equal(q, y.astype(np.int64))
