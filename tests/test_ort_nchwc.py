@@ -63,6 +63,17 @@ def block(tmp_path_factory):
     return int(weights.dims[0])
 
 
+def _profile(block):
+    """The profile standing for this host's ORT: its NCHWc block and its integer kernels must both match."""
+    from fixedpoint.runtime import host_runtime
+    host = host_runtime()
+    wanted = {8: "onnxruntime-avx2", 16: "onnxruntime-vnni"}[block]
+    if host != wanted:
+        pytest.skip(f"this host runs NCHWc in blocks of {block} with the integer kernels of {host!r}: no profile "
+                    f"covers that pair (AVX-512F without VNNI, or AVX-VNNI without AVX-512F)")
+    return wanted
+
+
 GEOMETRIES = [((3, 3), (1, 1), (1, 1, 1, 1), (1, 1)), ((1, 1), (1, 1), (0, 0, 0, 0), (1, 1)),
               ((1, 1), (2, 2), (0, 0, 0, 0), (1, 1)), ((3, 3), (2, 2), (0, 1, 1, 0), (1, 1)),
               ((5, 3), (1, 2), (2, 1, 2, 1), (2, 1)), ((3, 3), (1, 1), (0, 0, 0, 0), (2, 2))]
@@ -240,7 +251,7 @@ def test_qdq_model_with_excluded_nodes_equals_onnxruntime(tmp_path, block, digit
     an NCHWc convolution); each float output (a graph output too in the probe model) and the prediction
     equal ORT's."""
     path, probe, feed, x = digits_excluded(exclude)
-    profile = {8: "onnxruntime-avx2", 16: "onnxruntime-vnni"}[block]
+    profile = _profile(block)
     model = onnx.load(str(probe))
     expected, graph = _optimized(model, {feed: x}, tmp_path / "opt.onnx")
     for op, count in nchwc.items():
@@ -451,10 +462,40 @@ def test_float_pooling_between_dq_and_q_equals_onnxruntime(tmp_path, block, op):
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
     (expected,), optimized = _optimized(model, {"x": d}, tmp_path / "m.onnx")
     assert bool(_nchwc_nodes(optimized, op)) == (op == "AveragePool")
-    profile = {8: "onnxruntime-avx2", 16: "onnxruntime-vnni"}[block]
+    profile = _profile(block)
     qnet = fp.import_onnx(model)
     got = np.asarray(qnet.predict(d, runtime=profile))
     assert np.array_equal(got, expected)
     # quantizing the other layout's average gives another integer there
     wrong = np.clip(np.rint(other.astype(np.float32) / s2), -128, 127).astype(np.int8)
     assert wrong.flat[i] != expected.flat[i]
+
+
+def test_hints_survive_save_and_load(tmp_path, block):
+    """Conv -> GlobalAveragePool (float, NCHWc after the NCHWc convolution) -> Q -> DQ: the importer's hint
+    for the pool is saved with the network; before and after loading, the pool's float output (a graph
+    output too) and the result equal ORT's, where the NCHW global pool differs."""
+    rng = np.random.default_rng(21)
+    c = 2 * block
+    init = {"W": _data(rng, (c, c, 3, 3)), "B": _data(rng, (c,)), "s": np.float32(0.01), "z": np.uint8(128)}
+    nodes = [helper.make_node("Conv", ["x", "W", "B"], ["c"], pads=[1, 1, 1, 1], name="conv"),
+             helper.make_node("GlobalAveragePool", ["c"], ["g"], name="gap"),
+             helper.make_node("QuantizeLinear", ["g", "s", "z"], ["q"]),
+             helper.make_node("DequantizeLinear", ["q", "s", "z"], ["y"])]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, (8, c, 9, 9))],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, (8, c, 1, 1)),
+                               helper.make_tensor_value_info("g", TensorProto.FLOAT, (8, c, 1, 1))],
+                              [numpy_helper.from_array(np.asarray(v), n) for n, v in init.items()])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    x = _data(rng, (8, c, 9, 9))
+    (y, g), optimized = _optimized(model, {"x": x}, tmp_path / "m.onnx")
+    assert _nchwc_nodes(optimized, "GlobalAveragePool")
+    qnet = fp.import_onnx(model)
+    assert qnet.options["runtime_float_hints"]["gap"] == {"8": "nchwc", "16": "nchwc"}
+    profile = _profile(block)
+    qnet.save(tmp_path / "q.npz")
+    loaded = fp.load_quantized_network(tmp_path / "q.npz")
+    for net in (qnet, loaded):
+        assert np.array_equal(net.predict(x, outputs="gap", runtime=profile), g)
+        assert np.array_equal(net.predict(x, runtime=profile)[0], y)
+    assert not np.array_equal(k.global_average_pool_float(loaded.predict(x, outputs="conv", runtime=profile)), g)
