@@ -355,7 +355,7 @@ FXP_ORT_AVX2 inline void nchwc_conv_avx2(const NchwcConvParams& p, const NchwcCo
     const std::ptrdiff_t out_plane = p.oh * p.ow, in_plane = p.ih * p.iw, taps_count = p.kh * p.kw;
     std::ptrdiff_t lo, hi;
     nchwc_interior_columns(p, lo, hi);
-    NchwcTaps taps(p.kh * p.kw);
+    NchwcTaps taps(p.kh * p.kw), inner(p.kh * p.kw);
     for (std::ptrdiff_t n = 0; n < p.batch; ++n)
         for (std::ptrdiff_t g = 0; g < nb.outer; ++g)
             for (std::ptrdiff_t b0 = 0; b0 < nb.blocks; b0 += 4) {
@@ -380,6 +380,7 @@ FXP_ORT_AVX2 inline void nchwc_conv_avx2(const NchwcConvParams& p, const NchwcCo
                     std::ptrdiff_t kh0, kh1;
                     nchwc_valid_rows(p, oh, kh0, kh1);
                     const std::ptrdiff_t row0 = (oh * p.sh - p.pad_top) * p.iw - p.pad_left;
+                    if (lo < hi) nchwc_row_taps(p, kh0, kh1, lo, inner);   // every kernel column is inside
                     for (std::ptrdiff_t c0 = 0; c0 < plan.channels; c0 += plan.chunk) {
                         const std::ptrdiff_t c1 = std::min(plan.channels, c0 + plan.chunk);
                         a.accumulate = c0 > 0 || o.sum != nullptr;
@@ -387,16 +388,13 @@ FXP_ORT_AVX2 inline void nchwc_conv_avx2(const NchwcConvParams& p, const NchwcCo
                         std::ptrdiff_t ow = 0;
                         while (ow < p.ow) {
                             int oc = 1;
-                            if (ow >= lo && ow < hi) {
-                                oc = int(std::min<std::ptrdiff_t>(3, hi - ow));
-                                nchwc_row_taps(p, kh0, kh1, lo, taps);   // every kernel column is inside
-                            } else {
-                                nchwc_row_taps(p, kh0, kh1, ow, taps);
-                            }
+                            const bool interior = ow >= lo && ow < hi;
+                            if (interior) oc = int(std::min<std::ptrdiff_t>(3, hi - ow));
+                            else nchwc_row_taps(p, kh0, kh1, ow, taps);
                             for (int j = 0; j < oc; ++j) a.pix[j] = row0 + (ow + j) * p.sw;
                             for (int f = 0; f < fc; ++f)
                                 a.y[f] = o.y + (((n * nb.outer + g) * nb.blocks + b0 + f) * out_plane + oh * p.ow + ow) * 8;
-                            nchwc_conv_tile_any(fc, oc, a, taps, c0, c1, p.activation);
+                            nchwc_conv_tile_any(fc, oc, a, interior ? inner : taps, c0, c1, p.activation);
                             ow += oc;
                         }
                     }
@@ -431,7 +429,7 @@ FXP_ORT_AVX2 inline void nchwc_depthwise_avx2(const NchwcConvParams& p, const Nc
     const std::ptrdiff_t out_plane = p.oh * p.ow, in_plane = p.ih * p.iw;
     std::ptrdiff_t lo, hi;
     nchwc_interior_columns(p, lo, hi);
-    NchwcTaps taps(p.kh * p.kw);
+    NchwcTaps taps(p.kh * p.kw), inner(p.kh * p.kw);
     for (std::ptrdiff_t n = 0; n < p.batch; ++n)
         for (std::ptrdiff_t b = 0; b < nb.blocks; ++b) {
             const float* x = o.x + (n * nb.blocks + b) * in_plane * 8;
@@ -442,30 +440,53 @@ FXP_ORT_AVX2 inline void nchwc_depthwise_avx2(const NchwcConvParams& p, const Nc
                 std::ptrdiff_t kh0, kh1;
                 nchwc_valid_rows(p, oh, kh0, kh1);
                 const std::ptrdiff_t row0 = (oh * p.sh - p.pad_top) * p.iw - p.pad_left;
+                if (lo < hi) nchwc_row_taps(p, kh0, kh1, lo, inner);
                 std::ptrdiff_t ow = 0;
                 while (ow < p.ow) {
                     int oc = 1;
-                    if (ow >= lo && ow < hi) {
-                        oc = int(std::min<std::ptrdiff_t>(4, hi - ow));
-                        nchwc_row_taps(p, kh0, kh1, lo, taps);
-                    } else {
-                        nchwc_row_taps(p, kh0, kh1, ow, taps);
-                    }
+                    const bool interior = ow >= lo && ow < hi;
+                    if (interior) oc = int(std::min<std::ptrdiff_t>(4, hi - ow));
+                    else nchwc_row_taps(p, kh0, kh1, ow, taps);
+                    const NchwcTaps& use = interior ? inner : taps;
                     std::ptrdiff_t pix[4];
                     for (int j = 0; j < oc; ++j) pix[j] = row0 + (ow + j) * p.sw;
                     const std::ptrdiff_t at = (block_index * out_plane + oh * p.ow + ow) * 8;
                     float* y = o.y + at;
                     const float* s = o.sum ? o.sum + at : nullptr;
                     switch (oc) {
-                        case 4: nchwc_depthwise_tile<4>(x, w, pix, taps, y, s, bias, p.activation); break;
-                        case 3: nchwc_depthwise_tile<3>(x, w, pix, taps, y, s, bias, p.activation); break;
-                        case 2: nchwc_depthwise_tile<2>(x, w, pix, taps, y, s, bias, p.activation); break;
-                        default: nchwc_depthwise_tile<1>(x, w, pix, taps, y, s, bias, p.activation); break;
+                        case 4: nchwc_depthwise_tile<4>(x, w, pix, use, y, s, bias, p.activation); break;
+                        case 3: nchwc_depthwise_tile<3>(x, w, pix, use, y, s, bias, p.activation); break;
+                        case 2: nchwc_depthwise_tile<2>(x, w, pix, use, y, s, bias, p.activation); break;
+                        default: nchwc_depthwise_tile<1>(x, w, pix, use, y, s, bias, p.activation); break;
                     }
                     ow += oc;
                 }
             }
         }
+}
+
+// ReorderInput / ReorderOutput of one block: `count` (<= 8) NCHW planes of `plane` floats, `stride` apart,
+// to / from the lanes of a [plane][8] block (lanes from `count` on are left as they are). Copies only.
+inline void nchwc_pack_planes(const float* src, std::ptrdiff_t stride, std::ptrdiff_t count, std::ptrdiff_t plane,
+                              float* dst) {
+    if (count == 8) {
+        for (std::ptrdiff_t i = 0; i < plane; ++i)
+            for (std::ptrdiff_t l = 0; l < 8; ++l) dst[i * 8 + l] = src[l * stride + i];
+        return;
+    }
+    for (std::ptrdiff_t i = 0; i < plane; ++i)
+        for (std::ptrdiff_t l = 0; l < count; ++l) dst[i * 8 + l] = src[l * stride + i];
+}
+
+inline void nchwc_unpack_planes(const float* src, std::ptrdiff_t count, std::ptrdiff_t plane, float* dst,
+                                std::ptrdiff_t stride) {
+    if (count == 8) {
+        for (std::ptrdiff_t i = 0; i < plane; ++i)
+            for (std::ptrdiff_t l = 0; l < 8; ++l) dst[l * stride + i] = src[i * 8 + l];
+        return;
+    }
+    for (std::ptrdiff_t i = 0; i < plane; ++i)
+        for (std::ptrdiff_t l = 0; l < count; ++l) dst[l * stride + i] = src[i * 8 + l];
 }
 
 // MlasNchwcConv with the transformer's reordering: x NCHW [batch, groups * in_channels, ih, iw], w
@@ -515,20 +536,17 @@ inline void nchwc_conv(const NchwcConvParams& p, const float* x, const float* w,
     if (depthwise) {
         xb.assign(size_t(p.batch * blocks * in_plane * 8), 0.0f);
         for (std::ptrdiff_t n = 0; n < p.batch; ++n)
-            for (std::ptrdiff_t c = 0; c < p.groups; ++c) {
-                const float* src = x + (n * p.groups + c) * in_plane;
-                float* dst = xb.data() + ((n * blocks + c / 8) * in_plane) * 8 + c % 8;
-                for (std::ptrdiff_t i = 0; i < in_plane; ++i) dst[i * 8] = src[i];
-            }
+            for (std::ptrdiff_t b = 0; b < blocks; ++b)
+                nchwc_pack_planes(x + (n * p.groups + b * 8) * in_plane, in_plane, std::min<std::ptrdiff_t>(8, p.groups - b * 8),
+                                  in_plane, xb.data() + (n * blocks + b) * in_plane * 8);
     } else if (isa == Isa::Avx2 && plan.algorithm != NchwcConvAlgorithm::Nchw) {
         xb.assign(size_t(p.batch * p.groups * plan.channels * in_plane), 0.0f);   // ReorderInput (zero channels)
         for (std::ptrdiff_t n = 0; n < p.batch; ++n)
             for (std::ptrdiff_t g = 0; g < p.groups; ++g)
-                for (std::ptrdiff_t c = 0; c < p.in_channels; ++c) {
-                    const float* src = x + ((n * p.groups + g) * p.in_channels + c) * in_plane;
-                    float* dst = xb.data() + ((n * p.groups + g) * plan.channels + c / 8 * 8) * in_plane + c % 8;
-                    for (std::ptrdiff_t i = 0; i < in_plane; ++i) dst[i * 8] = src[i];
-                }
+                for (std::ptrdiff_t c = 0; c < p.in_channels; c += 8)
+                    nchwc_pack_planes(x + ((n * p.groups + g) * p.in_channels + c) * in_plane, in_plane,
+                                      std::min<std::ptrdiff_t>(8, p.in_channels - c), in_plane,
+                                      xb.data() + ((n * p.groups + g) * plan.channels + c) * in_plane);
     }
     auto blocked = [&](std::ptrdiff_t n, std::ptrdiff_t g, std::ptrdiff_t b) {
         return ((n * outer + g) * blocks + b) * out_plane * 8;
@@ -559,17 +577,16 @@ inline void nchwc_conv(const NchwcConvParams& p, const float* x, const float* w,
     } else {
         nchwc_conv_portable(p, plan, ops);
     }
-    // ReorderOutput: the real channels back to NCHW
+    // ReorderOutput: the real channels back to NCHW (lane l of block b holds channel_of(g, b, l), consecutive)
     for (std::ptrdiff_t n = 0; n < p.batch; ++n)
         for (std::ptrdiff_t g = 0; g < outer; ++g)
-            for (std::ptrdiff_t b = 0; b < blocks; ++b)
-                for (std::ptrdiff_t l = 0; l < 8; ++l) {
-                    const std::ptrdiff_t o = channel_of(g, b, l);
-                    if (o < 0) continue;
-                    const float* src = yb.data() + blocked(n, g, b) + l;
-                    float* dst = y + (n * out_channels + o) * out_plane;
-                    for (std::ptrdiff_t i = 0; i < out_plane; ++i) dst[i] = src[i * 8];
-                }
+            for (std::ptrdiff_t b = 0; b < blocks; ++b) {
+                const std::ptrdiff_t o = channel_of(g, b, 0);
+                const std::ptrdiff_t count = depthwise ? std::min<std::ptrdiff_t>(8, p.groups - b * 8)
+                                                       : std::min<std::ptrdiff_t>(8, p.filters - b * 8);
+                nchwc_unpack_planes(yb.data() + blocked(n, g, b), count, out_plane, y + (n * out_channels + o) * out_plane,
+                                    out_plane);
+            }
 }
 
 // ---- pooling ------------------------------------------------------------------------------------------
@@ -628,18 +645,14 @@ inline void nchwc_pool_portable(const NchwcPoolParams& p, const float* x, float*
 inline void nchwc_pool(const NchwcPoolParams& p, const float* x, float* y, Isa isa) {
     const std::ptrdiff_t blocks = round_up(p.planes, 8) / 8, in_plane = p.ih * p.iw, out_plane = p.oh * p.ow;
     std::vector<float> xb(size_t(blocks * in_plane * 8), 0.0f), yb(size_t(blocks * out_plane * 8));
-    for (std::ptrdiff_t c = 0; c < p.planes; ++c) {
-        const float* src = x + c * in_plane;
-        float* dst = xb.data() + (c / 8) * in_plane * 8 + c % 8;
-        for (std::ptrdiff_t i = 0; i < in_plane; ++i) dst[i * 8] = src[i];
-    }
+    for (std::ptrdiff_t b = 0; b < blocks; ++b)
+        nchwc_pack_planes(x + b * 8 * in_plane, in_plane, std::min<std::ptrdiff_t>(8, p.planes - b * 8), in_plane,
+                          xb.data() + b * in_plane * 8);
     if (isa == Isa::Avx2) nchwc_pool_avx2(p, xb.data(), yb.data());
     else nchwc_pool_portable(p, xb.data(), yb.data());
-    for (std::ptrdiff_t c = 0; c < p.planes; ++c) {
-        const float* src = yb.data() + (c / 8) * out_plane * 8 + c % 8;
-        float* dst = y + c * out_plane;
-        for (std::ptrdiff_t i = 0; i < out_plane; ++i) dst[i] = src[i * 8];
-    }
+    for (std::ptrdiff_t b = 0; b < blocks; ++b)
+        nchwc_unpack_planes(yb.data() + b * out_plane * 8, std::min<std::ptrdiff_t>(8, p.planes - b * 8), out_plane,
+                            y + b * 8 * out_plane, out_plane);
 }
 
 }  // namespace fxp::ort
