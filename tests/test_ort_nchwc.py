@@ -499,3 +499,24 @@ def test_hints_survive_save_and_load(tmp_path, block):
         assert np.array_equal(net.predict(x, outputs="gap", runtime=profile), g)
         assert np.array_equal(net.predict(x, runtime=profile)[0], y)
     assert not np.array_equal(k.global_average_pool_float(loaded.predict(x, outputs="conv", runtime=profile)), g)
+
+
+def test_float_conv_with_dequantized_weights_stays_nchw(tmp_path, block):
+    """A float Conv whose weights come out of a DequantizeLinear (no QuantizeLinear after it): ORT does not
+    fold the DQ, so TransformConv finds no initializer and MlasConv runs; the importer's hint says so."""
+    rng = np.random.default_rng(9)
+    c = 2 * block
+    init = {"Wq": rng.integers(-127, 128, (c, c, 3, 3)).astype(np.int8), "ws": np.float32(0.013),
+            "wz": np.int8(0), "B": _data(rng, (c,))}
+    nodes = [helper.make_node("DequantizeLinear", ["Wq", "ws", "wz"], ["W"]),
+             helper.make_node("Conv", ["x", "W", "B"], ["y"], pads=[1, 1, 1, 1], name="conv")]
+    model = _model(nodes, (4, c, 9, 9), init, y_shape=(4, c, 9, 9))
+    x = _data(rng, (4, c, 9, 9))
+    (expected,), optimized = _optimized(model, {"x": x}, tmp_path / "m.onnx")
+    assert not _nchwc_nodes(optimized, "Conv")
+    qnet = fp.import_onnx(model)
+    assert qnet.options["runtime_float_hints"]["conv"] == {"8": "nchw", "16": "nchw"}
+    got = qnet.predict(x, runtime=_profile(block))
+    assert np.array_equal(got, expected)
+    w = (init["Wq"].astype(np.float32) * init["ws"]).astype(np.float32)
+    assert not np.array_equal(k.conv_float_nchwc(x, w, init["B"], pads=(1, 1, 1, 1), block=block), expected)
