@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from ... import kernels
+from ...runtime import host_ort_isa
 from ...runtime.profile import RuntimeNotSupportedError
 from ..qparams import QuantParams
 from .base import AffineKind, QuantizedKind, quantize_scaled
@@ -153,7 +154,7 @@ class AffineLinearKind(AffineKind):
         activation = np.dtype(getattr(layer, "ort_activation_dtype", None) or layer.input_params[0].dtype)
         flipped = layer.input_params[0] is not None and activation != layer.input_params[0].dtype
         if isa == "host":   # the reference profile's QOperator nodes: this machine's MLAS kernels
-            isa = kernels.host_ort_profile() or "avx2"
+            isa = host_ort_isa()
             isa = "avx2" if isa == "avx512bw" else isa
         if isa.endswith("-precise") and layer.weights.dtype == np.int8 and \
                 int(np.abs(layer.weights.astype(np.int16)).max(initial=0)) <= 64:
