@@ -213,3 +213,73 @@ def test_linear_resize(tmp_path, digits, fmt, transform, scales):
     onnx.save(G._linear_resize_model(transform, scales), str(source))
     path = G.quantize(source, tmp_path / "q.onnx", digits[0], fmt, "U8S8", True)
     assert check_every_profile(fp.import_onnx(path), _batches(digits[1])) > 0
+
+
+# --- float layers ORT rewrites to NCHWc: named as not covered, the rest equal ----------------------------------
+NCHWC_PROFILES = ("onnxruntime-avx2", "onnxruntime-avx2-precise", "onnxruntime-vnni")   # float-layout nchwc8 / 16
+
+
+def _check_named(qnet, x, nchwc_layers):
+    """Under the NCHWc profiles `reference_coverage` names exactly `nchwc_layers` (MlasNchwcConv /
+    MlasNchwcPool are not re-derived); under onnxruntime-reference (NCHW) nothing; every other layer
+    equal to predict, layer by layer."""
+    for runtime in ORT_PROFILES:
+        coverage = reference_coverage(qnet, runtime)
+        named = {n for n, why in coverage.items() if why}
+        assert named == (set(nchwc_layers) if runtime in NCHWC_PROFILES else set()), runtime
+        assert all("NCHWc" in coverage[n] for n in named)
+        assert_same_layer_by_layer(qnet, x, runtime)
+
+
+@pytest.mark.parametrize("exclude, nchwc", [(("conv1", "conv2"), ("conv1", "conv2")),
+                                            (("conv3", "relu3", "gap"), ("conv3", "gap"))])
+def test_nchwc_float_layers_of_a_qdq_model(tmp_path, digits, exclude, nchwc):
+    """quantize_static(..., nodes_to_exclude) of the prepared digits CNN (tests/test_ort_nchwc.py): the float
+    Convs (and the GlobalAveragePool after an NCHWc Conv) run in NCHWc in ORT's optimized graph."""
+    source = tmp_path / "cnn.onnx"
+    onnx.save(fp.export_onnx(fp.prepare_network(fp.examples.digits_cnn())), str(source))
+    path = str(tmp_path / "q.onnx")
+    quantization = pytest.importorskip("onnxruntime.quantization")
+    feed = onnx.load(str(source)).graph.input[0].name
+
+    class Reader(quantization.CalibrationDataReader):
+        def __init__(self):
+            self.batches = iter([{feed: digits[0][i:i + 64]} for i in range(0, 256, 64)])
+
+        def get_next(self):
+            return next(self.batches, None)
+    quantization.quantize_static(str(source), path, Reader(), quant_format=quantization.QuantFormat.QDQ,
+                                 activation_type=quantization.QuantType.QUInt8,
+                                 weight_type=quantization.QuantType.QInt8, nodes_to_exclude=list(exclude))
+    _check_named(fp.import_onnx(path), _batches(digits[1])[0], nchwc)
+
+
+def test_nchwc_pooling_between_dq_and_q_and_a_dequantized_conv():
+    """Q -> DQ(uint8) -> AveragePool -> Q(int8, a graph output): ORT leaves the group in float and runs the
+    AveragePool in NCHWc (16 channels: a multiple of both blocks). A float Conv whose weights come out of a
+    DequantizeLinear stays NCHW (the importer's hint), so it is covered (tests/test_ort_nchwc.py's models)."""
+    h, nh, TP = onnx.helper, onnx.numpy_helper, onnx.TensorProto
+    rng = np.random.default_rng(17)
+    c = 16
+    init = {"s1": np.float32(0.02), "z1": np.uint8(128), "s2": np.float32(0.011), "z2": np.int8(0)}
+    nodes = [h.make_node("QuantizeLinear", ["x", "s1", "z1"], ["q"]),
+             h.make_node("DequantizeLinear", ["q", "s1", "z1"], ["d"]),
+             h.make_node("AveragePool", ["d"], ["p"], kernel_shape=[3, 3], strides=[1, 1], pads=[1, 1, 1, 1], name="pool"),
+             h.make_node("QuantizeLinear", ["p", "s2", "z2"], ["y"], name="q2")]
+    graph = h.make_graph(nodes, "g", [h.make_tensor_value_info("x", TP.FLOAT, (None, c, 7, 7))],
+                         [h.make_tensor_value_info("y", TP.INT8, (None, c, 7, 7))],
+                         [nh.from_array(np.asarray(v), n) for n, v in init.items()])
+    qnet = fp.import_onnx(h.make_model(graph, opset_imports=[h.make_opsetid("", 13)]))
+    assert qnet.qlayers["pool"].ort_op == ""
+    x = rng.uniform(-2.5, 2.5, (4, c, 7, 7)).astype(np.float32)
+    _check_named(qnet, x, ("pool",))
+    init = {"Wq": rng.integers(-127, 128, (c, c, 3, 3)).astype(np.int8), "ws": np.float32(0.013), "wz": np.int8(0),
+            "B": rng.normal(0, 0.2, c).astype(np.float32), "s": np.float32(0.05), "z": np.uint8(128)}
+    nodes = [h.make_node("DequantizeLinear", ["Wq", "ws", "wz"], ["W"]),
+             h.make_node("Conv", ["x", "W", "B"], ["c"], pads=[1, 1, 1, 1], name="conv"),
+             h.make_node("QuantizeLinear", ["c", "s", "z"], ["q"]), h.make_node("DequantizeLinear", ["q", "s", "z"], ["y"])]
+    graph = h.make_graph(nodes, "g", [h.make_tensor_value_info("x", TP.FLOAT, (None, c, 7, 7))],
+                         [h.make_tensor_value_info("y", TP.FLOAT, (None, c, 7, 7))],
+                         [nh.from_array(np.asarray(v), n) for n, v in init.items()])
+    qnet = fp.import_onnx(h.make_model(graph, opset_imports=[h.make_opsetid("", 13)]))
+    _check_named(qnet, x, ())

@@ -53,7 +53,7 @@ from ..qparams import QuantParams
 from .primitives import F32, ReferenceNotSupportedError, _unsupported
 from .boundaries import _zp, dequantize_boundary, dequantize_float32, quantize_boundary
 from .mlas_float import _float_function
-from .onnxruntime_ops import _ort_layer
+from .onnxruntime_ops import _ort_layer, ort_nchwc_reason, ort_operator
 from .litert_ops import _litert_layer
 from . import boundaries, litert_ops, mlas_float, onnxruntime_ops, primitives  # noqa: F401
 from .primitives import (  # noqa: F401 (the public API)
@@ -69,8 +69,8 @@ from .mlas_float import (  # noqa: F401 (the public API)
     mlas_softmax_rows, mlas_sum_exp_values, mlas_tanh, ort_resize_linear, sgemm_fma_block,
     sgemm_m1_kernel, sgemm_m1_transpose_b_kernel, sgemm_operation, sgemm_thread_ranges)
 from .onnxruntime_ops import (  # noqa: F401 (the public API)
-    ORT_CONV_OPS, ORT_GEMM_OPS, ORT_ISAS, ort_accumulation_rule, ort_dynamic_quantize_linear,
-    ort_input0_is_scalar, ort_operator, ort_qlinear_add_values, ort_qlinear_mul_values)
+    NCHWC_BLOCKS, ORT_CONV_OPS, ORT_GEMM_OPS, ORT_ISAS, nchwc_conv_rewritten, ort_accumulation_rule,
+    ort_dynamic_quantize_linear, ort_input0_is_scalar, ort_qlinear_add_values, ort_qlinear_mul_values)
 from .litert_ops import (  # noqa: F401 (the public API)
     left_shift_sat, tflite_activation_range, xnnpack_activation_range)
 
@@ -128,6 +128,27 @@ def as_fi(q: np.ndarray, params: QuantParams) -> fi:
     return fi(int=np.asarray(q, np.int64), numerictype=params.numerictype())
 
 
+_NCHWC_TYPES = ("Convolution2D", "AveragePooling2D", "GlobalAveragePooling2D")
+
+
+def _check_nchwc(qnet, layer, ql, profile, shape):
+    """ReferenceNotSupportedError when ORT runs this float layer (or a QDQ group's float operator)
+    in NCHWc under `profile` (`ort_nchwc_reason`); `shape`: the input's shape (None: unknown)."""
+    if profile.family != "onnxruntime" or layer.type_name not in _NCHWC_TYPES:
+        return
+    if ql is None:
+        hint = qnet.options.get("runtime_float_hints", {}).get(layer.name) if qnet.options else None
+        reason = ort_nchwc_reason(layer, profile, hint, None if shape is None else shape[1], True)
+    else:
+        if ort_operator(ql, profile) != "" or profile.recipe(ql).get("graph") == "as-written":
+            return
+        reason = ort_nchwc_reason(ql.layer, profile, getattr(ql, "ort_nchwc", None),
+                                  None if shape is None else shape[1], False)
+    if reason is not None:
+        raise ReferenceNotSupportedError(f"layer {layer.name!r} ({layer.type_name}) under runtime "
+                                         f"{profile.name!r}: {reason}")
+
+
 def _profile(qnet, runtime):
     if qnet.scheme != "affine":
         raise ValueError("the affine reference path runs affine networks (ONNXRuntime / LiteRT)")
@@ -157,8 +178,10 @@ def predict_reference(qnet, *x: np.ndarray, outputs: str | Sequence[str] | None 
             function = functions.get(layer.name)
             if function is None:
                 function = functions[layer.name] = float_layer_function(layer, profile)
+            _check_nchwc(qnet, layer, None, profile, np.shape(args[0].q if isinstance(args[0], _Q) else args[0]))
             return function(*[dequantize_boundary(profile, a.q, a.params) if isinstance(a, _Q) else a
                               for a in args])
+        _check_nchwc(qnet, layer, ql, profile, np.shape(args[0].q if isinstance(args[0], _Q) else args[0]))
         function = functions.get(layer.name)
         if function is None:
             function = functions[layer.name] = layer_function(ql, profile)
@@ -194,13 +217,22 @@ def reference_coverage(qnet, runtime=None) -> dict:
     can still be supported itself (`outputs=` of it then fails for its source's reason)."""
     profile = _profile(qnet, runtime)
     coverage = {}
-    for layer in qnet.network.layers:
+    network = qnet.network
+    try:
+        shapes = network.shapes(batch_size=1)
+    except Exception:   # shapes known only at run time: NCHWc decisions then assume the rewrite
+        shapes = {}
+    for layer in network.layers:
         ql = qnet.qlayers.get(layer.name)
+        sources = network.layer_inputs(layer.name)
+        shape = shapes.get(sources[0]) if sources else None
         try:
             if ql is not None:
                 layer_function(ql, profile)
             elif layer.input_ports or layer.name not in qnet.input_params:
                 float_layer_function(layer, profile)
+            if layer.input_ports or layer.name not in qnet.input_params:
+                _check_nchwc(qnet, layer, ql, profile, None if shape is None or shape[1] is None else shape)
             coverage[layer.name] = None
         except ReferenceNotSupportedError as error:
             coverage[layer.name] = str(error)

@@ -435,6 +435,63 @@ def _ort_qlinear_sigmoid(ql, profile):
     return lambda x: table[x - info.min]
 
 
+NCHWC_BLOCKS = {"nchwc8": 8, "nchwc16": 16}   # MlasNchwcGetBlockSize(): AVX2 + FMA3, AVX-512F
+
+
+def nchwc_conv_rewritten(w_shape, groups: int, block: int) -> bool:
+    """Whether ORT's NchwcTransformer (optimizer/nchwc_transformer.cc, TransformConv) rewrites a float
+    Conv with constant float weights of this OIHW shape to NCHWc: group 1 with fewer input channels
+    than the block or a multiple of 4; depthwise with a group count that is a multiple of 4; other
+    groups with input and output channels per group that are multiples of the block
+    (docs/runtimes-onnxruntime-ops.md, measured there with block 8)."""
+    m, c = int(w_shape[0]), int(w_shape[1])
+    if len(w_shape) != 4 or m % groups:
+        return False
+    if groups == 1:
+        return c < block or c % 4 == 0
+    if c == 1 and m == groups:
+        return groups % 4 == 0
+    return c % block == 0 and (m // groups) % block == 0
+
+
+def ort_nchwc_reason(layer, profile, hint, channels, constant_weights: bool):
+    """Why this reference does not compute a float Conv / AveragePool / GlobalAveragePool ORT runs
+    under `profile` — the profile's "float-layout" is NCHWc and ORT's NchwcTransformer rewrites the
+    layer to com.microsoft.nchwc (MlasNchwcConv / MlasNchwcPool, whose summation order is not
+    re-derived here), or the importer's hint says ORT rewrites it into something not emulated — or
+    None (ORT runs the NCHW kernel of mlas_float). `hint`: the importer's {"8" | "16": "nchw" |
+    "nchwc" | "refuse: ..."}; `channels`: the input's channel count (None: unknown, assume NCHWc);
+    `constant_weights`: a convolution's weights are float initializers (not a DequantizeLinear's
+    output, which the transformer leaves alone). Pooling: channels a multiple of the block, not
+    AveragePool with both count_include_pad and ceil_mode; GlobalAveragePool only with the hint."""
+    t = layer.type_name
+    if t not in ("Convolution2D", "AveragePooling2D", "GlobalAveragePooling2D"):
+        return None
+    layout = profile.recipe(layer).get("float-layout", "nchw")
+    if layout == "nchw":
+        return None
+    if layout not in NCHWC_BLOCKS:
+        return f"float-layout {layout!r} is not re-derived"
+    block = NCHWC_BLOCKS[layout]
+    note = (hint or {}).get(str(block))
+    if isinstance(note, str) and note.startswith("refuse:"):
+        return f"ONNX Runtime's NchwcTransformer {note[len('refuse:'):].strip()} (not emulated)"
+    if note == "nchw":
+        return None
+    why = (f"ONNX Runtime runs it in NCHWc (float-layout {layout!r}: MlasNchwcConv / MlasNchwcPool with "
+           f"block {block}), whose summation order this reference does not re-derive")
+    if t == "Convolution2D":
+        rewritten = constant_weights and nchwc_conv_rewritten(layer.learnables["Weights"].shape, layer.groups, block)
+        return why if rewritten else None
+    if t == "GlobalAveragePooling2D" and note != "nchwc":
+        return None
+    if channels is None:
+        return why
+    if t == "AveragePooling2D" and layer.count_include_pad and layer.ceil_mode:
+        return None
+    return why if int(channels) % block == 0 else None
+
+
 def _ort_float_route(ql, profile):
     """DequantizeLinear of each input, the float operator, QuantizeLinear of the output: ORT's QDQ
     group left unfused (and every group of the as-written graph)."""
