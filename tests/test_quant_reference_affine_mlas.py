@@ -246,3 +246,57 @@ def test_dynamic_quantize_linear_equals_onnxruntime():
         q, params = ops.ort_dynamic_quantize_linear(x)
         assert np.float32(params.scale[0]).view(np.uint32) == np.float32(ys).view(np.uint32)
         assert int(params.zero_point[0]) == int(yz) and np.array_equal(q, y.astype(np.int64))
+
+
+# --- MLAS's NCHWc kernels (ORT_ENABLE_ALL: the NchwcTransformer rewrites these float nodes) ------------------
+def _run_optimized(node, inputs: dict, initializers=()):
+    """One node on ORT with its default optimizations (the NCHWc rewrite), one thread."""
+    graph = h.make_graph([node], "g", [h.make_tensor_value_info(k, TP.FLOAT, list(v.shape)) for k, v in inputs.items()],
+                         [h.make_tensor_value_info("y", TP.FLOAT, None)], [nh.from_array(v, k) for k, v in initializers])
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    model = h.make_model(graph, opset_imports=[h.make_opsetid("", 13)])
+    return ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"]).run(None, inputs)[0]
+
+
+NCHWC_CONVS = [  # (N, C, H, W), (M, C/G, kh, kw), stride, pads, dilation, groups: MLAS's algorithm
+    ((2, 16, 7, 7), (16, 16, 3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 1),      # Nchwc: blocks of 8 channels
+    ((2, 3, 8, 8), (8, 3, 3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 1),         # Nchw: one call per channel
+    ((2, 16, 6, 6), (24, 16, 1, 1), (2, 2), (0, 0, 0, 0), (1, 1), 1),      # Pointwise
+    ((1, 136, 4, 4), (8, 136, 1, 1), (1, 1), (0, 0, 0, 0), (1, 1), 1),     # Pointwise, 128 channels per call
+    ((1, 12, 7, 7), (12, 1, 3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 12),      # Depthwise
+    ((1, 16, 7, 7), (16, 8, 3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 2),       # grouped Nchwc
+    ((2, 12, 7, 7), (8, 12, 3, 3), (2, 2), (2, 0, 0, 2), (1, 1), 1),       # 12 channels padded to 16
+    ((1, 40, 9, 9), (16, 40, 5, 3), (2, 1), (1, 2, 1, 0), (2, 1), 1),      # dilated, strided, asymmetric
+]
+
+
+@pytest.mark.parametrize("case", NCHWC_CONVS, ids=range(len(NCHWC_CONVS)))
+def test_mlas_nchwc_conv_equals_onnxruntime(case):
+    """Block 8 (this AVX2 host's MlasNchwcGetBlockSize); MlasConv's NCHW order differs on most cases."""
+    xs, ws, stride, pads, dilation, groups = case
+    rng = np.random.default_rng(sum(ws) + xs[1])
+    x = rng.normal(0, 1, xs).astype(np.float32)
+    w = rng.normal(0, 0.3, ws).astype(np.float32)
+    b = rng.normal(0, 0.5, ws[0]).astype(np.float32)
+    node = h.make_node("Conv", ["x", "w", "b"], ["y"], strides=list(stride), pads=list(pads), dilations=list(dilation),
+                       group=groups)
+    want = _run_optimized(node, {"x": x}, [("w", w), ("b", b)])
+    assert _bits_equal(mf.mlas_nchwc_conv(x, w, b, stride, pads, dilation, groups, 8), want)
+
+
+@pytest.mark.parametrize("kernel, stride, pads, include, ceil, hw", [
+    ((3, 3), (1, 1), (1, 1, 1, 1), False, False, (7, 7)), ((3, 3), (1, 1), (1, 1, 1, 1), True, False, (7, 7)),
+    ((3, 3), (2, 2), (0, 0, 0, 0), False, True, (8, 8)), ((2, 3), (2, 1), (1, 0, 0, 1), False, False, (9, 8))])
+def test_mlas_nchwc_pools_equal_onnxruntime(kernel, stride, pads, include, ceil, hw):
+    x = np.random.default_rng(3).normal(0, 1, (2, 16) + hw).astype(np.float32)
+    node = h.make_node("AveragePool", ["x"], ["y"], kernel_shape=list(kernel), strides=list(stride), pads=list(pads),
+                       count_include_pad=int(include), ceil_mode=int(ceil))
+    want = _run_optimized(node, {"x": x})
+    assert _bits_equal(mf.mlas_nchwc_average_pool(x, kernel, stride, pads, include, ceil), want)
+    assert not _bits_equal(mf.mlas_average_pool(x, kernel, stride, pads, include, ceil), want)
+    if kernel == (3, 3) and not include and not ceil:
+        g = np.random.default_rng(4).normal(0, 1, (3, 16, 9, 9)).astype(np.float32)
+        want = _run_optimized(h.make_node("GlobalAveragePool", ["x"], ["y"]), {"x": g})
+        assert _bits_equal(mf.mlas_nchwc_global_average_pool(g), want)
+        assert not _bits_equal(mf._global_average_pool_mlas(g), want)

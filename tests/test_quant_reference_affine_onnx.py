@@ -215,27 +215,33 @@ def test_linear_resize(tmp_path, digits, fmt, transform, scales):
     assert check_every_profile(fp.import_onnx(path), _batches(digits[1])) > 0
 
 
-# --- float layers ORT rewrites to NCHWc: named as not covered, the rest equal ----------------------------------
+# --- float layers ORT rewrites to NCHWc (MLAS's NCHWc kernels in the reference) --------------------------------
 NCHWC_PROFILES = ("onnxruntime-avx2", "onnxruntime-avx2-precise", "onnxruntime-vnni")   # float-layout nchwc8 / 16
 
 
-def _check_named(qnet, x, nchwc_layers):
-    """Under the NCHWc profiles `reference_coverage` names exactly `nchwc_layers` (MlasNchwcConv /
-    MlasNchwcPool are not re-derived); under onnxruntime-reference (NCHW) nothing; every other layer
-    equal to predict, layer by layer."""
+def _check_nchwc(qnet, x, refused=()):
+    """Every layer covered and equal to predict under every ORT profile, but `refused` (the importer's
+    "refuse" hints) under the NCHWc profiles: reference_coverage names them, and predict and the
+    reference both refuse the network."""
     for runtime in ORT_PROFILES:
         coverage = reference_coverage(qnet, runtime)
         named = {n for n, why in coverage.items() if why}
-        assert named == (set(nchwc_layers) if runtime in NCHWC_PROFILES else set()), runtime
-        assert all("NCHWc" in coverage[n] for n in named)
+        if refused and runtime in NCHWC_PROFILES:
+            assert named == set(refused) and all("NchwcTransformer" in coverage[n] for n in named), runtime
+            with pytest.raises(RuntimeNotSupportedError):
+                qnet.predict(x, runtime=runtime)
+            with pytest.raises(ReferenceNotSupportedError, match=f"'{refused[0]}'.*NchwcTransformer"):
+                predict_reference(qnet, x, runtime=runtime)
+            continue
+        assert named == set(), runtime
         assert_same_layer_by_layer(qnet, x, runtime)
 
 
-@pytest.mark.parametrize("exclude, nchwc", [(("conv1", "conv2"), ("conv1", "conv2")),
-                                            (("conv3", "relu3", "gap"), ("conv3", "gap"))])
-def test_nchwc_float_layers_of_a_qdq_model(tmp_path, digits, exclude, nchwc):
+@pytest.mark.parametrize("exclude", [("conv1", "conv2"), ("conv2", "relu2", "maxpool", "conv3", "relu3", "gap")])
+def test_nchwc_float_layers_of_a_qdq_model(tmp_path, digits, exclude):
     """quantize_static(..., nodes_to_exclude) of the prepared digits CNN (tests/test_ort_nchwc.py): the float
-    Convs (and the GlobalAveragePool after an NCHWc Conv) run in NCHWc in ORT's optimized graph."""
+    Convs (and the GlobalAveragePool after an NCHWc Conv) run in NCHWc in ORT's optimized graph (block 8 for
+    the AVX2 profiles, 16 for the VNNI one), in NCHW as written."""
     source = tmp_path / "cnn.onnx"
     onnx.save(fp.export_onnx(fp.prepare_network(fp.examples.digits_cnn())), str(source))
     path = str(tmp_path / "q.onnx")
@@ -251,13 +257,13 @@ def test_nchwc_float_layers_of_a_qdq_model(tmp_path, digits, exclude, nchwc):
     quantization.quantize_static(str(source), path, Reader(), quant_format=quantization.QuantFormat.QDQ,
                                  activation_type=quantization.QuantType.QUInt8,
                                  weight_type=quantization.QuantType.QInt8, nodes_to_exclude=list(exclude))
-    _check_named(fp.import_onnx(path), _batches(digits[1])[0], nchwc)
+    _check_nchwc(fp.import_onnx(path), _batches(digits[1])[0])
 
 
 def test_nchwc_pooling_between_dq_and_q_and_a_dequantized_conv():
     """Q -> DQ(uint8) -> AveragePool -> Q(int8, a graph output): ORT leaves the group in float and runs the
     AveragePool in NCHWc (16 channels: a multiple of both blocks). A float Conv whose weights come out of a
-    DequantizeLinear stays NCHW (the importer's hint), so it is covered (tests/test_ort_nchwc.py's models)."""
+    DequantizeLinear stays NCHW (the importer's hint)."""
     h, nh, TP = onnx.helper, onnx.numpy_helper, onnx.TensorProto
     rng = np.random.default_rng(17)
     c = 16
@@ -272,7 +278,7 @@ def test_nchwc_pooling_between_dq_and_q_and_a_dequantized_conv():
     qnet = fp.import_onnx(h.make_model(graph, opset_imports=[h.make_opsetid("", 13)]))
     assert qnet.qlayers["pool"].ort_op == ""
     x = rng.uniform(-2.5, 2.5, (4, c, 7, 7)).astype(np.float32)
-    _check_named(qnet, x, ("pool",))
+    _check_nchwc(qnet, x)
     init = {"Wq": rng.integers(-127, 128, (c, c, 3, 3)).astype(np.int8), "ws": np.float32(0.013), "wz": np.int8(0),
             "B": rng.normal(0, 0.2, c).astype(np.float32), "s": np.float32(0.05), "z": np.uint8(128)}
     nodes = [h.make_node("DequantizeLinear", ["Wq", "ws", "wz"], ["W"]),
@@ -281,5 +287,24 @@ def test_nchwc_pooling_between_dq_and_q_and_a_dequantized_conv():
     graph = h.make_graph(nodes, "g", [h.make_tensor_value_info("x", TP.FLOAT, (None, c, 7, 7))],
                          [h.make_tensor_value_info("y", TP.FLOAT, (None, c, 7, 7))],
                          [nh.from_array(np.asarray(v), n) for n, v in init.items()])
+    _check_nchwc(fp.import_onnx(h.make_model(graph, opset_imports=[h.make_opsetid("", 13)])), x)
+
+
+def test_nchwc_refused_add_is_named():
+    """An Add of two NCHWc convolutions folds into one of them (its sum input): the importer's hint refuses
+    that convolution under the NCHWc profiles, and so does the reference (by name); as written it is covered."""
+    h, nh, TP = onnx.helper, onnx.numpy_helper, onnx.TensorProto
+    rng = np.random.default_rng(3)
+    c = 16
+    init = {"W1": rng.normal(0, 0.3, (c, c, 3, 3)).astype(np.float32), "B1": rng.normal(0, 0.3, c).astype(np.float32),
+            "W2": rng.normal(0, 0.3, (c, c, 3, 3)).astype(np.float32), "B2": rng.normal(0, 0.3, c).astype(np.float32),
+            "s": np.float32(0.05), "z": np.uint8(128)}
+    nodes = [h.make_node("Conv", ["x", "W1", "B1"], ["c"], pads=[1, 1, 1, 1], name="conv_c"),
+             h.make_node("Conv", ["x", "W2", "B2"], ["d"], pads=[1, 1, 1, 1], name="conv_d"),
+             h.make_node("Add", ["c", "d"], ["a"], name="add"),
+             h.make_node("QuantizeLinear", ["a", "s", "z"], ["q"]), h.make_node("DequantizeLinear", ["q", "s", "z"], ["y"])]
+    graph = h.make_graph(nodes, "g", [h.make_tensor_value_info("x", TP.FLOAT, (None, c, 6, 6))],
+                         [h.make_tensor_value_info("y", TP.FLOAT, (None, c, 6, 6))],
+                         [nh.from_array(np.asarray(v), n) for n, v in init.items()])
     qnet = fp.import_onnx(h.make_model(graph, opset_imports=[h.make_opsetid("", 13)]))
-    _check_named(qnet, x, ())
+    _check_nchwc(qnet, rng.normal(0, 1, (2, c, 6, 6)).astype(np.float32), refused=("conv_c",))

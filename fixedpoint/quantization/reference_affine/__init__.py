@@ -53,7 +53,7 @@ from ..qparams import QuantParams
 from .primitives import F32, ReferenceNotSupportedError, _unsupported
 from .boundaries import _zp, dequantize_boundary, dequantize_float32, quantize_boundary
 from .mlas_float import _float_function
-from .onnxruntime_ops import _ort_layer, ort_nchwc_reason, ort_operator
+from .onnxruntime_ops import _ort_layer, ort_nchwc_function
 from .litert_ops import _litert_layer
 from . import boundaries, litert_ops, mlas_float, onnxruntime_ops, primitives  # noqa: F401
 from .primitives import (  # noqa: F401 (the public API)
@@ -66,10 +66,11 @@ from .boundaries import (  # noqa: F401 (the public API)
 from .mlas_float import (  # noqa: F401 (the public API)
     MLAS_MAXIMUM_THREADS, SGEMM_PACKED_STRIDEK, SGEMM_STRIDEK, SGEMM_STRIDEN, SGEMM_THREAD_ALIGN,
     SGEMM_THREAD_COMPLEXITY, mlas_average_pool, mlas_conv, mlas_gemm, mlas_logistic, mlas_softmax,
-    mlas_softmax_rows, mlas_sum_exp_values, mlas_tanh, ort_resize_linear, sgemm_fma_block,
+    mlas_nchwc_average_pool, mlas_nchwc_conv, mlas_nchwc_global_average_pool, mlas_softmax_rows,
+    mlas_sum_exp_values, mlas_tanh, ort_resize_linear, sgemm_fma_block,
     sgemm_m1_kernel, sgemm_m1_transpose_b_kernel, sgemm_operation, sgemm_thread_ranges)
 from .onnxruntime_ops import (  # noqa: F401 (the public API)
-    NCHWC_BLOCKS, ORT_CONV_OPS, ORT_GEMM_OPS, ORT_ISAS, nchwc_conv_rewritten, ort_accumulation_rule,
+    NCHWC_BLOCKS, ORT_CONV_OPS, ORT_GEMM_OPS, ORT_ISAS, nchwc_conv_rewritten, ort_accumulation_rule, ort_operator,
     ort_dynamic_quantize_linear, ort_input0_is_scalar, ort_qlinear_add_values, ort_qlinear_mul_values)
 from .litert_ops import (  # noqa: F401 (the public API)
     left_shift_sat, tflite_activation_range, xnnpack_activation_range)
@@ -103,10 +104,17 @@ def layer_function(ql, profile):
     raise _unsupported(ql, profile, f"runtime family {profile.family!r} has no reference formulas")
 
 
-def float_layer_function(layer, profile):
+def _hint(qnet, layer):
+    """What the importer recorded about ORT's NCHWc rewrite of a float layer (or None)."""
+    return (qnet.options or {}).get("runtime_float_hints", {}).get(layer.name)
+
+
+def float_layer_function(layer, profile, hint=None):
     """A float layer of an affine network: the runtime's float kernel where mlas_float re-derives it
     (MLAS's, Eigen's batch normalization, one-rounding element-wise operators, data movement)."""
     function = _float_function(layer, profile.family)
+    if profile.family == "onnxruntime":   # Conv / pooling in NCHWc where ORT's NchwcTransformer rewrites them
+        function = ort_nchwc_function(layer, profile, hint, True, function)
     if function is None:
         raise ReferenceNotSupportedError(
             f"layer {layer.name!r} ({layer.type_name}) under runtime {profile.name!r}: a float "
@@ -126,27 +134,6 @@ class _Q:
 def as_fi(q: np.ndarray, params: QuantParams) -> fi:
     """Stored integers as an `fi` of the parameters' exact (slope-bias) numerictype."""
     return fi(int=np.asarray(q, np.int64), numerictype=params.numerictype())
-
-
-_NCHWC_TYPES = ("Convolution2D", "AveragePooling2D", "GlobalAveragePooling2D")
-
-
-def _check_nchwc(qnet, layer, ql, profile, shape):
-    """ReferenceNotSupportedError when ORT runs this float layer (or a QDQ group's float operator)
-    in NCHWc under `profile` (`ort_nchwc_reason`); `shape`: the input's shape (None: unknown)."""
-    if profile.family != "onnxruntime" or layer.type_name not in _NCHWC_TYPES:
-        return
-    if ql is None:
-        hint = qnet.options.get("runtime_float_hints", {}).get(layer.name) if qnet.options else None
-        reason = ort_nchwc_reason(layer, profile, hint, None if shape is None else shape[1], True)
-    else:
-        if ort_operator(ql, profile) != "" or profile.recipe(ql).get("graph") == "as-written":
-            return
-        reason = ort_nchwc_reason(ql.layer, profile, getattr(ql, "ort_nchwc", None),
-                                  None if shape is None else shape[1], False)
-    if reason is not None:
-        raise ReferenceNotSupportedError(f"layer {layer.name!r} ({layer.type_name}) under runtime "
-                                         f"{profile.name!r}: {reason}")
 
 
 def _profile(qnet, runtime):
@@ -177,11 +164,9 @@ def predict_reference(qnet, *x: np.ndarray, outputs: str | Sequence[str] | None 
                 return _Q(value.astype(np.int64), params)
             function = functions.get(layer.name)
             if function is None:
-                function = functions[layer.name] = float_layer_function(layer, profile)
-            _check_nchwc(qnet, layer, None, profile, np.shape(args[0].q if isinstance(args[0], _Q) else args[0]))
+                function = functions[layer.name] = float_layer_function(layer, profile, _hint(qnet, layer))
             return function(*[dequantize_boundary(profile, a.q, a.params) if isinstance(a, _Q) else a
                               for a in args])
-        _check_nchwc(qnet, layer, ql, profile, np.shape(args[0].q if isinstance(args[0], _Q) else args[0]))
         function = functions.get(layer.name)
         if function is None:
             function = functions[layer.name] = layer_function(ql, profile)
@@ -217,22 +202,13 @@ def reference_coverage(qnet, runtime=None) -> dict:
     can still be supported itself (`outputs=` of it then fails for its source's reason)."""
     profile = _profile(qnet, runtime)
     coverage = {}
-    network = qnet.network
-    try:
-        shapes = network.shapes(batch_size=1)
-    except Exception:   # shapes known only at run time: NCHWc decisions then assume the rewrite
-        shapes = {}
-    for layer in network.layers:
+    for layer in qnet.network.layers:
         ql = qnet.qlayers.get(layer.name)
-        sources = network.layer_inputs(layer.name)
-        shape = shapes.get(sources[0]) if sources else None
         try:
             if ql is not None:
                 layer_function(ql, profile)
             elif layer.input_ports or layer.name not in qnet.input_params:
-                float_layer_function(layer, profile)
-            if layer.input_ports or layer.name not in qnet.input_params:
-                _check_nchwc(qnet, layer, ql, profile, None if shape is None or shape[1] is None else shape)
+                float_layer_function(layer, profile, _hint(qnet, layer))
             coverage[layer.name] = None
         except ReferenceNotSupportedError as error:
             coverage[layer.name] = str(error)

@@ -642,3 +642,102 @@ def ort_resize_linear(x, scales, mode: str, *, integer_nhwc: bool = False) -> np
     if x.dtype == F32:
         return total
     return np.trunc(total).astype(np.int64).astype(x.dtype)
+
+
+# =================================================================================================
+# MLAS's NCHWc kernels (ORT_ENABLE_ALL's NchwcTransformer; mlas/lib/snchwc.cpp MlasNchwcConv /
+# MlasNchwcPool, x86_64/SconvKernelCommon.h ProcessOutputCountN / ComputeBlock, SpoolKernelAvx.S), in
+# the order docs/runtimes-onnxruntime-ops.md ("NCHWc Conv and pooling") states
+# =================================================================================================
+def _taps(x, kernel, stride, pads, dilation, fill=0.0):
+    """For each tap (i, j) in (kh, kw) order: the input values under it for every output, (N, C, OH, OW),
+    and the mask (OH, OW) of outputs for which the tap lies inside the input (padding taps are skipped)."""
+    n, c, h, w = x.shape
+    (kh, kw), (sh, sw), (dh, dw) = kernel, stride, dilation
+    top, left, bottom, right = pads
+    oh, ow = window_output_hw(x.shape, kernel, stride, pads, dilation)
+    padded = np.full((n, c, h + top + bottom + kh * dh, w + left + right + kw * dw), fill, F32)
+    padded[:, :, top:top + h, left:left + w] = x
+    taps = []
+    for i in range(kh):
+        rows = np.arange(oh) * sh + i * dh
+        row_ok = (rows >= top) & (rows < top + h)
+        for j in range(kw):
+            cols = np.arange(ow) * sw + j * dw
+            col_ok = (cols >= left) & (cols < left + w)
+            taps.append((padded[:, :, rows[:, None], cols[None, :]], row_ok[:, None] & col_ok[None, :]))
+    return taps, (oh, ow)
+
+
+def mlas_nchwc_conv(x, weights, bias, stride, pads, dilation, groups: int, block: int) -> np.ndarray:
+    """A float Conv as MlasNchwcConv computes it with NCHWc block `block` (8: AVX2 + FMA3, 16: AVX-512F):
+    per output and filter one accumulator per kernel call, from +0, acc = fma(x, w, acc) over the valid
+    taps in (kh, kw) order and per tap the call's input channels in order. The calls: depthwise (one
+    input and one output channel per group) one call; group 1 with fewer input channels than the block
+    ("Nchw") one call per input channel; 1×1 unpadded ("Pointwise") one call per 128 input channels;
+    otherwise ("Nchwc") one call per block of input channels of a group (channels past the count are the
+    zero padding, which adds nothing). out = first call's acc, then acc + out per further call; then +
+    bias. The thread split never cuts an output's sum (any thread count)."""
+    x, w = np.asarray(x, F32), np.asarray(weights, F32)
+    m, cg, kh, kw = w.shape
+    taps, (oh, ow) = _taps(x, (kh, kw), stride, pads, dilation)
+    n = x.shape[0]
+    if cg == 1 and m == groups:                               # depthwise: one call
+        acc = np.zeros((n, m, oh, ow), F32)
+        for (i, j), (values, valid) in zip(((i, j) for i in range(kh) for j in range(kw)), taps):
+            acc = np.where(valid, fma32(w[None, :, 0, i, j, None, None], values, acc), acc)
+        out = acc
+    else:
+        mg = m // groups
+        pointwise = (kh, kw) == (1, 1) and not any(pads)
+        if groups == 1 and cg < block:
+            calls = [[c] for c in range(cg)]
+        else:
+            size = 128 if pointwise and groups == 1 else block
+            calls = [list(range(s, min(s + size, cg))) for s in range(0, cg, size)]
+        out = np.zeros((n, m, oh, ow), F32)
+        for g in range(groups):
+            filters = w[g * mg:(g + 1) * mg]
+            total = None
+            for call in calls:
+                acc = np.zeros((n, mg, oh, ow), F32)
+                for t, (values, valid) in enumerate(taps):
+                    i, j = divmod(t, kw)
+                    for c in call:
+                        product = fma32(values[:, g * cg + c, None], filters[None, :, c, i, j, None, None], acc)
+                        acc = np.where(valid, product, acc)
+                total = acc if total is None else acc + total
+            out[:, g * mg:(g + 1) * mg] = total
+    if bias is not None:
+        out = out + np.asarray(bias, F32).reshape(1, -1, 1, 1)
+    return out
+
+
+def mlas_nchwc_average_pool(x, pool, stride, pads, count_include_pad: bool, ceil_mode: bool) -> np.ndarray:
+    """MlasNchwcPool, average (SpoolKernelAvx.S): per channel the valid taps in (kh, kw) order summed from
+    +0, divided by the number of valid taps (exclude pad) or kh·kw (include pad)."""
+    x = np.asarray(x, F32)
+    (kh, kw), (sh, sw) = pool, stride
+    top, left, bottom, right = pads
+    oh, ow = window_output_hw(x.shape, pool, stride, pads, ceil_mode=ceil_mode)
+    h, w = x.shape[2:]
+    pads = (top, left, max(bottom, (oh - 1) * sh + kh - h - top), max(right, (ow - 1) * sw + kw - w - left))
+    taps, _ = _taps(x, pool, stride, pads, (1, 1))
+    total = np.zeros(x.shape[:2] + (oh, ow), F32)
+    count = np.zeros((oh, ow), np.int64)
+    for values, valid in taps:
+        total = np.where(valid, total + values[:, :, :oh, :ow], total)
+        count += valid[:oh, :ow]
+    divisor = F32(kh * kw) if count_include_pad else count.astype(F32)
+    return total / divisor
+
+
+def mlas_nchwc_global_average_pool(x) -> np.ndarray:
+    """MlasNchwcPool, global average: the image's values in (h, w) order summed from +0, / (H·W)."""
+    x = np.asarray(x, F32)
+    n, c, h, w = x.shape
+    total = np.zeros((n, c), F32)
+    for r in range(h):
+        for q in range(w):
+            total = total + x[:, :, r, q]
+    return (total / F32(h * w)).reshape(n, c, 1, 1)

@@ -8,10 +8,12 @@ import numpy as np
 
 from ..qparams import QuantParams
 from .primitives import (
-    F32, _EXP, _LOGF, _conv_geometry, _move, _pool_pads, _pool_windows, _unsupported, fi_sum,
+    F32, _EXP, _LOGF, _conv_geometry, _move, _pool_pads, _pool_windows, _unsupported, explicit_pads, fi_sum,
     float_to_int32, fma32, linear_sums, max_pool_int, requantize_fp32, rne, sat)
 from .boundaries import _scale, _zp, dequantize_float32, ort_quantize_linear
-from .mlas_float import _float_function, mlas_logistic, ort_resize_linear
+from .mlas_float import (
+    _float_function, mlas_logistic, mlas_nchwc_average_pool, mlas_nchwc_conv, mlas_nchwc_global_average_pool,
+    ort_resize_linear)
 
 
 # =================================================================================================
@@ -454,42 +456,55 @@ def nchwc_conv_rewritten(w_shape, groups: int, block: int) -> bool:
     return c % block == 0 and (m // groups) % block == 0
 
 
-def ort_nchwc_reason(layer, profile, hint, channels, constant_weights: bool):
-    """Why this reference does not compute a float Conv / AveragePool / GlobalAveragePool ORT runs
-    under `profile` — the profile's "float-layout" is NCHWc and ORT's NchwcTransformer rewrites the
-    layer to com.microsoft.nchwc (MlasNchwcConv / MlasNchwcPool, whose summation order is not
-    re-derived here), or the importer's hint says ORT rewrites it into something not emulated — or
-    None (ORT runs the NCHW kernel of mlas_float). `hint`: the importer's {"8" | "16": "nchw" |
-    "nchwc" | "refuse: ..."}; `channels`: the input's channel count (None: unknown, assume NCHWc);
-    `constant_weights`: a convolution's weights are float initializers (not a DequantizeLinear's
-    output, which the transformer leaves alone). Pooling: channels a multiple of the block, not
-    AveragePool with both count_include_pad and ceil_mode; GlobalAveragePool only with the hint."""
+def ort_nchwc_function(layer, profile, hint, constant_weights: bool, nchw_function):
+    """The float Conv / AveragePool / GlobalAveragePool as ORT runs it under `profile`: where the recipe's
+    "float-layout" is NCHWc ("nchwc8" / "nchwc16") and ORT's NchwcTransformer (optimizer/
+    nchwc_transformer.cc) rewrites the layer, MLAS's NCHWc kernel (`mlas_nchwc_conv`,
+    `mlas_nchwc_average_pool`, `mlas_nchwc_global_average_pool`), else `nchw_function`. The rewrite: a
+    Conv with constant float weights of a shape `nchwc_conv_rewritten` accepts; an AveragePool whose
+    channel count is a multiple of the block, unless it has both count_include_pad and ceil_mode; a
+    GlobalAveragePool only where the importer's hint says "nchwc" (after a graph input or an NCHWc
+    output) and the channels are a multiple of the block. `hint`: the importer's {"8" | "16": "nchw" |
+    "nchwc" | "refuse: ..."}; "refuse" raises ReferenceNotSupportedError (the rewrite folds something
+    not emulated, e.g. an Add into the convolution). `constant_weights`: False between DQ and Q."""
     t = layer.type_name
-    if t not in ("Convolution2D", "AveragePooling2D", "GlobalAveragePooling2D"):
-        return None
+    if t not in ("Convolution2D", "AveragePooling2D", "GlobalAveragePooling2D") or nchw_function is None:
+        return nchw_function
     layout = profile.recipe(layer).get("float-layout", "nchw")
     if layout == "nchw":
-        return None
+        return nchw_function
     if layout not in NCHWC_BLOCKS:
-        return f"float-layout {layout!r} is not re-derived"
+        raise _unsupported(layer, profile, f"float-layout {layout!r} is not re-derived")
     block = NCHWC_BLOCKS[layout]
     note = (hint or {}).get(str(block))
     if isinstance(note, str) and note.startswith("refuse:"):
-        return f"ONNX Runtime's NchwcTransformer {note[len('refuse:'):].strip()} (not emulated)"
+        raise _unsupported(layer, profile, f"ONNX Runtime's NchwcTransformer {note[len('refuse:'):].strip()} "
+                                           f"(not emulated)")
     if note == "nchw":
-        return None
-    why = (f"ONNX Runtime runs it in NCHWc (float-layout {layout!r}: MlasNchwcConv / MlasNchwcPool with "
-           f"block {block}), whose summation order this reference does not re-derive")
+        return nchw_function
     if t == "Convolution2D":
-        rewritten = constant_weights and nchwc_conv_rewritten(layer.learnables["Weights"].shape, layer.groups, block)
-        return why if rewritten else None
-    if t == "GlobalAveragePooling2D" and note != "nchwc":
-        return None
-    if channels is None:
-        return why
-    if t == "AveragePooling2D" and layer.count_include_pad and layer.ceil_mode:
-        return None
-    return why if int(channels) % block == 0 else None
+        w = np.asarray(layer.learnables["Weights"], F32)
+        if not (constant_weights and nchwc_conv_rewritten(w.shape, layer.groups, block)):
+            return nchw_function
+        b = layer.learnables.get("Bias")
+
+        def conv(x):
+            pads = explicit_pads(layer.padding, x.shape[2:], w.shape[2:], layer.stride, layer.dilation)
+            return mlas_nchwc_conv(x, w, b, layer.stride, pads, layer.dilation, layer.groups, block)
+        return conv
+    if t == "AveragePooling2D":
+        if layer.count_include_pad and layer.ceil_mode:
+            return nchw_function
+
+        def average_pool(x):
+            if np.shape(x)[1] % block:
+                return nchw_function(x)
+            return mlas_nchwc_average_pool(x, layer.pool_size, layer.stride, _pool_pads(layer, np.shape(x)),
+                                           layer.count_include_pad, layer.ceil_mode)
+        return average_pool
+    if note != "nchwc":
+        return nchw_function
+    return lambda x: nchw_function(x) if np.shape(x)[1] % block else mlas_nchwc_global_average_pool(x)
 
 
 def _ort_float_route(ql, profile):
@@ -504,6 +519,8 @@ def _ort_float_route(ql, profile):
         raise _unsupported(ql, profile, f"ONNX Runtime runs the float {ql.type_name} operator between "
                                         f"DequantizeLinear and QuantizeLinear on MLAS's float kernel, whose "
                                         f"summation order / polynomial this reference does not re-derive")
+    if graph != "as-written":   # pooling between DQ and Q may run in NCHWc (a DQ'd Conv never does)
+        function = ort_nchwc_function(ql.layer, profile, getattr(ql, "ort_nchwc", None), False, function)
     inputs, out = ql.input_params, ql.output_params
     return lambda *qs: ort_quantize_linear(function(*[dequantize_float32(q, p) for q, p in zip(qs, inputs)]), out)
 
