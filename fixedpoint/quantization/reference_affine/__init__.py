@@ -21,9 +21,9 @@ docs/runtimes-onnxruntime-*.md, docs/runtimes-litert-*.md and the runtime source
   runtimes do;
 * what ORT leaves in float (a QDQ group it does not fuse, every group of the as-written graph, a
   float layer) is MLAS's float kernel written as float32 numpy operations in the kernel's own order:
-  SGEMM (FMA3 K loop, M = 1 kernels, K / N blocks, prepacked B), MlasConv's algorithms,
-  MlasComputeSoftmax, MlasPool / ORT's AveragePool loop, the logistic and tanh polynomials, linear
-  Resize (mlas_float.py, checked bit for bit against onnxruntime by
+  SGEMM (FMA3 K loop, M = 1 kernels, K / N blocks, prepacked B), MlasConv's algorithms, the NCHWc
+  kernels where ORT's NchwcTransformer rewrites a layer, MlasComputeSoftmax, MlasPool / ORT's
+  AveragePool loop, the logistic and tanh polynomials, linear Resize (mlas_float.py, checked bit for bit against onnxruntime by
   tests/test_quant_reference_affine_mlas.py).
 
 Modules: primitives (fixed-point steps, `fma32`, libm, window geometry, data movement, `fi` sums),
@@ -33,8 +33,9 @@ Nothing here calls `fixedpoint.kernels` (except `host_ort_profile`, CPU detectio
 accumulation recipe), the affine layer kinds (their `bind`), the float layers' `forward`, the
 package's geometry helpers, or the compiled extensions other than the `fi` engine; the shared pieces
 are `QuantParams`, the network's graph walk and the runtime profiles (data). A layer whose runtime
-arithmetic is not re-derived (a float HardSwish or LRN under ORT, LiteRT's float kernels, broadcasting
-LiteRT ADD / SUB / MUL, per-channel activation parameters, ...) raises `ReferenceNotSupportedError`
+arithmetic is not re-derived (a float HardSwish or LRN under ORT, a layer the importer's NCHWc hint
+refuses, LiteRT's float kernels, broadcasting LiteRT ADD / SUB / MUL, per-channel activation
+parameters, ...) raises `ReferenceNotSupportedError`
 naming the layer, the runtime and why, and `reference_coverage` lists it; `outputs=` of the layers
 before it still works. The coverage table is docs/reference-affine.md.
 
