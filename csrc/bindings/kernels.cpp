@@ -23,6 +23,7 @@
 #include "kernels/gemm_affine.hpp"
 #include "kernels/gemm_ceiling.hpp"
 #include "kernels/gemm_vnni.hpp"
+#include "kernels/layout.hpp"
 #include "kernels/threads.hpp"
 
 namespace py = pybind11;
@@ -306,6 +307,29 @@ py::array conv2d_gemm(const py::array& x, const fxp::kern::PackedConvGemm& w, in
     return out;
 }
 
+// y[b][c][r] = x[b][r][c] of a C-contiguous (B, R, C) array of 1-, 2-, 4- or 8-byte elements (NCHW <->
+// NHWC of 4-D activations: fixedpoint/kernels/layout.py); y is (B, C, R), of x's dtype.
+py::array transpose_batched(const py::array& x) {
+    require_array(x, "x", 3);
+    const py::ssize_t b = x.shape(0), r = x.shape(1), c = x.shape(2), size = x.itemsize();
+    FXP_REQUIRE(size == 1 || size == 2 || size == 4 || size == 8,
+                "x must have 1-, 2-, 4- or 8-byte elements, got " + describe(x));
+    FXP_REQUIRE(x.dtype().kind() != 'O', "x must not hold Python objects");
+    py::array y(x.dtype(), std::vector<py::ssize_t>{b, c, r});
+    const void* src = x.data();
+    void* dst = y.mutable_data();
+    {
+        py::gil_scoped_release release;
+        switch (size) {
+            case 1: fxp::kern::transpose_batched(static_cast<const uint8_t*>(src), b, r, c, static_cast<uint8_t*>(dst)); break;
+            case 2: fxp::kern::transpose_batched(static_cast<const uint16_t*>(src), b, r, c, static_cast<uint16_t*>(dst)); break;
+            case 4: fxp::kern::transpose_batched(static_cast<const uint32_t*>(src), b, r, c, static_cast<uint32_t*>(dst)); break;
+            default: fxp::kern::transpose_batched(static_cast<const uint64_t*>(src), b, r, c, static_cast<uint64_t*>(dst)); break;
+        }
+    }
+    return y;
+}
+
 fxp::kern::PackedFloatConv pack_float_conv_weights(const py::array& w, Index groups) {
     require_array(w, "w", 4);
     FXP_REQUIRE(has_dtype<float>(w), "w must be float32, got " + describe(w));
@@ -437,6 +461,7 @@ PYBIND11_MODULE(_kernels, m) {
           py::arg("b_zero_point"), py::arg("requantizer"));
     m.def("conv2d", &conv2d, py::arg("x"), py::arg("w"), py::arg("x_zero_point"), py::arg("stride"), py::arg("dilation"),
           py::arg("pads"), py::arg("bias"), py::arg("requantizer"), py::arg("path"));
+    m.def("transpose_batched", &transpose_batched, py::arg("x"));
     m.def("pack_float_conv_weights", &pack_float_conv_weights, py::arg("w"), py::arg("groups"));
     m.def("conv2d_float", &conv2d_float, py::arg("x"), py::arg("w"), py::arg("stride"), py::arg("dilation"),
           py::arg("pads"), py::arg("bias"), py::arg("scale"), py::arg("shift"), py::arg("activation"), py::arg("lo"),

@@ -25,6 +25,7 @@ import numpy as np
 from .. import _litert
 from .conv import conv2d as _conv2d
 from .gemm import PackedWeights, gemm as _gemm
+from .layout import channels_last as _channels_last, contiguous as _contiguous
 from .requantize import Requantizer
 from .threads import get_kernel_path
 
@@ -319,8 +320,7 @@ _BINARY_OPS = ("add", "sub", "mul")
 
 def _tflite_tensor(x, name, dtypes=(np.int8,)):
     """x as a C-contiguous array in TFLite axis order (a transposed view is copied)."""
-    x = _array(x, name, dtypes)
-    return x if x.flags.c_contiguous else np.ascontiguousarray(x)
+    return _contiguous(_array(x, name, dtypes))
 
 
 def _binary(op, a, b, a_scale, a_zero_point, b_scale, b_zero_point, output_scale, output_zero_point, activation,
@@ -427,7 +427,7 @@ def quantize(x, *, output_scale, output_zero_point, resolver, dtype=np.int8, inp
     if isinstance(x, np.ndarray) and x.dtype == np.float32:
         if input_scale is not None or input_zero_point is not None:
             raise ValueError("a float32 input takes no input_scale / input_zero_point")
-        x = x if x.flags.c_contiguous else np.ascontiguousarray(x)
+        x = _contiguous(x)
         return _litert.quantize(resolver_code(resolver), x, _scale(output_scale, "output_scale"),
                                 _zero_point(output_zero_point, dt, "output_zero_point"), dt.name, _avx2())
     if input_scale is None or input_zero_point is None:
@@ -506,8 +506,12 @@ def _pool(kind, x, filter_size, stride, padding, activation, output_scale, outpu
     runner = "xnnpack" if (resolver_code(resolver) == 2 and kind == "max" and s[0] <= k[0] and s[1] <= k[1]) \
         else "reference"
     lo, hi = activation_range(activation, output_scale, output_zero_point, resolver=runner)
-    x = x if x.flags.c_contiguous else np.ascontiguousarray(x)
-    return _litert.pool2d(kind == "avg", x, k[0], k[1], s[0], s[1], top, left, out_h, out_w, lo, hi, _avx2())
+    if _channels_last(x):   # NHWC memory (a LiteRT result): pooled as it is, the result NHWC memory too
+        y = _litert.pool2d(kind == "avg", x.transpose(0, 2, 3, 1), k[0], k[1], s[0], s[1], top, left, out_h, out_w,
+                           lo, hi, _avx2(), True)
+        return y.transpose(0, 3, 1, 2)
+    return _litert.pool2d(kind == "avg", _contiguous(x), k[0], k[1], s[0], s[1], top, left, out_h, out_w, lo, hi,
+                          _avx2())
 
 
 def max_pool2d(x, *, filter_size, stride, padding="VALID", activation=None, output_scale, output_zero_point, resolver):
@@ -556,7 +560,7 @@ def pad(x, paddings, *, output_zero_point, resolver, constant=None):
 def reshape(x, shape, *, resolver):
     """RESHAPE: the same values in TFLite (row-major) order."""
     resolver_code(resolver)
-    return np.ascontiguousarray(_array(x, "x", (np.int8, np.uint8))).reshape(shape)
+    return _contiguous(_array(x, "x", (np.int8, np.uint8))).reshape(shape)
 
 
 # ---- which ops XNNPACK takes -----------------------------------------------------------------------------

@@ -5,6 +5,7 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from ... import _kernels, kernels
+from ...kernels.layout import contiguous
 from ...kernels.threads import path_code, setting_path_code
 from ...nn.functional import conv2d as conv2d_float
 from ...nn.functional import conv2d_route, output_size, packed_float_weights, resolve_padding
@@ -157,7 +158,7 @@ class AffineConvolutionKind(AffineLinearKind):
             if flip_input:
                 x = flip_to_uint8(x)
             pads = fixed_pads or resolve_padding(padding, x.shape[2:], (kh, kw), stride, dilation)
-            y = conv_gemm(np.ascontiguousarray(x), handle, zx, zw, stride, dilation, pads, bias, params,
+            y = conv_gemm(contiguous(x), handle, zx, zw, stride, dilation, pads, bias, params,
                           setting_path_code())
             return y if after is None else after(y, channel_axis=1)
         return run
