@@ -201,12 +201,12 @@ fxp::kern::PackedConvWeights pack_conv_weights(const py::array& w, Index groups)
 // dilated kernel that fits the padded input.
 template <class Packed>
 fxp::kern::ConvGeometry conv_geometry(const py::array& x, const Packed& w, std::array<Index, 2> stride,
-                                      std::array<Index, 2> dilation, std::array<Index, 4> pads) {
+                                      std::array<Index, 2> dilation, std::array<Index, 4> pads, bool channels_last = false) {
     fxp::kern::ConvGeometry g;
     g.batch = x.shape(0);
-    g.channels = x.shape(1);
-    g.height = x.shape(2);
-    g.width = x.shape(3);
+    g.channels = x.shape(channels_last ? 3 : 1);
+    g.height = x.shape(channels_last ? 1 : 2);
+    g.width = x.shape(channels_last ? 2 : 3);
     g.out_channels = w.out_channels;
     g.kernel_h = w.kernel_h;
     g.kernel_w = w.kernel_w;
@@ -272,12 +272,14 @@ fxp::kern::PackedConvGemm pack_conv_gemm(const py::array& w, Index groups, int o
                                      fxp::kern::KOrder(order), fxp::kern::Accum(accum));
 }
 
+// x: NCHW, or NHWC with x_channels_last; the result NCHW, or NHWC with out_channels_last.
 py::array conv2d_gemm(const py::array& x, const fxp::kern::PackedConvGemm& w, int32_t x_zero_point, const py::array& w_zero_point,
                       std::array<Index, 2> stride, std::array<Index, 2> dilation, std::array<Index, 4> pads,
-                      const std::optional<py::array>& bias, const std::optional<py::dict>& rq_params, int path) {
+                      const std::optional<py::array>& bias, const std::optional<py::dict>& rq_params, int path,
+                      bool x_channels_last, bool out_channels_last) {
     require_array(x, "x", 4);
     FXP_REQUIRE(has_dtype<int8_t>(x) || has_dtype<uint8_t>(x), "x must be int8 or uint8, got " + describe(x));
-    const fxp::kern::ConvGeometry g = conv_geometry(x, w, stride, dilation, pads);
+    fxp::kern::ConvGeometry g = conv_geometry(x, w, stride, dilation, pads, x_channels_last);
     const bool x_unsigned = has_dtype<uint8_t>(x);
     if (x_zero_point < (x_unsigned ? 0 : -128) || x_zero_point > (x_unsigned ? 255 : 127))
         throw std::invalid_argument("x_zero_point = " + std::to_string(x_zero_point) + " is outside the range of x's dtype");
@@ -297,7 +299,10 @@ py::array conv2d_gemm(const py::array& x, const fxp::kern::PackedConvGemm& w, in
     args.path = env_forces_portable() ? fxp::kern::Path::Portable : path_of(path);
     const auto rq = requantizer(rq_params, g.out_channels);
     args.rq = rq ? &*rq : nullptr;
-    py::array out = make_output(rq, py::dtype::of<int32_t>(), {g.batch, g.out_channels, g.out_h(), g.out_w()});
+    args.x_channels_last = x_channels_last;
+    args.out_channels_last = out_channels_last;
+    py::array out = out_channels_last ? make_output(rq, py::dtype::of<int32_t>(), {g.batch, g.out_h(), g.out_w(), g.out_channels})
+                                      : make_output(rq, py::dtype::of<int32_t>(), {g.batch, g.out_channels, g.out_h(), g.out_w()});
     args.out = out.mutable_data();
     {
         py::gil_scoped_release release;
@@ -456,7 +461,8 @@ PYBIND11_MODULE(_kernels, m) {
           py::arg("accumulation") = 0);
     m.def("pack_conv_gemm", &pack_conv_gemm, py::arg("w"), py::arg("groups"), py::arg("order"), py::arg("accumulation"));
     m.def("conv2d_gemm", &conv2d_gemm, py::arg("x"), py::arg("w"), py::arg("x_zero_point"), py::arg("w_zero_point"),
-          py::arg("stride"), py::arg("dilation"), py::arg("pads"), py::arg("bias"), py::arg("requantizer"), py::arg("path"));
+          py::arg("stride"), py::arg("dilation"), py::arg("pads"), py::arg("bias"), py::arg("requantizer"), py::arg("path"),
+          py::arg("x_channels_last") = false, py::arg("out_channels_last") = false);
     m.def("gemm_i16", &gemm_i16, py::arg("a"), py::arg("b"), py::arg("bias"), py::arg("a_zero_point"),
           py::arg("b_zero_point"), py::arg("requantizer"));
     m.def("conv2d", &conv2d, py::arg("x"), py::arg("w"), py::arg("x_zero_point"), py::arg("stride"), py::arg("dilation"),

@@ -5,6 +5,7 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from ... import _kernels, kernels
+from ...kernels import layout
 from ...kernels.layout import contiguous
 from ...kernels.threads import path_code, setting_path_code
 from ...nn.functional import conv2d as conv2d_float
@@ -118,8 +119,6 @@ def channels_last_patches(x: np.ndarray, kernel, stride, pads, dilation, out_hw,
     return view.reshape(n * oh * ow, kh * kw * c)
 
 
-FLOAT_EXACT_BOUND = float(1 << 24)
-
 
 @register_affine_kind("Convolution2D")
 class AffineConvolutionKind(AffineLinearKind):
@@ -129,12 +128,14 @@ class AffineConvolutionKind(AffineLinearKind):
 
     ORT_OPS = ("QLinearConv",)
 
-    def integer_function(self, layer, requantizer, accumulation, flip_input):
+    def integer_function(self, layer, requantizer, accumulation, flip_input, channels_last=False):
         """One compiled call per batch: `_kernels.conv2d_gemm` (csrc/kernels/conv_gemm.cpp) with the
         weights packed, the zero points, bias and requantizer parameters made here, once. Measured
         against the kernel's other routes on the bundled networks and on large images (3x3 64->64
         56x56, 1x1 256->256 14x14), it is the fastest for every shape; depthwise layers with exact
-        sums run its direct depthwise kernel."""
+        sums run its channels-vectorised depthwise kernel (conv_dw_nhwc.hpp). An input whose memory
+        is NHWC is read as it is; `channels_last` returns the result as NHWC memory (an NCHW-shaped
+        view), the layout LiteRT's other formulas read without a copy."""
         conv = layer.layer
         fused, after = self.split(requantizer)
         weights = layer.weights
@@ -152,13 +153,17 @@ class AffineConvolutionKind(AffineLinearKind):
         padding = conv.padding
         fixed_pads = None if isinstance(padding, str) else tuple(padding)   # normalized: 4 ints
         conv_gemm = _kernels.conv2d_gemm
+        out_last = bool(channels_last)
 
         def run(x):
             conv._check(x.shape)
             if flip_input:
                 x = flip_to_uint8(x)
             pads = fixed_pads or resolve_padding(padding, x.shape[2:], (kh, kw), stride, dilation)
-            y = conv_gemm(contiguous(x), handle, zx, zw, stride, dilation, pads, bias, params,
-                          setting_path_code())
+            x_last = layout.channels_last(x)
+            y = conv_gemm(x.transpose(0, 2, 3, 1) if x_last else contiguous(x), handle, zx, zw, stride, dilation,
+                          pads, bias, params, setting_path_code(), x_last, out_last)
+            if out_last:
+                y = y.transpose(0, 3, 1, 2)
             return y if after is None else after(y, channel_axis=1)
         return run
