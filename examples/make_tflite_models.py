@@ -1,4 +1,5 @@
-"""Make the .tflite test models in tests/data/ (full-integer int8, as the TFLite converter writes them).
+"""Make the .tflite models of the bundled networks (package data) and of the every-op test network
+(tests/data/): full-integer int8, as the TFLite converter writes them.
 
 Run from the repository root with the TensorFlow venv (TensorFlow is never a dependency of the
 library or its tests; only this script needs it):
@@ -21,9 +22,10 @@ It writes, for each model M of
   PAD, RESHAPE before FULLY_CONNECTED (the NHWC flatten order), SOFTMAX, LOGISTIC, TANH,
   LEAKY_RELU, HARD_SWISH, RELU, RELU6, depthwise with a channel multiplier, a strided conv;
 
-two files: ``tests/data/M_int8.tflite`` (int8 input and output: what a microcontroller deployment
-uses) and ``tests/data/M_float_io.tflite`` (float32 input and output: QUANTIZE and DEQUANTIZE at the
-ends). The representative dataset is the bundled calibration images (`fp.examples.digits_data()`,
+two files: ``M_int8.tflite`` (int8 input and output: what a microcontroller deployment uses) and
+``M_float_io.tflite`` (float32 input and output: QUANTIZE and DEQUANTIZE at the ends), the digits
+models' in ``fixedpoint/examples/data/`` (`fp.examples.model_file`), the ``ops`` model's in
+``tests/data/``. The representative dataset is the bundled calibration images (`fp.examples.digits_data()`,
 NHWC). The Keras float models are checked against our float networks before converting.
 """
 from __future__ import annotations
@@ -43,7 +45,9 @@ sys.path.insert(0, str(ROOT))   # the fixedpoint of this checkout (pure-Python p
 import tensorflow as tf  # noqa: E402
 from tensorflow import keras  # noqa: E402
 
-OUT_DIR = ROOT / "tests" / "data"
+OUT_DIRS = {"digits_cnn": ROOT / "fixedpoint" / "examples" / "data",
+            "digits_mobilenet": ROOT / "fixedpoint" / "examples" / "data",
+            "ops": ROOT / "tests" / "data"}
 SEED = 20251
 
 
@@ -211,7 +215,8 @@ def accuracy(content: bytes, images_nhwc, labels) -> float:
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=OUT_DIR)
+    parser.add_argument("--out", type=Path, default=None, help="one folder for every model (default: "
+                        "the digits models in the package data, the ops model in tests/data)")
     args = parser.parse_args(argv)
     fp, cnn, mobilenet, ((x_cal, _), (x_val, y_val)) = load_fixedpoint_networks()
     cal = np.ascontiguousarray(x_cal.transpose(0, 2, 3, 1))
@@ -219,8 +224,9 @@ def main(argv=None):
     models = {"digits_cnn": (keras_from_network(cnn), cnn),
               "digits_mobilenet": (keras_from_network(mobilenet), mobilenet),
               "ops": (ops_model(), None)}
-    args.out.mkdir(parents=True, exist_ok=True)
     for name, (model, net) in models.items():
+        out = args.out or OUT_DIRS[name]
+        out.mkdir(parents=True, exist_ok=True)
         if net is not None:   # the Keras rebuild computes what our float network computes
             ours = net.predict(x_val[:256])
             theirs = model.predict(val[:256], batch_size=1, verbose=0)
@@ -229,7 +235,7 @@ def main(argv=None):
             print(f"{name}: Keras rebuild matches the float network (max |diff| {error:.2e})")
         for integer_io, suffix in ((True, "int8"), (False, "float_io")):
             content = convert(model, cal, integer_io)
-            path = args.out / f"{name}_{suffix}.tflite"
+            path = out / f"{name}_{suffix}.tflite"
             path.write_bytes(content)
             print(f"wrote {path.relative_to(ROOT)} ({len(content)} bytes, accuracy "
                   f"{accuracy(content, val, y_val):.4f}): {' '.join(operators(content))}")

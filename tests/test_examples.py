@@ -205,3 +205,43 @@ def test_float_predict_matches_onnx_runtime(data, model, tmp_path):
     theirs = session.run(None, {session.get_inputs()[0].name: x_val})[0]
     ours = net.predict(x_val)
     assert np.max(np.abs(ours - theirs)) <= 1e-4 * np.max(np.abs(theirs))
+
+
+# --- the bundled quantized models: what each runtime computes --------------------------------------
+# Correct counts of N_VAL, measured once against the real runtimes (the emulation must give exactly
+# these on every machine: they are properties of the bit-exact arithmetic, not of this CPU).
+RUNTIME_CORRECT = {
+    "digits_mobilenet_qdq.onnx": {"onnxruntime-vnni": 1225, "onnxruntime-avx2": 1214,
+                                  "onnxruntime-reference": 1225},
+    "digits_cnn_qdq.onnx": {"onnxruntime-vnni": 1233, "onnxruntime-avx2": 1236,
+                            "onnxruntime-reference": 1233},
+}
+
+
+@pytest.mark.parametrize("name", sorted(RUNTIME_CORRECT))
+def test_bundled_onnx_models_on_each_cpu(name, data):
+    pytest.importorskip("onnx")
+    _, (x_val, y_val) = data
+    qnet = fp.import_onnx(fp.examples.model_file(name))
+    for runtime, count in RUNTIME_CORRECT[name].items():
+        got = int(np.sum(np.argmax(qnet.predict(x_val, runtime=runtime), axis=1) == y_val))
+        assert got == count, runtime
+
+
+def test_bundled_onnx_model_equals_onnxruntime_on_this_cpu(data):
+    ort = pytest.importorskip("onnxruntime")
+    _, (x_val, _) = data
+    path = fp.examples.model_file("digits_mobilenet_qdq.onnx")
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+    expected = session.run(None, {session.get_inputs()[0].name: x_val})[0]
+    assert np.array_equal(fp.import_onnx(path).predict(x_val, runtime="onnxruntime"), expected)
+
+
+def test_model_file_names_the_bundled_files():
+    for name in fp.examples.MODEL_FILES:
+        with open(fp.examples.model_file(name), "rb") as stream:
+            assert len(stream.read()) > 1000
+    with pytest.raises(ValueError, match="no bundled model"):
+        fp.examples.model_file("resnet50.onnx")

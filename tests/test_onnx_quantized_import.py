@@ -32,9 +32,9 @@ if importlib.util.find_spec("onnxruntime.quantization") is None:
 
 
 def _quantization():
-    """onnxruntime.quantization, imported when a test first quantizes: importing it at collection
-    changed the float results of ORT sessions that tests/test_onnx_import.py compares with rtol 1e-6
-    (one element by 1.6e-6)."""
+    """onnxruntime.quantization, imported when a test first quantizes (kept lazy; the rtol 1e-6 failure
+    once blamed on importing it at collection came from tests/test_onnx_import.py drawing its weights
+    from a module-level RNG, now exact data of its own)."""
     return importlib.import_module("onnxruntime.quantization")
 
 import fixedpoint as fp  # noqa: E402

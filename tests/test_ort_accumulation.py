@@ -383,7 +383,10 @@ def test_cpu_features_and_profile():
     assert K.host_ort_profile({"avx2": True, "avx512f": True, "avx512bw": True, "avx512vl": True}) == "avx512bw"
     assert K.host_ort_profile({"avx2": True, "avx512f": True, "avx512bw": True, "avx512vl": True,
                                "avx512vnni": True}) == "vnni"
-    flags = open("/proc/cpuinfo").read().split("flags", 2)[1].split("\n", 1)[0].split() if os.path.exists("/proc/cpuinfo") else []
+    flags = []
+    if os.path.exists("/proc/cpuinfo"):
+        with open("/proc/cpuinfo") as cpuinfo:
+            flags = cpuinfo.read().split("flags", 2)[1].split("\n", 1)[0].split()
     if flags:
         assert f["avx2"] == ("avx2" in flags) and f["avx512vnni"] == ("avx512_vnni" in flags)
 

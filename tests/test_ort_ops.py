@@ -51,19 +51,21 @@ so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
 so.intra_op_num_threads = int(sys.argv[2])
 s = ort.InferenceSession(open(d + '/m.onnx', 'rb').read(), so, providers=['CPUExecutionProvider'])
 f = np.load(d + '/in.npz', allow_pickle=False)
-np.save(d + '/out.npy', s.run(None, dict(f))[0], allow_pickle=False)
+np.savez(d + '/out.npz', *s.run(None, dict(f)))
 """
 
 
-def run_model(model, feeds, threads=1):
-    """Runs an ONNX model on ORT's AVX2 kernels: in this process, or under qemu on an AVX-512 host."""
+def run_model(model, feeds, threads=1, all_outputs=False):
+    """Runs an ONNX model on ORT's AVX2 kernels: in this process, or under qemu on an AVX-512 host. Returns
+    the first output, or the list of all with `all_outputs`."""
     data = model.SerializeToString()
     if not _AVX512:
         so = ort.SessionOptions()
         so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
         so.intra_op_num_threads = threads
         s = ort.InferenceSession(data, so, providers=["CPUExecutionProvider"])
-        return s.run(None, feeds)[0]
+        outputs = s.run(None, feeds)
+        return outputs if all_outputs else outputs[0]
     if not _QEMU:
         pytest.skip("host has AVX-512 (ORT would not run its AVX2 kernels) and qemu-x86_64 is not on PATH")
     with tempfile.TemporaryDirectory() as d:
@@ -71,7 +73,9 @@ def run_model(model, feeds, threads=1):
             f.write(data)
         np.savez(os.path.join(d, "in.npz"), **feeds)
         subprocess.run([_QEMU, "-cpu", "Haswell", sys.executable, "-c", _RUNNER, d, str(threads)], check=True)
-        return np.load(os.path.join(d, "out.npy"), allow_pickle=False)
+        with np.load(os.path.join(d, "out.npz"), allow_pickle=False) as f:
+            outputs = [f[f"arr_{k}"] for k in range(len(f.files))]
+        return outputs if all_outputs else outputs[0]
 
 
 def run_op(op, inputs, out_dtype, attrs=None, domain="", consts=(), threads=1, opset=13):
@@ -213,6 +217,51 @@ def test_dequantize_linear_per_axis(dtype):
     zp = rng.integers(info.min, info.max + 1, 6).astype(dtype)
     want = run_op("DequantizeLinear", [x, scale, zp], np.float32, attrs={"axis": 1})
     assert_same(on_isas(lambda isa: fo.dequantize_linear(x, scale, zp, axis=1, isa=isa)), want)
+
+
+# ---- DynamicQuantizeLinear -------------------------------------------------------------------------------
+
+def _dynamic_quantize_linear_cases():
+    rng = np.random.default_rng(21)
+    cases = [rng.normal(0, 1, (64, 10)), rng.normal(0.3, 2, (3, 7, 5, 5)), rng.uniform(0, 4, 1000),   # min -> 0
+             -rng.uniform(0, 4, 999),                                    # max -> 0
+             np.zeros(5), np.full(4, 5.0), np.full(3, -2.5), np.array([7.0]),
+             np.array([-0.5, 254.5]), np.array([-1.5, 253.5]),          # zero point exactly on .5 ties
+             np.array([-2.5, 252.5, 1.0]), np.array([-0.0, 0.0, -0.0]),
+             rng.normal(0, 1e-30, 50), rng.normal(0, 1e30, 50),        # tiny and huge ranges
+             np.array([np.inf, 1.0, -2.0]), np.array([-np.inf, 3.0]), np.array([3e38, -3e38, 0.5])]
+    # values on the half steps of their own quantization grid (ties of the quantizer)
+    x = rng.normal(0, 1, 300).astype(np.float32)
+    lo, hi = min(float(x.min()), 0.0), max(float(x.max()), 0.0)
+    scale = np.float32(np.float32(hi - lo) / np.float32(255))
+    half = ((np.round(x / scale) + 0.5) * scale).astype(np.float32)
+    half[:2] = [lo, hi]
+    cases.append(half)
+    return [np.asarray(c, np.float32) for c in cases]
+
+
+@pytest.mark.parametrize("case", range(len(_dynamic_quantize_linear_cases())))
+def test_dynamic_quantize_linear(case):
+    x = _dynamic_quantize_linear_cases()[case]
+    node = helper.make_node("DynamicQuantizeLinear", ["x"], ["y", "s", "z"])
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(x.shape))],
+                              [helper.make_tensor_value_info(n, t, None) for n, t in
+                               (("y", TensorProto.UINT8), ("s", TensorProto.FLOAT), ("z", TensorProto.UINT8))])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    y, s, z = run_model(model, {"x": x}, all_outputs=True)
+    for isa in ISAS:
+        got = fo.dynamic_quantize_linear(x, isa=isa)
+        assert_same(got[0], y)
+        assert_same(np.asarray(got[1]).reshape(s.shape), s)
+        assert_same(np.asarray(got[2]).reshape(z.shape), z)
+
+
+def test_dynamic_quantize_linear_refuses_nan():
+    with pytest.raises(ValueError, match="NaN"):
+        fo.dynamic_quantize_linear(np.array([1.0, np.nan], np.float32))
+    with pytest.raises(ValueError, match="float32"):
+        fo.dynamic_quantize_linear(np.array([1.0, 2.0]))
 
 
 # ---- QLinearAdd / QLinearMul -------------------------------------------------------------------------------
@@ -380,6 +429,42 @@ def test_qlinear_softmax_float_log(case):
     want = run_op("QLinearSoftmax", [row, xs, np.uint8(0), ys, np.uint8(0)], np.uint8, attrs={"axis": -1, "opset": 13},
                   domain="com.microsoft", consts=(1, 2, 3, 4))
     assert_same(fo.qlinear_softmax(row, xs, np.uint8(0), ys, np.uint8(0)), want)
+
+
+def test_qlinear_softmax_double_division_row():
+    """The row where the float (e / sum) * ys rounds to 253.5 (-> 254) and ORT gives 253: ys =
+    floorf(1 / float32(1/255)) = 254, and ORT divides in double (e * ys / sum = 253.49999664)."""
+    row = np.array([[100, 0, 65, 153, 109, 59, 87, 115, 224, 171]], np.uint8)
+    xs, ys = np.float32(0.11962616), np.float32(1 / 255)
+    want = run_op("QLinearSoftmax", [row, xs, np.uint8(154), ys, np.uint8(0)], np.uint8,
+                  attrs={"axis": -1, "opset": 13}, domain="com.microsoft", consts=(1, 2, 3, 4))
+    assert want[0, 8] == 253
+    assert_same(fo.qlinear_softmax(row, xs, np.uint8(154), ys, np.uint8(0)), want)
+
+
+# (dtype, D, x_scale, y_scale, y_zero_point, rows): the reproducer's parameters, both types, short rows
+# (a large share of ties: few terms) and rows longer than the 16- and 32-wide blocks of MLAS's vector
+# kernels (which sum in lanes; ORT 1.32 sums in order)
+SOFTMAX_SWEEPS = [(np.uint8, 10, 0.11962616, 1 / 255, 0, 400_000), (np.int8, 10, 0.11962616, 1 / 256, -128, 200_000),
+                  (np.uint8, 3, 0.3, 1 / 200, 3, 200_000), (np.int8, 5, 0.05, 1 / 256, 0, 100_000),
+                  (np.uint8, 40, 0.05, 1 / 256, 0, 100_000), (np.int8, 33, 0.02, 1 / 100, 1, 50_000)]
+
+
+def test_qlinear_softmax_random_rows():
+    """1,050,000 uniformly random rows against ORT, in chunks of 50,000 rows (before the double division
+    about 1 row in 10^5 differed)."""
+    rng = np.random.default_rng(14)
+    total = 0
+    for dtype, d, xs, ys, yz, rows in SOFTMAX_SWEEPS:
+        info = np.iinfo(dtype)
+        xs, ys, yz = np.float32(xs), np.float32(ys), dtype(yz)
+        for start in range(0, rows, 50_000):
+            x = rng.integers(info.min, info.max + 1, (min(50_000, rows - start), d)).astype(dtype)
+            want = run_op("QLinearSoftmax", [x, xs, dtype(0), ys, yz], dtype, attrs={"axis": -1, "opset": 13},
+                          domain="com.microsoft", consts=(1, 2, 3, 4))
+            assert_same(fo.qlinear_softmax(x, xs, dtype(0), ys, yz), want)
+            total += len(x)
+    assert total >= 1_000_000
 
 
 @pytest.mark.parametrize("dtype", QDTYPES)

@@ -129,3 +129,17 @@ def test_demo_prints_both_models_for_every_environment_and_scheme():
     assert "digits CNN" in text and "digits MobileNet-style" in text
     rows = [line for line in text.splitlines() if line.startswith("| MATLAB") or line.startswith("| FPGA")]
     assert len(rows) == 8
+
+
+def test_demo_shows_each_runtime_on_the_bundled_models():
+    stream = io.StringIO()
+    cli.runtimes_demo(*fp.examples.digits_data()[1], out=stream)
+    text = stream.getvalue()
+    accuracy = {cells[0]: cells[1] for cells in (
+        [c.strip() for c in line.strip("|").split("|")] for line in text.splitlines() if line.startswith("| "))
+        if cells[0].startswith(("onnxruntime", "litert"))}
+    # MobileNet, 1258 validation images: exact counts 1225 / 1214 / 1225 (ORT), 1223 (LiteRT, every resolver)
+    assert accuracy["onnxruntime-vnni"] == "97.38" and accuracy["onnxruntime-avx2"] == "96.50"
+    assert accuracy["onnxruntime-reference"] == "97.38"
+    assert accuracy["litert"] == accuracy["litert-optimized"] == accuracy["litert-reference"] == "97.22"
+    assert "Layers whose integers differ from onnxruntime-vnni" in text and "| pw2 " in text

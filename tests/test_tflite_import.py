@@ -1,6 +1,7 @@
 """fp.import_tflite against the real LiteRT interpreter (ai-edge-litert), profile by profile.
 
-Every committed model of tests/data (made by examples/make_tflite_models.py) runs in the emulation
+Every committed model (the bundled digits models, `fp.examples.model_file`, and the every-op model
+of tests/data; made by examples/make_tflite_models.py) runs in the emulation
 under each LiteRT profile and in the interpreter with the matching op resolver, on the bundled
 validation digits and on full-range random inputs, at batch 1 and at larger batches; the outputs
 must be np.array_equal. Smaller models made with tests/tflite_builder.py cover layouts, uint8 I/O
@@ -23,6 +24,12 @@ import fixedpoint as fp  # noqa: E402
 from fixedpoint.tflite import TfliteImportError, read_model, supported_operators  # noqa: E402
 
 DATA = Path(__file__).parent / "data"
+
+
+def model_path(name: str):
+    """A test model's file: the bundled digits models, or the every-op model of tests/data."""
+    return Path(fp.examples.model_file(f"{name}.tflite")) if name.startswith("digits") else DATA / f"{name}.tflite"
+
 MODELS = ["digits_cnn_int8", "digits_cnn_float_io", "digits_mobilenet_int8", "digits_mobilenet_float_io",
           "ops_int8", "ops_float_io"]
 PROFILES = {"litert": "xnnpack", "litert-optimized": "optimized", "litert-reference": "reference"}
@@ -32,12 +39,12 @@ RANDOM_BATCH = 256
 
 @functools.lru_cache(maxsize=None)
 def content(name: str) -> bytes:
-    return (DATA / f"{name}.tflite").read_bytes()
+    return model_path(name).read_bytes()
 
 
 @functools.lru_cache(maxsize=None)
 def imported(name: str):
-    return fp.import_tflite(DATA / f"{name}.tflite")
+    return fp.import_tflite(model_path(name))
 
 
 def litert_outputs(model: bytes, resolver: str, *inputs):
@@ -96,7 +103,7 @@ def test_the_digits_models_classify_as_converted():
 def test_the_ops_model_covers_every_operator_asked_for():
     ops = {op.op for op in read_model(DATA / "ops_int8.tflite").operators}
     ops |= {op.op for op in read_model(DATA / "ops_float_io.tflite").operators}
-    ops |= {op.op for op in read_model(DATA / "digits_mobilenet_int8.tflite").operators}
+    ops |= {op.op for op in read_model(model_path("digits_mobilenet_int8")).operators}
     wanted = {"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "ADD", "SUB", "MUL", "CONCATENATION",
               "MAX_POOL_2D", "AVERAGE_POOL_2D", "MEAN", "RESHAPE", "PAD", "SOFTMAX", "LOGISTIC", "TANH",
               "RELU", "RELU6", "LEAKY_RELU", "HARD_SWISH", "QUANTIZE", "DEQUANTIZE"}

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "ops/onnxruntime/batch_norm_softmax.hpp"
+#include "ops/onnxruntime/dynamic_quantize_linear.hpp"
 #include "ops/onnxruntime/float_activations.hpp"
 #include "ops/onnxruntime/lanes.hpp"
 #include "ops/onnxruntime/lookup_table.hpp"
@@ -80,6 +81,23 @@ py::array quantize_linear(const py::array& x, const py::array& scale, const py::
         fxp::ort::quantize_linear(xs, o, outer, channels, inner, ss, zs, path);
         return out;
     });
+}
+
+// (y uint8, scale, zero point) of DynamicQuantizeLinear over the whole of x.
+py::tuple dynamic_quantize_linear(const py::array& x, int isa) {
+    const float* xs = typed<float>(x, "x", x.size());
+    py::array_t<uint8_t> y(shape_of(x));
+    uint8_t* o = y.mutable_data();
+    float scale = 1.0f;
+    uint8_t zp = 0;
+    bool ok;
+    {
+        py::gil_scoped_release nogil;
+        ok = fxp::ort::dynamic_quantize_linear_params(xs, x.size(), scale, zp);
+        if (ok) fxp::ort::quantize_linear<uint8_t>(xs, o, 1, 1, x.size(), &scale, &zp, fxp::ort::isa_of(isa));
+    }
+    FXP_REQUIRE(ok, "x holds NaN: DynamicQuantizeLinear's range (and ONNX Runtime's result) is then undefined");
+    return py::make_tuple(y, scale, zp);
 }
 
 py::array dequantize_linear(const py::array& x, const py::array& scale, const py::array& zero_point, py::ssize_t outer,
@@ -514,6 +532,7 @@ PYBIND11_MODULE(_onnxruntime, m) {
     m.doc() = "fixedpoint._onnxruntime: ONNX Runtime (CPU, x86 AVX2) operator formulas, bit for bit";
     m.def("quantize_linear", &quantize_linear, py::arg("x"), py::arg("scale"), py::arg("zero_point"), py::arg("outer"),
           py::arg("channels"), py::arg("inner"), py::arg("isa"));
+    m.def("dynamic_quantize_linear", &dynamic_quantize_linear, py::arg("x"), py::arg("isa"));
     m.def("dequantize_linear", &dequantize_linear, py::arg("x"), py::arg("scale"), py::arg("zero_point"), py::arg("outer"),
           py::arg("channels"), py::arg("inner"), py::arg("isa"));
     m.def("qlinear_binary", &qlinear_binary, py::arg("op"), py::arg("a"), py::arg("a_scale"), py::arg("a_zero_point"),

@@ -108,7 +108,8 @@ def quantization_error(quantized, x: np.ndarray, *, float_network=None,
     with the float network run on its dequantized values.
     """
     qnet = _quantized_network(quantized)
-    float_network = qnet.network if float_network is None else float_network
+    if float_network is None:   # the float network it was built from, when it kept it
+        float_network = getattr(qnet, "float_network", None) or qnet.network
     if int(batch_size) != batch_size or batch_size < 1:
         raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
     x = np.asarray(x)
@@ -143,7 +144,8 @@ def quantization_error(quantized, x: np.ndarray, *, float_network=None,
         quantized_layer = ql is not None
         nan = math.nan
         rows.append((name, network.layer(name).type_name, quantized_layer,
-                     ql.output_params.describe() if quantized_layer else "single",
+                     ql.output_params.describe() if quantized_layer and ql.output_params is not None
+                     else "single",
                      s.elements, s.sqnr(), s.max_error,
                      s.saturated if quantized_layer else nan,
                      s.saturated / s.elements if quantized_layer and s.elements else nan,

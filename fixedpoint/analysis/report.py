@@ -187,14 +187,16 @@ def quantization_report(quantized, path, *, validation=None, data=None, error=No
     table from `quantization_error`; computed on `data` (input observations) when not given and
     `data` is. For networks that run on runtimes with scales and zero points, the runtime section is
     `comparison` (a `compare_runtimes` table), or computed on `data` with `runtimes` (default: every
-    profile of the network's family) and `labels` (for accuracies)."""
+    profile of the network's family) and `labels` (for accuracies); a power-of-two network gets the
+    section when `runtimes` is given (its own environment's name and ONNX Runtime profiles, which
+    run its QDQ export: `compare_runtimes`)."""
     from .compare import compare_runtimes
 
     qnet = _quantized_network(quantized)
     statistics = getattr(quantized, "calibration_statistics", None) or qnet.calibration_statistics
     if error is None and data is not None:
         error = quantization_error(qnet, data)
-    if comparison is None and data is not None and qnet.scheme == "affine":
+    if comparison is None and data is not None and (qnet.scheme == "affine" or runtimes is not None):
         comparison = compare_runtimes(qnet, data, runtimes, labels=labels)
     if not statistics and error is None and comparison is None:
         raise ValueError("quantization_report needs the calibration statistics: pass the "

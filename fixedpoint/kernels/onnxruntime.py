@@ -170,6 +170,23 @@ def quantize_linear(x, scale, zero_point=None, *, axis=1, dtype=None, isa=None):
     return _ort.quantize_linear(a, s, z, outer, channels, inner, _isa(isa))
 
 
+def dynamic_quantize_linear(x, *, isa=None):
+    """ONNX DynamicQuantizeLinear: (y uint8, y_scale float32, y_zero_point uint8) over the whole tensor x,
+    as dynamicquantizelinear.cc / qmath.h GetQuantizationParameter compute it (also what the com.microsoft
+    DynamicQuantizeMatMul kernel quantizes its input with).
+
+    The range [min(x, 0), max(x, 0)]; scale = (max - min) / 255 in float (1 when max == min); zero point =
+    RoundHalfToEven(clamp(0 - min / scale, 0, 255)); y = MlasQuantizeLinear(x, scale, zero point) (true
+    division, round to nearest even, saturated). NaN in x raises ValueError (ORT's min/max then depends on
+    its vector lane order).
+    """
+    a = _float_array(x, "x")
+    if a.size == 0:
+        raise ValueError("x is empty (DynamicQuantizeLinear needs at least one value)")
+    y, scale, zero = _ort.dynamic_quantize_linear(a, _isa(isa))
+    return y, np.float32(scale), np.uint8(zero)
+
+
 def dequantize_linear(x, scale, zero_point=None, *, axis=1, isa=None):
     """ONNX DequantizeLinear uint8/int8/int32 -> float32, per tensor or per axis.
 
@@ -315,8 +332,9 @@ def qlinear_softmax(x, x_scale, x_zero_point, y_scale, y_zero_point, *, axis=-1,
 
     A table of float exp((i - 255 + shift) * x_scale) with shift = max(0, log(FLT_MAX / D) - 5) / x_scale;
     per row: sum (float, in order) of the table entries shifted so the row maximum is entry 255, then
-    q = int(nearbyintf(e * floor(1 / y_scale) / sum)) + y_zp (u8: capped at 255; s8: > 255 -> -1, else
-    the low byte: no lower clamp). opset >= 13 reduces along `axis` alone (D = x.shape[axis]); opset < 13
+    q = int(rint(double(e) * floor(1 / y_scale) / double(sum))) + y_zp, in double as onnxruntime 1.32
+    computes it (measured; the float orders of the public sources round differently on about 1 row in
+    10^5), capped at 255 (u8) or 127 (s8); q >= 0, so no lower clamp. opset >= 13 reduces along `axis` alone (D = x.shape[axis]); opset < 13
     along the flattened dimensions from `axis` on. x_zero_point is unused, as in ORT.
     """
     q = _qarray(x, "x")

@@ -47,13 +47,15 @@ def read_npz_bundle(path) -> tuple[dict, dict[str, np.ndarray]]:
     if not os.path.exists(path):
         raise FileNotFoundError(f"no such file: {path}")
     try:
-        contents = np.load(path, allow_pickle=False)
-        if not isinstance(contents, np.lib.npyio.NpzFile):
-            raise NetworkFileError(f"{path}: a single array, not a bundle (.npz with {META_KEY})")
-        with contents:
-            if META_KEY not in contents.files:
-                raise NetworkFileError(f"{path}: no {META_KEY} entry; not a fixedpoint bundle")
-            arrays = {key: contents[key] for key in contents.files}
+        # the file opened here, so that it is closed however np.load fails on it
+        with open(path, "rb") as stream:
+            contents = np.load(stream, allow_pickle=False)
+            if not isinstance(contents, np.lib.npyio.NpzFile):
+                raise NetworkFileError(f"{path}: a single array, not a bundle (.npz with {META_KEY})")
+            with contents:
+                if META_KEY not in contents.files:
+                    raise NetworkFileError(f"{path}: no {META_KEY} entry; not a fixedpoint bundle")
+                arrays = {key: contents[key] for key in contents.files}
     except NetworkFileError:
         raise
     except (zipfile.BadZipFile, EOFError, ValueError, OSError, KeyError) as error:

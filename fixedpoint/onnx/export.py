@@ -26,14 +26,21 @@ from .model import require_onnx
 OPSET = 13
 
 
-def export_onnx(net: Network, path=None):
-    """The ONNX ModelProto (opset 13) of a float network; also written to `path` when given.
+def export_onnx(net, path=None):
+    """The ONNX ModelProto (opset 13) of a float network, or the QDQ model of a quantized one (an
+    ONNXRuntime network, or a power-of-two MATLAB / GPU / FPGA network written with scales 2^-f: see
+    `export_qdq`); also written to `path` when given.
 
-    Raises ValueError naming the layer when a layer has no ONNX equivalent here.
+    Raises ValueError naming the layer when a layer has no ONNX equivalent here, and for networks
+    quantized for LiteRT (no .tflite writer here).
     """
+    from ..quantization.qnetwork import QuantizedNetwork
+    if isinstance(net, QuantizedNetwork):
+        from .export_qdq import export_qdq
+        return export_qdq(net, path)
     onnx = require_onnx()
     if not isinstance(net, Network):
-        raise TypeError(f"export_onnx expects a Network, got {type(net).__name__}")
+        raise TypeError(f"export_onnx expects a Network or a QuantizedNetwork, got {type(net).__name__}")
     exporter = _Exporter(net, onnx)
     for layer in net.layers:
         exporter.layer(layer)

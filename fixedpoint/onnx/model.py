@@ -1,13 +1,13 @@
 """Reading an ONNX file safely: parse from bytes, check with `onnx.checker`, refuse external data.
 
-Nothing in a file is executed and nothing is downloaded. `onnx` is an optional extra, imported only
+Nothing in a file is executed and nothing is downloaded. `onnx` (a dependency) is imported only
 when ONNX support is used.
 """
 from __future__ import annotations
 
 import os
 
-INSTALL_HINT = 'ONNX support needs the onnx package: pip install "fixedpoint-exact[onnx]"'
+INSTALL_HINT = "ONNX support needs the onnx package, a dependency of fixedpoint-exact: pip install onnx"
 
 
 class OnnxImportError(ValueError):
@@ -15,7 +15,7 @@ class OnnxImportError(ValueError):
 
 
 def require_onnx():
-    """The onnx module, imported only when ONNX support is used (it is an optional extra)."""
+    """The onnx module, imported only when ONNX support is used (not at `import fixedpoint`)."""
     try:
         import onnx
     except ImportError as error:

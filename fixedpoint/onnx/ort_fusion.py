@@ -87,7 +87,7 @@ def learnable_data(imp, name, record) -> dict:
     """The integer weights, their parameters and the int32 bias of a QDQ Conv / Gemm / MatMul."""
     layer = imp.layers[name]
     node = record.node
-    if layer.type_name not in ("Convolution2D", "FullyConnected"):
+    if layer.type_name not in ("Convolution2D", "FullyConnected") or node.op_type not in ("Conv", "MatMul", "Gemm"):
         return {}
     op = node.op_type
     weight = node.input[1] if len(node.input) > 1 else ""
@@ -146,6 +146,9 @@ def _attr(node, key, default):
 def decide(imp, name, record, data) -> dict:
     """{ort_op, ort_op_precise, ort_op_unoptimized, ort_activation_dtype}: see the module docstring."""
     node = record.node
+    if record.origin == "integer":
+        from .integer_ops import ort_ops
+        return ort_ops(imp, record)
     if record.origin == "qoperator":
         op = node.op_type
         return {FIELDS[g]: op for g in GRAPHS}
@@ -155,6 +158,9 @@ def decide(imp, name, record, data) -> dict:
         return {FIELDS[g]: "Clamp" for g in GRAPHS}
     if record.origin == "move":
         op = node.op_type if node.op_type != "Dropout" else "Identity"
+        if getattr(imp.layers[name], "mode", "nearest") == "linear":   # a Resize computing on the integers
+            nhwc = "ResizeNHWC" if nhwc_input(imp, record) else "Resize"
+            return {"ort_op": nhwc, "ort_op_precise": nhwc, "ort_op_unoptimized": "Resize"}
         return {FIELDS[g]: op for g in GRAPHS}
     result = {"ort_op_unoptimized": ""}
     in_types = [ort_dtype(imp, t, p) for t, p in zip(record.inputs, record.in_params)]
@@ -168,6 +174,28 @@ def decide(imp, name, record, data) -> dict:
     if node.op_type == "Softmax":
         result["ort_opset"] = imp.opset
     return result
+
+
+# ORT operators the NhwcTransformer (optimizer/nhwc_transformer.cc) runs in NHWC on x86
+NHWC_OPS = ("QLinearConv", "QLinearAveragePool", "QLinearGlobalAveragePool")
+
+
+def nhwc_input(imp, record) -> bool:
+    """Whether ORT's optimized graph runs this Resize in NHWC: its input comes from an operator the
+    NhwcTransformer made NHWC, and the transpose optimizer (transpose_optimizer.cc, HandleResize) pushes the
+    Transpose back to NCHW below the Resize (checked in tests/test_onnx_quantized_graphs.py against the
+    optimized graphs: the Resize then reads the NHWC QLinearConv's output directly)."""
+    producer = imp.records.get(imp.producer.get(record.inputs[0]))
+    if producer is None:
+        return False
+    if producer.origin == "qoperator":
+        return producer.node.op_type in NHWC_OPS and not attributes_of(producer.node).get("channels_last", 0)
+    return False
+
+
+def attributes_of(node):
+    from .model import attributes
+    return attributes(node)
 
 
 def clip_redundant(imp, record) -> bool:
@@ -209,11 +237,15 @@ def fused_op(imp, record, data, in_types, out_type, precise) -> str:
             return ""
         return "QLinearConv" if op == "Conv" else "QLinearMatMul"
     if op in BINARY:
-        return BINARY[op] if len(set(in_types)) == 1 and in_types[0] == out_type else ""
+        if "operand" in data:   # a constant operand (its DequantizeLinear'd integers keep their type)
+            in_types = in_types + [data["operand"].dtype]
+        return BINARY[op] if len(in_types) == 2 and len(set(in_types)) == 1 and in_types[0] == out_type else ""
     if op in UNARY:
         return UNARY[op] if in_types[0] == out_type else ""
     if op == "Concat":
         return "QLinearConcat" if all(t == out_type for t in in_types) else ""
+    if op == "Resize" and getattr(imp.layers[imp.producer[node.output[0]]], "mode", "nearest") != "nearest":
+        return ""   # a linear Resize between DQ and Q stays float (observed in ORT's optimized graphs)
     if op in DROP_QDQ or (op == "MaxPool" and imp.opset >= 12):
         same = record.in_params[0] == record.out_params and in_types[0] == out_type
         return ("MaxPool" if op == "MaxPool" else op) if same else ""

@@ -27,6 +27,7 @@ import numpy as np
 from ..nn.layers import IdentityLayer
 from ..quantization.layers import AFFINE_KINDS, AffineLayer
 from ..quantization.qparams import QuantParams
+from . import integer_ops
 from .importer import Importer
 from .model import OnnxImportError, attributes
 from .registry import HANDLERS, QUANTIZED_HANDLERS
@@ -49,8 +50,9 @@ class Record:
     """What the importer knows of one layer of a quantized model.
 
     origin: "qdq" (a float node between DQ and Q), "qoperator" (a QLinear* node), "quantize" (a
-    QuantizeLinear of a float tensor), "move" (a standard data-movement node on integers) or "clamp"
-    (a Relu / Clip moved after its Q). `inputs`: the run-time tensors read, in port order;
+    QuantizeLinear of a float tensor), "move" (a standard data-movement node on integers), "clamp"
+    (a Relu / Clip moved after its Q) or "integer" (a MatMulInteger / ConvInteger chain with a float
+    output, `integer_ops.py`). `inputs`: the run-time tensors read, in port order;
     `in_params`: their parameters (None: a float tensor); `out_params`: the output's (None: float)."""
 
     node: object
@@ -58,6 +60,7 @@ class Record:
     inputs: list
     in_params: list
     out_params: QuantParams | None = None
+    float_output: bool = False         # an affine layer whose output is float32 (out_params None)
     q_node: object = None
     clip: str | None = None            # the Relu / Clip layer between the node and its Q
     data: dict = field(default_factory=dict)
@@ -72,6 +75,9 @@ class QuantizedImporter(Importer):
         self.dq_source: dict[str, str] = {}       # DQ output -> the integer tensor
         self.records: dict[str, Record] = {}
         self.interned: dict[QuantParams, QuantParams] = {}
+        self.dynamic: dict[str, tuple] = {}          # DynamicQuantizeLinear output -> (role, float input, node)
+        self.scale_products: dict[str, tuple] = {}   # Mul(x_scale, c) output -> (float input, c)
+        self.chains: dict[str, tuple] = {}           # open MatMulInteger / ConvInteger chain tensor -> (layer, stage)
         self.readers: dict[str, list] = defaultdict(list)   # tensor -> nodes reading it
         for node in self.graph.node:
             for name in node.input:
@@ -146,6 +152,17 @@ class QuantizedImporter(Importer):
         if node.domain not in ("", "ai.onnx", "com.microsoft"):
             self.unsupported(node)
         present = [name for name in node.input if name]
+        if node.domain in ("", "ai.onnx"):   # dynamic quantization and integer-output chains (integer_ops.py)
+            integer_ops.check_reader(self, node)
+            if op == "DynamicQuantizeLinear":
+                return integer_ops.dynamic_quantize_linear(self, node)
+            if op == "Mul" and integer_ops.scale_product(self, node):
+                return
+            if op in ("MatMulInteger", "ConvInteger") and not all(name in self.constants for name in present):
+                self.op_counts[op] += 1
+                return integer_ops.integer_product(self, node)
+            if integer_ops.continue_chain(self, node):
+                return
         if op == "DequantizeLinear":
             return self.dequantize_linear(node)
         if op == "QuantizeLinear" and node.output[0] in self.q_alias:   # merged with an earlier Q
@@ -166,10 +183,10 @@ class QuantizedImporter(Importer):
                 self.fail(node, str(error))
         if node.domain == "com.microsoft":
             self.unsupported(node)
-        if op in ("DynamicQuantizeLinear", "MatMulInteger", "ConvInteger") and not all(
-                name in self.constants for name in present):
-            self.fail(node, f"{op} is not supported (dynamic quantization and integer-output products "
-                            f"have no emulation yet); quantize the model with quantize_static")
+        if op in ("Add", "Mul", "Sub") and self.binary_with_constant(node):
+            return
+        if op == "Pad" and node.input[0] in self.qtensor:
+            return self.integer_pad(node)
         integer_inputs = [t for t in present if t in self.qtensor]
         if integer_inputs and op not in INTEGER_MOVES:
             self.fail(node, f"reads the integer tensor {integer_inputs[0]!r} directly; only "
@@ -189,6 +206,59 @@ class QuantizedImporter(Importer):
             self.qtensor[output] = params
         else:
             self.records[name] = Record(node, "qdq", inputs, [self.dq_params.get(t) for t in inputs])
+
+    def integer_pad(self, node):
+        """Pad of an integer tensor (quantize_static's QOperator Pad) with the zero point (real 0) in front
+        of QLinearConvs only: folded into their padding, which takes the input zero point (the same
+        integers the convolution reads in ORT)."""
+        from .model import text
+        x = node.input[0]
+        params = self.qtensor[x]
+        attrs = attributes(node)
+        pads = self.const(node, 1) if self.opset >= 11 else attrs.get("pads")
+        pads = [int(p) for p in np.reshape(pads, -1)]
+        value = self.const(node, 2, required=False)
+        readers = self.readers.get(node.output[0], [])
+        if (text(attrs.get("mode", "constant")) != "constant" or len(pads) != 8 or any(pads[k] for k in (0, 1, 4, 5))
+                or min(pads) < 0 or int(np.asarray(0 if value is None else value).reshape(-1)[0]) != int(params.zero_point[0])
+                or not readers or any(n.op_type != "QLinearConv" for n in readers)
+                or node.output[0] in self.graph_outputs or (len(node.input) > 3 and node.input[3])):
+            self.fail(node, "only constant padding of H and W with the zero point, read by QLinearConvs only, is "
+                            "supported on integers (it is folded into their padding)")
+        self.pending_pads[node.output[0]] = (x, (pads[2], pads[3], pads[6], pads[7]))
+        self.qtensor[node.output[0]] = params
+
+    def binary_with_constant(self, node) -> bool:
+        """Add / Mul / Sub of a dequantized run-time tensor and a constant: the per-channel float layer
+        (`ops.elementwise.affine_layer`). With a DequantizeLinear'd constant, Add and Mul are a QDQ group
+        ORT may fuse into QLinearAdd / QLinearMul with a constant operand; the layer keeps that operand's
+        integers (`operand`, `operand_params`, `operand_first`: it is ORT's input A). Otherwise the node is
+        a float layer (never folded into the layer before the QuantizeLinear, as a float model's bias is)."""
+        from .ops.elementwise import affine_layer, per_channel
+        a, b = node.input[0], node.input[1]
+        if (a in self.producer) == (b in self.producer):
+            return False
+        x, c = (a, b) if a in self.producer else (b, a)
+        if x not in self.dq_params or c not in self.constants:
+            return False
+        constant = np.asarray(self.constants[c])
+        vector = per_channel(self, node, x, constant)
+        if vector is None:
+            self.fail(node, f"the constant operand of shape {constant.shape} must be a scalar or per-channel "
+                            f"(axis 1) against input of shape {self.shape[x]}")
+        one, zero = np.ones(1), np.zeros(1)
+        gain, shift = {"Add": (one, vector), "Mul": (vector, zero),
+                       "Sub": (-one, vector) if c == a else (one, -vector)}[node.op_type]
+        self.op_counts[node.op_type] += 1
+        affine_layer(self, node, x, gain, shift)
+        if c in self.qconst and node.op_type in ("Add", "Mul"):
+            ints, params = self.qconst[c]
+            if params.per_channel:
+                self.fail(node, "a per-axis quantized constant operand is not supported")
+            name = self.producer[node.output[0]]
+            self.records[name] = Record(node, "qdq", [x], [self.dq_params[x]], data={
+                "operand": ints, "operand_params": params, "operand_first": c == a, "operand_op": node.op_type})
+        return True
 
     def unsupported(self, node):
         domain = f" (domain {node.domain!r})" if node.domain not in ("", "ai.onnx") else ""
@@ -265,13 +335,16 @@ class QuantizedImporter(Importer):
         from . import ort_fusion
         network = self.network()
         qlayers = {}
+        integer_ops.finished_chains(self)
         for name, record in self.records.items():
-            if record.out_params is None:
+            if record.out_params is None and not record.float_output and record.origin != "integer":
                 continue
             layer = self.layers[name]
             data = dict(record.data)
             if record.origin == "qdq":
                 data.update(ort_fusion.learnable_data(self, name, record))
+            elif record.origin == "integer":
+                data = integer_ops.layer_data(self, name, record)
             data.update(ort_fusion.decide(self, name, record, data))
             try:
                 qlayers[name] = AffineLayer(layer, record.in_params, record.out_params, **data)
@@ -282,7 +355,7 @@ class QuantizedImporter(Importer):
         if integer and len(integer) != len(outputs):
             raise OnnxImportError(f"{self.what}: graph outputs mix integer ({integer}) and float tensors; "
                                   f"not supported")
-        activations = {name: ql.output_params for name, ql in qlayers.items()}
+        activations = {name: ql.output_params for name, ql in qlayers.items() if ql.output_params is not None}
         return QuantizedNetwork(network, qlayers, None, get_target("ONNXRuntime"),
                                 activation_params=activations, input_params={},
                                 integer_outputs=bool(integer))

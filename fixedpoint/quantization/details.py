@@ -49,7 +49,8 @@ def quantization_details(net) -> QuantizationDetails:
     for name in net.quantized_layer_names:
         ql = net.qlayers[name]
         for k, p in enumerate(ql.input_params):
-            params.append(_parameter_row(name, "Input" if len(ql.input_params) == 1 else f"Input {k + 1}", p))
+            if p is not None:   # None: a float input (quantized by the layer itself at run time)
+                params.append(_parameter_row(name, "Input" if len(ql.input_params) == 1 else f"Input {k + 1}", p))
         if ql.scheme == "affine":
             _affine_details(ql, rows, types, params)
         else:
@@ -85,8 +86,9 @@ def _pow2_details(net, ql, rows, types, params):
 def _affine_details(ql, rows, types, params):
     from ..types import numerictype
     name = ql.name
-    types[(name, "Activations")] = ql.output_params.numerictype()
-    params.append(_parameter_row(name, "Activations", ql.output_params))
+    if ql.output_params is not None:   # None: a float output
+        types[(name, "Activations")] = ql.output_params.numerictype()
+        params.append(_parameter_row(name, "Activations", ql.output_params))
     weights = getattr(ql, "weights", None)
     weight_params = getattr(ql, "weight_params", None)
     if weights is None or weight_params is None:
@@ -95,7 +97,7 @@ def _affine_details(ql, rows, types, params):
     types[(name, "Weights")] = weight_params.numerictype()
     params.append(_parameter_row(name, "Weights", weight_params))
     bias = getattr(ql, "bias", None)
-    if bias is None:
+    if bias is None or ql.input_params[0] is None:
         return
     rows.append((name, "Bias", bias))
     # the bias is added to the accumulator, whose real step is exactly s_x · s_w (not rounded)

@@ -22,16 +22,15 @@ from .targets import get_target
 
 
 class dlquantizer:
-    """Quantization workflow for one network and one execution environment
-    ("MATLAB", "GPU" (default), "FPGA"; "CPU" calibrates and validates but cannot quantize)."""
+    """Quantization workflow for one network and one execution environment: "MATLAB", "GPU"
+    (default), "FPGA" (power-of-two scaling); "ONNXRuntime", "LiteRT" (scales and zero points as
+    that runtime's own quantizer chooses them; the network computes as the runtime does, see
+    docs/quantization.md); "CPU" calibrates and validates but cannot quantize."""
 
     def __init__(self, net, execution_environment: str = "GPU"):
         from ..nn.prepare import prepare_network
 
         self.target = get_target(execution_environment)
-        if self.target.runtime_family:
-            raise ValueError(f"execution_environment {self.target.name!r}: quantizing for a runtime with "
-                             f"scales and zero points is not available yet; choose MATLAB, GPU or FPGA")
         self.execution_environment = self.target.name
         self.network = net
         unsupported = [(layer.name, layer.type_name) for layer in net.layers
@@ -43,7 +42,7 @@ class dlquantizer:
                 f"{self.execution_environment} execution environment (unsupported: "
                 f"{', '.join(f'{n} ({t})' for n, t in unsupported)}); supported layer types: "
                 f"{', '.join(sorted(self.target.supported_types))}. Replace the layer or choose "
-                f"the MATLAB environment")
+                f"{'the ONNXRuntime' if self.target.runtime_family else 'the MATLAB'} environment")
         self.prepared_network = prepare_network(net)
         self.calibrator: Calibrator | None = None
         self.quantized_network: QuantizedNetwork | None = None  # the latest result of quantize
@@ -85,11 +84,28 @@ class dlquantizer:
         return {holders[name] for name in skip_layers}
 
     def quantize(self, exponent_scheme: str = "MinMax", *, skip_layers: Iterable[str] = (),
-                 per_channel: bool = False,
-                 histogram_threshold: float = DEFAULT_HISTOGRAM_THRESHOLD) -> QuantizedNetwork:
-        """Build the quantized network: power-of-two exponents from the calibration (MinMax, or
-        Histogram — our documented approximation, see docs/quantization.md), int8 weights (per tensor
-        or per output channel), int32/float32 bias per environment, int8 activations."""
+                 per_channel: bool | None = None,
+                 histogram_threshold: float = DEFAULT_HISTOGRAM_THRESHOLD,
+                 activation_dtype: str | None = None, reduce_range: bool = False) -> QuantizedNetwork:
+        """Build the quantized network.
+
+        MATLAB / GPU / FPGA: power-of-two exponents from the calibration (MinMax, or Histogram — our
+        documented approximation, see docs/quantization.md), int8 weights (per tensor by default, or
+        per output channel), int32/float32 bias per environment, int8 activations.
+
+        ONNXRuntime / LiteRT: scales and zero points from the calibrated ranges as the runtime's own
+        quantizer computes them ("MinMax" only), symmetric int8 weights per output channel (default)
+        or per tensor, int32 bias at s_x·s_w; `activation_dtype` "uint8" (ONNXRuntime's default) or
+        "int8" (LiteRT: int8 only); `reduce_range` (ONNXRuntime): 7-bit weights in [-64, 64], as
+        quantize_static's reduce_range, which keeps AVX2 CPUs' int16 pair sums from saturating."""
+        if self.target.runtime_family:
+            return self._quantize_affine(exponent_scheme, skip_layers, per_channel, activation_dtype,
+                                         reduce_range)
+        if activation_dtype is not None or reduce_range:
+            raise ValueError(f"activation_dtype and reduce_range apply to the ONNXRuntime and LiteRT "
+                             f"environments; {self.execution_environment} uses int8 activations and "
+                             f"8-bit weights")
+        per_channel = bool(per_channel)
         if not self.target.can_quantize:
             raise ValueError(
                 f"quantize is not supported for the {self.execution_environment} execution "
@@ -132,6 +148,54 @@ class dlquantizer:
             "histogram_threshold": float(histogram_threshold), "skip_layers": sorted(skip)})
         self.quantized_network.calibration_statistics = self.calibrator.statistics
         return self.quantized_network
+
+    def _quantize_affine(self, exponent_scheme, skip_layers, per_channel, activation_dtype,
+                         reduce_range) -> QuantizedNetwork:
+        """ONNXRuntime / LiteRT: `affine.build_affine_network` with the environment's rules, checked
+        by binding every layer to the default runtime profile (an unsupported combination fails
+        here, naming the layer, not at predict); ONNXRuntime networks also carry the operator ORT
+        runs for each layer, read from their own QDQ export (`with_ort_records`)."""
+        from .affine import build_affine_network
+        target = self.target
+        if exponent_scheme != "MinMax":
+            raise ValueError(
+                f"exponent_scheme {exponent_scheme!r}: the {target.name} environment chooses scales "
+                f"and zero points from the calibrated [min, max] as its runtime's quantizer does "
+                f"(\"MinMax\"); \"Histogram\" chooses power-of-two exponents for MATLAB, GPU and FPGA")
+        if activation_dtype is not None and activation_dtype not in target.activation_dtypes:
+            raise ValueError(f"activation_dtype must be one of {', '.join(target.activation_dtypes)} for "
+                             f"the {target.name} environment, got {activation_dtype!r}")
+        if reduce_range not in (True, False):
+            raise ValueError(f"reduce_range must be True or False, got {reduce_range!r}")
+        if reduce_range and target.quantizer != "onnxruntime":
+            raise ValueError(f"reduce_range is an option of onnxruntime.quantization (ONNXRuntime "
+                             f"environment); the {target.name} converter quantizes weights to [-127, 127]")
+        if per_channel is None:
+            per_channel = True
+        elif per_channel not in (True, False):
+            raise ValueError(f"per_channel must be True, False or None, got {per_channel!r}")
+        if self.calibrator is None:
+            raise ValueError("the network is not calibrated: call calibrate(data) first")
+        skip = self._skip_set(skip_layers)
+        if skip and not target.float_fallback:
+            raise ValueError(f"skip_layers {sorted(skip)}: the {target.name} environment makes "
+                             f"full-integer models (LiteRT's float kernels are not emulated); quantize "
+                             f"every layer, or choose ONNXRuntime")
+        options = {"exponent_scheme": "MinMax", "per_channel": bool(per_channel),
+                   "activation_dtype": activation_dtype or target.activation_dtypes[0],
+                   "reduce_range": bool(reduce_range), "skip_layers": sorted(skip)}
+        qnet = build_affine_network(self.prepared_network, self.calibrator.statistics, target,
+                                    skip=skip, per_channel=per_channel,
+                                    activation_dtype=activation_dtype, options=options)
+        if target.runtime_family == "onnxruntime":
+            from ..onnx.export_qdq import with_ort_records
+            qnet = with_ort_records(qnet)
+        from ..runtime import get_runtime
+        qnet._functions(get_runtime(qnet.default_runtime))   # every layer binds (clear errors now)
+        qnet.calibration_statistics = self.calibrator.statistics
+        qnet.float_network = self.prepared_network
+        self.quantized_network = qnet
+        return qnet
 
     # --- B.6 -------------------------------------------------------------------------------------
     def validate(self, data, metric="top1", *, batch_size: int = 32, exponent_scheme: str = "MinMax",

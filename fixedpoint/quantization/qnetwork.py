@@ -138,7 +138,8 @@ class QuantizedNetwork:
         for layer in self.network.layers:
             ql = self.qlayers.get(layer.name)
             for key, value in layer.learnables.items():
-                if ql is not None and ql.scheme == "affine" and key in ("Weights", "Bias"):
+                if ql is not None and ql.scheme == "affine" and key in ("Weights", "Bias") and \
+                        getattr(ql, "weight_params", None) is not None and ql.input_params[0] is not None:
                     value = ql.weight_params.dequantize(ql.weights) if key == "Weights" else (
                         ql.bias * (np.float64(ql.input_params[0].scale[0]) * ql.weight_params.scale)
                     ).astype(np.float32)
@@ -157,7 +158,7 @@ class QuantizedNetwork:
         table = self.network.summary(print_table=False)
         table["Quantized"] = ["yes" if name in self.qlayers else "no" for name in table["Name"]]
         table["Output type"] = [type_text(self.qlayers[n].output_params) if n in self.qlayers
-                                else "single" for n in table["Name"]]
+                                and self.qlayers[n].output_params is not None else "single" for n in table["Name"]]
         if print_table:
             print(table.to_string(index=False))
             runtime = f", runs as {self.default_runtime!r} by default" if self.default_runtime else ""
@@ -366,8 +367,8 @@ class QuantizedNetwork:
                 entry.update(rounding=ql.rounding, input_fraction_lengths=ql.input_fraction_lengths,
                              output_fraction_length=ql.output_fraction_length)
             else:
-                entry.update(input_params=[p.to_config() for p in ql.input_params],
-                             output_params=ql.output_params.to_config())
+                entry.update(input_params=[None if p is None else p.to_config() for p in ql.input_params],
+                             output_params=None if ql.output_params is None else ql.output_params.to_config())
             layers[name] = entry
         meta = {"format": FORMAT, "version": VERSION, "target": self.target.name,
                 "options": self.options, "network": network_meta, "qlayers": layers,
@@ -384,13 +385,15 @@ class AffinePlan:
     worked out once: the layers to run in order, each with the function computing it (the bound
     quantized layer, the runtime's float kernel or the layer's `forward`), the slots its inputs are
     read from, and what each input needs on the way in, known in advance because every tensor's
-    kind is static (a quantized layer's output is integers with its `output_params`, a float layer's
-    is float32, an input is float unless given as integers in `input_params`):
+    kind is static (a quantized layer's output is integers with its `output_params`, float32 when
+    those are None (a float port); a float layer's is float32; an input is float unless given as
+    integers in `input_params`):
 
     * integers entering a quantized layer with the parameters it reads: passed as they are;
     * other integers entering a quantized layer: dequantized and quantized again (DQ → Q);
     * a float value entering a quantized layer: quantized as the profile's `quantize` recipe says;
-    * integers entering a float layer: dequantized as the profile's `dequantize` recipe says.
+    * integers entering a float layer or a quantized layer's float port: dequantized as the
+      profile's `dequantize` recipe says.
 
     Values live in a list of slots as plain arrays (no per-layer wrapping, no comparison of
     parameters per call); a slot is released after its last reader unless it is requested. The
@@ -459,9 +462,12 @@ class AffinePlan:
 
     @staticmethod
     def _converter(profile, have, want):
-        """What a value with parameters `have` (None: float) needs to enter as `want`: nothing,
-        DQ → Q, or Q."""
+        """What a value with parameters `have` (None: float) needs to enter as `want` (None: a float
+        port, which the layer quantizes itself, e.g. DynamicQuantizeLinear): nothing, DQ, DQ → Q,
+        or Q."""
         from ..runtime.boundary import quantize
+        if want is None:
+            return None if have is None else AffinePlan._dequantizer(profile, have)
         if have is None:
             return lambda value: quantize(profile, value, want)
         if have == want:
@@ -528,9 +534,9 @@ def _from_bundle(meta: dict, arrays: dict, source: str) -> QuantizedNetwork:
                                            entry["input_fraction_lengths"],
                                            entry["output_fraction_length"], **data)
         else:
-            qlayers[name] = AffineLayer(network.layer(name),
-                                        [QuantParams.from_config(c) for c in entry["input_params"]],
-                                        QuantParams.from_config(entry["output_params"]), **data)
+            config = lambda c: None if c is None else QuantParams.from_config(c)  # noqa: E731 (None: float)
+            qlayers[name] = AffineLayer(network.layer(name), [config(c) for c in entry["input_params"]],
+                                        config(entry["output_params"]), **data)
     return QuantizedNetwork(
         network, qlayers, meta["activation_fraction_lengths"], get_target(meta["target"]), meta["options"],
         activation_params={k: QuantParams.from_config(c) for k, c in meta.get("activation_params", {}).items()},

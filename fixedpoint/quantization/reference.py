@@ -9,6 +9,9 @@ that the fast path can be checked against it bit for bit, layer by layer.
 
     scores = predict_reference(qnet, x)                     # == qnet.predict(x)
     acts = predict_reference(qnet, x, outputs=["conv_1"])   # == qnet.predict(x, outputs=[...])
+
+Affine networks (scales and zero points: ONNX Runtime and LiteRT) have their own independent path,
+`fixedpoint/quantization/reference_affine.py`; `predict_reference` dispatches to it (with `runtime=`).
 """
 from __future__ import annotations
 
@@ -262,8 +265,15 @@ def _quantize(value: np.ndarray, f: int, rounding: str) -> fi:
     return removefimath(fi(np.asarray(value, np.float32), _int8(f), _output_fimath(rounding)))
 
 
-def predict_reference(qnet, *x: np.ndarray, outputs: str | Sequence[str] | None = None):
-    """What `qnet.predict(*x, outputs=outputs)` returns, computed with `fi` arithmetic alone."""
+def predict_reference(qnet, *x: np.ndarray, outputs: str | Sequence[str] | None = None, runtime=None):
+    """What `qnet.predict(*x, outputs=outputs, runtime=runtime)` returns, computed independently:
+    `fi` arithmetic alone for power-of-two networks, `reference_affine` for affine ones."""
+    if getattr(qnet, "scheme", "pow2") == "affine":
+        from .reference_affine import predict_reference as affine_reference
+        return affine_reference(qnet, *x, outputs=outputs, runtime=runtime)
+    if runtime is not None:
+        raise ValueError(f"runtime={runtime!r}: a power-of-two network computes one way (runtimes apply "
+                         f"to ONNXRuntime / LiteRT networks)")
     network = qnet.network
     rounding = qnet.target.rounding
 

@@ -8,6 +8,8 @@ name is a profile of its own (docs/runtimes.md).
 """
 from __future__ import annotations
 
+import platform
+
 import pandas as pd
 
 from . import (litert, litert_optimized, litert_reference, onnxruntime_avx2, onnxruntime_avx2_precise,
@@ -21,15 +23,27 @@ RUNTIMES: dict[str, RuntimeProfile] = {p.name: p for p in (
 HOST_ALIAS = "onnxruntime"
 
 
+def host_ort_isa() -> str:
+    """This CPU's MLAS kernel family, from `fixedpoint.kernels.host_ort_profile()` (the CPU features
+    read once in csrc/cpu/features.hpp): "vnni", "avx512bw" or "avx2". A CPU without AVX2 (ARM, or an
+    x86 with only SSE) runs MLAS kernels no profile emulates: a clear error, never another CPU's
+    numbers."""
+    from ..kernels import host_ort_profile
+    isa = host_ort_profile()
+    if isa is None:
+        raise RuntimeNotSupportedError(
+            f"ONNX Runtime's kernels on this CPU ({platform.machine() or 'unknown'} without AVX2) are not "
+            f"emulated, so the profile {HOST_ALIAS!r} has no meaning here; name a profile explicitly, "
+            f"e.g. runtime='onnxruntime-vnni' (exact int32 sums) or 'onnxruntime-avx2' (fp.runtimes() lists them)")
+    return isa
+
+
 def host_runtime() -> str:
-    """The ONNX Runtime profile of this machine, from `fixedpoint.kernels.host_ort_profile()` (the CPU
-    features read once in csrc/cpu/features.hpp): AVX-512 VNNI or AVX-VNNI -> "onnxruntime-vnni" (MLAS
+    """The ONNX Runtime profile of this machine: AVX-512 VNNI or AVX-VNNI -> "onnxruntime-vnni" (MLAS
     accumulates u8·s8 exactly with vpdpbusd); AVX2, and AVX-512BW without VNNI (MLAS's Avx512Core
     kernels pair and saturate as the AVX2 ones do, docs/runtimes-onnxruntime-accumulation.md) ->
-    "onnxruntime-avx2". A CPU without AVX2 (MLAS's SSE kernels, not emulated) also gets the AVX2
-    profile's name, so predict works; its results are not claimed for such CPUs."""
-    from ..kernels import host_ort_profile
-    if host_ort_profile() == "vnni":
+    "onnxruntime-avx2"; without AVX2, `RuntimeNotSupportedError` (see `host_ort_isa`)."""
+    if host_ort_isa() == "vnni":
         return onnxruntime_vnni.PROFILE.name
     return onnxruntime_avx2.PROFILE.name
 
@@ -52,12 +66,27 @@ def get_runtime(name) -> RuntimeProfile:
 def runtimes() -> pd.DataFrame:
     """One row per runtime profile: name, family, CPU kernels, description, and the layer types it
     runs. The first row is the "onnxruntime" alias and the profile it means on this machine."""
-    rows = [(HOST_ALIAS, "onnxruntime", "this CPU",
-             f"ONNX Runtime as it runs on this machine: the {host_runtime()!r} profile", "")]
+    try:
+        host = f"ONNX Runtime as it runs on this machine: the {host_runtime()!r} profile"
+    except RuntimeNotSupportedError as e:
+        host = f"not available here: {e}"
+    rows = [(HOST_ALIAS, "onnxruntime", "this CPU", host, "")]
     for p in RUNTIMES.values():
         rows.append((p.name, p.family, p.isa or "any", p.description, ", ".join(sorted(p.ops))))
     return pd.DataFrame(rows, columns=["Runtime", "Family", "CPU", "Description", "Layers"])
 
 
-__all__ = ["RUNTIMES", "RuntimeProfile", "RuntimeNotSupportedError", "get_runtime", "host_runtime",
-           "runtimes"]
+def recipes(runtime=None) -> pd.DataFrame:
+    """What each profile (or only `runtime`) computes, per layer type: the recipe's choices and the
+    runtime source it follows; the first rows of a profile are its float → integer boundaries."""
+    profiles = list(RUNTIMES.values()) if runtime is None else [get_runtime(runtime)]
+    rows = []
+    for p in profiles:
+        for kind, recipe in [("(quantize)", p.quantize), ("(dequantize)", p.dequantize), *sorted(p.ops.items())]:
+            choices = ", ".join(f"{k}={v}" for k, v in recipe.items() if k != "source")
+            rows.append((p.name, kind, choices, recipe.get("source", "")))
+    return pd.DataFrame(rows, columns=["Runtime", "Layer type", "Recipe", "Source"])
+
+
+__all__ = ["RUNTIMES", "RuntimeProfile", "RuntimeNotSupportedError", "get_runtime", "host_ort_isa", "host_runtime",
+           "recipes", "runtimes"]

@@ -30,9 +30,14 @@ _FLOAT = ("float operator between DequantizeLinear and QuantizeLinear: onnxrunti
 # float layer type -> (the integer ORT operators its kind implements, their source)
 _SOURCES = {
     "Convolution2D": "onnxruntime/core/providers/cpu/quantization/qlinearconv.cc (QLinearConv, also the "
-                     "NHWC com.microsoft form), onnxruntime/core/mlas/lib/quantize.cpp MlasRequantizeOutput",
+                     "NHWC com.microsoft form), onnxruntime/core/mlas/lib/quantize.cpp MlasRequantizeOutput; "
+                     "conv_integer.cc (ConvInteger, then Cast / Mul / Add in float; dynamicquantizelinear.cc); "
+                     "qlinear_binary_op.cc (QLinearAdd / QLinearMul of a per-channel constant)",
     "FullyConnected": "onnxruntime/core/providers/cpu/quantization/quantize_linear_matmul.cc (QLinearMatMul), "
-                      "onnxruntime/contrib_ops/cpu/quantization/quant_gemm.cc (QGemm)",
+                      "onnxruntime/contrib_ops/cpu/quantization/quant_gemm.cc (QGemm, also with a float output), "
+                      "matmul_integer.cc (MatMulInteger), contrib_ops/cpu/quantization/dynamic_quantize_matmul.cc "
+                      "(DynamicQuantizeMatMul, MatMulIntegerToFloat), mlas/lib/qpostprocessor.cpp "
+                      "(MLAS_QGEMM_SCALE_BIAS_OUTPUT_PROCESSOR)",
     "Addition": "onnxruntime/contrib_ops/cpu/quantization/qlinear_binary_op.cc (QLinearAdd), "
                 "mlas/lib/qladd.cpp",
     "Multiplication": "onnxruntime/contrib_ops/cpu/quantization/qlinear_binary_op.cc (QLinearMul), "
@@ -61,7 +66,8 @@ _SOURCES = {
     "Identity": "QuantizeLinear of a float tensor (quantize_linear.cc, MlasQuantizeLinear), or Identity",
     "Dropout": "inference Dropout is an identity",
     "Resize2D": "onnxruntime/core/providers/cpu/tensor/upsample.cc (nearest Resize copies values: on the "
-                "integers after DropQDQNodesRules, or in float between DQ and Q)",
+                "integers after DropQDQNodesRules, or in float between DQ and Q; linear: float between DQ and "
+                "Q, or on the integers: NCHW float formula, NHWC NhwcUpsampleBilinearInteger)",
 }
 
 

@@ -10,9 +10,15 @@
 // Per row of D values (QlinearSoftmaxCPU):
 //     u8: e(x) = t[x + 255 - max];   s8: e(x) = t[uint8(x + 127 - max)]
 //     sum = e(x0) + e(x1) + ...      (float, in index order)
-//     q   = int(nearbyintf((e(x) / sum) * ys)) + y_zero_point,   ys = floorf(1.0f / y_scale)
-//     (the public sources read (e * ys) / sum, which overflows to infinity for D = 1; onnxruntime 1.32
-//     divides first: measured on rows where the two orders round differently, and D = 1 gives ys)
+//     q   = int(rint(double(e(x)) * ys / double(sum))) + y_zero_point,   ys = floorf(1.0f / y_scale)
+//     in double: e * ys is exact there (24 + 9 bits), one rounding in the division. The public sources
+//     read the float (e * ys) / sum (which would overflow to infinity for D = 1); the AVX2 MLAS kernel of
+//     later sources e * ((1 / sum) * ys). onnxruntime 1.32 matches neither, and the double form on every
+//     row probed: among 10^6 random rows per case, 0 of the rows where float orders disagree (e.g.
+//     [100 0 65 153 109 59 87 115 224 171], x_scale 0.11962616, y_scale 1/255: ys = 254 as
+//     floorf(1 / float(1/255)) = floorf(254.99998); e * ys / sum = 253.49999664 gives 253, the float
+//     (e / sum) * ys rounds to 253.5 and gives 254). The sum is float, in index order (not the AVX2
+//     kernel's 8 lanes: measured on D = 16..100).
 //     u8: min(q, 255);  s8: min(q, 127) (q >= 0, so q + zp >= -128 needs no lower clamp; the public
 //     sources read "q > 255 ? 255" for s8, onnxruntime 1.32 clamps at 127: 164 + zp gave 127)
 #pragma once
@@ -23,7 +29,6 @@
 #include <cstdint>
 #include <limits>
 
-#include "ops/onnxruntime/lanes.hpp"
 
 namespace fxp::ort {
 
@@ -48,7 +53,7 @@ void qlinear_softmax_table(float x_scale, std::ptrdiff_t reduce_len, float* tabl
 template <class Q>
 void qlinear_softmax_rows(const Q* x, Q* y, std::ptrdiff_t rows, std::ptrdiff_t d, const float* table, float y_scale,
                           int32_t y_zero_point) {
-    const float ys = std::floor(1.0f / y_scale);
+    const double ys = double(std::floor(1.0f / y_scale));
     for (std::ptrdiff_t r = 0; r < rows; ++r) {
         const Q* xr = x + r * d;
         Q* yr = y + r * d;
@@ -58,16 +63,16 @@ void qlinear_softmax_rows(const Q* x, Q* y, std::ptrdiff_t rows, std::ptrdiff_t 
             const int32_t adjust = 127 - int32_t(xmax);
             for (std::ptrdiff_t i = 0; i < d; ++i) sum += table[uint8_t(adjust + xr[i])];
             for (std::ptrdiff_t i = 0; i < d; ++i) {
-                const float e = table[uint8_t(adjust + xr[i])];
-                const int32_t q = cvttps_epi32(std::nearbyint((e / sum) * ys)) + y_zero_point;
+                const double e = table[uint8_t(adjust + xr[i])];
+                const int32_t q = int32_t(std::nearbyint(e * ys / double(sum))) + y_zero_point;
                 yr[i] = q > 127 ? Q(127) : Q(q);
             }
         } else {
             const float* shifted = table + 255 - int32_t(xmax);
             for (std::ptrdiff_t i = 0; i < d; ++i) sum += shifted[xr[i]];
             for (std::ptrdiff_t i = 0; i < d; ++i) {
-                const float e = shifted[xr[i]];
-                const int32_t q = cvttps_epi32(std::nearbyint((e / sum) * ys)) + y_zero_point;
+                const double e = shifted[xr[i]];
+                const int32_t q = int32_t(std::nearbyint(e * ys / double(sum))) + y_zero_point;
                 yr[i] = q > 255 ? Q(255) : Q(q);
             }
         }

@@ -1,11 +1,12 @@
 """Operators that move data without arithmetic: Concat, Flatten, Reshape, Squeeze, Unsqueeze,
-Transpose, Dropout (inference), Identity and nearest-neighbour Resize."""
+Transpose, Dropout (inference), Identity and nearest-neighbour Resize; and linear Resize."""
 from __future__ import annotations
 
 import numpy as np
 
 from ...nn.layers import (ConcatenationLayer, DropoutLayer, FlattenLayer, IdentityLayer, ReshapeLayer,
                          Resize2DLayer, TransposeLayer)
+from ...nn.layers.resize import LINEAR_COORDINATES
 from ..model import text
 from ..registry import BATCH, axis_of, register, simple
 
@@ -104,32 +105,47 @@ _FLOOR_NEAREST = {"asymmetric": ("floor",),
 
 
 def resize(imp, node, attrs):
-    """Resize of H and W by integer factors, mode "nearest": `Resize2D`."""
+    """Resize of H and W of NCHW data: mode "nearest" by integer factors, or mode "linear" by any
+    factors (`Resize2D`)."""
     x = imp.runtime_input(node)
     shape = imp.shape[x]
     mode = text(attrs.get("mode", "nearest"))
     transform = text(attrs.get("coordinate_transformation_mode", "half_pixel"))
     nearest = text(attrs.get("nearest_mode", "round_prefer_floor"))
-    if mode != "nearest" or nearest not in _FLOOR_NEAREST.get(transform, ()) or attrs.get("antialias", 0) \
-            or attrs.get("axes") is not None:
-        imp.fail(node, f"only mode='nearest' upsampling by integer factors is supported, with "
+    if attrs.get("antialias", 0) or attrs.get("axes") is not None or \
+            text(attrs.get("keep_aspect_ratio_policy", "stretch")) != "stretch":
+        imp.fail(node, "antialias, axes and keep_aspect_ratio_policy are not supported")
+    if mode == "nearest" and nearest not in _FLOOR_NEAREST.get(transform, ()):
+        imp.fail(node, f"mode='nearest' is supported for integer upsampling with "
                        f"coordinate_transformation_mode/nearest_mode asymmetric/floor or "
-                       f"half_pixel/round_prefer_*; got {mode}/{transform}/{nearest}")
+                       f"half_pixel/round_prefer_*; got {transform}/{nearest}")
+    if mode == "linear" and transform not in LINEAR_COORDINATES:
+        imp.fail(node, f"mode='linear' with coordinate_transformation_mode {transform!r} is not supported "
+                       f"(supported: {', '.join(LINEAR_COORDINATES)})")
+    if mode not in ("nearest", "linear"):
+        imp.fail(node, f"mode={mode!r} is not supported (nearest and linear are; ONNX Runtime runs cubic "
+                       f"differently in NHWC, which is not emulated)")
     scales = imp.const(node, 2, required=False) if len(node.input) > 2 else None
     sizes = imp.const(node, 3, required=False) if len(node.input) > 3 else None
     if scales is not None and np.size(scales):
-        factors = np.asarray(scales, np.float64).reshape(-1)
+        factors = np.asarray(scales, np.float32).astype(np.float64).reshape(-1)
     elif sizes is not None and None not in shape[2:]:
         sizes = np.asarray(sizes, np.float64).reshape(-1)
-        factors = np.concatenate([[1.0, 1.0], sizes[2:] / np.asarray(shape[2:], np.float64)]) \
-            if sizes.size == 4 else np.zeros(4)
+        # ORT: scales = float32(out) / float32(in)
+        factors = np.concatenate([[1.0, 1.0], (sizes[2:].astype(np.float32) / np.asarray(shape[2:], np.float32))
+                                  .astype(np.float64)]) if sizes.size == 4 else np.zeros(4)
     else:
         imp.fail(node, "needs constant scales, or constant sizes with a known input size")
-    if len(shape) != 4 or factors.size != 4 or factors[0] != 1 or factors[1] != 1 \
-            or np.any(factors[2:] < 1) or np.any(factors[2:] != np.round(factors[2:])):
-        imp.fail(node, f"only integer upsampling of H and W of NCHW data is supported, got factors "
-                       f"{factors.tolist()} on shape {shape}")
-    imp.add(Resize2DLayer(imp.layer_name(node), factors[2:]), [x], node.output[0])
+    if len(shape) != 4 or factors.size != 4 or factors[0] != 1 or factors[1] != 1 or np.any(factors[2:] <= 0) or (
+            mode == "nearest" and (np.any(factors[2:] < 1) or np.any(factors[2:] != np.round(factors[2:])))):
+        imp.fail(node, f"only {'integer upsampling' if mode == 'nearest' else 'resizing'} of H and W of NCHW data "
+                       f"is supported, got factors {factors.tolist()} on shape {shape}")
+    layer = Resize2DLayer(imp.layer_name(node), factors[2:], mode=mode, coordinate_transformation_mode=transform) \
+        if mode == "linear" else Resize2DLayer(imp.layer_name(node), factors[2:])
+    if mode == "linear" and sizes is not None and not (scales is not None and np.size(scales)) and \
+            list(layer.output_shape(shape)[2:]) != [int(v) for v in sizes[2:]]:
+        imp.fail(node, f"sizes {sizes.tolist()} are not reproduced by the scales float32(out) / float32(in)")
+    imp.add(layer, [x], node.output[0])
 
 
 register("Resize", handler=resize)

@@ -41,6 +41,40 @@ def ort_qlinear_binary(function_name):
     return bind
 
 
+def ort_qlinear_binary_constant(layer, runtime):
+    """ORT's QLinearAdd / QLinearMul of a tensor and a constant operand (a per-channel float layer of the
+    float model: the affine convolution / fully connected kinds hold it). Data: `operand` (the constant's
+    integers, in its ONNX shape: numpy broadcasting against the input), `operand_params` (per tensor),
+    `operand_first` (the constant is ORT's input A: the formula is not symmetric in A and B), `operand_op`
+    ("Add" or "Mul": the ONNX operator)."""
+    function = ort_kernels(layer, {"Add": "qlinear_add", "Mul": "qlinear_mul"}[str(layer.operand_op)])
+    c, pc = layer.operand, layer.operand_params
+    (px,), py = layer.input_params, layer.output_params
+    sc, zc, sx, zx = scalar(pc, "scale"), scalar(pc), scalar(px, "scale"), scalar(px)
+    sy, zy = scalar(py, "scale"), scalar(py)
+    if layer.operand_first:
+        return lambda x: function(c, sc, zc, x, sx, zx, sy, zy)
+    return lambda x: function(x, sx, zx, c, sc, zc, sy, zy)
+
+
+def check_constant_operand(layer) -> None:
+    """Validate `operand`, `operand_params` and `operand_first` (see ort_qlinear_binary_constant)."""
+    from ..qparams import QuantParams
+    c, pc = layer.operand, getattr(layer, "operand_params", None)
+    if not isinstance(pc, QuantParams) or pc.per_channel or c.dtype != pc.dtype or c.dtype not in (
+            np.dtype(np.int8), np.dtype(np.uint8)):
+        raise ValueError(f"layer {layer.name!r}: operand must be int8/uint8 integers with per-tensor operand_params "
+                         f"of their type, got {c.dtype} and {pc!r}")
+    if len(layer.input_params) != 1 or layer.input_params[0] is None or layer.output_params is None or any(
+            p.per_channel for p in (layer.input_params[0], layer.output_params)):
+        raise ValueError(f"layer {layer.name!r}: a binary operation with a constant operand needs one integer input "
+                         f"and an integer output, per tensor")
+    if not isinstance(getattr(layer, "operand_first", None), (bool, np.bool_)):
+        raise ValueError(f"layer {layer.name!r}: operand_first must be a bool")
+    if getattr(layer, "operand_op", None) not in ("Add", "Mul"):
+        raise ValueError(f"layer {layer.name!r}: operand_op must be 'Add' or 'Mul', got {getattr(layer, 'operand_op', None)!r}")
+
+
 @register_affine_kind("Addition")
 class AffineAdditionKind(AffineKind):
     """Affine addition of two tensors. Formulas by recipe "compute": "ort-graph" (QLinearAdd, or the

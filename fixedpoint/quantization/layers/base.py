@@ -152,7 +152,13 @@ class AffineLayer:
     (hyper-parameters), the `QuantParams` of its integer inputs and output, and its integer data
     (weights with their scales and zero points, int32 bias, clamps …: each kind documents its
     fields). It computes nothing by itself: `kind.bind(layer, runtime)` returns the function that
-    computes it as that runtime does."""
+    computes it as that runtime does.
+
+    A port whose parameters are None carries float32 instead of integers: an input the layer
+    quantizes itself (ONNX DynamicQuantizeLinear, whose scale and zero point depend on each batch),
+    an output the runtime returns as float (QGemm without y_scale, MatMulIntegerToFloat, the Cast →
+    Mul → Add after MatMulInteger / ConvInteger). The network passes such an input as float
+    (dequantizing an integer tensor) and takes such an output as a float tensor."""
 
     scheme = "affine"
 
@@ -166,9 +172,9 @@ class AffineLayer:
         self.input_params = list(input_params)
         self.output_params = output_params
         for p in [*self.input_params, output_params]:
-            if not isinstance(p, QuantParams):
-                raise ValueError(f"layer {self.name!r}: quantization parameters must be QuantParams, "
-                                 f"got {type(p).__name__}")
+            if p is not None and not isinstance(p, QuantParams):
+                raise ValueError(f"layer {self.name!r}: quantization parameters must be QuantParams (or None "
+                                 f"for a float port), got {type(p).__name__}")
         self.data = read_only_data(data)
         for key, value in data.items():
             setattr(self, key, value)

@@ -1,6 +1,8 @@
 """Flatten, reshape, dropout (inference) and identity: the stored integers are passed or reshaped."""
 from __future__ import annotations
 
+import numpy as np
+
 from .base import AffineKind, QuantizedKind, register_affine_kind, register_kind
 from .ort_graph import float_route, moving, ort_graph
 
@@ -41,12 +43,31 @@ def _litert(layer, runtime):
     return _move(layer, runtime)
 
 
+def _resize_nhwc(layer, runtime):
+    """A linear Resize ORT runs on NHWC integers (the optimized graph of a QOperator model, between NHWC
+    QLinearConvs): upsample.cc NhwcUpsampleBilinearInteger, 10-bit weights (kernels.onnxruntime.resize on
+    NHWC data); the same parameters in and out."""
+    from ...kernels.onnxruntime import resize
+    from .litert_common import same_params
+    same_params(layer, "a Resize on integers")
+    sh, sw = layer.layer.scale
+    mode = layer.layer.coordinate_transformation_mode
+
+    def run(x):
+        layer.layer._check(x.shape)
+        y = resize(np.ascontiguousarray(x.transpose(0, 2, 3, 1)), scales=[1.0, sh, sw, 1.0], mode="linear",
+                   coordinate_transformation_mode=mode)
+        return np.ascontiguousarray(y.transpose(0, 3, 1, 2))
+    return run
+
+
 @register_affine_kind("Flatten", "Reshape", "Transpose", "Dropout", "Identity", "Resize2D")
 class AffineDataMovementKind(AffineKind):
-    """Flatten, Reshape, Transpose, Dropout, Identity and nearest Resize on affine integers. Formulas by
+    """Flatten, Reshape, Transpose, Dropout, Identity and Resize on affine integers. Formulas by
     recipe "compute": "ort-graph" (ORT drops their DQ/Q pair; an Identity also stands for a
-    QuantizeLinear of a float tensor, quantized on entry), "float", "litert" (`_litert`)."""
+    QuantizeLinear of a float tensor, quantized on entry; a linear Resize reading integers computes on them:
+    NCHW "Resize" as the layer's forward, or "ResizeNHWC" `_resize_nhwc`), "float", "litert" (`_litert`)."""
 
-    COMPUTE = {"ort-graph": ort_graph({op: moving(lambda layer: layer.layer.forward) for op in (
-        "Flatten", "Reshape", "Transpose", "Identity", "Squeeze", "Unsqueeze", "Resize")}),
+    COMPUTE = {"ort-graph": ort_graph({**{op: moving(lambda layer: layer.layer.forward) for op in (
+        "Flatten", "Reshape", "Transpose", "Identity", "Squeeze", "Unsqueeze", "Resize")}, "ResizeNHWC": _resize_nhwc}),
         "float": float_route, "litert": _litert}

@@ -6,9 +6,12 @@ from __future__ import annotations
 import numpy as np
 
 from ... import kernels
+from ...runtime import host_ort_isa
 from ...runtime.profile import RuntimeNotSupportedError
 from ..qparams import QuantParams
 from .base import AffineKind, QuantizedKind, quantize_scaled
+from .addition import check_constant_operand, ort_qlinear_binary_constant
+from .ort_float_ports import FLOAT_PORT_OPS, check_float_ports, float_ports_function
 from .ort_graph import float_route, ort_graph, ort_op
 
 
@@ -79,10 +82,13 @@ class AffineLinearKind(AffineKind):
     ORT_OPS: tuple = ()   # the ORT operators the subclass computes
 
     def __init__(self):
-        self.COMPUTE = {"integer": self.bind_integer, "float": float_route,
-                        "ort-graph": ort_graph({op: self.bind_ort_integer for op in self.ORT_OPS})}
+        ops = {op: self.bind_ort_integer for op in self.ORT_OPS + FLOAT_PORT_OPS.get(type(self).__name__, ())}
+        ops.update(QLinearAdd=ort_qlinear_binary_constant, QLinearMul=ort_qlinear_binary_constant)   # operand_op
+        self.COMPUTE = {"integer": self.bind_integer, "float": float_route, "ort-graph": ort_graph(ops)}
 
     def check(self, layer):
+        if getattr(layer, "operand", None) is not None:   # QLinearAdd / QLinearMul of a constant (addition.py)
+            return check_constant_operand(layer)
         w, wp = layer.weights, layer.weight_params
         outputs = w.shape[0]
         if w.dtype not in (np.dtype(np.int8), np.dtype(np.uint8)):
@@ -95,8 +101,11 @@ class AffineLinearKind(AffineKind):
         if bias is None or bias.dtype != np.int32 or bias.shape != (outputs,):
             raise ValueError(f"layer {layer.name!r}: bias must be int32 of shape ({outputs},), got "
                              f"{None if bias is None else (bias.dtype, bias.shape)}")
-        if len(layer.input_params) != 1 or layer.input_params[0].per_channel or layer.output_params.per_channel:
+        if len(layer.input_params) != 1 or any(p is not None and p.per_channel
+                                               for p in (layer.input_params[0], layer.output_params)):
             raise ValueError(f"layer {layer.name!r}: input and output need per-tensor parameters")
+        if layer.input_params[0] is None or layer.output_params is None:   # a float port (ort_float_ports.py)
+            return check_float_ports(layer)
         clamp = self.clamp(layer)
         out = layer.output_params
         if not out.qmin <= clamp[0] <= clamp[1] <= out.qmax:
@@ -144,10 +153,10 @@ class AffineLinearKind(AffineKind):
         """(the accumulation MLAS uses for this layer on the profile's CPU, whether the activation
         enters it as uint8 after ORT's S8->U8 conversion)."""
         isa = runtime.choice(layer, "accumulation", ("avx2", "avx2-precise", "vnni", "host"))
-        activation = np.dtype(getattr(layer, "ort_activation_dtype", layer.input_params[0].dtype))
-        flipped = activation != layer.input_params[0].dtype
+        activation = np.dtype(getattr(layer, "ort_activation_dtype", None) or layer.input_params[0].dtype)
+        flipped = layer.input_params[0] is not None and activation != layer.input_params[0].dtype
         if isa == "host":   # the reference profile's QOperator nodes: this machine's MLAS kernels
-            isa = kernels.host_ort_profile() or "avx2"
+            isa = host_ort_isa()
             isa = "avx2" if isa == "avx512bw" else isa
         if isa.endswith("-precise") and layer.weights.dtype == np.int8 and \
                 int(np.abs(layer.weights.astype(np.int16)).max(initial=0)) <= 64:
@@ -160,7 +169,7 @@ class AffineLinearKind(AffineKind):
                 op, isa, activation_dtype=activation, weight_dtype=layer.weights.dtype,
                 weight_zero_point=layer.weight_params.zero_point, groups=groups, in_channels=channels,
                 out_channels=layer.weights.shape[0],
-                domain="com.microsoft" if op == "QGemm" else "")
+                domain="com.microsoft" if op in ("QGemm", "MatMulIntegerToFloat", "DynamicQuantizeMatMul") else "")
         except ValueError as error:   # a combination ORT itself cannot run (session creation fails)
             raise RuntimeNotSupportedError(f"layer {layer.name!r} ({op}) under {runtime.name!r}: {error}") from None
         if acc.kind == "exact":
@@ -170,6 +179,8 @@ class AffineLinearKind(AffineKind):
     def bind_ort_integer(self, layer, runtime):
         op = ort_op(layer, runtime)
         acc, flipped = self.ort_accumulation(layer, runtime, op)
+        if layer.input_params[0] is None or layer.output_params is None:
+            return float_ports_function(layer, acc)
         return self.integer_function(layer, self.requantizer(layer, runtime), acc, flipped)
 
     def integer_function(self, layer, requantizer, accumulation, flip_input, channels_last=False):

@@ -1,0 +1,54 @@
+"""The profile tables users read: docs/runtimes-recipes.md is the generator's output for the profile
+data as it is (a recipe changed without regenerating the page fails here), and the command line prints
+every profile."""
+import subprocess
+import sys
+from pathlib import Path
+
+from fixedpoint.runtime import RUNTIMES
+from fixedpoint.runtime.__main__ import recipes_page
+
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+
+
+def test_recipes_page_is_the_generated_one():
+    page = (DOCS / "runtimes-recipes.md").read_text()
+    assert page == recipes_page(), "regenerate: python -m fixedpoint.runtime --recipes > docs/runtimes-recipes.md"
+    # every concrete profile has its section (the host alias "onnxruntime" is none of them)
+    assert [line[5:-1] for line in page.splitlines() if line.startswith("### `")] == list(RUNTIMES)
+
+
+def test_command_line_lists_profiles_and_prints_recipes():
+    run = lambda *a: subprocess.run([sys.executable, "-m", "fixedpoint.runtime", *a],  # noqa: E731
+                                    capture_output=True, text=True, check=True).stdout
+    listing = run()
+    for name in ["onnxruntime", *RUNTIMES]:
+        assert f"| {name} |" in listing
+    one = run("litert-reference")
+    assert one.startswith("### `litert-reference`") and "reference_integer_ops::ConvPerChannel" in one
+
+
+def test_unknown_profile_is_named():
+    out = subprocess.run([sys.executable, "-m", "fixedpoint.runtime", "onnxruntime-arm"],
+                         capture_output=True, text=True)
+    assert out.returncode == 2 and out.stderr.startswith("error: unknown runtime 'onnxruntime-arm'")
+    assert "Traceback" not in out.stderr
+
+
+def test_a_cpu_without_avx2_gets_an_error_not_another_cpus_numbers(monkeypatch):
+    import numpy as np
+    import pytest
+
+    import fixedpoint as fp
+    from fixedpoint import kernels
+    from fixedpoint.runtime import RuntimeNotSupportedError, get_runtime
+
+    monkeypatch.setattr(kernels, "host_ort_profile", lambda features=None: None)   # an ARM / SSE-only host
+    with pytest.raises(RuntimeNotSupportedError, match="without AVX2.*name a profile explicitly"):
+        get_runtime("onnxruntime")
+    assert fp.runtimes().iloc[0]["Description"].startswith("not available here")
+    qnet = fp.import_onnx(str(fp.examples.model_file("digits_cnn_qdq.onnx")))
+    x = np.zeros((1, 1, 8, 8), np.float32)
+    with pytest.raises(RuntimeNotSupportedError, match="without AVX2"):
+        qnet.predict(x)                                   # the imported model's default is "onnxruntime"
+    assert qnet.predict(x, runtime="onnxruntime-vnni").shape == (1, 10)   # a named profile still runs
