@@ -2,7 +2,8 @@
 
     python bench/bench_runtime_litert.py [--rounds 30] [--batch 64] [--models digits_cnn_int8 ...]
 
-For every model in tests/data/ and every LiteRT profile, times `QuantizedNetwork.predict` of the
+For every bundled .tflite model (`fp.examples.model_file`: the digits CNN and MobileNet, int8 and
+float I/O) and every LiteRT profile, times `QuantizedNetwork.predict` of the
 imported network (`fp.import_tflite`, fixedpoint's kernels on 1 thread) and the real interpreter
 (`ai_edge_litert.interpreter.Interpreter(model_content=..., experimental_op_resolver_type=...,
 num_threads=1)`, resized to the batch; set_tensor + invoke + get_tensor) in the same process on the
@@ -24,7 +25,7 @@ sys.path.insert(0, str(ROOT))   # this checkout's fixedpoint (built in place)
 
 import fixedpoint as fp  # noqa: E402
 
-DATA = ROOT / "tests" / "data"
+MODELS = [name[:-len(".tflite")] for name in fp.examples.MODEL_FILES if name.endswith(".tflite")]
 PROFILES = {"litert": "AUTO", "litert-optimized": "BUILTIN_WITHOUT_DEFAULT_DELEGATES",
             "litert-reference": "BUILTIN_REF"}
 
@@ -59,16 +60,16 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=30)
     parser.add_argument("--batch", type=int, default=64)
-    parser.add_argument("--models", nargs="*", default=None, help="names in tests/data without .tflite")
+    parser.add_argument("--models", nargs="*", default=None, help=f"bundled models without .tflite (default: {' '.join(MODELS)})")
     parser.add_argument("--profiles", nargs="*", default=list(PROFILES))
     args = parser.parse_args(argv)
     fp.kernels.set_num_threads(1)
-    names = args.models or sorted(p.stem for p in DATA.glob("*.tflite"))
+    names = args.models or MODELS
     rng = np.random.default_rng(0)
     print(f"batch {args.batch}, 1 thread, median of {args.rounds} rounds")
     print(f"{'model':28s} {'profile':18s} {'ours ms':>9s} {'LiteRT ms':>10s} {'ratio':>7s}  equal")
     for name in names:
-        content = (DATA / f"{name}.tflite").read_bytes()
+        content = Path(fp.examples.model_file(f"{name}.tflite")).read_bytes()
         qnet = fp.import_tflite(content)
         x = model_input(qnet, args.batch, rng)
         for profile in args.profiles:

@@ -2,8 +2,9 @@
 
     python bench/bench_runtime_onnx.py [--rounds 15] [--batch 64] [--models cnn,mobilenet]
 
-For each bundled digits model (prepared and as trained), quantized with onnxruntime's quantize_static
-(QDQ and QOperator, U8S8 per channel), both run at batch 64 on one thread in this process:
+The bundled QDQ models (`fp.examples.model_file("digits_{cnn,mobilenet}_qdq.onnx")`) and, for each
+bundled digits network (prepared and as trained), the models onnxruntime's quantize_static makes of
+it (QDQ and QOperator, U8S8 per channel), all run at batch 64 on one thread in this process:
 ORT's InferenceSession.run (default graph optimizations, intra_op_num_threads=1) and
 `QuantizedNetwork.predict(x, runtime=...)` with the host profile ("onnxruntime") and the reference
 profile against ORT_DISABLE_ALL. Timed round-robin (one call of each per round, so a slow stretch of
@@ -27,10 +28,13 @@ from fixedpoint.kernels import set_num_threads  # noqa: E402
 
 def quantized_models(directory, names):
     """{label: path} of the QDQ and QOperator U8S8 per-channel models of each bundled network."""
+    import logging
+
     import onnx
+    logging.getLogger().setLevel(logging.ERROR)   # quantize_static's pre-processing hints
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
     (x_cal, _), _ = fp.examples.digits_data()
-    paths = {}
+    paths = {f"{name} bundled QDQ": fp.examples.model_file(f"digits_{name}_qdq.onnx") for name in names}
     for name in names:
         for prepared in (False, True):
             net = getattr(fp.examples, f"digits_{name}")()
