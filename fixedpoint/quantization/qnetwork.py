@@ -456,8 +456,12 @@ class AffinePlan:
 
     @staticmethod
     def _dequantizer(profile, params):
-        """Integers leaving for a float layer: the profile's DEQUANTIZE / DequantizeLinear."""
+        """Integers leaving for a float layer: the profile's DEQUANTIZE / DequantizeLinear (the
+        "float32" formula on ORT's compiled DequantizeLinear where it takes the parameters)."""
         from ..runtime.boundary import dequantize as runtime_dequantize
+        if profile.dequantize.get("formula") == "float32":
+            from .layers.ort_graph import dequantizer
+            return dequantizer(params)
         return lambda q: runtime_dequantize(profile, q, params)
 
     @staticmethod
@@ -472,7 +476,9 @@ class AffinePlan:
             return lambda value: quantize(profile, value, want)
         if have == want:
             return None
-        return lambda q: quantize(profile, have.dequantize(q), want)
+        dequantize = AffinePlan._dequantizer(profile, have) if profile.dequantize.get("formula") == "float32" \
+            else have.dequantize
+        return lambda q: quantize(profile, dequantize(q), want)
 
     def run(self, inputs: dict) -> dict:
         """{requested name: QTensor or float32 array} for `inputs` ({input layer: data})."""

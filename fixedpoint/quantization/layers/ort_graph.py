@@ -129,15 +129,30 @@ def _float_layer_function(float_layer, runtime):
 RUNTIME_FLOAT_FUNCTIONS["onnxruntime"] = _float_layer_function
 
 
+def dequantizer(params):
+    """q -> float32((q - zp) * scale) (`QuantParams.dequantize`, ONNX DequantizeLinear): for per-tensor
+    8-bit parameters ORT's own DequantizeLinear kernel (the same bits in one compiled pass instead of
+    numpy's three), else `params.dequantize`."""
+    if params.per_channel or params.dtype not in (np.dtype(np.int8), np.dtype(np.uint8)):
+        return params.dequantize
+    try:
+        from ...kernels import onnxruntime as module
+    except ImportError:
+        return params.dequantize
+    scale, zero_point = np.float32(params.scale[0]), params.dtype.type(params.zero_point[0])
+    kernel = module.dequantize_linear
+    return lambda q: kernel(q, scale, zero_point) if q.dtype == params.dtype else params.dequantize(q)
+
+
 def float_route(layer, runtime):
     """DequantizeLinear of each input, the float operator, QuantizeLinear of the output: how ORT runs a
     QDQ node group it does not fuse, and every QDQ group with graph optimizations disabled."""
     from ...runtime.boundary import quantize
     forward = float_kernel(layer, runtime)
-    inputs, output = layer.input_params, layer.output_params
+    dequantizers, output = [dequantizer(p) for p in layer.input_params], layer.output_params
 
     def run(*q):
-        return quantize(runtime, forward(*[p.dequantize(v) for p, v in zip(inputs, q)]), output)
+        return quantize(runtime, forward(*[d(v) for d, v in zip(dequantizers, q)]), output)
     return run
 
 
@@ -153,11 +168,13 @@ def same_params_route(layer, runtime, move):
 
 def ort_graph(ops: dict):
     """The "ort-graph" entry of a kind's COMPUTE table: the operator ORT runs for the layer
-    (`ort_op`) looked up in `ops` (operator → f(layer, runtime)); "" runs `float_route`."""
+    (`ort_op`) looked up in `ops` (operator → f(layer, runtime)); "" runs `float_route`, or `ops[""]`
+    where the kind gives one (an operator that only moves or selects values: the same numbers on the
+    integers when the DQ/Q parameters agree, `same_params_route`)."""
     def bind(layer, runtime):
         op = ort_op(layer, runtime)
         if not op:
-            return float_route(layer, runtime)
+            return ops.get("", float_route)(layer, runtime)
         make = ops.get(op)
         if make is None:
             raise RuntimeNotSupportedError(
