@@ -469,16 +469,17 @@ class AffinePlan:
         """What a value with parameters `have` (None: float) needs to enter as `want` (None: a float
         port, which the layer quantizes itself, e.g. DynamicQuantizeLinear): nothing, DQ, DQ → Q,
         or Q."""
-        from ..runtime.boundary import quantize
+        from .layers.ort_graph import quantizer
         if want is None:
             return None if have is None else AffinePlan._dequantizer(profile, have)
+        quantize = quantizer(profile, want)
         if have is None:
-            return lambda value: quantize(profile, value, want)
+            return quantize
         if have == want:
             return None
         dequantize = AffinePlan._dequantizer(profile, have) if profile.dequantize.get("formula") == "float32" \
             else have.dequantize
-        return lambda q: quantize(profile, dequantize(q), want)
+        return lambda q: quantize(dequantize(q))
 
     def run(self, inputs: dict) -> dict:
         """{requested name: QTensor or float32 array} for `inputs` ({input layer: data})."""

@@ -129,30 +129,66 @@ def _float_layer_function(float_layer, runtime):
 RUNTIME_FLOAT_FUNCTIONS["onnxruntime"] = _float_layer_function
 
 
-def dequantizer(params):
-    """q -> float32((q - zp) * scale) (`QuantParams.dequantize`, ONNX DequantizeLinear): for per-tensor
-    8-bit parameters ORT's own DequantizeLinear kernel (the same bits in one compiled pass instead of
-    numpy's three), else `params.dequantize`."""
-    if params.per_channel or params.dtype not in (np.dtype(np.int8), np.dtype(np.uint8)):
-        return params.dequantize
+_BYTES = (np.dtype(np.int8), np.dtype(np.uint8))
+
+
+def _ort_module():
     try:
         from ...kernels import onnxruntime as module
     except ImportError:
+        return None
+    return module
+
+
+def dequantizer(params):
+    """q -> float32((q - zp) * scale) (`QuantParams.dequantize`, ONNX DequantizeLinear): for per-tensor
+    8-bit parameters ORT's own DequantizeLinear kernel with the arguments checked once here (the same
+    bits in one compiled pass instead of numpy's three), else `params.dequantize`."""
+    module = _ort_module()
+    if module is None or params.per_channel or params.dtype not in _BYTES:
         return params.dequantize
-    scale, zero_point = np.float32(params.scale[0]), params.dtype.type(params.zero_point[0])
-    kernel = module.dequantize_linear
-    return lambda q: kernel(q, scale, zero_point) if q.dtype == params.dtype else params.dequantize(q)
+    scale = np.array([params.scale[0]], np.float32)
+    zero_point = np.array([params.zero_point[0]], params.dtype)
+    kernel, isa, dtype = module._ort.dequantize_linear, module._isa, params.dtype
+
+    def run(q):
+        if type(q) is not np.ndarray or q.dtype != dtype or q.size == 0:
+            return params.dequantize(q)
+        q = np.ascontiguousarray(q)
+        return kernel(q, scale, zero_point, 1, 1, q.size, isa(None))
+    return run
+
+
+def quantizer(runtime, params):
+    """x -> integers with `params` as `runtime.boundary.quantize` computes them; for the ORT recipe
+    (true float32 division, ORT's QuantizeLinear kernel) and per-tensor 8-bit parameters, that kernel
+    called with the arguments checked once here."""
+    from ...runtime.boundary import quantize
+    recipe = runtime.quantize
+    module = _ort_module()
+    if module is None or recipe.get("formula") == "litert" or recipe.get("division") != "float32" or \
+            recipe.get("kernel") != "onnxruntime" or params.per_channel or params.dtype not in _BYTES:
+        return lambda x: quantize(runtime, x, params)
+    scale = np.array([params.scale[0]], np.float32)
+    zero_point = np.array([params.zero_point[0]], params.dtype)
+    kernel, isa = module._ort.quantize_linear, module._isa
+
+    def run(x):
+        if type(x) is not np.ndarray or x.dtype != np.float32 or x.size == 0:
+            return quantize(runtime, x, params)
+        x = np.ascontiguousarray(x)
+        return kernel(x, scale, zero_point, 1, 1, x.size, isa(None))
+    return run
 
 
 def float_route(layer, runtime):
     """DequantizeLinear of each input, the float operator, QuantizeLinear of the output: how ORT runs a
     QDQ node group it does not fuse, and every QDQ group with graph optimizations disabled."""
-    from ...runtime.boundary import quantize
     forward = float_kernel(layer, runtime)
-    dequantizers, output = [dequantizer(p) for p in layer.input_params], layer.output_params
+    dequantizers, quantize = [dequantizer(p) for p in layer.input_params], quantizer(runtime, layer.output_params)
 
     def run(*q):
-        return quantize(runtime, forward(*[d(v) for d, v in zip(dequantizers, q)]), output)
+        return quantize(forward(*[d(v) for d, v in zip(dequantizers, q)]))
     return run
 
 
