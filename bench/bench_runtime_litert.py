@@ -8,7 +8,8 @@ imported network (`fp.import_tflite`, fixedpoint's kernels on 1 thread) and the 
 (`ai_edge_litert.interpreter.Interpreter(model_content=..., experimental_op_resolver_type=...,
 num_threads=1)`, resized to the batch; set_tensor + invoke + get_tensor) in the same process on the
 same inputs, alternating one call of each per round; prints the medians and their ratio
-(ours / LiteRT: below 1 is faster) and checks that the outputs are equal.
+(ours / LiteRT: below 1 is faster), the quartiles of the per-round ratios (the spread on a shared
+host) and checks that the outputs are equal.
 """
 from __future__ import annotations
 
@@ -67,7 +68,7 @@ def main(argv=None):
     names = args.models or MODELS
     rng = np.random.default_rng(0)
     print(f"batch {args.batch}, 1 thread, median of {args.rounds} rounds")
-    print(f"{'model':28s} {'profile':18s} {'ours ms':>9s} {'LiteRT ms':>10s} {'ratio':>7s}  equal")
+    print(f"{'model':28s} {'profile':18s} {'ours ms':>9s} {'LiteRT ms':>10s} {'ratio':>7s} {'q1-q3':>11s}  equal")
     for name in names:
         content = Path(fp.examples.model_file(f"{name}.tflite")).read_bytes()
         qnet = fp.import_tflite(content)
@@ -85,7 +86,8 @@ def main(argv=None):
                 theirs(x)
                 t_theirs.append(time.perf_counter() - start)
             a, b = statistics.median(t_ours) * 1e3, statistics.median(t_theirs) * 1e3
-            print(f"{name:28s} {profile:18s} {a:9.3f} {b:10.3f} {a / b:7.2f}  {equal}")
+            q1, q3 = np.percentile(np.array(t_ours) / np.array(t_theirs), [25, 75])   # per-round ratios
+            print(f"{name:28s} {profile:18s} {a:9.3f} {b:10.3f} {a / b:7.2f} {q1:5.2f}-{q3:5.2f}  {equal}")
 
 
 if __name__ == "__main__":
