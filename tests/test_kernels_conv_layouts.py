@@ -2,7 +2,8 @@
 channels (csrc/kernels/conv_dw_nhwc.cpp, AVX2; the portable path runs the planar kernel) against an
 independent int64 reference, and NCHW / NHWC memory in and out against the NCHW call.
 
-Depthwise cases cross the 16-channel blocks (1 .. 40 channels, depth multiplier 1 and 2), odd and even
+Depthwise cases cross the 16-channel blocks (1 .. 40 channels, depth multiplier 1 and 2; one input
+channel with groups 1, as an image network's stem, multiplier 5 and 16), odd and even
 tap counts, strides, dilations and padding on every side, int8 / uint8 images and weights with scalar
 and per-channel weight zero points, and every requantizer form: int32 out, fp32 (ONNX Runtime /
 XNNPACK, fused into the store; uint8, int8 and int16 words, per tensor and per channel) and the
@@ -60,6 +61,8 @@ DEPTHWISE = [  # (n, c, mult, h, w, kh, kw, stride, dilation, pads)
     (1, 40, 1, 7, 5, 5, 5, (1, 1), (2, 1), (4, 2, 3, 2)),
     (2, 17, 2, 4, 4, 1, 1, (1, 1), (1, 1), (0, 0, 0, 0)),
     (1, 33, 1, 9, 10, 3, 2, (3, 1), (1, 2), (2, 1, 0, 3)),
+    (3, 1, 16, 8, 8, 3, 3, (1, 1), (1, 1), (1, 1, 1, 1)),    # one input channel, groups 1: a stem
+    (2, 1, 5, 7, 6, 2, 3, (2, 1), (1, 1), (0, 1, 1, 0)),
 ]
 
 
@@ -100,7 +103,7 @@ def requantizers(rng, channels):
 
 
 @pytest.mark.parametrize("path", ["auto", "portable"])
-@pytest.mark.parametrize("case", [0, 1, 3, 4])
+@pytest.mark.parametrize("case", [0, 1, 3, 4, 7])
 def test_depthwise_requantized_equals_requantizing_the_sums(case, path):
     n, c, mult, h, wd, kh, kw, stride, dilation, pads = DEPTHWISE[case]
     kernels.set_kernel_path(path)

@@ -86,8 +86,8 @@ void build_image(const T* nhwc, const ConvGeometry& g, const DwPlan& p, int32_t 
             int16_t* d = buf + ((y + g.pad_top) * p.wp + x + g.pad_left) * p.cp;
             if (p.mult == 1)
                 for (Index c = 0; c < p.cin; ++c) d[c] = int16_t(int32_t(s[c]) - zx);
-            else
-                for (Index oc = 0; oc < p.out_c; ++oc) d[oc] = int16_t(int32_t(s[oc / p.mult]) - zx);
+            else  // input channel c feeds output channels c * mult .. (no division per value)
+                for (Index c = 0; c < p.cin; ++c) std::fill_n(d + c * p.mult, p.mult, int16_t(int32_t(s[c]) - zx));
         }
 }
 
@@ -187,7 +187,9 @@ void dw_image_portable(const int16_t* buf, const ConvGeometry& g, const DwPlan& 
 }  // namespace
 
 bool depthwise_nhwc_available(const ConvGeometry& g, Path path) {
-    return g.depthwise() && g.out_channels % g.channels == 0 && resolve(path) != Path::Portable && cpu::has_avx2();
+    // groups == channels: depthwise, or a single input channel (the stem of an image network), whose
+    // K = kh * kw is too short for the GEMM route
+    return g.groups == g.channels && g.out_channels % g.channels == 0 && resolve(path) != Path::Portable && cpu::has_avx2();
 }
 
 template <class T>

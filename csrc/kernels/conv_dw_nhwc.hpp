@@ -27,7 +27,8 @@ struct DepthwiseArgs {
     bool out_channels_last = false;         // out is N x H_out x W_out x O (else N x O x H_out x W_out)
 };
 
-// Whether conv2d_depthwise_nhwc runs here: a depthwise geometry (groups == channels) on an AVX2 CPU.
+// Whether conv2d_depthwise_nhwc runs here: groups == channels (depthwise, or one input channel and
+// groups 1: a depth multiplier of O) on an AVX2 CPU.
 bool depthwise_nhwc_available(const ConvGeometry& g, Path path);
 
 // w: the raw weights, O x kh x kw (O = channels * depth multiplier), as int16 (int8 or uint8 values).

@@ -50,7 +50,7 @@ PackedConvGemm pack_conv_gemm(const void* w, bool w_unsigned, Index o, Index cg,
     p.accum = accum;
     p.w_unsigned = w_unsigned;
     const Index og = o / groups, k = cg * kh * kw;
-    if (accum == Accum::Exact && cg == 1 && groups > 1) {
+    if (accum == Accum::Exact && cg == 1) {  // depthwise, or one input channel (a depth multiplier of O)
         p.depthwise.resize(size_t(o * k));
         for (Index i = 0; i < o * k; ++i)
             p.depthwise[size_t(i)] = w_unsigned ? int16_t(static_cast<const uint8_t*>(w)[i]) : int16_t(static_cast<const int8_t*>(w)[i]);
@@ -529,7 +529,7 @@ void conv2d_gemm(const T* x, const ConvGeometry& g, const PackedConvGemm& w, con
         throw std::invalid_argument("int16-pair accumulation needs exactly one unsigned operand (uint8 x int8)");
     if (g.batch == 0 || g.out_channels == 0) return;
     const int32_t zx = args.x_zero_point;
-    if (!w.depthwise.empty() && g.depthwise() && depthwise_nhwc_available(g, args.path)) {
+    if (!w.depthwise.empty() && depthwise_nhwc_available(g, args.path)) {
         DepthwiseArgs a;
         a.x_zero_point = zx;
         a.w_zero_point = args.w_zero_point;

@@ -43,8 +43,9 @@ struct PackedConvGemm {
     // or VNNI).
     std::vector<PackedRows> quads, pairs;
     int32_t w_offset = 0;
-    // Depthwise (one input channel per group, groups > 1) with exact accumulation: the weights as
-    // given (O x kh x kw), for the direct depthwise kernel (conv.hpp) with w - w_zero_point.
+    // One input channel per group (depthwise, or a single-channel image) with exact accumulation: the
+    // weights as given (O x kh x kw), for the depthwise kernels (conv_dw_nhwc.hpp; conv.hpp with
+    // w - w_zero_point when groups > 1).
     std::vector<int16_t> depthwise;
 };
 
