@@ -17,6 +17,8 @@ import time
 
 import numpy as np
 
+from .files import atomic_open
+
 DEMO_ENVIRONMENTS = ("MATLAB", "FPGA")
 SCHEMES = ("MinMax", "Histogram")
 REPORT_ERROR_SAMPLES = 64
@@ -144,7 +146,7 @@ def quantize_model(args, out=sys.stdout) -> int:
         from .onnx import export_onnx
         export_onnx(qnet, os.path.join(args.out, "quantized_model.onnx"))
     details = quantization_details(qnet)
-    with open(os.path.join(args.out, "details.json"), "w") as stream:
+    with atomic_open(os.path.join(args.out, "details.json"), "w") as stream:
         json.dump({"target_library": details.target_library,
                    "quantized_layer_names": details.quantized_layer_names,
                    "numerictypes": {f"{layer}/{kind}": repr(t) for (layer, kind), t
@@ -159,7 +161,7 @@ def quantize_model(args, out=sys.stdout) -> int:
         x_val, y_val = _load_arrays(args.validation, True, "--validation")
         validation = q.validate((x_val, y_val), "top1", batch_size=args.batch_size,
                                 exponent_scheme=args.exponent_scheme, **options)
-        with open(os.path.join(args.out, "validation.json"), "w") as stream:
+        with atomic_open(os.path.join(args.out, "validation.json"), "w") as stream:
             json.dump({"num_samples": validation.num_samples,
                        "top1": validation.metric_results["top1"].to_dict(),
                        "memory_bytes": validation.statistics.iloc[:, 0].astype(int).to_dict(),

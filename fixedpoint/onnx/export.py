@@ -8,9 +8,9 @@ Flatten first, as ONNX Gemm takes 2-D input).
 """
 from __future__ import annotations
 
-import os
-
 import numpy as np
+
+from ..files import atomic_write
 
 from ..nn.layers import (AdditionLayer, AveragePooling2DLayer, BatchNormalizationLayer,
                      ClippedReLULayer, ConcatenationLayer, Convolution2DLayer,
@@ -50,10 +50,15 @@ def export_onnx(net, path=None):
                               initializer=exporter.initializers)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
                               producer_name="fixedpoint")
-    onnx.checker.check_model(model)
+    return finish_model(model, path)
+
+
+def finish_model(model, path):
+    """Check `model` with ONNX's checker and, when `path` is given, write it atomically (a failed
+    write leaves any old file whole)."""
+    require_onnx().checker.check_model(model)
     if path is not None:
-        with open(os.fspath(path), "wb") as handle:
-            handle.write(model.SerializeToString())
+        atomic_write(path, model.SerializeToString())
     return model
 
 

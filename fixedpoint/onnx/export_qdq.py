@@ -19,13 +19,13 @@ Runtime means. `import_onnx` reads the file back to layers of the same names.
 """
 from __future__ import annotations
 
-import os
 from typing import NamedTuple
 
 import numpy as np
 
-from .export import OPSET, _Exporter
+from .export import OPSET, _Exporter, finish_model
 from .model import require_onnx
+from ..nn.names import UniqueNames
 
 
 class LayerView(NamedTuple):
@@ -82,11 +82,7 @@ def export_qdq(qnet, path=None, *, opset: int = OPSET):
                               initializer=writer.initializers)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)],
                               producer_name="fixedpoint")
-    onnx.checker.check_model(model)
-    if path is not None:
-        with open(os.fspath(path), "wb") as handle:
-            handle.write(model.SerializeToString())
-    return model
+    return finish_model(model, path)
 
 
 def _fold_clamp(ql, producer) -> bool:
@@ -114,15 +110,11 @@ class _QdqWriter(_Exporter):
         self.dequantized: dict[str, str] = {}    # integer tensor -> float tensor
         self.pending: dict[str, tuple] = {}      # learnable initializer -> (integers, params)
         self.folded: set[str] = set()            # clamps written before their producer's Q
-        self.names: set[str] = set()
+        self.names = UniqueNames()
 
     # --- helpers ---------------------------------------------------------------------------------
     def unique(self, name: str) -> str:
-        base, k = name, 1
-        while name in self.names:
-            name, k = f"{base}_{k}", k + 1
-        self.names.add(name)
-        return name
+        return self.names.unique(name)
 
     def params_inputs(self, base: str, params) -> list[str]:
         """Scale and zero point initializers (scalars per tensor, 1-D per channel)."""

@@ -17,6 +17,7 @@ from ..nn.network import Network
 from . import ops  # noqa: F401  (registers every operator handler)
 from .model import OnnxImportError, attributes, load_model, require_onnx
 from .registry import BATCH, HANDLERS
+from ..nn.names import UniqueNames
 
 MIN_OPSET = 11
 
@@ -67,7 +68,7 @@ class Importer:
         self.shape: dict[str, tuple] = {}       # run-time tensor -> shape (batch None)
         self.layers: dict = {}
         self.connections: list[tuple[str, str]] = []
-        self.names: set[str] = set()
+        self.names = UniqueNames()
         self.bias_free_matmuls: set[str] = set()
         self.pending_pads: dict[str, tuple] = {}   # Pad output -> (its input, extra padding)
         self.uses = Counter(name for node in self.graph.node for name in node.input if name)
@@ -77,11 +78,7 @@ class Importer:
 
     # --- bookkeeping -----------------------------------------------------------------------------
     def unique(self, name: str) -> str:
-        base, k = name, 1
-        while name in self.names:
-            name, k = f"{base}_{k}", k + 1
-        self.names.add(name)
-        return name
+        return self.names.unique(name)
 
     def add(self, layer, inputs: list[str], output: str):
         """Add `layer`, fed by the run-time tensors `inputs`, producing tensor `output`."""

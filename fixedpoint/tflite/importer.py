@@ -28,6 +28,7 @@ from . import ops  # noqa: F401  (registers every operator handler)
 from .graph import ACTIVATIONS, QUANTIZED_TYPES, TO_NCHW, TO_NHWC, Value
 from .reader import TfliteImportError, TfliteModel, read_model
 from .registry import HANDLERS, supported_operators
+from ..nn.names import UniqueNames
 
 def import_tflite(source, *, name: str | None = None):
     """A `QuantizedNetwork` computing a full-integer .tflite model (a path or the file's bytes) as
@@ -72,7 +73,7 @@ class Importer:
         self.layers: dict = {}
         self.qlayers: dict = {}
         self.connections: list[tuple[str, str]] = []
-        self.names: set[str] = set()
+        self.names = UniqueNames()
         self.file_batch = None
         self.float_outputs = False
         self.uses = Counter(t for op in model.operators for t in op.inputs if t >= 0)
@@ -83,11 +84,7 @@ class Importer:
         raise TfliteImportError(f"{self.what}: operator {op.index} ({op.op}): {message}")
 
     def unique(self, name: str) -> str:
-        base, k = name, 1
-        while name in self.names:
-            name, k = f"{base}_{k}", k + 1
-        self.names.add(name)
-        return name
+        return self.names.unique(name)
 
     def name_for(self, op, suffix: str = "") -> str:
         """A layer name from the operator's output tensor name (the part before the first ';', as

@@ -29,13 +29,22 @@ def _padding(imp, op, code):
     return PADDINGS[code]
 
 
-def _dequantized(weights, params):
-    return params.dequantize(weights)
+def _convolution(imp, op, x, weights, wp, groups):
+    """The Convolution2D layer of a CONV_2D / DEPTHWISE_CONV_2D with OIHW integer `weights`, its bias
+    (input 2) and fused activation."""
+    o = op.options
+    bias, float_bias = _bias(imp, op, 2, weights.shape[0], x.params, wp)
+    layer = Convolution2DLayer(imp.name_for(op), wp.dequantize(weights), float_bias,
+                               stride=(o["stride_h"], o["stride_w"]), padding=_padding(imp, op, o["padding"]),
+                               dilation=(o["dilation_h_factor"], o["dilation_w_factor"]), groups=groups)
+    act = imp.activation_name(op, o["fused_activation_function"])
+    value = imp.output(op, layer, [x], "nchw", dict(weights=weights, weight_params=wp, bias=bias,
+                                                    tflite_op=op.op, activation=act))
+    imp.activation(op, value, o["fused_activation_function"])
 
 
 @register("CONV_2D")
 def conv_2d(imp, op):
-    o = op.options
     x = imp.value(op, 0, "nchw")
     if len(x.shape) != 4:
         imp.fail(op, f"input of shape {list(x.shape)} is not 4-D (N, H, W, C)")
@@ -47,14 +56,7 @@ def conv_2d(imp, op):
                      f"{x.shape[3]}: grouped CONV_2D is not supported")
     wp = imp.weight_params(op, 1, 0)
     weights = np.ascontiguousarray(w.transpose(0, 3, 1, 2))          # OHWI -> OIHW
-    bias, float_bias = _bias(imp, op, 2, w.shape[0], x.params, wp)
-    layer = Convolution2DLayer(imp.name_for(op), _dequantized(weights, wp), float_bias,
-                               stride=(o["stride_h"], o["stride_w"]), padding=_padding(imp, op, o["padding"]),
-                               dilation=(o["dilation_h_factor"], o["dilation_w_factor"]))
-    act = imp.activation_name(op, o["fused_activation_function"])
-    value = imp.output(op, layer, [x], "nchw", dict(weights=weights, weight_params=wp, bias=bias,
-                                                    tflite_op="CONV_2D", activation=act))
-    imp.activation(op, value, o["fused_activation_function"])
+    _convolution(imp, op, x, weights, wp, groups=1)
 
 
 @register("DEPTHWISE_CONV_2D")
@@ -73,14 +75,7 @@ def depthwise_conv_2d(imp, op):
                      f"{w.shape[3]} channels for {channels} inputs")
     wp = imp.weight_params(op, 1, 0)
     weights = np.ascontiguousarray(w[0].transpose(2, 0, 1)[:, None])   # (1, kh, kw, C·m) -> (C·m, 1, kh, kw)
-    bias, float_bias = _bias(imp, op, 2, w.shape[3], x.params, wp)
-    layer = Convolution2DLayer(imp.name_for(op), _dequantized(weights, wp), float_bias,
-                               stride=(o["stride_h"], o["stride_w"]), padding=_padding(imp, op, o["padding"]),
-                               dilation=(o["dilation_h_factor"], o["dilation_w_factor"]), groups=channels)
-    act = imp.activation_name(op, o["fused_activation_function"])
-    value = imp.output(op, layer, [x], "nchw", dict(weights=weights, weight_params=wp, bias=bias,
-                                                    tflite_op="DEPTHWISE_CONV_2D", activation=act))
-    imp.activation(op, value, o["fused_activation_function"])
+    _convolution(imp, op, x, weights, wp, groups=channels)
 
 
 @register("FULLY_CONNECTED")
@@ -104,7 +99,7 @@ def fully_connected(imp, op):
     wp = imp.weight_params(op, 1, 0)
     weights = np.ascontiguousarray(w)
     bias, float_bias = _bias(imp, op, 2, w.shape[0], x.params, wp)
-    layer = FullyConnectedLayer(imp.name_for(op), _dequantized(weights, wp), float_bias)
+    layer = FullyConnectedLayer(imp.name_for(op), wp.dequantize(weights), float_bias)
     act = imp.activation_name(op, o["fused_activation_function"])
     value = imp.output(op, layer, [x], "native", dict(weights=weights, weight_params=wp, bias=bias,
                                                       tflite_op="FULLY_CONNECTED", activation=act))
