@@ -17,6 +17,7 @@
 #include "ops/onnxruntime/lanes.hpp"
 #include "ops/onnxruntime/lookup_table.hpp"
 #include "ops/onnxruntime/mlas_conv.hpp"
+#include "ops/onnxruntime/mlas_nchwc.hpp"
 #include "ops/onnxruntime/mlas_pool.hpp"
 #include "ops/onnxruntime/mlas_sgemm.hpp"
 #include "ops/onnxruntime/mlas_transcendental.hpp"
@@ -364,6 +365,96 @@ py::array conv_float(const py::array& x, const py::array& w, const std::optional
     return y;
 }
 
+// NCHWc float convolution (com.microsoft.nchwc Conv): 2-D geometry; in/out/kernel/dilation/stride as
+// (h, w), pad as (top, left, bottom, right); activation as NchwcActivation with its two parameters.
+py::array nchwc_conv(const py::array& x, const py::array& w, const std::optional<py::array>& bias,
+                     const std::optional<py::array>& sum, py::ssize_t batch, py::ssize_t groups, py::ssize_t in_channels,
+                     py::ssize_t filters, const std::vector<py::ssize_t>& in, const std::vector<py::ssize_t>& out,
+                     const std::vector<py::ssize_t>& kernel, const std::vector<py::ssize_t>& dilation,
+                     const std::vector<py::ssize_t>& stride, const std::vector<py::ssize_t>& pad, int activation,
+                     float act_a, float act_b, py::ssize_t block, int isa) {
+    FXP_REQUIRE(in.size() == 2 && out.size() == 2 && kernel.size() == 2 && dilation.size() == 2 && stride.size() == 2 &&
+                    pad.size() == 4, "the NCHWc convolution takes 2 spatial dimensions");
+    FXP_REQUIRE(batch >= 1 && groups >= 1 && in_channels >= 1 && filters >= 1, "invalid conv geometry");
+    for (size_t i = 0; i < 2; ++i)
+        FXP_REQUIRE(in[i] > 0 && out[i] > 0 && kernel[i] > 0 && dilation[i] > 0 && stride[i] > 0 && pad[i] >= 0 &&
+                        pad[i + 2] >= 0, "invalid conv geometry");
+    FXP_REQUIRE(activation >= 0 && activation <= 6, "activation code out of range");
+    FXP_REQUIRE(block == 8 || block == 16, "block must be 8 (AVX2) or 16 (AVX-512F)");
+    fxp::ort::NchwcConvParams p;
+    p.block = block;
+    p.batch = batch;
+    p.groups = groups;
+    p.in_channels = in_channels;
+    p.filters = filters;
+    p.ih = in[0];
+    p.iw = in[1];
+    p.oh = out[0];
+    p.ow = out[1];
+    p.kh = kernel[0];
+    p.kw = kernel[1];
+    p.dh = dilation[0];
+    p.dw = dilation[1];
+    p.sh = stride[0];
+    p.sw = stride[1];
+    p.pad_top = pad[0];
+    p.pad_left = pad[1];
+    p.pad_bottom = pad[2];
+    p.pad_right = pad[3];
+    p.activation = {fxp::ort::NchwcActivation(activation), act_a, act_b};
+    const bool depthwise = groups > 1 && in_channels == 1 && filters == 1;
+    FXP_REQUIRE(groups == 1 || depthwise || (in_channels % p.block == 0 && filters % p.block == 0),
+                "a grouped NCHWc convolution needs input and output channels per group that are multiples of "
+                "the block (or one of each: depthwise)");
+    const float* xs = typed<float>(x, "x", batch * groups * in_channels * in[0] * in[1]);
+    const float* ws = typed<float>(w, "w", groups * filters * in_channels * kernel[0] * kernel[1]);
+    const float* bs = bias ? typed<float>(*bias, "bias", groups * filters) : nullptr;
+    const float* ss = sum ? typed<float>(*sum, "sum", batch * groups * filters * out[0] * out[1]) : nullptr;
+    py::array_t<float> y(std::vector<py::ssize_t>{batch, groups * filters, out[0], out[1]});
+    float* ys = y.mutable_data();
+    const Isa path = fxp::ort::isa_of(isa);
+    py::gil_scoped_release nogil;
+    fxp::ort::nchwc_conv(p, xs, ws, bs, ss, ys, path);
+    return y;
+}
+
+// NCHWc pooling (com.microsoft.nchwc MaxPool / AveragePool / Global*): x [planes, ih, iw] as NCHW.
+py::array nchwc_pool(int kind, const py::array& x, py::ssize_t planes, const std::vector<py::ssize_t>& in,
+                     const std::vector<py::ssize_t>& out, const std::vector<py::ssize_t>& kernel,
+                     const std::vector<py::ssize_t>& dilation, const std::vector<py::ssize_t>& stride,
+                     const std::vector<py::ssize_t>& pad, const std::vector<py::ssize_t>& out_shape, int isa) {
+    FXP_REQUIRE(kind >= 0 && kind <= 2, "kind must be 0 (max), 1 (average excluding pads) or 2 (including pads)");
+    FXP_REQUIRE(in.size() == 2 && out.size() == 2 && kernel.size() == 2 && dilation.size() == 2 && stride.size() == 2 &&
+                    pad.size() == 2, "NCHWc pooling takes 2 spatial dimensions");
+    FXP_REQUIRE(planes >= 1, "invalid pooling geometry");
+    for (size_t i = 0; i < 2; ++i)
+        FXP_REQUIRE(in[i] > 0 && out[i] > 0 && kernel[i] > 0 && dilation[i] > 0 && stride[i] > 0 && pad[i] >= 0,
+                    "invalid pooling geometry");
+    fxp::ort::NchwcPoolParams p;
+    p.planes = planes;
+    p.ih = in[0];
+    p.iw = in[1];
+    p.oh = out[0];
+    p.ow = out[1];
+    p.kh = kernel[0];
+    p.kw = kernel[1];
+    p.dh = dilation[0];
+    p.dw = dilation[1];
+    p.sh = stride[0];
+    p.sw = stride[1];
+    p.pad_top = pad[0];
+    p.pad_left = pad[1];
+    p.kind = fxp::ort::NchwcPoolKind(kind);
+    const float* xs = typed<float>(x, "x", planes * in[0] * in[1]);
+    py::array_t<float> y(out_shape);
+    FXP_REQUIRE(y.size() == planes * out[0] * out[1], "output shape does not match the geometry");
+    float* ys = y.mutable_data();
+    const Isa path = fxp::ort::isa_of(isa);
+    py::gil_scoped_release nogil;
+    fxp::ort::nchwc_pool(p, xs, ys, path);
+    return y;
+}
+
 py::array batch_norm_float(const py::array& x, const py::array& scale, const py::array& bias, const py::array& mean,
                            const py::array& var, float epsilon, py::ssize_t batch, py::ssize_t channels, py::ssize_t plane,
                            int isa) {
@@ -558,6 +649,13 @@ PYBIND11_MODULE(_onnxruntime, m) {
     m.def("conv_float", &conv_float, py::arg("x"), py::arg("w"), py::arg("bias"), py::arg("batch"), py::arg("groups"),
           py::arg("in_channels"), py::arg("filters"), py::arg("in_shape"), py::arg("out_spatial"), py::arg("kernel"),
           py::arg("dilation"), py::arg("stride"), py::arg("pad"), py::arg("threads"), py::arg("isa"), py::arg("out_shape"));
+    m.def("nchwc_conv", &nchwc_conv, py::arg("x"), py::arg("w"), py::arg("bias"), py::arg("sum"), py::arg("batch"),
+          py::arg("groups"), py::arg("in_channels"), py::arg("filters"), py::arg("in_shape"), py::arg("out_spatial"),
+          py::arg("kernel"), py::arg("dilation"), py::arg("stride"), py::arg("pad"), py::arg("activation"),
+          py::arg("act_a"), py::arg("act_b"), py::arg("block"), py::arg("isa"));
+    m.def("nchwc_pool", &nchwc_pool, py::arg("kind"), py::arg("x"), py::arg("planes"), py::arg("in_shape"),
+          py::arg("out_spatial"), py::arg("kernel"), py::arg("dilation"), py::arg("stride"), py::arg("pad"),
+          py::arg("out_shape"), py::arg("isa"));
     m.def("batch_norm_float", &batch_norm_float, py::arg("x"), py::arg("scale"), py::arg("bias"), py::arg("mean"),
           py::arg("var"), py::arg("epsilon"), py::arg("batch"), py::arg("channels"), py::arg("plane"), py::arg("isa"));
     m.def("softmax_float", &softmax_float, py::arg("x"), py::arg("d"), py::arg("isa"));

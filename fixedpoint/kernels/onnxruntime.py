@@ -601,6 +601,163 @@ def conv_float(x, w, b=None, *, strides=None, pads=None, dilations=None, group=1
                            _isa(isa), [n, m] + out)
 
 
+# ---- NCHWc: the float Conv / pooling of ORT's optimized graphs (ORT_ENABLE_ALL) ---------------------------
+
+NCHWC_BLOCKS = (8, 16)   # MlasNchwcGetBlockSize(): 8 with AVX2 + FMA3, 16 with AVX-512F
+
+# FusedConv / NchwcConv "activation" -> (code of mlas_nchwc.hpp, number of activation_params)
+_NCHWC_ACTIVATIONS = {None: (0, 0), "Relu": (1, 0), "Clip": (2, 2), "LeakyRelu": (3, 1), "HardSigmoid": (4, 2),
+                      "Sigmoid": (5, 0), "Tanh": (6, 0)}
+
+
+def _nchwc_block(block):
+    if isinstance(block, bool) or not isinstance(block, numbers.Integral) or int(block) not in NCHWC_BLOCKS:
+        raise ValueError(f"block must be 8 (AVX2) or 16 (AVX-512F), got {block!r}")
+    return int(block)
+
+
+def nchwc_conv_applies(w_shape, group=1, block=8) -> bool:
+    """Whether ORT 1.32's NchwcTransformer (optimizer/nchwc_transformer.cc, TransformConv) rewrites a
+    float Conv whose weights of this OIHW shape (and its bias, if any) are constant float initializers
+    into a com.microsoft.nchwc Conv, for the NCHWc block size `block`: group 1 with fewer input
+    channels than the block (the input stays NCHW) or a multiple of 4 (padded with zero channels to a
+    multiple of the block); depthwise (one input channel and one output channel per group) with a
+    group count that is a multiple of 4; other grouped convolutions with input and output channels per
+    group that are multiples of the block. Output channels are padded to the block with zero filters.
+    Measured on the installed runtime with block 8 (tests/test_ort_nchwc.py); the same rule is taken
+    for block 16. 1-D and 3-D convolutions stay as they are."""
+    block = _nchwc_block(block)
+    shape = tuple(int(v) for v in w_shape)
+    if len(shape) != 4 or isinstance(group, bool) or not isinstance(group, numbers.Integral) or group < 1:
+        return False
+    m, c = shape[:2]
+    if m % group:
+        return False
+    if group == 1:
+        return c < block or c % 4 == 0
+    if c == 1 and m == group:
+        return group % 4 == 0
+    return c % block == 0 and (m // group) % block == 0
+
+
+def nchwc_pool_applies(channels, block=8, *, count_include_pad=False, ceil_mode=False) -> bool:
+    """Whether the NchwcTransformer (TransformPool) runs a float MaxPool / AveragePool /
+    GlobalAveragePool / GlobalMaxPool of this many channels (a static dimension) in NCHWc: a multiple
+    of the block, except an AveragePool with both count_include_pad and ceil_mode (measured: left in
+    NCHW)."""
+    block = _nchwc_block(block)
+    return int(channels) % block == 0 and not (count_include_pad and ceil_mode)
+
+
+def conv_float_nchwc(x, w, b=None, *, strides=None, pads=None, dilations=None, group=1, auto_pad="NOTSET",
+                     activation=None, activation_params=(), sum=None, block=8, isa=None):
+    """ONNX Conv on float32 as ORT runs it after its NchwcTransformer (graph optimization level
+    ORT_ENABLE_ALL): com.microsoft.nchwc Conv on MLAS's NCHWc kernels (MlasNchwcConv) with the block size
+    `block` (MlasNchwcGetBlockSize(): 8 on AVX2 CPUs, 16 on AVX-512F CPUs).
+
+    The algorithm MLAS picks decides each output's order: per call of the kernel an accumulator from
+    +0 takes fma(x, w, acc) over the valid taps in (kh, kw) order and, per tap, a block of channels
+    ("Nchwc": `block` channels per call, the channels padded with zeros to a multiple of it;
+    "Pointwise", 1x1 without padding: 128 per call; "Nchw", group 1 with fewer than `block` channels:
+    one channel per call; "Depthwise": one call); the output is the first call's
+    sum, then sum + output for each further call; then + bias, then `activation` (the FusedConv
+    attribute the transformer keeps: "Relu", "Clip" (params min, max), "LeakyRelu" (alpha),
+    "HardSigmoid" (alpha, beta), "Sigmoid", "Tanh", or None). `sum` is the other operand of an Add the
+    transformer fused into the convolution (NchwcConv's fourth input): it fills the output first, so
+    it is added before the bias. The result does not depend on ORT's thread count.
+
+    x: [N, C, H, W], w: [M, C / group, KH, KW], b: [M] or None, sum: [N, M, OH, OW] or None. ORT only
+    takes this path for the shapes `nchwc_conv_applies` accepts; grouped convolutions other than those
+    are refused here, group-1 convolutions of any channel count are computed as MLAS would.
+    """
+    block = _nchwc_block(block)
+    X, W = _float_array(x, "x"), _float_array(w, "w")
+    if X.ndim != 4 or W.ndim != 4:
+        raise ValueError(f"conv_float_nchwc takes 4-D x and w (NCHW, OIHW), got {X.shape} and {W.shape}")
+    if isinstance(group, bool) or not isinstance(group, numbers.Integral) or group < 1:
+        raise ValueError(f"group must be a positive int, got {group!r}")
+    n, c = X.shape[:2]
+    m, cg = W.shape[:2]
+    if c % group or m % group or cg != c // group:
+        raise ValueError(f"channels do not match: x has {c}, w {W.shape} with group={group}")
+    if X.size == 0 or W.size == 0:
+        raise ValueError("empty inputs are not supported")
+    try:
+        code, count = _NCHWC_ACTIVATIONS[activation]
+    except (KeyError, TypeError):
+        raise ValueError(f"activation must be one of {sorted(a for a in _NCHWC_ACTIVATIONS if a)} or None, "
+                         f"got {activation!r}") from None
+    params = [float(v) for v in np.asarray(activation_params if activation_params is not None else (),
+                                           np.float32).reshape(-1)]
+    if len(params) != count:
+        raise ValueError(f"activation {activation!r} takes {count} activation_params, got {len(params)}")
+    if any(np.isnan(params)):
+        raise ValueError(f"activation_params must not be NaN, got {activation_params!r}")
+    params += [0.0] * (2 - len(params))
+    sp, k = list(X.shape[2:]), list(W.shape[2:])
+    out, head, tail = conv_output_shape(sp, k, strides, pads, dilations, auto_pad)
+    s = _ints(strides if strides is not None else 1, 2, "strides", 1)
+    dil = _ints(dilations if dilations is not None else 1, 2, "dilations", 1)
+    B = S = None
+    if b is not None:
+        B = _float_array(b, "b")
+        if B.shape != (m,):
+            raise ValueError(f"bias must have shape ({m},), got {B.shape}")
+    if sum is not None:
+        S = _float_array(sum, "sum")
+        if S.shape != (n, m, out[0], out[1]):
+            raise ValueError(f"sum must have the output's shape {(n, m, out[0], out[1])}, got {S.shape}")
+    return _ort.nchwc_conv(X, W, B, S, n, group, cg, m // group, sp, out, k, dil, s, head + tail, code,
+                           params[0], params[1], block, _isa(isa))
+
+
+def _nchwc_pool(kind, x, kernel_shape, strides, pads, dilations, ceil_mode, auto_pad, op, isa):
+    X = _float_array(x, "x")
+    if X.ndim != 4 or X.size == 0:
+        raise ValueError(f"{op} (NCHWc) takes a non-empty 4-D input (N, C, H, W), got shape {X.shape}")
+    n, c, sp = X.shape[0], X.shape[1], list(X.shape[2:])
+    dil = _ints(dilations if dilations is not None else 1, 2, "dilations", 1)
+    out, head, tail = pool_output_shape(sp, kernel_shape, strides, pads, dilations=dil, ceil_mode=ceil_mode,
+                                        auto_pad=auto_pad)
+    k = _ints(kernel_shape, 2, "kernel_shape", 1)
+    s = _ints(strides if strides is not None else 1, 2, "strides", 1)
+    return _ort.nchwc_pool(kind, X, n * c, sp, out, k, dil, s, head, [n, c] + out, _isa(isa))
+
+
+def max_pool_nchwc(x, *, kernel_shape, strides=None, pads=None, dilations=None, ceil_mode=False, auto_pad="NOTSET",
+                   isa=None):
+    """ONNX MaxPool (one output) on float32 as com.microsoft.nchwc MaxPool computes it (MlasNchwcPool,
+    SpoolKernelAvx.S): per channel, from -FLT_MAX, MAXPS(acc, x) over the valid taps in (kh, kw) order
+    (a window entirely in the padding gives -FLT_MAX)."""
+    return _nchwc_pool(0, x, kernel_shape, strides, pads, dilations, ceil_mode, auto_pad, "MaxPool", isa)
+
+
+def average_pool_nchwc(x, *, kernel_shape, strides=None, pads=None, count_include_pad=False, ceil_mode=False,
+                       auto_pad="NOTSET", isa=None):
+    """ONNX AveragePool on float32 as com.microsoft.nchwc AveragePool computes it: per channel the valid
+    taps summed in (kh, kw) order from +0, divided by their count (count_include_pad False) or by
+    kh * kw (True, also for windows reaching past the padding with ceil_mode)."""
+    return _nchwc_pool(2 if count_include_pad else 1, x, kernel_shape, strides, pads, None, ceil_mode, auto_pad,
+                       "AveragePool", isa)
+
+
+def global_average_pool_nchwc(x, *, isa=None):
+    """ONNX GlobalAveragePool on float32 in NCHWc (the NchwcTransformer converts it when its input is
+    already NCHWc): the image summed in row-major order from +0, divided by its size."""
+    X = _float_array(x, "x")
+    if X.ndim != 4 or X.size == 0:
+        raise ValueError(f"GlobalAveragePool (NCHWc) takes a non-empty 4-D input, got shape {X.shape}")
+    return average_pool_nchwc(X, kernel_shape=list(X.shape[2:]), isa=isa)
+
+
+def global_max_pool_nchwc(x, *, isa=None):
+    """ONNX GlobalMaxPool on float32 in NCHWc: MAXPS(acc, x) over the image in row-major order."""
+    X = _float_array(x, "x")
+    if X.ndim != 4 or X.size == 0:
+        raise ValueError(f"GlobalMaxPool (NCHWc) takes a non-empty 4-D input, got shape {X.shape}")
+    return max_pool_nchwc(X, kernel_shape=list(X.shape[2:]), isa=isa)
+
+
 def batch_norm_float(x, scale, bias, mean, var, *, epsilon=1e-5, isa=None):
     """ONNX BatchNormalization (inference) on float32 as batch_norm.h computes it:
     s = (1 / sqrt(var + eps)) * scale, t = bias - mean * s, y = x * s + t (no FMA)."""

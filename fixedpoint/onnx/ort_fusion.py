@@ -250,3 +250,97 @@ def fused_op(imp, record, data, in_types, out_type, precise) -> str:
         same = record.in_params[0] == record.out_params and in_types[0] == out_type
         return ("MaxPool" if op == "MaxPool" else op) if same else ""
     return ""
+
+
+# ---- ORT_ENABLE_ALL's NchwcTransformer on the float layers (optimizer/nchwc_transformer.cc) ----------------
+
+_CONV_ACTIVATIONS = ("Relu", "Clip", "LeakyRelu", "Sigmoid", "Tanh", "HardSigmoid")   # conv_activation_fusion.cc
+_NCHWC_ACTIVATIONS = ("Relu", "Sigmoid", "Tanh")          # TransformActivation
+_NCHWC_POOLS = ("MaxPool", "AveragePool")   # TransformPool on any float input
+
+
+def nchwc_hints(imp, quantized) -> dict:
+    """{layer: {"8": hint, "16": hint}} for what the shape rule of `runtime/onnxruntime_nchwc.py`
+    cannot see, per NCHWc block size (`quantized`: the layers that become AffineLayers): "nchw" for a
+    float Conv whose weights come out of a DequantizeLinear (TransformConv needs a float initializer;
+    ORT does not fold the DQ); "nchwc" for a GlobalAveragePool / GlobalMaxPool whose input is a graph
+    input or an NCHWc output (Transform converts them only when no input edge is left); and
+    "refuse: ..." where the transformer folds a neighbour into an NCHWc convolution in a way not
+    emulated: an Add / Sum of two NCHWc outputs one of which is a single-use NCHWc Conv without
+    activation (TransformBinary: the other operand becomes the convolution's sum input, added before
+    the bias) and a BatchNormalization reading an NCHWc output other than a single-use convolution's
+    (TransformBatchNormalization: a depthwise NCHWc convolution; after a convolution, Level 1's
+    ConvBNFusion folds it into the weights first). The walk follows the transformer over the float nodes in graph order;
+    activations (ConvActivationFusion, Level 2, then TransformActivation) fuse into the convolution
+    with the same values, but block a later Add fusion."""
+    from ..kernels.onnxruntime import nchwc_conv_applies
+    hints: dict = {}
+
+    def note(layer, block, text):
+        hints.setdefault(layer, {})[str(block)] = text
+
+    def uses(tensor):
+        return len(imp.readers.get(tensor, [])) + (tensor in imp.graph_outputs)
+
+    graph_inputs = {value.name for value in imp.graph.input}
+    for block in (8, 16):
+        state = {}   # NCHWc tensor -> [its NCHWc Conv layer or None, uses, activation fused, sum fused]
+        for node in imp.graph.node:
+            if not node.output or node.domain not in ("", "ai.onnx"):
+                continue
+            out, op = node.output[0], node.op_type
+            name = imp.producer.get(out)
+            if name is None:
+                continue
+            inputs = [t for t in node.input if t]
+            first = inputs[0] if inputs else ""
+            if first in state and imp.producer.get(first) == name:   # folded into the layer before it
+                state[out] = list(state[first])
+                continue
+            if op == "Conv":
+                if name in quantized:   # a QDQ group: weights out of a DequantizeLinear, never NCHWc
+                    continue
+                layer = imp.layers.get(name)
+                w = getattr(layer, "learnables", {}).get("Weights")
+                if w is None or not nchwc_conv_applies(w.shape, getattr(layer, "groups", 1), block):
+                    continue
+                if any(t in imp.qconst for t in inputs[1:]):
+                    note(name, block, "nchw")
+                    continue
+                readers = imp.readers.get(out, [])
+                fused = len(readers) == 1 and out not in imp.graph_outputs and readers[0].op_type in _CONV_ACTIVATIONS \
+                    and imp.producer.get(readers[0].output[0]) not in quantized
+                tensor = readers[0].output[0] if fused else out
+                state[tensor] = [name, uses(tensor), fused, False]
+                if fused:
+                    state[out] = state[tensor]
+            elif op in ("Add", "Sum") and len(inputs) == 2 and all(t in state for t in inputs):
+                entry = [None, uses(out), False, False]
+                for n in (0, 1):
+                    conv, count, activation, summed = state[inputs[n]]
+                    if conv is not None and count == 1 and not activation and not summed:
+                        note(conv, block, f"refuse: folds the {op} {node.name or out!r} into this NCHWc "
+                                          f"convolution (its other operand added before the bias)")
+                        entry = [conv, uses(out), False, True]
+                        break
+                state[out] = entry
+            elif op in _NCHWC_ACTIVATIONS and first in state:
+                conv, count, activation, summed = state[first]
+                fuse = conv is not None and count == 1 and not activation
+                state[out] = [conv, uses(out), True, summed] if fuse else [None, uses(out), False, False]
+            elif op == "BatchNormalization" and first in state:
+                conv, count, activation, summed = state[first]
+                if conv is not None and count == 1 and not activation and not summed:
+                    state[out] = [conv, uses(out), False, False]   # ConvBNFusion (Level 1) folds it first
+                    continue
+                note(name, block, "refuse: makes this BatchNormalization of an NCHWc tensor a depthwise NCHWc "
+                                  "convolution (scale / sqrt(var + epsilon) folded in float32)")
+                state[out] = [None, uses(out), False, False]
+            elif op in ("GlobalAveragePool", "GlobalMaxPool"):
+                # converted only when its input edge is gone: a graph input or an NCHWc output (Transform)
+                if first in state or first in graph_inputs:
+                    note(name, block, "nchwc")
+                    state[out] = [None, uses(out), False, False]
+            elif op in _NCHWC_POOLS or (op in ("Concat", "Mul") and all(t in state for t in inputs)):
+                state[out] = [None, uses(out), False, False]
+    return hints

@@ -336,11 +336,16 @@ class QuantizedImporter(Importer):
         network = self.network()
         qlayers = {}
         integer_ops.finished_chains(self)
+        quantized = {name for name, record in self.records.items()
+                     if record.out_params is not None or record.float_output or record.origin == "integer"}
+        hints = ort_fusion.nchwc_hints(self, quantized)   # ORT's NCHWc rewrite of the float operators
         for name, record in self.records.items():
-            if record.out_params is None and not record.float_output and record.origin != "integer":
+            if name not in quantized:
                 continue
             layer = self.layers[name]
             data = dict(record.data)
+            if name in hints:
+                data["ort_nchwc"] = hints.pop(name)
             if record.origin == "qdq":
                 data.update(ort_fusion.learnable_data(self, name, record))
             elif record.origin == "integer":
@@ -357,5 +362,6 @@ class QuantizedImporter(Importer):
                                   f"not supported")
         activations = {name: ql.output_params for name, ql in qlayers.items() if ql.output_params is not None}
         return QuantizedNetwork(network, qlayers, None, get_target("ONNXRuntime"),
+                                {"runtime_float_hints": hints} if hints else None,
                                 activation_params=activations, input_params={},
                                 integer_outputs=bool(integer))

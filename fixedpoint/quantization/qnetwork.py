@@ -197,7 +197,8 @@ class QuantizedNetwork:
         if functions is None or any(functions.get(n, (None,))[0] is not ql for n, ql in self.qlayers.items()):
             functions = {name: (ql, ql.kind.bind(ql, profile)) for name, ql in self.qlayers.items()}
             for layer in self.network.layers:   # float layers on the runtime's own float kernels
-                function = None if layer.name in functions else runtime_float_function(layer, profile)
+                hint = self.options.get("runtime_float_hints", {}).get(layer.name)
+                function = None if layer.name in functions else runtime_float_function(layer, profile, hint)
                 if function is not None:
                     functions[layer.name] = (None, function)
             self._bound[profile.name] = functions

@@ -8,5 +8,5 @@ PROFILE = RuntimeProfile(
     description=f"ONNX Runtime {common.ORT_VERSION} CPU provider on an AVX2 CPU without VNNI: u8·s8 "
                 f"products summed in int16 pairs that saturate (vpmaddubsw), float32 requantization",
     quantize=common.QUANTIZE,
-    ops=common.graph_ops("optimized", "avx2"),
+    ops=common.graph_ops("optimized", "avx2", "nchwc8"),
 )

@@ -8,6 +8,6 @@ PROFILE = RuntimeProfile(
     description=f"ONNX Runtime {common.ORT_VERSION} on an AVX2 CPU with session.x64quantprecision=1: "
                 f"int8 weights converted to uint8, exact int32 accumulation",
     quantize=common.QUANTIZE,
-    ops=common.graph_ops("optimized-precise", "avx2-precise"),
+    ops=common.graph_ops("optimized-precise", "avx2-precise", "nchwc8"),
     options={"session.x64quantprecision": "1"},
 )

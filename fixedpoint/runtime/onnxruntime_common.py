@@ -13,6 +13,11 @@ A recipe of an ORT profile names:
 * "accumulation" (GEMM-like layers): the int32 accumulation MLAS uses on that CPU, as the
   `fixedpoint.kernels.ort_accumulation` ISA profile it names ("avx2", "avx2-precise", "vnni").
 * "requantization": an entry of `fixedpoint.runtime.requantization.DERIVATIONS`.
+* "float-layout" (Convolution2D, AveragePooling2D, GlobalAveragePooling2D): how ORT lays out the float
+  Conv / AveragePool / GlobalAveragePool it runs (outside
+  QDQ groups, or between DQ and Q for pooling): "nchwc8" / "nchwc16" (ORT_ENABLE_ALL's
+  NchwcTransformer, MLAS's NCHWc kernels with block 8 on AVX2 or 16 on AVX-512F CPUs; the rule and
+  the importer's hints in `fixedpoint.runtime.onnxruntime_nchwc`) or "nchw" (ORT_DISABLE_ALL).
 * "source": the ORT code it follows.
 """
 
@@ -71,13 +76,22 @@ _SOURCES = {
 }
 
 
-def graph_ops(graph: str, accumulation: str) -> dict:
-    """Recipes of every layer type an imported ORT model holds, for one graph mode and one
-    accumulation (see the module docstring)."""
+_NCHWC_TYPES = ("Convolution2D", "AveragePooling2D", "GlobalAveragePooling2D")
+_NCHWC = ("float Conv / AveragePool / GlobalAveragePool rewritten by onnxruntime/core/optimizer/"
+          "nchwc_transformer.cc to com.microsoft.nchwc nodes: mlas/lib/snchwc.cpp MlasNchwcConv / MlasNchwcPool "
+          "(fixedpoint.runtime.onnxruntime_nchwc)")
+
+
+def graph_ops(graph: str, accumulation: str, float_layout: str = "nchw") -> dict:
+    """Recipes of every layer type an imported ORT model holds, for one graph mode, one accumulation
+    and one float layout (see the module docstring)."""
     ops = {}
     for type_name, source in _SOURCES.items():
-        ops[type_name] = {"compute": "ort-graph", "graph": graph, "float": "mlas",
-                          "source": f"{source}; {_FLOAT}"}
+        ops[type_name] = {"compute": "ort-graph", "graph": graph, "float": "mlas", "source": f"{source}; {_FLOAT}"}
+        if type_name in _NCHWC_TYPES:   # the float layers whose NCHWc kernel sums in another order
+            ops[type_name]["float-layout"] = float_layout
+            if float_layout != "nchw":
+                ops[type_name]["source"] += f"; {_NCHWC}"
         if type_name in ("Convolution2D", "FullyConnected"):
             ops[type_name].update(accumulation=accumulation, requantization="onnxruntime")
     return ops

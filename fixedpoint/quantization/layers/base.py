@@ -49,10 +49,11 @@ def _registrar(registry: dict, what: str):
 RUNTIME_FLOAT_FUNCTIONS: dict = {}
 
 
-def runtime_float_function(layer, profile):
-    """The float function `profile`'s runtime computes `layer` with, or None (its `forward`)."""
+def runtime_float_function(layer, profile, hint=None):
+    """The float function `profile`'s runtime computes `layer` with, or None (its `forward`); `hint`:
+    what the importer recorded about how that runtime rewrites the layer (or None)."""
     make = RUNTIME_FLOAT_FUNCTIONS.get(profile.family)
-    return None if make is None else make(layer, profile)
+    return None if make is None else make(layer, profile, hint)
 
 
 register_kind = _registrar(QUANTIZED_KINDS, "a power-of-two")

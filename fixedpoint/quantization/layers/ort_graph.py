@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...nn.functional import resolve_padding
+from ...runtime.onnxruntime_nchwc import layout_of
 from ...runtime.profile import RuntimeNotSupportedError
 from .base import RUNTIME_FLOAT_FUNCTIONS
 
@@ -88,9 +89,15 @@ FLOAT_KERNELS = {
 }
 
 
-def ort_float_function(float_layer):
+def ort_float_function(float_layer, layout="nchw", hint=None, constant_weights=True):
     """ORT's own float kernel (MLAS) for a float layer, from `fixedpoint.kernels.onnxruntime`, or None
-    when `FLOAT_KERNELS` names none for its type (or the module lacks it)."""
+    when `FLOAT_KERNELS` names none for its type (or the module lacks it). `layout` "nchwc8" /
+    "nchwc16": the NCHWc kernel where ORT's NchwcTransformer rewrites the layer (runtime/onnxruntime_nchwc.py)."""
+    if layout != "nchw":
+        from ...runtime.onnxruntime_nchwc import nchwc_float_function
+        nchwc = nchwc_float_function(float_layer, layout, hint, constant_weights)
+        if nchwc is not None:
+            return lambda *xs: nchwc(*[np.ascontiguousarray(x, np.float32) for x in xs])
     entry = FLOAT_KERNELS.get(float_layer.type_name)
     if entry is None:
         return None
@@ -115,15 +122,20 @@ def float_kernel(layer, runtime):
     if bias is not None and runtime.choice(layer, "graph", tuple(GRAPH_FIELDS)) != "as-written":
         float_layer = float_layer.copy()
         float_layer.learnables["Bias"] = np.array(bias, np.float32)
-    return ort_float_function(float_layer) or float_layer.forward
+    # between DQ and Q: a convolution's weights come out of a DequantizeLinear (never NCHWc); pooling may be
+    layout = "nchw" if runtime.choice(layer, "graph", tuple(GRAPH_FIELDS)) == "as-written" \
+        else layout_of(layer, runtime)
+    return ort_float_function(float_layer, layout, getattr(layer, "ort_nchwc", None), constant_weights=False) \
+        or float_layer.forward
 
 
-def _float_layer_function(float_layer, runtime):
-    """A float layer of an ORT network (no DQ/Q around it) runs on ORT's float kernel too."""
+def _float_layer_function(float_layer, runtime, hint=None):
+    """A float layer of an ORT network (no DQ/Q around it) runs on ORT's float kernel too; `hint`: what
+    the importer recorded about ORT's NCHWc rewrite of it (runtime/onnxruntime_nchwc.py)."""
     if float_layer.type_name not in runtime.ops:
         return None
     runtime.choice(float_layer, "float", ("mlas",))
-    return ort_float_function(float_layer)
+    return ort_float_function(float_layer, layout_of(float_layer, runtime), hint)
 
 
 RUNTIME_FLOAT_FUNCTIONS["onnxruntime"] = _float_layer_function
