@@ -2,12 +2,14 @@
 
     python bench/bench_runtime_onnx.py [--rounds 15] [--batch 64] [--models cnn,mobilenet]
 
-For each bundled digits model (prepared and as trained), quantized with onnxruntime's quantize_static
-(QDQ and QOperator, U8S8 per channel), both run at batch 64 on one thread in this process:
+The bundled QDQ models (`fp.examples.model_file("digits_{cnn,mobilenet}_qdq.onnx")`) and, for each
+bundled digits network (prepared and as trained), the models onnxruntime's quantize_static makes of
+it (QDQ and QOperator, U8S8 per channel), all run at batch 64 on one thread in this process:
 ORT's InferenceSession.run (default graph optimizations, intra_op_num_threads=1) and
 `QuantizedNetwork.predict(x, runtime=...)` with the host profile ("onnxruntime") and the reference
 profile against ORT_DISABLE_ALL. Timed round-robin (one call of each per round, so a slow stretch of
-the shared host costs every case a round), medians over rounds; ratio = emulated / ORT (target <= 2).
+the shared host costs every case a round), medians over rounds; ratio = emulated / ORT (target <= 2);
+the spread: the quartiles of the per-round ratios (each round's two calls run back to back).
 """
 from __future__ import annotations
 
@@ -27,10 +29,13 @@ from fixedpoint.kernels import set_num_threads  # noqa: E402
 
 def quantized_models(directory, names):
     """{label: path} of the QDQ and QOperator U8S8 per-channel models of each bundled network."""
+    import logging
+
     import onnx
+    logging.getLogger().setLevel(logging.ERROR)   # quantize_static's pre-processing hints
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
     (x_cal, _), _ = fp.examples.digits_data()
-    paths = {}
+    paths = {f"{name} bundled QDQ": fp.examples.model_file(f"digits_{name}_qdq.onnx") for name in names}
     for name in names:
         for prepared in (False, True):
             net = getattr(fp.examples, f"digits_{name}")()
@@ -97,12 +102,14 @@ def main(argv=None):
                         times[id(case)][k].append(time.perf_counter() - start)
             for case in cases:
                 ort_t, emu_t = (float(np.median(t)) for t in times[id(case)])
-                rows.append((case[0], case[1], ort_t * 1e3, emu_t * 1e3, emu_t / ort_t))
-    print(f"| model | profile | ORT ms | emulated ms | ratio |  (batch {args.batch}, 1 thread, "
-          f"median of {args.rounds})")
-    print("|---|---|---:|---:|---:|")
-    for label, profile, ort_ms, emu_ms, ratio in rows:
-        print(f"| {label} | {profile} | {ort_ms:.3f} | {emu_ms:.3f} | {ratio:.2f} |")
+                paired = np.array(times[id(case)][1]) / np.array(times[id(case)][0])   # per round
+                q1, q3 = np.percentile(paired, [25, 75])
+                rows.append((case[0], case[1], ort_t * 1e3, emu_t * 1e3, emu_t / ort_t, q1, q3))
+    print(f"| model | profile | ORT ms | emulated ms | ratio | round ratios q1-q3 |  (batch {args.batch}, "
+          f"1 thread, medians of {args.rounds} rounds)")
+    print("|---|---|---:|---:|---:|---:|")
+    for label, profile, ort_ms, emu_ms, ratio, q1, q3 in rows:
+        print(f"| {label} | {profile} | {ort_ms:.3f} | {emu_ms:.3f} | {ratio:.2f} | {q1:.2f}-{q3:.2f} |")
     return rows
 
 

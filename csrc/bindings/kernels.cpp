@@ -23,6 +23,7 @@
 #include "kernels/gemm_affine.hpp"
 #include "kernels/gemm_ceiling.hpp"
 #include "kernels/gemm_vnni.hpp"
+#include "kernels/layout.hpp"
 #include "kernels/threads.hpp"
 
 namespace py = pybind11;
@@ -200,12 +201,12 @@ fxp::kern::PackedConvWeights pack_conv_weights(const py::array& w, Index groups)
 // dilated kernel that fits the padded input.
 template <class Packed>
 fxp::kern::ConvGeometry conv_geometry(const py::array& x, const Packed& w, std::array<Index, 2> stride,
-                                      std::array<Index, 2> dilation, std::array<Index, 4> pads) {
+                                      std::array<Index, 2> dilation, std::array<Index, 4> pads, bool channels_last = false) {
     fxp::kern::ConvGeometry g;
     g.batch = x.shape(0);
-    g.channels = x.shape(1);
-    g.height = x.shape(2);
-    g.width = x.shape(3);
+    g.channels = x.shape(channels_last ? 3 : 1);
+    g.height = x.shape(channels_last ? 1 : 2);
+    g.width = x.shape(channels_last ? 2 : 3);
     g.out_channels = w.out_channels;
     g.kernel_h = w.kernel_h;
     g.kernel_w = w.kernel_w;
@@ -271,12 +272,14 @@ fxp::kern::PackedConvGemm pack_conv_gemm(const py::array& w, Index groups, int o
                                      fxp::kern::KOrder(order), fxp::kern::Accum(accum));
 }
 
+// x: NCHW, or NHWC with x_channels_last; the result NCHW, or NHWC with out_channels_last.
 py::array conv2d_gemm(const py::array& x, const fxp::kern::PackedConvGemm& w, int32_t x_zero_point, const py::array& w_zero_point,
                       std::array<Index, 2> stride, std::array<Index, 2> dilation, std::array<Index, 4> pads,
-                      const std::optional<py::array>& bias, const std::optional<py::dict>& rq_params, int path) {
+                      const std::optional<py::array>& bias, const std::optional<py::dict>& rq_params, int path,
+                      bool x_channels_last, bool out_channels_last) {
     require_array(x, "x", 4);
     FXP_REQUIRE(has_dtype<int8_t>(x) || has_dtype<uint8_t>(x), "x must be int8 or uint8, got " + describe(x));
-    const fxp::kern::ConvGeometry g = conv_geometry(x, w, stride, dilation, pads);
+    fxp::kern::ConvGeometry g = conv_geometry(x, w, stride, dilation, pads, x_channels_last);
     const bool x_unsigned = has_dtype<uint8_t>(x);
     if (x_zero_point < (x_unsigned ? 0 : -128) || x_zero_point > (x_unsigned ? 255 : 127))
         throw std::invalid_argument("x_zero_point = " + std::to_string(x_zero_point) + " is outside the range of x's dtype");
@@ -296,7 +299,10 @@ py::array conv2d_gemm(const py::array& x, const fxp::kern::PackedConvGemm& w, in
     args.path = env_forces_portable() ? fxp::kern::Path::Portable : path_of(path);
     const auto rq = requantizer(rq_params, g.out_channels);
     args.rq = rq ? &*rq : nullptr;
-    py::array out = make_output(rq, py::dtype::of<int32_t>(), {g.batch, g.out_channels, g.out_h(), g.out_w()});
+    args.x_channels_last = x_channels_last;
+    args.out_channels_last = out_channels_last;
+    py::array out = out_channels_last ? make_output(rq, py::dtype::of<int32_t>(), {g.batch, g.out_h(), g.out_w(), g.out_channels})
+                                      : make_output(rq, py::dtype::of<int32_t>(), {g.batch, g.out_channels, g.out_h(), g.out_w()});
     args.out = out.mutable_data();
     {
         py::gil_scoped_release release;
@@ -304,6 +310,29 @@ py::array conv2d_gemm(const py::array& x, const fxp::kern::PackedConvGemm& w, in
         else fxp::kern::conv2d_gemm(static_cast<const int8_t*>(x.data()), g, w, args);
     }
     return out;
+}
+
+// y[b][c][r] = x[b][r][c] of a C-contiguous (B, R, C) array of 1-, 2-, 4- or 8-byte elements (NCHW <->
+// NHWC of 4-D activations: fixedpoint/kernels/layout.py); y is (B, C, R), of x's dtype.
+py::array transpose_batched(const py::array& x) {
+    require_array(x, "x", 3);
+    const py::ssize_t b = x.shape(0), r = x.shape(1), c = x.shape(2), size = x.itemsize();
+    FXP_REQUIRE(size == 1 || size == 2 || size == 4 || size == 8,
+                "x must have 1-, 2-, 4- or 8-byte elements, got " + describe(x));
+    FXP_REQUIRE(x.dtype().kind() != 'O', "x must not hold Python objects");
+    py::array y(x.dtype(), std::vector<py::ssize_t>{b, c, r});
+    const void* src = x.data();
+    void* dst = y.mutable_data();
+    {
+        py::gil_scoped_release release;
+        switch (size) {
+            case 1: fxp::kern::transpose_batched(static_cast<const uint8_t*>(src), b, r, c, static_cast<uint8_t*>(dst)); break;
+            case 2: fxp::kern::transpose_batched(static_cast<const uint16_t*>(src), b, r, c, static_cast<uint16_t*>(dst)); break;
+            case 4: fxp::kern::transpose_batched(static_cast<const uint32_t*>(src), b, r, c, static_cast<uint32_t*>(dst)); break;
+            default: fxp::kern::transpose_batched(static_cast<const uint64_t*>(src), b, r, c, static_cast<uint64_t*>(dst)); break;
+        }
+    }
+    return y;
 }
 
 fxp::kern::PackedFloatConv pack_float_conv_weights(const py::array& w, Index groups) {
@@ -432,11 +461,13 @@ PYBIND11_MODULE(_kernels, m) {
           py::arg("accumulation") = 0);
     m.def("pack_conv_gemm", &pack_conv_gemm, py::arg("w"), py::arg("groups"), py::arg("order"), py::arg("accumulation"));
     m.def("conv2d_gemm", &conv2d_gemm, py::arg("x"), py::arg("w"), py::arg("x_zero_point"), py::arg("w_zero_point"),
-          py::arg("stride"), py::arg("dilation"), py::arg("pads"), py::arg("bias"), py::arg("requantizer"), py::arg("path"));
+          py::arg("stride"), py::arg("dilation"), py::arg("pads"), py::arg("bias"), py::arg("requantizer"), py::arg("path"),
+          py::arg("x_channels_last") = false, py::arg("out_channels_last") = false);
     m.def("gemm_i16", &gemm_i16, py::arg("a"), py::arg("b"), py::arg("bias"), py::arg("a_zero_point"),
           py::arg("b_zero_point"), py::arg("requantizer"));
     m.def("conv2d", &conv2d, py::arg("x"), py::arg("w"), py::arg("x_zero_point"), py::arg("stride"), py::arg("dilation"),
           py::arg("pads"), py::arg("bias"), py::arg("requantizer"), py::arg("path"));
+    m.def("transpose_batched", &transpose_batched, py::arg("x"));
     m.def("pack_float_conv_weights", &pack_float_conv_weights, py::arg("w"), py::arg("groups"));
     m.def("conv2d_float", &conv2d_float, py::arg("x"), py::arg("w"), py::arg("stride"), py::arg("dilation"),
           py::arg("pads"), py::arg("bias"), py::arg("scale"), py::arg("shift"), py::arg("activation"), py::arg("lo"),

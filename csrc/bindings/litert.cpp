@@ -276,24 +276,30 @@ PYBIND11_MODULE(_litert, m) {
           });
 
     // ---- pooling ---------------------------------------------------------------------------------------
+    // x: NCHW, or NHWC when channels_last (the output then NHWC too).
     m.def("pool2d",
           [](bool average, const py::array_t<int8_t, py::array::c_style>& x, int fh, int fw, int sh, int sw, int pad_top,
-             int pad_left, py::ssize_t out_h, py::ssize_t out_w, int32_t lo, int32_t hi, bool avx2) -> py::array {
-              require(x.ndim() == 4, "x must be NCHW (4-D)");
+             int pad_left, py::ssize_t out_h, py::ssize_t out_w, int32_t lo, int32_t hi, bool avx2, bool channels_last) -> py::array {
+              require(x.ndim() == 4, std::string("x must be ") + (channels_last ? "NHWC" : "NCHW") + " (4-D)");
+              const py::ssize_t h = x.shape(channels_last ? 1 : 2), w = x.shape(channels_last ? 2 : 3);
+              const py::ssize_t c = x.shape(channels_last ? 3 : 1);
               require(fh >= 1 && fw >= 1 && sh >= 1 && sw >= 1 && pad_top >= 0 && pad_left >= 0 && pad_top < fh &&
                           pad_left < fw && out_h >= 1 && out_w >= 1,
                       "invalid pooling geometry");
-              require((out_h - 1) * sh - pad_top < x.shape(2) && (out_w - 1) * sw - pad_left < x.shape(3),
+              require((out_h - 1) * sh - pad_top < h && (out_w - 1) * sw - pad_left < w,
                       "a pooling window lies outside the input");
-              const lr::PoolArgs a{x.shape(0) * x.shape(1), x.shape(2), x.shape(3), out_h, out_w, fh, fw, sh, sw,
+              const lr::PoolArgs a{channels_last ? x.shape(0) : x.shape(0) * c, h, w, out_h, out_w, fh, fw, sh, sw,
                                    pad_top, pad_left, lr::Range{lo, hi}};
-              py::array_t<int8_t> out({x.shape(0), x.shape(1), out_h, out_w});
+              py::array_t<int8_t> out = channels_last ? py::array_t<int8_t>({x.shape(0), out_h, out_w, c})
+                                                      : py::array_t<int8_t>({x.shape(0), c, out_h, out_w});
               const int8_t* src = x.data();
               int8_t* dst = out.mutable_data();
               {
                   py::gil_scoped_release nogil;
-                  lr::pool2d(average, a, src, dst, avx2);
+                  lr::pool2d(average, a, src, dst, avx2, channels_last, c);
               }
               return out;
-          });
+          }, py::arg("average"), py::arg("x"), py::arg("fh"), py::arg("fw"), py::arg("sh"), py::arg("sw"), py::arg("pad_top"),
+          py::arg("pad_left"), py::arg("out_h"), py::arg("out_w"), py::arg("lo"), py::arg("hi"), py::arg("avx2"),
+          py::arg("channels_last") = false);
 }

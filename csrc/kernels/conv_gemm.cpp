@@ -10,7 +10,9 @@
 #include <type_traits>
 
 #include "fixed/requantize_fp32.hpp"
+#include "kernels/conv_dw_nhwc.hpp"
 #include "kernels/gemm_affine.hpp"
+#include "kernels/layout.hpp"
 #include "kernels/gemm_vnni.hpp"
 #include "kernels/pack_units.hpp"
 #include "kernels/threads.hpp"
@@ -48,7 +50,7 @@ PackedConvGemm pack_conv_gemm(const void* w, bool w_unsigned, Index o, Index cg,
     p.accum = accum;
     p.w_unsigned = w_unsigned;
     const Index og = o / groups, k = cg * kh * kw;
-    if (accum == Accum::Exact && cg == 1 && groups > 1) {
+    if (accum == Accum::Exact && cg == 1) {  // depthwise, or one input channel (a depth multiplier of O)
         p.depthwise.resize(size_t(o * k));
         for (Index i = 0; i < o * k; ++i)
             p.depthwise[size_t(i)] = w_unsigned ? int16_t(static_cast<const uint8_t*>(w)[i]) : int16_t(static_cast<const int8_t*>(w)[i]);
@@ -527,6 +529,40 @@ void conv2d_gemm(const T* x, const ConvGeometry& g, const PackedConvGemm& w, con
         throw std::invalid_argument("int16-pair accumulation needs exactly one unsigned operand (uint8 x int8)");
     if (g.batch == 0 || g.out_channels == 0) return;
     const int32_t zx = args.x_zero_point;
+    if (!w.depthwise.empty() && depthwise_nhwc_available(g, args.path)) {
+        DepthwiseArgs a;
+        a.x_zero_point = zx;
+        a.w_zero_point = args.w_zero_point;
+        a.w_zero_point_count = args.w_zero_point_count;
+        a.bias = args.bias;
+        a.rq = args.rq;
+        a.out = args.out;
+        a.x_channels_last = args.x_channels_last;
+        a.out_channels_last = args.out_channels_last;
+        conv2d_depthwise_nhwc(x, g, w.depthwise.data(), a);
+        return;
+    }
+    if (args.x_channels_last || args.out_channels_last) {  // the NCHW route, transposed around
+        std::vector<T> x_nchw;
+        const T* xs = x;
+        if (args.x_channels_last) {
+            x_nchw.resize(size_t(g.batch * image_size));
+            transpose_batched(x, g.batch, g.height * g.width, g.channels, x_nchw.data());
+            xs = x_nchw.data();
+        }
+        ConvGemmArgs a = args;
+        a.x_channels_last = a.out_channels_last = false;
+        const Index pixels = oh * ow;
+        if (!args.out_channels_last) return conv2d_gemm(xs, g, w, a);
+        with_out_type(args.rq ? args.rq->out_type : OutType::Int32, [&](auto o) {
+            using Out = decltype(o);
+            std::vector<Out> out_nchw(size_t(g.batch * g.out_channels * pixels));
+            a.out = out_nchw.data();
+            conv2d_gemm(xs, g, w, a);
+            transpose_batched(out_nchw.data(), g.batch, g.out_channels, pixels, static_cast<Out*>(args.out));
+        });
+        return;
+    }
     if (!w.depthwise.empty() && g.depthwise()) {  // the direct depthwise kernel on w - w_zero_point (exact)
         const Index per = g.kernel_h * g.kernel_w;
         std::vector<int16_t> wz(w.depthwise.size());

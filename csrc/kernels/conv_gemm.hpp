@@ -43,8 +43,9 @@ struct PackedConvGemm {
     // or VNNI).
     std::vector<PackedRows> quads, pairs;
     int32_t w_offset = 0;
-    // Depthwise (one input channel per group, groups > 1) with exact accumulation: the weights as
-    // given (O x kh x kw), for the direct depthwise kernel (conv.hpp) with w - w_zero_point.
+    // One input channel per group (depthwise, or a single-channel image) with exact accumulation: the
+    // weights as given (O x kh x kw), for the depthwise kernels (conv_dw_nhwc.hpp; conv.hpp with
+    // w - w_zero_point when groups > 1).
     std::vector<int16_t> depthwise;
 };
 
@@ -58,11 +59,16 @@ struct ConvGemmArgs {
     Index w_zero_point_count = 1;
     const int32_t* bias = nullptr;          // per output channel, or null
     const Requantizer* rq = nullptr;        // fused requantization, else int32 output
-    void* out = nullptr;                    // N x O x H_out x W_out
+    void* out = nullptr;                    // N x O x H_out x W_out (or N x H_out x W_out x O)
     Path path = Path::Auto;
+    bool x_channels_last = false;           // x is N x H x W x C memory
+    bool out_channels_last = false;         // out is N x H_out x W_out x O memory
 };
 
-// x: N x C x H x W (T = int8_t or uint8_t); the geometry must already be validated.
+// x: N x C x H x W (T = int8_t or uint8_t), or N x H x W x C with args.x_channels_last; the geometry
+// must already be validated. Depthwise layers with exact sums run conv_dw_nhwc.hpp's kernel on AVX2
+// CPUs (either layout in and out); the GEMM route takes and writes NCHW, other layouts transposed
+// around it (kernels/layout.hpp).
 template <class T>
 void conv2d_gemm(const T* x, const ConvGeometry& g, const PackedConvGemm& w, const ConvGemmArgs& args);
 

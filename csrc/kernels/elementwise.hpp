@@ -14,6 +14,8 @@
 #include <vector>
 
 #include "fixed/rounding.hpp"
+#include "cpu/features.hpp"
+#include "kernels/layout.hpp"
 #include "kernels/requantize.hpp"
 #include "kernels/threads.hpp"
 
@@ -178,35 +180,46 @@ struct PoolGeometry {
     }
 };
 
-// Max over the taps inside the input: padding never wins.
-template <class T>
-void max_pool2d(const T* x, const PoolGeometry& g, T* y) {
-    const int64_t w = g.w, dh = g.dilation[0], dw = g.dilation[1];
-    g.for_each_window(x, y, [=](const T* in, int64_t top, int64_t left, int64_t r0, int64_t r1, int64_t c0, int64_t c1) {
-        T m = std::numeric_limits<T>::min();
-        for (int64_t r = r0; r < r1; ++r) {
-            const T* row = in + (top + r * dh) * w + left;
-            for (int64_t k = c0; k < c1; ++k) m = std::max(m, row[k * dw]);
-        }
-        return m;
-    });
+// Max over the taps inside the input: padding never wins. Computed on chunks of planes in pixel-major
+// order (kernels/layout.hpp pool_planes), one vector max per tap.
+inline kern::PixelPool pixel_pool(const PoolGeometry& g) {
+    kern::PixelPool p;
+    p.h = g.h;
+    p.w = g.w;
+    p.out_h = g.out_h;
+    p.out_w = g.out_w;
+    p.kh = g.kernel[0];
+    p.kw = g.kernel[1];
+    p.sh = g.stride[0];
+    p.sw = g.stride[1];
+    p.dh = g.dilation[0];
+    p.dw = g.dilation[1];
+    p.pad_top = g.pads[0];
+    p.pad_left = g.pads[1];
+    return p;
 }
 
-// Exact int64 sum of the window divided by its count (the full kernel area with count_include_pad,
-// else the taps inside the input), rounded by method r.
+template <class T>
+void max_pool2d(const T* x, const PoolGeometry& g, T* y) {
+    const bool avx2 = cpu::has_avx2();
+    kern::pool_planes(x, g.n * g.c, pixel_pool(g), y,
+                      [&](const T* px, const kern::PixelPool& p, T* out) { kern::max_pool_pixels(px, p, out, avx2); });
+}
+
+// Exact sum of the window divided by its count (the full kernel area with count_include_pad, else the
+// taps inside the input), rounded by method r; pixel-major like max_pool2d. Sums are int32 for 8- and
+// 16-bit integers (|sum| < 2^31 for any window up to 2^16 taps), int64 for int32.
 template <class T>
 void avg_pool2d(const T* x, const PoolGeometry& g, bool count_include_pad, Rounding rounding, T* y) {
-    const int64_t w = g.w, area = g.kernel[0] * g.kernel[1];
+    const int64_t area = g.kernel[0] * g.kernel[1];
     with_rounding(rounding, [&](auto rc) {
         constexpr Rounding R = decltype(rc)::value;
-        g.for_each_window(x, y, [=](const T* in, int64_t top, int64_t left, int64_t r0, int64_t r1, int64_t c0, int64_t c1) {
-            int64_t sum = 0;
-            for (int64_t r = r0; r < r1; ++r) {
-                const T* row = in + (top + r) * w + left;
-                for (int64_t k = c0; k < c1; ++k) sum += row[k];
-            }
-            const int64_t count = count_include_pad ? area : (r1 - r0) * (c1 - c0);
-            return T(round_divide<R>(sum, count));  // a mean of T values is a T value
+        kern::pool_planes(x, g.n * g.c, pixel_pool(g), y, [&](const T* px, const kern::PixelPool& p, T* out) {
+            using Acc = std::conditional_t<(sizeof(T) <= 2), int32_t, int64_t>;
+            kern::sum_pool_pixels<T, Acc>(px, p, out, [=](const Acc* sums, std::ptrdiff_t m, int64_t taps, T* o) {
+                const int64_t count = count_include_pad ? area : taps;
+                for (std::ptrdiff_t i = 0; i < m; ++i) o[i] = T(round_divide<R>(int64_t(sums[i]), count));  // a mean of T values is a T value
+            }, cpu::has_avx2());
         });
     });
 }

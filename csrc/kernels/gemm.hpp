@@ -156,6 +156,7 @@ PackedCols pack_cols(const T* src, Index cols, Index k, Index col_stride, Index 
 // Only for a single K block (the kernel must see the whole sum).
 struct DirectFp32 {
     int bytes = 1;                     // 1 (int8/uint8) or 2 (int16)
+    bool unsigned_bytes = false;       // uint8 words (set by callers that pack bytes themselves)
     float lo = 0.0f, hi = 0.0f;
     int32_t zp = 0;
     const float* scale_row = nullptr;  // per row, or

@@ -162,6 +162,48 @@ struct Requantizer {
         });
     }
 
+    // rows x n accumulators (row r at acc + r * lda), column j being output channel c0 + j, into out
+    // (row r at out + r * ldo): apply_per_column of every row with one dispatch (channels-last data:
+    // a row is a pixel's channels, and a dispatch per row would cost as much as its few values).
+    template <class Out, class Acc>
+    void apply_tile(const Acc* acc, std::ptrdiff_t rows, std::ptrdiff_t lda, std::ptrdiff_t n, std::ptrdiff_t c0, Out* out,
+                    std::ptrdiff_t ldo) const {
+        if (rows <= 0 || n <= 0) return;
+        if constexpr (std::is_same<Acc, int32_t>::value && sizeof(Out) < 4) {
+            if (mode == RequantMode::MlasFp32) {
+                const int64_t lo = std::max<int64_t>(clamp_lo, std::numeric_limits<Out>::min());
+                const int64_t hi = std::min<int64_t>(clamp_hi, std::numeric_limits<Out>::max());
+                const float flo = float(lo - zero_point), fhi = float(hi - zero_point);
+                const int32_t zp = zero_point;
+                if (num_channels == 1) {
+                    const float s = scale[0];
+                    for (std::ptrdiff_t r = 0; r < rows; ++r) {
+                        const Acc* a = acc + r * lda;
+                        Out* o = out + r * ldo;
+                        loop(n, [=](std::ptrdiff_t j) { o[j] = Out(requantize_fp32(a[j], s, flo, fhi, zp)); });
+                    }
+                    return;
+                }
+                const float* s = scale + c0;
+                for (std::ptrdiff_t r = 0; r < rows; ++r) {
+                    const Acc* a = acc + r * lda;
+                    Out* o = out + r * ldo;
+                    loop(n, [=](std::ptrdiff_t j) { o[j] = Out(requantize_fp32(a[j], s[j], flo, fhi, zp)); });
+                }
+                return;
+            }
+        }
+        bool fits = true;
+        for (std::ptrdiff_t j = 0; j < n; ++j) fits = fits && int32_fits(params_at(c0 + j));
+        dispatch<Out, Acc>(fits, [&](auto op, auto fin) {
+            for (std::ptrdiff_t r = 0; r < rows; ++r) {
+                const Acc* a = acc + r * lda;
+                Out* o = out + r * ldo;
+                loop(n, [=, this](std::ptrdiff_t j) { o[j] = fin(op(a[j], params_at(c0 + j))); });
+            }
+        });
+    }
+
   private:
     template <class F>
     void loop(std::ptrdiff_t n, const F& f) const {

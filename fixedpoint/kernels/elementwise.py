@@ -8,6 +8,7 @@ import functools
 import numpy as np
 
 from .. import _requant
+from .layout import contiguous
 from .requantize import output_dtype, overflow_code, rounding_code
 
 POOL_DTYPES = (np.int8, np.uint8, np.int16, np.int32)
@@ -127,7 +128,7 @@ def _nchw(x):
     a = _integer_tensor(x, "x")
     if a.ndim != 4:
         raise ValueError(f"x must be an NCHW tensor (4-D), got shape {a.shape}")
-    return np.ascontiguousarray(a)
+    return contiguous(a)
 
 
 def max_pool2d(x, kernel, stride=None, padding=0, dilation=1):

@@ -20,11 +20,14 @@ Quantization parameters are given as floats exactly as stored in the model (floa
 zero points); every derivation (multipliers, shifts, float scales, activation bounds) happens in C++
 (csrc/ops/litert) in the precision the runtime uses.
 """
+import functools
+
 import numpy as np
 
 from .. import _litert
 from .conv import conv2d as _conv2d
 from .gemm import PackedWeights, gemm as _gemm
+from .layout import channels_last as _channels_last, contiguous as _contiguous
 from .requantize import Requantizer
 from .threads import get_kernel_path
 
@@ -41,12 +44,29 @@ def _avx2():
 
 
 # ---- argument checks ------------------------------------------------------------------------------
+def _memoized(fn):
+    """`fn` (a pure check-and-convert of scalar arguments) remembering its results per argument values
+    and types (a repeated layer's checks cost a dictionary lookup); unhashable arguments (arrays) take
+    the uncached call. Failing calls are not remembered: they raise again."""
+    cached = functools.lru_cache(maxsize=4096, typed=True)(fn)
+
+    @functools.wraps(fn)
+    def call(*args):
+        try:
+            return cached(*args)
+        except TypeError:   # an unhashable argument (or fn's own TypeError, raised again here)
+            return fn(*args)
+    return call
+
+
+@_memoized
 def resolver_code(resolver):
     if isinstance(resolver, str) and resolver.lower() in RESOLVERS:
         return RESOLVERS.index(resolver.lower())
     raise ValueError(f"resolver must be one of {', '.join(RESOLVERS)}; got {resolver!r}")
 
 
+@_memoized
 def activation_code(activation):
     """TFLite fused-activation code of a name ("RELU6", case-insensitive), a code 0..3, or None."""
     if activation is None:
@@ -58,6 +78,7 @@ def activation_code(activation):
     raise ValueError(f"activation must be one of {', '.join(ACTIVATIONS)} (or None); got {activation!r}")
 
 
+@_memoized
 def _scale(value, name):
     """A positive finite float32 scale, as the model stores it."""
     try:
@@ -76,6 +97,7 @@ def _scales(value, name):
     return np.ascontiguousarray(s)
 
 
+@_memoized
 def _dtype8(dtype, name="dtype"):
     dt = np.dtype(dtype) if not isinstance(dtype, np.dtype) else dtype
     if dt not in (np.dtype(np.int8), np.dtype(np.uint8)):
@@ -83,6 +105,7 @@ def _dtype8(dtype, name="dtype"):
     return dt
 
 
+@_memoized
 def _zero_point(value, dtype, name):
     info = np.iinfo(dtype)
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not info.min <= value <= info.max:
@@ -94,7 +117,7 @@ def _zero_point(value, dtype, name):
 def _array(value, name, dtypes, ndim=None):
     if not isinstance(value, np.ndarray):
         raise ValueError(f"{name} must be a numpy array, got {type(value).__name__}")
-    if value.dtype not in [np.dtype(d) for d in dtypes]:
+    if value.dtype not in dtypes and value.dtype not in [np.dtype(d) for d in dtypes]:
         raise ValueError(f"{name} must have dtype {' or '.join(np.dtype(d).name for d in dtypes)}, got {value.dtype}")
     if ndim is not None and value.ndim != ndim:
         raise ValueError(f"{name} must be {ndim}-D, got shape {value.shape}")
@@ -105,6 +128,11 @@ def _array(value, name, dtypes, ndim=None):
 def activation_range(activation, output_scale, output_zero_point, *, resolver, dtype=np.int8):
     """(lo, hi) of a fused activation in the output domain, as `resolver` quantizes its bounds:
     TFLite rounds 6/s half away from zero then adds the zero point; XNNPACK rounds 6/s + zp to even."""
+    return _activation_range(activation, output_scale, output_zero_point, resolver, dtype)
+
+
+@_memoized
+def _activation_range(activation, output_scale, output_zero_point, resolver, dtype):
     dt = _dtype8(dtype)
     return _litert.activation_range(resolver_code(resolver), activation_code(activation),
                                     _scale(output_scale, "output_scale"),
@@ -201,6 +229,7 @@ def _padding(padding, kernel, stride, dilation):
     raise ValueError(f"padding must be 'SAME' or 'VALID', got {padding!r}")
 
 
+@_memoized
 def _pair(v, name):
     if isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= 1:
         return (int(v), int(v))
@@ -319,8 +348,7 @@ _BINARY_OPS = ("add", "sub", "mul")
 
 def _tflite_tensor(x, name, dtypes=(np.int8,)):
     """x as a C-contiguous array in TFLite axis order (a transposed view is copied)."""
-    x = _array(x, name, dtypes)
-    return x if x.flags.c_contiguous else np.ascontiguousarray(x)
+    return _contiguous(_array(x, name, dtypes))
 
 
 def _binary(op, a, b, a_scale, a_zero_point, b_scale, b_zero_point, output_scale, output_zero_point, activation,
@@ -328,7 +356,7 @@ def _binary(op, a, b, a_scale, a_zero_point, b_scale, b_zero_point, output_scale
     a = _tflite_tensor(a, "a")
     b = _tflite_tensor(b, "b")
     try:
-        shape = np.broadcast_shapes(a.shape, b.shape)
+        shape = a.shape if a.shape == b.shape else np.broadcast_shapes(a.shape, b.shape)
     except ValueError:
         raise ValueError(f"shapes {a.shape} and {b.shape} do not broadcast") from None
     if len(shape) > 6:
@@ -366,6 +394,7 @@ def mul(a, b, *, a_scale, a_zero_point, b_scale, b_zero_point, output_scale, out
 # ---- one-input ops ----------------------------------------------------------------------------------
 _UNARY_OPS = ("relu", "relu6", "relu_n1_to_1", "leaky_relu", "hard_swish", "logistic", "tanh", "requantize")
 _BYTE_TYPES = (np.dtype(np.int8), np.dtype(np.uint8))
+_BYTE_NAMES = {np.dtype(np.int8): "int8", np.dtype(np.uint8): "uint8"}   # (numpy's dtype.name costs ~3 us)
 
 
 def _unary(op, x, input_scale, input_zero_point, output_scale, output_zero_point, resolver, dtype=None, alpha=0.0):
@@ -373,7 +402,7 @@ def _unary(op, x, input_scale, input_zero_point, output_scale, output_zero_point
     out_dt = x.dtype if dtype is None else _dtype8(dtype)
     return _litert.unary(_UNARY_OPS.index(op), resolver_code(resolver), x, _scale(input_scale, "input_scale"),
                          _zero_point(input_zero_point, x.dtype, "input_zero_point"), _scale(output_scale, "output_scale"),
-                         _zero_point(output_zero_point, out_dt, "output_zero_point"), out_dt.name, float(alpha),
+                         _zero_point(output_zero_point, out_dt, "output_zero_point"), _BYTE_NAMES[out_dt], float(alpha),
                          _avx2())
 
 
@@ -427,9 +456,9 @@ def quantize(x, *, output_scale, output_zero_point, resolver, dtype=np.int8, inp
     if isinstance(x, np.ndarray) and x.dtype == np.float32:
         if input_scale is not None or input_zero_point is not None:
             raise ValueError("a float32 input takes no input_scale / input_zero_point")
-        x = x if x.flags.c_contiguous else np.ascontiguousarray(x)
+        x = _contiguous(x)
         return _litert.quantize(resolver_code(resolver), x, _scale(output_scale, "output_scale"),
-                                _zero_point(output_zero_point, dt, "output_zero_point"), dt.name, _avx2())
+                                _zero_point(output_zero_point, dt, "output_zero_point"), _BYTE_NAMES[dt], _avx2())
     if input_scale is None or input_zero_point is None:
         raise ValueError("requantizing an integer x needs input_scale and input_zero_point "
                          "(x must be float32, int8 or uint8)")
@@ -480,6 +509,7 @@ def _bad_axis(a, ndim):
 
 
 # ---- data movement and pooling -------------------------------------------------------------------------
+@_memoized
 def _same_or_valid(padding, size, kernel, stride):
     """TFLite's pooling padding (ComputePaddingHeightWidth) as (before, after) per spatial axis."""
     p = padding.upper() if isinstance(padding, str) else None
@@ -506,8 +536,12 @@ def _pool(kind, x, filter_size, stride, padding, activation, output_scale, outpu
     runner = "xnnpack" if (resolver_code(resolver) == 2 and kind == "max" and s[0] <= k[0] and s[1] <= k[1]) \
         else "reference"
     lo, hi = activation_range(activation, output_scale, output_zero_point, resolver=runner)
-    x = x if x.flags.c_contiguous else np.ascontiguousarray(x)
-    return _litert.pool2d(kind == "avg", x, k[0], k[1], s[0], s[1], top, left, out_h, out_w, lo, hi, _avx2())
+    if _channels_last(x):   # NHWC memory (a LiteRT result): pooled as it is, the result NHWC memory too
+        y = _litert.pool2d(kind == "avg", x.transpose(0, 2, 3, 1), k[0], k[1], s[0], s[1], top, left, out_h, out_w,
+                           lo, hi, _avx2(), True)
+        return y.transpose(0, 3, 1, 2)
+    return _litert.pool2d(kind == "avg", _contiguous(x), k[0], k[1], s[0], s[1], top, left, out_h, out_w, lo, hi,
+                          _avx2())
 
 
 def max_pool2d(x, *, filter_size, stride, padding="VALID", activation=None, output_scale, output_zero_point, resolver):
@@ -556,7 +590,7 @@ def pad(x, paddings, *, output_zero_point, resolver, constant=None):
 def reshape(x, shape, *, resolver):
     """RESHAPE: the same values in TFLite (row-major) order."""
     resolver_code(resolver)
-    return np.ascontiguousarray(_array(x, "x", (np.int8, np.uint8))).reshape(shape)
+    return _contiguous(_array(x, "x", (np.int8, np.uint8))).reshape(shape)
 
 
 # ---- which ops XNNPACK takes -----------------------------------------------------------------------------

@@ -13,6 +13,7 @@ each affine layer is bound once per profile to the function computing it as that
 """
 from __future__ import annotations
 
+import functools
 from typing import Callable, NamedTuple, Sequence
 
 import numpy as np
@@ -99,6 +100,7 @@ class QuantizedNetwork:
         self.calibration_statistics = None
         self._fusion_plans: dict[tuple, dict] = {}   # requested outputs -> `_fusions`
         self._bound: dict[str, dict] = {}            # runtime name -> {layer: bound function}
+        self._affine_plans: dict[tuple, AffinePlan] = {}   # (runtime, outputs) -> `_affine_plan`
 
     @property
     def default_runtime(self) -> str | None:
@@ -235,12 +237,9 @@ class QuantizedNetwork:
             self._fusion_plans[requested] = fusions
         return fusions
 
-    def _compute(self, outputs, profile=None) -> Callable:
-        """The network's `compute` for these outputs: `_step` with the activation fusions
-        (power-of-two), or `_affine_step` with the layers bound to `profile`."""
-        if profile is not None:
-            functions = self._functions(profile)
-            return lambda layer, *args: self._affine_step(layer, args, functions, profile)
+    def _compute(self, outputs) -> Callable:
+        """The network's `compute` for these outputs (power-of-two): `_step` with the activation
+        fusions."""
         requested = tuple(self.network.output_names if outputs is None else outputs)
         fusions = self._fusions(requested)
 
@@ -273,28 +272,14 @@ class QuantizedNetwork:
                   for a, p in zip(args, ql.input_params)]
         return QTensor(ql(*stored), ql.output_params)
 
-    def _affine_step(self, layer, args, functions, profile):
-        """One layer of an affine network under `profile`. An integer input whose parameters differ
-        from what the layer reads is requantized through float, as a DequantizeLinear followed by a
-        QuantizeLinear computes it."""
-        bound = functions.get(layer.name)
-        if bound is None:
-            if not layer.input_ports and layer.name in self.input_params:
-                return QTensor(self._integer_input(layer.name, args[0]), self.input_params[layer.name])
-            return layer.forward(*[self._dequantize(a, profile) if type(a) is QTensor else a for a in args])
-        ql, function = bound
-        if ql is None:   # a float layer on the runtime's own float kernel
-            return function(*[self._dequantize(a, profile) if type(a) is QTensor else a for a in args])
-        stored = []
-        for a, p in zip(args, ql.input_params):
-            if p is None:   # a float port (the layer quantizes it itself, e.g. DynamicQuantizeLinear)
-                stored.append(self._dequantize(a, profile) if type(a) is QTensor else a)
-            elif type(a) is QTensor and a.params == p:
-                stored.append(a.q)
-            else:
-                stored.append(self._quantize_input(dequantize(a) if type(a) is QTensor else a, p, profile))
-        out = function(*stored)
-        return out if ql.output_params is None else QTensor(out, ql.output_params)
+    def _affine_plan(self, profile, requested: tuple) -> "AffinePlan":
+        """The execution plan of an affine network under `profile` for these outputs, built once
+        (see `AffinePlan`) and rebuilt when a quantized layer or the network was replaced."""
+        key = (profile.name, requested)
+        plan = self._affine_plans.get(key)
+        if plan is None or not plan.current(self):
+            plan = self._affine_plans[key] = AffinePlan(self, profile, requested)
+        return plan
 
     @staticmethod
     def _dequantize(tensor: QTensor, profile=None) -> np.ndarray:
@@ -318,7 +303,10 @@ class QuantizedNetwork:
             runtime=None) -> dict:
         """{name: QTensor or float32 array} for the requested layers (default: the outputs)."""
         profile = self._runtime(runtime)
-        return self.network.run(inputs, outputs=outputs, compute=self._compute(outputs, profile))
+        if profile is None:
+            return self.network.run(inputs, outputs=outputs, compute=self._compute(outputs))
+        requested = tuple(self.network.output_names if outputs is None else outputs)
+        return self._affine_plan(profile, requested).run(inputs)
 
     def predict(self, *x: np.ndarray, outputs: str | Sequence[str] | None = None, runtime=None):
         """Quantized inference. Without `outputs`: the network outputs as float32 (dequantized), or
@@ -328,8 +316,12 @@ class QuantizedNetwork:
         default `default_runtime`."""
         profile = self._runtime(runtime)
         names = [outputs] if isinstance(outputs, str) else outputs
-        result = self.network.run(self.network._input_dict(x), outputs=names,
-                                  compute=self._compute(names, profile))
+        inputs = self.network._input_dict(x)
+        if profile is None:
+            result = self.network.run(inputs, outputs=names, compute=self._compute(names))
+        else:
+            requested = tuple(self.network.output_names if names is None else names)
+            result = self._affine_plan(profile, requested).run(inputs)
         if outputs is not None:
             convert = lambda v: as_fi(v) if isinstance(v, QTensor) else v  # noqa: E731
         elif self.integer_outputs:
@@ -387,6 +379,128 @@ class QuantizedNetwork:
                 "input_params": {k: p.to_config() for k, p in self.input_params.items()},
                 "integer_outputs": self.integer_outputs}
         write_npz_bundle(path, meta, arrays)
+
+
+class AffinePlan:
+    """How an affine network runs under one runtime profile for one set of requested outputs,
+    worked out once: the layers to run in order, each with the function computing it (the bound
+    quantized layer, the runtime's float kernel or the layer's `forward`), the slots its inputs are
+    read from, and what each input needs on the way in, known in advance because every tensor's
+    kind is static (a quantized layer's output is integers with its `output_params`, float32 when
+    those are None (a float port); a float layer's is float32; an input is float unless given as
+    integers in `input_params`):
+
+    * integers entering a quantized layer with the parameters it reads: passed as they are;
+    * other integers entering a quantized layer: dequantized and quantized again (DQ → Q);
+    * a float value entering a quantized layer: quantized as the profile's `quantize` recipe says;
+    * integers entering a float layer or a quantized layer's float port: dequantized as the
+      profile's `dequantize` recipe says.
+
+    Values live in a list of slots as plain arrays (no per-layer wrapping, no comparison of
+    parameters per call); a slot is released after its last reader unless it is requested. The
+    requested values come back as `QTensor` (integers) or float32 arrays, as `Network.run` with
+    `QuantizedNetwork._affine_step` gave them before.
+    """
+
+    def __init__(self, qnet: QuantizedNetwork, profile, requested: tuple):
+        network = qnet.network
+        network._check_names(requested, "outputs")
+        self.network, self.qlayers = network, tuple(qnet.qlayers.items())
+        functions = qnet._functions(profile)
+        needed = network._ancestors(requested)
+        order = [name for name in network.layer_names if name in needed]
+        slot = {name: k for k, name in enumerate(order)}
+        last_use = {}
+        for name in order:
+            for source in network._sources[name]:
+                last_use[source] = name
+        params: dict[str, QuantParams | None] = {}   # each value's integer parameters, None = float
+        self.feeds, self.steps = [], []
+        for name in order:
+            layer, sources = network._layers[name], network._sources[name]
+            ql, function = functions.get(name, (None, None))
+            if not sources:   # an input layer: the caller's data
+                if function is None and name in qnet.input_params:
+                    function, params[name] = functools.partial(qnet._integer_input, name), qnet.input_params[name]
+                else:
+                    function, params[name] = function or layer.forward, None
+                self.feeds.append((name, function, slot[name]))
+                continue
+            if ql is None:   # a float layer: its inputs as floats
+                function = function or layer.forward
+                converters = [None if params[s] is None else self._dequantizer(profile, params[s])
+                              for s in sources]
+                params[name] = None
+            else:
+                converters = [self._converter(profile, params[s], p) for s, p in zip(sources, ql.input_params)]
+                params[name] = ql.output_params
+            released = tuple(slot[s] for s in dict.fromkeys(sources)
+                             if last_use[s] == name and s not in requested)
+            if len(sources) == 1:
+                self.steps.append((function, slot[sources[0]], converters[0], slot[name], released))
+            else:
+                self.steps.append((function, tuple(slot[s] for s in sources), tuple(converters),
+                                   slot[name], released))
+        self.size = len(order)
+        self.input_names = network.input_names
+        self.outputs = [(name, slot[name], params[name]) for name in requested]
+
+    def current(self, qnet: QuantizedNetwork) -> bool:
+        """Whether the network and its quantized layers are still those the plan was made from."""
+        if qnet.network is not self.network or len(qnet.qlayers) != len(self.qlayers):
+            return False
+        qlayers = qnet.qlayers
+        for name, ql in self.qlayers:
+            if qlayers.get(name) is not ql:
+                return False
+        return True
+
+    @staticmethod
+    def _dequantizer(profile, params):
+        """Integers leaving for a float layer: the profile's DEQUANTIZE / DequantizeLinear (the
+        "float32" formula on ORT's compiled DequantizeLinear where it takes the parameters)."""
+        from ..runtime.boundary import dequantize as runtime_dequantize
+        if profile.dequantize.get("formula") == "float32":
+            from .layers.ort_graph import dequantizer
+            return dequantizer(params)
+        return lambda q: runtime_dequantize(profile, q, params)
+
+    @staticmethod
+    def _converter(profile, have, want):
+        """What a value with parameters `have` (None: float) needs to enter as `want` (None: a float
+        port, which the layer quantizes itself, e.g. DynamicQuantizeLinear): nothing, DQ, DQ → Q,
+        or Q."""
+        from .layers.ort_graph import quantizer
+        if want is None:
+            return None if have is None else AffinePlan._dequantizer(profile, have)
+        quantize = quantizer(profile, want)
+        if have is None:
+            return quantize
+        if have == want:
+            return None
+        dequantize = AffinePlan._dequantizer(profile, have) if profile.dequantize.get("formula") == "float32" \
+            else have.dequantize
+        return lambda q: quantize(dequantize(q))
+
+    def run(self, inputs: dict) -> dict:
+        """{requested name: QTensor or float32 array} for `inputs` ({input layer: data})."""
+        missing = [name for name in self.input_names if name not in inputs]
+        if missing:
+            from ..nn.network import NetworkError
+            raise NetworkError(f"no data for input layers {missing}")
+        values = [None] * self.size
+        for name, function, k in self.feeds:
+            values[k] = function(inputs[name])
+        for function, source, converter, k, released in self.steps:
+            if type(source) is int:
+                x = values[source]
+                values[k] = function(x if converter is None else converter(x))
+            else:
+                values[k] = function(*[values[s] if c is None else c(values[s])
+                                       for s, c in zip(source, converter)])
+            for s in released:
+                values[s] = None
+        return {name: values[k] if p is None else QTensor(values[k], p) for name, k, p in self.outputs}
 
 
 def type_text(params: QuantParams) -> str:

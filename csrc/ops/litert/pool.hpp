@@ -3,16 +3,18 @@
 // gives the same values): the window is clipped to the input (padding taps are not counted), max
 // or sum of the taps; the average is (sum +- count / 2) / count with C truncation, i.e. rounded
 // half away from zero (fixed/rounding.hpp round_divide<Round>); then the activation clamp.
-// Each output row first reduces its window rows column by column (vectorised), then the columns.
+// Computed over pixel-major data (kernels/layout.hpp): one vector operation per window tap.
 #pragma once
 
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <vector>
 
 #include "fixed/rounding.hpp"
+#include "kernels/layout.hpp"
 #include "ops/litert/quant_params.hpp"
 
 namespace fxp {
@@ -34,76 +36,77 @@ inline int32_t divide_round_half_away(int32_t sum, int32_t count) {
     return sum < 0 ? -r : r;
 }
 
-inline void pool2d(bool average, const PoolArgs& a, const int8_t* x, int8_t* y, bool avx2) {
-    const std::ptrdiff_t w = a.w, out_h = a.out_h, out_w = a.out_w;
-    // Window rows of each output row and window columns of each output column, clipped to the input.
-    const std::size_t nh = std::size_t(out_h), nw = std::size_t(out_w);
-    std::vector<std::ptrdiff_t> row_lo(nh), row_hi(nh);
-    std::vector<int32_t> col_count(nw), row_count(nh);
-    for (std::ptrdiff_t oy = 0; oy < out_h; ++oy) {
-        row_lo[std::size_t(oy)] = std::max<std::ptrdiff_t>(oy * a.sh - a.pad_top, 0);
-        row_hi[std::size_t(oy)] = std::min<std::ptrdiff_t>(oy * a.sh - a.pad_top + a.fh, a.h);
-        row_count[std::size_t(oy)] = int32_t(row_hi[std::size_t(oy)] - row_lo[std::size_t(oy)]);
+// out[i] = the activation clamp of divide_round_half_away(sums[i], count), i < m. The vector form
+// computes TFLite's own integer expression, sign(s) * ((|s| + count / 2) / count) (the same value:
+// round half away from zero), with the truncated quotient of u = |s| + count / 2 < 2^25 formed as
+// u * inv in double, inv = 1 / count rounded up by two ulps: for u < 2^51 the product is at least the
+// exact quotient when that is an integer and below the next integer otherwise, so its truncation is
+// the exact one (and a multiplication costs a fraction of a division).
+inline void average_portable(const int32_t* sums, std::ptrdiff_t m, int32_t count, Range act, int8_t* out) {
+    for (std::ptrdiff_t i = 0; i < m; ++i) out[i] = int8_t(std::min(std::max(divide_round_half_away(sums[i], count), act.lo), act.hi));
+}
+
+__attribute__((target("avx2"))) inline void average_avx2(const int32_t* sums, std::ptrdiff_t m, int32_t count, Range act,
+                                                          int8_t* out) {
+    const double inv = std::nextafter(std::nextafter(1.0 / double(count), 2.0), 2.0);
+    const __m256d scale = _mm256_set1_pd(inv);
+    const __m128i half = _mm_set1_epi32(count / 2);
+    const __m128i lo = _mm_set1_epi32(act.lo), hi = _mm_set1_epi32(act.hi);
+    std::ptrdiff_t i = 0;
+    for (; i + 4 <= m; i += 4) {
+        const __m128i s = _mm_loadu_si128(reinterpret_cast<const __m128i*>(sums + i));
+        const __m128i u = _mm_add_epi32(_mm_abs_epi32(s), half);
+        const __m128i r = _mm256_cvttpd_epi32(_mm256_mul_pd(_mm256_cvtepi32_pd(u), scale));
+        __m128i v = _mm_sign_epi32(r, s);  // -r where the sum is negative (a zero sum gives 0 either way)
+        v = _mm_min_epi32(_mm_max_epi32(v, lo), hi);
+        const int32_t word = _mm_cvtsi128_si32(_mm_packs_epi16(_mm_packs_epi32(v, v), _mm_setzero_si128()));
+        std::memcpy(out + i, &word, 4);
     }
-    for (std::ptrdiff_t ox = 0; ox < out_w; ++ox)
-        col_count[std::size_t(ox)] = int32_t(std::min<std::ptrdiff_t>(ox * a.sw - a.pad_left + a.fw, w) -
-                                             std::max<std::ptrdiff_t>(ox * a.sw - a.pad_left, 0));
-    // Column reductions of each output row, stored with the left padding and enough right padding
-    // for the last window, the pads holding the operation's neutral value (so the columns need no
-    // clipping): a padded row has wp = pad_left + w + pad_right entries.
-    const std::ptrdiff_t pad_right = std::max<std::ptrdiff_t>((out_w - 1) * a.sw + a.fw - a.pad_left - w, 0);
-    const std::ptrdiff_t wp = a.pad_left + w + pad_right;
-    const int32_t neutral = average ? 0 : INT32_MIN;
-    std::vector<int32_t> col(std::size_t(out_h * wp), neutral);
-    std::vector<int32_t> acc(std::size_t(out_h * out_w));
-    int32_t* colp = col.data() + a.pad_left;  // colp[oy * wp + x] for x in [-pad_left, w + pad_right)
-    int32_t* accp = acc.data();
-    const std::ptrdiff_t* py0 = row_lo.data();
-    const std::ptrdiff_t* py1 = row_hi.data();
-    const int32_t* rc = row_count.data();
-    const int32_t* cc = col_count.data();
-    const std::ptrdiff_t sw = a.sw, fw = a.fw;
-    const Range act = a.act;
-    for (std::ptrdiff_t p = 0; p < a.planes; ++p) {
-        const int8_t* plane = x + p * a.h * w;
-        int8_t* out = y + p * out_h * out_w;
-        for_rows(avx2, out_h, w, [=](std::ptrdiff_t oy, std::ptrdiff_t i) { colp[oy * wp + i] = plane[py0[oy] * w + i]; });
-        for (int ky = 1; ky < a.fh; ++ky) {
-            // Rows past the clip repeat the first row: weight 0 in a sum, a harmless repeat in a max.
-            if (average)
-                for_rows(avx2, out_h, w, [=](std::ptrdiff_t oy, std::ptrdiff_t i) {
-                    const std::ptrdiff_t r = py0[oy] + ky;
-                    const int32_t use = r < py1[oy];
-                    colp[oy * wp + i] += use * plane[(use ? r : py0[oy]) * w + i];
-                });
-            else
-                for_rows(avx2, out_h, w, [=](std::ptrdiff_t oy, std::ptrdiff_t i) {
-                    const std::ptrdiff_t r = py0[oy] + ky < py1[oy] ? py0[oy] + ky : py0[oy];
-                    colp[oy * wp + i] = std::max<int32_t>(colp[oy * wp + i], plane[r * w + i]);
-                });
-        }
-        const int32_t* cfirst = colp - a.pad_left;  // cfirst[oy * wp + ox * sw + kx]: window column kx
-        for_rows(avx2, out_h, out_w, [=](std::ptrdiff_t oy, std::ptrdiff_t ox) { accp[oy * out_w + ox] = cfirst[oy * wp + ox * sw]; });
-        for (std::ptrdiff_t kx = 1; kx < fw; ++kx) {
-            if (average)
-                for_rows(avx2, out_h, out_w, [=](std::ptrdiff_t oy, std::ptrdiff_t ox) {
-                    accp[oy * out_w + ox] += cfirst[oy * wp + ox * sw + kx];
-                });
-            else
-                for_rows(avx2, out_h, out_w, [=](std::ptrdiff_t oy, std::ptrdiff_t ox) {
-                    accp[oy * out_w + ox] = std::max(accp[oy * out_w + ox], cfirst[oy * wp + ox * sw + kx]);
-                });
-        }
-        if (average)
-            for_rows(avx2, out_h, out_w, [=](std::ptrdiff_t oy, std::ptrdiff_t ox) {
-                const int32_t v = divide_round_half_away(accp[oy * out_w + ox], rc[oy] * cc[ox]);
-                out[oy * out_w + ox] = int8_t(std::min(std::max(v, act.lo), act.hi));
-            });
-        else
-            for_rows(avx2, out_h, out_w, [=](std::ptrdiff_t oy, std::ptrdiff_t ox) {
-                out[oy * out_w + ox] = int8_t(std::min(std::max(accp[oy * out_w + ox], act.lo), act.hi));
-            });
+    for (; i < m; ++i) out[i] = int8_t(std::min(std::max(divide_round_half_away(sums[i], count), act.lo), act.hi));
+}
+
+// The windows of one pooling over pixel-major data (kernels/layout.hpp): max or rounded average of
+// the taps inside the input, then the activation clamp. Max and sum do not depend on the order of the
+// taps or on the layout, so NCHW planes (transposed in chunks) and NHWC images give the same values.
+inline void pool_pixels(bool average, const kern::PixelPool& p, const int8_t* x, int8_t* y, Range act, bool avx2) {
+    if (average) {
+        kern::sum_pool_pixels<int8_t, int32_t>(x, p, y, [=](const int32_t* sums, std::ptrdiff_t m, int64_t count, int8_t* out) {
+            if (avx2) average_avx2(sums, m, int32_t(count), act, out);
+            else average_portable(sums, m, int32_t(count), act, out);
+        }, avx2);
+        return;
     }
+    kern::max_pool_pixels(x, p, y, avx2);
+    if (act.lo > -128 || act.hi < 127) {
+        const int8_t lo = int8_t(std::max(act.lo, -128)), hi = int8_t(std::min(act.hi, 127));
+        const std::ptrdiff_t n = p.batches * p.out_h * p.out_w * p.vec;
+        for (std::ptrdiff_t i = 0; i < n; ++i) y[i] = std::min(std::max(y[i], lo), hi);
+    }
+}
+
+// x: NCHW (channels_last false: planes = N C) or NHWC (channels_last: planes = N, channels = C) int8.
+inline void pool2d(bool average, const PoolArgs& a, const int8_t* x, int8_t* y, bool avx2, bool channels_last = false,
+                   std::ptrdiff_t channels = 1) {
+    kern::PixelPool p;
+    p.h = a.h;
+    p.w = a.w;
+    p.out_h = a.out_h;
+    p.out_w = a.out_w;
+    p.kh = a.fh;
+    p.kw = a.fw;
+    p.sh = a.sh;
+    p.sw = a.sw;
+    p.pad_top = a.pad_top;
+    p.pad_left = a.pad_left;
+    if (channels_last) {
+        p.batches = a.planes;
+        p.vec = channels;
+        pool_pixels(average, p, x, y, a.act, avx2);
+        return;
+    }
+    kern::pool_planes(x, a.planes, p, y, [&](const int8_t* px, const kern::PixelPool& q, int8_t* out) {
+        pool_pixels(average, q, px, out, a.act, avx2);
+    });
 }
 
 }  // namespace litert

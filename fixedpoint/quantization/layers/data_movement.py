@@ -61,6 +61,14 @@ def _resize_nhwc(layer, runtime):
     return run
 
 
+def _unfused(layer, runtime):
+    """DQ → the float operator → Q (no graph optimizations): a pure move of values with equal DQ/Q
+    parameters gives the integers moved (Q(DQ(q)) = q), computed so; Resize interpolates in float."""
+    if layer.type_name == "Resize2D":
+        return float_route(layer, runtime)
+    return moving(lambda layer: layer.layer.forward)(layer, runtime)
+
+
 @register_affine_kind("Flatten", "Reshape", "Transpose", "Dropout", "Identity", "Resize2D")
 class AffineDataMovementKind(AffineKind):
     """Flatten, Reshape, Transpose, Dropout, Identity and Resize on affine integers. Formulas by
@@ -69,5 +77,6 @@ class AffineDataMovementKind(AffineKind):
     NCHW "Resize" as the layer's forward, or "ResizeNHWC" `_resize_nhwc`), "float", "litert" (`_litert`)."""
 
     COMPUTE = {"ort-graph": ort_graph({**{op: moving(lambda layer: layer.layer.forward) for op in (
-        "Flatten", "Reshape", "Transpose", "Identity", "Squeeze", "Unsqueeze", "Resize")}, "ResizeNHWC": _resize_nhwc}),
+        "Flatten", "Reshape", "Transpose", "Identity", "Squeeze", "Unsqueeze", "Resize")}, "ResizeNHWC": _resize_nhwc,
+        "": _unfused}),
         "float": float_route, "litert": _litert}

@@ -46,7 +46,7 @@ class AffineFullyConnectedKind(AffineLinearKind):
 
     ORT_OPS = ("QLinearMatMul", "QGemm")
 
-    def integer_function(self, layer, requantizer, accumulation, flip_input):
+    def integer_function(self, layer, requantizer, accumulation, flip_input, channels_last=False):
         fused, after = self.split(requantizer)
         packed = kernels.pack_weights(np.ascontiguousarray(layer.weights.T))
         zx = int(layer.input_params[0].zero_point[0]) + (128 if flip_input else 0)

@@ -143,9 +143,11 @@ class AffineLinearKind(AffineKind):
         return (fused, None) if fused is not None else (None, requantizer)
 
     def bind_integer(self, layer, runtime):
-        """Exact int32 sums and the runtime's requantizer (LiteRT, and hand-made affine layers)."""
+        """Exact int32 sums and the runtime's requantizer (LiteRT, and hand-made affine layers). Under
+        LiteRT, whose other formulas read TFLite's NHWC order, results are NHWC memory."""
         runtime.choice(layer, "accumulation", ("exact",))
-        return self.integer_function(layer, self.requantizer(layer, runtime), None, False)
+        return self.integer_function(layer, self.requantizer(layer, runtime), None, False,
+                                     channels_last=runtime.family == "litert")
 
     def ort_accumulation(self, layer, runtime, op):
         """(the accumulation MLAS uses for this layer on the profile's CPU, whether the activation
@@ -181,10 +183,11 @@ class AffineLinearKind(AffineKind):
             return float_ports_function(layer, acc)
         return self.integer_function(layer, self.requantizer(layer, runtime), acc, flipped)
 
-    def integer_function(self, layer, requantizer, accumulation, flip_input):
+    def integer_function(self, layer, requantizer, accumulation, flip_input, channels_last=False):
         """f(x) computing the layer's sums with `accumulation` (None: exact) and `requantizer` (a
         `Requantizer`, or a LiteRT requantizer applied as `split` says); `flip_input`: x is int8 but
-        enters the sums as uint8 x ^ 0x80 with zero point + 128."""
+        enters the sums as uint8 x ^ 0x80 with zero point + 128; `channels_last`: a 4-D result may be
+        NHWC memory (the values are the same)."""
         raise NotImplementedError
 
 

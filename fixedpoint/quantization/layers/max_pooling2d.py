@@ -63,9 +63,10 @@ def litert_pool(function_name):
 class AffineMaxPoolingKind(AffineKind):
     """Max pooling of affine integers. Formulas by recipe "compute": "ort-graph" (ORT drops the DQ/Q
     pair around MaxPool when both have the same parameters and takes the maximum of the integers; a
-    positive scale keeps the order, so it is exact), "float", "litert" (TFLite MAX_POOL_2D; data:
+    positive scale keeps the order, so it is exact; the unfused DQ → MaxPool → Q gives the same numbers
+    and runs so too), "float", "litert" (TFLite MAX_POOL_2D; data:
     optional `activation`; LiteRT has no global max pooling, a REDUCE_MAX is not imported)."""
 
-    COMPUTE = {"ort-graph": ort_graph({"MaxPool": moving(_max_of), "GlobalMaxPool": moving(_max_of)}),
+    COMPUTE = {"ort-graph": ort_graph({"MaxPool": moving(_max_of), "GlobalMaxPool": moving(_max_of), "": moving(_max_of)}),
                "float": float_route, "litert": litert_pool("max_pool2d")}
 

@@ -141,15 +141,66 @@ def _float_layer_function(float_layer, runtime, hint=None):
 RUNTIME_FLOAT_FUNCTIONS["onnxruntime"] = _float_layer_function
 
 
+_BYTES = (np.dtype(np.int8), np.dtype(np.uint8))
+
+
+def _ort_module():
+    try:
+        from ...kernels import onnxruntime as module
+    except ImportError:
+        return None
+    return module
+
+
+def dequantizer(params):
+    """q -> float32((q - zp) * scale) (`QuantParams.dequantize`, ONNX DequantizeLinear): for per-tensor
+    8-bit parameters ORT's own DequantizeLinear kernel with the arguments checked once here (the same
+    bits in one compiled pass instead of numpy's three), else `params.dequantize`."""
+    module = _ort_module()
+    if module is None or params.per_channel or params.dtype not in _BYTES:
+        return params.dequantize
+    scale = np.array([params.scale[0]], np.float32)
+    zero_point = np.array([params.zero_point[0]], params.dtype)
+    kernel, isa, dtype = module._ort.dequantize_linear, module._isa, params.dtype
+
+    def run(q):
+        if type(q) is not np.ndarray or q.dtype != dtype or q.size == 0:
+            return params.dequantize(q)
+        q = np.ascontiguousarray(q)
+        return kernel(q, scale, zero_point, 1, 1, q.size, isa(None))
+    return run
+
+
+def quantizer(runtime, params):
+    """x -> integers with `params` as `runtime.boundary.quantize` computes them; for the ORT recipe
+    (true float32 division, ORT's QuantizeLinear kernel) and per-tensor 8-bit parameters, that kernel
+    called with the arguments checked once here."""
+    from ...runtime.boundary import quantize
+    recipe = runtime.quantize
+    module = _ort_module()
+    if module is None or recipe.get("formula") == "litert" or recipe.get("division") != "float32" or \
+            recipe.get("kernel") != "onnxruntime" or params.per_channel or params.dtype not in _BYTES:
+        return lambda x: quantize(runtime, x, params)
+    scale = np.array([params.scale[0]], np.float32)
+    zero_point = np.array([params.zero_point[0]], params.dtype)
+    kernel, isa = module._ort.quantize_linear, module._isa
+
+    def run(x):
+        if type(x) is not np.ndarray or x.dtype != np.float32 or x.size == 0:
+            return quantize(runtime, x, params)
+        x = np.ascontiguousarray(x)
+        return kernel(x, scale, zero_point, 1, 1, x.size, isa(None))
+    return run
+
+
 def float_route(layer, runtime):
     """DequantizeLinear of each input, the float operator, QuantizeLinear of the output: how ORT runs a
     QDQ node group it does not fuse, and every QDQ group with graph optimizations disabled."""
-    from ...runtime.boundary import quantize
     forward = float_kernel(layer, runtime)
-    inputs, output = layer.input_params, layer.output_params
+    dequantizers, quantize = [dequantizer(p) for p in layer.input_params], quantizer(runtime, layer.output_params)
 
     def run(*q):
-        return quantize(runtime, forward(*[p.dequantize(v) for p, v in zip(inputs, q)]), output)
+        return quantize(forward(*[d(v) for d, v in zip(dequantizers, q)]))
     return run
 
 
@@ -165,11 +216,13 @@ def same_params_route(layer, runtime, move):
 
 def ort_graph(ops: dict):
     """The "ort-graph" entry of a kind's COMPUTE table: the operator ORT runs for the layer
-    (`ort_op`) looked up in `ops` (operator → f(layer, runtime)); "" runs `float_route`."""
+    (`ort_op`) looked up in `ops` (operator → f(layer, runtime)); "" runs `float_route`, or `ops[""]`
+    where the kind gives one (an operator that only moves or selects values: the same numbers on the
+    integers when the DQ/Q parameters agree, `same_params_route`)."""
     def bind(layer, runtime):
         op = ort_op(layer, runtime)
         if not op:
-            return float_route(layer, runtime)
+            return ops.get("", float_route)(layer, runtime)
         make = ops.get(op)
         if make is None:
             raise RuntimeNotSupportedError(

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ...kernels.layout import channels_last
 from .base import AffineKind, register_affine_kind
 
 
@@ -31,6 +32,11 @@ class AffinePadKind(AffineKind):
 
         def run(x):
             shape = pad.output_shape(x.shape)
+            if x.ndim == 4 and channels_last(x):   # NHWC memory (LiteRT's convolutions): padded as it is
+                y = np.full((shape[0], shape[2], shape[3], shape[1]), fill, x.dtype)
+                inner = tuple(slice(b, b + n) for (b, _), n in zip(pad.pads, x.shape[1:]))
+                y[(slice(None),) + inner[1:] + inner[:1]] = x.transpose(0, 2, 3, 1)
+                return y.transpose(0, 3, 1, 2)
             y = np.full(shape, fill, x.dtype)   # np.pad's own overhead dominated small tensors
             y[(slice(None),) + tuple(slice(b, b + n) for (b, _), n in zip(pad.pads, x.shape[1:]))] = x
             return y
