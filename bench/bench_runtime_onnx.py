@@ -5,9 +5,11 @@
 The bundled QDQ models (`fp.examples.model_file("digits_{cnn,mobilenet}_qdq.onnx")`) and, for each
 bundled digits network (prepared and as trained), the models onnxruntime's quantize_static makes of
 it (QDQ and QOperator, U8S8 per channel), all run at batch 64 on one thread in this process:
-ORT's InferenceSession.run (default graph optimizations, intra_op_num_threads=1) and
-`QuantizedNetwork.predict(x, runtime=...)` with the host profile ("onnxruntime") and the reference
-profile against ORT_DISABLE_ALL. Timed round-robin (one call of each per round, so a slow stretch of
+ORT's InferenceSession.run (intra_op_num_threads=1) and `QuantizedNetwork.predict(x, runtime=...)`,
+per profile against the session it emulates: the host profile ("onnxruntime") against default
+optimizations, "onnxruntime-avx2-precise" against session.x64quantprecision=1, "onnxruntime-reference"
+against ORT_DISABLE_ALL, and "onnxruntime-vnni" (emulated on any host) against this host's default
+session (the real VNNI kernels are not on this machine; ORT's time here stands for it). Timed round-robin (one call of each per round, so a slow stretch of
 the shared host costs every case a round), medians over rounds; ratio = emulated / ORT (target <= 2);
 the spread: the quartiles of the per-round ratios (each round's two calls run back to back).
 """
@@ -61,13 +63,20 @@ def quantized_models(directory, names):
     return paths
 
 
-def session(path, disable=False):
+# profile -> the ORT session configuration it is timed against
+SESSIONS = {"onnxruntime": "default", "onnxruntime-vnni": "default", "onnxruntime-avx2-precise": "precise",
+            "onnxruntime-reference": "disable"}
+
+
+def session(path, config="default"):
     import onnxruntime as ort
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
     options.inter_op_num_threads = 1
-    if disable:
+    if config == "disable":
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    elif config == "precise":
+        options.add_session_config_entry("session.x64quantprecision", "1")
     return ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
 
 
@@ -76,6 +85,7 @@ def main(argv=None):
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--models", default="cnn,mobilenet")
+    parser.add_argument("--profiles", default=",".join(SESSIONS), help="comma-separated, of " + ", ".join(SESSIONS))
     args = parser.parse_args(argv)
     set_num_threads(1)
     (_, _), (x_val, _) = fp.examples.digits_data()
@@ -86,8 +96,8 @@ def main(argv=None):
             qnet = fp.import_onnx(path)
             feed = session(path).get_inputs()[0].name
             cases = []
-            for profile, disable in (("onnxruntime", False), ("onnxruntime-reference", True)):
-                ort_session = session(path, disable)
+            for profile in args.profiles.split(","):
+                ort_session = session(path, SESSIONS[profile])
                 cases.append((label, profile, lambda s=ort_session: s.run(None, {feed: x}),
                               lambda p=profile: qnet.predict(x, runtime=p)))
             times = {id(c): ([], []) for c in cases}
