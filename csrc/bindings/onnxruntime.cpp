@@ -508,8 +508,8 @@ py::array mlas_pool(int kind, const py::array& x, py::ssize_t planes, const std:
                     const std::vector<py::ssize_t>& out, const std::vector<py::ssize_t>& kernel,
                     const std::vector<py::ssize_t>& stride, const std::vector<py::ssize_t>& pad,
                     const std::vector<py::ssize_t>& out_shape, int isa) {
-    FXP_REQUIRE(kind >= 0 && kind <= 3, "kind must be 0 (max), 1 (average excluding pads), 2 (including pads) or 3 "
-                                        "(including pads, ceil mode)");
+    FXP_REQUIRE(kind >= 0 && kind <= 4, "kind must be 0 (max), 1 (average excluding pads), 2 (including pads), or "
+                                        "pool.cc's own loop: 3 (including pads), 4 (excluding pads)");
     const fxp::ort::MlasPoolGeometry g = mlas_pool_geometry(in, out, kernel, stride, pad);
     const float* xs = typed<float>(x, "x", planes * g.in_size());
     py::array_t<float> y(out_shape);

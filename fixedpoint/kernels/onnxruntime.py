@@ -826,12 +826,16 @@ def max_pool(x, *, kernel_shape, strides=None, pads=None, dilations=None, ceil_m
 
 
 def average_pool_float(x, *, kernel_shape, strides=None, pads=None, count_include_pad=False, ceil_mode=False,
-                       auto_pad="NOTSET", isa=None):
+                       auto_pad="NOTSET", opset=13, isa=None):
     """ONNX AveragePool on float32 (MLAS MlasPool): window sums in MLAS's order (column sums first for
     2-D/3-D windows with a last stride <= 2), divided by the valid cell count or the kernel size.
-    ceil_mode with count_include_pad takes pool.cc's own loop (cells in order; divided by the cells
+    AveragePool of `opset` 19 on, and ceil_mode with count_include_pad before it, take pool.cc's own
+    loop (AveragePool2DTask: cells in row-major order; divided by the valid cells, or by the cells
     inside the padded input), as ORT 1.32 does."""
-    kind = (3 if ceil_mode else 2) if count_include_pad else 1
+    if int(opset) >= 19 or (ceil_mode and count_include_pad):
+        kind = 3 if count_include_pad else 4
+    else:
+        kind = 2 if count_include_pad else 1
     return _float_pool(kind, x, kernel_shape, strides, pads, ceil_mode, auto_pad, "AveragePool", isa)
 
 

@@ -171,7 +171,7 @@ def decide(imp, name, record, data) -> dict:
         result[FIELDS[graph]] = fused_op(imp, record, data, in_types, out_type, precise)
     if in_types and data.get("weights") is not None:
         result["ort_activation_dtype"] = in_types[0].name
-    if node.op_type == "Softmax":
+    if node.op_type in ("Softmax", "AveragePool"):   # their ORT kernels depend on the opset
         result["ort_opset"] = imp.opset
     return result
 

@@ -339,6 +339,9 @@ class QuantizedImporter(Importer):
         quantized = {name for name, record in self.records.items()
                      if record.out_params is not None or record.float_output or record.origin == "integer"}
         hints = ort_fusion.nchwc_hints(self, quantized)   # ORT's NCHWc rewrite of the float operators
+        for layer in network.layers:   # ORT's float AveragePool kernel depends on the opset (19: its own loop)
+            if layer.type_name == "AveragePooling2D" and layer.name not in quantized:
+                hints.setdefault(layer.name, {})["opset"] = self.opset
         for name, record in self.records.items():
             if name not in quantized:
                 continue

@@ -50,12 +50,13 @@ def _pads(layer, x, kernel, dilation):
     return list(resolve_padding(layer.padding, x.shape[2:], kernel, layer.stride, dilation))
 
 
-def nchwc_float_function(float_layer, layout: str, hint=None, constant_weights: bool = True):
+def nchwc_float_function(float_layer, layout: str, hint=None, constant_weights: bool = True, nchw=None):
     """f(x) computing the float layer as ORT's NCHWc kernel with the layout's block, or None when ORT
     keeps the layer in NCHW (then the caller's NCHW function applies). `hint`: the importer's
     per-block hint for this layer ({"8": ..., "16": ...}) or None. `constant_weights`: whether a
     convolution's weights are float initializers (False between DequantizeLinear and QuantizeLinear,
-    where the weights come out of a DequantizeLinear ORT does not fold)."""
+    where the weights come out of a DequantizeLinear ORT does not fold). `nchw`: the layer's NCHW
+    function, for pools whose rewrite depends on the run-time channel count."""
     if layout == "nchw":
         return None
     block = BLOCKS[layout]
@@ -81,7 +82,7 @@ def nchwc_float_function(float_layer, layout: str, hint=None, constant_weights: 
             if k.nchwc_pool_applies(x.shape[1], block, count_include_pad=layer.count_include_pad,
                                     ceil_mode=layer.ceil_mode):
                 return k.average_pool_nchwc(x, **options)
-            return k.average_pool_float(x, **options)
+            return nchw(x)
         return average_pool
 
     if note != "nchwc":   # converted only after a graph input or an NCHWc output (the importer's hint)
@@ -90,5 +91,5 @@ def nchwc_float_function(float_layer, layout: str, hint=None, constant_weights: 
     def global_average_pool(x):
         if k.nchwc_pool_applies(x.shape[1], block):
             return k.global_average_pool_nchwc(x)
-        return k.global_average_pool_float(x)
+        return nchw(x)
     return global_average_pool

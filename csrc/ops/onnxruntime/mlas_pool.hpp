@@ -27,10 +27,13 @@
 
 namespace fxp::ort {
 
-// AverageCeilIncludePad: pool.cc routes ceil_mode with count_include_pad to its own loop (not MLAS):
-// the generic order, divided by the cells inside the padded input (windows past the tail padding count
-// only up to it).
-enum class PoolKind : int { Max = 0, AverageExcludePad = 1, AverageIncludePad = 2, AverageCeilIncludePad = 3 };
+// The Task kinds are pool.cc's own loop (pool_functors.h AveragePool2DTask), not MLAS: ORT runs every
+// AveragePool of opset 19 on that way, and ceil_mode with count_include_pad before it. The generic
+// order, divided by the valid cells (exclude pad) or by the cells inside the padded input (include
+// pad: windows past the tail padding count only up to it).
+enum class PoolKind : int { Max = 0, AverageExcludePad = 1, AverageIncludePad = 2, AverageTaskIncludePad = 3,
+                            AverageTaskExcludePad = 4 };
+inline bool pool_task(PoolKind k) { return k == PoolKind::AverageTaskIncludePad || k == PoolKind::AverageTaskExcludePad; }
 
 struct MlasPoolGeometry {
     int dims = 2;
@@ -69,9 +72,9 @@ inline void pool_generic(PoolKind kind, const MlasPoolGeometry& g, const float* 
                     for (std::ptrdiff_t i1 = lo[1]; i1 < hi[1]; ++i1)
                         for (std::ptrdiff_t i2 = lo[2]; i2 < hi[2]; ++i2)
                             m = pool_reduce_scalar(kind, m, x[(i0 * g.in[1] + i1) * g.in[2] + i2]);
-                if (kind == PoolKind::AverageExcludePad) m = div(m, float(valid));
+                if (kind == PoolKind::AverageExcludePad || kind == PoolKind::AverageTaskExcludePad) m = div(m, float(valid));
                 else if (kind == PoolKind::AverageIncludePad) m = div(m, float(ksize));
-                else if (kind == PoolKind::AverageCeilIncludePad) m = div(m, float(padded));
+                else if (kind == PoolKind::AverageTaskIncludePad) m = div(m, float(padded));
                 y[(o0 * g.out[1] + o1) * g.out[2] + o2] = m;
             }
 }
@@ -219,7 +222,7 @@ FXP_ORT_AVX2 inline void pool_vector_avx2(PoolKind kind, const MlasPoolGeometry&
         pool_vector_plane<__m256>(kind, g, x + c * g.in_size(), y + c * g.out_size(), buf, acc, cols);
 }
 
-// MlasPool over `planes` images (AverageCeilIncludePad: pool.cc's loop) (batch * channels) of geometry g.
+// MlasPool over `planes` images (batch * channels) of geometry g (the Task kinds: pool.cc's loop).
 inline void mlas_pool(PoolKind kind, const MlasPoolGeometry& g, const float* x, float* y, std::ptrdiff_t planes, Isa isa) {
     bool global = true, small = true;
     for (int d = 0; d < g.dims; ++d) {
@@ -227,9 +230,9 @@ inline void mlas_pool(PoolKind kind, const MlasPoolGeometry& g, const float* x, 
                   g.tail[size_t(d)] == 0;
         small &= g.kernel[size_t(d)] <= 32;
     }
-    if (kind == PoolKind::AverageCeilIncludePad) global = false;
+    if (pool_task(kind)) global = false;
     bool vector = false;
-    if (kind != PoolKind::AverageCeilIncludePad && !global && g.dims >= 2 && g.stride[size_t(g.dims - 1)] <= 2 && small) {
+    if (!pool_task(kind) && !global && g.dims >= 2 && g.stride[size_t(g.dims - 1)] <= 2 && small) {
         std::ptrdiff_t remaining = kPoolReductionBuffer - kPoolReductionPadding;
         const std::ptrdiff_t pl = g.head[size_t(g.dims - 1)], pr = g.tail[size_t(g.dims - 1)];
         remaining = remaining >= pl ? remaining - pl : 0;

@@ -46,7 +46,7 @@ def ort_op(layer, runtime) -> str:
     return str(op)
 
 
-def _conv(k, layer):
+def _conv(k, layer, opset):
     w, b = layer.learnables["Weights"], layer.learnables.get("Bias")
 
     def run(x):
@@ -56,58 +56,56 @@ def _conv(k, layer):
     return run
 
 
-def _gemm(k, layer):
+def _gemm(k, layer, opset):
     w, b = layer.learnables["Weights"], layer.learnables.get("Bias")
     return lambda x: k.gemm_float(x.reshape(x.shape[0], -1), w, b, trans_b=True)
 
 
-def _average_pool(k, layer):
+def _average_pool(k, layer, opset):
     def run(x):
         pads = resolve_padding(layer.padding, x.shape[2:], layer.pool_size, layer.stride, (1, 1))
         return k.average_pool_float(x, kernel_shape=layer.pool_size, strides=layer.stride, pads=list(pads),
-                                    count_include_pad=layer.count_include_pad, ceil_mode=layer.ceil_mode)
+                                    count_include_pad=layer.count_include_pad, ceil_mode=layer.ceil_mode,
+                                    opset=opset)
     return run
 
 
-def _batch_norm(k, layer):
+def _batch_norm(k, layer, opset):
     p = layer.learnables
     return lambda x: k.batch_norm_float(x, p["Scale"], p["Offset"], p["TrainedMean"], p["TrainedVariance"],
                                         epsilon=layer.epsilon)
 
 
 # float layer type -> (the fixedpoint.kernels.onnxruntime function computing ORT's float kernel, a
-# builder of f(x) from the module and the float layer); other types run the layer's own `forward`
+# builder of f(x) from the module, the float layer and the model's opset); other types run the layer's
+# own `forward`
 FLOAT_KERNELS = {
     "Convolution2D": ("conv_float", _conv),
     "FullyConnected": ("gemm_float", _gemm),
     "BatchNormalization": ("batch_norm_float", _batch_norm),
     "AveragePooling2D": ("average_pool_float", _average_pool),
-    "GlobalAveragePooling2D": ("global_average_pool_float", lambda k, layer: k.global_average_pool_float),
-    "Softmax": ("softmax_float", lambda k, layer: lambda x: k.softmax_float(x, axis=layer.axis)),
-    "Sigmoid": ("sigmoid_float", lambda k, layer: k.sigmoid_float),
-    "Tanh": ("tanh_float", lambda k, layer: k.tanh_float),
+    "GlobalAveragePooling2D": ("global_average_pool_float", lambda k, layer, opset: k.global_average_pool_float),
+    "Softmax": ("softmax_float", lambda k, layer, opset: lambda x: k.softmax_float(x, axis=layer.axis)),
+    "Sigmoid": ("sigmoid_float", lambda k, layer, opset: k.sigmoid_float),
+    "Tanh": ("tanh_float", lambda k, layer, opset: k.tanh_float),
 }
 
 
-def ort_float_function(float_layer, layout="nchw", hint=None, constant_weights=True):
+def ort_float_function(float_layer, layout="nchw", hint=None, constant_weights=True, opset=13):
     """ORT's own float kernel (MLAS) for a float layer, from `fixedpoint.kernels.onnxruntime`, or None
     when `FLOAT_KERNELS` names none for its type (or the module lacks it). `layout` "nchwc8" /
-    "nchwc16": the NCHWc kernel where ORT's NchwcTransformer rewrites the layer (runtime/onnxruntime_nchwc.py)."""
-    if layout != "nchw":
-        from ...runtime.onnxruntime_nchwc import nchwc_float_function
-        nchwc = nchwc_float_function(float_layer, layout, hint, constant_weights)
-        if nchwc is not None:
-            return lambda *xs: nchwc(*[np.ascontiguousarray(x, np.float32) for x in xs])
+    "nchwc16": the NCHWc kernel where ORT's NchwcTransformer rewrites the layer (runtime/onnxruntime_nchwc.py).
+    `opset`: the model's (ORT runs AveragePool-19 on its own loop, not MLAS)."""
+    function = None
     entry = FLOAT_KERNELS.get(float_layer.type_name)
-    if entry is None:
-        return None
-    try:
+    if entry is not None:
         from ...kernels import onnxruntime as module
-    except ImportError:
+        function = entry[1](module, float_layer, opset)
+    if layout != "nchw":   # the NCHWc kernel where ORT rewrites the layer; `function` where it does not
+        from ...runtime.onnxruntime_nchwc import nchwc_float_function
+        function = nchwc_float_function(float_layer, layout, hint, constant_weights, function) or function
+    if function is None:
         return None
-    if not hasattr(module, entry[0]):
-        return None
-    function = entry[1](module, float_layer)
     return lambda *xs: function(*[np.ascontiguousarray(x, np.float32) for x in xs])
 
 
@@ -125,17 +123,19 @@ def float_kernel(layer, runtime):
     # between DQ and Q: a convolution's weights come out of a DequantizeLinear (never NCHWc); pooling may be
     layout = "nchw" if runtime.choice(layer, "graph", tuple(GRAPH_FIELDS)) == "as-written" \
         else layout_of(layer, runtime)
-    return ort_float_function(float_layer, layout, getattr(layer, "ort_nchwc", None), constant_weights=False) \
-        or float_layer.forward
+    return ort_float_function(float_layer, layout, getattr(layer, "ort_nchwc", None), constant_weights=False,
+                              opset=int(getattr(layer, "ort_opset", 13))) or float_layer.forward
 
 
 def _float_layer_function(float_layer, runtime, hint=None):
     """A float layer of an ORT network (no DQ/Q around it) runs on ORT's float kernel too; `hint`: what
-    the importer recorded about ORT's NCHWc rewrite of it (runtime/onnxruntime_nchwc.py)."""
+    the importer recorded about ORT's NCHWc rewrite of it (runtime/onnxruntime_nchwc.py) and, under
+    "opset", the model's opset where the kernel depends on it."""
     if float_layer.type_name not in runtime.ops:
         return None
     runtime.choice(float_layer, "float", ("mlas",))
-    return ort_float_function(float_layer, layout_of(float_layer, runtime), hint)
+    return ort_float_function(float_layer, layout_of(float_layer, runtime), hint,
+                              opset=int((hint or {}).get("opset", 13)))
 
 
 RUNTIME_FLOAT_FUNCTIONS["onnxruntime"] = _float_layer_function

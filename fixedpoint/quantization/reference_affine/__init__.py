@@ -106,14 +106,14 @@ def layer_function(ql, profile):
 
 
 def _hint(qnet, layer):
-    """What the importer recorded about ORT's NCHWc rewrite of a float layer (or None)."""
+    """What the importer recorded about ORT's NCHWc rewrite of a float layer, and its opset (or None)."""
     return (qnet.options or {}).get("runtime_float_hints", {}).get(layer.name)
 
 
 def float_layer_function(layer, profile, hint=None):
     """A float layer of an affine network: the runtime's float kernel where mlas_float re-derives it
     (MLAS's, Eigen's batch normalization, one-rounding element-wise operators, data movement)."""
-    function = _float_function(layer, profile.family)
+    function = _float_function(layer, profile.family, opset=int((hint or {}).get("opset", 13)))
     if profile.family == "onnxruntime":   # Conv / pooling in NCHWc where ORT's NchwcTransformer rewrites them
         function = ort_nchwc_function(layer, profile, hint, True, function)
     if function is None:
