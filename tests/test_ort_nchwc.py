@@ -64,17 +64,17 @@ def block(tmp_path_factory):
 
 
 def _profile(block):
-    """The profile standing for this host's ORT: its NCHWc block and its integer kernels must both match."""
-    from fixedpoint.runtime import RuntimeNotSupportedError as NotSupported, host_runtime
+    """The profile standing for this host's ORT (its NCHWc block and its integer kernels), when its
+    block is `block` (the other block is checked against the reference below)."""
+    from fixedpoint.runtime import RUNTIMES, RuntimeNotSupportedError as NotSupported, host_runtime
     try:
         host = host_runtime()
     except NotSupported as error:   # a CPU without AVX2
         pytest.skip(str(error))
-    wanted = {8: "onnxruntime-avx2", 16: "onnxruntime-vnni"}[block]
-    if host != wanted:
-        pytest.skip(f"this host runs NCHWc in blocks of {block} with the integer kernels of {host!r}: no profile "
-                    f"covers that pair (AVX-512F without VNNI, or AVX-VNNI without AVX-512F)")
-    return wanted
+    layout = RUNTIMES[host].ops["Convolution2D"]["float-layout"]
+    if layout != f"nchwc{block}":
+        pytest.skip(f"this host's ORT ({host!r}) runs NCHWc float layers as {layout}, not in blocks of {block}")
+    return host
 
 
 GEOMETRIES = [((3, 3), (1, 1), (1, 1, 1, 1), (1, 1)), ((1, 1), (1, 1), (0, 0, 0, 0), (1, 1)),

@@ -216,7 +216,8 @@ def test_linear_resize(tmp_path, digits, fmt, transform, scales):
 
 
 # --- float layers ORT rewrites to NCHWc (MLAS's NCHWc kernels in the reference) --------------------------------
-NCHWC_PROFILES = ("onnxruntime-avx2", "onnxruntime-avx2-precise", "onnxruntime-vnni")   # float-layout nchwc8 / 16
+NCHWC_PROFILES = tuple(p for p in ORT_PROFILES   # float-layout nchwc8 / 16
+                       if RUNTIMES[p].ops["Convolution2D"].get("float-layout", "nchw") != "nchw")
 
 
 def _check_nchwc(qnet, x, refused=()):

@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from fixedpoint.runtime import RUNTIMES
 from fixedpoint.runtime.__main__ import recipes_page
 
@@ -52,3 +54,25 @@ def test_a_cpu_without_avx2_gets_an_error_not_another_cpus_numbers(monkeypatch):
     with pytest.raises(RuntimeNotSupportedError, match="without AVX2"):
         qnet.predict(x)                                   # the imported model's default is "onnxruntime"
     assert qnet.predict(x, runtime="onnxruntime-vnni").shape == (1, 10)   # a named profile still runs
+
+
+@pytest.mark.parametrize("features, profile", [
+    ({"avx2": True}, "onnxruntime-avx2"),
+    ({"avx2": True, "avx512f": True, "avx512bw": True, "avx512vl": True}, "onnxruntime-avx512"),
+    ({"avx2": True, "avx512f": True, "avx512bw": True, "avx512vl": True, "avx512vnni": True}, "onnxruntime-vnni"),
+    ({"avx2": True, "avx_vnni": True}, "onnxruntime-avxvnni"),
+    ({"avx2": True, "avx_vnni": True, "avx512f": True, "avx512bw": True, "avx512vl": True, "avx512vnni": True},
+     "onnxruntime-vnni"),
+])
+def test_host_mapping(monkeypatch, features, profile):
+    """What a CPU's features make of "onnxruntime": the accumulation (VNNI or not) and the NCHWc block
+    (AVX-512F or not) each change ORT's numbers, so each combination has its profile."""
+    from fixedpoint import kernels
+    from fixedpoint.runtime import get_runtime, host_runtime
+    monkeypatch.setattr(kernels, "cpu_features", lambda: dict(features))
+    real = kernels.host_ort_profile
+    monkeypatch.setattr(kernels, "host_ort_profile", lambda f=None: real(features if f is None else f))
+    assert host_runtime() == profile and get_runtime("onnxruntime").name == profile
+    recipe = get_runtime(profile).ops["Convolution2D"]
+    assert recipe["accumulation"] == ("vnni" if "vnni" in profile else "avx2")
+    assert recipe["float-layout"] == ("nchwc16" if features.get("avx512f") else "nchwc8")

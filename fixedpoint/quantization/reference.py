@@ -11,7 +11,7 @@ that the fast path can be checked against it bit for bit, layer by layer.
     acts = predict_reference(qnet, x, outputs=["conv_1"])   # == qnet.predict(x, outputs=[...])
 
 Affine networks (scales and zero points: ONNX Runtime and LiteRT) have their own independent path,
-`fixedpoint/quantization/reference_affine.py`; `predict_reference` dispatches to it (with `runtime=`).
+`fixedpoint/quantization/reference_affine/` (docs/reference-affine.md); `predict_reference` dispatches to it (with `runtime=`).
 """
 from __future__ import annotations
 

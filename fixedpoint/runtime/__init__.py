@@ -13,12 +13,12 @@ import platform
 import pandas as pd
 
 from . import (litert, litert_optimized, litert_reference, onnxruntime_avx2, onnxruntime_avx2_precise,
-               onnxruntime_reference, onnxruntime_vnni)
+               onnxruntime_avx512, onnxruntime_avxvnni, onnxruntime_reference, onnxruntime_vnni)
 from .profile import RuntimeNotSupportedError, RuntimeProfile
 
 RUNTIMES: dict[str, RuntimeProfile] = {p.name: p for p in (
     onnxruntime_avx2.PROFILE, onnxruntime_avx2_precise.PROFILE, onnxruntime_vnni.PROFILE,
-    onnxruntime_reference.PROFILE, litert.PROFILE, litert_optimized.PROFILE, litert_reference.PROFILE)}
+    onnxruntime_avxvnni.PROFILE, onnxruntime_avx512.PROFILE, onnxruntime_reference.PROFILE, litert.PROFILE, litert_optimized.PROFILE, litert_reference.PROFILE)}
 
 HOST_ALIAS = "onnxruntime"
 
@@ -39,13 +39,18 @@ def host_ort_isa() -> str:
 
 
 def host_runtime() -> str:
-    """The ONNX Runtime profile of this machine: AVX-512 VNNI or AVX-VNNI -> "onnxruntime-vnni" (MLAS
-    accumulates u8·s8 exactly with vpdpbusd); AVX2, and AVX-512BW without VNNI (MLAS's Avx512Core
-    kernels pair and saturate as the AVX2 ones do, docs/runtimes-onnxruntime-accumulation.md) ->
-    "onnxruntime-avx2"; without AVX2, `RuntimeNotSupportedError` (see `host_ort_isa`)."""
-    if host_ort_isa() == "vnni":
-        return onnxruntime_vnni.PROFILE.name
-    return onnxruntime_avx2.PROFILE.name
+    """The ONNX Runtime profile of this machine, by what changes ORT's numbers: exact u8·s8 sums
+    (vpdpbusd: AVX-512 VNNI or AVX-VNNI) or int16 pairs that saturate (AVX2, and AVX-512BW without
+    VNNI, whose Avx512Core kernels pair as the AVX2 ones do: docs/runtimes-onnxruntime-accumulation.md),
+    and the NCHWc block of ORT's float layers (16 with AVX-512F, else 8):
+    AVX-512 VNNI -> "onnxruntime-vnni", AVX-VNNI alone -> "onnxruntime-avxvnni", AVX-512 without VNNI
+    -> "onnxruntime-avx512", AVX2 -> "onnxruntime-avx2"; without AVX2, `RuntimeNotSupportedError`
+    (see `host_ort_isa`)."""
+    from ..kernels import cpu_features
+    isa, avx512 = host_ort_isa(), bool(cpu_features().get("avx512f"))
+    if isa == "vnni":
+        return (onnxruntime_vnni if avx512 else onnxruntime_avxvnni).PROFILE.name
+    return (onnxruntime_avx512 if isa == "avx512bw" else onnxruntime_avx2).PROFILE.name
 
 
 def get_runtime(name) -> RuntimeProfile:
