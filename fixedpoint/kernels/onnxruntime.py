@@ -565,6 +565,19 @@ def conv_output_shape(in_spatial, kernel_shape, strides=None, pads=None, dilatio
     return out, head, tail
 
 
+def _conv_channels(X, W, group):
+    """(batch, input channels, output channels) of a float convolution, its group checked against them."""
+    if isinstance(group, bool) or not isinstance(group, numbers.Integral) or group < 1:
+        raise ValueError(f"group must be a positive int, got {group!r}")
+    n, c = X.shape[:2]
+    m, cg = W.shape[:2]
+    if c % group or m % group or cg != c // group:
+        raise ValueError(f"channels do not match: x has {c}, w {W.shape} with group={group}")
+    if X.size == 0 or W.size == 0:
+        raise ValueError("empty inputs are not supported")
+    return n, c, m
+
+
 def conv_float(x, w, b=None, *, strides=None, pads=None, dilations=None, group=1, auto_pad="NOTSET", threads=1,
                isa=None):
     """ONNX Conv on float32 as ORT's Conv<float> kernel runs it on MLAS (MlasConv, convolve.cpp): the
@@ -579,14 +592,7 @@ def conv_float(x, w, b=None, *, strides=None, pads=None, dilations=None, group=1
     X, W = _float_array(x, "x"), _float_array(w, "w")
     if X.ndim < 3 or X.ndim > 5 or W.ndim != X.ndim:
         raise ValueError(f"conv_float takes x of rank 3 to 5 and w of the same rank, got {X.shape} and {W.shape}")
-    if isinstance(group, bool) or not isinstance(group, numbers.Integral) or group < 1:
-        raise ValueError(f"group must be a positive int, got {group!r}")
-    n, c = X.shape[:2]
-    m, cg = W.shape[:2]
-    if c % group or m % group or cg != c // group:
-        raise ValueError(f"channels do not match: x has {c}, w {W.shape} with group={group}")
-    if X.size == 0 or W.size == 0:
-        raise ValueError("empty inputs are not supported")
+    n, c, m = _conv_channels(X, W, group)
     sp, k = list(X.shape[2:]), list(W.shape[2:])
     out, head, tail = conv_output_shape(sp, k, strides, pads, dilations, auto_pad)
     d = len(sp)
@@ -597,7 +603,7 @@ def conv_float(x, w, b=None, *, strides=None, pads=None, dilations=None, group=1
         B = _float_array(b, "b")
         if B.shape != (m,):
             raise ValueError(f"bias must have shape ({m},), got {B.shape}")
-    return _ort.conv_float(X, W, B, n, group, cg, m // group, sp, out, k, dil, s, head + tail, _threads(threads),
+    return _ort.conv_float(X, W, B, n, group, c // group, m // group, sp, out, k, dil, s, head + tail, _threads(threads),
                            _isa(isa), [n, m] + out)
 
 
@@ -674,14 +680,7 @@ def conv_float_nchwc(x, w, b=None, *, strides=None, pads=None, dilations=None, g
     X, W = _float_array(x, "x"), _float_array(w, "w")
     if X.ndim != 4 or W.ndim != 4:
         raise ValueError(f"conv_float_nchwc takes 4-D x and w (NCHW, OIHW), got {X.shape} and {W.shape}")
-    if isinstance(group, bool) or not isinstance(group, numbers.Integral) or group < 1:
-        raise ValueError(f"group must be a positive int, got {group!r}")
-    n, c = X.shape[:2]
-    m, cg = W.shape[:2]
-    if c % group or m % group or cg != c // group:
-        raise ValueError(f"channels do not match: x has {c}, w {W.shape} with group={group}")
-    if X.size == 0 or W.size == 0:
-        raise ValueError("empty inputs are not supported")
+    n, c, m = _conv_channels(X, W, group)
     try:
         code, count = _NCHWC_ACTIVATIONS[activation]
     except (KeyError, TypeError):
@@ -707,7 +706,7 @@ def conv_float_nchwc(x, w, b=None, *, strides=None, pads=None, dilations=None, g
         S = _float_array(sum, "sum")
         if S.shape != (n, m, out[0], out[1]):
             raise ValueError(f"sum must have the output's shape {(n, m, out[0], out[1])}, got {S.shape}")
-    return _ort.nchwc_conv(X, W, B, S, n, group, cg, m // group, sp, out, k, dil, s, head + tail, code,
+    return _ort.nchwc_conv(X, W, B, S, n, group, c // group, m // group, sp, out, k, dil, s, head + tail, code,
                            params[0], params[1], block, _isa(isa))
 
 
