@@ -20,9 +20,19 @@ def test_recipes_page_is_the_generated_one():
     assert [line[5:-1] for line in page.splitlines() if line.startswith("### `")] == list(RUNTIMES)
 
 
-def test_command_line_lists_profiles_and_prints_recipes():
-    run = lambda *a: subprocess.run([sys.executable, "-m", "fixedpoint.runtime", *a],  # noqa: E731
-                                    capture_output=True, text=True, check=True).stdout
+def run_module(tmp_path, *args):
+    """`python -m fixedpoint.runtime ARGS` on the package this process imported (installed or built in
+    place), not a source tree that happens to be the working directory."""
+    import os
+
+    import fixedpoint
+    package_parent = os.path.dirname(os.path.dirname(fixedpoint.__file__))
+    return subprocess.run([sys.executable, "-m", "fixedpoint.runtime", *args], capture_output=True, text=True,
+                          cwd=tmp_path, env=dict(os.environ, PYTHONPATH=package_parent), timeout=300)
+
+
+def test_command_line_lists_profiles_and_prints_recipes(tmp_path):
+    run = lambda *a: run_module(tmp_path, *a).stdout  # noqa: E731
     listing = run()
     for name in ["onnxruntime", *RUNTIMES]:
         assert f"| {name} |" in listing
@@ -30,9 +40,8 @@ def test_command_line_lists_profiles_and_prints_recipes():
     assert one.startswith("### `litert-reference`") and "reference_integer_ops::ConvPerChannel" in one
 
 
-def test_unknown_profile_is_named():
-    out = subprocess.run([sys.executable, "-m", "fixedpoint.runtime", "onnxruntime-arm"],
-                         capture_output=True, text=True)
+def test_unknown_profile_is_named(tmp_path):
+    out = run_module(tmp_path, "onnxruntime-arm")
     assert out.returncode == 2 and out.stderr.startswith("error: unknown runtime 'onnxruntime-arm'")
     assert "Traceback" not in out.stderr
 
