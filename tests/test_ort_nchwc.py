@@ -523,3 +523,48 @@ def test_float_conv_with_dequantized_weights_stays_nchw(tmp_path, block):
     assert np.array_equal(got, expected)
     w = (init["Wq"].astype(np.float32) * init["ws"]).astype(np.float32)
     assert not np.array_equal(k.conv_float_nchwc(x, w, init["B"], pads=(1, 1, 1, 1), block=block), expected)
+
+
+def test_a_float_conv_with_its_batch_norm_is_refused_not_silently_unfolded(tmp_path):
+    """A float Conv whose only reader is a float BatchNormalization (quantize_static of a model with batch
+    norms, the pair excluded): every optimized ORT graph folds the BatchNormalization into the weights and
+    bias in float32 (ConvBNFusion), which changes the float results (measured: a third of the conv1/relu1
+    values by an ulp). Not emulated, so the optimized profiles refuse, naming both; the as-written profile
+    runs the pair and equals ORT_DISABLE_ALL."""
+    from onnxruntime import quantization
+    (x_cal, _), (x_val, _) = fp.examples.digits_data()
+    source = tmp_path / "cnn_bn.onnx"
+    onnx.save(fp.export_onnx(fp.examples.digits_cnn()), str(source))   # batch norms not folded
+    feed = onnx.load(str(source)).graph.input[0].name
+
+    class Reader(quantization.CalibrationDataReader):
+        def __init__(self):
+            self.batches = iter([{feed: x_cal[i:i + 64]} for i in range(0, 256, 64)])
+
+        def get_next(self):
+            return next(self.batches, None)
+    path = tmp_path / "cnn_bn_q.onnx"
+    quantization.quantize_static(str(source), str(path), Reader(), quant_format=quantization.QuantFormat.QDQ,
+                                 activation_type=quantization.QuantType.QUInt8,
+                                 weight_type=quantization.QuantType.QInt8, nodes_to_exclude=["conv1", "conv1_bn"])
+    # the evidence: ORT's optimized graph lost conv1_bn (the others sit between DQ and Q), and relu1 changed
+    probe = onnx.load(str(path))
+    relu = next(n for n in probe.graph.node if n.name == "relu1").output[0]
+    probe.graph.output.append(helper.make_tensor_value_info(relu, TensorProto.FLOAT, None))
+    _, optimized = _optimized(probe, {feed: x_val}, tmp_path / "opt.onnx")
+    count = lambda nodes: sum(n.op_type == "BatchNormalization" for n in nodes)  # noqa: E731
+    assert count(optimized.node) == count(probe.graph.node) - 1 and "conv1_bn" not in {n.name for n in optimized.node}
+    qnet = fp.import_onnx(str(path))
+    for profile in ("onnxruntime-avx2", "onnxruntime-vnni", "onnxruntime-avx2-precise"):
+        with pytest.raises(RuntimeNotSupportedError, match="'conv1'.*ConvBNFusion.*'conv1_bn'.*prepare_network"):
+            qnet.predict(x_val[:4], runtime=profile)
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    written = ort.InferenceSession(probe.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    y, relu_written = written.run(None, {feed: x_val})
+    assert np.array_equal(qnet.predict(x_val, runtime="onnxruntime-reference"), y)
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    fused = ort.InferenceSession(probe.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    assert not np.array_equal(fused.run(None, {feed: x_val})[1], relu_written)

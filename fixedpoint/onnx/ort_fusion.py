@@ -283,6 +283,20 @@ def nchwc_hints(imp, quantized) -> dict:
         return len(imp.readers.get(tensor, [])) + (tensor in imp.graph_outputs)
 
     graph_inputs = {value.name for value in imp.graph.input}
+    for node in imp.graph.node:   # ConvBNFusion (Level 1, every optimized graph, NCHWc or not)
+        name = imp.producer.get(node.output[0]) if node.output else None
+        readers = imp.readers.get(node.output[0], []) if name else []
+        if node.op_type != "Conv" or name in quantized or len(readers) != 1 or \
+                node.output[0] in imp.graph_outputs or any(t in imp.qconst for t in node.input[1:] if t):
+            continue
+        bn = readers[0]
+        if bn.op_type == "BatchNormalization" and imp.producer.get(bn.output[0]) not in quantized \
+                and bn.output[0] not in imp.graph_outputs:
+            for block in (8, 16):
+                note(name, block, f"refuse: ConvBNFusion folds the BatchNormalization {bn.name or bn.output[0]!r} "
+                                  f"into this convolution's weights and bias in float32, which changes its float "
+                                  f"results; fold it before quantizing (fp.prepare_network, or onnxruntime's "
+                                  f"quant_pre_process)")
     for block in (8, 16):
         state = {}   # NCHWc tensor -> [its NCHWc Conv layer or None, uses, activation fused, sum fused]
         for node in imp.graph.node:
@@ -319,8 +333,8 @@ def nchwc_hints(imp, quantized) -> dict:
                 for n in (0, 1):
                     conv, count, activation, summed = state[inputs[n]]
                     if conv is not None and count == 1 and not activation and not summed:
-                        note(conv, block, f"refuse: folds the {op} {node.name or out!r} into this NCHWc "
-                                          f"convolution (its other operand added before the bias)")
+                        note(conv, block, f"refuse: NchwcTransformer folds the {op} {node.name or out!r} into "
+                                          f"this NCHWc convolution (its other operand added before the bias)")
                         entry = [conv, uses(out), False, True]
                         break
                 state[out] = entry
@@ -333,8 +347,8 @@ def nchwc_hints(imp, quantized) -> dict:
                 if conv is not None and count == 1 and not activation and not summed:
                     state[out] = [conv, uses(out), False, False]   # ConvBNFusion (Level 1) folds it first
                     continue
-                note(name, block, "refuse: makes this BatchNormalization of an NCHWc tensor a depthwise NCHWc "
-                                  "convolution (scale / sqrt(var + epsilon) folded in float32)")
+                note(name, block, "refuse: NchwcTransformer makes this BatchNormalization of an NCHWc tensor a "
+                                  "depthwise NCHWc convolution (scale / sqrt(var + epsilon) folded in float32)")
                 state[out] = [None, uses(out), False, False]
             elif op in ("GlobalAveragePool", "GlobalMaxPool"):
                 # converted only when its input edge is gone: a graph input or an NCHWc output (Transform)

@@ -41,7 +41,7 @@ def layout_of(layer, runtime) -> str:
 
 def _refuse(float_layer, hint):
     raise RuntimeNotSupportedError(
-        f"layer {float_layer.name!r}: ONNX Runtime's NchwcTransformer {hint[len('refuse:'):].strip()}; "
+        f"layer {float_layer.name!r}: ONNX Runtime's {hint[len('refuse:'):].strip()}; "
         f"not emulated (the profile with float-layout 'nchw', onnxruntime-reference, runs it as written)")
 
 

@@ -478,8 +478,7 @@ def ort_nchwc_function(layer, profile, hint, constant_weights: bool, nchw_functi
     block = NCHWC_BLOCKS[layout]
     note = (hint or {}).get(str(block))
     if isinstance(note, str) and note.startswith("refuse:"):
-        raise _unsupported(layer, profile, f"ONNX Runtime's NchwcTransformer {note[len('refuse:'):].strip()} "
-                                           f"(not emulated)")
+        raise _unsupported(layer, profile, f"ONNX Runtime's {note[len('refuse:'):].strip()} (not emulated)")
     if note == "nchw":
         return nchw_function
     if t == "Convolution2D":
