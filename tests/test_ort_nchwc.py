@@ -568,3 +568,33 @@ def test_a_float_conv_with_its_batch_norm_is_refused_not_silently_unfolded(tmp_p
     options.intra_op_num_threads = 1
     fused = ort.InferenceSession(probe.SerializeToString(), options, providers=["CPUExecutionProvider"])
     assert not np.array_equal(fused.run(None, {feed: x_val})[1], relu_written)
+
+
+@pytest.mark.parametrize("op", ["Add", "Mul"])
+def test_a_float_conv_with_a_per_channel_constant_is_refused(tmp_path, op):
+    """ConvAddFusion / ConvMulFusion fold a per-channel constant (C, 1, 1) into the float convolution's
+    bias / weights; refused under the optimized profiles, as written equal to ORT_DISABLE_ALL."""
+    rng = np.random.default_rng(5)
+    c = 6
+    init = {"W": rng.normal(0, 0.3, (c, 3, 3, 3)).astype(np.float32), "B": rng.normal(0, 0.3, c).astype(np.float32),
+            "k": rng.normal(0, 0.7, (c, 1, 1)).astype(np.float32), "s": np.float32(0.02), "z": np.uint8(128)}
+    nodes = [helper.make_node("QuantizeLinear", ["x", "s", "z"], ["xq"]),
+             helper.make_node("DequantizeLinear", ["xq", "s", "z"], ["xd"]),
+             helper.make_node("Conv", ["xd", "W", "B"], ["c"], pads=[1, 1, 1, 1], name="conv"),
+             helper.make_node(op, ["c", "k"], ["m"], name="scale"),
+             helper.make_node("QuantizeLinear", ["m", "s", "z"], ["q"]),
+             helper.make_node("DequantizeLinear", ["q", "s", "z"], ["y"])]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, (None, 3, 6, 6))],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, (None, c, 6, 6))],
+                              [numpy_helper.from_array(np.asarray(v), n) for n, v in init.items()])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    x = rng.normal(0, 1, (16, 3, 6, 6)).astype(np.float32)
+    _, optimized = _optimized(model, {"x": x}, tmp_path / "opt.onnx")
+    assert op not in {n.op_type for n in optimized.node}          # ORT folded it into the convolution
+    qnet = fp.import_onnx(model)
+    with pytest.raises(RuntimeNotSupportedError, match=f"'conv'.*Conv{op}Fusion folds the {op} 'scale'"):
+        qnet.predict(x, runtime="onnxruntime-avx2")
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    written = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    assert np.array_equal(qnet.predict(x, runtime="onnxruntime-reference"), written.run(None, {"x": x})[0])

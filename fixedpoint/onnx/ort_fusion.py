@@ -259,6 +259,18 @@ _NCHWC_ACTIVATIONS = ("Relu", "Sigmoid", "Tanh")          # TransformActivation
 _NCHWC_POOLS = ("MaxPool", "AveragePool")   # TransformPool on any float input
 
 
+def _per_channel_constant(imp, node, conv) -> bool:
+    """Whether Add / Mul `node`'s second input is the constant ORT's ConvAddFusion / ConvMulFusion fold
+    into `conv` (optimizer/conv_add_fusion.cc, conv_mul_fusion.cc): shape (C, 1, ...) of rank one less
+    than the weights; for Add only with a conv bias (without one the constant becomes the bias: the
+    same float sums)."""
+    value, weights = imp.constants.get(node.input[1]), imp.constants.get(conv.input[1])
+    if value is None or weights is None or value.ndim != weights.ndim - 1 or value.shape[0] != weights.shape[0] \
+            or any(d != 1 for d in value.shape[1:]):
+        return False
+    return node.op_type == "Mul" or (len(conv.input) > 2 and bool(conv.input[2]))
+
+
 def nchwc_hints(imp, quantized) -> dict:
     """{layer: {"8": hint, "16": hint}} for what the shape rule of `runtime/onnxruntime_nchwc.py`
     cannot see, per NCHWc block size (`quantized`: the layers that become AffineLayers): "nchw" for a
@@ -289,14 +301,19 @@ def nchwc_hints(imp, quantized) -> dict:
         if node.op_type != "Conv" or name in quantized or len(readers) != 1 or \
                 node.output[0] in imp.graph_outputs or any(t in imp.qconst for t in node.input[1:] if t):
             continue
-        bn = readers[0]
-        if bn.op_type == "BatchNormalization" and imp.producer.get(bn.output[0]) not in quantized \
-                and bn.output[0] not in imp.graph_outputs:
+        folded = readers[0]
+        if imp.producer.get(folded.output[0]) in quantized or folded.output[0] in imp.graph_outputs:
+            continue
+        what = None
+        if folded.op_type == "BatchNormalization":
+            what = "ConvBNFusion folds the BatchNormalization"
+        elif folded.op_type in ("Add", "Mul") and len(folded.input) == 2 and _per_channel_constant(imp, folded, node):
+            what = ("ConvMulFusion folds the Mul" if folded.op_type == "Mul" else "ConvAddFusion folds the Add")
+        if what:
             for block in (8, 16):
-                note(name, block, f"refuse: ConvBNFusion folds the BatchNormalization {bn.name or bn.output[0]!r} "
-                                  f"into this convolution's weights and bias in float32, which changes its float "
-                                  f"results; fold it before quantizing (fp.prepare_network, or onnxruntime's "
-                                  f"quant_pre_process)")
+                note(name, block, f"refuse: {what} {folded.name or folded.output[0]!r} into this convolution's "
+                                  f"weights and bias in float32, which changes its float results; fold it before "
+                                  f"quantizing (fp.prepare_network, or onnxruntime's quant_pre_process)")
     for block in (8, 16):
         state = {}   # NCHWc tensor -> [its NCHWc Conv layer or None, uses, activation fused, sum fused]
         for node in imp.graph.node:
