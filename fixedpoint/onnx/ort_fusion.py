@@ -305,8 +305,13 @@ def nchwc_hints(imp, quantized) -> dict:
         if imp.producer.get(folded.output[0]) in quantized or folded.output[0] in imp.graph_outputs:
             continue
         what = None
-        if folded.op_type == "BatchNormalization":
-            what = "ConvBNFusion folds the BatchNormalization"
+        if folded.op_type == "BatchNormalization":   # emulated: the conv takes the folded weights, the BN passes
+            bn = imp.producer[folded.output[0]]
+            p = imp.layers[bn].learnables
+            hints.setdefault(name, {})["fold_batch_norm"] = {
+                key: np.asarray(p[key], np.float32).tolist() for key in ("Scale", "Offset", "TrainedMean", "TrainedVariance")}
+            hints[name]["fold_batch_norm"]["epsilon"] = float(np.float32(imp.layers[bn].epsilon))
+            hints.setdefault(bn, {})["folded_into"] = name
         elif folded.op_type in ("Add", "Mul") and len(folded.input) == 2 and _per_channel_constant(imp, folded, node):
             what = ("ConvMulFusion folds the Mul" if folded.op_type == "Mul" else "ConvAddFusion folds the Add")
         if what:

@@ -134,8 +134,29 @@ def _float_layer_function(float_layer, runtime, hint=None):
     if float_layer.type_name not in runtime.ops:
         return None
     runtime.choice(float_layer, "float", ("mlas",))
+    if runtime.ops[float_layer.type_name].get("graph") != "as-written" and hint:
+        if "folded_into" in hint:   # ConvBNFusion moved this BatchNormalization into the convolution
+            return lambda x: np.asarray(x, np.float32)
+        if "fold_batch_norm" in hint:
+            float_layer = conv_bn_fusion(float_layer, hint["fold_batch_norm"])
     return ort_float_function(float_layer, layout_of(float_layer, runtime), hint,
                               opset=int((hint or {}).get("opset", 13)))
+
+
+def conv_bn_fusion(conv, bn: dict):
+    """A copy of float Conv layer `conv` with the BatchNormalization `bn` (Scale, Offset, TrainedMean,
+    TrainedVariance, epsilon) folded in as ORT's ConvBNFusion does it (optimizer/conv_bn_fusion.cc,
+    Level 1 of every optimized graph), each step one float32 rounding: s = Scale / sqrt(var + eps),
+    W' = W * s per output channel, B' = (B - mean) * s + Offset (without a bias: Offset - mean * s)."""
+    f = np.float32
+    scale = np.asarray(bn["Scale"], f) / np.sqrt(np.asarray(bn["TrainedVariance"], f) + f(bn["epsilon"]))
+    out = conv.copy()
+    w = np.asarray(conv.learnables["Weights"], f)
+    out.learnables["Weights"] = w * scale.reshape(-1, *([1] * (w.ndim - 1)))
+    bias = conv.learnables.get("Bias")
+    mean, offset = np.asarray(bn["TrainedMean"], f), np.asarray(bn["Offset"], f)
+    out.learnables["Bias"] = (np.asarray(bias, f) - mean) * scale + offset if bias is not None else offset - mean * scale
+    return out
 
 
 RUNTIME_FLOAT_FUNCTIONS["onnxruntime"] = _float_layer_function

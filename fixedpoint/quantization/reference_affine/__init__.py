@@ -110,9 +110,30 @@ def _hint(qnet, layer):
     return (qnet.options or {}).get("runtime_float_hints", {}).get(layer.name)
 
 
+def _conv_bn_folded(conv, bn):
+    """ORT's ConvBNFusion (optimizer/conv_bn_fusion.cc), written out: per output channel k,
+    g = Scale[k] / sqrt(Var[k] + eps), W[k] * g, (B[k] - Mean[k]) * g + Offset[k], each in float32."""
+    folded = conv.copy()
+    w = np.array(conv.learnables["Weights"], F32)
+    b = conv.learnables.get("Bias")
+    bias = np.zeros(w.shape[0], F32)
+    for k in range(w.shape[0]):
+        g = F32(F32(bn["Scale"][k]) / F32(np.sqrt(F32(F32(bn["TrainedVariance"][k]) + F32(bn["epsilon"])))))
+        w[k] = w[k] * g
+        mean, offset = F32(bn["TrainedMean"][k]), F32(bn["Offset"][k])
+        bias[k] = F32(F32(F32(b[k]) - mean) * g) + offset if b is not None else F32(offset - F32(mean * g))
+    folded.learnables["Weights"], folded.learnables["Bias"] = w, bias
+    return folded
+
+
 def float_layer_function(layer, profile, hint=None):
     """A float layer of an affine network: the runtime's float kernel where mlas_float re-derives it
     (MLAS's, Eigen's batch normalization, one-rounding element-wise operators, data movement)."""
+    if profile.family == "onnxruntime" and hint and profile.recipe(layer).get("graph") != "as-written":
+        if "folded_into" in hint:   # ConvBNFusion: this BatchNormalization lives in the convolution's weights
+            return lambda x: np.asarray(x, F32)
+        if "fold_batch_norm" in hint:
+            layer = _conv_bn_folded(layer, hint["fold_batch_norm"])
     function = _float_function(layer, profile.family, opset=int((hint or {}).get("opset", 13)))
     if profile.family == "onnxruntime":   # Conv / pooling in NCHWc where ORT's NchwcTransformer rewrites them
         function = ort_nchwc_function(layer, profile, hint, True, function)
