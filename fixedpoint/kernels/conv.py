@@ -54,23 +54,30 @@ def resolve_padding(padding, size, kernel, stride, dilation):
     return p
 
 
+def _usual_call(x, w, bias, stride, padding, dilation, groups, x_zero_point) -> bool:
+    """Whether a call has the usual form both compiled fast routes take: contiguous 4-D int8/uint8 x
+    with an int zero point in its range, packed 4-D w, int stride / padding / dilation whose window
+    fits, int32 bias of one value per output channel or none."""
+    if not (type(x) is np.ndarray and x.ndim == 4 and x.flags.c_contiguous and len(w.shape) == 4
+            and type(stride) is int and type(padding) is int and type(dilation) is int and stride >= 1
+            and padding >= 0 and dilation >= 1 and (groups == 1 or groups == w.groups) and type(x_zero_point) is int):
+        return False
+    kind = x.dtype.char
+    if not ((kind == "b" and -128 <= x_zero_point <= 127) or (kind == "B" and 0 <= x_zero_point <= 255)):
+        return False
+    o, cg, kh, kw = w.shape
+    _, c, h, wd = x.shape
+    if c != cg * w.groups or h + 2 * padding < (kh - 1) * dilation + 1 or wd + 2 * padding < (kw - 1) * dilation + 1:
+        return False
+    return bias is None or (type(bias) is np.ndarray and bias.dtype == np.int32 and bias.shape == (o,)
+                            and bias.flags.c_contiguous)
+
+
 def _fast_call(x, w, bias, stride, padding, dilation, groups, x_zero_point, requantizer):
     """The usual call of a quantized layer (contiguous int8/uint8 x, packed w, int stride, padding and
     dilation, an int zero point, int32 bias or none) checked in one pass: the general checks cost
     ~6 us. None when the call needs the general route (which also words the errors)."""
-    if not (type(x) is np.ndarray and x.ndim == 4 and x.flags.c_contiguous and len(w.shape) == 4
-            and type(stride) is int and type(padding) is int and type(dilation) is int and stride >= 1
-            and padding >= 0 and dilation >= 1 and (groups == 1 or groups == w.groups) and type(x_zero_point) is int):
-        return None
-    kind = x.dtype.char
-    if not ((kind == "b" and -128 <= x_zero_point <= 127) or (kind == "B" and 0 <= x_zero_point <= 255)):
-        return None
-    o, cg, kh, kw = w.shape
-    _, c, h, wd = x.shape
-    if c != cg * w.groups or h + 2 * padding < (kh - 1) * dilation + 1 or wd + 2 * padding < (kw - 1) * dilation + 1:
-        return None
-    if bias is not None and not (type(bias) is np.ndarray and bias.dtype == np.int32 and bias.shape == (o,)
-                                 and bias.flags.c_contiguous):
+    if not _usual_call(x, w, bias, stride, padding, dilation, groups, x_zero_point):
         return None
     return _kernels.conv2d(x, w.handle, x_zero_point, (stride, stride), (dilation, dilation), (padding,) * 4, bias,
                            requantizer_params(requantizer), path_code())
@@ -86,17 +93,13 @@ def _fast_gemm_call(x, w, bias, stride, padding, dilation, groups, x_zero_point,
     array of weight zero points, int32 bias or none) checked in one pass, like `_fast_call`. None when
     the call needs the general route (which also words the errors). The compiled call checks the
     weight zero points' range and FIXEDPOINT_FORCE_PORTABLE itself."""
-    if not (type(x) is np.ndarray and x.ndim == 4 and x.flags.c_contiguous and len(w.shape) == 4
-            and type(stride) is int and type(padding) is int and type(dilation) is int and stride >= 1
-            and padding >= 0 and dilation >= 1 and (groups == 1 or groups == w.groups) and type(x_zero_point) is int):
+    if not _usual_call(x, w, bias, stride, padding, dilation, groups, x_zero_point):
         return None
     kind = x.dtype.char
-    if not ((kind == "b" and -128 <= x_zero_point <= 127) or (kind == "B" and 0 <= x_zero_point <= 255)):
-        return None
     w_uint8 = w.dtype.char == "B"
     if acc.kind != "exact" and (acc.k_order is None or (kind == "B") == w_uint8):
         return None
-    o, cg, kh, kw = w.shape
+    o = w.shape[0]
     if type(w_zero_point) is int:
         zw = _scalar_zero_point(w_zero_point, 0, 255) if w_uint8 else _scalar_zero_point(w_zero_point, -128, 127)
         if zw is None:
@@ -106,12 +109,6 @@ def _fast_gemm_call(x, w, bias, stride, padding, dilation, groups, x_zero_point,
         return None
     else:
         zw = w_zero_point
-    _, c, h, wd = x.shape
-    if c != cg * w.groups or h + 2 * padding < (kh - 1) * dilation + 1 or wd + 2 * padding < (kw - 1) * dilation + 1:
-        return None
-    if bias is not None and not (type(bias) is np.ndarray and bias.dtype == np.int32 and bias.shape == (o,)
-                                 and bias.flags.c_contiguous):
-        return None
     handle = w.conv_gemm(_ORDER_CODES[acc.k_order], _KIND_CODES[acc.kind])
     return _kernels.conv2d_gemm(x, handle, x_zero_point, zw, (stride, stride), (dilation, dilation), (padding,) * 4,
                                 bias, None if requantizer is None else requantizer_params(requantizer),
