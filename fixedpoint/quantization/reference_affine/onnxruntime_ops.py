@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..layers.ort_graph import DEFAULT_OPS as _ORT_DEFAULT_OPS, GRAPH_FIELDS as _GRAPH_FIELDS
 from ..qparams import QuantParams
 from .primitives import (
     F32, _EXP, _LOGF, _conv_geometry, _move, _pool_pads, _pool_windows, _unsupported, explicit_pads, fi_sum,
@@ -74,18 +75,9 @@ def ort_accumulation_rule(op, isa, activation_dtype, weight_dtype, weight_zero_p
 
 
 # =================================================================================================
-# ONNX Runtime layers
+# ONNX Runtime layers (which operator ORT runs for a layer is recorded data, read through the layers'
+# tables, GRAPH_FIELDS / DEFAULT_OPS; the reference re-derives the arithmetic only)
 # =================================================================================================
-_GRAPH_FIELDS = {"optimized": "ort_op", "optimized-precise": "ort_op_precise", "as-written": "ort_op_unoptimized"}
-# a hand-made layer (no recorded operator) stands for the integer operator ORT fuses its type into
-_ORT_DEFAULT_OPS = {
-    "Convolution2D": "QLinearConv", "FullyConnected": "QGemm", "Addition": "QLinearAdd",
-    "Multiplication": "QLinearMul", "Concatenation": "QLinearConcat",
-    "AveragePooling2D": "QLinearAveragePool", "GlobalAveragePooling2D": "QLinearGlobalAveragePool",
-    "LeakyReLU": "QLinearLeakyRelu", "Sigmoid": "QLinearSigmoid", "Softmax": "QLinearSoftmax",
-    "MaxPooling2D": "MaxPool", "GlobalMaxPooling2D": "GlobalMaxPool", "ReLU": "Clamp",
-    "ClippedReLU": "Clamp", "Flatten": "Flatten", "Reshape": "Reshape", "Transpose": "Transpose",
-    "Identity": "Identity", "Dropout": "Identity", "Resize2D": "Resize"}
 _MOVING_OPS = ("Flatten", "Reshape", "Transpose", "Identity", "Squeeze", "Unsqueeze", "Resize", "MaxPool",
                "GlobalMaxPool")
 
